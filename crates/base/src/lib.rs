@@ -1,0 +1,14 @@
+//! Shared vocabulary of livefleet.
+//!
+//! Every other crate speaks in these types: validated [`ChannelName`]s and
+//! [`RenditionName`]s, the [`MediaPacket`] that carries one access unit (or a
+//! codec configuration) from the ingest to a worker over NATS, and the one
+//! place where a binary installs its tracing subscriber ([`telemetry`]).
+//! Nothing here does I/O.
+
+pub mod media;
+pub mod names;
+pub mod telemetry;
+
+pub use media::{MediaPacket, PacketKind, Track, WireError};
+pub use names::{ChannelName, NameError, RenditionName};
