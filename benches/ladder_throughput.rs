@@ -1,1 +1,186 @@
-fn main() {}
+//! Ladder throughput, side by side with the ffmpeg CLI in the same run.
+//!
+//! A 20 s 1080p30 source (testsrc2 + sine) is encoded to 1080/720/480/360 +
+//! AAC with libx264 veryfast at equal bitrates and GOP, once by
+//! `livefleet transcode` and once by `ffmpeg -filter_complex split` writing
+//! fMP4 HLS. Printed: wall-clock throughput ratio (ours / CLI), CPU-seconds
+//! per content-second, peak RSS, per-rendition PSNR against the source, and
+//! decode-once versus one decode per rendition (four single-rendition
+//! transcodes in parallel).
+//!
+//! Run: `cargo bench --bench ladder_throughput` (LIVEFLEET_BENCH_SECONDS
+//! shortens the source). Figures only; nothing here passes or fails.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+const LADDER: [(&str, u32, u32, u32); 4] = [
+    ("1080p", 1920, 1080, 6000),
+    ("720p", 1280, 720, 3000),
+    ("480p", 854, 480, 1200),
+    ("360p", 640, 360, 730),
+];
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Usage {
+    wall: f64,
+    cpu: f64,
+    max_rss_mb: f64,
+}
+
+/// Runs a command and measures it with wait4 (its own CPU time and peak RSS).
+fn measure(cmd: &mut Command) -> Usage {
+    let start = Instant::now();
+    let child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn");
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: zeroed rusage is a valid out-parameter; pid is our own child.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+    let wall = start.elapsed().as_secs_f64();
+    assert_eq!(r, pid, "wait4 failed");
+    if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
+        let mut err = String::new();
+        if let Some(mut e) = child.stderr {
+            use std::io::Read;
+            let _ = e.read_to_string(&mut err);
+        }
+        panic!("{cmd:?} failed: {err}");
+    }
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    Usage { wall, cpu: tv(ru.ru_utime) + tv(ru.ru_stime), max_rss_mb: ru.ru_maxrss as f64 / 1024.0 }
+}
+
+fn ffmpeg(args: &[&str]) {
+    let s = Command::new("ffmpeg").args(["-hide_banner", "-loglevel", "error", "-y"]).args(args).status().expect("ffmpeg");
+    assert!(s.success(), "ffmpeg {args:?}");
+}
+
+fn profile_yaml(renditions: &[(&str, u32, u32, u32)]) -> String {
+    let mut y = String::from(
+        "name: bench\nsegment_duration: 2\ngop: 2\nencoder: x264\npreset: p3\naudio:\n  - name: audio\n    bitrate: 128k\n    channels: 2\n    sample_rate: 48000\nvideo:\n",
+    );
+    for (name, w, h, kbps) in renditions {
+        y.push_str(&format!(
+            "  - name: {name}\n    width: {w}\n    height: {h}\n    bitrate: {kbps}k\n    max_bitrate: {}k\n",
+            kbps * 13 / 10
+        ));
+    }
+    y
+}
+
+fn psnr(distorted: &Path, source: &Path, w: u32, h: u32) -> f64 {
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostats", "-i"])
+        .arg(distorted)
+        .arg("-i")
+        .arg(source)
+        .args(["-lavfi", &format!("[0:v]setpts=PTS-STARTPTS[d];[1:v]scale={w}:{h}:flags=bicubic,setpts=PTS-STARTPTS[r];[d][r]psnr"), "-f", "null", "-"])
+        .output()
+        .expect("ffmpeg psnr");
+    let err = String::from_utf8_lossy(&out.stderr);
+    err.lines()
+        .filter_map(|l| l.split("average:").nth(1))
+        .filter_map(|s| s.split_whitespace().next()?.parse().ok())
+        .next_back()
+        .unwrap_or(f64::NAN)
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let secs: u32 = std::env::var("LIVEFLEET_BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(20);
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_livefleet"));
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let source = dir.join("source.mp4");
+    println!("making a {secs} s 1080p30 source ...");
+    ffmpeg(&[
+        "-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=30", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+        "-t", &secs.to_string(), "-c:v", "libx264", "-preset", "ultrafast", "-crf", "18", "-g", "60", "-pix_fmt", "yuv420p",
+        "-c:a", "aac", "-b:a", "192k", source.to_str().unwrap(),
+    ]);
+
+    // Ours.
+    let prof = dir.join("bench.yaml");
+    std::fs::write(&prof, profile_yaml(&LADDER)).unwrap();
+    let ours_out = dir.join("ours");
+    let ours = measure(Command::new(&bin).arg("transcode").arg(&source).arg("--profile").arg(&prof).arg("--out").arg(&ours_out));
+
+    // The ffmpeg CLI: one decode, split, four libx264 encoders, fMP4 HLS.
+    let cli_out = dir.join("cli");
+    std::fs::create_dir_all(&cli_out).unwrap();
+    let mut filter = String::from("[0:v]split=4");
+    for i in 0..4 {
+        filter.push_str(&format!("[s{i}]"));
+    }
+    for (i, (_, w, h, _)) in LADDER.iter().enumerate() {
+        filter.push_str(&format!(";[s{i}]scale={w}:{h}:flags=bicubic[v{i}]"));
+    }
+    let mut args: Vec<String> = vec!["-hide_banner".into(), "-loglevel".into(), "error".into(), "-y".into(), "-i".into(), source.display().to_string(), "-filter_complex".into(), filter];
+    for (i, (_, _, _, kbps)) in LADDER.iter().enumerate() {
+        args.extend(
+            [
+                "-map".to_string(), format!("[v{i}]"),
+                format!("-c:v:{i}"), "libx264".into(),
+                format!("-b:v:{i}"), format!("{kbps}k"),
+                format!("-maxrate:v:{i}"), format!("{}k", kbps * 13 / 10),
+                format!("-bufsize:v:{i}"), format!("{}k", kbps * 26 / 10),
+            ],
+        );
+    }
+    args.extend(
+        [
+            "-map", "0:a", "-c:a", "aac", "-b:a", "128k", "-ar", "48000", "-ac", "2",
+            "-preset", "veryfast", "-g", "60", "-keyint_min", "60", "-sc_threshold", "0", "-pix_fmt", "yuv420p",
+            "-f", "hls", "-hls_time", "2", "-hls_playlist_type", "vod", "-hls_segment_type", "fmp4",
+            "-master_pl_name", "master.m3u8", "-var_stream_map", "v:0,a:0 v:1 v:2 v:3",
+            "-hls_segment_filename", &format!("{}/v%v/%d.m4s", cli_out.display()),
+        ]
+        .map(String::from),
+    );
+    args.push(format!("{}/v%v/index.m3u8", cli_out.display()));
+    let cli = measure(Command::new("ffmpeg").args(&args));
+
+    // One decode per rendition: four single-rendition transcodes in parallel.
+    let start = Instant::now();
+    let mut children = Vec::new();
+    for (i, r) in LADDER.iter().enumerate() {
+        let p = dir.join(format!("single{i}.yaml"));
+        std::fs::write(&p, profile_yaml(std::slice::from_ref(r))).unwrap();
+        children.push(
+            Command::new(&bin).arg("transcode").arg(&source).arg("--profile").arg(&p).arg("--out").arg(dir.join(format!("single{i}")))
+                .stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap(),
+        );
+    }
+    let mut cpu_each = 0.0;
+    for c in children {
+        let pid = c.id() as libc::pid_t;
+        let mut status = 0;
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: our own child; zeroed rusage is a valid out-parameter.
+        unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+        cpu_each += ru.ru_utime.tv_sec as f64 + ru.ru_utime.tv_usec as f64 / 1e6 + ru.ru_stime.tv_sec as f64 + ru.ru_stime.tv_usec as f64 / 1e6;
+    }
+    let per_rendition_wall = start.elapsed().as_secs_f64();
+
+    let content = f64::from(secs);
+    println!();
+    println!("ladder 1080/720/480/360 + AAC, libx264 veryfast, {secs} s of 1080p30, {} cores", std::thread::available_parallelism().map_or(0, |n| n.get()));
+    println!("{:<28} {:>10} {:>14} {:>12}", "", "wall s", "cpu s / content s", "peak RSS MB");
+    println!("{:<28} {:>10.1} {:>14.2} {:>12.0}", "livefleet (decode once)", ours.wall, ours.cpu / content, ours.max_rss_mb);
+    println!("{:<28} {:>10.1} {:>14.2} {:>12.0}", "ffmpeg CLI split", cli.wall, cli.cpu / content, cli.max_rss_mb);
+    println!("{:<28} {:>10.1} {:>14.2} {:>12}", "livefleet, 1 decode/rendition", per_rendition_wall, cpu_each / content, "-");
+    println!("throughput ratio (ours / CLI, wall): {:.2}x", cli.wall / ours.wall);
+    println!("cpu ratio (ours / CLI): {:.2}", ours.cpu / cli.cpu);
+    println!("decode once vs one decode per rendition: wall {:.2}x, cpu {:.2}x", per_rendition_wall / ours.wall, cpu_each / ours.cpu);
+    println!();
+    println!("{:<8} {:>12} {:>12} {:>8}", "PSNR dB", "livefleet", "ffmpeg CLI", "delta");
+    for (i, (name, w, h, _)) in LADDER.iter().enumerate() {
+        let a = psnr(&ours_out.join(name).join("index.m3u8"), &source, *w, *h);
+        let b = psnr(&cli_out.join(format!("v{i}")).join("index.m3u8"), &source, *w, *h);
+        println!("{name:<8} {a:>12.2} {b:>12.2} {:>8.2}", a - b);
+    }
+}

@@ -1,0 +1,346 @@
+//! The live path: a channel's media packets from NATS through the pipeline.
+//!
+//! ```text
+//! MediaSubscription (async) --tokio mpsc--> LiveSource (decode thread) --> Broadcast
+//! ```
+//! A broadcast runs as long as its publisher does, and survives a reconnect
+//! within the grace period: the new publish session continues the same
+//! presentation after one discontinuity. When the grace period passes without
+//! media, the broadcast ends (ENDLIST, static MPD). A later publish on the same
+//! channel continues numbering from there, so no object key is written twice.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use ff::{codec, Rational};
+use ffmpeg_next as ff;
+use livefleet_base::{ChannelName, MediaPacket, PacketKind, Track};
+use livefleet_packager::Output;
+use livefleet_profile::LadderProfile;
+use livefleet_storage::{ObjectMeta, Put, StorageWriter};
+use tokio::sync::mpsc;
+
+use crate::encoder::EncoderKind;
+use crate::pipeline::{now_unix_ms, Broadcast, BroadcastConfig, OutputSink, Progress};
+use crate::source::{parameters_from_config, PacketSource, SourceInfo, StreamInfo};
+use crate::transcode::cache_class;
+use crate::PipelineError;
+
+/// Timing of a live channel.
+#[derive(Debug, Clone)]
+pub struct LiveTiming {
+    /// How long a broadcast waits for its publisher to come back before it ends.
+    pub grace: Duration,
+    /// No media for this long ends a publish session (the publisher or its ingest vanished).
+    pub idle_timeout: Duration,
+    pub live_window: usize,
+    pub dvr_window: Option<f64>,
+}
+
+impl Default for LiveTiming {
+    fn default() -> Self {
+        Self { grace: Duration::from_secs(10), idle_timeout: Duration::from_secs(5), live_window: 6, dvr_window: None }
+    }
+}
+
+/// Media packets of one channel as the decode thread receives them.
+pub struct LiveFeed {
+    rx: mpsc::Receiver<MediaPacket>,
+    runtime: tokio::runtime::Handle,
+    carry: Option<MediaPacket>,
+    closed: bool,
+}
+
+enum Recv {
+    Packet(MediaPacket),
+    Timeout,
+    Closed,
+}
+
+impl LiveFeed {
+    pub fn new(rx: mpsc::Receiver<MediaPacket>, runtime: tokio::runtime::Handle) -> Self {
+        Self { rx, runtime, carry: None, closed: false }
+    }
+
+    fn recv(&mut self, timeout: Duration) -> Recv {
+        if let Some(p) = self.carry.take() {
+            return Recv::Packet(p);
+        }
+        if self.closed {
+            return Recv::Closed;
+        }
+        match self.runtime.block_on(tokio::time::timeout(timeout, self.rx.recv())) {
+            Ok(Some(p)) => Recv::Packet(p),
+            Ok(None) => {
+                self.closed = true;
+                Recv::Closed
+            }
+            Err(_) => Recv::Timeout,
+        }
+    }
+}
+
+/// One publish session read from a [`LiveFeed`].
+pub struct LiveSource<'a> {
+    feed: &'a mut LiveFeed,
+    info: SourceInfo,
+    session: u32,
+    video_config: Bytes,
+    buffered: VecDeque<MediaPacket>,
+    idle_timeout: Duration,
+}
+
+/// Frame rate from the decode-time steps of the first frames (RTMP carries none per packet).
+fn estimate_fps(dts: &[i64]) -> Rational {
+    let mut steps: Vec<i64> = dts.windows(2).map(|w| w[1] - w[0]).filter(|d| *d > 0).collect();
+    if steps.is_empty() {
+        return Rational::new(30, 1);
+    }
+    steps.sort_unstable();
+    let median = steps[steps.len() / 2] as f64;
+    let fps = 1000.0 / median;
+    for common in [23.976, 24.0, 25.0, 29.97, 30.0, 48.0, 50.0, 59.94, 60.0] {
+        if (fps - common).abs() / common < 0.04 {
+            return crate::ladder::rational_fps(common);
+        }
+    }
+    crate::ladder::rational_fps(fps.round().clamp(1.0, 240.0))
+}
+
+impl<'a> LiveSource<'a> {
+    /// Waits up to `wait` for the start of a publish session: a video
+    /// configuration, then enough frames to estimate the frame rate.
+    /// `Ok(None)` when no session started in time or the feed closed.
+    pub fn start(feed: &'a mut LiveFeed, wait: Duration, idle_timeout: Duration) -> Option<Self> {
+        let deadline = Instant::now() + wait;
+        let mut video_config: Option<(u32, Bytes)> = None;
+        let mut audio_config: Option<Bytes> = None;
+        let mut buffered: VecDeque<MediaPacket> = VecDeque::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let budget = if video_config.is_some() { left.min(idle_timeout) } else { left };
+            let p = match feed.recv(budget) {
+                Recv::Packet(p) => p,
+                Recv::Timeout | Recv::Closed => {
+                    if video_config.is_some() && buffered.iter().any(|p| p.track == Track::Video) {
+                        break;
+                    }
+                    return None;
+                }
+            };
+            match (&video_config, p.kind, p.track) {
+                (_, PacketKind::Config, Track::Video) => {
+                    if video_config.as_ref().is_some_and(|(s, _)| *s != p.session) {
+                        buffered.clear();
+                        audio_config = None;
+                    }
+                    video_config = Some((p.session, p.data.clone()));
+                }
+                (Some((s, _)), PacketKind::Config, Track::Audio) if *s == p.session => audio_config = Some(p.data.clone()),
+                (None, PacketKind::Config, Track::Audio) => audio_config = Some(p.data.clone()),
+                (Some((s, _)), PacketKind::Frame, _) if *s == p.session => {
+                    if buffered.is_empty() && !(p.track == Track::Video && p.keyframe) {
+                        continue; // start on a video keyframe
+                    }
+                    buffered.push_back(p);
+                    let frames = buffered.iter().filter(|p| p.track == Track::Video).count();
+                    if frames >= 12 {
+                        break;
+                    }
+                }
+                (Some((s, _)), PacketKind::End, _) if *s == p.session => {
+                    if buffered.iter().any(|p| p.track == Track::Video) {
+                        feed.carry = Some(p);
+                        break;
+                    }
+                    video_config = None;
+                    buffered.clear();
+                }
+                _ => {} // frames before any configuration, or of an older session
+            }
+            if Instant::now() >= deadline && video_config.is_none() {
+                return None;
+            }
+        }
+        let (session, video_config) = video_config?;
+        let dts: Vec<i64> = buffered.iter().filter(|p| p.track == Track::Video).map(|p| p.dts_ms).collect();
+        let ms = Rational::new(1, 1000);
+        let info = SourceInfo {
+            video: StreamInfo {
+                parameters: parameters_from_config(Track::Video, codec::Id::H264, &video_config),
+                time_base: ms,
+                frame_rate: Some(estimate_fps(&dts)),
+            },
+            audio: audio_config.map(|asc| StreamInfo {
+                parameters: parameters_from_config(Track::Audio, codec::Id::AAC, &asc),
+                time_base: ms,
+                frame_rate: None,
+            }),
+            duration: None,
+        };
+        Some(Self { feed, info, session, video_config, buffered, idle_timeout })
+    }
+}
+
+fn to_packet(p: &MediaPacket) -> ff::Packet {
+    let mut packet = ff::Packet::copy(&p.data);
+    packet.set_pts(Some(p.pts_ms));
+    packet.set_dts(Some(p.dts_ms));
+    if p.keyframe {
+        packet.set_flags(codec::packet::Flags::KEY);
+    }
+    packet.set_stream(match p.track {
+        Track::Video => 0,
+        Track::Audio => 1,
+    });
+    packet
+}
+
+impl PacketSource for LiveSource<'_> {
+    fn info(&self) -> &SourceInfo {
+        &self.info
+    }
+
+    fn next_packet(&mut self) -> Result<Option<(Track, ff::Packet)>, PipelineError> {
+        loop {
+            let p = match self.buffered.pop_front() {
+                Some(p) => p,
+                None => match self.feed.recv(self.idle_timeout) {
+                    Recv::Packet(p) => p,
+                    Recv::Timeout => {
+                        tracing::warn!(session = self.session, "no media for {:?}; ending the publish session", self.idle_timeout);
+                        return Ok(None);
+                    }
+                    Recv::Closed => return Ok(None),
+                },
+            };
+            if p.session != self.session {
+                self.feed.carry = Some(p);
+                return Ok(None);
+            }
+            match p.kind {
+                PacketKind::End => return Ok(None),
+                PacketKind::Config if p.track == Track::Video && p.data != self.video_config => {
+                    // New parameters mid-session (resolution change): restart the decoder as a new session.
+                    self.feed.carry = Some(p);
+                    return Ok(None);
+                }
+                PacketKind::Config => continue,
+                PacketKind::Frame => {
+                    if p.track == Track::Audio && self.info.audio.is_none() {
+                        continue;
+                    }
+                    return Ok(Some((p.track, to_packet(&p))));
+                }
+            }
+        }
+    }
+}
+
+/// Packager output into the ordered, retrying storage writer.
+pub struct WriterSink {
+    pub writer: StorageWriter,
+    /// Key prefix, e.g. `live/demo/`.
+    pub prefix: String,
+}
+
+impl OutputSink for WriterSink {
+    fn write(&mut self, outputs: Vec<Output>) -> Result<(), String> {
+        for o in outputs {
+            if let Output::Put { path, body, content_type, cache } = o {
+                let key = format!("{}{}", self.prefix, path);
+                let put = Put { key, body, meta: ObjectMeta { content_type: content_type.to_string(), cache: cache_class(&cache) } };
+                self.writer.blocking_put(put).map_err(|e| e.to_string())?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What a live channel runs with.
+pub struct LiveChannel {
+    pub channel: ChannelName,
+    pub profile: LadderProfile,
+    pub encoder: EncoderKind,
+    pub timing: LiveTiming,
+    pub progress: Arc<Progress>,
+}
+
+/// Runs a channel's broadcasts on the calling (dedicated, blocking) thread
+/// until the feed closes or `stop` is set. Each broadcast ends after the grace
+/// period without media.
+pub fn run_channel(
+    ch: &LiveChannel,
+    mut feed: LiveFeed,
+    make_sink: &dyn Fn() -> Box<dyn OutputSink>,
+    stop: &AtomicBool,
+) -> Result<(), PipelineError> {
+    let span = tracing::info_span!("channel", channel = %ch.channel);
+    let _e = span.enter();
+    let mut resume: Option<(livefleet_packager::PackagerState, i64)> = None;
+    while !stop.load(Ordering::Relaxed) && !feed.closed {
+        // Wait (in short steps, to notice `stop`) for a publish session to start.
+        let Some(source) = LiveSource::start(&mut feed, Duration::from_millis(500), ch.timing.idle_timeout) else {
+            continue;
+        };
+        tracing::info!(session = source.session, "broadcast starts");
+        let config = BroadcastConfig {
+            label: ch.channel.to_string(),
+            profile: ch.profile.clone(),
+            encoder: ch.encoder,
+            live_window: ch.timing.live_window,
+            dvr_window: ch.timing.dvr_window,
+            start_time_unix_ms: now_unix_ms(),
+        };
+        let mut broadcast = match resume.take() {
+            Some((state, end)) => Broadcast::resume(config, make_sink(), ch.progress.clone(), state, end),
+            None => Broadcast::new(config, make_sink(), ch.progress.clone()),
+        };
+        let mut source = Some(source);
+        loop {
+            if let Some(s) = source.take() {
+                let session = s.session;
+                if let Err(e) = broadcast.run_session(Box::new(s)) {
+                    tracing::error!(session, error = %e, "publish session failed");
+                }
+                tracing::info!(session, "publish session ended; waiting {:?} for the publisher to return", ch.timing.grace);
+            }
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            match LiveSource::start(&mut feed, ch.timing.grace, ch.timing.idle_timeout) {
+                Some(s) => {
+                    tracing::info!(session = s.session, "publisher returned within the grace period; continuing the broadcast");
+                    source = Some(s);
+                }
+                None => break,
+            }
+        }
+        let end = broadcast.timeline_end_90k();
+        match broadcast.finish() {
+            Ok(state) => {
+                tracing::info!("broadcast ended; live-to-VOD manifests written");
+                resume = Some((state, end));
+            }
+            Err(e) => tracing::error!(error = %e, "could not write the end of the broadcast"),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_rate_from_timestamps() {
+        let at = |step: f64| (0..12).map(|i| (i as f64 * step).round() as i64).collect::<Vec<_>>();
+        assert_eq!(estimate_fps(&at(1000.0 / 30.0)), Rational::new(30, 1));
+        assert_eq!(estimate_fps(&at(1000.0 / 25.0)), Rational::new(25, 1));
+        assert_eq!(estimate_fps(&at(1001.0 / 30.0)), Rational::new(30000, 1001));
+        assert_eq!(estimate_fps(&[]), Rational::new(30, 1));
+    }
+}

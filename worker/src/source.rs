@@ -1,0 +1,142 @@
+//! Where compressed media comes from: a file or URL FFmpeg can open, or the
+//! media packets of a live channel. Both look the same to the pipeline: codec
+//! parameters per track, then packets stamped in each track's time base.
+
+use ff::{codec, format, media, Rational};
+use ffmpeg_next as ff;
+use livefleet_base::Track;
+
+use crate::PipelineError;
+
+/// What a decoder needs to know about one elementary stream.
+pub struct StreamInfo {
+    pub parameters: codec::Parameters,
+    pub time_base: Rational,
+    /// Nominal frame rate, when the container declares one.
+    pub frame_rate: Option<Rational>,
+}
+
+/// The tracks of one source.
+pub struct SourceInfo {
+    pub video: StreamInfo,
+    pub audio: Option<StreamInfo>,
+    /// Declared duration in seconds, when known (files); drives progress.
+    pub duration: Option<f64>,
+}
+
+/// A source of compressed packets for one publish session.
+pub trait PacketSource: Send {
+    fn info(&self) -> &SourceInfo;
+    /// The next packet, `Ok(None)` at the end of the session.
+    fn next_packet(&mut self) -> Result<Option<(Track, ff::Packet)>, PipelineError>;
+}
+
+/// A file or URL opened with FFmpeg's demuxers.
+pub struct FileSource {
+    input: format::context::Input,
+    info: SourceInfo,
+    video_index: usize,
+    audio_index: Option<usize>,
+    name: String,
+    last_seconds: f64,
+}
+
+impl FileSource {
+    pub fn open(name: &str) -> Result<Self, PipelineError> {
+        let input = format::input(&name).map_err(|source| PipelineError::OpenInput { input: name.to_owned(), source })?;
+        let video = input
+            .streams()
+            .best(media::Type::Video)
+            .ok_or_else(|| PipelineError::NoVideoStream { input: name.to_owned() })?;
+        let video_index = video.index();
+        let video_id = video.parameters().id();
+        if ff::decoder::find(video_id).is_none() || video_id == codec::Id::None {
+            return Err(PipelineError::UnsupportedCodec { codec: format!("{video_id:?}") });
+        }
+        let fr = video.avg_frame_rate();
+        let video_info = StreamInfo {
+            parameters: video.parameters(),
+            time_base: video.time_base(),
+            frame_rate: (fr.numerator() > 0 && fr.denominator() > 0).then_some(fr),
+        };
+        let audio = input.streams().best(media::Type::Audio).filter(|a| ff::decoder::find(a.parameters().id()).is_some());
+        let audio_index = audio.as_ref().map(|a| a.index());
+        let audio_info = audio.map(|a| StreamInfo { parameters: a.parameters(), time_base: a.time_base(), frame_rate: None });
+        let duration = (input.duration() > 0).then(|| input.duration() as f64 / f64::from(ff::ffi::AV_TIME_BASE));
+        Ok(Self {
+            info: SourceInfo { video: video_info, audio: audio_info, duration },
+            input,
+            video_index,
+            audio_index,
+            name: name.to_owned(),
+            last_seconds: 0.0,
+        })
+    }
+}
+
+impl PacketSource for FileSource {
+    fn info(&self) -> &SourceInfo {
+        &self.info
+    }
+
+    fn next_packet(&mut self) -> Result<Option<(Track, ff::Packet)>, PipelineError> {
+        loop {
+            let mut packet = ff::Packet::empty();
+            match packet.read(&mut self.input) {
+                Ok(()) => {}
+                Err(ff::Error::Eof) => return Ok(None),
+                Err(source) => {
+                    tracing::warn!(input = %self.name, at_seconds = self.last_seconds, error = %source, "input read failed");
+                    return Err(PipelineError::Read { at_seconds: self.last_seconds, source });
+                }
+            }
+            let track = if packet.stream() == self.video_index {
+                if let Some(ts) = packet.dts().or(packet.pts()) {
+                    self.last_seconds = ts as f64 * f64::from(self.info.video.time_base);
+                }
+                Track::Video
+            } else if Some(packet.stream()) == self.audio_index {
+                Track::Audio
+            } else {
+                continue;
+            };
+            return Ok(Some((track, packet)));
+        }
+    }
+}
+
+/// Builds decoder parameters from a codec id and its configuration record
+/// (`avcC` for H.264, `AudioSpecificConfig` for AAC), as the live path receives them.
+pub fn parameters_from_config(track: Track, id: codec::Id, config: &[u8]) -> codec::Parameters {
+    let mut p = codec::Parameters::new();
+    // SAFETY: we own `p`; extradata is allocated with FFmpeg's allocator with the
+    // padding FFmpeg requires, and ownership passes to the parameters, which free it.
+    unsafe {
+        let ptr = p.as_mut_ptr();
+        (*ptr).codec_type = match track {
+            Track::Video => ff::ffi::AVMediaType::AVMEDIA_TYPE_VIDEO,
+            Track::Audio => ff::ffi::AVMediaType::AVMEDIA_TYPE_AUDIO,
+        };
+        (*ptr).codec_id = id.into();
+        let pad = ff::ffi::AV_INPUT_BUFFER_PADDING_SIZE as usize;
+        let buf = ff::ffi::av_mallocz(config.len() + pad) as *mut u8;
+        if !buf.is_null() {
+            std::ptr::copy_nonoverlapping(config.as_ptr(), buf, config.len());
+            (*ptr).extradata = buf;
+            (*ptr).extradata_size = config.len() as i32;
+        }
+    }
+    p
+}
+
+/// The codec configuration bytes of a stream (avcC, Annex B headers or ASC).
+pub fn extradata(parameters: &codec::Parameters) -> Vec<u8> {
+    // SAFETY: reading FFmpeg-owned memory of the stated size.
+    unsafe {
+        let ptr = parameters.as_ptr();
+        if (*ptr).extradata.is_null() || (*ptr).extradata_size <= 0 {
+            return Vec::new();
+        }
+        std::slice::from_raw_parts((*ptr).extradata, (*ptr).extradata_size as usize).to_vec()
+    }
+}
