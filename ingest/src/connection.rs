@@ -193,15 +193,20 @@ impl RtmpConnection {
         self.publish.as_ref().map(|p| p.reader.session())
     }
 
-    /// Feeds bytes read from the peer. After an error the connection is
-    /// closed and every further call fails with [`ProtocolError::Closed`].
-    pub fn handle_input(&mut self, bytes: &[u8]) -> Result<Vec<ConnectionEvent>, ProtocolError> {
-        let mut events = Vec::new();
-        let result = self.input(bytes, &mut events);
+    /// Feeds bytes read from the peer and appends what to do to `events`.
+    /// On an error, the events produced before it are still in `events` (act
+    /// on them, then close); the connection is closed and every further call
+    /// fails with [`ProtocolError::Closed`].
+    pub fn handle_input(
+        &mut self,
+        bytes: &[u8],
+        events: &mut Vec<ConnectionEvent>,
+    ) -> Result<(), ProtocolError> {
+        let result = self.input(bytes, events);
         if result.is_err() {
             self.stage = Stage::Closed;
         }
-        result.map(|()| events)
+        result
     }
 
     fn input(

@@ -203,6 +203,7 @@ async fn drive<'a>(
     let mut buf = vec![0u8; READ_BUFFER];
     let mut deadline = Instant::now() + config.handshake_timeout;
     let mut queue = VecDeque::new();
+    let mut metadata = None;
     loop {
         let n = tokio::select! {
             read = socket.read(&mut buf) => match read {
@@ -224,10 +225,9 @@ async fn drive<'a>(
         }
         shared.metrics.bytes_received.inc_by(n as u64);
         let was_handshaking = !conn.handshake_done();
-        match conn.handle_input(&buf[..n]) {
-            Ok(events) => queue.extend(events),
-            Err(e) => return e.into(),
-        }
+        let mut events = Vec::new();
+        let input = conn.handle_input(&buf[..n], &mut events);
+        queue.extend(events);
         if was_handshaking && conn.handshake_done() {
             deadline = Instant::now() + config.idle_timeout;
         }
@@ -279,15 +279,19 @@ async fn drive<'a>(
                         };
                     }
                 }
-                ConnectionEvent::Metadata(m) => info!(
-                    width = m.width,
-                    height = m.height,
-                    fps = m.frame_rate,
-                    video_kbps = m.video_kbps,
-                    audio_kbps = m.audio_kbps,
-                    encoder = m.encoder.as_deref(),
-                    "stream metadata"
-                ),
+                ConnectionEvent::Metadata(m) if metadata.as_ref() != Some(&m) => {
+                    info!(
+                        width = m.width,
+                        height = m.height,
+                        fps = m.frame_rate,
+                        video_kbps = m.video_kbps,
+                        audio_kbps = m.audio_kbps,
+                        encoder = m.encoder.as_deref(),
+                        "stream metadata"
+                    );
+                    metadata = Some(m);
+                }
+                ConnectionEvent::Metadata(_) => {}
                 ConnectionEvent::PublishFinished => return Ending::Finished,
                 ConnectionEvent::Refused { reason } => {
                     // The error status was queued before this event and is written by now.
@@ -299,6 +303,9 @@ async fn drive<'a>(
                     return Ending::Refused(reason);
                 }
             }
+        }
+        if let Err(e) = input {
+            return e.into();
         }
     }
 }
