@@ -95,11 +95,11 @@ fn backoff(attempt: usize) -> Duration {
 /// clear message rather than at the first publish).
 pub async fn jetstream(client: &async_nats::Client) -> Result<jetstream::Context, BusError> {
     let js = jetstream::new(client.clone());
-    js.query_account()
+    // `query_account` cannot read the answer of a 2.9 server; the raw
+    // account info request works with every version.
+    js.request::<_, _, serde_json::Value>("INFO", &())
         .await
-        .map_err(|e| BusError::JetStreamUnavailable {
-            source: Box::new(e),
-        })?;
+        .map_err(|e| BusError::JetStreamUnavailable { source: Box::new(e) })?;
     Ok(js)
 }
 

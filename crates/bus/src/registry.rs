@@ -182,25 +182,31 @@ impl ChannelRegistry {
         if let Ok(kv) = js.get_key_value(REGISTRY_BUCKET).await {
             return Ok(Self { kv });
         }
+        // `create_key_value` first reads the account info, which a 2.9 server
+        // answers in a form this client cannot read; create the bucket's
+        // stream directly, laid out as a KV bucket.
         let created = js
-            .create_key_value(kv::Config {
-                bucket: REGISTRY_BUCKET.to_owned(),
-                description: "livefleet channels: records and stream key index".to_owned(),
-                history: HISTORY,
+            .create_stream(jetstream::stream::Config {
+                name: format!("KV_{REGISTRY_BUCKET}"),
+                description: Some("livefleet channels: records and stream key index".to_owned()),
+                subjects: vec![format!("$KV.{REGISTRY_BUCKET}.>")],
+                max_messages_per_subject: HISTORY,
                 storage: jetstream::stream::StorageType::File,
+                discard: jetstream::stream::DiscardPolicy::New,
+                allow_rollup: true,
+                deny_delete: true,
+                allow_direct: true,
+                num_replicas: 1,
                 ..Default::default()
             })
             .await;
-        match created {
+        // Someone else may have created it meanwhile: open it either way.
+        match js.get_key_value(REGISTRY_BUCKET).await {
             Ok(kv) => Ok(Self { kv }),
-            // Someone else may have created it meanwhile.
-            Err(create_err) => match js.get_key_value(REGISTRY_BUCKET).await {
-                Ok(kv) => Ok(Self { kv }),
-                Err(_) => Err(BusError::nats(
-                    format!("cannot create the KV bucket {REGISTRY_BUCKET}"),
-                    create_err,
-                )),
-            },
+            Err(open_err) => Err(match created {
+                Err(e) => BusError::nats(format!("cannot create the KV bucket {REGISTRY_BUCKET}"), e),
+                Ok(_) => BusError::nats(format!("cannot open the KV bucket {REGISTRY_BUCKET}"), open_err),
+            }),
         }
     }
 

@@ -44,6 +44,7 @@ impl Store {
 pub struct NatsServer {
     binary: PathBuf,
     port: u16,
+    max_payload: usize,
     store: Store,
     child: Option<Child>,
     log: Arc<Mutex<VecDeque<String>>>,
@@ -55,6 +56,15 @@ impl NatsServer {
     /// and `max_payload` of [`CHILD_MAX_PAYLOAD`]; returns once it accepts
     /// connections (bounded wait of about 10 s).
     pub async fn start(store_dir: Option<PathBuf>) -> Result<NatsServer, BusError> {
+        Self::start_with_max_payload(store_dir, CHILD_MAX_PAYLOAD).await
+    }
+
+    /// Like [`start`](Self::start) with another `max_payload` (bytes), e.g.
+    /// the server default of 1 MB to exercise fragmentation.
+    pub async fn start_with_max_payload(
+        store_dir: Option<PathBuf>,
+        max_payload: usize,
+    ) -> Result<NatsServer, BusError> {
         let binary = find_binary().ok_or(BusError::NatsServerNotFound)?;
         let store = match store_dir {
             Some(path) => {
@@ -79,6 +89,7 @@ impl NatsServer {
         let mut server = NatsServer {
             binary,
             port: 0,
+            max_payload,
             store,
             child: None,
             log: Arc::new(Mutex::new(VecDeque::new())),
@@ -134,7 +145,7 @@ impl NatsServer {
     async fn spawn_and_wait(&mut self) -> Result<(), BusError> {
         let dir = self.store.path().to_path_buf();
         let conf = dir.join("nats-server.conf");
-        write_config(&conf, self.port, &dir.join("jetstream"))?;
+        write_config(&conf, self.port, self.max_payload, &dir.join("jetstream"))?;
         let mut child = Command::new(&self.binary)
             .arg("-c")
             .arg(&conf)
@@ -267,13 +278,13 @@ fn free_port(store: &Path) -> Result<u16, BusError> {
         })
 }
 
-fn write_config(conf: &Path, port: u16, jetstream_dir: &Path) -> Result<(), BusError> {
+fn write_config(conf: &Path, port: u16, max_payload: usize, jetstream_dir: &Path) -> Result<(), BusError> {
     // JSON strings are valid NATS config strings, and quote the path safely.
     let store = serde_json::to_string(&jetstream_dir.to_string_lossy()).unwrap_or_default();
     let text = format!(
         "# Written by livefleet for its child nats-server.\n\
          listen: \"127.0.0.1:{port}\"\n\
-         max_payload: {CHILD_MAX_PAYLOAD}\n\
+         max_payload: {max_payload}\n\
          jetstream {{\n  store_dir: {store}\n}}\n"
     );
     let write = std::fs::File::create(conf).and_then(|mut f| f.write_all(text.as_bytes()));
