@@ -269,7 +269,7 @@ impl RawClient {
                 .unwrap()
                 .unwrap();
             assert!(n > 0, "server closed the connection");
-            if self.feed(&buf[..n].to_vec()).await.iter().any(&want) {
+            if self.feed(&buf[..n]).await.iter().any(&want) {
                 return;
             }
         }
