@@ -19,7 +19,11 @@ fuzz_target!(|data: &[u8]| {
         rest = next;
         dts += 10;
         let body = Bytes::copy_from_slice(body);
-        let packet = if head[0] & 1 == 0 { reader.video(dts, body) } else { reader.audio(dts, body) };
+        let packet = if head[0] & 1 == 0 {
+            reader.video(dts, body)
+        } else {
+            reader.audio(dts, body)
+        };
         let Ok(Some(p)) = packet else { continue };
         assert_eq!(p.session, 7);
         assert_eq!(p.dts_ms, dts);

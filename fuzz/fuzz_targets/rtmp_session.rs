@@ -12,7 +12,9 @@ use std::sync::Once;
 
 use libfuzzer_sys::fuzz_target;
 use livefleet_base::ChannelName;
-use livefleet_ingest::{ConnectionEvent, ConnectionSettings, RtmpConnection, MAX_USEFUL_CHUNK_SIZE};
+use livefleet_ingest::{
+    ConnectionEvent, ConnectionSettings, RtmpConnection, MAX_USEFUL_CHUNK_SIZE,
+};
 use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
 
 static HOOK: Once = Once::new();
@@ -44,7 +46,9 @@ fn shaken_hands() -> RtmpConnection {
         for e in events {
             if let (ConnectionEvent::Send(b), false) = (e, done) {
                 match client.process_bytes(&b).expect("server handshake is valid") {
-                    HandshakeProcessResult::InProgress { response_bytes } => to_server.extend(response_bytes),
+                    HandshakeProcessResult::InProgress { response_bytes } => {
+                        to_server.extend(response_bytes)
+                    }
                     HandshakeProcessResult::Completed { response_bytes, .. } => {
                         to_server.extend(response_bytes);
                         done = true;
@@ -57,7 +61,10 @@ fn shaken_hands() -> RtmpConnection {
 }
 
 fn settings() -> ConnectionSettings {
-    ConnectionSettings { app: "live".to_owned(), max_chunk_size: MAX_USEFUL_CHUNK_SIZE }
+    ConnectionSettings {
+        app: "live".to_owned(),
+        max_chunk_size: MAX_USEFUL_CHUNK_SIZE,
+    }
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -66,7 +73,11 @@ fuzz_target!(|data: &[u8]| {
         std::panic::set_hook(Box::new(|_| {}));
     });
     let (first, rest) = data.split_first().unwrap_or((&0, &[]));
-    let mut conn = if first & 1 == 0 { RtmpConnection::new(settings()) } else { shaken_hands() };
+    let mut conn = if first & 1 == 0 {
+        RtmpConnection::new(settings())
+    } else {
+        shaken_hands()
+    };
     // Feed in pieces of varying size, as reads from a socket arrive.
     let mut rest = rest;
     let mut step = usize::from(*first >> 1) + 1;
