@@ -84,8 +84,8 @@ impl<'a> IntoIterator for &'a ProfileErrors {
 }
 
 /// Collects problems while a profile is read and checked. Keeps at most one
-/// problem per path, so that a key of the wrong type is not also reported as
-/// missing, or out of range.
+/// problem per path, and none inside a value that already has one, so that a
+/// key of the wrong type is not also reported as missing, or out of range.
 pub(crate) struct Report {
     file: String,
     errors: Vec<ProfileError>,
@@ -101,7 +101,8 @@ impl Report {
         }
     }
 
-    /// Records a problem unless `path` already has one.
+    /// Records a problem unless `path`, or a value enclosing it (`video[0]`
+    /// for `video[0].width`), already has one.
     pub(crate) fn push(
         &mut self,
         path: impl Into<String>,
@@ -109,7 +110,11 @@ impl Report {
         fix: impl Into<String>,
     ) {
         let path = path.into();
-        if !self.seen.insert(path.clone()) {
+        let enclosing_broken = path
+            .char_indices()
+            .filter(|(_, c)| *c == '.' || *c == '[')
+            .any(|(i, _)| self.seen.contains(&path[..i]));
+        if enclosing_broken || !self.seen.insert(path.clone()) {
             return;
         }
         self.errors.push(ProfileError {
