@@ -1,1 +1,37 @@
-//! placeholder
+//! FLV tag bodies in, [`MediaPacket`]s out.
+//!
+//! The RTMP ingest receives audio and video messages whose payloads are FLV
+//! tag bodies (`AUDIODATA`, `VIDEODATA`). This crate turns them into the
+//! typed packets that travel over NATS to a worker:
+//!
+//! ```text
+//! RTMP message (timestamp u32, body) --MediaTimeline--> dts ms (i64)
+//!                                    --TagReader------> MediaPacket (Config | Frame)
+//! ```
+//!
+//! * Video: H.264 in legacy FLV framing (codec id 7). The sequence header is
+//!   checked as an [`AvcConfig`] and forwarded as the configuration record;
+//!   NAL units are checked against the record's length size and always leave
+//!   with 4-byte length prefixes. Enhanced RTMP (HEVC, AV1, VP9) and the old
+//!   Flash codecs are refused with a typed error.
+//! * Audio: AAC (sound format 10). The `AudioSpecificConfig` is checked as an
+//!   [`AacConfig`]; raw frames pass through. Other formats are refused.
+//! * [`MediaTimeline`] extends the 32-bit RTMP clock to 64 bits and refuses
+//!   timestamps that jump.
+//!
+//! Everything here is sans-IO and never panics on input: bad bytes give an
+//! [`FlvError`] that names what was wrong.
+//!
+//! [`MediaPacket`]: livefleet_base::MediaPacket
+
+mod aac;
+mod avc;
+mod error;
+mod tag;
+mod timeline;
+
+pub use aac::{AacConfig, AacConfigError};
+pub use avc::{AvcConfig, AvcConfigError};
+pub use error::FlvError;
+pub use tag::{TagReader, NAL_LENGTH_SIZE};
+pub use timeline::{MediaTimeline, TimelineLimits, TimestampJump};

@@ -1,1 +1,500 @@
-//! placeholder
+//! Ladder profiles: the YAML a producer writes to say which renditions a
+//! channel gets.
+//!
+//! A channel's publisher picks a profile (the shipped ones live in
+//! `ladder-profiles/`, more can be uploaded through the admin API). The
+//! scheduler reads it to cost the channel ([`LadderProfile::pixel_rate`],
+//! [`LadderProfile::encoder_sessions`], [`LadderProfile::allow_cpu`]) and place
+//! it on a node; the worker reads it to build its decode → scale → encode
+//! graph and the packager's renditions. Nothing here does I/O except
+//! [`LadderProfile::load`] and [`validate_files`], which read files.
+//!
+//! Reading a profile reports every problem at once, each naming the file, the
+//! YAML path (`video[1].bitrate`) and the fix: the text is parsed into a
+//! generic YAML tree, walked against the schema (unknown keys with a "did you
+//! mean", wrong types, missing keys), and the result checked against the
+//! rules an encoder and a player need (even dimensions, bitrates that fall
+//! with resolution, whole GOPs per segment, codecs the chosen encoder can
+//! produce, ...). `ladder-profiles/README.md` documents every key.
+//!
+//! ```
+//! use livefleet_profile::LadderProfile;
+//!
+//! let yaml = "
+//! name: tiny
+//! video:
+//!   - { name: 360p, width: 640, height: 360, bitrate: 730k }
+//! audio:
+//!   - { name: audio, bitrate: 96k }
+//! ";
+//! let profile = LadderProfile::from_yaml("<example>", yaml).unwrap();
+//! assert_eq!(profile.gops_per_segment(), 2);
+//! assert_eq!(profile.video[0].max_bitrate, 949_000);
+//!
+//! let broken = "name: tiny\nvideo:\n  - { name: 360p, width: 641, height: 360, bitrat: 730k }\n";
+//! let errors = LadderProfile::from_yaml("tiny.yaml", broken).unwrap_err();
+//! assert_eq!(errors.len(), 2); // odd width, misspelt bitrate
+//! ```
+
+mod check;
+mod error;
+mod walk;
+mod wire;
+
+use std::fmt;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use livefleet_base::RenditionName;
+use serde::{Deserialize, Serialize};
+
+pub use error::{ProfileError, ProfileErrors};
+
+/// Profiles larger than this are refused before parsing: a real ladder is a
+/// few hundred bytes, and a huge document only costs memory and time.
+pub const MAX_PROFILE_BYTES: usize = 1024 * 1024;
+
+/// A checked ladder profile. Every value obtained from [`LadderProfile::from_yaml`],
+/// [`LadderProfile::load`] or serde deserialisation has passed all the rules.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(into = "wire::ProfileWire", try_from = "wire::ProfileWire")]
+pub struct LadderProfile {
+    /// Identifier of the profile (`default-1080p`), URL-safe like a rendition name.
+    pub name: String,
+    /// Free text for people choosing a profile. Default: empty.
+    pub description: String,
+    /// Segment length in seconds, a whole number of GOPs, 1..=12. Default: 4.
+    pub segment_duration: f64,
+    /// Seconds between keyframes, 0.5..=10. Default: 2.
+    pub gop: f64,
+    /// Which encoder may run the ladder. Default: auto.
+    pub encoder: EncoderChoice,
+    /// Speed/quality trade-off. Default: p4.
+    pub preset: Preset,
+    /// Keep renditions larger than the source (otherwise they are dropped). Default: false.
+    pub allow_upscale: bool,
+    /// May the scheduler place this ladder on a CPU-only (libx264) node.
+    /// Default: true, unless `encoder: nvenc` or an HEVC rendition rules it out.
+    pub allow_cpu: bool,
+    /// Video renditions as written (at least one).
+    pub video: Vec<VideoRendition>,
+    /// Audio renditions as written (may be empty: no audio).
+    pub audio: Vec<AudioRendition>,
+}
+
+/// Which encoder runs the ladder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum EncoderChoice {
+    /// NVENC on a GPU node, libx264 on a CPU-only node. Note that a CPU-only
+    /// node cannot encode HEVC, which is why HEVC needs `allow_cpu: false`.
+    #[default]
+    Auto,
+    /// NVENC only: needs a GPU node (so `allow_cpu` must be false).
+    Nvenc,
+    /// libx264 only, on any node. H.264 only.
+    X264,
+}
+
+impl EncoderChoice {
+    /// The word used in YAML.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            EncoderChoice::Auto => "auto",
+            EncoderChoice::Nvenc => "nvenc",
+            EncoderChoice::X264 => "x264",
+        }
+    }
+}
+
+/// Encoder speed/quality trade-off on NVENC's scale: 1 is fastest, 7 best.
+/// Written `p1`..`p7`, or with the x264 name that maps onto the same step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Preset(u8);
+
+/// x264 preset names, slowest last, index + 1 = level.
+const X264_PRESETS: [&str; 7] = [
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+];
+const NVENC_PRESETS: [&str; 7] = ["p1", "p2", "p3", "p4", "p5", "p6", "p7"];
+
+impl Preset {
+    /// The fastest preset (p1 / ultrafast).
+    pub const FASTEST: Preset = Preset(1);
+
+    /// The preset at `level` 1..=7.
+    pub fn new(level: u8) -> Option<Preset> {
+        (1..=7).contains(&level).then_some(Preset(level))
+    }
+
+    /// Reads `p1`..`p7` or an x264 name from `ultrafast` to `slow`.
+    pub fn parse(text: &str) -> Option<Preset> {
+        let at = |names: &[&str; 7]| names.iter().position(|n| *n == text);
+        at(&NVENC_PRESETS)
+            .or_else(|| at(&X264_PRESETS))
+            .and_then(|i| Preset::new(i as u8 + 1))
+    }
+
+    /// 1 (fastest) ..= 7 (best).
+    pub fn level(&self) -> u8 {
+        self.0
+    }
+
+    /// NVENC preset name, `p1`..`p7`.
+    pub fn nvenc(&self) -> &'static str {
+        NVENC_PRESETS[usize::from(self.0.clamp(1, 7) - 1)]
+    }
+
+    /// libx264 preset name: p1 ultrafast, p2 superfast, p3 veryfast, p4 faster,
+    /// p5 fast, p6 medium, p7 slow.
+    pub fn x264(&self) -> &'static str {
+        X264_PRESETS[usize::from(self.0.clamp(1, 7) - 1)]
+    }
+}
+
+impl Default for Preset {
+    fn default() -> Self {
+        Preset(4)
+    }
+}
+
+impl fmt::Display for Preset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.nvenc())
+    }
+}
+
+impl TryFrom<String> for Preset {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Preset::parse(&s)
+            .ok_or_else(|| format!("unknown preset {s:?}; use p1..p7 or ultrafast..slow"))
+    }
+}
+
+impl From<Preset> for String {
+    fn from(p: Preset) -> String {
+        p.nvenc().to_owned()
+    }
+}
+
+/// Output frame rate of a video rendition.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum FrameRate {
+    /// Keep the source's frame rate. Written `source`.
+    #[default]
+    Source,
+    /// At most this many frames per second; a lower rate than the source drops
+    /// frames, a higher one is capped at the source rate.
+    Fixed(f64),
+}
+
+impl FrameRate {
+    /// Frames per second this rendition has for a source of `source_fps`.
+    pub fn effective(&self, source_fps: f64) -> f64 {
+        match *self {
+            FrameRate::Source => source_fps,
+            FrameRate::Fixed(f) => f.min(source_fps),
+        }
+    }
+}
+
+impl Serialize for FrameRate {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            FrameRate::Source => s.serialize_str("source"),
+            FrameRate::Fixed(f) => s.serialize_f64(*f),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for FrameRate {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Written {
+            Number(f64),
+            Word(String),
+        }
+        match Written::deserialize(d)? {
+            Written::Number(f) => Ok(FrameRate::Fixed(f)),
+            Written::Word(w) if w == "source" => Ok(FrameRate::Source),
+            Written::Word(w) => Err(serde::de::Error::custom(format!(
+                "frame rate {w:?} is neither `source` nor a number"
+            ))),
+        }
+    }
+}
+
+/// Video codec of a rendition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum VideoCodec {
+    /// H.264 / AVC: plays everywhere.
+    #[default]
+    H264,
+    /// HEVC / H.265: NVENC only.
+    Hevc,
+}
+
+impl VideoCodec {
+    /// The word used in YAML.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            VideoCodec::H264 => "h264",
+            VideoCodec::Hevc => "hevc",
+        }
+    }
+}
+
+/// H.264 profile. Baseline has no B-frames: the worker encodes it without them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum H264Profile {
+    /// For very old devices; no B-frames, no CABAC.
+    Baseline,
+    /// Main profile.
+    Main,
+    /// High profile: the default, supported by every current player.
+    #[default]
+    High,
+}
+
+impl H264Profile {
+    /// The word used in YAML (and by both encoders).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            H264Profile::Baseline => "baseline",
+            H264Profile::Main => "main",
+            H264Profile::High => "high",
+        }
+    }
+}
+
+/// One video rendition of the ladder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(into = "wire::VideoWire", try_from = "wire::VideoWire")]
+pub struct VideoRendition {
+    /// Directory name of the rendition, e.g. `720p`.
+    pub name: RenditionName,
+    /// Copy the source video as it is; size, frame rate and codec fields do not apply.
+    pub passthrough: bool,
+    /// Output width in pixels, even, 16..=8192 (0 for passthrough).
+    pub width: u32,
+    /// Output height in pixels, even, 16..=8192 (0 for passthrough).
+    pub height: u32,
+    /// Target average bitrate in bits/s (for passthrough: as given, or 0 if not, used
+    /// only to announce BANDWIDTH).
+    pub bitrate: u64,
+    /// Peak bitrate in bits/s (VBV maximum and HLS BANDWIDTH). Default: 1.3 × bitrate,
+    /// rounded to the nearest 1000; for passthrough, the bitrate.
+    pub max_bitrate: u64,
+    /// Output frame rate. Default: source.
+    pub frame_rate: FrameRate,
+    /// Output codec. Default: h264.
+    pub codec: VideoCodec,
+    /// H.264 profile (ignored for HEVC). Default: high.
+    pub h264_profile: H264Profile,
+    /// Codec level such as `"4.1"`; `None` lets the encoder choose.
+    pub level: Option<String>,
+}
+
+impl VideoRendition {
+    /// Pixels per frame (0 for passthrough).
+    pub fn pixels(&self) -> u64 {
+        u64::from(self.width) * u64::from(self.height)
+    }
+}
+
+/// One audio rendition (AAC-LC).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "wire::AudioWire", try_from = "wire::AudioWire")]
+pub struct AudioRendition {
+    /// Directory name of the rendition, e.g. `audio`.
+    pub name: RenditionName,
+    /// Copy the source AAC when it already has these channels and sample rate;
+    /// otherwise encode with the values below.
+    pub passthrough: bool,
+    /// Bits/s, 8k..=512k. Default: 128k.
+    pub bitrate: u64,
+    /// 1, 2 or 6. Default: 2.
+    pub channels: u8,
+    /// One of the AAC sample rates. Default: 48000.
+    pub sample_rate: u32,
+}
+
+impl LadderProfile {
+    /// Reads and checks a profile. `file` is only used to label errors (a path
+    /// or `<upload>`). Every problem found is returned at once.
+    pub fn from_yaml(file: &str, text: &str) -> Result<LadderProfile, ProfileErrors> {
+        if text.len() > MAX_PROFILE_BYTES {
+            return Err(too_big(file, text.len() as u64));
+        }
+        let doc: serde_norway::Value = serde_norway::from_str(text).map_err(|e| {
+            let path = match e.location() {
+                Some(at) => format!("line {}, column {}", at.line(), at.column()),
+                None => "(document)".to_owned(),
+            };
+            ProfileErrors::one(
+                file,
+                path,
+                format!("not valid YAML: {e}"),
+                "fix the YAML syntax (indentation with spaces, `key: value`, `- ` for list items)",
+            )
+        })?;
+        let mut report = error::Report::new(file);
+        let wire = walk::profile(&doc, &mut report);
+        let profile = wire.and_then(|w| check::profile(w, &mut report));
+        match profile {
+            Some(p) if report.is_clean() => Ok(p),
+            _ => Err(report.into_errors()),
+        }
+    }
+
+    /// Reads and checks the profile in the file at `path`. A file that cannot
+    /// be read becomes an error naming it.
+    pub fn load(path: &Path) -> Result<LadderProfile, ProfileErrors> {
+        let file = path.display().to_string();
+        let io = |e: std::io::Error| {
+            ProfileErrors::one(
+                &file,
+                "(file)",
+                format!("cannot read the profile: {e}"),
+                "check the path and its permissions",
+            )
+        };
+        let f = std::fs::File::open(path).map_err(io)?;
+        let mut bytes = Vec::new();
+        f.take(MAX_PROFILE_BYTES as u64 + 1)
+            .read_to_end(&mut bytes)
+            .map_err(io)?;
+        if bytes.len() > MAX_PROFILE_BYTES {
+            let size = std::fs::metadata(path)
+                .map(|m| m.len())
+                .unwrap_or(bytes.len() as u64);
+            return Err(too_big(&file, size));
+        }
+        let text = String::from_utf8(bytes).map_err(|e| {
+            ProfileErrors::one(
+                &file,
+                "(file)",
+                format!(
+                    "the file is not UTF-8 text (invalid byte at offset {})",
+                    e.utf8_error().valid_up_to()
+                ),
+                "save the profile as UTF-8",
+            )
+        })?;
+        LadderProfile::from_yaml(&file, &text)
+    }
+
+    /// Writes the profile back as YAML that [`LadderProfile::from_yaml`] reads
+    /// to an equal profile. Every default is written out.
+    pub fn to_yaml(&self) -> Result<String, ProfileErrors> {
+        serde_norway::to_string(self).map_err(|e| {
+            ProfileErrors::one(
+                &self.name,
+                "(document)",
+                format!("cannot write the profile as YAML: {e}"),
+                "report this as a bug",
+            )
+        })
+    }
+
+    /// Keyframe intervals per segment (segment_duration / gop).
+    pub fn gops_per_segment(&self) -> u32 {
+        let n = (self.segment_duration / self.gop).round();
+        if n.is_finite() && n >= 1.0 {
+            n.min(f64::from(u32::MAX)) as u32
+        } else {
+            1
+        }
+    }
+
+    /// Encoded pixels per second summed over the non-passthrough video
+    /// renditions, for a source of `source_fps` (the scheduler's cost model).
+    /// A rendition's fixed frame rate counts only up to the source's.
+    pub fn pixel_rate(&self, source_fps: f64) -> f64 {
+        self.encoded_video()
+            .map(|v| v.pixels() as f64 * v.frame_rate.effective(source_fps))
+            .sum()
+    }
+
+    /// Encoder sessions (NVENC sessions on a GPU node) the ladder needs: one per
+    /// non-passthrough video rendition.
+    pub fn encoder_sessions(&self) -> u32 {
+        self.encoded_video().count() as u32
+    }
+
+    /// The tallest encoded rendition's height (0 if the ladder only passes video through).
+    pub fn max_height(&self) -> u32 {
+        self.encoded_video().map(|v| v.height).max().unwrap_or(0)
+    }
+
+    /// True if any video rendition is HEVC.
+    pub fn uses_hevc(&self) -> bool {
+        self.encoded_video().any(|v| v.codec == VideoCodec::Hevc)
+    }
+
+    /// Video renditions to produce for a source of `width` × `height`:
+    /// renditions larger than the source in either dimension are dropped
+    /// unless `allow_upscale`; passthrough is always kept. If that would leave
+    /// no video at all, the smallest encoded rendition is kept so that the
+    /// channel still has a picture.
+    pub fn video_for_source(&self, width: u32, height: u32) -> Vec<&VideoRendition> {
+        let fits = |v: &VideoRendition| {
+            v.passthrough || self.allow_upscale || (v.width <= width && v.height <= height)
+        };
+        let mut kept: Vec<&VideoRendition> = self.video.iter().filter(|v| fits(v)).collect();
+        if kept.is_empty() {
+            kept.extend(self.encoded_video().min_by_key(|v| v.pixels()));
+        }
+        kept
+    }
+
+    fn encoded_video(&self) -> impl Iterator<Item = &VideoRendition> {
+        self.video.iter().filter(|v| !v.passthrough)
+    }
+}
+
+fn too_big(file: &str, size: u64) -> ProfileErrors {
+    ProfileErrors::one(
+        file,
+        "(document)",
+        format!("the profile is {size} bytes, more than the {MAX_PROFILE_BYTES}-byte limit"),
+        "a ladder profile is a few hundred bytes; check that this is the right file",
+    )
+}
+
+/// Reads and checks each file, for `livefleet profile validate`: the caller
+/// prints the errors and exits non-zero if any result is an error.
+pub fn validate_files(paths: &[PathBuf]) -> Vec<(PathBuf, Result<LadderProfile, ProfileErrors>)> {
+    paths
+        .iter()
+        .map(|p| (p.clone(), LadderProfile::load(p)))
+        .collect()
+}
+
+/// The profile files (`*.yaml`, `*.yml`) directly in `dir`, sorted by name.
+pub fn profile_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let is_yaml = matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml")
+        );
+        if is_yaml && path.is_file() {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}

@@ -1,1 +1,84 @@
-//! placeholder
+//! Where segments and manifests go.
+//!
+//! The packager produces objects (init segments, media segments, HLS
+//! playlists, DASH manifests, chat replay files) named by slash-separated
+//! keys such as `live/<channel>/<rendition>/42.m4s`. This crate moves them to
+//! a store behind one async trait, [`Storage`]:
+//!
+//! ```text
+//! worker/packager --Put--> StorageWriter (ordered queue, retries) --> Storage
+//!                                                                     |-- LocalDir (embedded default; served by the origin)
+//!                                                                     '-- S3 (later)
+//! ```
+//!
+//! - [`keys`] holds the one mapping from a key to its content type and cache
+//!   class, shared by every backend and by the HTTP origin, and the key rules
+//!   ([`validate_key`]) that keep a key inside the store.
+//! - [`LocalDir`] writes atomically (temporary file, then rename), so a reader
+//!   never sees a half-written segment or playlist.
+//! - [`StorageWriter`] puts objects one after another on a background task
+//!   with a bounded queue, so encoding never waits on a slow store and a
+//!   playlist is never written before the segment it names.
+//! - [`RetryingStorage`] retries failed calls with exponential backoff and
+//!   jitter, for callers that write directly.
+
+mod error;
+pub mod keys;
+mod local;
+mod metrics;
+mod retry;
+mod writer;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+pub use error::StorageError;
+pub use keys::{cache_class_for_key, content_type_for_key, validate_key, CacheClass, ObjectMeta};
+pub use local::{LocalDir, TEMP_PREFIX};
+pub use metrics::StorageMetrics;
+pub use retry::{RetryPolicy, RetryingStorage};
+pub use writer::{Put, StorageWriter, WriterError, WriterOptions};
+
+/// An object store for segments and manifests.
+///
+/// Keys are slash-separated relative names (see [`validate_key`]); every
+/// backend refuses keys that break those rules with [`StorageError::BadKey`].
+/// The shape follows object stores such as S3: whole-object writes with a
+/// content type and a cache class, reads of whole objects, idempotent
+/// deletes, and listing by prefix. A conditional write (for fencing a stale
+/// worker out by epoch) will be added as a further method with a default.
+#[async_trait]
+pub trait Storage: Send + Sync + 'static {
+    /// Stores `body` under `key`, replacing any previous object. Readers see
+    /// either the old object or the new one, never a partial write.
+    async fn put(&self, key: &str, body: Bytes, meta: ObjectMeta) -> Result<(), StorageError>;
+
+    /// Reads the object stored under `key`, or `None` when there is none.
+    async fn get(&self, key: &str) -> Result<Option<Bytes>, StorageError>;
+
+    /// Removes the object under `key`. Removing a missing object succeeds.
+    async fn delete(&self, key: &str) -> Result<(), StorageError>;
+
+    /// Lists the keys that start with `prefix` (a plain string prefix, as in
+    /// S3; `""` lists everything), sorted.
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError>;
+}
+
+#[async_trait]
+impl<S: Storage + ?Sized> Storage for std::sync::Arc<S> {
+    async fn put(&self, key: &str, body: Bytes, meta: ObjectMeta) -> Result<(), StorageError> {
+        (**self).put(key, body, meta).await
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Bytes>, StorageError> {
+        (**self).get(key).await
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        (**self).delete(key).await
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        (**self).list(prefix).await
+    }
+}

@@ -1,0 +1,117 @@
+//! Connecting a livefleet process to NATS.
+
+use std::time::Duration;
+
+use async_nats::{jetstream, ConnectErrorKind, ConnectOptions, Event};
+
+use crate::BusError;
+
+/// First wait between connection attempts; doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Connects to NATS at `url` as `name` (the connection name the server shows).
+///
+/// A process started before its NATS server keeps trying, with a warning per
+/// attempt and a growing pause (up to 5 s): this call returns once connected.
+/// Wrap it in a timeout to give up. Errors that retrying cannot fix (a bad
+/// URL, refused credentials) return at once. Once connected, the client
+/// reconnects forever with the same backoff and logs disconnects and
+/// reconnects.
+pub async fn connect(url: &str, name: &str) -> Result<async_nats::Client, BusError> {
+    let mut attempt: u32 = 0;
+    loop {
+        match options(name).connect(url).await {
+            Ok(client) => {
+                if attempt > 0 {
+                    tracing::info!(
+                        url,
+                        name,
+                        "connected to NATS after {attempt} failed attempts"
+                    );
+                } else {
+                    tracing::debug!(url, name, "connected to NATS");
+                }
+                return Ok(client);
+            }
+            Err(e) => match e.kind() {
+                ConnectErrorKind::Io | ConnectErrorKind::TimedOut | ConnectErrorKind::Dns => {
+                    let wait = backoff(attempt as usize);
+                    tracing::warn!(
+                        url,
+                        name,
+                        "NATS is not reachable yet ({e}); retrying in {} ms",
+                        wait.as_millis()
+                    );
+                    tokio::time::sleep(wait).await;
+                    attempt = attempt.saturating_add(1);
+                }
+                _ => {
+                    return Err(BusError::Connect {
+                        url: url.to_owned(),
+                        source: Box::new(e),
+                    })
+                }
+            },
+        }
+    }
+}
+
+fn options(name: &str) -> ConnectOptions {
+    let conn = name.to_owned();
+    ConnectOptions::new()
+        .name(name)
+        .max_reconnects(None)
+        .reconnect_delay_callback(backoff)
+        .event_callback(move |event| {
+            let conn = conn.clone();
+            async move {
+                match event {
+                    Event::Connected => tracing::info!(name = conn, "reconnected to NATS"),
+                    Event::Disconnected => {
+                        tracing::warn!(name = conn, "disconnected from NATS; reconnecting")
+                    }
+                    Event::LameDuckMode => {
+                        tracing::info!(name = conn, "NATS server entered lame duck mode")
+                    }
+                    Event::SlowConsumer(sid) => tracing::warn!(
+                        name = conn,
+                        "NATS slow consumer on subscription {sid}: messages were dropped"
+                    ),
+                    other => tracing::debug!(name = conn, "NATS event: {other}"),
+                }
+            }
+        })
+}
+
+/// Exponential backoff: 100 ms, 200 ms, ... up to 5 s.
+fn backoff(attempt: usize) -> Duration {
+    let shift = u32::try_from(attempt.min(16)).unwrap_or(16);
+    FIRST_BACKOFF.saturating_mul(1u32 << shift).min(MAX_BACKOFF)
+}
+
+/// A JetStream context on `client`, after checking that the server has
+/// JetStream enabled (so a misconfigured server fails at start-up with a
+/// clear message rather than at the first publish).
+pub async fn jetstream(client: &async_nats::Client) -> Result<jetstream::Context, BusError> {
+    let js = jetstream::new(client.clone());
+    // `query_account` cannot read the answer of a 2.9 server; the raw
+    // account info request works with every version.
+    js.request::<_, _, serde_json::Value>("INFO", &())
+        .await
+        .map_err(|e| BusError::JetStreamUnavailable { source: Box::new(e) })?;
+    Ok(js)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_caps() {
+        assert_eq!(backoff(0), Duration::from_millis(100));
+        assert_eq!(backoff(1), Duration::from_millis(200));
+        assert_eq!(backoff(10), MAX_BACKOFF);
+        assert_eq!(backoff(usize::MAX), MAX_BACKOFF);
+    }
+}

@@ -1,0 +1,39 @@
+//! The NATS layer of livefleet.
+//!
+//! Every livefleet process talks over NATS with JetStream. This crate holds
+//! the pieces they share:
+//!
+//! - [`NatsServer`]: a `nats-server` child process, used by `livefleet dev`
+//!   when no NATS URL is given and by every integration test as the harness;
+//! - [`connect`] and [`jetstream`]: a connection that waits for the server at
+//!   start-up and reconnects forever;
+//! - the media stream ([`MediaPublisher`], [`subscribe_media`]): the ingest
+//!   publishes [`MediaPacket`](livefleet_base::MediaPacket)s of a channel,
+//!   the worker that transcodes the channel reads them, and a replacement
+//!   worker resumes at the latest keyframe;
+//! - the channel registry ([`ChannelRegistry`]): channels, their stream keys
+//!   and ladder profiles in a JetStream KV bucket, watched by workers.
+//!
+//! ```text
+//! ingest --MediaPublisher--> LIVEFLEET_MEDIA (media.<channel>.*) --MediaSubscription--> worker
+//! admin API --ChannelRegistry--> KV livefleet_channels --watch--> worker, ingest (find_by_key)
+//! ```
+
+mod connect;
+mod error;
+pub mod fragment;
+mod media;
+mod registry;
+mod server;
+
+pub use connect::{connect, jetstream};
+pub use error::{BusError, NatsError};
+pub use media::{
+    channel_subjects, ensure_media_stream, subscribe_media, MediaPublisher, MediaStart,
+    MediaStreamConfig, MediaSubscription, MEDIA_STREAM,
+};
+pub use registry::{
+    generate_stream_key, validate_stream_key, ChannelChange, ChannelRecord, ChannelRegistry,
+    ChannelWatch, REGISTRY_BUCKET,
+};
+pub use server::{NatsServer, CHILD_MAX_PAYLOAD};

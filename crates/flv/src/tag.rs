@@ -1,0 +1,409 @@
+//! FLV `VIDEODATA` and `AUDIODATA` bodies to media packets.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use livefleet_base::{MediaPacket, PacketKind, Track};
+
+use crate::{AacConfig, AvcConfig, FlvError};
+
+/// Every H.264 frame leaves the reader with NAL units behind 4-byte lengths,
+/// and the configuration record it forwards says so.
+pub const NAL_LENGTH_SIZE: u8 = 4;
+
+const AVC: u8 = 7;
+const AAC: u8 = 10;
+
+/// Reads the tag bodies of one publish. It remembers the NAL length size of
+/// the last AVC sequence header, which H.264 pictures need.
+#[derive(Debug, Clone)]
+pub struct TagReader {
+    session: u32,
+    nal_length_size: Option<u8>,
+}
+
+impl TagReader {
+    /// A reader whose packets carry the publish `session` id.
+    pub fn new(session: u32) -> Self {
+        Self {
+            session,
+            nal_length_size: None,
+        }
+    }
+
+    /// The publish session id stamped on every packet.
+    pub fn session(&self) -> u32 {
+        self.session
+    }
+
+    /// Reads one `VIDEODATA` body received at `dts_ms`. `Ok(None)` for
+    /// bodies that carry nothing to forward (end of sequence, command frames,
+    /// empty pictures).
+    pub fn video(&mut self, dts_ms: i64, body: Bytes) -> Result<Option<MediaPacket>, FlvError> {
+        let Some(&first) = body.first() else {
+            return Err(FlvError::Empty("video"));
+        };
+        if first & 0x80 != 0 {
+            // Enhanced RTMP: IsExHeader, 3-bit frame type, 4-bit packet type, FourCC.
+            let fourcc = body.get(1..5).unwrap_or(&[]);
+            let codec = match fourcc {
+                b"hvc1" => "HEVC",
+                b"av01" => "AV1",
+                b"vp09" => "VP9",
+                _ => "video",
+            };
+            return Err(FlvError::EnhancedVideo {
+                codec,
+                fourcc: String::from_utf8_lossy(fourcc).into_owned(),
+            });
+        }
+        let frame_type = first >> 4;
+        let codec = first & 0x0f;
+        if codec != AVC {
+            return Err(FlvError::UnsupportedVideo {
+                id: codec,
+                name: video_codec_name(codec),
+            });
+        }
+        if frame_type == 5 {
+            // Video info / command frame: no picture.
+            return Ok(None);
+        }
+        if body.len() < 5 {
+            return Err(FlvError::Short {
+                what: "AVC video tag",
+                need: 5,
+                have: body.len(),
+            });
+        }
+        let raw_cts = (u32::from(body[2]) << 16) | (u32::from(body[3]) << 8) | u32::from(body[4]);
+        // Sign-extend the 24-bit composition time offset.
+        let cts = i64::from(((raw_cts << 8) as i32) >> 8);
+        let payload = body.slice(5..);
+        match body[1] {
+            0 => {
+                let config = AvcConfig::parse(&payload)?;
+                self.nal_length_size = Some(config.nal_length_size);
+                let data = if config.nal_length_size == NAL_LENGTH_SIZE {
+                    payload
+                } else {
+                    let mut record = BytesMut::from(&payload[..]);
+                    record[4] |= 0b11;
+                    record.freeze()
+                };
+                Ok(Some(self.packet(
+                    PacketKind::Config,
+                    Track::Video,
+                    true,
+                    dts_ms,
+                    dts_ms,
+                    data,
+                )))
+            }
+            1 => {
+                let size = self.nal_length_size.ok_or(FlvError::FrameBeforeConfig)?;
+                let data = to_four_byte_lengths(payload, size)?;
+                if data.is_empty() {
+                    return Ok(None);
+                }
+                let keyframe = frame_type == 1 || frame_type == 4;
+                Ok(Some(self.packet(
+                    PacketKind::Frame,
+                    Track::Video,
+                    keyframe,
+                    dts_ms,
+                    dts_ms.saturating_add(cts),
+                    data,
+                )))
+            }
+            2 => Ok(None),
+            t => Err(FlvError::AvcPacketType(t)),
+        }
+    }
+
+    /// Reads one `AUDIODATA` body received at `dts_ms`. `Ok(None)` for empty
+    /// AAC frames.
+    pub fn audio(&mut self, dts_ms: i64, body: Bytes) -> Result<Option<MediaPacket>, FlvError> {
+        let Some(&first) = body.first() else {
+            return Err(FlvError::Empty("audio"));
+        };
+        let format = first >> 4;
+        if format != AAC {
+            return Err(FlvError::UnsupportedAudio {
+                id: format,
+                name: audio_format_name(format),
+            });
+        }
+        if body.len() < 2 {
+            return Err(FlvError::Short {
+                what: "AAC audio tag",
+                need: 2,
+                have: body.len(),
+            });
+        }
+        let payload = body.slice(2..);
+        match body[1] {
+            0 => {
+                AacConfig::parse(&payload)?;
+                Ok(Some(self.packet(
+                    PacketKind::Config,
+                    Track::Audio,
+                    true,
+                    dts_ms,
+                    dts_ms,
+                    payload,
+                )))
+            }
+            1 if payload.is_empty() => Ok(None),
+            1 => Ok(Some(self.packet(
+                PacketKind::Frame,
+                Track::Audio,
+                true,
+                dts_ms,
+                dts_ms,
+                payload,
+            ))),
+            t => Err(FlvError::AacPacketType(t)),
+        }
+    }
+
+    fn packet(
+        &self,
+        kind: PacketKind,
+        track: Track,
+        keyframe: bool,
+        dts_ms: i64,
+        pts_ms: i64,
+        data: Bytes,
+    ) -> MediaPacket {
+        MediaPacket {
+            kind,
+            track,
+            keyframe,
+            session: self.session,
+            dts_ms,
+            pts_ms,
+            data,
+        }
+    }
+}
+
+/// Checks the NAL lengths of one picture and rewrites them to 4 bytes when
+/// the stream uses another size. Zero-length NAL units are dropped.
+fn to_four_byte_lengths(payload: Bytes, size: u8) -> Result<Bytes, FlvError> {
+    let size = usize::from(size);
+    let mut at = 0;
+    let mut units = Vec::new();
+    let mut needs_copy = size != usize::from(NAL_LENGTH_SIZE);
+    while at < payload.len() {
+        let available = payload.len() - at;
+        if available < size {
+            return Err(FlvError::NalLength {
+                offset: at,
+                claimed: size,
+                available,
+            });
+        }
+        let len = payload[at..at + size]
+            .iter()
+            .fold(0usize, |v, b| (v << 8) | usize::from(*b));
+        at += size;
+        let available = available - size;
+        if len > available {
+            return Err(FlvError::NalLength {
+                offset: at,
+                claimed: len,
+                available,
+            });
+        }
+        if len == 0 {
+            needs_copy = true;
+        } else {
+            units.push(at..at + len);
+        }
+        at += len;
+    }
+    if !needs_copy {
+        return Ok(payload);
+    }
+    let total: usize = units.iter().map(|r| 4 + r.len()).sum();
+    let mut out = BytesMut::with_capacity(total);
+    for r in units {
+        // A NAL unit inside a 16 MiB RTMP message fits in 32 bits.
+        out.put_u32(r.len() as u32);
+        out.extend_from_slice(&payload[r]);
+    }
+    Ok(out.freeze())
+}
+
+fn video_codec_name(id: u8) -> &'static str {
+    match id {
+        1 => "JPEG",
+        2 => "Sorenson H.263",
+        3 => "Screen video",
+        4 => "On2 VP6",
+        5 => "On2 VP6 with alpha",
+        6 => "Screen video v2",
+        12 => "HEVC (non-standard FLV codec id 12)",
+        13 => "AV1 (non-standard FLV codec id 13)",
+        _ => "unknown",
+    }
+}
+
+fn audio_format_name(id: u8) -> &'static str {
+    match id {
+        0 => "Linear PCM (platform endian)",
+        1 => "ADPCM",
+        2 => "MP3",
+        3 => "Linear PCM (little endian)",
+        4..=6 => "Nellymoser",
+        7 => "G.711 A-law",
+        8 => "G.711 mu-law",
+        9 => "Enhanced RTMP audio",
+        11 => "Speex",
+        14 => "MP3 8 kHz",
+        15 => "device-specific sound",
+        _ => "unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(length_size_minus_one: u8) -> Vec<u8> {
+        let mut v = vec![
+            1,
+            0x64,
+            0x00,
+            0x1e,
+            0xfc | length_size_minus_one,
+            0xe1,
+            0x00,
+            0x04,
+        ];
+        v.extend_from_slice(&[0x67, 0x64, 0x00, 0x1e, 0x01, 0x00, 0x03, 0x68, 0xeb, 0xe3]);
+        v
+    }
+
+    fn tag(head: &[u8], body: &[u8]) -> Bytes {
+        let mut v = head.to_vec();
+        v.extend_from_slice(body);
+        Bytes::from(v)
+    }
+
+    #[test]
+    fn reads_h264_config_and_frames() {
+        let mut r = TagReader::new(9);
+        let c = r
+            .video(0, tag(&[0x17, 0, 0, 0, 0], &record(3)))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (c.kind, c.track, c.session),
+            (PacketKind::Config, Track::Video, 9)
+        );
+        assert_eq!(&c.data[..], &record(3)[..]);
+
+        let nal = [0, 0, 0, 3, 0x65, 1, 2, 0, 0, 0, 1, 0x06];
+        let f = r
+            .video(40, tag(&[0x17, 1, 0, 0, 80], &nal))
+            .unwrap()
+            .unwrap();
+        assert!(f.keyframe);
+        assert_eq!((f.dts_ms, f.pts_ms), (40, 120));
+        assert_eq!(&f.data[..], &nal[..]);
+
+        // Negative composition time: -33 as signed 24 bits.
+        let f = r
+            .video(80, tag(&[0x27, 1, 0xff, 0xff, 0xdf], &nal))
+            .unwrap()
+            .unwrap();
+        assert!(!f.keyframe);
+        assert_eq!(f.pts_ms, 47);
+
+        assert_eq!(r.video(90, tag(&[0x17, 2, 0, 0, 0], &[])).unwrap(), None);
+    }
+
+    #[test]
+    fn rewrites_short_nal_lengths_to_four_bytes() {
+        let mut r = TagReader::new(1);
+        let c = r
+            .video(0, tag(&[0x17, 0, 0, 0, 0], &record(1)))
+            .unwrap()
+            .unwrap();
+        assert_eq!(AvcConfig::parse(&c.data).unwrap().nal_length_size, 4);
+        let f = r
+            .video(
+                0,
+                tag(&[0x17, 1, 0, 0, 0], &[0, 2, 0x65, 7, 0, 0, 0, 1, 0x06]),
+            )
+            .unwrap();
+        assert_eq!(
+            &f.unwrap().data[..],
+            &[0, 0, 0, 2, 0x65, 7, 0, 0, 0, 1, 0x06]
+        );
+    }
+
+    #[test]
+    fn refuses_lying_nal_lengths_and_config() {
+        let mut r = TagReader::new(1);
+        assert_eq!(
+            r.video(0, tag(&[0x17, 1, 0, 0, 0], &[0, 0, 0, 1, 0x65])),
+            Err(FlvError::FrameBeforeConfig)
+        );
+        r.video(0, tag(&[0x17, 0, 0, 0, 0], &record(3))).unwrap();
+        assert!(matches!(
+            r.video(0, tag(&[0x17, 1, 0, 0, 0], &[0, 0, 0, 9, 0x65])),
+            Err(FlvError::NalLength {
+                claimed: 9,
+                available: 1,
+                ..
+            })
+        ));
+        let mut lying = record(3);
+        lying[7] = 200;
+        assert!(matches!(
+            r.video(0, tag(&[0x17, 0, 0, 0, 0], &lying)),
+            Err(FlvError::AvcConfig(_))
+        ));
+    }
+
+    #[test]
+    fn refuses_other_codecs_by_name() {
+        let mut r = TagReader::new(1);
+        let e = r
+            .video(0, tag(&[0x90, b'h', b'v', b'c', b'1'], &[]))
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "Enhanced RTMP HEVC (FourCC \"hvc1\") is not supported yet; publish H.264"
+        );
+        let e = r.video(0, Bytes::from_static(&[0x12, 0])).unwrap_err();
+        assert!(e.to_string().contains("Sorenson H.263"), "{e}");
+        let e = r.audio(0, Bytes::from_static(&[0x2f, 0])).unwrap_err();
+        assert!(e.to_string().contains("MP3"), "{e}");
+        assert_eq!(r.video(0, Bytes::new()), Err(FlvError::Empty("video")));
+    }
+
+    #[test]
+    fn reads_aac() {
+        let mut r = TagReader::new(3);
+        let c = r
+            .audio(0, Bytes::from_static(&[0xaf, 0, 0x12, 0x10]))
+            .unwrap()
+            .unwrap();
+        assert_eq!((c.kind, c.track), (PacketKind::Config, Track::Audio));
+        assert_eq!(&c.data[..], &[0x12, 0x10]);
+        let f = r
+            .audio(23, Bytes::from_static(&[0xaf, 1, 0x21, 0x1b]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (f.kind, f.dts_ms, f.pts_ms, f.keyframe),
+            (PacketKind::Frame, 23, 23, true)
+        );
+        assert!(matches!(
+            r.audio(0, Bytes::from_static(&[0xaf, 0, 0x12])),
+            Err(FlvError::AacConfig(_))
+        ));
+    }
+}

@@ -1,0 +1,497 @@
+//! Reading the generic YAML tree into the written form, reporting unknown
+//! keys, wrong types and missing required keys all at once.
+//!
+//! The walk follows only the schema's shape (document → `video`/`audio` lists
+//! → rendition maps → scalars) and never descends into a value it does not
+//! expect, so its depth is fixed whatever the document holds; the YAML parser
+//! itself refuses documents nested deeper than 128 levels.
+
+use serde_norway::{Mapping, Value};
+
+use crate::error::Report;
+use crate::wire::{AudioWire, ProfileWire, VideoWire};
+use crate::FrameRate;
+
+/// Keys of the document, in the order the README lists them.
+pub(crate) const PROFILE_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "segment_duration",
+    "gop",
+    "encoder",
+    "preset",
+    "allow_upscale",
+    "allow_cpu",
+    "video",
+    "audio",
+];
+
+/// Keys of a video rendition.
+pub(crate) const VIDEO_KEYS: &[&str] = &[
+    "name",
+    "passthrough",
+    "width",
+    "height",
+    "bitrate",
+    "max_bitrate",
+    "frame_rate",
+    "codec",
+    "h264_profile",
+    "level",
+];
+
+/// Keys of an audio rendition.
+pub(crate) const AUDIO_KEYS: &[&str] =
+    &["name", "passthrough", "bitrate", "channels", "sample_rate"];
+
+/// Walks the parsed document. Returns `None` only if the document is not a
+/// mapping at all.
+pub(crate) fn profile(doc: &Value, report: &mut Report) -> Option<ProfileWire> {
+    let Some(map) = as_map(doc, "(document)", "the profile", report) else {
+        return None;
+    };
+    let mut out = ProfileWire::default();
+    for (key, value) in entries(map, "", PROFILE_KEYS, report) {
+        let path = key.to_owned();
+        match key {
+            "name" => out.name = string(value, &path, report),
+            "description" => out.description = string(value, &path, report),
+            "segment_duration" => out.segment_duration = seconds(value, &path, report),
+            "gop" => out.gop = seconds(value, &path, report),
+            "encoder" => out.encoder = string(value, &path, report),
+            "preset" => out.preset = string(value, &path, report),
+            "allow_upscale" => out.allow_upscale = boolean(value, &path, report),
+            "allow_cpu" => out.allow_cpu = boolean(value, &path, report),
+            "video" => {
+                out.video = list(value, &path, report).map(|items| {
+                    items
+                        .iter()
+                        .enumerate()
+                        .map(|(i, v)| video(v, &format!("video[{i}]"), report))
+                        .collect()
+                })
+            }
+            "audio" => {
+                out.audio = list(value, &path, report).map(|items| {
+                    items
+                        .iter()
+                        .enumerate()
+                        .map(|(i, v)| audio(v, &format!("audio[{i}]"), report))
+                        .collect()
+                })
+            }
+            _ => {}
+        }
+    }
+    Some(out)
+}
+
+fn video(value: &Value, at: &str, report: &mut Report) -> VideoWire {
+    let mut out = VideoWire::default();
+    let Some(map) = as_map(value, at, "a video rendition", report) else {
+        return out;
+    };
+    for (key, value) in entries(map, at, VIDEO_KEYS, report) {
+        let path = format!("{at}.{key}");
+        match key {
+            "name" => out.name = string(value, &path, report),
+            "passthrough" => out.passthrough = boolean(value, &path, report),
+            "width" => out.width = pixels(value, &path, report),
+            "height" => out.height = pixels(value, &path, report),
+            "bitrate" => out.bitrate = bitrate(value, &path, report),
+            "max_bitrate" => out.max_bitrate = bitrate(value, &path, report),
+            "frame_rate" => out.frame_rate = frame_rate(value, &path, report),
+            "codec" => out.codec = string(value, &path, report),
+            "h264_profile" => out.h264_profile = string(value, &path, report),
+            "level" => out.level = level(value, &path, report),
+            _ => {}
+        }
+    }
+    out
+}
+
+fn audio(value: &Value, at: &str, report: &mut Report) -> AudioWire {
+    let mut out = AudioWire::default();
+    let Some(map) = as_map(value, at, "an audio rendition", report) else {
+        return out;
+    };
+    for (key, value) in entries(map, at, AUDIO_KEYS, report) {
+        let path = format!("{at}.{key}");
+        match key {
+            "name" => out.name = string(value, &path, report),
+            "passthrough" => out.passthrough = boolean(value, &path, report),
+            "bitrate" => out.bitrate = bitrate(value, &path, report),
+            "channels" => out.channels = whole(value, &path, "a channel count like 2", report),
+            "sample_rate" => {
+                out.sample_rate = whole(value, &path, "a sample rate in Hz like 48000", report)
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+fn as_map<'a>(
+    value: &'a Value,
+    path: &str,
+    what: &str,
+    report: &mut Report,
+) -> Option<&'a Mapping> {
+    match value {
+        Value::Mapping(m) => Some(m),
+        Value::Null if path == "(document)" => {
+            report.push(
+                path,
+                "the profile is empty",
+                "write at least `name:` and `video:`; see ladder-profiles/README.md",
+            );
+            None
+        }
+        other => {
+            report.push(
+                path,
+                format!(
+                    "expected {what} as a mapping of keys, found {}",
+                    describe(other)
+                ),
+                "write `key: value` lines (indented under a `- ` list item for renditions)",
+            );
+            None
+        }
+    }
+}
+
+/// The string-keyed entries of `map` whose key is in `known`; every other key
+/// is reported, with a suggestion when it looks like a misspelt known key.
+fn entries<'a>(
+    map: &'a Mapping,
+    at: &str,
+    known: &[&str],
+    report: &mut Report,
+) -> Vec<(&'a str, &'a Value)> {
+    let join = |key: &str| {
+        if at.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{at}.{key}")
+        }
+    };
+    let mut out = Vec::new();
+    for (key, value) in map {
+        let Some(key) = key.as_str() else {
+            report.push(
+                join(&format!("<{}>", describe(key))),
+                format!("keys must be strings, found {}", describe(key)),
+                format!("use one of: {}", known.join(", ")),
+            );
+            continue;
+        };
+        if known.contains(&key) {
+            out.push((key, value));
+            continue;
+        }
+        match suggest(key, known) {
+            Some(near) => {
+                report.push(
+                    join(key),
+                    format!("unknown key `{key}`; did you mean `{near}`?"),
+                    format!("rename it to `{near}`"),
+                );
+                // The misspelt key explains why `near` looks missing.
+                if !map.contains_key(near) {
+                    report.silence(join(near));
+                }
+            }
+            None => report.push(
+                join(key),
+                format!("unknown key `{key}`"),
+                format!("remove it; known keys here are: {}", known.join(", ")),
+            ),
+        }
+    }
+    out
+}
+
+/// The known word closest to `word`, if it is close enough to be a likely typo.
+pub(crate) fn suggest<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
+    let squash = |s: &str| -> String {
+        s.chars()
+            .filter(|c| *c != '_' && *c != '-' && *c != ' ')
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    let w = squash(word);
+    if let Some(k) = known.iter().find(|k| squash(k) == w) {
+        return Some(k);
+    }
+    let limit = if w.chars().count() <= 4 { 1 } else { 2 };
+    known
+        .iter()
+        .map(|k| (edit_distance(&w, &squash(k)), *k))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// A short description of a value for "found ..." messages.
+fn describe(value: &Value) -> String {
+    match value {
+        Value::Null => "nothing (null)".to_owned(),
+        Value::Bool(b) => format!("the boolean {b}"),
+        Value::Number(n) => format!("the number {n}"),
+        Value::String(s) => {
+            let shown: String = s.chars().take(40).collect();
+            let more = if s.chars().count() > 40 { "..." } else { "" };
+            format!("the string {shown:?}{more}")
+        }
+        Value::Sequence(_) => "a list".to_owned(),
+        Value::Mapping(_) => "a mapping".to_owned(),
+        Value::Tagged(t) => format!("a value tagged {}", t.tag),
+    }
+}
+
+fn wrong(value: &Value, path: &str, expected: &str, fix: &str, report: &mut Report) {
+    report.push(
+        path,
+        format!("expected {expected}, found {}", describe(value)),
+        fix,
+    );
+}
+
+fn string(value: &Value, path: &str, report: &mut Report) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        // `name: 720p` is a string already; `name: 1080` is a number a producer
+        // surely meant as text: accept plain numbers as text.
+        Value::Number(n) => Some(n.to_string()),
+        other => {
+            wrong(
+                other,
+                path,
+                "a string",
+                "write a plain word, quoted if it contains `:` or `#`",
+                report,
+            );
+            None
+        }
+    }
+}
+
+fn boolean(value: &Value, path: &str, report: &mut Report) -> Option<bool> {
+    match value {
+        Value::Bool(b) => Some(*b),
+        other => {
+            wrong(
+                other,
+                path,
+                "true or false",
+                "write true or false (yes/no/on/off are not booleans in YAML 1.2)",
+                report,
+            );
+            None
+        }
+    }
+}
+
+fn list<'a>(value: &'a Value, path: &str, report: &mut Report) -> Option<&'a [Value]> {
+    match value {
+        Value::Sequence(items) => Some(items),
+        other => {
+            wrong(
+                other,
+                path,
+                "a list of renditions",
+                "write each rendition as a `- name: ...` item",
+                report,
+            );
+            None
+        }
+    }
+}
+
+fn seconds(value: &Value, path: &str, report: &mut Report) -> Option<f64> {
+    match value.as_f64() {
+        Some(s) if value.is_number() => Some(s),
+        _ => {
+            wrong(
+                value,
+                path,
+                "a number of seconds",
+                "write a plain number like 4 (no unit)",
+                report,
+            );
+            None
+        }
+    }
+}
+
+fn whole(value: &Value, path: &str, expected: &str, report: &mut Report) -> Option<u64> {
+    match value.as_u64() {
+        Some(n) => Some(n),
+        None => {
+            wrong(
+                value,
+                path,
+                expected,
+                "write a whole positive number",
+                report,
+            );
+            None
+        }
+    }
+}
+
+fn pixels(value: &Value, path: &str, report: &mut Report) -> Option<u64> {
+    whole(value, path, "a whole number of pixels", report)
+}
+
+fn frame_rate(value: &Value, path: &str, report: &mut Report) -> Option<FrameRate> {
+    match value {
+        Value::String(s) if s == "source" => Some(FrameRate::Source),
+        Value::Number(n) => match n.as_f64() {
+            Some(f) => Some(FrameRate::Fixed(f)),
+            None => {
+                wrong(
+                    value,
+                    path,
+                    "`source` or frames per second",
+                    "write `source`, or a number like 30 or 29.97",
+                    report,
+                );
+                None
+            }
+        },
+        other => {
+            wrong(
+                other,
+                path,
+                "`source` or frames per second",
+                "write `source`, or a number like 30 or 29.97",
+                report,
+            );
+            None
+        }
+    }
+}
+
+fn level(value: &Value, path: &str, report: &mut Report) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        // `level: 4.1` or `level: 4` unquoted: YAML reads a number.
+        Value::Number(n) => Some(n.to_string()),
+        other => {
+            wrong(
+                other,
+                path,
+                "a codec level",
+                "write it quoted, like \"4.1\"",
+                report,
+            );
+            None
+        }
+    }
+}
+
+/// A bitrate in bits per second: an integer, or a string with a `k` (1000)
+/// or `M` (1 000 000) suffix such as `6000k`, `1.5M`.
+fn bitrate(value: &Value, path: &str, report: &mut Report) -> Option<u64> {
+    const FIX: &str = "write bits per second as a whole number (6000000), or a string with a k or M suffix (6000k, 6M)";
+    match value {
+        Value::Number(n) => match n.as_u64() {
+            Some(b) => Some(b),
+            None => {
+                wrong(value, path, "a bitrate", FIX, report);
+                None
+            }
+        },
+        Value::String(s) => match parse_bitrate(s) {
+            Some(b) => Some(b),
+            None => {
+                wrong(value, path, "a bitrate", FIX, report);
+                None
+            }
+        },
+        other => {
+            wrong(other, path, "a bitrate", FIX, report);
+            None
+        }
+    }
+}
+
+/// Parses `128k`, `6M`, `1.5M`, `800000`. Returns `None` for anything else.
+pub(crate) fn parse_bitrate(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let (digits, scale) = match t.char_indices().last()? {
+        (i, 'k' | 'K') => (&t[..i], 1e3),
+        (i, 'M' | 'm') => (&t[..i], 1e6),
+        _ => (t, 1.0),
+    };
+    let digits = digits.trim_end();
+    if digits.is_empty()
+        || !digits.chars().all(|c| c.is_ascii_digit() || c == '.')
+        || digits.starts_with('.')
+        || digits.ends_with('.')
+        || digits.matches('.').count() > 1
+    {
+        return None;
+    }
+    let n: f64 = digits.parse().ok()?;
+    let bits = (n * scale).round();
+    if !bits.is_finite() || bits >= 1e18 {
+        return None;
+    }
+    // The value is finite, non-negative and below 1e18, so it fits.
+    Some(bits as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bitrates() {
+        assert_eq!(parse_bitrate("128k"), Some(128_000));
+        assert_eq!(parse_bitrate("6M"), Some(6_000_000));
+        assert_eq!(parse_bitrate("1.5M"), Some(1_500_000));
+        assert_eq!(parse_bitrate("800000"), Some(800_000));
+        assert_eq!(parse_bitrate("64 k"), Some(64_000));
+        for bad in [
+            "",
+            "k",
+            "-5k",
+            "1e3k",
+            "5G",
+            "1..2k",
+            ".5M",
+            "5.M",
+            "99999999999999999999k",
+        ] {
+            assert_eq!(parse_bitrate(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(suggest("bitrat", VIDEO_KEYS), Some("bitrate"));
+        assert_eq!(suggest("maxBitrate", VIDEO_KEYS), Some("max_bitrate"));
+        assert_eq!(
+            suggest("segment-duration", PROFILE_KEYS),
+            Some("segment_duration")
+        );
+        assert_eq!(suggest("colour", VIDEO_KEYS), None);
+    }
+}

@@ -1,0 +1,303 @@
+//! Object keys: the rules every key obeys, and the one mapping from a key to
+//! its content type and cache lifetime.
+//!
+//! The local backend stores no metadata next to an object, so whoever serves
+//! it (the HTTP origin) derives the headers from the key alone; the S3
+//! backend sets the same headers at upload. Both use the functions here, so
+//! a segment gets the same `Content-Type` and `Cache-Control` whichever way
+//! it reaches a player.
+//!
+//! | key                                   | content type                     | cache class |
+//! |---------------------------------------|----------------------------------|-------------|
+//! | `*.m3u8`                              | `application/vnd.apple.mpegurl`  | `live/`: [`CacheClass::Manifest`], otherwise [`CacheClass::Final`] |
+//! | `*.mpd`                               | `application/dash+xml`           | as `.m3u8`  |
+//! | `*.json` (chat replay, metadata)      | `application/json`               | as `.m3u8`  |
+//! | `*.m4s` (media segment)               | `video/iso.segment`              | [`CacheClass::Immutable`] |
+//! | `*.mp4` (init segment)                | `video/mp4`                      | [`CacheClass::Immutable`] |
+//! | `*.m4a`                               | `audio/mp4`                      | [`CacheClass::Immutable`] |
+//! | `*.vtt`                               | `text/vtt; charset=utf-8`        | as `.m3u8`  |
+//! | `*.html`                              | `text/html; charset=utf-8`       | as `.m3u8`  |
+//! | `*.js`                                | `text/javascript`                | as `.m3u8`  |
+//! | `*.css`                               | `text/css; charset=utf-8`        | as `.m3u8`  |
+//! | anything else                         | `application/octet-stream`       | as `.m3u8`  |
+//!
+//! Everything that is not a segment gets a short lifetime under `live/`
+//! (it is rewritten while the stream runs, and again when a channel goes
+//! live anew) and a day under any other prefix (`vod/` holds finished
+//! broadcasts, whose playlists no longer change). Segments are written once
+//! under a key that is never reused, so they are cached for a year.
+
+use serde::{Deserialize, Serialize};
+
+use crate::StorageError;
+
+/// How long a CDN and a player may keep an object, chosen by what the object
+/// is. See [`CacheClass::cache_control`] for the header values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CacheClass {
+    /// Written once and never changed: init and media segments.
+    Immutable,
+    /// Rewritten while a stream is live: HLS media and master playlists, the
+    /// DASH MPD, chat replay files.
+    Manifest,
+    /// No longer changes, but is not content-addressed either: playlists and
+    /// manifests of a finished broadcast.
+    Final,
+}
+
+impl CacheClass {
+    /// The `Cache-Control` header value for this class.
+    ///
+    /// - `Immutable`: `public, max-age=31536000, immutable`.
+    /// - `Manifest`: `public, max-age=1`, for HLS playlists and the DASH MPD
+    ///   alike. A one-second lifetime lets a CDN collapse the requests of
+    ///   many viewers into one origin fetch per second while staying well
+    ///   under a segment duration, so a player never sees a playlist more
+    ///   than a second behind. `no-cache` would send every player's refresh
+    ///   to the origin; dash.js refreshes the MPD no faster than its
+    ///   `minimumUpdatePeriod` anyway, so the MPD does not need a separate
+    ///   class.
+    /// - `Final`: `public, max-age=86400`.
+    pub fn cache_control(self) -> &'static str {
+        match self {
+            CacheClass::Immutable => "public, max-age=31536000, immutable",
+            CacheClass::Manifest => "public, max-age=1",
+            CacheClass::Final => "public, max-age=86400",
+        }
+    }
+}
+
+/// What a backend records (or an origin sends) with an object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectMeta {
+    /// The `Content-Type` of the object.
+    pub content_type: String,
+    /// How long it may be cached.
+    pub cache: CacheClass,
+}
+
+impl ObjectMeta {
+    /// The metadata derived from the key alone, by [`content_type_for_key`]
+    /// and [`cache_class_for_key`].
+    pub fn for_key(key: &str) -> Self {
+        ObjectMeta {
+            content_type: content_type_for_key(key).to_owned(),
+            cache: cache_class_for_key(key),
+        }
+    }
+}
+
+fn extension(key: &str) -> &str {
+    let name = key.rsplit('/').next().unwrap_or(key);
+    match name.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() => ext,
+        _ => "",
+    }
+}
+
+/// The `Content-Type` of the object under `key`, from its extension (see the
+/// table in the [module docs](self)).
+pub fn content_type_for_key(key: &str) -> &'static str {
+    match extension(key).to_ascii_lowercase().as_str() {
+        "m3u8" => "application/vnd.apple.mpegurl",
+        "mpd" => "application/dash+xml",
+        "m4s" => "video/iso.segment",
+        "mp4" => "video/mp4",
+        "m4a" => "audio/mp4",
+        "json" => "application/json",
+        "vtt" => "text/vtt; charset=utf-8",
+        "html" => "text/html; charset=utf-8",
+        "js" => "text/javascript",
+        "css" => "text/css; charset=utf-8",
+        _ => "application/octet-stream",
+    }
+}
+
+/// The cache class of the object under `key` (see the table in the
+/// [module docs](self)).
+pub fn cache_class_for_key(key: &str) -> CacheClass {
+    match extension(key).to_ascii_lowercase().as_str() {
+        "m4s" | "mp4" | "m4a" => CacheClass::Immutable,
+        _ if key.starts_with("live/") => CacheClass::Manifest,
+        _ => CacheClass::Final,
+    }
+}
+
+/// The longest key accepted (S3's limit).
+pub const MAX_KEY_LEN: usize = 1024;
+
+/// Checks that `key` names an object inside the store.
+///
+/// A key is one or more `/`-separated segments of printable ASCII without
+/// spaces (`!` to `~`), at most [`MAX_KEY_LEN`] bytes, with no leading or
+/// trailing `/`, no empty segment, no backslash, and no segment starting
+/// with `.` (which rules out `.` and `..`, hidden files, and the `.tmp-`
+/// files a backend writes before renaming). Such a key maps to a path under
+/// a local root on every platform and to the same S3 key, and never escapes
+/// the root.
+pub fn validate_key(key: &str) -> Result<(), StorageError> {
+    let refuse = |reason| {
+        Err(StorageError::BadKey {
+            key: key.to_owned(),
+            reason,
+        })
+    };
+    if key.is_empty() {
+        return refuse("empty key");
+    }
+    if key.len() > MAX_KEY_LEN {
+        return refuse("longer than 1024 bytes");
+    }
+    if !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return refuse("only printable ASCII without spaces is allowed");
+    }
+    if key.contains('\\') {
+        return refuse("backslashes are not allowed");
+    }
+    if key.starts_with('/') {
+        return refuse("keys are relative: no leading '/'");
+    }
+    for segment in key.split('/') {
+        if segment.is_empty() {
+            return refuse("empty path segment ('//' or a trailing '/')");
+        }
+        if segment.starts_with('.') {
+            return refuse(
+                "a path segment may not start with '.' (no '.', '..', hidden or temporary files)",
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Checks a listing prefix: empty, or a key prefix that may end with `/`.
+pub(crate) fn validate_prefix(prefix: &str) -> Result<(), StorageError> {
+    if prefix.is_empty() {
+        return Ok(());
+    }
+    let trimmed = prefix.strip_suffix('/').unwrap_or(prefix);
+    if trimmed.is_empty() {
+        return Err(StorageError::BadKey {
+            key: prefix.to_owned(),
+            reason: "keys are relative: no leading '/'",
+        });
+    }
+    validate_key(trimmed).map_err(|err| match err {
+        StorageError::BadKey { reason, .. } => StorageError::BadKey {
+            key: prefix.to_owned(),
+            reason,
+        },
+        other => other,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_types_follow_the_extension() {
+        let cases = [
+            ("live/a/master.m3u8", "application/vnd.apple.mpegurl"),
+            ("live/a/manifest.mpd", "application/dash+xml"),
+            ("live/a/720p/12.m4s", "video/iso.segment"),
+            ("live/a/720p/init.mp4", "video/mp4"),
+            ("live/a/chat/12.json", "application/json"),
+            ("index.html", "text/html; charset=utf-8"),
+            ("x/app.js", "text/javascript"),
+            ("live/a/README", "application/octet-stream"),
+            ("live/a.b/file", "application/octet-stream"),
+            ("live/a/UPPER.M3U8", "application/vnd.apple.mpegurl"),
+        ];
+        for (key, expected) in cases {
+            assert_eq!(content_type_for_key(key), expected, "{key}");
+        }
+    }
+
+    #[test]
+    fn cache_classes_follow_the_name() {
+        assert_eq!(
+            cache_class_for_key("live/a/720p/3.m4s"),
+            CacheClass::Immutable
+        );
+        assert_eq!(
+            cache_class_for_key("live/a/720p/init.mp4"),
+            CacheClass::Immutable
+        );
+        assert_eq!(
+            cache_class_for_key("live/a/720p/index.m3u8"),
+            CacheClass::Manifest
+        );
+        assert_eq!(
+            cache_class_for_key("live/a/manifest.mpd"),
+            CacheClass::Manifest
+        );
+        assert_eq!(
+            cache_class_for_key("live/a/chat/3.json"),
+            CacheClass::Manifest
+        );
+        assert_eq!(
+            cache_class_for_key("vod/a/b1/master.m3u8"),
+            CacheClass::Final
+        );
+        assert_eq!(
+            cache_class_for_key("vod/a/b1/720p/3.m4s"),
+            CacheClass::Immutable
+        );
+        assert_eq!(
+            CacheClass::Immutable.cache_control(),
+            "public, max-age=31536000, immutable"
+        );
+        assert_eq!(CacheClass::Manifest.cache_control(), "public, max-age=1");
+        assert_eq!(CacheClass::Final.cache_control(), "public, max-age=86400");
+    }
+
+    #[test]
+    fn good_keys_pass() {
+        for key in [
+            "a",
+            "live/chan_1/720p/00042.m4s",
+            "vod/c/b-1/x.tmp-not-leading",
+        ] {
+            validate_key(key).unwrap();
+        }
+    }
+
+    #[test]
+    fn bad_keys_are_refused() {
+        let long = "a/".repeat(600);
+        for key in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../../x",
+            "a/./b",
+            "a//b",
+            "a/b/",
+            "a\\b",
+            "a/.tmp-123",
+            "a/.hidden",
+            "a b",
+            "a\nb",
+            "caf\u{e9}",
+            "a\0b",
+            long.as_str(),
+        ] {
+            match validate_key(key) {
+                Err(StorageError::BadKey { .. }) => {}
+                other => panic!("{key:?} gave {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn prefixes() {
+        validate_prefix("").unwrap();
+        validate_prefix("live/").unwrap();
+        validate_prefix("live/a").unwrap();
+        assert!(validate_prefix("/").is_err());
+        assert!(validate_prefix("../").is_err());
+        assert!(validate_prefix("a//").is_err());
+    }
+}

@@ -1,0 +1,451 @@
+//! The local backend, the ordered writer and the retry loop, against a real
+//! directory.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use livefleet_storage::{
+    LocalDir, ObjectMeta, Put, RetryPolicy, RetryingStorage, Storage, StorageError, StorageMetrics,
+    StorageWriter, WriterError, WriterOptions,
+};
+
+fn meta(key: &str) -> ObjectMeta {
+    ObjectMeta::for_key(key)
+}
+
+fn files_under(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_dir() {
+                stack.push(entry.path());
+            } else {
+                out.push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn quick_retries(max_attempts: u32) -> RetryPolicy {
+    RetryPolicy {
+        max_attempts,
+        initial_backoff: Duration::from_millis(1),
+        max_backoff: Duration::from_millis(4),
+    }
+}
+
+#[tokio::test]
+async fn put_get_delete_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalDir::new(dir.path().join("store")).unwrap();
+    let key = "live/demo/720p/1.m4s";
+    store
+        .put(key, Bytes::from_static(b"segment"), meta(key))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get(key).await.unwrap().as_deref(),
+        Some(&b"segment"[..])
+    );
+    assert_eq!(
+        std::fs::read(store.root().join("live/demo/720p/1.m4s")).unwrap(),
+        b"segment"
+    );
+
+    store
+        .put(key, Bytes::from_static(b"again"), meta(key))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get(key).await.unwrap().as_deref(),
+        Some(&b"again"[..])
+    );
+
+    store.delete(key).await.unwrap();
+    assert_eq!(store.get(key).await.unwrap(), None);
+    store.delete(key).await.unwrap(); // missing: still fine
+    assert_eq!(store.get("live/demo").await.unwrap(), None); // a directory is no object
+    assert_eq!(store.get("live/demo/720p/1.m4s/x").await.unwrap(), None);
+    assert!(
+        files_under(store.root()).is_empty(),
+        "no temporary files left"
+    );
+}
+
+#[tokio::test]
+async fn writes_are_atomic_and_leave_no_temporary_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(LocalDir::new(dir.path().to_path_buf()).unwrap());
+    let key = "live/demo/index.m3u8";
+    let small = Bytes::from(vec![b'a'; 16]);
+    let large = Bytes::from(vec![b'b'; 4 << 20]);
+    store.put(key, small.clone(), meta(key)).await.unwrap();
+
+    // Concurrent writers of one key, and a reader that must only ever see one
+    // of the whole bodies under the final name.
+    let mut writers = Vec::new();
+    for i in 0..8 {
+        let store = store.clone();
+        let body = if i % 2 == 0 {
+            large.clone()
+        } else {
+            small.clone()
+        };
+        writers.push(tokio::spawn(async move {
+            store.put(key, body, meta(key)).await.unwrap();
+        }));
+    }
+    let path = store.root().join(key);
+    for _ in 0..200 {
+        let seen = std::fs::read(&path).unwrap();
+        assert!(
+            seen[..] == small[..] || seen[..] == large[..],
+            "partial file of {} bytes visible",
+            seen.len()
+        );
+        tokio::task::yield_now().await;
+    }
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    assert_eq!(files_under(store.root()), vec!["index.m3u8".to_owned()]);
+}
+
+#[tokio::test]
+async fn a_failed_write_removes_its_temporary_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalDir::new(dir.path().to_path_buf()).unwrap();
+    // A directory with content sits where the object should go: the rename
+    // over it fails after the temporary file was written.
+    std::fs::create_dir_all(dir.path().join("live/demo/blocked.m4s/inner")).unwrap();
+    let key = "live/demo/blocked.m4s";
+    let error = store
+        .put(key, Bytes::from_static(b"x"), meta(key))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StorageError::Io { .. }), "{error:?}");
+    assert!(
+        error.to_string().contains(key),
+        "error names the key: {error}"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("live/demo"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(leftovers, vec!["blocked.m4s".to_owned()]);
+}
+
+#[tokio::test]
+async fn bad_keys_are_refused_and_nothing_is_written_outside_the_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let store = LocalDir::new(root.clone()).unwrap();
+    for key in [
+        "../escape.m4s",
+        "live/../../escape.m4s",
+        "/tmp/escape.m4s",
+        "live//x.m4s",
+        "live\\x.m4s",
+        "live/.tmp-x",
+        "",
+        "live/x y.m4s",
+    ] {
+        let error = store
+            .put(key, Bytes::from_static(b"x"), meta(key))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, StorageError::BadKey { .. }),
+            "{key:?}: {error:?}"
+        );
+        assert!(!error.is_retryable());
+        assert!(matches!(
+            store.get(key).await,
+            Err(StorageError::BadKey { .. })
+        ));
+        assert!(matches!(
+            store.delete(key).await,
+            Err(StorageError::BadKey { .. })
+        ));
+    }
+    let outside: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(outside, vec![std::ffi::OsString::from("root")]);
+    assert!(files_under(&root).is_empty());
+    assert!(matches!(
+        store.list("../").await,
+        Err(StorageError::BadKey { .. })
+    ));
+}
+
+#[tokio::test]
+async fn list_by_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalDir::new(dir.path().to_path_buf()).unwrap();
+    for key in [
+        "live/a/master.m3u8",
+        "live/a/720p/1.m4s",
+        "live/a/720p/init.mp4",
+        "live/ab/master.m3u8",
+        "vod/a/b1/master.m3u8",
+    ] {
+        store
+            .put(key, Bytes::from_static(b"x"), meta(key))
+            .await
+            .unwrap();
+    }
+    // A stray temporary file is never listed.
+    std::fs::write(dir.path().join("live/a/.tmp-stray"), b"x").unwrap();
+
+    assert_eq!(
+        store.list("live/a/").await.unwrap(),
+        vec![
+            "live/a/720p/1.m4s",
+            "live/a/720p/init.mp4",
+            "live/a/master.m3u8"
+        ]
+    );
+    assert_eq!(
+        store.list("live/a").await.unwrap(),
+        vec![
+            "live/a/720p/1.m4s",
+            "live/a/720p/init.mp4",
+            "live/a/master.m3u8",
+            "live/ab/master.m3u8"
+        ]
+    );
+    assert_eq!(
+        store.list("live/a/720p/i").await.unwrap(),
+        vec!["live/a/720p/init.mp4"]
+    );
+    assert_eq!(store.list("").await.unwrap().len(), 5);
+    assert!(store.list("nothing/here/").await.unwrap().is_empty());
+}
+
+/// Records every stored key in order; can be told to fail the first N puts.
+struct Recorder {
+    puts: Mutex<Vec<String>>,
+    failures_left: AtomicU32,
+    attempts: AtomicU32,
+    retryable: bool,
+}
+
+impl Recorder {
+    fn failing(n: u32, retryable: bool) -> Self {
+        Recorder {
+            puts: Mutex::new(Vec::new()),
+            failures_left: AtomicU32::new(n),
+            attempts: AtomicU32::new(0),
+            retryable,
+        }
+    }
+}
+
+#[async_trait]
+impl Storage for Recorder {
+    async fn put(&self, key: &str, _body: Bytes, _meta: ObjectMeta) -> Result<(), StorageError> {
+        self.attempts.fetch_add(1, Ordering::SeqCst);
+        // Vary how long each put takes, so that a writer that ran puts
+        // concurrently would reorder them.
+        for _ in 0..(key.len() % 5) {
+            tokio::task::yield_now().await;
+        }
+        if self
+            .failures_left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(StorageError::Backend {
+                key: key.to_owned(),
+                message: "injected failure".into(),
+                retryable: self.retryable,
+            });
+        }
+        self.puts.lock().unwrap().push(key.to_owned());
+        Ok(())
+    }
+    async fn get(&self, _key: &str) -> Result<Option<Bytes>, StorageError> {
+        Ok(None)
+    }
+    async fn delete(&self, _key: &str) -> Result<(), StorageError> {
+        Ok(())
+    }
+    async fn list(&self, _prefix: &str) -> Result<Vec<String>, StorageError> {
+        Ok(Vec::new())
+    }
+}
+
+fn counter(registry: &prometheus::Registry, name: &str, result: &str) -> f64 {
+    registry
+        .gather()
+        .iter()
+        .filter(|family| family.name() == name)
+        .flat_map(|family| family.get_metric().iter())
+        .filter(|m| m.get_label().iter().any(|l| l.value() == result))
+        .map(|m| m.get_counter().get_value())
+        .sum()
+}
+
+#[tokio::test]
+async fn writer_preserves_order() {
+    let registry = prometheus::Registry::new();
+    let metrics = StorageMetrics::register(&registry).unwrap();
+    let recorder = Arc::new(Recorder::failing(3, true));
+    let writer = StorageWriter::spawn(
+        recorder.clone(),
+        WriterOptions {
+            queue_capacity: 4,
+            retry: quick_retries(5),
+        },
+        metrics,
+    );
+    let mut expected = Vec::new();
+    for n in 0..20 {
+        for key in [
+            format!("live/a/720p/{n}.m4s"),
+            format!("live/a/360p/{n}.m4s"),
+        ] {
+            writer
+                .put(Put::new(key.clone(), Bytes::new()))
+                .await
+                .unwrap();
+            expected.push(key);
+        }
+        let playlist = "live/a/720p/index.m3u8".to_owned();
+        writer
+            .put(Put::new(playlist.clone(), Bytes::new()))
+            .await
+            .unwrap();
+        expected.push(playlist);
+    }
+    writer.flush().await.unwrap();
+    assert_eq!(*recorder.puts.lock().unwrap(), expected);
+    assert_eq!(writer.queue_depth(), 0);
+    assert_eq!(writer.failed_puts(), 0);
+    assert_eq!(
+        counter(&registry, "livefleet_storage_puts_total", "ok"),
+        60.0
+    );
+    assert_eq!(
+        counter(&registry, "livefleet_storage_puts_total", "retry"),
+        3.0
+    );
+    writer.close().await;
+}
+
+#[tokio::test]
+async fn writer_refuses_bad_keys_and_reports_a_full_queue() {
+    let metrics = StorageMetrics::unregistered().unwrap();
+    let store = Arc::new(Recorder::failing(0, true));
+    let writer = StorageWriter::spawn(
+        store,
+        WriterOptions {
+            queue_capacity: 1,
+            retry: quick_retries(1),
+        },
+        metrics,
+    );
+    assert!(matches!(
+        writer.try_put(Put::new("../x", Bytes::new())),
+        Err(WriterError::BadKey(StorageError::BadKey { .. }))
+    ));
+    // Fill the queue faster than the task can drain it (the task does not
+    // run between these calls on the current-thread runtime).
+    let mut full = false;
+    for n in 0..4 {
+        match writer.try_put(Put::new(format!("live/a/{n}.m4s"), Bytes::new())) {
+            Ok(()) => {}
+            Err(WriterError::Full { capacity, .. }) => {
+                assert_eq!(capacity, 1);
+                full = true;
+            }
+            Err(other) => panic!("{other}"),
+        }
+    }
+    assert!(full, "a one-slot queue must fill up");
+    assert_eq!(writer.queue_depth(), 1);
+    writer.flush().await.unwrap();
+    assert_eq!(writer.queue_depth(), 0);
+}
+
+#[tokio::test]
+async fn writer_gives_up_after_bounded_attempts_and_keeps_going() {
+    let registry = prometheus::Registry::new();
+    let metrics = StorageMetrics::register(&registry).unwrap();
+    let recorder = Arc::new(Recorder::failing(3, true));
+    let writer = StorageWriter::spawn(
+        recorder.clone(),
+        WriterOptions {
+            queue_capacity: 8,
+            retry: quick_retries(3),
+        },
+        metrics,
+    );
+    writer
+        .put(Put::new("live/a/1.m4s", Bytes::new()))
+        .await
+        .unwrap();
+    writer
+        .put(Put::new("live/a/index.m3u8", Bytes::new()))
+        .await
+        .unwrap();
+    writer.flush().await.unwrap();
+    assert_eq!(writer.failed_puts(), 1);
+    assert_eq!(recorder.attempts.load(Ordering::SeqCst), 4);
+    assert_eq!(*recorder.puts.lock().unwrap(), vec!["live/a/index.m3u8"]);
+    assert_eq!(
+        counter(&registry, "livefleet_storage_puts_total", "failed"),
+        1.0
+    );
+    assert_eq!(
+        counter(&registry, "livefleet_storage_puts_total", "retry"),
+        2.0
+    );
+    assert_eq!(
+        counter(&registry, "livefleet_storage_puts_total", "ok"),
+        1.0
+    );
+}
+
+#[tokio::test]
+async fn retrying_storage_retries_only_what_can_succeed() {
+    let metrics = StorageMetrics::unregistered().unwrap();
+    let flaky = RetryingStorage::new(
+        Recorder::failing(2, true),
+        quick_retries(3),
+        metrics.clone(),
+    );
+    flaky
+        .put("live/a/1.m4s", Bytes::new(), meta("live/a/1.m4s"))
+        .await
+        .unwrap();
+    assert_eq!(flaky.inner().attempts.load(Ordering::SeqCst), 3);
+
+    let broken = RetryingStorage::new(Recorder::failing(5, false), quick_retries(3), metrics);
+    let error = broken
+        .put("live/a/1.m4s", Bytes::new(), meta("live/a/1.m4s"))
+        .await
+        .unwrap_err();
+    assert!(!error.is_retryable());
+    assert_eq!(
+        broken.inner().attempts.load(Ordering::SeqCst),
+        1,
+        "no retry of a permanent error"
+    );
+}
+
+#[tokio::test]
+async fn metrics_register_once_per_registry() {
+    let registry = prometheus::Registry::new();
+    StorageMetrics::register(&registry).unwrap();
+    assert!(StorageMetrics::register(&registry).is_err());
+}

@@ -1,0 +1,69 @@
+//! Prometheus metrics of the ingest.
+
+use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+
+/// The ingest's metrics, registered once in a [`Registry`]. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct IngestMetrics {
+    /// `livefleet_ingest_connections`: connections open now.
+    pub connections: IntGauge,
+    /// `livefleet_ingest_publishes_total{result="accepted|refused"}`.
+    pub publishes: IntCounterVec,
+    /// `livefleet_ingest_bytes_received_total`: bytes read from publishers.
+    pub bytes_received: IntCounter,
+    /// `livefleet_ingest_packets_total{track="video|audio"}`: packets forwarded.
+    pub packets: IntCounterVec,
+    /// `livefleet_ingest_protocol_errors_total{kind}`: connections ended by bad
+    /// input or timeouts; `kind` is one of [`ProtocolError::kind`](crate::ProtocolError::kind),
+    /// `handshake_timeout`, `idle_timeout`, `sink`, `io`.
+    pub protocol_errors: IntCounterVec,
+}
+
+impl IngestMetrics {
+    /// Creates the metrics and registers them in `registry`.
+    pub fn new(registry: &Registry) -> Result<Self, prometheus::Error> {
+        let m = Self {
+            connections: IntGauge::new(
+                "livefleet_ingest_connections",
+                "RTMP connections open now",
+            )?,
+            publishes: IntCounterVec::new(
+                Opts::new(
+                    "livefleet_ingest_publishes_total",
+                    "Publish requests by result",
+                ),
+                &["result"],
+            )?,
+            bytes_received: IntCounter::new(
+                "livefleet_ingest_bytes_received_total",
+                "Bytes read from RTMP clients",
+            )?,
+            packets: IntCounterVec::new(
+                Opts::new(
+                    "livefleet_ingest_packets_total",
+                    "Media packets forwarded by track",
+                ),
+                &["track"],
+            )?,
+            protocol_errors: IntCounterVec::new(
+                Opts::new(
+                    "livefleet_ingest_protocol_errors_total",
+                    "Connections ended by bad input or timeouts, by kind",
+                ),
+                &["kind"],
+            )?,
+        };
+        registry.register(Box::new(m.connections.clone()))?;
+        registry.register(Box::new(m.publishes.clone()))?;
+        registry.register(Box::new(m.bytes_received.clone()))?;
+        registry.register(Box::new(m.packets.clone()))?;
+        registry.register(Box::new(m.protocol_errors.clone()))?;
+        Ok(m)
+    }
+
+    /// Metrics registered in a private registry, for tests and tools that do not export them.
+    pub fn unregistered() -> Self {
+        // Registering fresh metrics in a fresh registry cannot collide.
+        Self::new(&Registry::new()).unwrap_or_else(|_| unreachable!("fresh registry"))
+    }
+}

@@ -1,0 +1,362 @@
+//! The tokio side: accept loop, one task per connection, timeouts.
+
+use std::collections::{HashSet, VecDeque};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use livefleet_base::{ChannelName, MediaPacket, PacketKind, Track};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+use tokio::time::{sleep_until, timeout, Instant};
+use tracing::{info, warn, Instrument};
+
+use crate::connection::{
+    ConnectionEvent, ConnectionSettings, ProtocolError, PublishRequest, RtmpConnection,
+};
+use crate::{IngestConfig, IngestMetrics, MediaSink, PublishGate, Refusal};
+
+const READ_BUFFER: usize = 64 * 1024;
+/// How long a refused client gets to read its error status before the socket closes.
+const REFUSAL_LINGER: Duration = Duration::from_secs(2);
+
+struct Shared {
+    config: IngestConfig,
+    gate: Arc<dyn PublishGate>,
+    sink: Arc<dyn MediaSink>,
+    metrics: IngestMetrics,
+    live: Mutex<HashSet<ChannelName>>,
+}
+
+/// Serves RTMP publishers on `listener` until `shutdown` completes, then
+/// ends every open publish (each sink gets its End packet) and returns.
+///
+/// Publishers connect to `rtmp://HOST:PORT/<config.app>/<stream key>`;
+/// `gate` maps the key to a channel, `sink` receives the packets. A channel
+/// has at most one publisher at a time. Accept errors (such as running out of
+/// file descriptors) are logged and retried; the result is `Err` only if the
+/// listener's address cannot be read.
+pub async fn serve(
+    listener: TcpListener,
+    config: IngestConfig,
+    gate: Arc<dyn PublishGate>,
+    sink: Arc<dyn MediaSink>,
+    metrics: IngestMetrics,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let local = listener.local_addr()?;
+    let limit = Arc::new(Semaphore::new(config.max_connections));
+    let shared = Arc::new(Shared {
+        config,
+        gate,
+        sink,
+        metrics,
+        live: Mutex::new(HashSet::new()),
+    });
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    info!(%local, app = %shared.config.app, "RTMP ingest listening");
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            accepted = listener.accept() => {
+                let (socket, peer) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        warn!(error = %e, "accepting an RTMP connection failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
+                let Ok(permit) = limit.clone().try_acquire_owned() else {
+                    warn!(%peer, max = shared.config.max_connections, "connection limit reached; closing the new connection");
+                    continue;
+                };
+                let span = tracing::info_span!("rtmp", %peer, channel = tracing::field::Empty);
+                let shared = shared.clone();
+                let stop = stop_rx.clone();
+                tasks.spawn(
+                    async move {
+                        connection(socket, peer, &shared, stop).await;
+                        drop(permit);
+                    }
+                    .instrument(span),
+                );
+            }
+        }
+    }
+    info!(open = tasks.len(), "RTMP ingest shutting down");
+    let _ = stop_tx.send(true);
+    while tasks.join_next().await.is_some() {}
+    Ok(())
+}
+
+/// How a connection ended.
+enum Ending {
+    Disconnected,
+    Finished,
+    Refused(String),
+    Shutdown,
+    Failed { kind: &'static str, reason: String },
+}
+
+impl From<ProtocolError> for Ending {
+    fn from(e: ProtocolError) -> Self {
+        Self::Failed {
+            kind: e.kind(),
+            reason: e.to_string(),
+        }
+    }
+}
+
+fn io_failure(e: std::io::Error) -> Ending {
+    Ending::Failed {
+        kind: "io",
+        reason: e.to_string(),
+    }
+}
+
+/// The publish a connection runs, and its claim on the channel.
+struct Live<'a> {
+    shared: &'a Shared,
+    channel: ChannelName,
+    session: u32,
+    last_dts: i64,
+}
+
+impl Drop for Live<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut live) = self.shared.live.lock() {
+            live.remove(&self.channel);
+        }
+    }
+}
+
+async fn connection(
+    mut socket: TcpStream,
+    peer: SocketAddr,
+    shared: &Shared,
+    stop: watch::Receiver<bool>,
+) {
+    shared.metrics.connections.inc();
+    let _ = socket.set_nodelay(true);
+    let mut live = None;
+    let ending = drive(&mut socket, peer, shared, stop, &mut live).await;
+    match &ending {
+        Ending::Disconnected => info!("publisher disconnected"),
+        Ending::Finished => info!("publisher finished its stream"),
+        Ending::Shutdown => info!("closing connection: ingest shutting down"),
+        Ending::Refused(reason) => {
+            warn!(%peer, %reason, "refused");
+            let _ = socket.shutdown().await;
+            let mut sink = [0u8; 4096];
+            let _ = timeout(REFUSAL_LINGER, async {
+                while matches!(socket.read(&mut sink).await, Ok(n) if n > 0) {}
+            })
+            .await;
+        }
+        Ending::Failed { kind, reason } => {
+            shared
+                .metrics
+                .protocol_errors
+                .with_label_values(&[kind])
+                .inc();
+            warn!(%peer, kind, %reason, "connection ended");
+        }
+    }
+    if let Some(live) = live.take() {
+        let end = MediaPacket {
+            kind: PacketKind::End,
+            track: Track::Video,
+            keyframe: false,
+            session: live.session,
+            dts_ms: live.last_dts,
+            pts_ms: live.last_dts,
+            data: Bytes::new(),
+        };
+        if let Err(e) = shared.sink.publish(&live.channel, end).await {
+            warn!(error = %e, "could not deliver the end of the publish");
+        }
+        info!(channel = %live.channel, session = live.session, "publish ended");
+    }
+    shared.metrics.connections.dec();
+}
+
+async fn drive<'a>(
+    socket: &mut TcpStream,
+    peer: SocketAddr,
+    shared: &'a Shared,
+    mut stop: watch::Receiver<bool>,
+    live: &mut Option<Live<'a>>,
+) -> Ending {
+    let config = &shared.config;
+    let mut conn = RtmpConnection::new(ConnectionSettings {
+        app: config.app.clone(),
+        max_chunk_size: config.max_chunk_size,
+    });
+    let mut buf = vec![0u8; READ_BUFFER];
+    let mut deadline = Instant::now() + config.handshake_timeout;
+    let mut queue = VecDeque::new();
+    let mut metadata = None;
+    loop {
+        let n = tokio::select! {
+            read = socket.read(&mut buf) => match read {
+                Ok(n) => n,
+                Err(e) => return io_failure(e),
+            },
+            () = sleep_until(deadline) => {
+                let (kind, reason) = if conn.handshake_done() {
+                    ("idle_timeout", format!("no media for {:?}", config.idle_timeout))
+                } else {
+                    ("handshake_timeout", format!("handshake not done within {:?}", config.handshake_timeout))
+                };
+                return Ending::Failed { kind, reason };
+            }
+            _ = stop.changed() => return Ending::Shutdown,
+        };
+        if n == 0 {
+            return Ending::Disconnected;
+        }
+        shared.metrics.bytes_received.inc_by(n as u64);
+        let was_handshaking = !conn.handshake_done();
+        let mut events = Vec::new();
+        let input = conn.handle_input(&buf[..n], &mut events);
+        queue.extend(events);
+        if was_handshaking && conn.handshake_done() {
+            deadline = Instant::now() + config.idle_timeout;
+        }
+        while let Some(event) = queue.pop_front() {
+            match event {
+                ConnectionEvent::Send(bytes) => {
+                    match timeout(config.idle_timeout, socket.write_all(&bytes)).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => return io_failure(e),
+                        Err(_) => {
+                            return Ending::Failed {
+                                kind: "io",
+                                reason: "publisher stopped reading".to_owned(),
+                            }
+                        }
+                    }
+                }
+                ConnectionEvent::PublishRequested(request) => {
+                    match decide(&mut conn, &request, peer, shared).await {
+                        Ok((events, accepted)) => {
+                            queue.extend(events);
+                            if let Some((channel, session)) = accepted {
+                                tracing::Span::current().record("channel", channel.as_str());
+                                info!(%channel, session, "publish accepted");
+                                *live = Some(Live {
+                                    shared,
+                                    channel,
+                                    session,
+                                    last_dts: 0,
+                                });
+                            }
+                        }
+                        Err(e) => return e.into(),
+                    }
+                }
+                ConnectionEvent::Media(packet) => {
+                    let Some(live) = live.as_mut() else { continue };
+                    deadline = Instant::now() + config.idle_timeout;
+                    let track = match packet.track {
+                        Track::Video => "video",
+                        Track::Audio => "audio",
+                    };
+                    shared.metrics.packets.with_label_values(&[track]).inc();
+                    live.last_dts = live.last_dts.max(packet.dts_ms);
+                    if let Err(e) = shared.sink.publish(&live.channel, packet).await {
+                        return Ending::Failed {
+                            kind: "sink",
+                            reason: e.to_string(),
+                        };
+                    }
+                }
+                ConnectionEvent::Metadata(m) if metadata.as_ref() != Some(&m) => {
+                    info!(
+                        width = m.width,
+                        height = m.height,
+                        fps = m.frame_rate,
+                        video_kbps = m.video_kbps,
+                        audio_kbps = m.audio_kbps,
+                        encoder = m.encoder.as_deref(),
+                        "stream metadata"
+                    );
+                    metadata = Some(m);
+                }
+                ConnectionEvent::Metadata(_) => {}
+                ConnectionEvent::PublishFinished => return Ending::Finished,
+                ConnectionEvent::Refused { reason } => {
+                    // The error status was queued before this event and is written by now.
+                    shared
+                        .metrics
+                        .publishes
+                        .with_label_values(&["refused"])
+                        .inc();
+                    return Ending::Refused(reason);
+                }
+            }
+        }
+        if let Err(e) = input {
+            return e.into();
+        }
+    }
+}
+
+/// Asks the gate about a publish request and checks that the channel is free.
+async fn decide(
+    conn: &mut RtmpConnection,
+    request: &PublishRequest,
+    peer: SocketAddr,
+    shared: &Shared,
+) -> Result<(Vec<ConnectionEvent>, Option<(ChannelName, u32)>), ProtocolError> {
+    let verdict = match shared.gate.authorize(&request.stream_key, peer).await {
+        Ok(channel) => {
+            let claimed = shared
+                .live
+                .lock()
+                .map(|mut live| live.insert(channel.clone()))
+                .unwrap_or(false);
+            if claimed {
+                Ok(channel)
+            } else {
+                Err(Refusal::bad_name(format!(
+                    "channel {channel} already has a publisher"
+                )))
+            }
+        }
+        Err(refusal) => Err(refusal),
+    };
+    match verdict {
+        Ok(channel) => {
+            let session = rand::random::<u32>();
+            match conn.accept_publish(request, channel.clone(), session) {
+                Ok(events) => {
+                    shared
+                        .metrics
+                        .publishes
+                        .with_label_values(&["accepted"])
+                        .inc();
+                    Ok((events, Some((channel, session))))
+                }
+                Err(e) => {
+                    if let Ok(mut live) = shared.live.lock() {
+                        live.remove(&channel);
+                    }
+                    Err(e)
+                }
+            }
+        }
+        Err(refusal) => {
+            let events = conn.refuse_publish(request, refusal.code.as_str(), &refusal.reason)?;
+            Ok((events, None))
+        }
+    }
+}

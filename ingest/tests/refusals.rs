@@ -1,0 +1,183 @@
+//! Refused publishers and hostile input end only their own connection.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{avc_picture, avc_sequence_header, ffmpeg_publish, finish, RawClient, TestIngest};
+use livefleet_base::{PacketKind, Track};
+use livefleet_ingest::IngestConfig;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_key_is_refused_and_nothing_is_forwarded() {
+    let mut ingest = TestIngest::start(&[("secret", "demo")], IngestConfig::default()).await;
+    let (ok, stderr) = finish(ffmpeg_publish(&ingest.url("guessed"), 2)).await;
+    assert!(!ok, "ffmpeg must fail on a refused key");
+    assert!(
+        stderr.contains("unknown stream key"),
+        "the reason reaches the publisher: {stderr}"
+    );
+    assert!(ingest.packets.try_recv().is_err(), "nothing forwarded");
+    assert_eq!(
+        ingest
+            .metrics
+            .publishes
+            .with_label_values(&["refused"])
+            .get(),
+        1
+    );
+    assert_eq!(
+        ingest
+            .metrics
+            .publishes
+            .with_label_values(&["accepted"])
+            .get(),
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_app_is_refused() {
+    let mut ingest = TestIngest::start(&[("secret", "demo")], IngestConfig::default()).await;
+    let url = format!("rtmp://{}/other/secret", ingest.addr);
+    let (ok, _) = finish(ffmpeg_publish(&url, 1)).await;
+    assert!(!ok);
+    assert!(ingest.packets.try_recv().is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn second_publisher_of_a_channel_is_refused_while_the_first_goes_on() {
+    let mut ingest = TestIngest::start(&[("secret", "demo")], IngestConfig::default()).await;
+    let first = ffmpeg_publish(&ingest.url("secret"), 4);
+    let head = ingest.first_packet("demo").await;
+    let (ok, stderr) = finish(ffmpeg_publish(&ingest.url("secret"), 2)).await;
+    assert!(!ok, "second publisher must be refused");
+    assert!(stderr.contains("already has a publisher"), "{stderr}");
+    let rest = ingest.until_end("demo", &mut Vec::new()).await;
+    let (ok, stderr) = finish(first).await;
+    assert!(ok, "first publisher keeps going: {stderr}");
+    assert!(
+        rest.iter().all(|p| p.session == head.session),
+        "only the first publish forwarded"
+    );
+    let frames = rest
+        .iter()
+        .filter(|p| p.kind == PacketKind::Frame && p.track == Track::Video)
+        .count();
+    assert!(frames >= 90, "the first publish went on: {frames} pictures");
+    assert_eq!(
+        ingest
+            .metrics
+            .publishes
+            .with_label_values(&["refused"])
+            .get(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_connections_end_while_a_real_publisher_streams() {
+    let config = IngestConfig {
+        handshake_timeout: Duration::from_secs(1),
+        ..IngestConfig::default()
+    };
+    let keys = [
+        ("secret", "demo"),
+        ("liar", "liar"),
+        ("clock", "clock"),
+        ("hevc", "hevc"),
+    ];
+    let mut ingest = TestIngest::start(&keys, config).await;
+    let publisher = ffmpeg_publish(&ingest.url("secret"), 4);
+    let head = ingest.first_packet("demo").await;
+    let addr = ingest.addr;
+
+    // Random bytes instead of a handshake.
+    let mut c = RawClient::connect(addr).await;
+    let noise: Vec<u8> = (0..5000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    let _ = c.send(&noise).await;
+    assert!(c.closed_by_server().await, "random bytes");
+
+    // A handshake cut short: the handshake timeout ends it.
+    let mut c = RawClient::connect(addr).await;
+    c.send(&[3; 700]).await.unwrap();
+    assert!(c.closed_by_server().await, "truncated handshake");
+
+    // Absurd chunk sizes: 0, 2^31 - 1, and above 2^31 (the top bit set).
+    for size in [0u32, 0x7fff_ffff, 0xffff_fff0] {
+        let mut c = RawClient::connect(addr).await;
+        c.handshake().await;
+        let mut chunk = vec![0x02, 0, 0, 0, 0, 0, 4, 1, 0, 0, 0, 0];
+        chunk.extend_from_slice(&size.to_be_bytes());
+        c.send(&chunk).await.unwrap();
+        assert!(c.closed_by_server().await, "chunk size {size:#x}");
+    }
+
+    // An AVC sequence header whose SPS length lies.
+    let mut c = RawClient::publish(addr, "liar").await;
+    let mut lying = avc_sequence_header();
+    lying[12] = 0x70;
+    let _ = c.video(0, lying).await;
+    assert!(c.closed_by_server().await, "lying avcC");
+
+    // Timestamps jumping backwards by more than the tolerance.
+    let mut c = RawClient::publish(addr, "clock").await;
+    c.video(0, avc_sequence_header()).await.unwrap();
+    c.video(5_000, avc_picture(true)).await.unwrap();
+    c.video(5_033, avc_picture(false)).await.unwrap();
+    let _ = c.video(1_000, avc_picture(false)).await;
+    assert!(c.closed_by_server().await, "timestamps backwards");
+
+    // Enhanced RTMP HEVC is refused by name.
+    let mut c = RawClient::publish(addr, "hevc").await;
+    let _ = c.video(0, b"\x90hvc1\x01\x02\x03".to_vec()).await;
+    assert!(c.closed_by_server().await, "enhanced RTMP");
+
+    let mut aside = Vec::new();
+    let demo = ingest.until_end("demo", &mut aside).await;
+    let (ok, stderr) = finish(publisher).await;
+    assert!(ok, "the real publisher is unaffected: {stderr}");
+    assert!(demo.iter().all(|p| p.session == head.session));
+    let frames: Vec<_> = demo
+        .iter()
+        .filter(|p| p.kind == PacketKind::Frame && p.track == Track::Video)
+        .collect();
+    assert!(frames.len() >= 90, "{} pictures", frames.len());
+    assert!(frames.windows(2).all(|w| w[0].dts_ms <= w[1].dts_ms));
+
+    // The hostile publishes ended with End; the liar forwarded nothing else.
+    let of = |name: &str| {
+        aside
+            .iter()
+            .filter(|(c, _)| c.as_str() == name)
+            .map(|(_, p)| p.kind)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(of("liar"), vec![PacketKind::End]);
+    assert_eq!(of("hevc"), vec![PacketKind::End]);
+    assert_eq!(
+        of("clock"),
+        vec![
+            PacketKind::Config,
+            PacketKind::Frame,
+            PacketKind::Frame,
+            PacketKind::End
+        ]
+    );
+
+    let errors = |kind: &str| {
+        ingest
+            .metrics
+            .protocol_errors
+            .with_label_values(&[kind])
+            .get()
+    };
+    assert_eq!(errors("handshake"), 1);
+    assert_eq!(errors("handshake_timeout"), 1);
+    assert_eq!(errors("chunk_size") + errors("chunk"), 3);
+    assert_eq!(errors("video"), 1);
+    assert_eq!(errors("timestamp"), 1);
+    assert_eq!(errors("unsupported_codec"), 1);
+}

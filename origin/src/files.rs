@@ -1,0 +1,215 @@
+//! Objects of the storage directory over HTTP.
+
+use std::io::SeekFrom;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use livefleet_storage::{cache_class_for_key, content_type_for_key, validate_key};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+use crate::{not_found, Origin};
+
+/// `GET|HEAD /live/{*path}`.
+pub(crate) async fn live(
+    State(origin): State<Arc<Origin>>,
+    Path(path): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    object(&origin, &format!("live/{path}"), &headers).await
+}
+
+/// `GET|HEAD /vod/{*path}`.
+pub(crate) async fn vod(
+    State(origin): State<Arc<Origin>>,
+    Path(path): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    object(&origin, &format!("vod/{path}"), &headers).await
+}
+
+/// A requested byte range, resolved against the object length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ByteRange {
+    /// Serve the whole object (no `Range`, or one this origin ignores).
+    Whole,
+    /// Serve bytes `start..=end`.
+    Part { start: u64, end: u64 },
+    /// The range lies outside the object: 416.
+    Unsatisfiable,
+}
+
+/// Parses a `Range` header for an object of `len` bytes. Only one range of
+/// `bytes` is honoured; anything else is ignored and the whole object is
+/// sent, as RFC 9110 allows.
+pub(crate) fn parse_range(value: Option<&HeaderValue>, len: u64) -> ByteRange {
+    let Some(spec) = value
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().strip_prefix("bytes="))
+    else {
+        return ByteRange::Whole;
+    };
+    if spec.contains(',') {
+        return ByteRange::Whole;
+    }
+    let Some((first, last)) = spec.trim().split_once('-') else {
+        return ByteRange::Whole;
+    };
+    let (first, last) = (first.trim(), last.trim());
+    let parse = |s: &str| s.parse::<u64>().ok();
+    match (first.is_empty(), last.is_empty()) {
+        // bytes=-N: the last N bytes.
+        (true, false) => match parse(last) {
+            Some(0) => ByteRange::Unsatisfiable,
+            Some(n) if len > 0 => ByteRange::Part {
+                start: len.saturating_sub(n),
+                end: len - 1,
+            },
+            Some(_) => ByteRange::Unsatisfiable,
+            None => ByteRange::Whole,
+        },
+        // bytes=N- : from N to the end.
+        (false, true) => match parse(first) {
+            Some(start) if start < len => ByteRange::Part {
+                start,
+                end: len - 1,
+            },
+            Some(_) => ByteRange::Unsatisfiable,
+            None => ByteRange::Whole,
+        },
+        (false, false) => match (parse(first), parse(last)) {
+            (Some(start), Some(end)) if start > end => ByteRange::Whole,
+            (Some(start), Some(_)) if start >= len => ByteRange::Unsatisfiable,
+            (Some(start), Some(end)) => ByteRange::Part {
+                start,
+                end: end.min(len - 1),
+            },
+            _ => ByteRange::Whole,
+        },
+        (true, true) => ByteRange::Whole,
+    }
+}
+
+async fn object(origin: &Origin, key: &str, headers: &HeaderMap) -> Response {
+    // The key rules keep the path inside the root and hide `.tmp-*` files.
+    if validate_key(key).is_err() {
+        tracing::debug!(key, "refused object key");
+        return not_found();
+    }
+    let path = origin.root.join(key);
+    let mut file = match tokio::fs::File::open(&path).await {
+        Ok(file) => file,
+        Err(error) => return io_failure(key, error),
+    };
+    let len = match file.metadata().await {
+        Ok(meta) if meta.is_file() => meta.len(),
+        Ok(_) => return not_found(),
+        Err(error) => return io_failure(key, error),
+    };
+
+    let range = parse_range(headers.get(header::RANGE), len);
+    let (status, start, count) = match range {
+        ByteRange::Whole => (StatusCode::OK, 0, len),
+        ByteRange::Part { start, end } => (StatusCode::PARTIAL_CONTENT, start, end - start + 1),
+        ByteRange::Unsatisfiable => {
+            return (
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                [(header::CONTENT_RANGE, format!("bytes */{len}"))],
+            )
+                .into_response()
+        }
+    };
+    let Ok(capacity) = usize::try_from(count) else {
+        return (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "object too large for this origin\n",
+        )
+            .into_response();
+    };
+    let mut body = Vec::with_capacity(capacity);
+    let read = async {
+        if start > 0 {
+            file.seek(SeekFrom::Start(start)).await?;
+        }
+        (&mut file).take(count).read_to_end(&mut body).await
+    };
+    if let Err(error) = read.await {
+        return io_failure(key, error);
+    }
+    // The file is open, so a concurrent rename cannot change what we read;
+    // only a file truncated in place could come up short.
+    if body.len() as u64 != count {
+        tracing::warn!(
+            key,
+            expected = count,
+            got = body.len(),
+            "object shrank while being read"
+        );
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "object changed while being read\n",
+        )
+            .into_response();
+    }
+
+    let mut response = (status, Body::from(body)).into_response();
+    let out = response.headers_mut();
+    out.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type_for_key(key)),
+    );
+    out.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(cache_class_for_key(key).cache_control()),
+    );
+    out.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if status == StatusCode::PARTIAL_CONTENT {
+        let end = start + count - 1;
+        if let Ok(value) = HeaderValue::from_str(&format!("bytes {start}-{end}/{len}")) {
+            out.insert(header::CONTENT_RANGE, value);
+        }
+    }
+    response
+}
+
+fn io_failure(key: &str, error: std::io::Error) -> Response {
+    use std::io::ErrorKind;
+    match error.kind() {
+        ErrorKind::NotFound | ErrorKind::NotADirectory | ErrorKind::IsADirectory => not_found(),
+        _ => {
+            tracing::warn!(key, %error, "could not read object");
+            (StatusCode::INTERNAL_SERVER_ERROR, "could not read object\n").into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn range(spec: &str, len: u64) -> ByteRange {
+        parse_range(Some(&HeaderValue::from_str(spec).unwrap()), len)
+    }
+
+    #[test]
+    fn ranges() {
+        use ByteRange::*;
+        assert_eq!(parse_range(None, 10), Whole);
+        assert_eq!(range("bytes=0-3", 10), Part { start: 0, end: 3 });
+        assert_eq!(range("bytes=4-", 10), Part { start: 4, end: 9 });
+        assert_eq!(range("bytes=-3", 10), Part { start: 7, end: 9 });
+        assert_eq!(range("bytes=-30", 10), Part { start: 0, end: 9 });
+        assert_eq!(range("bytes=5-100", 10), Part { start: 5, end: 9 });
+        assert_eq!(range("bytes=10-", 10), Unsatisfiable);
+        assert_eq!(range("bytes=10-12", 10), Unsatisfiable);
+        assert_eq!(range("bytes=-0", 10), Unsatisfiable);
+        assert_eq!(range("bytes=0-", 0), Unsatisfiable);
+        assert_eq!(range("bytes=0-1,4-5", 10), Whole);
+        assert_eq!(range("bytes=5-2", 10), Whole);
+        assert_eq!(range("items=0-1", 10), Whole);
+        assert_eq!(range("bytes=x-1", 10), Whole);
+        assert_eq!(range("bytes=-", 10), Whole);
+    }
+}
