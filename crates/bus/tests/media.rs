@@ -234,3 +234,47 @@ async fn ensure_media_stream_is_idempotent() {
         async_nats::jetstream::stream::StorageType::Memory
     );
 }
+
+#[tokio::test]
+async fn publishing_recovers_after_a_server_restart() {
+    let (mut server, js) = setup(livefleet_bus::CHILD_MAX_PAYLOAD).await;
+    let channel = ChannelName::new("phoenix").unwrap();
+    let publisher = MediaPublisher::new(&js, &MediaStreamConfig::default())
+        .await
+        .unwrap();
+    publisher
+        .publish(&channel, &frame(Track::Audio, false, 1, 10))
+        .await
+        .unwrap();
+    publisher.flush().await;
+
+    // The memory stream is gone after the restart; publishing brings it back.
+    server.restart().await.unwrap();
+    let after = frame(Track::Audio, false, 2, 10);
+    common::within("publishing after restart", async {
+        loop {
+            let _ = publisher.publish(&channel, &after).await;
+            publisher.flush().await;
+            if let Ok(mut stream) = js.get_stream(livefleet_bus::MEDIA_STREAM).await {
+                if stream
+                    .info()
+                    .await
+                    .map(|i| i.state.messages > 0)
+                    .unwrap_or(false)
+                {
+                    break;
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert!(
+        publisher.ack_failures() > 0,
+        "the lost stream went unnoticed"
+    );
+    let mut sub = subscribe_media(&js, &channel, MediaStart::Sequence(1))
+        .await
+        .unwrap();
+    assert_eq!(next(&mut sub).await.1, after);
+}
