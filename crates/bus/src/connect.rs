@@ -99,7 +99,9 @@ pub async fn jetstream(client: &async_nats::Client) -> Result<jetstream::Context
     // account info request works with every version.
     js.request::<_, _, serde_json::Value>("INFO", &())
         .await
-        .map_err(|e| BusError::JetStreamUnavailable { source: Box::new(e) })?;
+        .map_err(|e| BusError::JetStreamUnavailable {
+            source: Box::new(e),
+        })?;
     Ok(js)
 }
 

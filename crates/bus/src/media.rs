@@ -17,7 +17,7 @@
 //! track is skipped). See `docs/design/media-transport.md` for the choices.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -130,8 +130,13 @@ enum AckItem {
 /// (back-pressure). A failed ack is logged with its channel and counted in
 /// [`MediaPublisher::ack_failures`]. Packets of one channel must be published
 /// from one task, one after another.
+///
+/// The stream lives in memory: when the NATS server restarts it is gone, the
+/// acks fail with "no stream", and the next `publish` creates it again.
 pub struct MediaPublisher {
     js: jetstream::Context,
+    config: MediaStreamConfig,
+    stream_missing: Arc<AtomicBool>,
     channels: Mutex<HashMap<ChannelName, ChannelState>>,
     next_id: AtomicU64,
     acks: mpsc::Sender<AckItem>,
@@ -147,9 +152,16 @@ impl MediaPublisher {
         ensure_media_stream(js, config).await?;
         let (acks, rx) = mpsc::channel(ACKS_IN_FLIGHT);
         let ack_failures = Arc::new(AtomicU64::new(0));
-        tokio::spawn(track_acks(rx, Arc::clone(&ack_failures)));
+        let stream_missing = Arc::new(AtomicBool::new(false));
+        tokio::spawn(track_acks(
+            rx,
+            Arc::clone(&ack_failures),
+            Arc::clone(&stream_missing),
+        ));
         Ok(Self {
             js: js.clone(),
+            config: config.clone(),
+            stream_missing,
             channels: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(rand::random()),
             acks,
@@ -165,6 +177,13 @@ impl MediaPublisher {
         channel: &ChannelName,
         packet: &MediaPacket,
     ) -> Result<(), BusError> {
+        if self.stream_missing.swap(false, Ordering::Relaxed) {
+            tracing::info!("the media stream is gone (NATS server restarted?); creating it again");
+            if let Err(e) = ensure_media_stream(&self.js, &self.config).await {
+                self.stream_missing.store(true, Ordering::Relaxed);
+                return Err(e);
+            }
+        }
         let encoded = packet.encode();
         // Messages to send: (starts a random access point, bytes).
         let mut outgoing: Vec<(bool, Bytes)> = Vec::with_capacity(3);
@@ -277,12 +296,19 @@ impl MediaPublisher {
     }
 }
 
-async fn track_acks(mut rx: mpsc::Receiver<AckItem>, failures: Arc<AtomicU64>) {
+async fn track_acks(
+    mut rx: mpsc::Receiver<AckItem>,
+    failures: Arc<AtomicU64>,
+    stream_missing: Arc<AtomicBool>,
+) {
     while let Some(item) = rx.recv().await {
         match item {
             AckItem::Ack { ack, channel } => {
                 if let Err(e) = ack.await {
                     failures.fetch_add(1, Ordering::Relaxed);
+                    if e.kind() == jetstream::context::PublishErrorKind::StreamNotFound {
+                        stream_missing.store(true, Ordering::Relaxed);
+                    }
                     tracing::warn!(%channel, "media packet was not stored by JetStream: {e}");
                 }
             }

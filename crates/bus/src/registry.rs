@@ -204,8 +204,13 @@ impl ChannelRegistry {
         match js.get_key_value(REGISTRY_BUCKET).await {
             Ok(kv) => Ok(Self { kv }),
             Err(open_err) => Err(match created {
-                Err(e) => BusError::nats(format!("cannot create the KV bucket {REGISTRY_BUCKET}"), e),
-                Ok(_) => BusError::nats(format!("cannot open the KV bucket {REGISTRY_BUCKET}"), open_err),
+                Err(e) => {
+                    BusError::nats(format!("cannot create the KV bucket {REGISTRY_BUCKET}"), e)
+                }
+                Ok(_) => BusError::nats(
+                    format!("cannot open the KV bucket {REGISTRY_BUCKET}"),
+                    open_err,
+                ),
             }),
         }
     }

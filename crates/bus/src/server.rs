@@ -243,13 +243,13 @@ impl Drop for NatsServer {
 /// `nats-server` on PATH, or in the Debian location (`/usr/sbin` is often
 /// missing from an ordinary user's PATH).
 fn find_binary() -> Option<PathBuf> {
-    let from_path = std::env::var_os("PATH")
+    let from_path: Vec<PathBuf> = std::env::var_os("PATH")
         .map(|paths| {
             std::env::split_paths(&paths)
                 .map(|dir| dir.join("nats-server"))
                 .collect()
         })
-        .unwrap_or_else(Vec::new);
+        .unwrap_or_default();
     from_path
         .into_iter()
         .chain([
@@ -278,7 +278,12 @@ fn free_port(store: &Path) -> Result<u16, BusError> {
         })
 }
 
-fn write_config(conf: &Path, port: u16, max_payload: usize, jetstream_dir: &Path) -> Result<(), BusError> {
+fn write_config(
+    conf: &Path,
+    port: u16,
+    max_payload: usize,
+    jetstream_dir: &Path,
+) -> Result<(), BusError> {
     // JSON strings are valid NATS config strings, and quote the path safely.
     let store = serde_json::to_string(&jetstream_dir.to_string_lossy()).unwrap_or_default();
     let text = format!(

@@ -5,12 +5,20 @@ mod common;
 use bytes::Bytes;
 use livefleet_base::{ChannelName, MediaPacket, PacketKind, Track};
 use livefleet_bus::{
-    connect, jetstream, subscribe_media, MediaPublisher, MediaStart, MediaStreamConfig, MediaSubscription,
-    NatsServer,
+    connect, jetstream, subscribe_media, MediaPublisher, MediaStart, MediaStreamConfig,
+    MediaSubscription, NatsServer,
 };
 
 fn packet(kind: PacketKind, track: Track, keyframe: bool, dts: i64, data: Vec<u8>) -> MediaPacket {
-    MediaPacket { kind, track, keyframe, session: 1, dts_ms: dts, pts_ms: dts + 40, data: Bytes::from(data) }
+    MediaPacket {
+        kind,
+        track,
+        keyframe,
+        session: 1,
+        dts_ms: dts,
+        pts_ms: dts + 40,
+        data: Bytes::from(data),
+    }
 }
 
 fn config(track: Track, tag: u8) -> MediaPacket {
@@ -18,17 +26,24 @@ fn config(track: Track, tag: u8) -> MediaPacket {
 }
 
 fn frame(track: Track, keyframe: bool, dts: i64, len: usize) -> MediaPacket {
-    let data = (0..len).map(|i| (i as u64).wrapping_mul(dts as u64 + 7) as u8).collect();
+    let data = (0..len)
+        .map(|i| (i as u64).wrapping_mul(dts as u64 + 7) as u8)
+        .collect();
     packet(PacketKind::Frame, track, keyframe, dts, data)
 }
 
 async fn next(sub: &mut MediaSubscription) -> (u64, MediaPacket) {
-    common::within("media subscription", sub.next()).await.unwrap().unwrap()
+    common::within("media subscription", sub.next())
+        .await
+        .unwrap()
+        .unwrap()
 }
 
 async fn setup(max_payload: usize) -> (NatsServer, async_nats::jetstream::Context) {
     common::init_logging();
-    let server = NatsServer::start_with_max_payload(None, max_payload).await.unwrap();
+    let server = NatsServer::start_with_max_payload(None, max_payload)
+        .await
+        .unwrap();
     let client = connect(&server.url(), "media-test").await.unwrap();
     let js = jetstream(&client).await.unwrap();
     (server, js)
@@ -40,8 +55,12 @@ async fn a_fragmented_keyframe_arrives_whole_and_in_order() {
     let (server, js) = setup(1024 * 1024).await;
     let channel = ChannelName::new("big").unwrap();
     let other = ChannelName::new("other").unwrap();
-    let publisher = MediaPublisher::new(&js, &MediaStreamConfig::default()).await.unwrap();
-    let mut sub = subscribe_media(&js, &channel, MediaStart::New).await.unwrap();
+    let publisher = MediaPublisher::new(&js, &MediaStreamConfig::default())
+        .await
+        .unwrap();
+    let mut sub = subscribe_media(&js, &channel, MediaStart::New)
+        .await
+        .unwrap();
 
     let sent = vec![
         config(Track::Video, 1),
@@ -55,7 +74,10 @@ async fn a_fragmented_keyframe_arrives_whole_and_in_order() {
     for (i, p) in sent.iter().enumerate() {
         publisher.publish(&channel, p).await.unwrap();
         // Another channel's traffic in between must not disturb this one.
-        publisher.publish(&other, &frame(Track::Audio, false, i as i64, 100)).await.unwrap();
+        publisher
+            .publish(&other, &frame(Track::Audio, false, i as i64, 100))
+            .await
+            .unwrap();
     }
     publisher.flush().await;
     assert_eq!(publisher.ack_failures(), 0);
@@ -73,7 +95,9 @@ async fn a_fragmented_keyframe_arrives_whole_and_in_order() {
     // 4 fragments of the keyframe and one message of the other channel.
     assert_eq!(seqs[3] - seqs[2], 5, "the keyframe was not split: {seqs:?}");
     // Resuming at a sequence returned by `next` gives the same packet again.
-    let mut again = subscribe_media(&js, &channel, MediaStart::Sequence(last_seq)).await.unwrap();
+    let mut again = subscribe_media(&js, &channel, MediaStart::Sequence(last_seq))
+        .await
+        .unwrap();
     assert_eq!(next(&mut again).await, (last_seq, sent[6].clone()));
     drop(server);
 }
@@ -82,9 +106,13 @@ async fn a_fragmented_keyframe_arrives_whole_and_in_order() {
 async fn a_late_worker_starts_at_configs_and_the_latest_keyframe() {
     let (_server, js) = setup(livefleet_bus::CHILD_MAX_PAYLOAD).await;
     let channel = ChannelName::new("late").unwrap();
-    let publisher = MediaPublisher::new(&js, &MediaStreamConfig::default()).await.unwrap();
+    let publisher = MediaPublisher::new(&js, &MediaStreamConfig::default())
+        .await
+        .unwrap();
     // A worker that reads from the start.
-    let mut early = subscribe_media(&js, &channel, MediaStart::LatestKeyframe).await.unwrap();
+    let mut early = subscribe_media(&js, &channel, MediaStart::LatestKeyframe)
+        .await
+        .unwrap();
 
     let stream = vec![
         config(Track::Video, 1),
@@ -107,7 +135,9 @@ async fn a_late_worker_starts_at_configs_and_the_latest_keyframe() {
         assert_eq!(&next(&mut early).await.1, want);
     }
 
-    let mut late = subscribe_media(&js, &channel, MediaStart::LatestKeyframe).await.unwrap();
+    let mut late = subscribe_media(&js, &channel, MediaStart::LatestKeyframe)
+        .await
+        .unwrap();
     let got: Vec<MediaPacket> = {
         let mut v = Vec::new();
         for _ in 0..5 {
@@ -115,7 +145,16 @@ async fn a_late_worker_starts_at_configs_and_the_latest_keyframe() {
         }
         v
     };
-    assert_eq!(got, vec![stream[0].clone(), stream[1].clone(), stream[5].clone(), stream[6].clone(), stream[7].clone()]);
+    assert_eq!(
+        got,
+        vec![
+            stream[0].clone(),
+            stream[1].clone(),
+            stream[5].clone(),
+            stream[6].clone(),
+            stream[7].clone()
+        ]
+    );
 
     // A new config mid-stream is delivered to both.
     let changed = config(Track::Video, 9);
@@ -128,22 +167,38 @@ async fn a_late_worker_starts_at_configs_and_the_latest_keyframe() {
 async fn garbage_is_skipped() {
     let (_server, js) = setup(1024 * 1024).await;
     let channel = ChannelName::new("dirty").unwrap();
-    let publisher = MediaPublisher::new(&js, &MediaStreamConfig::default()).await.unwrap();
-    let mut sub = subscribe_media(&js, &channel, MediaStart::New).await.unwrap();
+    let publisher = MediaPublisher::new(&js, &MediaStreamConfig::default())
+        .await
+        .unwrap();
+    let mut sub = subscribe_media(&js, &channel, MediaStart::New)
+        .await
+        .unwrap();
     let subject = "media.dirty.data";
 
     let first = frame(Track::Audio, false, 1, 50);
     publisher.publish(&channel, &first).await.unwrap();
     publisher.flush().await;
-    js.publish(subject, Bytes::from_static(b"not a media packet")).await.unwrap().await.unwrap();
+    js.publish(subject, Bytes::from_static(b"not a media packet"))
+        .await
+        .unwrap()
+        .await
+        .unwrap();
     // A fragment whose siblings never come, and a malformed fragment header.
     let mut headers = async_nats::HeaderMap::new();
     headers.insert("Livefleet-Frag", "1/3");
     headers.insert("Livefleet-Frag-Id", "abc");
-    js.publish_with_headers(subject, headers, Bytes::from_static(b"xx")).await.unwrap().await.unwrap();
+    js.publish_with_headers(subject, headers, Bytes::from_static(b"xx"))
+        .await
+        .unwrap()
+        .await
+        .unwrap();
     let mut headers = async_nats::HeaderMap::new();
     headers.insert("Livefleet-Frag", "nonsense");
-    js.publish_with_headers(subject, headers, Bytes::from_static(b"yy")).await.unwrap().await.unwrap();
+    js.publish_with_headers(subject, headers, Bytes::from_static(b"yy"))
+        .await
+        .unwrap()
+        .await
+        .unwrap();
     let good = frame(Track::Video, false, 2, 70);
     publisher.publish(&channel, &good).await.unwrap();
 
@@ -157,10 +212,69 @@ async fn garbage_is_skipped() {
 #[tokio::test]
 async fn ensure_media_stream_is_idempotent() {
     let (_server, js) = setup(livefleet_bus::CHILD_MAX_PAYLOAD).await;
-    let config = MediaStreamConfig { max_age_secs: 10, ..Default::default() };
-    livefleet_bus::ensure_media_stream(&js, &config).await.unwrap();
-    livefleet_bus::ensure_media_stream(&js, &MediaStreamConfig::default()).await.unwrap();
-    let info = js.get_stream(livefleet_bus::MEDIA_STREAM).await.unwrap().cached_info().clone();
+    let config = MediaStreamConfig {
+        max_age_secs: 10,
+        ..Default::default()
+    };
+    livefleet_bus::ensure_media_stream(&js, &config)
+        .await
+        .unwrap();
+    livefleet_bus::ensure_media_stream(&js, &MediaStreamConfig::default())
+        .await
+        .unwrap();
+    let info = js
+        .get_stream(livefleet_bus::MEDIA_STREAM)
+        .await
+        .unwrap()
+        .cached_info()
+        .clone();
     assert_eq!(info.config.max_age, std::time::Duration::from_secs(10));
-    assert_eq!(info.config.storage, async_nats::jetstream::stream::StorageType::Memory);
+    assert_eq!(
+        info.config.storage,
+        async_nats::jetstream::stream::StorageType::Memory
+    );
+}
+
+#[tokio::test]
+async fn publishing_recovers_after_a_server_restart() {
+    let (mut server, js) = setup(livefleet_bus::CHILD_MAX_PAYLOAD).await;
+    let channel = ChannelName::new("phoenix").unwrap();
+    let publisher = MediaPublisher::new(&js, &MediaStreamConfig::default())
+        .await
+        .unwrap();
+    publisher
+        .publish(&channel, &frame(Track::Audio, false, 1, 10))
+        .await
+        .unwrap();
+    publisher.flush().await;
+
+    // The memory stream is gone after the restart; publishing brings it back.
+    server.restart().await.unwrap();
+    let after = frame(Track::Audio, false, 2, 10);
+    common::within("publishing after restart", async {
+        loop {
+            let _ = publisher.publish(&channel, &after).await;
+            publisher.flush().await;
+            if let Ok(mut stream) = js.get_stream(livefleet_bus::MEDIA_STREAM).await {
+                if stream
+                    .info()
+                    .await
+                    .map(|i| i.state.messages > 0)
+                    .unwrap_or(false)
+                {
+                    break;
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert!(
+        publisher.ack_failures() > 0,
+        "the lost stream went unnoticed"
+    );
+    let mut sub = subscribe_media(&js, &channel, MediaStart::Sequence(1))
+        .await
+        .unwrap();
+    assert_eq!(next(&mut sub).await.1, after);
 }

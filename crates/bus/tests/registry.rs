@@ -5,8 +5,8 @@ mod common;
 use bytes::Bytes;
 use livefleet_base::ChannelName;
 use livefleet_bus::{
-    connect, generate_stream_key, jetstream, BusError, ChannelChange, ChannelRecord, ChannelRegistry,
-    NatsServer, REGISTRY_BUCKET,
+    connect, generate_stream_key, jetstream, BusError, ChannelChange, ChannelRecord,
+    ChannelRegistry, NatsServer, REGISTRY_BUCKET,
 };
 
 fn record(name: &str, key: &str) -> ChannelRecord {
@@ -39,13 +39,28 @@ async fn create_get_list_find_delete() {
     // Opening again finds the same bucket.
     let again = ChannelRegistry::open(&js).await.unwrap();
     assert_eq!(again.get(&a.name).await.unwrap(), Some(a.clone()));
-    assert_eq!(registry.get(&ChannelName::new("gamma").unwrap()).await.unwrap(), None);
+    assert_eq!(
+        registry
+            .get(&ChannelName::new("gamma").unwrap())
+            .await
+            .unwrap(),
+        None
+    );
     assert_eq!(registry.list().await.unwrap(), vec![a.clone(), b.clone()]);
 
-    assert_eq!(registry.find_by_key("beta_key-123").await.unwrap(), Some(b.clone()));
-    assert_eq!(registry.find_by_key(&a.stream_key).await.unwrap(), Some(a.clone()));
+    assert_eq!(
+        registry.find_by_key("beta_key-123").await.unwrap(),
+        Some(b.clone())
+    );
+    assert_eq!(
+        registry.find_by_key(&a.stream_key).await.unwrap(),
+        Some(a.clone())
+    );
     assert_eq!(registry.find_by_key("beta_key-124").await.unwrap(), None);
-    assert_eq!(registry.find_by_key("bad key with spaces").await.unwrap(), None);
+    assert_eq!(
+        registry.find_by_key("bad key with spaces").await.unwrap(),
+        None
+    );
     assert_eq!(registry.find_by_key("").await.unwrap(), None);
 
     assert!(registry.delete(&b.name).await.unwrap());
@@ -66,19 +81,39 @@ async fn duplicates_and_bad_keys_are_refused() {
     registry.create(a.clone()).await.unwrap();
 
     let same_name = record("alpha", "another-key-2");
-    assert!(matches!(registry.create(same_name).await, Err(BusError::AlreadyExists(n)) if n == a.name));
-    assert!(matches!(registry.create(a.clone()).await, Err(BusError::AlreadyExists(_))));
+    assert!(
+        matches!(registry.create(same_name).await, Err(BusError::AlreadyExists(n)) if n == a.name)
+    );
+    assert!(matches!(
+        registry.create(a.clone()).await,
+        Err(BusError::AlreadyExists(_))
+    ));
     let same_key = record("other", "alpha-key-1");
-    assert!(matches!(registry.create(same_key).await, Err(BusError::StreamKeyInUse(_))));
+    assert!(matches!(
+        registry.create(same_key).await,
+        Err(BusError::StreamKeyInUse(_))
+    ));
     // The failed attempts left the first channel intact.
-    assert_eq!(registry.find_by_key("alpha-key-1").await.unwrap(), Some(a.clone()));
+    assert_eq!(
+        registry.find_by_key("alpha-key-1").await.unwrap(),
+        Some(a.clone())
+    );
     assert_eq!(registry.find_by_key("another-key-2").await.unwrap(), None);
-    assert_eq!(registry.get(&ChannelName::new("other").unwrap()).await.unwrap(), None);
+    assert_eq!(
+        registry
+            .get(&ChannelName::new("other").unwrap())
+            .await
+            .unwrap(),
+        None
+    );
 
     for bad in ["short", "has space!", "ключ-ключ-ключ"] {
         let err = registry.create(record("bad", bad)).await.unwrap_err();
         assert!(matches!(err, BusError::InvalidStreamKey(_)));
-        assert!(!err.to_string().contains(bad), "the error shows the key: {err}");
+        assert!(
+            !err.to_string().contains(bad),
+            "the error shows the key: {err}"
+        );
     }
 }
 
@@ -88,22 +123,34 @@ async fn garbage_values_are_skipped() {
     let good = record("good", "good-key-1");
     registry.create(good.clone()).await.unwrap();
     let kv = js.get_key_value(REGISTRY_BUCKET).await.unwrap();
-    kv.put("channel.junk", Bytes::from_static(b"{not json")).await.unwrap();
+    kv.put("channel.junk", Bytes::from_static(b"{not json"))
+        .await
+        .unwrap();
     // A valid record filed under the wrong name is not trusted either.
     let misfiled = serde_json::to_vec(&record("elsewhere", "misfiled-key")).unwrap();
-    kv.put("channel.misfiled", Bytes::from(misfiled)).await.unwrap();
-    kv.put("key.0000", Bytes::from_static(b"NOT A NAME")).await.unwrap();
+    kv.put("channel.misfiled", Bytes::from(misfiled))
+        .await
+        .unwrap();
+    kv.put("key.0000", Bytes::from_static(b"NOT A NAME"))
+        .await
+        .unwrap();
 
     let junk = ChannelName::new("junk").unwrap();
     assert_eq!(registry.get(&junk).await.unwrap(), None);
     assert_eq!(registry.list().await.unwrap(), vec![good.clone()]);
     // Deleting garbage works and says it existed.
     assert!(registry.delete(&junk).await.unwrap());
-    assert_eq!(registry.find_by_key("good-key-1").await.unwrap(), Some(good));
+    assert_eq!(
+        registry.find_by_key("good-key-1").await.unwrap(),
+        Some(good)
+    );
 }
 
 async fn next(w: &mut livefleet_bus::ChannelWatch) -> ChannelChange {
-    common::within("registry watch", w.next()).await.unwrap().unwrap()
+    common::within("registry watch", w.next())
+        .await
+        .unwrap()
+        .unwrap()
 }
 
 #[tokio::test]
@@ -116,15 +163,26 @@ async fn watch_sees_puts_and_deletes() {
     let mut with_current = registry.watch_with_current().await.unwrap();
 
     let kv = js.get_key_value(REGISTRY_BUCKET).await.unwrap();
-    kv.put("channel.garbage", Bytes::from_static(b"\xff\xfe")).await.unwrap();
+    kv.put("channel.garbage", Bytes::from_static(b"\xff\xfe"))
+        .await
+        .unwrap();
     let fresh = record("fresh", &generate_stream_key());
     registry.create(fresh.clone()).await.unwrap();
     registry.delete(&existing.name).await.unwrap();
 
     assert_eq!(next(&mut changes).await, ChannelChange::Put(fresh.clone()));
-    assert_eq!(next(&mut changes).await, ChannelChange::Deleted(existing.name.clone()));
+    assert_eq!(
+        next(&mut changes).await,
+        ChannelChange::Deleted(existing.name.clone())
+    );
 
-    assert_eq!(next(&mut with_current).await, ChannelChange::Put(existing.clone()));
+    assert_eq!(
+        next(&mut with_current).await,
+        ChannelChange::Put(existing.clone())
+    );
     assert_eq!(next(&mut with_current).await, ChannelChange::Put(fresh));
-    assert_eq!(next(&mut with_current).await, ChannelChange::Deleted(existing.name));
+    assert_eq!(
+        next(&mut with_current).await,
+        ChannelChange::Deleted(existing.name)
+    );
 }

@@ -15,12 +15,22 @@ async fn starts_and_drop_kills_the_process() {
     let store = server.store_dir().to_path_buf();
     assert!(server.url().ends_with(&format!(":{}", server.port())));
     let client = connect(&server.url(), "test").await.unwrap();
-    assert_eq!(client.server_info().max_payload, livefleet_bus::CHILD_MAX_PAYLOAD);
+    assert_eq!(
+        client.server_info().max_payload,
+        livefleet_bus::CHILD_MAX_PAYLOAD
+    );
     jetstream(&client).await.unwrap();
     assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
     drop(server);
-    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "nats-server {pid} still runs");
-    assert!(!store.exists(), "temporary store {} left behind", store.display());
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "nats-server {pid} still runs"
+    );
+    assert!(
+        !store.exists(),
+        "temporary store {} left behind",
+        store.display()
+    );
 }
 
 #[tokio::test]
@@ -69,6 +79,8 @@ async fn restart_keeps_jetstream_data_and_clients_reconnect() {
 
 #[tokio::test]
 async fn a_bad_url_fails_at_once() {
-    let err = connect("nats://127.0.0.1:notaport", "test").await.unwrap_err();
+    let err = connect("nats://127.0.0.1:notaport", "test")
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("cannot connect"), "{err}");
 }
