@@ -1,5 +1,10 @@
 //! The `livefleet` command: every part of the system is a subcommand.
 
+mod channel;
+mod dev;
+mod services;
+
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
@@ -41,6 +46,72 @@ enum Command {
         #[command(subcommand)]
         command: ProfileCommand,
     },
+    /// Everything on one machine: nats-server (child process), RTMP ingest, one worker, HTTP origin with a viewer page.
+    Dev {
+        /// Use this NATS server instead of starting one.
+        #[arg(long, env = "LIVEFLEET_NATS_URL")]
+        nats_url: Option<String>,
+        /// RTMP listen address.
+        #[arg(long, default_value = "0.0.0.0:1935")]
+        rtmp: SocketAddr,
+        /// HTTP listen address (origin, viewer page, /metrics).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        http: SocketAddr,
+        /// Storage directory (segments and manifests under live/<channel>/).
+        #[arg(long, default_value = "livefleet-data")]
+        data: PathBuf,
+        /// Channel name.
+        #[arg(long, default_value = "demo")]
+        channel: livefleet_base::ChannelName,
+        /// Stream key for the channel (default: random, printed at start).
+        #[arg(long)]
+        stream_key: Option<String>,
+        /// Ladder profile (default: the built-in ladder-profiles/cpu-small.yaml).
+        #[arg(long)]
+        profile: Option<PathBuf>,
+        /// Publish a synthetic test pattern with sound into the ingest.
+        #[arg(long)]
+        demo_source: bool,
+        /// Seconds a broadcast waits for its publisher to come back before it ends (ENDLIST).
+        #[arg(long, default_value_t = 10.0)]
+        grace: f64,
+    },
+    /// The RTMP ingest on its own.
+    Ingest {
+        #[arg(long, env = "LIVEFLEET_NATS_URL", default_value = "nats://127.0.0.1:4222")]
+        nats_url: String,
+        /// RTMP listen address.
+        #[arg(long, default_value = "0.0.0.0:1935")]
+        rtmp: SocketAddr,
+        /// Ingest configuration (YAML; see docs/configuration.md).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Where /metrics is served.
+        #[arg(long, default_value = "127.0.0.1:9101")]
+        metrics: SocketAddr,
+    },
+    /// A worker on its own: runs channels from the bus, writes to a local directory.
+    Worker {
+        #[arg(long, env = "LIVEFLEET_NATS_URL", default_value = "nats://127.0.0.1:4222")]
+        nats_url: String,
+        /// This node's id.
+        #[arg(long, default_value = "worker")]
+        id: String,
+        /// Storage directory.
+        #[arg(long, default_value = "livefleet-data")]
+        data: PathBuf,
+        /// Seconds a broadcast waits for its publisher to come back before it ends.
+        #[arg(long, default_value_t = 10.0)]
+        grace: f64,
+        /// Where /metrics is served (port 0 picks a free one).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        metrics: SocketAddr,
+    },
+    /// Channels in the registry (JetStream KV).
+    Channel {
+        #[command(subcommand)]
+        command: channel::ChannelCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -61,13 +132,85 @@ enum EncoderArg {
 fn main() -> ExitCode {
     livefleet_base::telemetry::init();
     let cli = Cli::parse();
-    match run(cli) {
+    let result = match cli.command {
+        Command::Transcode { .. } | Command::Profile { .. } => run(cli),
+        command => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("starting the async runtime")
+            .and_then(|rt| rt.block_on(run_async(command))),
+    };
+    match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
+    let seconds = |s: f64| Duration::from_secs_f64(s.clamp(0.0, 86_400.0));
+    match command {
+        Command::Dev { nats_url, rtmp, http, data, channel, stream_key, profile, demo_source, grace } => {
+            dev::run(dev::DevOptions {
+                nats_url,
+                rtmp,
+                http,
+                data,
+                channel,
+                stream_key,
+                profile,
+                demo_source,
+                grace: seconds(grace),
+            })
+            .await?;
+        }
+        Command::Ingest { nats_url, rtmp, config, metrics } => {
+            let config: livefleet_ingest::IngestConfig = match config {
+                Some(path) => {
+                    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+                    serde_norway::from_str(&text).with_context(|| format!("{}", path.display()))?
+                }
+                None => Default::default(),
+            };
+            let (_client, js) = services::nats(&nats_url, "livefleet-ingest").await?;
+            let registry = prometheus::Registry::new();
+            let stop = tokio_util::sync::CancellationToken::new();
+            let listener = services::bind(rtmp, "RTMP").await?;
+            let metrics_listener = services::bind(metrics, "metrics").await?;
+            tracing::info!(rtmp = %listener.local_addr()?, metrics = %metrics_listener.local_addr()?, "ingest listening");
+            let m = tokio::spawn(services::metrics_endpoint(metrics_listener, registry.clone(), stop.clone()));
+            let s = stop.clone();
+            tokio::spawn(async move {
+                services::termination().await;
+                s.cancel();
+            });
+            services::ingest(js, listener, config, &registry, stop.clone()).await?;
+            stop.cancel();
+            let _ = m.await;
+        }
+        Command::Worker { nats_url, id, data, grace, metrics } => {
+            let (_client, js) = services::nats(&nats_url, &format!("livefleet-worker-{id}")).await?;
+            let registry = prometheus::Registry::new();
+            let stop = tokio_util::sync::CancellationToken::new();
+            let metrics_listener = services::bind(metrics, "metrics").await?;
+            tracing::info!(metrics = %metrics_listener.local_addr()?, "worker metrics");
+            let m = tokio::spawn(services::metrics_endpoint(metrics_listener, registry.clone(), stop.clone()));
+            let s = stop.clone();
+            tokio::spawn(async move {
+                services::termination().await;
+                s.cancel();
+            });
+            let timing = livefleet_worker::live::LiveTiming { grace: seconds(grace), ..Default::default() };
+            services::worker(js, id, data, timing, registry, stop.clone()).await?;
+            stop.cancel();
+            let _ = m.await;
+        }
+        Command::Channel { command } => return channel::run(command).await,
+        Command::Transcode { .. } | Command::Profile { .. } => unreachable!("handled without a runtime"),
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -105,6 +248,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(if bad == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
+        _ => unreachable!("async commands run in run_async"),
     }
 }
 

@@ -19,6 +19,7 @@
 //! tokio adapter with the connection cap, timeouts and the one-publisher-per-
 //! channel rule. Bad input ends only the connection that sent it.
 
+mod bus;
 mod config;
 mod connection;
 mod gate;
@@ -26,6 +27,7 @@ mod metrics;
 mod server;
 mod sink;
 
+pub use bus::{BusSink, RegistryGate};
 pub use config::IngestConfig;
 pub use connection::{
     ConnectionEvent, ConnectionSettings, ProtocolError, PublishRequest, RtmpConnection, StreamInfo,

@@ -4,6 +4,8 @@
 //! MP4 box reader.
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -203,4 +205,275 @@ pub fn segments(dir: &Path) -> Vec<(u64, PathBuf)> {
         .collect();
     v.sort();
     v
+}
+
+pub const CHECK_MANIFESTS: &str = r#"
+import sys, os, m3u8
+from mpegdash.parser import MPEGDASHParser
+root = sys.argv[1]
+master = m3u8.load(os.path.join(root, "master.m3u8"))
+assert master.is_variant, "master.m3u8 is not a master playlist"
+hls = set()
+for pl in master.playlists:
+    media = m3u8.load(os.path.join(root, pl.uri))
+    assert media.is_endlist, pl.uri + " has no ENDLIST"
+    assert media.version is None or int(media.version) >= 6, "EXT-X-VERSION < 6"
+    d = os.path.dirname(pl.uri)
+    assert media.segment_map, pl.uri + " has no EXT-X-MAP"
+    for s in media.segments:
+        hls.add(d + "/" + s.uri)
+    print("variant", pl.uri, pl.stream_info.bandwidth, pl.stream_info.codecs, pl.stream_info.resolution)
+for m in master.media:
+    media = m3u8.load(os.path.join(root, m.uri))
+    d = os.path.dirname(m.uri)
+    for s in media.segments:
+        hls.add(d + "/" + s.uri)
+mpd = MPEGDASHParser.parse(os.path.join(root, "manifest.mpd"))
+assert mpd.type == "static", "MPD is not static after the end: " + str(mpd.type)
+dash = set()
+for period in mpd.periods:
+    for aset in period.adaptation_sets:
+        for rep in aset.representations:
+            tmpl = rep.segment_templates[0] if rep.segment_templates else aset.segment_templates[0]
+            n = int(tmpl.start_number or 1)
+            for s in tmpl.segment_timelines[0].Ss:
+                for _ in range(1 + int(s.r or 0)):
+                    dash.add(tmpl.media.replace("$RepresentationID$", rep.id).replace("$Number$", str(n)))
+                    n += 1
+assert hls == dash, "HLS and DASH name different files: only HLS %s, only DASH %s" % (sorted(hls - dash)[:5], sorted(dash - hls)[:5])
+for f in hls:
+    assert os.path.exists(os.path.join(root, f)), f + " is named but missing"
+print("files", len(hls))
+"#;
+
+/// The output checks every finished presentation must pass: per rendition,
+/// every segment decodes after its init segment and starts with a keyframe;
+/// segment start times (tfdt) are identical across video renditions and audio
+/// starts with video; durations are within one frame of `segment` seconds
+/// (but the last, and those next to a discontinuity); HLS and DASH parse with
+/// third-party parsers and name the same files.
+pub fn check_presentation(out: &Path, video: &[&str], audio: &str, segment: f64, min_segments: usize) {
+    let scratch = tempfile::tempdir().unwrap();
+    let audio_name = audio.to_string();
+    // Every rendition directory: init + numbered segments.
+    let renditions: Vec<String> = video.iter().chain(std::iter::once(&audio)).map(|s| s.to_string()).collect();
+    let mut tfdts: BTreeMap<u64, Vec<(String, f64)>> = BTreeMap::new();
+    let mut counts = Vec::new();
+    for r in &renditions {
+        let dir = out.join(r);
+        let init = fs::read(dir.join("init.mp4")).unwrap();
+        let scale = timescale(&init) as f64;
+        let segs = segments(&dir);
+        counts.push(segs.len());
+        // Segments cut short by the end of a publish session (next to a discontinuity).
+        let playlist = fs::read_to_string(dir.join("index.m3u8")).unwrap_or_default();
+        let mut short: Vec<u64> = Vec::new();
+        let mut last_uri: Option<u64> = None;
+        for line in playlist.lines() {
+            if line.starts_with("#EXT-X-DISCONTINUITY") && !line.starts_with("#EXT-X-DISCONTINUITY-SEQUENCE") {
+                short.extend(last_uri);
+            } else if let Some(n) = line.strip_suffix(".m4s").and_then(|n| n.parse().ok()) {
+                last_uri = Some(n);
+            }
+        }
+        for (i, (n, path)) in segs.iter().enumerate() {
+            let seg = fs::read(path).unwrap();
+            let start = tfdt(&seg) as f64 / scale;
+            tfdts.entry(*n).or_default().push((r.clone(), start));
+            if *r == audio_name {
+                continue;
+            }
+            assert!(starts_with_sync_sample(&seg), "{r}/{n}.m4s does not start with a keyframe");
+            // Each segment decodes on its own after the init segment.
+            let joined = scratch.path().join(format!("{r}-{n}.mp4"));
+            fs::write(&joined, [init.clone(), seg.clone()].concat()).unwrap();
+            let errors = decode_errors(&joined);
+            assert!(errors.trim().is_empty(), "{r}/{n}.m4s: {errors}");
+            // Segment durations within one frame of the profile's, except the last one
+            // and those ended by a discontinuity.
+            let d = segment_duration(&seg) as f64 / scale;
+            if i + 1 < segs.len() && !short.contains(n) {
+                assert!((d - segment).abs() <= 1.0 / 30.0 + 1e-6, "{r}/{n}.m4s lasts {d} s, profile says {segment} s");
+            }
+        }
+    }
+    assert!(counts[0] >= min_segments, "only {} segments, expected at least {min_segments}", counts[0]);
+    assert!(counts.iter().all(|c| *c == counts[0]), "segment counts differ: {counts:?}");
+    for (n, starts) in &tfdts {
+        let video: Vec<f64> = starts.iter().filter(|(r, _)| *r != audio_name).map(|(_, s)| *s).collect();
+        assert!(video.windows(2).all(|w| w[0] == w[1]), "segment {n} starts differ across renditions: {starts:?}");
+        let audio = starts.iter().find(|(r, _)| *r == audio_name).map(|(_, s)| *s).unwrap();
+        assert!((audio - video[0]).abs() <= 1.0 / 30.0 + 0.025, "segment {n}: audio starts at {audio}, video at {}", video[0]);
+    }
+    let first = &tfdts[tfdts.keys().next().unwrap()];
+    assert!(first.iter().all(|(_, s)| *s <= 1.0 / 30.0 + 0.025), "audio and video must both start at the beginning: {first:?}");
+
+    // Third-party parsers; HLS and DASH name the same files.
+    let report = python(CHECK_MANIFESTS, &[out.to_str().unwrap()]);
+    assert!(report.contains(&format!("variant {}/index.m3u8", video[0])), "{report}");
+    assert!(report.contains("avc1.") && report.contains("mp4a.40.2"), "CODECS missing: {report}");
+
+}
+
+/// `livefleet dev` on free ports with a temporary data directory; stopped on drop.
+pub struct Dev {
+    pub child: std::process::Child,
+    pub data: tempfile::TempDir,
+    pub publish_url: String,
+    pub http: String,
+    pub channel: String,
+    pub log: PathBuf,
+}
+
+impl Dev {
+    /// Starts dev for `channel` with the small profile, waits for its addresses.
+    pub fn start(channel: &str, extra: &[&str]) -> Dev {
+        use std::io::BufRead;
+        let data = tempfile::tempdir().unwrap();
+        let log = data.path().join("dev.log");
+        let mut child = livefleet()
+            .args(["dev", "--rtmp", "127.0.0.1:0", "--http", "127.0.0.1:0", "--channel", channel])
+            .arg("--data")
+            .arg(data.path().join("store"))
+            .arg("--profile")
+            .arg(profile("cpu-small.yaml"))
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start livefleet dev");
+        let stdout = child.stdout.take().unwrap();
+        let mut publish_url = String::new();
+        let mut http = String::new();
+        for line in std::io::BufReader::new(stdout).lines() {
+            let line = line.unwrap_or_default();
+            if let Some(u) = line.trim().strip_prefix("publish:") {
+                publish_url = u.trim().to_string();
+            }
+            if let Some(u) = line.trim().strip_prefix("HLS:") {
+                http = u.trim().split("/live/").next().unwrap_or_default().to_string();
+                break;
+            }
+        }
+        assert!(!http.is_empty(), "dev did not start: {}", fs::read_to_string(&log).unwrap_or_default());
+        Dev { child, data, publish_url, http, channel: channel.into(), log }
+    }
+
+    /// The storage directory of this channel.
+    pub fn channel_dir(&self) -> PathBuf {
+        self.data.path().join("store").join("live").join(&self.channel)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/live/{}/{}", self.http, self.channel, path)
+    }
+
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The RTMP URL with another stream key.
+    pub fn publish_url_with_key(&self, key: &str) -> String {
+        let base = self.publish_url.rsplit_once('/').unwrap().0;
+        format!("{base}/{key}")
+    }
+
+    /// Waits until `f` holds, up to `secs`.
+    pub fn wait_for(&self, secs: u64, what: &str, mut f: impl FnMut() -> bool) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        while std::time::Instant::now() < deadline {
+            if f() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        panic!("timed out after {secs} s waiting for {what}\n--- dev log ---\n{}", self.log());
+    }
+}
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        // SIGTERM lets dev stop its children (nats-server, ffmpeg) itself.
+        unsafe_terminate(self.child.id());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn unsafe_terminate(pid: u32) {
+    let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+}
+
+/// An RTMP publisher child process (ffmpeg or GStreamer), killed on drop.
+pub struct Publisher(pub std::process::Child);
+
+impl Publisher {
+    /// ffmpeg publishing `secs` of 640x360 30 fps, 2 s GOP, AAC, at real time.
+    pub fn ffmpeg(url: &str, secs: u32) -> Publisher {
+        let child = Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-re"])
+            .args(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+            .args(["-t", &secs.to_string()])
+            .args(["-c:v", "libx264", "-preset", "ultrafast", "-bf", "2", "-g", "60", "-keyint_min", "60", "-sc_threshold", "0", "-pix_fmt", "yuv420p"])
+            .args(["-c:a", "aac", "-b:a", "128k", "-f", "flv", url])
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("ffmpeg");
+        Publisher(child)
+    }
+
+    /// Waits for the end; returns (success, stderr).
+    pub fn finish(mut self) -> (bool, String) {
+        let status = self.0.wait().expect("wait");
+        let mut err = String::new();
+        if let Some(mut e) = self.0.stderr.take() {
+            use std::io::Read;
+            let _ = e.read_to_string(&mut err);
+        }
+        (status.success(), err)
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// HTTP GET with curl: (status, headers lower-cased, body).
+pub fn http_get(url: &str) -> (u16, String, Vec<u8>) {
+    let out = run(Command::new("curl").args(["-s", "-D", "-", "-o", "-", "--max-time", "10", url]));
+    let raw = out.stdout;
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").map_or(raw.len(), |p| p + 4);
+    let head = text(&raw[..split]).to_lowercase();
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, head, raw[split..].to_vec())
+}
+
+/// Media segment URIs of an HLS playlist, and its discontinuity positions (index of the next segment).
+pub fn playlist_entries(text: &str) -> (Vec<String>, Vec<usize>) {
+    let mut uris = Vec::new();
+    let mut disc = Vec::new();
+    for line in text.lines() {
+        if line == "#EXT-X-DISCONTINUITY" {
+            disc.push(uris.len());
+        } else if !line.starts_with('#') && !line.trim().is_empty() {
+            uris.push(line.trim().to_string());
+        }
+    }
+    (uris, disc)
 }

@@ -142,7 +142,7 @@ impl AudioLadder {
     }
 
     /// Runs until `rx` closes; audio tracks are `first_track`, `first_track + 1`, ...
-    pub fn run(&mut self, rx: Receiver<ff::Packet>, out: &PackMsgSender, first_track: usize) -> Result<(), PipelineError> {
+    pub(crate) fn run(&mut self, rx: Receiver<ff::Packet>, out: &PackMsgSender, first_track: usize) -> Result<(), PipelineError> {
         let mut decoded = frame::Audio::empty();
         while let Ok(packet) = rx.recv() {
             for i in 0..self.tracks.len() {

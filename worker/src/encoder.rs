@@ -165,7 +165,7 @@ pub fn open_video(kind: EncoderKind, s: &VideoSettings, what: &str) -> Result<en
     match kind {
         EncoderKind::X264 => {
             ctx.set_gop(s.gop_frames);
-            ctx.set_threading(codec::threading::Config { kind: codec::threading::Type::Frame, count: s.threads });
+            ctx.set_threading(codec::threading::Config { kind: codec::threading::Type::Frame, count: s.threads, ..Default::default() });
             opts.set("preset", s.preset.x264());
             opts.set("forced-idr", "1");
             // The pipeline forces an IDR at every GOP start; x264 must never place

@@ -25,7 +25,9 @@ pub mod audio;
 pub mod encoder;
 pub mod error;
 pub mod ladder;
+pub mod live;
 pub mod pipeline;
+pub mod service;
 pub mod source;
 pub mod transcode;
 

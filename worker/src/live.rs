@@ -242,7 +242,7 @@ impl PacketSource for LiveSource<'_> {
 
 /// Packager output into the ordered, retrying storage writer.
 pub struct WriterSink {
-    pub writer: StorageWriter,
+    pub writer: Arc<StorageWriter>,
     /// Key prefix, e.g. `live/demo/`.
     pub prefix: String,
 }
@@ -301,9 +301,9 @@ pub fn run_channel(
         };
         let mut source = Some(source);
         loop {
-            if let Some(s) = source.take() {
+            if let Some(mut s) = source.take() {
                 let session = s.session;
-                if let Err(e) = broadcast.run_session(Box::new(s)) {
+                if let Err(e) = broadcast.run_session(&mut s) {
                     tracing::error!(session, error = %e, "publish session failed");
                 }
                 tracing::info!(session, "publish session ended; waiting {:?} for the publisher to return", ch.timing.grace);

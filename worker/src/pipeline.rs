@@ -164,13 +164,13 @@ impl Broadcast {
     }
 
     /// Runs one publish session from its first packet to its end. Blocks.
-    pub fn run_session(&mut self, mut source: Box<dyn PacketSource>) -> Result<(), PipelineError> {
+    pub fn run_session(&mut self, source: &mut dyn PacketSource) -> Result<(), PipelineError> {
         let span = tracing::info_span!("session", channel = %self.config.label, session = self.sessions + 1);
         let _enter = span.enter();
         if let Some(d) = source.info().duration {
             self.progress.duration_ms.store((d * 1000.0) as u64, Ordering::Relaxed);
         }
-        let result = Session::run(self, source.as_mut());
+        let result = Session::run(self, source);
         self.sessions += 1;
         result
     }
@@ -219,7 +219,7 @@ fn packager_thread(
     let span = tracing::info_span!("packager", channel = %label);
     let _enter = span.enter();
     let mut packager: Option<Packager> = None;
-    let mut write = |outputs: Vec<Output>, sink: &mut Box<dyn OutputSink>| -> Result<(), PipelineError> {
+    let write = |outputs: Vec<Output>, sink: &mut Box<dyn OutputSink>| -> Result<(), PipelineError> {
         if outputs.is_empty() {
             return Ok(());
         }
@@ -556,7 +556,7 @@ impl Session {
             secs_90k(b.config.profile.gop),
             passthrough.is_some(),
         );
-        let mut fan_out = |f: frame::Video, clock: &mut BoundaryClock, keys: &mut HashSet<i64>| -> bool {
+        let fan_out = |f: frame::Video, clock: &mut BoundaryClock, keys: &mut HashSet<i64>| -> bool {
             let ts = f.timestamp().or(f.pts()).unwrap_or(origin);
             let source_key = keys.remove(&ts);
             let pts = to_90k(ts);
@@ -626,7 +626,6 @@ impl Session {
                 fan_out(f, &mut clock, &mut keyframe_pts);
             }
         }
-        drop(fan_out);
         drop(video_txs);
         let mut end_90k = 0;
         if let Some((tx, handle)) = audio_thread {
@@ -829,7 +828,7 @@ fn open_decoder(params: &codec::Parameters, tb: Rational, what: &'static str) ->
     unsafe {
         (*ctx.as_mut_ptr()).pkt_timebase = tb.into();
     }
-    ctx.set_threading(codec::threading::Config { kind: codec::threading::Type::Frame, count: 2 });
+    ctx.set_threading(codec::threading::Config { kind: codec::threading::Type::Frame, count: 2, ..Default::default() });
     Ok(ctx.decoder())
 }
 

@@ -87,7 +87,7 @@ pub fn transcode(job: &TranscodeJob, progress: Arc<Progress>) -> Result<Transcod
         Some(k) => k,
         None => encoder::select(&job.profile, encoder::probe_nvenc)?.kind,
     };
-    let source = FileSource::open(&job.input)?;
+    let mut source = FileSource::open(&job.input)?;
     let storage = LocalDir::new(job.out.clone()).map_err(|e| PipelineError::Output(e.to_string()))?;
     let sink = StorageSink::new(Arc::new(storage), "").map_err(|e| PipelineError::Output(e.to_string()))?;
     let config = BroadcastConfig {
@@ -99,7 +99,7 @@ pub fn transcode(job: &TranscodeJob, progress: Arc<Progress>) -> Result<Transcod
         start_time_unix_ms: now_unix_ms(),
     };
     let mut broadcast = Broadcast::new(config, Box::new(sink), progress.clone());
-    if let Err(e) = broadcast.run_session(Box::new(source)) {
+    if let Err(e) = broadcast.run_session(&mut source) {
         let _ = broadcast.abandon();
         return Err(e);
     }

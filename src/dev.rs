@@ -1,0 +1,169 @@
+//! `livefleet dev`: the whole system in one process, for a newcomer's first
+//! minute and for tests. NATS (a child `nats-server` unless `--nats-url`),
+//! the ingest, one worker (encoder auto), the HTTP origin with the viewer
+//! page, and optionally a synthetic publisher.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use livefleet_base::ChannelName;
+use livefleet_bus::{generate_stream_key, validate_stream_key, ChannelRecord, ChannelRegistry, NatsServer};
+use livefleet_ingest::IngestConfig;
+use livefleet_origin::OriginConfig;
+use livefleet_profile::LadderProfile;
+use livefleet_worker::live::LiveTiming;
+use tokio_util::sync::CancellationToken;
+
+use crate::services;
+
+/// The profile `dev` uses without `--profile`: small enough for any laptop.
+pub const DEFAULT_PROFILE: &str = include_str!("../ladder-profiles/cpu-small.yaml");
+
+pub struct DevOptions {
+    pub nats_url: Option<String>,
+    pub rtmp: SocketAddr,
+    pub http: SocketAddr,
+    pub data: PathBuf,
+    pub channel: ChannelName,
+    pub stream_key: Option<String>,
+    pub profile: Option<PathBuf>,
+    pub demo_source: bool,
+    pub grace: Duration,
+}
+
+pub async fn run(o: DevOptions) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&o.data).with_context(|| format!("cannot create the data directory {}", o.data.display()))?;
+    let data = o.data.canonicalize().unwrap_or(o.data.clone());
+    let (profile_text, profile_label) = match &o.profile {
+        Some(p) => (std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?, p.display().to_string()),
+        None => (DEFAULT_PROFILE.to_owned(), "ladder-profiles/cpu-small.yaml (built in)".to_owned()),
+    };
+    let profile = LadderProfile::from_yaml(&profile_label, &profile_text).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let stream_key = match o.stream_key.clone() {
+        Some(k) => {
+            validate_stream_key(&k).map_err(|e| anyhow::anyhow!("--stream-key: {e}"))?;
+            k
+        }
+        None => generate_stream_key(),
+    };
+
+    // NATS: ours as a child process, or the one given.
+    let _nats_child;
+    let url = match &o.nats_url {
+        Some(url) => url.clone(),
+        None => {
+            let server = NatsServer::start(Some(data.join("nats"))).await.map_err(|e| {
+                anyhow::anyhow!("{e}\n(`livefleet dev` starts nats-server itself: install it with `apt-get install nats-server`, or pass --nats-url nats://HOST:4222)")
+            })?;
+            tracing::info!(url = %server.url(), "started nats-server");
+            let url = server.url();
+            _nats_child = Some(server);
+            url
+        }
+    };
+    let (_client, js) = services::nats(&url, "livefleet-dev").await?;
+
+    // The channel, created fresh with this key and profile.
+    let registry = ChannelRegistry::open(&js).await.context("opening the channel registry")?;
+    if registry.get(&o.channel).await?.is_some() {
+        registry.delete(&o.channel).await?;
+    }
+    registry
+        .create(ChannelRecord {
+            name: o.channel.clone(),
+            stream_key: stream_key.clone(),
+            profile_yaml: profile_text,
+            profile_name: profile.name.clone(),
+            created_unix_ms: livefleet_worker::pipeline::now_unix_ms(),
+        })
+        .await
+        .context("creating the channel")?;
+
+    let rtmp_listener = services::bind(o.rtmp, "RTMP").await?;
+    let http_listener = services::bind(o.http, "HTTP").await?;
+    let rtmp_addr = rtmp_listener.local_addr()?;
+    let http_addr = http_listener.local_addr()?;
+    let metrics = prometheus::Registry::new();
+    let stop = CancellationToken::new();
+
+    let mut tasks = tokio::task::JoinSet::new();
+    {
+        let (js, metrics, stop) = (js.clone(), metrics.clone(), stop.clone());
+        tasks.spawn(async move { services::ingest(js, rtmp_listener, IngestConfig::default(), &metrics, stop).await });
+    }
+    let timing = LiveTiming { grace: o.grace, ..LiveTiming::default() };
+    tasks.spawn(services::worker(js.clone(), "dev".into(), data.clone(), timing, metrics.clone(), stop.clone()));
+    let origin = livefleet_origin::router(
+        OriginConfig { root: data.clone(), assets: None, default_channel: o.channel.to_string() },
+        metrics.clone(),
+    );
+    let origin_stop = stop.clone();
+    tasks.spawn(async move {
+        livefleet_origin::serve(http_listener, origin, async move { origin_stop.cancelled().await }).await.context("HTTP origin")
+    });
+
+    let publish_host = if rtmp_addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { rtmp_addr.ip().to_string() };
+    let publish_url = format!("rtmp://{publish_host}:{}/live/{stream_key}", rtmp_addr.port());
+    println!("livefleet dev is running (Ctrl-C stops everything)");
+    println!("  publish:  {publish_url}");
+    println!("            OBS: Settings > Stream > Service: Custom, Server: rtmp://{publish_host}:{}/live, Stream Key: {stream_key}", rtmp_addr.port());
+    println!("  watch:    http://{http_addr}/?channel={}", o.channel);
+    println!("  HLS:      http://{http_addr}/live/{}/master.m3u8", o.channel);
+    println!("  DASH:     http://{http_addr}/live/{}/manifest.mpd", o.channel);
+    println!("  metrics:  http://{http_addr}/metrics");
+    println!("  data:     {}", data.display());
+
+    if o.demo_source {
+        let stop = stop.clone();
+        tasks.spawn(async move { demo_source(publish_url, stop).await });
+    }
+
+    tokio::select! {
+        _ = services::termination() => tracing::info!("stopping"),
+        Some(r) = tasks.join_next() => {
+            // A part stopped on its own: stop the rest and report why.
+            stop.cancel();
+            r.context("task")??;
+            anyhow::bail!("a part of the system stopped unexpectedly");
+        }
+    }
+    stop.cancel();
+    while let Some(r) = tasks.join_next().await {
+        if let Ok(Err(e)) = r {
+            tracing::warn!(error = %e, "while stopping");
+        }
+    }
+    Ok(())
+}
+
+/// A synthetic publisher (test pattern with a beep) into our own ingest,
+/// restarted if it stops, until `stop`.
+async fn demo_source(url: String, stop: CancellationToken) -> anyhow::Result<()> {
+    loop {
+        let mut child = tokio::process::Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-re"])
+            .args(["-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30"])
+            .args(["-f", "lavfi", "-i", "sine=frequency=440:beep_factor=4:sample_rate=48000"])
+            .args(["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-b:v", "2500k"])
+            .args(["-g", "60", "-keyint_min", "60", "-sc_threshold", "0", "-pix_fmt", "yuv420p"])
+            .args(["-c:a", "aac", "-b:a", "128k", "-f", "flv", &url])
+            .kill_on_drop(true)
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .context("cannot start ffmpeg for --demo-source (install the ffmpeg CLI)")?;
+        tracing::info!("demo source publishing");
+        tokio::select! {
+            status = child.wait() => tracing::warn!(?status, "demo source stopped; restarting in 1 s"),
+            _ = stop.cancelled() => {
+                let _ = child.kill().await;
+                return Ok(());
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {},
+            _ = stop.cancelled() => return Ok(()),
+        }
+    }
+}

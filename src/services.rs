@@ -1,0 +1,109 @@
+//! Running the long-lived parts (ingest, worker, origin, metrics) inside this
+//! process; shared by `livefleet dev` and the single-part subcommands.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use livefleet_bus::{ChannelRegistry, MediaPublisher, MediaStreamConfig};
+use livefleet_ingest::{BusSink, IngestConfig, IngestMetrics, RegistryGate};
+use livefleet_storage::LocalDir;
+use livefleet_worker::live::LiveTiming;
+use livefleet_worker::service::WorkerConfig;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// Connects to NATS and opens JetStream.
+pub async fn nats(url: &str, name: &str) -> anyhow::Result<(async_nats::Client, async_nats::jetstream::Context)> {
+    let client = tokio::time::timeout(std::time::Duration::from_secs(30), livefleet_bus::connect(url, name))
+        .await
+        .with_context(|| format!("NATS at {url} did not answer within 30 s (is nats-server running? start one, or use `livefleet dev` which starts its own)"))?
+        .with_context(|| format!("cannot connect to NATS at {url}"))?;
+    let js = livefleet_bus::jetstream(&client).await.with_context(|| format!("JetStream is not enabled on {url} (run nats-server with -js)"))?;
+    Ok((client, js))
+}
+
+pub async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).await.with_context(|| format!("cannot listen for {what} on {addr}"))
+}
+
+/// The RTMP ingest until `stop` is cancelled.
+pub async fn ingest(
+    js: async_nats::jetstream::Context,
+    listener: TcpListener,
+    config: IngestConfig,
+    metrics: &prometheus::Registry,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
+    let registry = ChannelRegistry::open(&js).await.context("opening the channel registry")?;
+    let publisher = MediaPublisher::new(&js, &MediaStreamConfig::default()).await.context("opening the media stream")?;
+    let metrics = IngestMetrics::new(metrics).context("registering ingest metrics")?;
+    livefleet_ingest::serve(
+        listener,
+        config,
+        Arc::new(RegistryGate::new(registry)),
+        Arc::new(BusSink::new(publisher)),
+        metrics,
+        async move { stop.cancelled().await },
+    )
+    .await
+    .context("RTMP ingest")
+}
+
+/// A worker writing to a local directory until `stop` is cancelled.
+pub async fn worker(
+    js: async_nats::jetstream::Context,
+    id: String,
+    data: PathBuf,
+    timing: LiveTiming,
+    metrics: prometheus::Registry,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
+    let storage = LocalDir::new(data.clone()).with_context(|| format!("storage directory {}", data.display()))?;
+    livefleet_worker::service::run(js, WorkerConfig { id, timing }, Arc::new(storage), metrics, async move {
+        stop.cancelled().await
+    })
+    .await
+    .context("worker")
+}
+
+/// `/metrics` (and `/healthz`) on their own port, for processes without the origin.
+pub async fn metrics_endpoint(listener: TcpListener, registry: prometheus::Registry, stop: CancellationToken) -> anyhow::Result<()> {
+    use axum::routing::get;
+    let app = axum::Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let registry = registry.clone();
+                async move {
+                    let mut out = String::new();
+                    let _ = prometheus::TextEncoder::new().encode_utf8(&registry.gather(), &mut out);
+                    ([("content-type", "text/plain; version=0.0.4")], out)
+                }
+            }),
+        )
+        .route("/healthz", get(|| async { "ok" }));
+    axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await }).await.context("metrics endpoint")
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn termination() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
