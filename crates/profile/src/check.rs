@@ -76,9 +76,9 @@ const HEVC_LEVELS: [(&str, u64); 13] = [
 
 /// `6000k`, `1.5M`-style text for messages.
 fn rate(bits: u64) -> String {
-    if bits >= 1_000_000 && bits % 1_000_000 == 0 {
+    if bits >= 1_000_000 && bits.is_multiple_of(1_000_000) {
         format!("{}M", bits / 1_000_000)
-    } else if bits % 1000 == 0 {
+    } else if bits.is_multiple_of(1000) {
         format!("{}k", bits / 1000)
     } else {
         format!("{bits} b/s")
