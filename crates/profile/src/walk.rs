@@ -203,6 +203,10 @@ fn entries<'a>(
             continue;
         };
         if known.contains(&key) {
+            if value.is_null() {
+                // `key:` with nothing after it: the same as leaving the key out.
+                continue;
+            }
             if let Value::Tagged(t) = value {
                 report.push(
                     join(key),

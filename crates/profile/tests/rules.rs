@@ -756,3 +756,16 @@ fn audio_is_optional() {
     let p = LadderProfile::from_yaml("t", &format!("{TOP}video:\n{V720}")).unwrap();
     assert!(p.audio.is_empty());
 }
+
+#[test]
+fn empty_value_is_the_same_as_absent() {
+    let p = LadderProfile::from_yaml("t", &doc("name: t\ndescription:\ngop:\n", V720, "audio:\n"))
+        .unwrap();
+    assert_eq!((p.description.as_str(), p.gop), ("", 2.0));
+    assert!(p.audio.is_empty());
+    only(
+        &doc("name:\n", V720, AUDIO),
+        "name",
+        "missing required key `name`",
+    );
+}
