@@ -769,3 +769,16 @@ fn empty_value_is_the_same_as_absent() {
         "missing required key `name`",
     );
 }
+
+#[test]
+fn cross_rendition_rules_see_renditions_with_other_problems() {
+    let top = format!("{TOP}encoder: x264\nallow_cpu: false\n");
+    let video = "  - { name: 720p, width: 1281, height: 720, bitrate: 3000k, codec: hevc }\n";
+    let errs = errors(&doc(&top, video, "audio:\n  - { name: 720p }\n"));
+    let paths: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        ["video[0].width", "audio[0].name", "video[0].codec"],
+        "{errs}"
+    );
+}
