@@ -35,6 +35,7 @@ const GENERATED_KEY_LEN: usize = 32;
 /// One channel as the admin API created it.
 #[derive(Serialize, Deserialize, Clone, PartialEq)]
 pub struct ChannelRecord {
+    /// The channel, `media.<name>.*` on NATS and `live/<name>/` in storage.
     pub name: ChannelName,
     /// Secret the publisher gives as the RTMP stream key. Never logged.
     pub stream_key: String,
@@ -42,6 +43,7 @@ pub struct ChannelRecord {
     pub profile_yaml: String,
     /// The profile's name, for listings.
     pub profile_name: String,
+    /// When the channel was created, Unix time in milliseconds.
     pub created_unix_ms: i64,
 }
 

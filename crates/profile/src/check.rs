@@ -76,9 +76,9 @@ const HEVC_LEVELS: [(&str, u64); 13] = [
 
 /// `6000k`, `1.5M`-style text for messages.
 fn rate(bits: u64) -> String {
-    if bits >= 1_000_000 && bits % 1_000_000 == 0 {
+    if bits >= 1_000_000 && bits.is_multiple_of(1_000_000) {
         format!("{}M", bits / 1_000_000)
-    } else if bits % 1000 == 0 {
+    } else if bits.is_multiple_of(1000) {
         format!("{}k", bits / 1000)
     } else {
         format!("{bits} b/s")
@@ -234,6 +234,7 @@ pub(crate) fn profile(w: ProfileWire, report: &mut Report) -> Option<LadderProfi
         Some(text) => preset(report, text),
     };
 
+    let mut facts: Vec<Facts> = Vec::new();
     let video: Vec<(String, Option<VideoRendition>)> = match w.video {
         None => {
             missing(
@@ -256,6 +257,13 @@ pub(crate) fn profile(w: ProfileWire, report: &mut Report) -> Option<LadderProfi
                 .enumerate()
                 .map(|(i, v)| {
                     let at = format!("video[{i}]");
+                    let passthrough = v.passthrough == Some(true);
+                    facts.push(Facts {
+                        at: at.clone(),
+                        name: v.name.as_deref().and_then(|n| RenditionName::new(n).ok()),
+                        passthrough,
+                        hevc: !passthrough && v.codec.as_deref() == Some("hevc"),
+                    });
                     let r = video(v, &at, report);
                     (at, r)
                 })
@@ -269,31 +277,27 @@ pub(crate) fn profile(w: ProfileWire, report: &mut Report) -> Option<LadderProfi
         .enumerate()
         .map(|(i, a)| {
             let at = format!("audio[{i}]");
+            facts.push(Facts {
+                at: at.clone(),
+                name: a.name.as_deref().and_then(|n| RenditionName::new(n).ok()),
+                passthrough: false,
+                hevc: false,
+            });
             let r = audio(a, &at, report);
             (at, r)
         })
         .collect();
 
-    ladder_rules(report, &video, &audio);
+    ladder_rules(report, &facts, &video);
 
-    let first_hevc = video
-        .iter()
-        .find(|(_, v)| {
-            v.as_ref()
-                .is_some_and(|v| !v.passthrough && v.codec == VideoCodec::Hevc)
-        })
-        .map(|(at, _)| at.clone());
+    let first_hevc = facts.iter().find(|f| f.hevc).map(|f| f.at.clone());
     if encoder == Some(EncoderChoice::X264) {
-        for (at, v) in &video {
-            if v.as_ref()
-                .is_some_and(|v| !v.passthrough && v.codec == VideoCodec::Hevc)
-            {
-                report.push(
-                    format!("{at}.codec"),
-                    "codec hevc cannot be encoded with `encoder: x264` (libx264 makes H.264 only)",
-                    "use `encoder: nvenc` (or `auto` with `allow_cpu: false`), or `codec: h264`",
-                );
-            }
+        for f in facts.iter().filter(|f| f.hevc) {
+            report.push(
+                format!("{}.codec", f.at),
+                "codec hevc cannot be encoded with `encoder: x264` (libx264 makes H.264 only)",
+                "use `encoder: nvenc` (or `auto` with `allow_cpu: false`), or `codec: h264`",
+            );
         }
     }
     let allow_cpu = match w.allow_cpu {
@@ -333,48 +337,43 @@ pub(crate) fn profile(w: ProfileWire, report: &mut Report) -> Option<LadderProfi
     })
 }
 
+/// What the rules across renditions need, read from the written form so that
+/// a rendition with an unrelated problem (say, an odd width) still takes part.
+struct Facts {
+    /// `video[1]`, `audio[0]`.
+    at: String,
+    name: Option<RenditionName>,
+    passthrough: bool,
+    /// An encoded rendition with `codec: hevc`.
+    hevc: bool,
+}
+
 /// Rules across renditions: unique names, one passthrough, bitrates that fall
 /// with resolution.
-fn ladder_rules(
-    report: &mut Report,
-    video: &[(String, Option<VideoRendition>)],
-    audio: &[(String, Option<AudioRendition>)],
-) {
-    let names = video
-        .iter()
-        .map(|(at, v)| (at, v.as_ref().map(|v| &v.name)))
-        .chain(
-            audio
-                .iter()
-                .map(|(at, a)| (at, a.as_ref().map(|a| &a.name))),
-        );
+fn ladder_rules(report: &mut Report, facts: &[Facts], video: &[(String, Option<VideoRendition>)]) {
     let mut seen: Vec<(&String, &RenditionName)> = Vec::new();
-    for (at, n) in names {
-        let Some(n) = n else { continue };
+    for f in facts {
+        let Some(n) = &f.name else { continue };
         if let Some((first, _)) = seen.iter().find(|(_, m)| *m == n) {
             report.push(
-                format!("{at}.name"),
+                format!("{}.name", f.at),
                 format!("rendition name `{n}` is already used by {first}"),
                 "give every rendition (video and audio) its own name: they share the channel's directory",
             );
         } else {
-            seen.push((at, n));
+            seen.push((&f.at, n));
         }
     }
 
     let mut passthrough: Option<&String> = None;
-    for (at, v) in video {
-        if v.as_ref().is_some_and(|v| v.passthrough) {
-            match passthrough {
-                Some(first) => report.push(
-                    format!("{at}.passthrough"),
-                    format!(
-                        "a second passthrough rendition; {first} already copies the source video"
-                    ),
-                    "keep a single passthrough rendition",
-                ),
-                None => passthrough = Some(at),
-            }
+    for f in facts.iter().filter(|f| f.passthrough) {
+        match passthrough {
+            Some(first) => report.push(
+                format!("{}.passthrough", f.at),
+                format!("a second passthrough rendition; {first} already copies the source video"),
+                "keep a single passthrough rendition",
+            ),
+            None => passthrough = Some(&f.at),
         }
     }
 

@@ -90,7 +90,12 @@ pub(crate) struct Report {
     file: String,
     errors: Vec<ProfileError>,
     seen: HashSet<String>,
+    /// A problem was found after [`MAX_REPORTED`] were recorded.
+    truncated: bool,
 }
+
+/// Most problems listed for one file; a last line says when there were more.
+pub const MAX_REPORTED: usize = 100;
 
 impl Report {
     pub(crate) fn new(file: &str) -> Self {
@@ -98,6 +103,7 @@ impl Report {
             file: file.to_owned(),
             errors: Vec::new(),
             seen: HashSet::new(),
+            truncated: false,
         }
     }
 
@@ -117,6 +123,10 @@ impl Report {
         if enclosing_broken || !self.seen.insert(path.clone()) {
             return;
         }
+        if self.is_full() {
+            self.truncated = true;
+            return;
+        }
         self.errors.push(ProfileError {
             file: self.file.clone(),
             path,
@@ -130,11 +140,30 @@ impl Report {
         self.seen.insert(path.into());
     }
 
+    /// True once [`MAX_REPORTED`] problems are recorded: walking further is
+    /// wasted work (a hostile document can hold a million problems).
+    pub(crate) fn is_full(&self) -> bool {
+        self.errors.len() >= MAX_REPORTED
+    }
+
+    /// Records that there were problems past the limit that were not looked for.
+    pub(crate) fn note_more(&mut self) {
+        self.truncated = true;
+    }
+
     pub(crate) fn is_clean(&self) -> bool {
         self.errors.is_empty()
     }
 
-    pub(crate) fn into_errors(self) -> ProfileErrors {
+    pub(crate) fn into_errors(mut self) -> ProfileErrors {
+        if self.truncated {
+            self.errors.push(ProfileError {
+                file: self.file.clone(),
+                path: "(document)".to_owned(),
+                message: format!("more problems were found than the {MAX_REPORTED} listed"),
+                fix: "fix the problems above and validate again".to_owned(),
+            });
+        }
         ProfileErrors(self.errors)
     }
 }

@@ -48,11 +48,18 @@ use std::path::{Path, PathBuf};
 use livefleet_base::RenditionName;
 use serde::{Deserialize, Serialize};
 
-pub use error::{ProfileError, ProfileErrors};
+pub use error::{ProfileError, ProfileErrors, MAX_REPORTED};
 
 /// Profiles larger than this are refused before parsing: a real ladder is a
 /// few hundred bytes, and a huge document only costs memory and time.
 pub const MAX_PROFILE_BYTES: usize = 1024 * 1024;
+
+/// Most `[` and `{` characters a profile may contain, anywhere in it. The YAML
+/// scanner's cost grows with the square of flow nesting, so deeply nested
+/// documents are refused before parsing; counting every bracket (even in
+/// strings and comments) makes the bound hold whatever the document does,
+/// and a real profile has a few dozen at most.
+pub const MAX_FLOW_BRACKETS: usize = 128;
 
 /// A checked ladder profile. Every value obtained from [`LadderProfile::from_yaml`],
 /// [`LadderProfile::load`] or serde deserialisation has passed all the rules.
@@ -336,6 +343,15 @@ impl LadderProfile {
     pub fn from_yaml(file: &str, text: &str) -> Result<LadderProfile, ProfileErrors> {
         if text.len() > MAX_PROFILE_BYTES {
             return Err(too_big(file, text.len() as u64));
+        }
+        let brackets = text.bytes().filter(|b| *b == b'[' || *b == b'{').count();
+        if brackets > MAX_FLOW_BRACKETS {
+            return Err(ProfileErrors::one(
+                file,
+                "(document)",
+                format!("the profile has {brackets} `[` and `{{` characters, more than the {MAX_FLOW_BRACKETS} allowed"),
+                "write renditions as `- key: value` blocks instead of deeply nested `[...]`/`{...}`",
+            ));
         }
         let doc: serde_norway::Value = serde_norway::from_str(text).map_err(|e| {
             let path = match e.location() {

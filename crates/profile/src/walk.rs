@@ -47,9 +47,7 @@ pub(crate) const AUDIO_KEYS: &[&str] =
 /// Walks the parsed document. Returns `None` only if the document is not a
 /// mapping at all.
 pub(crate) fn profile(doc: &Value, report: &mut Report) -> Option<ProfileWire> {
-    let Some(map) = as_map(doc, "(document)", "the profile", report) else {
-        return None;
-    };
+    let map = as_map(doc, "(document)", "the profile", report)?;
     let mut out = ProfileWire::default();
     for (key, value) in entries(map, "", PROFILE_KEYS, report) {
         let path = key.to_owned();
@@ -63,27 +61,33 @@ pub(crate) fn profile(doc: &Value, report: &mut Report) -> Option<ProfileWire> {
             "allow_upscale" => out.allow_upscale = boolean(value, &path, report),
             "allow_cpu" => out.allow_cpu = boolean(value, &path, report),
             "video" => {
-                out.video = list(value, &path, report).map(|items| {
-                    items
-                        .iter()
-                        .enumerate()
-                        .map(|(i, v)| video(v, &format!("video[{i}]"), report))
-                        .collect()
-                })
+                out.video = list(value, &path, report).map(|l| each(l, "video", report, video))
             }
             "audio" => {
-                out.audio = list(value, &path, report).map(|items| {
-                    items
-                        .iter()
-                        .enumerate()
-                        .map(|(i, v)| audio(v, &format!("audio[{i}]"), report))
-                        .collect()
-                })
+                out.audio = list(value, &path, report).map(|l| each(l, "audio", report, audio))
             }
             _ => {}
         }
     }
     Some(out)
+}
+
+/// Walks the items of a rendition list, stopping once the report is full.
+fn each<T>(
+    items: &[Value],
+    key: &str,
+    report: &mut Report,
+    walk: fn(&Value, &str, &mut Report) -> T,
+) -> Vec<T> {
+    let mut out = Vec::with_capacity(items.len().min(64));
+    for (i, item) in items.iter().enumerate() {
+        if report.is_full() {
+            report.note_more();
+            break;
+        }
+        out.push(walk(item, &format!("{key}[{i}]"), report));
+    }
+    out
 }
 
 fn video(value: &Value, at: &str, report: &mut Report) -> VideoWire {
@@ -178,6 +182,18 @@ fn entries<'a>(
     };
     let mut out = Vec::new();
     for (key, value) in map {
+        if report.is_full() {
+            report.note_more();
+            break;
+        }
+        if let Value::Tagged(t) = key {
+            report.push(
+                join(&format!("<{}>", describe(key))),
+                format!("YAML tags such as {} are not used in profiles", t.tag),
+                "remove the tag",
+            );
+            continue;
+        }
         let Some(key) = key.as_str() else {
             report.push(
                 join(&format!("<{}>", describe(key))),
@@ -187,7 +203,19 @@ fn entries<'a>(
             continue;
         };
         if known.contains(&key) {
-            out.push((key, value));
+            if value.is_null() {
+                // `key:` with nothing after it: the same as leaving the key out.
+                continue;
+            }
+            if let Value::Tagged(t) = value {
+                report.push(
+                    join(key),
+                    format!("YAML tags such as {} are not used in profiles", t.tag),
+                    format!("remove the tag and write the value plainly: `{key}: ...`"),
+                );
+            } else {
+                out.push((key, value));
+            }
             continue;
         }
         match suggest(key, known) {
