@@ -9,7 +9,8 @@ use std::time::Duration;
 use common::*;
 
 fn has_endlist(dev: &Dev, rendition: &str) -> bool {
-    fs::read_to_string(dev.channel_dir().join(rendition).join("index.m3u8")).is_ok_and(|t| t.contains("#EXT-X-ENDLIST"))
+    fs::read_to_string(dev.channel_dir().join(rendition).join("index.m3u8"))
+        .is_ok_and(|t| t.contains("#EXT-X-ENDLIST"))
 }
 
 #[test]
@@ -17,9 +18,14 @@ fn live_channel_is_served_as_hls_and_dash_and_ends_as_vod() {
     let dev = Dev::start("live", &["--grace", "2", "--stream-key", "live-test-key"]);
     let publisher = Publisher::ffmpeg(&dev.publish_url, 14);
 
-    dev.wait_for(30, "master playlist on the origin", || http_get(&dev.url("master.m3u8")).0 == 200);
+    dev.wait_for(30, "master playlist on the origin", || {
+        http_get(&dev.url("master.m3u8")).0 == 200
+    });
     let (_, head, body) = http_get(&dev.url("master.m3u8"));
-    assert!(head.contains("content-type: application/vnd.apple.mpegurl"), "{head}");
+    assert!(
+        head.contains("content-type: application/vnd.apple.mpegurl"),
+        "{head}"
+    );
     assert!(head.contains("access-control-allow-origin: *"), "{head}");
     assert!(text(&body).contains("#EXT-X-STREAM-INF"), "{}", text(&body));
     dev.wait_for(30, "three live segments", || {
@@ -31,14 +37,19 @@ fn live_channel_is_served_as_hls_and_dash_and_ends_as_vod() {
     assert!(head.contains("application/dash+xml"), "{head}");
     assert!(text(&mpd).contains("type=\"dynamic\""), "{}", text(&mpd));
     let (_, head, _) = http_get(&dev.url("360p/1.m4s"));
-    assert!(head.contains("immutable"), "segments must be immutable: {head}");
+    assert!(
+        head.contains("immutable"),
+        "segments must be immutable: {head}"
+    );
     // ffmpeg reads the live HLS through the origin.
     let errors = decode_errors(std::path::Path::new(&dev.url("master.m3u8")));
     assert!(errors.trim().is_empty(), "{errors}");
 
     let (ok, err) = publisher.finish();
     assert!(ok, "publisher failed: {err}");
-    dev.wait_for(30, "ENDLIST after the grace period", || has_endlist(&dev, "360p") && has_endlist(&dev, "240p"));
+    dev.wait_for(30, "ENDLIST after the grace period", || {
+        has_endlist(&dev, "360p") && has_endlist(&dev, "240p")
+    });
     check_presentation(&dev.channel_dir(), &["360p", "240p"], "audio", 2.0, 5);
     let mpd = fs::read_to_string(dev.channel_dir().join("manifest.mpd")).unwrap();
     assert!(mpd.contains("type=\"static\""), "{mpd}");
@@ -53,21 +64,39 @@ fn gstreamer_rtmp2sink_publishes_too() {
          rtmp2sink location={} audiotestsrc is-live=true num-buffers=470 ! audio/x-raw,rate=48000,channels=2 ! voaacenc ! aacparse ! m.",
         dev.publish_url
     );
-    let out = run(std::process::Command::new("gst-launch-1.0").arg("-e").args(pipeline.split_whitespace()));
-    assert!(out.status.success(), "gst-launch failed: {}{}", text(&out.stdout), text(&out.stderr));
+    let out = run(std::process::Command::new("gst-launch-1.0")
+        .arg("-e")
+        .args(pipeline.split_whitespace()));
+    assert!(
+        out.status.success(),
+        "gst-launch failed: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
     dev.wait_for(40, "ENDLIST", || has_endlist(&dev, "360p"));
-    let (uris, _) = playlist_entries(&fs::read_to_string(dev.channel_dir().join("360p/index.m3u8")).unwrap());
-    assert!(uris.len() >= 4, "only {} segments from 10 s of GStreamer", uris.len());
+    let (uris, _) =
+        playlist_entries(&fs::read_to_string(dev.channel_dir().join("360p/index.m3u8")).unwrap());
+    assert!(
+        uris.len() >= 4,
+        "only {} segments from 10 s of GStreamer",
+        uris.len()
+    );
     let errors = decode_errors(&dev.channel_dir().join("master.m3u8"));
     assert!(errors.trim().is_empty(), "{errors}");
 }
 
 #[test]
 fn wrong_key_and_second_publisher_are_refused() {
-    let dev = Dev::start("guarded", &["--grace", "2", "--stream-key", "right-key-123"]);
+    let dev = Dev::start(
+        "guarded",
+        &["--grace", "2", "--stream-key", "right-key-123"],
+    );
     let (ok, err) = Publisher::ffmpeg(&dev.publish_url_with_key("wrong-key-123"), 3).finish();
     assert!(!ok, "a wrong key was accepted");
-    assert!(!dev.channel_dir().exists(), "something was written for a refused publish");
+    assert!(
+        !dev.channel_dir().exists(),
+        "something was written for a refused publish"
+    );
     dev.wait_for(5, "a log line naming the refused peer", || {
         let log = dev.log();
         log.contains("unknown stream key") && log.contains("127.0.0.1:")
@@ -75,10 +104,15 @@ fn wrong_key_and_second_publisher_are_refused() {
     let _ = err;
 
     let first = Publisher::ffmpeg(&dev.publish_url, 10);
-    dev.wait_for(20, "the first publisher's segments", || dev.channel_dir().join("360p/1.m4s").exists());
+    dev.wait_for(20, "the first publisher's segments", || {
+        dev.channel_dir().join("360p/1.m4s").exists()
+    });
     let (ok, err) = Publisher::ffmpeg(&dev.publish_url, 3).finish();
     assert!(!ok, "a second publisher on a live channel was accepted");
-    assert!(err.to_lowercase().contains("already") || err.contains("BadName") || !err.is_empty(), "{err}");
+    assert!(
+        err.to_lowercase().contains("already") || err.contains("BadName") || !err.is_empty(),
+        "{err}"
+    );
     let (ok, err) = first.finish();
     assert!(ok, "the first publisher was disturbed: {err}");
 }
@@ -91,16 +125,31 @@ fn reconnect_within_grace_continues_with_one_discontinuity() {
     std::thread::sleep(Duration::from_secs(2));
     let (ok, err) = Publisher::ffmpeg(&dev.publish_url, 7).finish();
     assert!(ok, "{err}");
-    dev.wait_for(40, "ENDLIST after the grace period", || has_endlist(&dev, "360p") && has_endlist(&dev, "240p"));
+    dev.wait_for(40, "ENDLIST after the grace period", || {
+        has_endlist(&dev, "360p") && has_endlist(&dev, "240p")
+    });
     let mut positions = Vec::new();
     for r in ["360p", "240p", "audio"] {
-        let (uris, disc) = playlist_entries(&fs::read_to_string(dev.channel_dir().join(r).join("index.m3u8")).unwrap());
-        assert_eq!(disc.len(), 1, "{r}: expected one discontinuity, got {disc:?}");
+        let (uris, disc) = playlist_entries(
+            &fs::read_to_string(dev.channel_dir().join(r).join("index.m3u8")).unwrap(),
+        );
+        assert_eq!(
+            disc.len(),
+            1,
+            "{r}: expected one discontinuity, got {disc:?}"
+        );
         positions.push((disc[0], uris[disc[0]].clone()));
     }
-    assert!(positions.windows(2).all(|w| w[0] == w[1]), "discontinuity differs across renditions: {positions:?}");
+    assert!(
+        positions.windows(2).all(|w| w[0] == w[1]),
+        "discontinuity differs across renditions: {positions:?}"
+    );
     let mpd = fs::read_to_string(dev.channel_dir().join("manifest.mpd")).unwrap();
-    assert_eq!(mpd.matches("<Period").count(), 2, "a new DASH Period after the reconnect: {mpd}");
+    assert_eq!(
+        mpd.matches("<Period").count(),
+        2,
+        "a new DASH Period after the reconnect: {mpd}"
+    );
     check_presentation(&dev.channel_dir(), &["360p", "240p"], "audio", 2.0, 5);
     let errors = decode_errors(&dev.channel_dir().join("master.m3u8"));
     assert!(errors.trim().is_empty(), "{errors}");
@@ -110,11 +159,16 @@ fn reconnect_within_grace_continues_with_one_discontinuity() {
 fn publisher_killed_mid_stream_ends_the_broadcast_after_the_grace_period() {
     let dev = Dev::start("killed", &["--grace", "3"]);
     let mut publisher = Publisher::ffmpeg(&dev.publish_url, 30);
-    dev.wait_for(30, "segments", || dev.channel_dir().join("360p/2.m4s").exists());
+    dev.wait_for(30, "segments", || {
+        dev.channel_dir().join("360p/2.m4s").exists()
+    });
     publisher.kill();
     let killed = std::time::Instant::now();
     dev.wait_for(30, "ENDLIST", || has_endlist(&dev, "360p"));
-    assert!(killed.elapsed() >= Duration::from_secs(3), "ENDLIST before the grace period passed");
+    assert!(
+        killed.elapsed() >= Duration::from_secs(3),
+        "ENDLIST before the grace period passed"
+    );
     let errors = decode_errors(&dev.channel_dir().join("master.m3u8"));
     assert!(errors.trim().is_empty(), "{errors}");
 }

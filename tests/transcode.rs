@@ -9,9 +9,14 @@ use std::path::Path;
 
 use common::*;
 
-
 fn transcode(input: &Path, profile: &Path, out: &Path) -> std::process::Output {
-    run(livefleet().arg("transcode").arg(input).arg("--profile").arg(profile).arg("--out").arg(out))
+    run(livefleet()
+        .arg("transcode")
+        .arg(input)
+        .arg("--profile")
+        .arg(profile)
+        .arg("--out")
+        .arg(out))
 }
 
 #[test]
@@ -21,7 +26,12 @@ fn small_ladder_is_aligned_decodable_and_parses() {
     make_clip(&clip, 12);
     let out = tmp.path().join("out");
     let r = transcode(&clip, &profile("cpu-small.yaml"), &out);
-    assert!(r.status.success(), "transcode failed: {}{}", text(&r.stdout), text(&r.stderr));
+    assert!(
+        r.status.success(),
+        "transcode failed: {}{}",
+        text(&r.stdout),
+        text(&r.stderr)
+    );
 
     check_presentation(&out, &["360p", "240p"], "audio", 2.0, 6);
 
@@ -29,9 +39,21 @@ fn small_ladder_is_aligned_decodable_and_parses() {
     for manifest in ["master.m3u8", "manifest.mpd"] {
         let errors = decode_errors(&out.join(manifest));
         assert!(errors.trim().is_empty(), "{manifest}: {errors}");
-        let probe = run(std::process::Command::new("ffprobe").args(["-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0"]).arg(out.join(manifest)));
+        let probe = run(std::process::Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-show_entries",
+                "format=duration",
+                "-of",
+                "csv=p=0",
+            ])
+            .arg(out.join(manifest)));
         let d: f64 = text(&probe.stdout).trim().parse().unwrap_or(0.0);
-        assert!((d - 12.0).abs() < 0.6, "{manifest} lasts {d} s, the input 12 s");
+        assert!(
+            (d - 12.0).abs() < 0.6,
+            "{manifest} lasts {d} s, the input 12 s"
+        );
     }
 }
 
@@ -39,32 +61,75 @@ fn small_ladder_is_aligned_decodable_and_parses() {
 fn input_without_video_is_refused_clearly() {
     let tmp = tempfile::tempdir().unwrap();
     let clip = tmp.path().join("audio.m4a");
-    ffmpeg(&["-f", "lavfi", "-i", "sine=sample_rate=48000", "-t", "2", "-c:a", "aac", clip.to_str().unwrap()]);
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=sample_rate=48000",
+        "-t",
+        "2",
+        "-c:a",
+        "aac",
+        clip.to_str().unwrap(),
+    ]);
     let out = tmp.path().join("out");
     let r = transcode(&clip, &profile("cpu-small.yaml"), &out);
     assert!(!r.status.success());
-    assert!(text(&r.stderr).contains("no video stream"), "{}", text(&r.stderr));
+    assert!(
+        text(&r.stderr).contains("no video stream"),
+        "{}",
+        text(&r.stderr)
+    );
     assert!(!out.join("master.m3u8").exists());
 }
 
 #[test]
 fn unknown_video_codec_is_refused_clearly() {
     let tmp = tempfile::tempdir().unwrap();
-    let clip = tmp.path().join("odd.avi");
-    // Raw video under a FourCC no decoder knows.
-    ffmpeg(&["-f", "lavfi", "-i", "testsrc2=size=64x64:rate=5", "-t", "1", "-c:v", "rawvideo", "-pix_fmt", "yuv420p", "-vtag", "QQQQ", clip.to_str().unwrap()]);
-    let r = transcode(&clip, &profile("cpu-small.yaml"), &tmp.path().join("out"));
+    let made = tmp.path().join("made.mkv");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=64x64:rate=5",
+        "-t",
+        "1",
+        "-c:v",
+        "libx264",
+        made.to_str().unwrap(),
+    ]);
+    // The same file with a Matroska codec ID no FFmpeg decoder knows.
+    let bytes = std::fs::read(&made).unwrap();
+    let at = bytes
+        .windows(15)
+        .position(|w| w == b"V_MPEG4/ISO/AVC")
+        .expect("codec ID in the file");
+    let mut odd = bytes.clone();
+    odd[at..at + 15].copy_from_slice(b"V_QQQQQ/ISO/QQQ");
+    let clip = tmp.path().join("odd.mkv");
+    std::fs::write(&clip, odd).unwrap();
+    let out = tmp.path().join("out");
+    let r = transcode(&clip, &profile("cpu-small.yaml"), &out);
     assert!(!r.status.success());
     let err = text(&r.stderr);
-    assert!(err.contains("not supported") || err.contains("no video stream"), "{err}");
+    assert!(err.contains("is not supported"), "{err}");
+    assert!(!out.join("master.m3u8").exists());
 }
 
 #[test]
 fn missing_input_is_refused_clearly() {
     let tmp = tempfile::tempdir().unwrap();
-    let r = transcode(&tmp.path().join("nope.mp4"), &profile("cpu-small.yaml"), &tmp.path().join("out"));
+    let r = transcode(
+        &tmp.path().join("nope.mp4"),
+        &profile("cpu-small.yaml"),
+        &tmp.path().join("out"),
+    );
     assert!(!r.status.success());
-    assert!(text(&r.stderr).contains("cannot open input"), "{}", text(&r.stderr));
+    assert!(
+        text(&r.stderr).contains("cannot open input"),
+        "{}",
+        text(&r.stderr)
+    );
 }
 
 #[test]
@@ -82,7 +147,13 @@ fn truncated_input_never_looks_complete() {
     // Whatever was written stays a live (unfinished) presentation.
     for entry in walk(&out) {
         if entry.extension().is_some_and(|e| e == "m3u8") {
-            assert!(!fs::read_to_string(&entry).unwrap().contains("#EXT-X-ENDLIST"), "{} has ENDLIST", entry.display());
+            assert!(
+                !fs::read_to_string(&entry)
+                    .unwrap()
+                    .contains("#EXT-X-ENDLIST"),
+                "{} has ENDLIST",
+                entry.display()
+            );
         }
     }
 }
@@ -108,7 +179,9 @@ fn corrupt_frames_mid_stream_are_concealed_and_the_output_stays_playable() {
     assert!(r.status.success(), "{}", text(&r.stderr));
     let errors = decode_errors(&out.join("master.m3u8"));
     assert!(errors.trim().is_empty(), "{errors}");
-    assert!(fs::read_to_string(out.join("360p/index.m3u8")).unwrap().contains("#EXT-X-ENDLIST"));
+    assert!(fs::read_to_string(out.join("360p/index.m3u8"))
+        .unwrap()
+        .contains("#EXT-X-ENDLIST"));
 }
 
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {

@@ -23,7 +23,9 @@ pub fn profile(name: &str) -> PathBuf {
 }
 
 pub fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     out
 }
 
@@ -33,8 +35,14 @@ pub fn text(b: &[u8]) -> String {
 
 /// `ffmpeg` with the given arguments; panics with its stderr on failure.
 pub fn ffmpeg(args: &[&str]) {
-    let out = run(Command::new("ffmpeg").args(["-hide_banner", "-loglevel", "error", "-y"]).args(args));
-    assert!(out.status.success(), "ffmpeg {args:?} failed: {}", text(&out.stderr));
+    let out = run(Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y"])
+        .args(args));
+    assert!(
+        out.status.success(),
+        "ffmpeg {args:?} failed: {}",
+        text(&out.stderr)
+    );
 }
 
 /// A `secs`-second 640x360 30 fps clip: testsrc2 + sine, H.264 with B-frames and a
@@ -42,17 +50,44 @@ pub fn ffmpeg(args: &[&str]) {
 pub fn make_clip(path: &Path, secs: u32) {
     let t = secs.to_string();
     ffmpeg(&[
-        "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30",
-        "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
-        "-t", &t, "-c:v", "libx264", "-preset", "veryfast", "-bf", "2", "-g", "60", "-keyint_min", "60",
-        "-sc_threshold", "0", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=640x360:rate=30",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:sample_rate=48000",
+        "-t",
+        &t,
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-bf",
+        "2",
+        "-g",
+        "60",
+        "-keyint_min",
+        "60",
+        "-sc_threshold",
+        "0",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "128k",
         path.to_str().expect("utf-8 path"),
     ]);
 }
 
 /// Errors ffmpeg prints while decoding `input` completely (all streams).
 pub fn decode_errors(input: &Path) -> String {
-    let out = run(Command::new("ffmpeg").args(["-hide_banner", "-v", "error", "-i"]).arg(input).args(["-map", "0", "-f", "null", "-"]));
+    let out = run(Command::new("ffmpeg")
+        .args(["-hide_banner", "-v", "error", "-i"])
+        .arg(input)
+        .args(["-map", "0", "-f", "null", "-"]));
     let mut s = text(&out.stderr);
     if !out.status.success() {
         s.push_str(&format!("\n(ffmpeg exit {:?})", out.status.code()));
@@ -63,7 +98,12 @@ pub fn decode_errors(input: &Path) -> String {
 /// Runs python3 code with arguments; returns stdout; panics with stderr on failure.
 pub fn python(code: &str, args: &[&str]) -> String {
     let out = run(Command::new("python3").arg("-c").arg(code).args(args));
-    assert!(out.status.success(), "python failed: {}\n{}", text(&out.stderr), code);
+    assert!(
+        out.status.success(),
+        "python failed: {}\n{}",
+        text(&out.stderr),
+        code
+    );
     text(&out.stdout)
 }
 
@@ -89,7 +129,10 @@ pub fn boxes(mut data: &[u8]) -> Vec<Mp4Box<'_>> {
         if size < header as u64 || size as usize > data.len() {
             break;
         }
-        out.push(Mp4Box { kind, body: &data[header..size as usize] });
+        out.push(Mp4Box {
+            kind,
+            body: &data[header..size as usize],
+        });
         data = &data[size as usize..];
     }
     out
@@ -131,8 +174,12 @@ pub fn segment_duration(segment: &[u8]) -> u64 {
         if &b.kind == b"tfhd" {
             let flags = u32::from_be_bytes([0, b.body[1], b.body[2], b.body[3]]);
             let mut at = 8;
-            if flags & 0x1 != 0 { at += 8; }
-            if flags & 0x2 != 0 { at += 4; }
+            if flags & 0x1 != 0 {
+                at += 8;
+            }
+            if flags & 0x2 != 0 {
+                at += 4;
+            }
             if flags & 0x8 != 0 {
                 default = u32::from_be_bytes(b.body[at..at + 4].try_into().unwrap());
             }
@@ -141,14 +188,27 @@ pub fn segment_duration(segment: &[u8]) -> u64 {
             let flags = u32::from_be_bytes([0, b.body[1], b.body[2], b.body[3]]);
             let count = u32::from_be_bytes(b.body[4..8].try_into().unwrap());
             let mut at = 8;
-            if flags & 0x1 != 0 { at += 4; }
-            if flags & 0x4 != 0 { at += 4; }
+            if flags & 0x1 != 0 {
+                at += 4;
+            }
+            if flags & 0x4 != 0 {
+                at += 4;
+            }
             for _ in 0..count {
                 let mut d = default;
-                if flags & 0x100 != 0 { d = u32::from_be_bytes(b.body[at..at + 4].try_into().unwrap()); at += 4; }
-                if flags & 0x200 != 0 { at += 4; }
-                if flags & 0x400 != 0 { at += 4; }
-                if flags & 0x800 != 0 { at += 4; }
+                if flags & 0x100 != 0 {
+                    d = u32::from_be_bytes(b.body[at..at + 4].try_into().unwrap());
+                    at += 4;
+                }
+                if flags & 0x200 != 0 {
+                    at += 4;
+                }
+                if flags & 0x400 != 0 {
+                    at += 4;
+                }
+                if flags & 0x800 != 0 {
+                    at += 4;
+                }
                 total += u64::from(d);
             }
         }
@@ -164,22 +224,38 @@ pub fn starts_with_sync_sample(segment: &[u8]) -> bool {
         if &b.kind == b"tfhd" {
             let flags = u32::from_be_bytes([0, b.body[1], b.body[2], b.body[3]]);
             let mut at = 8;
-            if flags & 0x1 != 0 { at += 8; }
-            if flags & 0x2 != 0 { at += 4; }
-            if flags & 0x8 != 0 { at += 4; }
-            if flags & 0x10 != 0 { at += 4; }
-            if flags & 0x20 != 0 { default_flags = Some(u32::from_be_bytes(b.body[at..at + 4].try_into().unwrap())); }
+            if flags & 0x1 != 0 {
+                at += 8;
+            }
+            if flags & 0x2 != 0 {
+                at += 4;
+            }
+            if flags & 0x8 != 0 {
+                at += 4;
+            }
+            if flags & 0x10 != 0 {
+                at += 4;
+            }
+            if flags & 0x20 != 0 {
+                default_flags = Some(u32::from_be_bytes(b.body[at..at + 4].try_into().unwrap()));
+            }
         }
         if &b.kind == b"trun" {
             let flags = u32::from_be_bytes([0, b.body[1], b.body[2], b.body[3]]);
             let mut at = 8;
-            if flags & 0x1 != 0 { at += 4; }
+            if flags & 0x1 != 0 {
+                at += 4;
+            }
             let sample_flags = if flags & 0x4 != 0 {
                 u32::from_be_bytes(b.body[at..at + 4].try_into().unwrap())
             } else {
                 let mut at2 = at;
-                if flags & 0x100 != 0 { at2 += 4; }
-                if flags & 0x200 != 0 { at2 += 4; }
+                if flags & 0x100 != 0 {
+                    at2 += 4;
+                }
+                if flags & 0x200 != 0 {
+                    at2 += 4;
+                }
                 if flags & 0x400 != 0 {
                     u32::from_be_bytes(b.body[at2..at2 + 4].try_into().unwrap())
                 } else {
@@ -199,7 +275,12 @@ pub fn segments(dir: &Path) -> Vec<(u64, PathBuf)> {
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .filter_map(|e| {
             let p = e.ok()?.path();
-            let n = p.file_name()?.to_str()?.strip_suffix(".m4s")?.parse().ok()?;
+            let n = p
+                .file_name()?
+                .to_str()?
+                .strip_suffix(".m4s")?
+                .parse()
+                .ok()?;
             Some((n, p))
         })
         .collect();
@@ -235,7 +316,7 @@ for period in mpd.periods:
     for aset in period.adaptation_sets:
         for rep in aset.representations:
             tmpl = rep.segment_templates[0] if rep.segment_templates else aset.segment_templates[0]
-            n = int(tmpl.start_number or 1)
+            n = 1 if tmpl.start_number is None else int(tmpl.start_number)
             for s in tmpl.segment_timelines[0].Ss:
                 for _ in range(1 + int(s.r or 0)):
                     dash.add(tmpl.media.replace("$RepresentationID$", rep.id).replace("$Number$", str(n)))
@@ -252,11 +333,21 @@ print("files", len(hls))
 /// starts with video; durations are within one frame of `segment` seconds
 /// (but the last, and those next to a discontinuity); HLS and DASH parse with
 /// third-party parsers and name the same files.
-pub fn check_presentation(out: &Path, video: &[&str], audio: &str, segment: f64, min_segments: usize) {
+pub fn check_presentation(
+    out: &Path,
+    video: &[&str],
+    audio: &str,
+    segment: f64,
+    min_segments: usize,
+) {
     let scratch = tempfile::tempdir().unwrap();
     let audio_name = audio.to_string();
     // Every rendition directory: init + numbered segments.
-    let renditions: Vec<String> = video.iter().chain(std::iter::once(&audio)).map(|s| s.to_string()).collect();
+    let renditions: Vec<String> = video
+        .iter()
+        .chain(std::iter::once(&audio))
+        .map(|s| s.to_string())
+        .collect();
     let mut tfdts: BTreeMap<u64, Vec<(String, f64)>> = BTreeMap::new();
     let mut counts = Vec::new();
     for r in &renditions {
@@ -270,7 +361,9 @@ pub fn check_presentation(out: &Path, video: &[&str], audio: &str, segment: f64,
         let mut short: Vec<u64> = Vec::new();
         let mut last_uri: Option<u64> = None;
         for line in playlist.lines() {
-            if line.starts_with("#EXT-X-DISCONTINUITY") && !line.starts_with("#EXT-X-DISCONTINUITY-SEQUENCE") {
+            if line.starts_with("#EXT-X-DISCONTINUITY")
+                && !line.starts_with("#EXT-X-DISCONTINUITY-SEQUENCE")
+            {
                 short.extend(last_uri);
             } else if let Some(n) = line.strip_suffix(".m4s").and_then(|n| n.parse().ok()) {
                 last_uri = Some(n);
@@ -283,7 +376,10 @@ pub fn check_presentation(out: &Path, video: &[&str], audio: &str, segment: f64,
             if *r == audio_name {
                 continue;
             }
-            assert!(starts_with_sync_sample(&seg), "{r}/{n}.m4s does not start with a keyframe");
+            assert!(
+                starts_with_sync_sample(&seg),
+                "{r}/{n}.m4s does not start with a keyframe"
+            );
             // Each segment decodes on its own after the init segment.
             let joined = scratch.path().join(format!("{r}-{n}.mp4"));
             fs::write(&joined, [init.clone(), seg.clone()].concat()).unwrap();
@@ -293,26 +389,59 @@ pub fn check_presentation(out: &Path, video: &[&str], audio: &str, segment: f64,
             // and those ended by a discontinuity.
             let d = segment_duration(&seg) as f64 / scale;
             if i + 1 < segs.len() && !short.contains(n) {
-                assert!((d - segment).abs() <= 1.0 / 30.0 + 1e-6, "{r}/{n}.m4s lasts {d} s, profile says {segment} s");
+                assert!(
+                    (d - segment).abs() <= 1.0 / 30.0 + 1e-6,
+                    "{r}/{n}.m4s lasts {d} s, profile says {segment} s"
+                );
             }
         }
     }
-    assert!(counts[0] >= min_segments, "only {} segments, expected at least {min_segments}", counts[0]);
-    assert!(counts.iter().all(|c| *c == counts[0]), "segment counts differ: {counts:?}");
+    assert!(
+        counts[0] >= min_segments,
+        "only {} segments, expected at least {min_segments}",
+        counts[0]
+    );
+    assert!(
+        counts.iter().all(|c| *c == counts[0]),
+        "segment counts differ: {counts:?}"
+    );
     for (n, starts) in &tfdts {
-        let video: Vec<f64> = starts.iter().filter(|(r, _)| *r != audio_name).map(|(_, s)| *s).collect();
-        assert!(video.windows(2).all(|w| w[0] == w[1]), "segment {n} starts differ across renditions: {starts:?}");
-        let audio = starts.iter().find(|(r, _)| *r == audio_name).map(|(_, s)| *s).unwrap();
-        assert!((audio - video[0]).abs() <= 1.0 / 30.0 + 0.025, "segment {n}: audio starts at {audio}, video at {}", video[0]);
+        let video: Vec<f64> = starts
+            .iter()
+            .filter(|(r, _)| *r != audio_name)
+            .map(|(_, s)| *s)
+            .collect();
+        assert!(
+            video.windows(2).all(|w| w[0] == w[1]),
+            "segment {n} starts differ across renditions: {starts:?}"
+        );
+        let audio = starts
+            .iter()
+            .find(|(r, _)| *r == audio_name)
+            .map(|(_, s)| *s)
+            .unwrap();
+        assert!(
+            (audio - video[0]).abs() <= 1.0 / 30.0 + 0.025,
+            "segment {n}: audio starts at {audio}, video at {}",
+            video[0]
+        );
     }
     let first = &tfdts[tfdts.keys().next().unwrap()];
-    assert!(first.iter().all(|(_, s)| *s <= 1.0 / 30.0 + 0.025), "audio and video must both start at the beginning: {first:?}");
+    assert!(
+        first.iter().all(|(_, s)| *s <= 1.0 / 30.0 + 0.025),
+        "audio and video must both start at the beginning: {first:?}"
+    );
 
     // Third-party parsers; HLS and DASH name the same files.
     let report = python(CHECK_MANIFESTS, &[out.to_str().unwrap()]);
-    assert!(report.contains(&format!("variant {}/index.m3u8", video[0])), "{report}");
-    assert!(report.contains("avc1.") && report.contains("mp4a.40.2"), "CODECS missing: {report}");
-
+    assert!(
+        report.contains(&format!("variant {}/index.m3u8", video[0])),
+        "{report}"
+    );
+    assert!(
+        report.contains("avc1.") && report.contains("mp4a.40.2"),
+        "CODECS missing: {report}"
+    );
 }
 
 /// `livefleet dev` on free ports with a temporary data directory; stopped on drop.
@@ -332,7 +461,15 @@ impl Dev {
         let data = tempfile::tempdir().unwrap();
         let log = data.path().join("dev.log");
         let mut child = livefleet()
-            .args(["dev", "--rtmp", "127.0.0.1:0", "--http", "127.0.0.1:0", "--channel", channel])
+            .args([
+                "dev",
+                "--rtmp",
+                "127.0.0.1:0",
+                "--http",
+                "127.0.0.1:0",
+                "--channel",
+                channel,
+            ])
             .arg("--data")
             .arg(data.path().join("store"))
             .arg("--profile")
@@ -352,17 +489,37 @@ impl Dev {
                 publish_url = u.trim().to_string();
             }
             if let Some(u) = line.trim().strip_prefix("HLS:") {
-                http = u.trim().split("/live/").next().unwrap_or_default().to_string();
+                http = u
+                    .trim()
+                    .split("/live/")
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
                 break;
             }
         }
-        assert!(!http.is_empty(), "dev did not start: {}", fs::read_to_string(&log).unwrap_or_default());
-        Dev { child, data, publish_url, http, channel: channel.into(), log }
+        assert!(
+            !http.is_empty(),
+            "dev did not start: {}",
+            fs::read_to_string(&log).unwrap_or_default()
+        );
+        Dev {
+            child,
+            data,
+            publish_url,
+            http,
+            channel: channel.into(),
+            log,
+        }
     }
 
     /// The storage directory of this channel.
     pub fn channel_dir(&self) -> PathBuf {
-        self.data.path().join("store").join("live").join(&self.channel)
+        self.data
+            .path()
+            .join("store")
+            .join("live")
+            .join(&self.channel)
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -388,7 +545,10 @@ impl Dev {
             }
             std::thread::sleep(std::time::Duration::from_millis(200));
         }
-        panic!("timed out after {secs} s waiting for {what}\n--- dev log ---\n{}", self.log());
+        panic!(
+            "timed out after {secs} s waiting for {what}\n--- dev log ---\n{}",
+            self.log()
+        );
     }
 }
 
@@ -409,7 +569,10 @@ impl Drop for Dev {
 }
 
 fn unsafe_terminate(pid: u32) {
-    let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status();
 }
 
 /// An RTMP publisher child process (ffmpeg or GStreamer), killed on drop.
@@ -420,9 +583,33 @@ impl Publisher {
     pub fn ffmpeg(url: &str, secs: u32) -> Publisher {
         let child = Command::new("ffmpeg")
             .args(["-hide_banner", "-loglevel", "error", "-re"])
-            .args(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+            .args([
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=640x360:rate=30",
+                "-f",
+                "lavfi",
+                "-i",
+                "sine=frequency=440:sample_rate=48000",
+            ])
             .args(["-t", &secs.to_string()])
-            .args(["-c:v", "libx264", "-preset", "ultrafast", "-bf", "2", "-g", "60", "-keyint_min", "60", "-sc_threshold", "0", "-pix_fmt", "yuv420p"])
+            .args([
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-bf",
+                "2",
+                "-g",
+                "60",
+                "-keyint_min",
+                "60",
+                "-sc_threshold",
+                "0",
+                "-pix_fmt",
+                "yuv420p",
+            ])
             .args(["-c:a", "aac", "-b:a", "128k", "-f", "flv", url])
             .stdin(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
@@ -458,9 +645,16 @@ impl Drop for Publisher {
 pub fn http_get(url: &str) -> (u16, String, Vec<u8>) {
     let out = run(Command::new("curl").args(["-s", "-D", "-", "-o", "-", "--max-time", "10", url]));
     let raw = out.stdout;
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").map_or(raw.len(), |p| p + 4);
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(raw.len(), |p| p + 4);
     let head = text(&raw[..split]).to_lowercase();
-    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     (status, head, raw[split..].to_vec())
 }
 

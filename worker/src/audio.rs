@@ -65,7 +65,11 @@ impl AudioLadder {
         base_90k: i64,
     ) -> Result<Self, PipelineError> {
         let source_is_aac = params.id() == codec::Id::AAC;
-        let source_format = if source_is_aac { asc_format(extradata) } else { None };
+        let source_format = if source_is_aac {
+            asc_format(extradata)
+        } else {
+            None
+        };
         let mut tracks = Vec::new();
         let mut need_decoder = false;
         for r in renditions {
@@ -80,7 +84,12 @@ impl AudioLadder {
                 );
             }
             if copy {
-                tracks.push(AudioTrack { rendition: r.clone(), sample_rate: r.sample_rate, asc: extradata.to_vec(), out: Output::Copy });
+                tracks.push(AudioTrack {
+                    rendition: r.clone(),
+                    sample_rate: r.sample_rate,
+                    asc: extradata.to_vec(),
+                    out: Output::Copy,
+                });
                 continue;
             }
             need_decoder = true;
@@ -91,7 +100,11 @@ impl AudioLadder {
                 if (*ctx).extradata.is_null() {
                     Vec::new()
                 } else {
-                    std::slice::from_raw_parts((*ctx).extradata, (*ctx).extradata_size.max(0) as usize).to_vec()
+                    std::slice::from_raw_parts(
+                        (*ctx).extradata,
+                        (*ctx).extradata_size.max(0) as usize,
+                    )
+                    .to_vec()
                 }
             };
             tracks.push(AudioTrack {
@@ -108,17 +121,34 @@ impl AudioLadder {
             });
         }
         let decoder = if need_decoder {
-            let mut ctx = codec::context::Context::from_parameters(params)
-                .map_err(|source| PipelineError::Decoder { what: "audio", source })?;
+            let mut ctx = codec::context::Context::from_parameters(params).map_err(|source| {
+                PipelineError::Decoder {
+                    what: "audio",
+                    source,
+                }
+            })?;
             // SAFETY: plain field write on an unopened context we own.
             unsafe {
                 (*ctx.as_mut_ptr()).pkt_timebase = time_base.into();
             }
-            Some(ctx.decoder().audio().map_err(|source| PipelineError::Decoder { what: "audio", source })?)
+            Some(
+                ctx.decoder()
+                    .audio()
+                    .map_err(|source| PipelineError::Decoder {
+                        what: "audio",
+                        source,
+                    })?,
+            )
         } else {
             None
         };
-        Ok(Self { tracks, decoder, time_base, origin_90k, base_90k })
+        Ok(Self {
+            tracks,
+            decoder,
+            time_base,
+            origin_90k,
+            base_90k,
+        })
     }
 
     /// Packager track descriptions, in rendition order.
@@ -128,9 +158,12 @@ impl AudioLadder {
             .map(|t| {
                 Ok(TrackSpec {
                     name: t.rendition.name.to_string(),
-                    media: TrackMedia::Audio { codec: audio_config(&t.asc)? },
+                    media: TrackMedia::Audio {
+                        codec: audio_config(&t.asc)?,
+                    },
                     timescale: t.sample_rate,
                     bandwidth: t.rendition.bitrate,
+                    average_bandwidth: t.rendition.bitrate,
                 })
             })
             .collect()
@@ -142,7 +175,12 @@ impl AudioLadder {
     }
 
     /// Runs until `rx` closes; audio tracks are `first_track`, `first_track + 1`, ...
-    pub(crate) fn run(&mut self, rx: Receiver<ff::Packet>, out: &PackMsgSender, first_track: usize) -> Result<(), PipelineError> {
+    pub(crate) fn run(
+        &mut self,
+        rx: Receiver<ff::Packet>,
+        out: &PackMsgSender,
+        first_track: usize,
+    ) -> Result<(), PipelineError> {
         let mut decoded = frame::Audio::empty();
         while let Ok(packet) = rx.recv() {
             for i in 0..self.tracks.len() {
@@ -163,19 +201,29 @@ impl AudioLadder {
                     out.sample(TrackId(first_track + i), sample)?;
                 }
             }
-            let Some(dec) = self.decoder.as_mut() else { continue };
+            let Some(dec) = self.decoder.as_mut() else {
+                continue;
+            };
             if let Err(e) = dec.send_packet(&packet) {
                 tracing::warn!(pts = ?packet.pts(), error = %e, "corrupt audio packet skipped");
                 continue;
             }
-            while self.decoder.as_mut().is_some_and(|d| d.receive_frame(&mut decoded).is_ok()) {
+            while self
+                .decoder
+                .as_mut()
+                .is_some_and(|d| d.receive_frame(&mut decoded).is_ok())
+            {
                 let f = std::mem::replace(&mut decoded, frame::Audio::empty());
                 self.encode_frame(&f, out, first_track)?;
             }
         }
         if let Some(dec) = self.decoder.as_mut() {
             let _ = dec.send_eof();
-            while self.decoder.as_mut().is_some_and(|d| d.receive_frame(&mut decoded).is_ok()) {
+            while self
+                .decoder
+                .as_mut()
+                .is_some_and(|d| d.receive_frame(&mut decoded).is_ok())
+            {
                 let f = std::mem::replace(&mut decoded, frame::Audio::empty());
                 self.encode_frame(&f, out, first_track)?;
             }
@@ -187,10 +235,16 @@ impl AudioLadder {
     }
 
     fn to_samples_base(&self, rate: u32) -> i64 {
-        self.base_90k.rescale(VIDEO_TIME_BASE, Rational::new(1, rate as i32))
+        self.base_90k
+            .rescale(VIDEO_TIME_BASE, Rational::new(1, rate as i32))
     }
 
-    fn encode_frame(&mut self, f: &frame::Audio, out: &PackMsgSender, first_track: usize) -> Result<(), PipelineError> {
+    fn encode_frame(
+        &mut self,
+        f: &frame::Audio,
+        out: &PackMsgSender,
+        first_track: usize,
+    ) -> Result<(), PipelineError> {
         let ts = f.timestamp().or(f.pts());
         for i in 0..self.tracks.len() {
             let rate = self.tracks[i].sample_rate;
@@ -198,7 +252,16 @@ impl AudioLadder {
             let base = self.to_samples_base(rate);
             let channels = usize::from(self.tracks[i].rendition.channels);
             let name = self.tracks[i].rendition.name.clone();
-            let Output::Encode { resampler, fifo, next_pts, trim, .. } = &mut self.tracks[i].out else { continue };
+            let Output::Encode {
+                resampler,
+                fifo,
+                next_pts,
+                trim,
+                ..
+            } = &mut self.tracks[i].out
+            else {
+                continue;
+            };
             if next_pts.is_none() {
                 let s = start.unwrap_or(base);
                 if s < base {
@@ -223,7 +286,10 @@ impl AudioLadder {
                     ChannelLayout::default(channels as i32),
                     rate,
                 )
-                .map_err(|e| PipelineError::Rendition { rendition: name.clone(), message: format!("cannot resample: {e}") })?;
+                .map_err(|e| PipelineError::Rendition {
+                    rendition: name.clone(),
+                    message: format!("cannot resample: {e}"),
+                })?;
                 *resampler = Some((ctx, key));
             }
             let (ctx, _) = resampler.as_mut().expect("set above");
@@ -231,7 +297,10 @@ impl AudioLadder {
             src.set_channel_layout(layout);
             let mut converted = frame::Audio::empty();
             ctx.run(&src, &mut converted)
-                .map_err(|e| PipelineError::Rendition { rendition: name.clone(), message: format!("resampling failed: {e}") })?;
+                .map_err(|e| PipelineError::Rendition {
+                    rendition: name.clone(),
+                    message: format!("resampling failed: {e}"),
+                })?;
             for (ch, buf) in fifo.iter_mut().enumerate().take(converted.planes()) {
                 buf.extend_from_slice(&converted.plane::<f32>(ch)[..converted.samples()]);
             }
@@ -247,12 +316,26 @@ impl AudioLadder {
         Ok(())
     }
 
-    fn drain_fifo(&mut self, i: usize, out: &PackMsgSender, first_track: usize, last: bool) -> Result<(), PipelineError> {
+    fn drain_fifo(
+        &mut self,
+        i: usize,
+        out: &PackMsgSender,
+        first_track: usize,
+        last: bool,
+    ) -> Result<(), PipelineError> {
         let t = &mut self.tracks[i];
         let rate = t.sample_rate;
         let channels = usize::from(t.rendition.channels);
         let name = t.rendition.name.clone();
-        let Output::Encode { enc, fifo, next_pts, .. } = &mut t.out else { return Ok(()) };
+        let Output::Encode {
+            enc,
+            fifo,
+            next_pts,
+            ..
+        } = &mut t.out
+        else {
+            return Ok(());
+        };
         let size = enc.frame_size().max(1) as usize;
         while fifo[0].len() >= size || (last && !fifo[0].is_empty()) {
             let n = fifo[0].len().min(size);
@@ -270,13 +353,20 @@ impl AudioLadder {
             frame.set_pts(Some(pts));
             *next_pts = Some(pts + n as i64);
             enc.send_frame(&frame)
-                .map_err(|e| PipelineError::Rendition { rendition: name.clone(), message: format!("AAC encoder: {e}") })?;
+                .map_err(|e| PipelineError::Rendition {
+                    rendition: name.clone(),
+                    message: format!("AAC encoder: {e}"),
+                })?;
             Self::drain_encoder(enc, out, TrackId(first_track + i))?;
         }
         Ok(())
     }
 
-    fn drain_encoder(enc: &mut ff::encoder::Audio, out: &PackMsgSender, track: TrackId) -> Result<(), PipelineError> {
+    fn drain_encoder(
+        enc: &mut ff::encoder::Audio,
+        out: &PackMsgSender,
+        track: TrackId,
+    ) -> Result<(), PipelineError> {
         // SAFETY: reading a plain field of the opened encoder.
         let priming = i64::from(unsafe { (*enc.as_ptr()).initial_padding });
         let mut packet = ff::Packet::empty();
@@ -296,7 +386,12 @@ impl AudioLadder {
         Ok(())
     }
 
-    fn flush_track(&mut self, i: usize, out: &PackMsgSender, first_track: usize) -> Result<(), PipelineError> {
+    fn flush_track(
+        &mut self,
+        i: usize,
+        out: &PackMsgSender,
+        first_track: usize,
+    ) -> Result<(), PipelineError> {
         self.drain_fifo(i, out, first_track, true)?;
         if let Output::Encode { enc, .. } = &mut self.tracks[i].out {
             let _ = enc.send_eof();

@@ -8,8 +8,8 @@
 
 use std::fmt;
 
-use ffmpeg_next as ff;
 use ff::{codec, encoder, format, Dictionary, Rational};
+use ffmpeg_next as ff;
 use livefleet_profile::{EncoderChoice, H264Profile, LadderProfile, Preset, VideoCodec};
 
 /// Which family of encoders a worker runs.
@@ -39,7 +39,11 @@ pub enum EncoderError {
     #[error("FFmpeg has no encoder named {0}")]
     Missing(&'static str),
     #[error("cannot open encoder {encoder} for {what}: {source}")]
-    Open { encoder: &'static str, what: String, source: ff::Error },
+    Open {
+        encoder: &'static str,
+        what: String,
+        source: ff::Error,
+    },
 }
 
 /// The outcome of the start-up probe.
@@ -76,30 +80,52 @@ pub fn probe_nvenc() -> Result<(), String> {
         preset: Preset::default(),
         threads: 1,
     };
-    open_video(EncoderKind::Nvenc, &settings, "probe").map(|_| ()).map_err(|e| match e {
-        EncoderError::Open { source, .. } => format!("opening an h264_nvenc session failed: {source}"),
-        other => other.to_string(),
-    })
+    open_video(EncoderKind::Nvenc, &settings, "probe")
+        .map(|_| ())
+        .map_err(|e| match e {
+            EncoderError::Open { source, .. } => {
+                format!("opening an h264_nvenc session failed: {source}")
+            }
+            other => other.to_string(),
+        })
 }
 
 /// Decides the encoder family for a profile on this machine.
 ///
 /// `auto` uses NVENC when it works and libx264 otherwise (one `warn` line with
 /// the reason); `nvenc` fails with the reason; `x264` never probes.
-pub fn select(profile: &LadderProfile, probe: impl FnOnce() -> Result<(), String>) -> Result<Selection, EncoderError> {
-    let needs_hevc = profile.video.iter().any(|v| !v.passthrough && v.codec == VideoCodec::Hevc);
+pub fn select(
+    profile: &LadderProfile,
+    probe: impl FnOnce() -> Result<(), String>,
+) -> Result<Selection, EncoderError> {
+    let needs_hevc = profile
+        .video
+        .iter()
+        .any(|v| !v.passthrough && v.codec == VideoCodec::Hevc);
     match profile.encoder {
-        EncoderChoice::X264 => Ok(Selection { kind: EncoderKind::X264, nvenc_unavailable: None }),
+        EncoderChoice::X264 => Ok(Selection {
+            kind: EncoderKind::X264,
+            nvenc_unavailable: None,
+        }),
         EncoderChoice::Nvenc => match probe() {
-            Ok(()) => Ok(Selection { kind: EncoderKind::Nvenc, nvenc_unavailable: None }),
+            Ok(()) => Ok(Selection {
+                kind: EncoderKind::Nvenc,
+                nvenc_unavailable: None,
+            }),
             Err(reason) => Err(EncoderError::NvencUnavailable { reason }),
         },
         EncoderChoice::Auto => match probe() {
-            Ok(()) => Ok(Selection { kind: EncoderKind::Nvenc, nvenc_unavailable: None }),
+            Ok(()) => Ok(Selection {
+                kind: EncoderKind::Nvenc,
+                nvenc_unavailable: None,
+            }),
             Err(reason) if needs_hevc => Err(EncoderError::HevcNeedsNvenc { reason }),
             Err(reason) => {
                 tracing::warn!(%reason, "NVENC not usable; encoding on the CPU with libx264");
-                Ok(Selection { kind: EncoderKind::X264, nvenc_unavailable: Some(reason) })
+                Ok(Selection {
+                    kind: EncoderKind::X264,
+                    nvenc_unavailable: Some(reason),
+                })
             }
         },
     }
@@ -137,12 +163,21 @@ fn encoder_name(kind: EncoderKind, codec: VideoCodec) -> &'static str {
 /// Opens a video encoder that takes YUV 4:2:0 frames stamped in [`VIDEO_TIME_BASE`]
 /// and emits Annex B packets; its codec configuration is in `extradata`
 /// (global header).
-pub fn open_video(kind: EncoderKind, s: &VideoSettings, what: &str) -> Result<encoder::Video, EncoderError> {
+pub fn open_video(
+    kind: EncoderKind,
+    s: &VideoSettings,
+    what: &str,
+) -> Result<encoder::Video, EncoderError> {
     let name = encoder_name(kind, s.codec);
     let codec = encoder::find_by_name(name).ok_or(EncoderError::Missing(name))?;
-    let mut ctx = codec::context::Context::new_with_codec(codec).encoder().video().map_err(|source| {
-        EncoderError::Open { encoder: name, what: what.to_owned(), source }
-    })?;
+    let mut ctx = codec::context::Context::new_with_codec(codec)
+        .encoder()
+        .video()
+        .map_err(|source| EncoderError::Open {
+            encoder: name,
+            what: what.to_owned(),
+            source,
+        })?;
     ctx.set_width(s.width);
     ctx.set_height(s.height);
     ctx.set_format(format::Pixel::YUV420P);
@@ -154,7 +189,8 @@ pub fn open_video(kind: EncoderKind, s: &VideoSettings, what: &str) -> Result<en
     // VBV buffer of two seconds at the peak rate keeps segments near the declared BANDWIDTH.
     // SAFETY: plain field writes on a context we own and have not opened yet.
     unsafe {
-        (*ctx.as_mut_ptr()).rc_buffer_size = (s.max_bitrate.saturating_mul(2)).min(i32::MAX as u64) as i32;
+        (*ctx.as_mut_ptr()).rc_buffer_size =
+            (s.max_bitrate.saturating_mul(2)).min(i32::MAX as u64) as i32;
     }
     let mut opts = Dictionary::new();
     let profile = match s.h264_profile {
@@ -165,14 +201,21 @@ pub fn open_video(kind: EncoderKind, s: &VideoSettings, what: &str) -> Result<en
     match kind {
         EncoderKind::X264 => {
             ctx.set_gop(s.gop_frames);
-            ctx.set_threading(codec::threading::Config { kind: codec::threading::Type::Frame, count: s.threads, ..Default::default() });
+            ctx.set_threading(codec::threading::Config {
+                kind: codec::threading::Type::Frame,
+                count: s.threads,
+                ..Default::default()
+            });
             opts.set("preset", s.preset.x264());
             opts.set("forced-idr", "1");
             // The pipeline forces an IDR at every GOP start; x264 must never place
             // one of its own (scene cuts, or keyint running out on a late frame).
             opts.set(
                 "x264-params",
-                &format!("keyint={}:min-keyint=1:scenecut=0:open-gop=0", s.gop_frames.saturating_mul(2).max(2)),
+                &format!(
+                    "keyint={}:min-keyint=1:scenecut=0:open-gop=0",
+                    s.gop_frames.saturating_mul(2).max(2)
+                ),
             );
             if s.codec == VideoCodec::H264 {
                 opts.set("profile", profile);
@@ -193,15 +236,30 @@ pub fn open_video(kind: EncoderKind, s: &VideoSettings, what: &str) -> Result<en
     if let Some(level) = &s.level {
         opts.set("level", level);
     }
-    ctx.open_as_with(codec, opts).map_err(|source| EncoderError::Open { encoder: name, what: what.to_owned(), source })
+    ctx.open_as_with(codec, opts)
+        .map_err(|source| EncoderError::Open {
+            encoder: name,
+            what: what.to_owned(),
+            source,
+        })
 }
 
 /// Opens FFmpeg's native AAC-LC encoder (planar float input, 1024-sample frames).
-pub fn open_aac(sample_rate: u32, channels: u8, bitrate: u64, what: &str) -> Result<encoder::Audio, EncoderError> {
+pub fn open_aac(
+    sample_rate: u32,
+    channels: u8,
+    bitrate: u64,
+    what: &str,
+) -> Result<encoder::Audio, EncoderError> {
     let codec = encoder::find(codec::Id::AAC).ok_or(EncoderError::Missing("aac"))?;
-    let mut ctx = codec::context::Context::new_with_codec(codec).encoder().audio().map_err(|source| {
-        EncoderError::Open { encoder: "aac", what: what.to_owned(), source }
-    })?;
+    let mut ctx = codec::context::Context::new_with_codec(codec)
+        .encoder()
+        .audio()
+        .map_err(|source| EncoderError::Open {
+            encoder: "aac",
+            what: what.to_owned(),
+            source,
+        })?;
     ctx.set_rate(sample_rate as i32);
     ctx.set_channel_layout(ff::ChannelLayout::default(i32::from(channels)));
     ctx.set_channels(i32::from(channels));
@@ -209,7 +267,11 @@ pub fn open_aac(sample_rate: u32, channels: u8, bitrate: u64, what: &str) -> Res
     ctx.set_bit_rate(bitrate as usize);
     ctx.set_time_base(Rational::new(1, sample_rate as i32));
     ctx.set_flags(codec::Flags::GLOBAL_HEADER);
-    ctx.open_as(codec).map_err(|source| EncoderError::Open { encoder: "aac", what: what.to_owned(), source })
+    ctx.open_as(codec).map_err(|source| EncoderError::Open {
+        encoder: "aac",
+        what: what.to_owned(),
+        source,
+    })
 }
 
 #[cfg(test)]

@@ -6,17 +6,26 @@ use livefleet_base::RenditionName;
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
     #[error("cannot open input {input}: {source}")]
-    OpenInput { input: String, source: ffmpeg_next::Error },
+    OpenInput {
+        input: String,
+        source: ffmpeg_next::Error,
+    },
     #[error("input {input} has no video stream")]
     NoVideoStream { input: String },
     #[error("input video codec {codec} is not supported (no decoder in this FFmpeg build)")]
     UnsupportedCodec { codec: String },
     #[error("input ended with a read error after {at_seconds:.3} s: {source}")]
-    Read { at_seconds: f64, source: ffmpeg_next::Error },
+    Read {
+        at_seconds: f64,
+        source: ffmpeg_next::Error,
+    },
     #[error("input is truncated: media ends at {media_seconds:.2} s but the file declares {declared:.2} s; the output was left unfinished (no ENDLIST)")]
     Truncated { media_seconds: f64, declared: f64 },
     #[error("decoder for {what}: {source}")]
-    Decoder { what: &'static str, source: ffmpeg_next::Error },
+    Decoder {
+        what: &'static str,
+        source: ffmpeg_next::Error,
+    },
     #[error("no decodable video frame in the input")]
     NoFrames,
     #[error("no rendition of the profile fits the source ({width}x{height}); every one would be an upscale and allow_upscale is false")]
@@ -24,7 +33,10 @@ pub enum PipelineError {
     #[error(transparent)]
     Encoder(#[from] crate::encoder::EncoderError),
     #[error("rendition {rendition}: {message}")]
-    Rendition { rendition: RenditionName, message: String },
+    Rendition {
+        rendition: RenditionName,
+        message: String,
+    },
     #[error("packager: {0}")]
     Packager(#[from] livefleet_packager::PackagerError),
     #[error("storage: {0}")]

@@ -33,23 +33,38 @@ pub fn plan(profile: &LadderProfile, src_w: u32, src_h: u32, src_fps: Rational) 
     let mut dropped = Vec::new();
     for r in &profile.video {
         if r.passthrough {
-            video.push(PlannedVideo { rendition: r.clone(), width: src_w, height: src_h, frame_rate: src_fps });
+            video.push(PlannedVideo {
+                rendition: r.clone(),
+                width: src_w,
+                height: src_h,
+                frame_rate: src_fps,
+            });
             continue;
         }
         if !profile.allow_upscale && (r.width > src_w || r.height > src_h) {
             dropped.push((
                 r.name.to_string(),
-                format!("{}x{} is larger than the {src_w}x{src_h} source (allow_upscale is false)", r.width, r.height),
+                format!(
+                    "{}x{} is larger than the {src_w}x{src_h} source (allow_upscale is false)",
+                    r.width, r.height
+                ),
             ));
             continue;
         }
         let (width, height) = fit_within(src_w, src_h, r.width, r.height);
         let frame_rate = match r.frame_rate {
             FrameRate::Source => src_fps,
-            FrameRate::Fixed(f) if f64::from(src_fps) > 0.0 && f < f64::from(src_fps) => rational_fps(f),
+            FrameRate::Fixed(f) if f64::from(src_fps) > 0.0 && f < f64::from(src_fps) => {
+                rational_fps(f)
+            }
             FrameRate::Fixed(_) => src_fps,
         };
-        video.push(PlannedVideo { rendition: r.clone(), width, height, frame_rate });
+        video.push(PlannedVideo {
+            rendition: r.clone(),
+            width,
+            height,
+            frame_rate,
+        });
     }
     Plan { video, dropped }
 }

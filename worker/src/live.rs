@@ -42,7 +42,12 @@ pub struct LiveTiming {
 
 impl Default for LiveTiming {
     fn default() -> Self {
-        Self { grace: Duration::from_secs(10), idle_timeout: Duration::from_secs(5), live_window: 6, dvr_window: None }
+        Self {
+            grace: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(5),
+            live_window: 6,
+            dvr_window: None,
+        }
     }
 }
 
@@ -62,7 +67,12 @@ enum Recv {
 
 impl LiveFeed {
     pub fn new(rx: mpsc::Receiver<MediaPacket>, runtime: tokio::runtime::Handle) -> Self {
-        Self { rx, runtime, carry: None, closed: false }
+        Self {
+            rx,
+            runtime,
+            carry: None,
+            closed: false,
+        }
     }
 
     fn recv(&mut self, timeout: Duration) -> Recv {
@@ -72,7 +82,10 @@ impl LiveFeed {
         if self.closed {
             return Recv::Closed;
         }
-        match self.runtime.block_on(tokio::time::timeout(timeout, self.rx.recv())) {
+        match self
+            .runtime
+            .block_on(tokio::time::timeout(timeout, self.rx.recv()))
+        {
             Ok(Some(p)) => Recv::Packet(p),
             Ok(None) => {
                 self.closed = true;
@@ -95,7 +108,11 @@ pub struct LiveSource<'a> {
 
 /// Frame rate from the decode-time steps of the first frames (RTMP carries none per packet).
 fn estimate_fps(dts: &[i64]) -> Rational {
-    let mut steps: Vec<i64> = dts.windows(2).map(|w| w[1] - w[0]).filter(|d| *d > 0).collect();
+    let mut steps: Vec<i64> = dts
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .filter(|d| *d > 0)
+        .collect();
     if steps.is_empty() {
         return Rational::new(30, 1);
     }
@@ -121,7 +138,11 @@ impl<'a> LiveSource<'a> {
         let mut buffered: VecDeque<MediaPacket> = VecDeque::new();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let budget = if video_config.is_some() { left.min(idle_timeout) } else { left };
+            let budget = if video_config.is_some() {
+                left.min(idle_timeout)
+            } else {
+                left
+            };
             let p = match feed.recv(budget) {
                 Recv::Packet(p) => p,
                 Recv::Timeout | Recv::Closed => {
@@ -139,7 +160,9 @@ impl<'a> LiveSource<'a> {
                     }
                     video_config = Some((p.session, p.data.clone()));
                 }
-                (Some((s, _)), PacketKind::Config, Track::Audio) if *s == p.session => audio_config = Some(p.data.clone()),
+                (Some((s, _)), PacketKind::Config, Track::Audio) if *s == p.session => {
+                    audio_config = Some(p.data.clone())
+                }
                 (None, PacketKind::Config, Track::Audio) => audio_config = Some(p.data.clone()),
                 (Some((s, _)), PacketKind::Frame, _) if *s == p.session => {
                     if buffered.is_empty() && !(p.track == Track::Video && p.keyframe) {
@@ -166,7 +189,11 @@ impl<'a> LiveSource<'a> {
             }
         }
         let (session, video_config) = video_config?;
-        let dts: Vec<i64> = buffered.iter().filter(|p| p.track == Track::Video).map(|p| p.dts_ms).collect();
+        let dts: Vec<i64> = buffered
+            .iter()
+            .filter(|p| p.track == Track::Video)
+            .map(|p| p.dts_ms)
+            .collect();
         let ms = Rational::new(1, 1000);
         let info = SourceInfo {
             video: StreamInfo {
@@ -181,7 +208,14 @@ impl<'a> LiveSource<'a> {
             }),
             duration: None,
         };
-        Some(Self { feed, info, session, video_config, buffered, idle_timeout })
+        Some(Self {
+            feed,
+            info,
+            session,
+            video_config,
+            buffered,
+            idle_timeout,
+        })
     }
 }
 
@@ -211,7 +245,11 @@ impl PacketSource for LiveSource<'_> {
                 None => match self.feed.recv(self.idle_timeout) {
                     Recv::Packet(p) => p,
                     Recv::Timeout => {
-                        tracing::warn!(session = self.session, "no media for {:?}; ending the publish session", self.idle_timeout);
+                        tracing::warn!(
+                            session = self.session,
+                            "no media for {:?}; ending the publish session",
+                            self.idle_timeout
+                        );
                         return Ok(None);
                     }
                     Recv::Closed => return Ok(None),
@@ -250,11 +288,22 @@ pub struct WriterSink {
 impl OutputSink for WriterSink {
     fn write(&mut self, outputs: Vec<Output>) -> Result<(), String> {
         for o in outputs {
-            if let Output::Put { path, body, content_type, cache } = o {
-                let key = format!("{}{}", self.prefix, path);
-                let put = Put { key, body, meta: ObjectMeta { content_type: content_type.to_string(), cache: cache_class(&cache) } };
-                self.writer.blocking_put(put).map_err(|e| e.to_string())?;
-            }
+            let Output::Put {
+                path,
+                body,
+                content_type,
+                cache,
+            } = o;
+            let key = format!("{}{}", self.prefix, path);
+            let put = Put {
+                key,
+                body,
+                meta: ObjectMeta {
+                    content_type: content_type.to_string(),
+                    cache: cache_class(&cache),
+                },
+            };
+            self.writer.blocking_put(put).map_err(|e| e.to_string())?;
         }
         Ok(())
     }
@@ -283,7 +332,11 @@ pub fn run_channel(
     let mut resume: Option<(livefleet_packager::PackagerState, i64)> = None;
     while !stop.load(Ordering::Relaxed) && !feed.closed {
         // Wait (in short steps, to notice `stop`) for a publish session to start.
-        let Some(source) = LiveSource::start(&mut feed, Duration::from_millis(500), ch.timing.idle_timeout) else {
+        let Some(source) = LiveSource::start(
+            &mut feed,
+            Duration::from_millis(500),
+            ch.timing.idle_timeout,
+        ) else {
             continue;
         };
         tracing::info!(session = source.session, "broadcast starts");
@@ -296,7 +349,9 @@ pub fn run_channel(
             start_time_unix_ms: now_unix_ms(),
         };
         let mut broadcast = match resume.take() {
-            Some((state, end)) => Broadcast::resume(config, make_sink(), ch.progress.clone(), state, end),
+            Some((state, end)) => {
+                Broadcast::resume(config, make_sink(), ch.progress.clone(), state, end)
+            }
             None => Broadcast::new(config, make_sink(), ch.progress.clone()),
         };
         let mut source = Some(source);
@@ -306,14 +361,21 @@ pub fn run_channel(
                 if let Err(e) = broadcast.run_session(&mut s) {
                     tracing::error!(session, error = %e, "publish session failed");
                 }
-                tracing::info!(session, "publish session ended; waiting {:?} for the publisher to return", ch.timing.grace);
+                tracing::info!(
+                    session,
+                    "publish session ended; waiting {:?} for the publisher to return",
+                    ch.timing.grace
+                );
             }
             if stop.load(Ordering::Relaxed) {
                 break;
             }
             match LiveSource::start(&mut feed, ch.timing.grace, ch.timing.idle_timeout) {
                 Some(s) => {
-                    tracing::info!(session = s.session, "publisher returned within the grace period; continuing the broadcast");
+                    tracing::info!(
+                        session = s.session,
+                        "publisher returned within the grace period; continuing the broadcast"
+                    );
                     source = Some(s);
                 }
                 None => break,
@@ -337,7 +399,11 @@ mod tests {
 
     #[test]
     fn frame_rate_from_timestamps() {
-        let at = |step: f64| (0..12).map(|i| (i as f64 * step).round() as i64).collect::<Vec<_>>();
+        let at = |step: f64| {
+            (0..12)
+                .map(|i| (i as f64 * step).round() as i64)
+                .collect::<Vec<_>>()
+        };
         assert_eq!(estimate_fps(&at(1000.0 / 30.0)), Rational::new(30, 1));
         assert_eq!(estimate_fps(&at(1000.0 / 25.0)), Rational::new(25, 1));
         assert_eq!(estimate_fps(&at(1001.0 / 30.0)), Rational::new(30000, 1001));

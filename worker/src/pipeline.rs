@@ -28,8 +28,8 @@ use ff::{codec, decoder, format, frame, software::scaling, Rational, Rescale};
 use ffmpeg_next as ff;
 use livefleet_base::Track;
 use livefleet_packager::{
-    annexb, AudioConfig, Output, Packager, PackagerConfig, PackagerState, Sample, TrackId, TrackMedia, TrackSpec,
-    VideoCodecConfig,
+    annexb, AudioConfig, Output, Packager, PackagerConfig, PackagerState, Sample, TrackId,
+    TrackMedia, TrackSpec, VideoCodecConfig,
 };
 use livefleet_profile::{LadderProfile, VideoCodec};
 
@@ -77,12 +77,17 @@ pub(crate) struct PackMsgSender(Sender<PackMsg>);
 
 impl PackMsgSender {
     pub(crate) fn sample(&self, track: TrackId, sample: Sample) -> Result<(), PipelineError> {
-        self.0.send(PackMsg::Sample(track, sample)).map_err(|_| PipelineError::ThreadDied("packager".into()))
+        self.0
+            .send(PackMsg::Sample(track, sample))
+            .map_err(|_| PipelineError::ThreadDied("packager".into()))
     }
 }
 
 pub(crate) enum PackMsg {
-    Start { tracks: Vec<TrackSpec>, state: Option<PackagerState> },
+    Start {
+        tracks: Vec<TrackSpec>,
+        state: Option<PackagerState>,
+    },
     Sample(TrackId, Sample),
     Discontinuity(i64),
     Finish,
@@ -110,7 +115,11 @@ pub struct Broadcast {
 
 impl Broadcast {
     /// Starts the packager thread. Nothing is written before the first session.
-    pub fn new(config: BroadcastConfig, sink: Box<dyn OutputSink>, progress: Arc<Progress>) -> Self {
+    pub fn new(
+        config: BroadcastConfig,
+        sink: Box<dyn OutputSink>,
+        progress: Arc<Progress>,
+    ) -> Self {
         Self::build(config, sink, progress, None)
     }
 
@@ -168,7 +177,9 @@ impl Broadcast {
         let span = tracing::info_span!("session", channel = %self.config.label, session = self.sessions + 1);
         let _enter = span.enter();
         if let Some(d) = source.info().duration {
-            self.progress.duration_ms.store((d * 1000.0) as u64, Ordering::Relaxed);
+            self.progress
+                .duration_ms
+                .store((d * 1000.0) as u64, Ordering::Relaxed);
         }
         let result = Session::run(self, source);
         self.sessions += 1;
@@ -196,7 +207,9 @@ impl Broadcast {
         match self.packager.take().map(JoinHandle::join) {
             Some(Ok(r)) => r,
             Some(Err(_)) => Err(PipelineError::ThreadDied("packager".into())),
-            None => Err(PipelineError::ThreadDied("packager (already joined)".into())),
+            None => Err(PipelineError::ThreadDied(
+                "packager (already joined)".into(),
+            )),
         }
     }
 }
@@ -219,18 +232,21 @@ fn packager_thread(
     let span = tracing::info_span!("packager", channel = %label);
     let _enter = span.enter();
     let mut packager: Option<Packager> = None;
-    let write = |outputs: Vec<Output>, sink: &mut Box<dyn OutputSink>| -> Result<(), PipelineError> {
-        if outputs.is_empty() {
-            return Ok(());
-        }
-        let segments = outputs
-            .iter()
-            .filter(|o| matches!(o, Output::Put { path, .. } if path.ends_with(".m4s")))
-            .count();
-        sink.write(outputs).map_err(PipelineError::Output)?;
-        progress.segments_written.fetch_add(segments as u64, Ordering::Relaxed);
-        Ok(())
-    };
+    let write =
+        |outputs: Vec<Output>, sink: &mut Box<dyn OutputSink>| -> Result<(), PipelineError> {
+            if outputs.is_empty() {
+                return Ok(());
+            }
+            let segments = outputs
+                .iter()
+                .filter(|o| matches!(o, Output::Put { path, .. } if path.ends_with(".m4s")))
+                .count();
+            sink.write(outputs).map_err(PipelineError::Output)?;
+            progress
+                .segments_written
+                .fetch_add(segments as u64, Ordering::Relaxed);
+            Ok(())
+        };
     while let Ok(msg) = rx.recv() {
         match msg {
             PackMsg::Start { tracks, state } => {
@@ -245,7 +261,9 @@ fn packager_thread(
                 let Some(p) = packager.as_mut() else { continue };
                 match p.push(track, sample) {
                     Ok(outputs) => write(outputs, &mut sink)?,
-                    Err(e) => tracing::warn!(track = track.0, error = %e, "sample dropped by the packager"),
+                    Err(e) => {
+                        tracing::warn!(track = track.0, error = %e, "sample dropped by the packager")
+                    }
                 }
             }
             PackMsg::Discontinuity(wallclock) => {
@@ -288,7 +306,14 @@ pub struct Boundary {
 impl BoundaryClock {
     /// `segment` and `gop` in the same units as the timestamps given to [`Self::check`].
     pub fn new(start: i64, segment: i64, gop: i64, keyframes_only: bool) -> Self {
-        Self { segment, gop, next_segment: start, next_gop: start, keyframes_only, started: false }
+        Self {
+            segment,
+            gop,
+            next_segment: start,
+            next_gop: start,
+            keyframes_only,
+            started: false,
+        }
     }
 
     pub fn check(&mut self, pts: i64, source_key: bool) -> Boundary {
@@ -319,7 +344,11 @@ impl BoundaryClock {
 }
 
 enum VideoJob {
-    Frame { frame: Arc<frame::Video>, pts: i64, boundary: Boundary },
+    Frame {
+        frame: Arc<frame::Video>,
+        pts: i64,
+        boundary: Boundary,
+    },
 }
 
 /// Everything one session owns.
@@ -329,13 +358,24 @@ impl Session {
     fn run(b: &mut Broadcast, source: &mut dyn PacketSource) -> Result<(), PipelineError> {
         let info = source.info();
         let vtb = info.video.time_base;
-        let mut vdec = open_decoder(&info.video.parameters, vtb, "video")?.video().map_err(|source| {
-            PipelineError::Decoder { what: "video", source }
-        })?;
+        let mut vdec = open_decoder(&info.video.parameters, vtb, "video")?
+            .video()
+            .map_err(|source| PipelineError::Decoder {
+                what: "video",
+                source,
+            })?;
         let video_extradata = source::extradata(&info.video.parameters);
-        let src_fps = info.video.frame_rate.filter(|r| r.numerator() > 0).unwrap_or(Rational::new(30, 1));
+        let src_fps = info
+            .video
+            .frame_rate
+            .filter(|r| r.numerator() > 0)
+            .unwrap_or(Rational::new(30, 1));
         let audio_info = info.audio.as_ref().map(|a| {
-            (source::extradata(&a.parameters), a.time_base, clone_parameters(&a.parameters))
+            (
+                source::extradata(&a.parameters),
+                a.time_base,
+                clone_parameters(&a.parameters),
+            )
         });
 
         // Read until the first decoded frame: it tells the source size and the timeline origin.
@@ -344,7 +384,9 @@ impl Session {
         let mut decoded = frame::Video::empty();
         let mut first: Option<frame::Video> = None;
         while first.is_none() {
-            let Some((track, packet)) = source.next_packet()? else { break };
+            let Some((track, packet)) = source.next_packet()? else {
+                break;
+            };
             if track == Track::Video {
                 if packet.is_key() {
                     if let Some(p) = packet.pts() {
@@ -379,9 +421,17 @@ impl Session {
                 tracing::info!(rendition = %name, reason = %why, "rendition dropped");
             }
             if plan.video.iter().all(|v| v.rendition.passthrough) && plan.video.is_empty() {
-                return Err(PipelineError::NothingToEncode { width: first.width(), height: first.height() });
+                return Err(PipelineError::NothingToEncode {
+                    width: first.width(),
+                    height: first.height(),
+                });
             }
-            let encoded = plan.video.iter().filter(|v| !v.rendition.passthrough).count().max(1);
+            let encoded = plan
+                .video
+                .iter()
+                .filter(|v| !v.rendition.passthrough)
+                .count()
+                .max(1);
             let threads = (thread::available_parallelism().map_or(2, |n| n.get()) / encoded).max(1);
             let settings = plan
                 .video
@@ -402,11 +452,17 @@ impl Session {
                     })
                 })
                 .collect();
-            b.ladder = Some(Ladder { video: plan.video, settings });
+            b.ladder = Some(Ladder {
+                video: plan.video,
+                settings,
+            });
         }
         let ladder = b.ladder.clone().expect("set just above");
         if ladder.video.is_empty() {
-            return Err(PipelineError::NothingToEncode { width: first.width(), height: first.height() });
+            return Err(PipelineError::NothingToEncode {
+                width: first.width(),
+                height: first.height(),
+            });
         }
 
         // Open every encoder before anything is written: the init segments need their configuration.
@@ -417,51 +473,73 @@ impl Session {
                 Some(s) => {
                     let enc = encoder::open_video(b.config.encoder, s, v.rendition.name.as_str())?;
                     let extradata = encoder_extradata(&enc);
-                    let codec = VideoCodecConfig::from_extradata(video_codec(v.rendition.codec), &extradata)?;
+                    let codec = VideoCodecConfig::from_extradata(
+                        video_codec(v.rendition.codec),
+                        &extradata,
+                    )?;
                     specs.push(TrackSpec {
                         name: v.rendition.name.to_string(),
                         media: TrackMedia::Video {
                             width: s.width,
                             height: s.height,
-                            frame_rate: Some((s.frame_rate.numerator() as u32, s.frame_rate.denominator() as u32)),
+                            frame_rate: Some((
+                                s.frame_rate.numerator() as u32,
+                                s.frame_rate.denominator() as u32,
+                            )),
                             codec,
                         },
                         timescale: 90_000,
                         bandwidth: s.max_bitrate,
+                        average_bandwidth: s.bitrate,
                     });
                     encoders.push(Some(enc));
                 }
                 None => {
-                    let codec = VideoCodecConfig::from_extradata(livefleet_packager::VideoCodec::H264, &video_extradata)
-                        .map_err(|e| PipelineError::Rendition {
-                            rendition: v.rendition.name.clone(),
-                            message: format!("passthrough needs an H.264 source with its configuration: {e}"),
-                        })?;
-                    let bitrate = if v.rendition.bitrate > 0 { v.rendition.bitrate } else { 5_000_000 };
+                    let codec = VideoCodecConfig::from_extradata(
+                        livefleet_packager::VideoCodec::H264,
+                        &video_extradata,
+                    )
+                    .map_err(|e| PipelineError::Rendition {
+                        rendition: v.rendition.name.clone(),
+                        message: format!(
+                            "passthrough needs an H.264 source with its configuration: {e}"
+                        ),
+                    })?;
+                    let bitrate = if v.rendition.bitrate > 0 {
+                        v.rendition.bitrate
+                    } else {
+                        5_000_000
+                    };
                     specs.push(TrackSpec {
                         name: v.rendition.name.to_string(),
                         media: TrackMedia::Video {
                             width: first.width(),
                             height: first.height(),
-                            frame_rate: Some((src_fps.numerator() as u32, src_fps.denominator() as u32)),
+                            frame_rate: Some((
+                                src_fps.numerator() as u32,
+                                src_fps.denominator() as u32,
+                            )),
                             codec,
                         },
                         timescale: 90_000,
                         bandwidth: v.rendition.max_bitrate.max(bitrate),
+                        average_bandwidth: bitrate,
                     });
                     encoders.push(None);
                 }
             }
         }
         let mut audio = match &audio_info {
-            Some((extradata, atb, params)) if !b.config.profile.audio.is_empty() => Some(AudioLadder::open(
-                &b.config.profile.audio,
-                clone_parameters(params),
-                extradata,
-                *atb,
-                origin_90k,
-                base_90k,
-            )?),
+            Some((extradata, atb, params)) if !b.config.profile.audio.is_empty() => {
+                Some(AudioLadder::open(
+                    &b.config.profile.audio,
+                    clone_parameters(params),
+                    extradata,
+                    *atb,
+                    origin_90k,
+                    base_90k,
+                )?)
+            }
             _ => None,
         };
         let audio_first_track = specs.len();
@@ -469,9 +547,16 @@ impl Session {
             specs.extend(a.track_specs()?);
         }
 
-        let send = |msg: PackMsg| b.to_packager.send(msg).map_err(|_| PipelineError::ThreadDied("packager".into()));
+        let send = |msg: PackMsg| {
+            b.to_packager
+                .send(msg)
+                .map_err(|_| PipelineError::ThreadDied("packager".into()))
+        };
         if b.sessions == 0 {
-            send(PackMsg::Start { tracks: specs, state: b.resume.take() })?;
+            send(PackMsg::Start {
+                tracks: specs,
+                state: b.resume.take(),
+            })?;
             if b.timeline_end_90k > 0 {
                 send(PackMsg::Discontinuity(now_unix_ms()))?;
             }
@@ -493,7 +578,9 @@ impl Session {
                     let out = b.to_packager.clone();
                     let errors = errors.clone();
                     let name = v.rendition.name.clone();
-                    let target = ladder.settings[i].clone().expect("encoded renditions have settings");
+                    let target = ladder.settings[i]
+                        .clone()
+                        .expect("encoded renditions have settings");
                     let label = b.config.label.clone();
                     let max_end = max_end.clone();
                     workers.push(
@@ -536,7 +623,8 @@ impl Session {
                 let handle = thread::Builder::new()
                     .name("audio".into())
                     .spawn(move || {
-                        let span = tracing::info_span!("rendition", channel = %label, rendition = "audio");
+                        let span =
+                            tracing::info_span!("rendition", channel = %label, rendition = "audio");
                         let _e = span.enter();
                         if let Err(e) = a.run(rx, &out, audio_first_track) {
                             tracing::error!(error = %e, "audio stopped");
@@ -556,21 +644,31 @@ impl Session {
             secs_90k(b.config.profile.gop),
             passthrough.is_some(),
         );
-        let fan_out = |f: frame::Video, clock: &mut BoundaryClock, keys: &mut HashSet<i64>| -> bool {
-            let ts = f.timestamp().or(f.pts()).unwrap_or(origin);
-            let source_key = keys.remove(&ts);
-            let pts = to_90k(ts);
-            b.progress.frames_decoded.fetch_add(1, Ordering::Relaxed);
-            b.progress.media_ms.store(((pts - base_90k).max(0) / 90) as u64, Ordering::Relaxed);
-            let boundary = clock.check(pts, source_key);
-            let frame = Arc::new(f);
-            for tx in &video_txs {
-                if tx.send(VideoJob::Frame { frame: frame.clone(), pts, boundary }).is_err() {
-                    return false;
+        let fan_out =
+            |f: frame::Video, clock: &mut BoundaryClock, keys: &mut HashSet<i64>| -> bool {
+                let ts = f.timestamp().or(f.pts()).unwrap_or(origin);
+                let source_key = keys.remove(&ts);
+                let pts = to_90k(ts);
+                b.progress.frames_decoded.fetch_add(1, Ordering::Relaxed);
+                b.progress
+                    .media_ms
+                    .store(((pts - base_90k).max(0) / 90) as u64, Ordering::Relaxed);
+                let boundary = clock.check(pts, source_key);
+                let frame = Arc::new(f);
+                for tx in &video_txs {
+                    if tx
+                        .send(VideoJob::Frame {
+                            frame: frame.clone(),
+                            pts,
+                            boundary,
+                        })
+                        .is_err()
+                    {
+                        return false;
+                    }
                 }
-            }
-            true
-        };
+                true
+            };
         let mut alive = fan_out(first, &mut clock, &mut keyframe_pts);
         let mut read_error = None;
         loop {
@@ -587,7 +685,9 @@ impl Session {
                     }
                 },
             };
-            let Some(((track, packet), already_decoded)) = next else { break };
+            let Some(((track, packet), already_decoded)) = next else {
+                break;
+            };
             match track {
                 Track::Video => {
                     if let Some(p) = passthrough.as_mut() {
@@ -634,7 +734,10 @@ impl Session {
         }
         for w in workers {
             if w.join().is_err() {
-                errors.lock().unwrap_or_else(|p| p.into_inner()).push(PipelineError::ThreadDied("encoder".into()));
+                errors
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(PipelineError::ThreadDied("encoder".into()));
             }
         }
         if let Some(p) = &passthrough {
@@ -664,13 +767,19 @@ fn encode_rendition(
     let mut scaler: Option<(scaling::Context, (format::Pixel, u32, u32))> = None;
     let mut starts: VecDeque<i64> = VecDeque::new();
     let mut shift: Option<i64> = None;
-    let frame_90k = 90_000 * i64::from(target.frame_rate.denominator()) / i64::from(target.frame_rate.numerator().max(1));
+    let frame_90k = 90_000 * i64::from(target.frame_rate.denominator())
+        / i64::from(target.frame_rate.numerator().max(1));
     let mut next_keep = i64::MIN;
     let mut last_pts = i64::MIN;
     let mut packet = ff::Packet::empty();
-    let mut drain = |enc: &mut ff::encoder::Video, starts: &mut VecDeque<i64>, shift: &mut Option<i64>| -> Result<(), String> {
+    let mut drain = |enc: &mut ff::encoder::Video,
+                     starts: &mut VecDeque<i64>,
+                     shift: &mut Option<i64>|
+     -> Result<(), String> {
         while enc.receive_packet(&mut packet).is_ok() {
-            let (Some(pts), Some(dts)) = (packet.pts(), packet.dts()) else { continue };
+            let (Some(pts), Some(dts)) = (packet.pts(), packet.dts()) else {
+                continue;
+            };
             let shift = *shift.get_or_insert((pts - dts).max(0));
             let key = packet.is_key();
             let mut segment_start = false;
@@ -693,11 +802,17 @@ fn encode_rendition(
                 segment_start,
                 data: Bytes::from(data),
             };
-            out.send(PackMsg::Sample(track, sample)).map_err(|_| "packager is gone".to_string())?;
+            out.send(PackMsg::Sample(track, sample))
+                .map_err(|_| "packager is gone".to_string())?;
         }
         Ok(())
     };
-    while let Ok(VideoJob::Frame { frame: src, pts, boundary }) = rx.recv() {
+    while let Ok(VideoJob::Frame {
+        frame: src,
+        pts,
+        boundary,
+    }) = rx.recv()
+    {
         // Frame-rate reduction: keep a frame per output interval; forced keyframes are always kept.
         if !boundary.force_key && pts < next_keep {
             continue;
@@ -706,11 +821,18 @@ fn encode_rendition(
             continue;
         }
         last_pts = pts;
-        next_keep = if next_keep == i64::MIN || boundary.force_key { pts + frame_90k } else { next_keep + frame_90k };
+        next_keep = if next_keep == i64::MIN || boundary.force_key {
+            pts + frame_90k
+        } else {
+            next_keep + frame_90k
+        };
         if next_keep <= pts {
             next_keep = pts + frame_90k;
         }
-        let mut f = if src.width() == target.width && src.height() == target.height && src.format() == format::Pixel::YUV420P {
+        let mut f = if src.width() == target.width
+            && src.height() == target.height
+            && src.format() == format::Pixel::YUV420P
+        {
             share_frame(&src)
         } else {
             let key = (src.format(), src.width(), src.height());
@@ -724,12 +846,21 @@ fn encode_rendition(
                     target.height,
                     scaling::Flags::BICUBIC,
                 )
-                .map_err(|e| format!("cannot scale {}x{} to {}x{}: {e}", src.width(), src.height(), target.width, target.height))?;
+                .map_err(|e| {
+                    format!(
+                        "cannot scale {}x{} to {}x{}: {e}",
+                        src.width(),
+                        src.height(),
+                        target.width,
+                        target.height
+                    )
+                })?;
                 scaler = Some((ctx, key));
             }
             let (ctx, _) = scaler.as_mut().expect("set above");
             let mut scaled = frame::Video::empty();
-            ctx.run(&src, &mut scaled).map_err(|e| format!("scaling failed: {e}"))?;
+            ctx.run(&src, &mut scaled)
+                .map_err(|e| format!("scaling failed: {e}"))?;
             scaled
         };
         f.set_pts(Some(pts));
@@ -741,10 +872,12 @@ fn encode_rendition(
         if boundary.segment_start {
             starts.push_back(pts);
         }
-        enc.send_frame(&f).map_err(|e| format!("encoder refused a frame at {pts}: {e}"))?;
+        enc.send_frame(&f)
+            .map_err(|e| format!("encoder refused a frame at {pts}: {e}"))?;
         drain(&mut enc, &mut starts, &mut shift)?;
     }
-    enc.send_eof().map_err(|e| format!("encoder flush failed: {e}"))?;
+    enc.send_eof()
+        .map_err(|e| format!("encoder flush failed: {e}"))?;
     drain(&mut enc, &mut starts, &mut shift)?;
     Ok(())
 }
@@ -772,8 +905,16 @@ struct Passthrough {
 
 impl Passthrough {
     fn new(track: TrackId, extradata: &[u8], clock: BoundaryClock) -> Self {
-        let length_size = (extradata.len() > 4 && extradata[0] == 1).then(|| usize::from(extradata[4] & 3) + 1);
-        Self { track, length_size, clock, shift: None, started: false, end_90k: 0 }
+        let length_size =
+            (extradata.len() > 4 && extradata[0] == 1).then(|| usize::from(extradata[4] & 3) + 1);
+        Self {
+            track,
+            length_size,
+            clock,
+            shift: None,
+            started: false,
+            end_90k: 0,
+        }
     }
 
     fn sample(&mut self, packet: &ff::Packet, to_90k: &dyn Fn(i64) -> i64) -> Option<Sample> {
@@ -785,7 +926,11 @@ impl Passthrough {
         self.started = true;
         let (pts, dts) = (to_90k(pts), to_90k(dts));
         let shift = *self.shift.get_or_insert((pts - dts).max(0));
-        let boundary = if key { self.clock.check(pts, true) } else { Boundary::default() };
+        let boundary = if key {
+            self.clock.check(pts, true)
+        } else {
+            Boundary::default()
+        };
         let raw = packet.data().unwrap_or_default();
         let data = match self.length_size {
             Some(4) => raw.to_vec(),
@@ -809,7 +954,9 @@ fn relength(raw: &[u8], n: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(raw.len() + 8);
     let mut i = 0;
     while i + n <= raw.len() {
-        let len = raw[i..i + n].iter().fold(0usize, |a, b| (a << 8) | usize::from(*b));
+        let len = raw[i..i + n]
+            .iter()
+            .fold(0usize, |a, b| (a << 8) | usize::from(*b));
         i += n;
         if i + len > raw.len() {
             break;
@@ -821,14 +968,22 @@ fn relength(raw: &[u8], n: usize) -> Vec<u8> {
     out
 }
 
-fn open_decoder(params: &codec::Parameters, tb: Rational, what: &'static str) -> Result<decoder::Decoder, PipelineError> {
+fn open_decoder(
+    params: &codec::Parameters,
+    tb: Rational,
+    what: &'static str,
+) -> Result<decoder::Decoder, PipelineError> {
     let mut ctx = codec::context::Context::from_parameters(clone_parameters(params))
         .map_err(|source| PipelineError::Decoder { what, source })?;
     // SAFETY: setting the packet time base on an unopened context we own.
     unsafe {
         (*ctx.as_mut_ptr()).pkt_timebase = tb.into();
     }
-    ctx.set_threading(codec::threading::Config { kind: codec::threading::Type::Frame, count: 2, ..Default::default() });
+    ctx.set_threading(codec::threading::Config {
+        kind: codec::threading::Type::Frame,
+        count: 2,
+        ..Default::default()
+    });
     Ok(ctx.decoder())
 }
 
@@ -887,17 +1042,32 @@ mod tests {
     fn boundaries_on_the_grid() {
         let mut c = BoundaryClock::new(0, 180_000, 90_000, false);
         let f = 3000; // 30 fps
-        let marks: Vec<(i64, Boundary)> = (0..200).map(|i| (i * f, c.check(i * f, false))).collect();
-        let seg: Vec<i64> = marks.iter().filter(|(_, b)| b.segment_start).map(|(t, _)| *t).collect();
-        let key: Vec<i64> = marks.iter().filter(|(_, b)| b.force_key).map(|(t, _)| *t).collect();
+        let marks: Vec<(i64, Boundary)> =
+            (0..200).map(|i| (i * f, c.check(i * f, false))).collect();
+        let seg: Vec<i64> = marks
+            .iter()
+            .filter(|(_, b)| b.segment_start)
+            .map(|(t, _)| *t)
+            .collect();
+        let key: Vec<i64> = marks
+            .iter()
+            .filter(|(_, b)| b.force_key)
+            .map(|(t, _)| *t)
+            .collect();
         assert_eq!(seg, vec![0, 180_000, 360_000, 540_000]);
-        assert_eq!(key, vec![0, 90_000, 180_000, 270_000, 360_000, 450_000, 540_000]);
+        assert_eq!(
+            key,
+            vec![0, 90_000, 180_000, 270_000, 360_000, 450_000, 540_000]
+        );
     }
 
     #[test]
     fn passthrough_boundaries_wait_for_source_keyframes() {
         let mut c = BoundaryClock::new(0, 180_000, 90_000, true);
-        assert!(!c.check(0, false).segment_start, "no start before the first source keyframe");
+        assert!(
+            !c.check(0, false).segment_start,
+            "no start before the first source keyframe"
+        );
         assert!(c.check(3000, true).segment_start);
         assert!(!c.check(183_000, false).segment_start);
         assert!(c.check(186_000, true).segment_start);
@@ -905,7 +1075,10 @@ mod tests {
 
     #[test]
     fn relength_rewrites_and_stops_at_lies() {
-        assert_eq!(relength(&[0, 2, 0xAA, 0xBB, 0, 1, 0xCC], 2), vec![0, 0, 0, 2, 0xAA, 0xBB, 0, 0, 0, 1, 0xCC]);
+        assert_eq!(
+            relength(&[0, 2, 0xAA, 0xBB, 0, 1, 0xCC], 2),
+            vec![0, 0, 0, 2, 0xAA, 0xBB, 0, 0, 0, 1, 0xCC]
+        );
         assert_eq!(relength(&[0, 9, 0xAA], 2), Vec::<u8>::new());
     }
 }

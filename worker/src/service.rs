@@ -41,7 +41,10 @@ impl WorkerMetrics {
     pub fn new(registry: &Registry) -> Result<Self, prometheus::Error> {
         let channels = IntGauge::new("livefleet_worker_channels", "Channels this worker runs")?;
         let sessions = IntCounterVec::new(
-            Opts::new("livefleet_worker_channel_starts_total", "Channels started, by outcome"),
+            Opts::new(
+                "livefleet_worker_channel_starts_total",
+                "Channels started, by outcome",
+            ),
             &["result"],
         )?;
         registry.register(Box::new(channels.clone()))?;
@@ -64,19 +67,28 @@ pub async fn run(
     metrics_registry: Registry,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), crate::PipelineError> {
-    ffmpeg_next::init().map_err(|source| crate::PipelineError::Decoder { what: "FFmpeg initialisation", source })?;
+    ffmpeg_next::init().map_err(|source| crate::PipelineError::Decoder {
+        what: "FFmpeg initialisation",
+        source,
+    })?;
     let span = tracing::info_span!("worker", node = %config.id);
     let _e = span.enter();
-    let nvenc = tokio::task::spawn_blocking(encoder::probe_nvenc).await.unwrap_or_else(|e| Err(e.to_string()));
+    let nvenc = tokio::task::spawn_blocking(encoder::probe_nvenc)
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()));
     match &nvenc {
         Ok(()) => tracing::info!("NVENC available"),
         Err(reason) => tracing::info!(%reason, "NVENC not available; CPU encoding (libx264) only"),
     }
     let metrics = WorkerMetrics::new(&metrics_registry).ok();
-    let storage_metrics = StorageMetrics::register(&metrics_registry).or_else(|_| StorageMetrics::unregistered()).map_err(
-        |e| crate::PipelineError::Output(format!("storage metrics: {e}")),
-    )?;
-    let writer = Arc::new(StorageWriter::spawn(storage, WriterOptions::default(), storage_metrics));
+    let storage_metrics = StorageMetrics::register(&metrics_registry)
+        .or_else(|_| StorageMetrics::unregistered())
+        .map_err(|e| crate::PipelineError::Output(format!("storage metrics: {e}")))?;
+    let writer = Arc::new(StorageWriter::spawn(
+        storage,
+        WriterOptions::default(),
+        storage_metrics,
+    ));
     let registry = loop {
         match ChannelRegistry::open(&js).await {
             Ok(r) => break r,
@@ -137,7 +149,10 @@ pub async fn run(
             }
         }
     }
-    tracing::info!(channels = running.len(), "worker stopping; ending broadcasts");
+    tracing::info!(
+        channels = running.len(),
+        "worker stopping; ending broadcasts"
+    );
     for (_, r) in running.drain() {
         stop_channel(r).await;
     }
@@ -158,9 +173,12 @@ async fn start_channel(
     nvenc: &Result<(), String>,
     writer: Arc<StorageWriter>,
 ) -> Result<Running, String> {
-    let profile = LadderProfile::from_yaml(&format!("channel {}", rec.name), &rec.profile_yaml).map_err(|e| e.to_string())?;
+    let profile = LadderProfile::from_yaml(&format!("channel {}", rec.name), &rec.profile_yaml)
+        .map_err(|e| e.to_string())?;
     let selection = encoder::select(&profile, || nvenc.clone()).map_err(|e| e.to_string())?;
-    let mut subscription = subscribe_media(js, &rec.name, MediaStart::LatestKeyframe).await.map_err(|e| e.to_string())?;
+    let mut subscription = subscribe_media(js, &rec.name, MediaStart::LatestKeyframe)
+        .await
+        .map_err(|e| e.to_string())?;
     let (tx, rx) = mpsc::channel(1024);
     let channel = rec.name.clone();
     let forwarder = tokio::spawn(async move {
@@ -189,12 +207,21 @@ async fn start_channel(
     let thread = std::thread::Builder::new()
         .name(format!("ch-{}", rec.name))
         .spawn(move || {
-            let make_sink = || -> Box<dyn OutputSink> { Box::new(WriterSink { writer: writer.clone(), prefix: prefix.clone() }) };
+            let make_sink = || -> Box<dyn OutputSink> {
+                Box::new(WriterSink {
+                    writer: writer.clone(),
+                    prefix: prefix.clone(),
+                })
+            };
             if let Err(e) = run_channel(&live, feed, &make_sink, &thread_stop) {
                 tracing::error!(channel = %live.channel, error = %e, "channel stopped");
             }
         })
         .map_err(|e| e.to_string())?;
     tracing::info!(channel = %rec.name, encoder = %selection.kind, "channel started");
-    Ok(Running { stop, thread, forwarder })
+    Ok(Running {
+        stop,
+        thread,
+        forwarder,
+    })
 }

@@ -43,15 +43,34 @@ pub struct FileSource {
 
 impl FileSource {
     pub fn open(name: &str) -> Result<Self, PipelineError> {
-        let input = format::input(&name).map_err(|source| PipelineError::OpenInput { input: name.to_owned(), source })?;
-        let video = input
-            .streams()
-            .best(media::Type::Video)
-            .ok_or_else(|| PipelineError::NoVideoStream { input: name.to_owned() })?;
+        let input = format::input(&name).map_err(|source| PipelineError::OpenInput {
+            input: name.to_owned(),
+            source,
+        })?;
+        let video = input.streams().best(media::Type::Video).ok_or_else(|| {
+            PipelineError::NoVideoStream {
+                input: name.to_owned(),
+            }
+        })?;
         let video_index = video.index();
         let video_id = video.parameters().id();
         if ff::decoder::find(video_id).is_none() || video_id == codec::Id::None {
-            return Err(PipelineError::UnsupportedCodec { codec: format!("{video_id:?}") });
+            let codec = if video_id == codec::Id::None {
+                // SAFETY: reading the FourCC field of the stream's parameters.
+                let tag = unsafe { (*video.parameters().as_ptr()).codec_tag }.to_le_bytes();
+                let printable = tag.iter().all(|b| b.is_ascii_graphic());
+                if printable && tag != [0; 4] {
+                    format!(
+                        "with tag {:?} (unknown to FFmpeg)",
+                        String::from_utf8_lossy(&tag)
+                    )
+                } else {
+                    "(unknown to FFmpeg)".to_string()
+                }
+            } else {
+                format!("{video_id:?}")
+            };
+            return Err(PipelineError::UnsupportedCodec { codec });
         }
         let fr = video.avg_frame_rate();
         let video_info = StreamInfo {
@@ -59,12 +78,24 @@ impl FileSource {
             time_base: video.time_base(),
             frame_rate: (fr.numerator() > 0 && fr.denominator() > 0).then_some(fr),
         };
-        let audio = input.streams().best(media::Type::Audio).filter(|a| ff::decoder::find(a.parameters().id()).is_some());
+        let audio = input
+            .streams()
+            .best(media::Type::Audio)
+            .filter(|a| ff::decoder::find(a.parameters().id()).is_some());
         let audio_index = audio.as_ref().map(|a| a.index());
-        let audio_info = audio.map(|a| StreamInfo { parameters: a.parameters(), time_base: a.time_base(), frame_rate: None });
-        let duration = (input.duration() > 0).then(|| input.duration() as f64 / f64::from(ff::ffi::AV_TIME_BASE));
+        let audio_info = audio.map(|a| StreamInfo {
+            parameters: a.parameters(),
+            time_base: a.time_base(),
+            frame_rate: None,
+        });
+        let duration = (input.duration() > 0)
+            .then(|| input.duration() as f64 / f64::from(ff::ffi::AV_TIME_BASE));
         Ok(Self {
-            info: SourceInfo { video: video_info, audio: audio_info, duration },
+            info: SourceInfo {
+                video: video_info,
+                audio: audio_info,
+                duration,
+            },
             input,
             video_index,
             audio_index,
@@ -87,7 +118,10 @@ impl PacketSource for FileSource {
                 Err(ff::Error::Eof) => return Ok(None),
                 Err(source) => {
                     tracing::warn!(input = %self.name, at_seconds = self.last_seconds, error = %source, "input read failed");
-                    return Err(PipelineError::Read { at_seconds: self.last_seconds, source });
+                    return Err(PipelineError::Read {
+                        at_seconds: self.last_seconds,
+                        source,
+                    });
                 }
             }
             let track = if packet.stream() == self.video_index {

@@ -44,8 +44,14 @@ pub struct StorageSink {
 impl StorageSink {
     /// `prefix` is put in front of every key (e.g. `live/demo/`; empty for none).
     pub fn new(storage: Arc<dyn Storage>, prefix: impl Into<String>) -> std::io::Result<Self> {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        Ok(Self { runtime, storage, prefix: prefix.into() })
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        Ok(Self {
+            runtime,
+            storage,
+            prefix: prefix.into(),
+        })
     }
 }
 
@@ -62,16 +68,20 @@ impl OutputSink for StorageSink {
     fn write(&mut self, outputs: Vec<Output>) -> Result<(), String> {
         for o in outputs {
             match o {
-                Output::Put { path, body, content_type, cache } => {
+                Output::Put {
+                    path,
+                    body,
+                    content_type,
+                    cache,
+                } => {
                     let key = format!("{}{}", self.prefix, path);
-                    let meta = ObjectMeta { content_type: content_type.to_string(), cache: cache_class(&cache) };
+                    let meta = ObjectMeta {
+                        content_type: content_type.to_string(),
+                        cache: cache_class(&cache),
+                    };
                     self.runtime
                         .block_on(self.storage.put(&key, body, meta))
                         .map_err(|e| format!("writing {key}: {e}"))?;
-                }
-                Output::Delete { path } => {
-                    let key = format!("{}{}", self.prefix, path);
-                    self.runtime.block_on(self.storage.delete(&key)).map_err(|e| format!("deleting {key}: {e}"))?;
                 }
             }
         }
@@ -81,15 +91,23 @@ impl OutputSink for StorageSink {
 
 /// Runs a transcode to completion. On error the manifests are left without
 /// their ending (no ENDLIST, dynamic MPD), so a failed output never looks complete.
-pub fn transcode(job: &TranscodeJob, progress: Arc<Progress>) -> Result<TranscodeReport, PipelineError> {
-    ffmpeg_next::init().map_err(|source| PipelineError::Decoder { what: "FFmpeg initialisation", source })?;
+pub fn transcode(
+    job: &TranscodeJob,
+    progress: Arc<Progress>,
+) -> Result<TranscodeReport, PipelineError> {
+    ffmpeg_next::init().map_err(|source| PipelineError::Decoder {
+        what: "FFmpeg initialisation",
+        source,
+    })?;
     let kind = match job.encoder {
         Some(k) => k,
         None => encoder::select(&job.profile, encoder::probe_nvenc)?.kind,
     };
     let mut source = FileSource::open(&job.input)?;
-    let storage = LocalDir::new(job.out.clone()).map_err(|e| PipelineError::Output(e.to_string()))?;
-    let sink = StorageSink::new(Arc::new(storage), "").map_err(|e| PipelineError::Output(e.to_string()))?;
+    let storage =
+        LocalDir::new(job.out.clone()).map_err(|e| PipelineError::Output(e.to_string()))?;
+    let sink = StorageSink::new(Arc::new(storage), "")
+        .map_err(|e| PipelineError::Output(e.to_string()))?;
     let config = BroadcastConfig {
         label: job.input.clone(),
         profile: job.profile.clone(),
@@ -108,7 +126,10 @@ pub fn transcode(job: &TranscodeJob, progress: Arc<Progress>) -> Result<Transcod
     if declared > 0.0 && media_seconds + 1.5 < declared {
         tracing::warn!(input = %job.input, media_seconds, declared, "input ended before its declared duration");
         let _ = broadcast.abandon();
-        return Err(PipelineError::Truncated { media_seconds, declared });
+        return Err(PipelineError::Truncated {
+            media_seconds,
+            declared,
+        });
     }
     broadcast.finish()?;
     Ok(TranscodeReport {

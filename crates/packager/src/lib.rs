@@ -1,31 +1,870 @@
-//! TEMPORARY STUB (worktree only)
+//! The livefleet packager: encoded samples in, CMAF files and manifests out.
+//!
+//! The worker's encoder threads hand every rendition's samples to one
+//! [`Packager`] per channel. It cuts them into CMAF segments (one track per
+//! file), and when a segment number is closed in every rendition it rewrites
+//! the HLS media playlists and the DASH MPD, which name the very same files:
+//!
+//! ```text
+//! master.m3u8              written with the first playlists
+//! manifest.mpd             dynamic while live, static after `finish`
+//! <track>/init.mp4         ftyp + moov (init-<g>.mp4 after a failover)
+//! <track>/<n>.m4s          styp + moof + mdat, n counts up across the broadcast
+//! <track>/index.m3u8       version 7, EXT-X-MAP, PROGRAM-DATE-TIME
+//! ```
+//!
+//! The crate is sans-IO: it never touches files, sockets or clocks. Every
+//! call returns the [`Output`]s to store, in the order to store them (a
+//! segment always before the playlist that names it).
+//!
+//! Segmentation: a video sample flagged `segment_start` (a keyframe the
+//! worker forced at the same instant in every rendition) starts a segment.
+//! The first video track fixes the boundary time; audio is cut at the first
+//! audio sample at or after it. [`Packager::discontinuity`] ends a publish
+//! session: open segments close, the next one starts a new period (HLS
+//! EXT-X-DISCONTINUITY, a new DASH Period). [`Packager::state`] is what
+//! another worker needs to continue the broadcast ([`Packager::resume`]).
+
+pub mod annexb;
+mod audio;
+mod bits;
+mod error;
+mod manifest;
+mod mp4;
+mod time;
+mod video;
+
+pub use audio::AudioConfig;
+pub use error::PackagerError;
+pub use video::{parse_avcc, parse_hvcc, parse_sps, SpsInfo, VideoCodec, VideoCodecConfig};
+
 use bytes::Bytes;
-#[derive(Debug, thiserror::Error)]
-#[error("packager")]
-pub struct PackagerError;
-#[derive(Clone)]
-pub struct PackagerConfig { pub segment_duration: f64, pub live_window: usize, pub dvr_window: Option<f64>, pub start_time_unix_ms: i64 }
-pub enum VideoCodecConfig { Avc { avcc: Bytes }, Hevc { hvcc: Bytes } }
-impl VideoCodecConfig { pub fn from_extradata(_c: VideoCodec, _e: &[u8]) -> Result<Self, PackagerError> { todo!() } }
-pub enum VideoCodec { H264, Hevc }
-pub struct AudioConfig { pub asc: Bytes }
-impl AudioConfig { pub fn new(_asc: Bytes) -> Result<Self, PackagerError> { todo!() } pub fn sample_rate(&self)->u32{todo!()} pub fn channels(&self)->u8{todo!()} }
-pub enum TrackMedia { Video { width: u32, height: u32, frame_rate: Option<(u32, u32)>, codec: VideoCodecConfig }, Audio { codec: AudioConfig } }
-pub struct TrackSpec { pub name: String, pub media: TrackMedia, pub timescale: u32, pub bandwidth: u64 }
-#[derive(Clone, Copy, Debug)]
-pub struct TrackId(pub usize);
-pub struct Sample { pub dts: i64, pub pts: i64, pub duration: Option<u32>, pub keyframe: bool, pub segment_start: bool, pub data: Bytes }
-pub enum CacheClass { Immutable, Manifest, Final }
-pub enum Output { Put { path: String, body: Bytes, content_type: &'static str, cache: CacheClass }, Delete { path: String } }
-#[derive(Default, Clone, Debug)]
-pub struct PackagerState;
-pub struct Packager;
-impl Packager {
-  pub fn new(_c: PackagerConfig, _t: Vec<TrackSpec>) -> Result<(Self, Vec<Output>), PackagerError> { todo!() }
-  pub fn push(&mut self, _t: TrackId, _s: Sample) -> Result<Vec<Output>, PackagerError> { todo!() }
-  pub fn discontinuity(&mut self, _w: i64) {}
-  pub fn finish(&mut self) -> Vec<Output> { todo!() }
-  pub fn state(&self) -> PackagerState { todo!() }
-  pub fn resume(_c: PackagerConfig, _t: Vec<TrackSpec>, _s: PackagerState) -> Result<(Self, Vec<Output>), PackagerError> { todo!() }
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, VecDeque};
+
+/// Largest media segment the packager builds before refusing samples.
+pub const MAX_SEGMENT_BYTES: usize = 256 << 20;
+/// Largest amount of audio held while waiting for a video boundary.
+const MAX_PENDING_BYTES: usize = 32 << 20;
+
+/// How segments and manifests are laid out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PackagerConfig {
+    /// Target segment duration in seconds (the profile's).
+    pub segment_duration: f64,
+    /// Segments listed in live playlists when no DVR window is set.
+    pub live_window: usize,
+    /// When set, live playlists list every segment of the last this-many
+    /// seconds (viewers can rewind); the MPD's timeShiftBufferDepth.
+    pub dvr_window: Option<f64>,
+    /// Wall-clock time of the first sample (PROGRAM-DATE-TIME, availabilityStartTime).
+    pub start_time_unix_ms: i64,
 }
-pub mod annexb { pub fn to_length_prefixed(_a: &[u8]) -> Vec<u8> { todo!() } }
+
+/// What a track carries.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TrackMedia {
+    Video {
+        width: u32,
+        height: u32,
+        frame_rate: Option<(u32, u32)>,
+        codec: VideoCodecConfig,
+    },
+    Audio {
+        codec: AudioConfig,
+    },
+}
+
+/// One rendition (a track, its own files).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackSpec {
+    /// URL-safe rendition name; the track's directory.
+    pub name: String,
+    pub media: TrackMedia,
+    /// Ticks per second of the sample timestamps.
+    pub timescale: u32,
+    /// Peak bits per second, declared until measured.
+    pub bandwidth: u64,
+    /// Average bits per second, declared until measured.
+    pub average_bandwidth: u64,
+}
+
+/// A track, by its position in the list given to [`Packager::new`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrackId(pub usize);
+
+/// One encoded access unit (video: length-prefixed NAL units; audio: a raw AAC frame).
+#[derive(Debug, Clone)]
+pub struct Sample {
+    /// Decode time in the track's timescale; never negative, never decreasing.
+    pub dts: i64,
+    /// Presentation time; may be below `dts` (negative composition offset).
+    pub pts: i64,
+    /// Duration when known; otherwise the distance to the next sample.
+    pub duration: Option<u32>,
+    pub keyframe: bool,
+    /// A keyframe that starts a segment in every rendition.
+    pub segment_start: bool,
+    pub data: Bytes,
+}
+
+/// How long a stored object may be cached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheClass {
+    /// Never changes (segments, init segments).
+    Immutable,
+    /// Rewritten while live (playlists, MPD).
+    Manifest,
+    /// The live-to-VOD ending: no longer changes.
+    Final,
+}
+
+/// An object to store, relative to the channel's prefix.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    Put {
+        path: String,
+        body: Bytes,
+        content_type: &'static str,
+        cache: CacheClass,
+    },
+}
+
+impl Output {
+    /// The object's path.
+    pub fn path(&self) -> &str {
+        match self {
+            Output::Put { path, .. } => path,
+        }
+    }
+}
+
+/// A period of the broadcast: the segments of one publish session (or of one
+/// worker after a failover).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PeriodState {
+    pub first_number: u64,
+    pub wallclock_ms: i64,
+    /// Which init segments the period's segments need (0 = `init.mp4`).
+    pub init_generation: u32,
+}
+
+/// Consecutive segments of one track with the same duration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SegmentRun {
+    pub number: u64,
+    pub start: i64,
+    pub duration: i64,
+    pub count: u32,
+}
+
+/// A track's segments so far.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrackHistory {
+    pub name: String,
+    pub timescale: u32,
+    pub runs: Vec<SegmentRun>,
+    pub bytes: u64,
+    pub peak_bps: u64,
+}
+
+/// What another worker needs to continue a broadcast: segment numbering,
+/// periods and every track's segment list (for the playlists and the
+/// live-to-VOD ending). Small: segment runs are run-length coded.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PackagerState {
+    pub first_number: u64,
+    pub next_number: u64,
+    pub init_generation: u32,
+    pub periods: Vec<PeriodState>,
+    pub tracks: Vec<TrackHistory>,
+}
+
+/// A closed segment of one track.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct SegEntry {
+    pub number: u64,
+    pub start: i64,
+    pub duration: i64,
+    pub bytes: u64,
+}
+
+struct OpenSegment {
+    number: u64,
+    samples: Vec<Sample>,
+    bytes: usize,
+}
+
+pub(crate) struct Track {
+    pub spec: TrackSpec,
+    pub codecs: String,
+    open: Option<OpenSegment>,
+    /// Audio waiting for the boundary that ends its segment.
+    pending: VecDeque<Sample>,
+    pending_bytes: usize,
+    pub history: Vec<SegEntry>,
+    last_dts: Option<i64>,
+    last_delta: Option<i64>,
+    default_duration: i64,
+}
+
+impl Track {
+    fn new(spec: TrackSpec) -> Result<Self, PackagerError> {
+        if spec.timescale == 0 {
+            return Err(PackagerError::Config(format!(
+                "track {}: timescale 0",
+                spec.name
+            )));
+        }
+        let safe = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_';
+        if spec.name.is_empty() || !spec.name.chars().all(safe) {
+            return Err(PackagerError::Config(format!(
+                "track name {:?} is not URL-safe ([a-z0-9_-])",
+                spec.name
+            )));
+        }
+        let (codecs, default_duration) = match &spec.media {
+            TrackMedia::Video {
+                codec, frame_rate, ..
+            } => {
+                let d = frame_rate
+                    .filter(|(n, d)| *n > 0 && *d > 0)
+                    .map(|(n, d)| i64::from(spec.timescale) * i64::from(d) / i64::from(n))
+                    .unwrap_or(i64::from(spec.timescale) / 30);
+                (codec.codec_string(), d.max(1))
+            }
+            TrackMedia::Audio { codec } => (codec.codec_string(), 1024),
+        };
+        Ok(Self {
+            spec,
+            codecs,
+            open: None,
+            pending: VecDeque::new(),
+            pending_bytes: 0,
+            history: Vec::new(),
+            last_dts: None,
+            last_delta: None,
+            default_duration,
+        })
+    }
+
+    pub(crate) fn is_video(&self) -> bool {
+        matches!(self.spec.media, TrackMedia::Video { .. })
+    }
+
+    fn content_type(&self) -> &'static str {
+        if self.is_video() {
+            "video/mp4"
+        } else {
+            "audio/mp4"
+        }
+    }
+}
+
+/// Cuts one broadcast's samples into CMAF segments and keeps its manifests.
+pub struct Packager {
+    pub(crate) config: PackagerConfig,
+    pub(crate) tracks: Vec<Track>,
+    /// The first video track: its segment starts are the boundaries.
+    lead: Option<usize>,
+    /// Segment number → start time in the lead's timescale.
+    boundaries: BTreeMap<u64, i64>,
+    /// The number a track gets when it opens a segment from nothing.
+    next_number: u64,
+    pub(crate) first_number: u64,
+    /// Highest number whose manifests are written.
+    pub(crate) published: Option<u64>,
+    pub(crate) periods: Vec<PeriodState>,
+    /// Wall clock of a period that begins with the next segment opened.
+    pending_period: Option<i64>,
+    pub(crate) init_generation: u32,
+    master_written: bool,
+    pub(crate) finished: bool,
+}
+
+impl Packager {
+    /// A new broadcast. Returns the init segments to store.
+    pub fn new(
+        config: PackagerConfig,
+        tracks: Vec<TrackSpec>,
+    ) -> Result<(Self, Vec<Output>), PackagerError> {
+        Self::build(config, tracks, PackagerState::default())
+    }
+
+    /// Continues a broadcast from another packager's [`state`](Self::state)
+    /// (a failover, or the next broadcast of the channel): numbering goes on,
+    /// the next segment starts a new period, and new init segments are
+    /// written under a new name so earlier segments keep theirs.
+    pub fn resume(
+        config: PackagerConfig,
+        tracks: Vec<TrackSpec>,
+        state: PackagerState,
+    ) -> Result<(Self, Vec<Output>), PackagerError> {
+        Self::build(config, tracks, state)
+    }
+
+    fn build(
+        config: PackagerConfig,
+        specs: Vec<TrackSpec>,
+        state: PackagerState,
+    ) -> Result<(Self, Vec<Output>), PackagerError> {
+        if !(config.segment_duration > 0.0 && config.segment_duration <= 60.0) {
+            return Err(PackagerError::Config(format!(
+                "segment duration {} s is outside (0, 60]",
+                config.segment_duration
+            )));
+        }
+        if specs.is_empty() {
+            return Err(PackagerError::Config("no tracks".into()));
+        }
+        let mut tracks = specs
+            .into_iter()
+            .map(Track::new)
+            .collect::<Result<Vec<_>, _>>()?;
+        for (i, t) in tracks.iter().enumerate() {
+            if tracks[..i].iter().any(|o| o.spec.name == t.spec.name) {
+                return Err(PackagerError::Config(format!(
+                    "two tracks named {}",
+                    t.spec.name
+                )));
+            }
+        }
+        let fresh = state.periods.is_empty();
+        for t in &mut tracks {
+            if let Some(h) = state
+                .tracks
+                .iter()
+                .find(|h| h.name == t.spec.name && h.timescale == t.spec.timescale)
+            {
+                t.history = expand(&h.runs);
+                if let Some(last) = t.history.last() {
+                    t.last_dts = Some(last.start + last.duration);
+                }
+            }
+        }
+        let lead = tracks.iter().position(Track::is_video);
+        let init_generation = if fresh { 0 } else { state.init_generation + 1 };
+        let p = Self {
+            pending_period: Some(config.start_time_unix_ms),
+            config,
+            tracks,
+            lead,
+            boundaries: BTreeMap::new(),
+            next_number: state.next_number,
+            first_number: if fresh {
+                state.next_number
+            } else {
+                state.first_number
+            },
+            published: state.next_number.checked_sub(1).filter(|_| !fresh),
+            periods: state.periods,
+            init_generation,
+            master_written: false,
+            finished: false,
+        };
+        let outputs = p.tracks.iter().map(|t| p.init_output(t)).collect();
+        Ok((p, outputs))
+    }
+
+    pub(crate) fn init_path(track: &str, generation: u32) -> String {
+        if generation == 0 {
+            format!("{track}/init.mp4")
+        } else {
+            format!("{track}/init-{generation}.mp4")
+        }
+    }
+
+    fn init_output(&self, t: &Track) -> Output {
+        Output::Put {
+            path: Self::init_path(&t.spec.name, self.init_generation),
+            body: Bytes::from(mp4::init_segment(&t.spec)),
+            content_type: t.content_type(),
+            cache: CacheClass::Immutable,
+        }
+    }
+
+    /// Adds a sample. Returns what became ready to store: closed segments,
+    /// then the manifests that now name them.
+    pub fn push(&mut self, track: TrackId, sample: Sample) -> Result<Vec<Output>, PackagerError> {
+        if self.finished {
+            return Err(PackagerError::Finished);
+        }
+        let t = self
+            .tracks
+            .get(track.0)
+            .ok_or(PackagerError::NoSuchTrack(track.0))?;
+        if sample.dts < 0 {
+            return Err(PackagerError::NonMonotonic {
+                track: t.spec.name.clone(),
+                dts: sample.dts,
+                previous: 0,
+            });
+        }
+        if let Some(previous) = t.last_dts {
+            if sample.dts < previous
+                || (sample.dts == previous
+                    && t.open.as_ref().is_some_and(|o| !o.samples.is_empty()))
+            {
+                return Err(PackagerError::NonMonotonic {
+                    track: t.spec.name.clone(),
+                    dts: sample.dts,
+                    previous,
+                });
+            }
+        }
+        let mut out = Vec::new();
+        if t.is_video() {
+            self.push_video(track.0, sample, &mut out)?;
+        } else {
+            self.push_audio(track.0, sample, &mut out)?;
+        }
+        self.publish(&mut out);
+        Ok(out)
+    }
+
+    fn push_video(
+        &mut self,
+        i: usize,
+        sample: Sample,
+        out: &mut Vec<Output>,
+    ) -> Result<(), PackagerError> {
+        let is_lead = self.lead == Some(i);
+        match &self.tracks[i].open {
+            None => {
+                if !sample.keyframe {
+                    return Ok(()); // nothing decodes before the first keyframe
+                }
+                let number = self.number_for(i, sample.dts);
+                self.open(i, number, sample.dts);
+            }
+            Some(open) if sample.segment_start && sample.keyframe && !open.samples.is_empty() => {
+                let next = open.number + 1;
+                self.close(i, Some(sample.dts), out);
+                self.open(i, next, sample.dts);
+            }
+            Some(open) if open.bytes + sample.data.len() > MAX_SEGMENT_BYTES => {
+                return Err(PackagerError::SegmentTooLarge {
+                    track: self.tracks[i].spec.name.clone(),
+                    number: open.number,
+                    limit: MAX_SEGMENT_BYTES,
+                });
+            }
+            Some(_) => {}
+        }
+        let t = &mut self.tracks[i];
+        t.last_delta = t
+            .last_dts
+            .map(|p| sample.dts - p)
+            .filter(|d| *d > 0)
+            .or(t.last_delta);
+        t.last_dts = Some(sample.dts);
+        let open = t.open.as_mut().expect("opened above");
+        open.bytes += sample.data.len();
+        open.samples.push(sample);
+        if is_lead {
+            self.cut_audio(out);
+        }
+        Ok(())
+    }
+
+    fn push_audio(
+        &mut self,
+        i: usize,
+        sample: Sample,
+        out: &mut Vec<Output>,
+    ) -> Result<(), PackagerError> {
+        let t = &mut self.tracks[i];
+        if t.pending_bytes + sample.data.len() > MAX_PENDING_BYTES {
+            return Err(PackagerError::SegmentTooLarge {
+                track: t.spec.name.clone(),
+                number: t.open.as_ref().map_or(self.next_number, |o| o.number),
+                limit: MAX_PENDING_BYTES,
+            });
+        }
+        t.last_delta = t
+            .last_dts
+            .map(|p| sample.dts - p)
+            .filter(|d| *d > 0)
+            .or(t.last_delta);
+        t.last_dts = Some(sample.dts);
+        t.pending_bytes += sample.data.len();
+        t.pending.push_back(sample);
+        self.cut_audio(out);
+        Ok(())
+    }
+
+    /// Moves pending audio into segments and closes those whose end is known.
+    fn cut_audio(&mut self, out: &mut Vec<Output>) {
+        for i in 0..self.tracks.len() {
+            if self.tracks[i].is_video() {
+                continue;
+            }
+            loop {
+                let Some(first) = self.tracks[i].pending.front() else {
+                    break;
+                };
+                if self.tracks[i].open.is_none() {
+                    let (dts, number) = (first.dts, self.number_for(i, first.dts));
+                    self.open(i, number, dts);
+                }
+                let number = self.tracks[i].open.as_ref().map_or(0, |o| o.number);
+                let end = self.segment_end(i, number);
+                let t = &mut self.tracks[i];
+                if end.is_none() {
+                    // With video, wait for the boundary; audio alone starts its grid with this sample.
+                    if self.lead.is_some() || t.open.as_ref().is_some_and(|o| !o.samples.is_empty())
+                    {
+                        break;
+                    }
+                    let s = t.pending.pop_front().expect("front exists");
+                    t.pending_bytes -= s.data.len();
+                    let open = t.open.as_mut().expect("opened above");
+                    open.bytes += s.data.len();
+                    open.samples.push(s);
+                    continue;
+                }
+                let open = t.open.as_mut().expect("opened above");
+                while let Some(s) = t.pending.front() {
+                    if end.is_some_and(|e| s.dts >= e) {
+                        break;
+                    }
+                    let s = t.pending.pop_front().expect("front exists");
+                    t.pending_bytes -= s.data.len();
+                    open.bytes += s.data.len();
+                    open.samples.push(s);
+                }
+                match (end, t.pending.front().map(|s| s.dts)) {
+                    (Some(e), Some(next)) if next >= e => {
+                        let empty = open.samples.is_empty();
+                        if empty {
+                            // Nothing of this track in that segment: move on to the next number.
+                            t.open = None;
+                            let n = number + 1;
+                            self.open(i, n, next);
+                        } else {
+                            self.close(i, Some(next), out);
+                        }
+                    }
+                    _ => break,
+                }
+            }
+        }
+    }
+
+    /// When an audio track's segment `number` ends, in the track's timescale.
+    fn segment_end(&self, i: usize, number: u64) -> Option<i64> {
+        let ts = i64::from(self.tracks[i].spec.timescale);
+        match self.lead {
+            Some(lead) => {
+                let b = *self.boundaries.get(&(number + 1))?;
+                Some(rescale(b, i64::from(self.tracks[lead].spec.timescale), ts))
+            }
+            None => {
+                // Audio only: a grid of segment durations from the segment's start.
+                let start = self.tracks[i]
+                    .open
+                    .as_ref()?
+                    .samples
+                    .first()
+                    .map(|s| s.dts)?;
+                Some(start + (self.config.segment_duration * ts as f64).round() as i64)
+            }
+        }
+    }
+
+    /// The segment number a track starting at `dts` joins.
+    fn number_for(&self, i: usize, dts: i64) -> u64 {
+        match self.lead {
+            Some(lead) if lead != i => {
+                let t = rescale(
+                    dts,
+                    i64::from(self.tracks[i].spec.timescale),
+                    i64::from(self.tracks[lead].spec.timescale),
+                );
+                // The latest lead segment starting at or before dts (within a frame, for rounding).
+                let slack = self.tracks[lead].default_duration / 2;
+                self.boundaries
+                    .range(self.next_number..)
+                    .rev()
+                    .find(|(_, b)| **b <= t + slack)
+                    .map_or(self.next_number, |(n, _)| *n)
+            }
+            _ => self.next_number,
+        }
+    }
+
+    fn open(&mut self, i: usize, number: u64, dts: i64) {
+        if let Some(wallclock_ms) = self.pending_period.take() {
+            self.periods.push(PeriodState {
+                first_number: number,
+                wallclock_ms,
+                init_generation: self.init_generation,
+            });
+        }
+        if self.lead == Some(i) {
+            self.boundaries.insert(number, dts);
+            let keep = number.saturating_sub(8);
+            self.boundaries = self.boundaries.split_off(&keep);
+        }
+        self.tracks[i].open = Some(OpenSegment {
+            number,
+            samples: Vec::new(),
+            bytes: 0,
+        });
+    }
+
+    /// Closes track `i`'s open segment; `next_dts` ends its last sample.
+    fn close(&mut self, i: usize, next_dts: Option<i64>, out: &mut Vec<Output>) {
+        let t = &mut self.tracks[i];
+        let Some(open) = t.open.take() else { return };
+        if open.samples.is_empty() {
+            return;
+        }
+        let video = t.is_video();
+        let n = open.samples.len();
+        let mut frag = Vec::with_capacity(n);
+        let mut total: i64 = 0;
+        for (k, s) in open.samples.iter().enumerate() {
+            let d = match open.samples.get(k + 1).map(|x| x.dts).or(next_dts) {
+                Some(next) => next - s.dts,
+                None => s
+                    .duration
+                    .map(i64::from)
+                    .or(t.last_delta)
+                    .unwrap_or(t.default_duration),
+            }
+            .clamp(0, i64::from(u32::MAX));
+            total += d;
+            let cts = (s.pts - s.dts).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
+            frag.push(mp4::FragSample {
+                duration: d as u32,
+                cts,
+                sync: s.keyframe,
+                data: &s.data,
+            });
+        }
+        let start = open.samples[0].dts;
+        let body = mp4::media_segment(
+            (open.number as u32).wrapping_add(1),
+            start.max(0) as u64,
+            video,
+            &frag,
+        );
+        t.history.push(SegEntry {
+            number: open.number,
+            start,
+            duration: total,
+            bytes: body.len() as u64,
+        });
+        if next_dts.is_none() {
+            t.last_dts = Some(start + total);
+        }
+        out.push(Output::Put {
+            path: format!("{}/{}.m4s", t.spec.name, open.number),
+            body: Bytes::from(body),
+            content_type: t.content_type(),
+            cache: CacheClass::Immutable,
+        });
+    }
+
+    /// Closes every open segment (pending audio included).
+    fn flush(&mut self, out: &mut Vec<Output>) {
+        self.cut_audio(out);
+        let mut highest: Option<u64> = None;
+        for i in 0..self.tracks.len() {
+            let pending: Vec<Sample> = self.tracks[i].pending.drain(..).collect();
+            self.tracks[i].pending_bytes = 0;
+            if !pending.is_empty() && self.tracks[i].open.is_none() {
+                let number = self.number_for(i, pending[0].dts);
+                self.open(i, number, pending[0].dts);
+            }
+            if let Some(open) = self.tracks[i].open.as_mut() {
+                open.samples.extend(pending);
+                highest = highest.max(Some(open.number));
+            }
+            self.close(i, None, out);
+        }
+        for t in &self.tracks {
+            highest = highest.max(t.history.last().map(|e| e.number));
+        }
+        if let Some(h) = highest {
+            self.next_number = self.next_number.max(h + 1);
+        }
+        self.boundaries.clear();
+    }
+
+    /// Writes manifests for segment numbers now closed in every track.
+    fn publish(&mut self, out: &mut Vec<Output>) {
+        let through = self
+            .tracks
+            .iter()
+            .map(|t| match &t.open {
+                Some(o) => o.number.checked_sub(1),
+                None if !t.pending.is_empty() => None,
+                None => self.next_number.checked_sub(1),
+            })
+            .min()
+            .flatten();
+        let Some(through) = through else { return };
+        if self.published.is_some_and(|p| p >= through) || through < self.first_number {
+            return;
+        }
+        if !self.tracks.iter().any(|t| {
+            t.history
+                .last()
+                .is_some_and(|e| e.number <= through && e.number >= self.first_number)
+        }) {
+            return;
+        }
+        self.published = Some(through);
+        self.write_manifests(out);
+    }
+
+    fn write_manifests(&mut self, out: &mut Vec<Output>) {
+        let cache = if self.finished {
+            CacheClass::Final
+        } else {
+            CacheClass::Manifest
+        };
+        for t in &self.tracks {
+            out.push(Output::Put {
+                path: format!("{}/index.m3u8", t.spec.name),
+                body: Bytes::from(manifest::media_playlist(self, t)),
+                content_type: "application/vnd.apple.mpegurl",
+                cache,
+            });
+        }
+        if !self.master_written || self.finished {
+            self.master_written = true;
+            out.push(Output::Put {
+                path: "master.m3u8".into(),
+                body: Bytes::from(manifest::master_playlist(self)),
+                content_type: "application/vnd.apple.mpegurl",
+                cache: CacheClass::Manifest,
+            });
+        }
+        out.push(Output::Put {
+            path: "manifest.mpd".into(),
+            body: Bytes::from(manifest::mpd(self)),
+            content_type: "application/dash+xml",
+            cache,
+        });
+    }
+
+    /// Ends a publish session: open segments close, and the next segment
+    /// starts a new period (EXT-X-DISCONTINUITY, a new DASH Period) at
+    /// `wallclock_ms`. Returns the closed segments and manifests.
+    pub fn discontinuity(&mut self, wallclock_ms: i64) -> Vec<Output> {
+        let mut out = Vec::new();
+        if self.finished {
+            return out;
+        }
+        self.flush(&mut out);
+        self.publish(&mut out);
+        self.pending_period = Some(wallclock_ms);
+        out
+    }
+
+    /// Ends the broadcast: closes the last segments and writes the
+    /// live-to-VOD manifests (ENDLIST, a static MPD listing every segment,
+    /// the master with measured bandwidth).
+    pub fn finish(&mut self) -> Vec<Output> {
+        let mut out = Vec::new();
+        if self.finished {
+            return out;
+        }
+        self.flush(&mut out);
+        self.publish(&mut out);
+        self.finished = true;
+        if self.published.is_some() {
+            self.write_manifests(&mut out);
+        }
+        out
+    }
+
+    /// What another packager needs to continue this broadcast.
+    pub fn state(&self) -> PackagerState {
+        PackagerState {
+            first_number: self.first_number,
+            next_number: self.next_number.max(self.published.map_or(0, |p| p + 1)),
+            init_generation: self.init_generation,
+            periods: self.periods.clone(),
+            tracks: self
+                .tracks
+                .iter()
+                .map(|t| {
+                    let listed: Vec<SegEntry> = t
+                        .history
+                        .iter()
+                        .copied()
+                        .filter(|e| self.published.is_some_and(|p| e.number <= p))
+                        .collect();
+                    TrackHistory {
+                        name: t.spec.name.clone(),
+                        timescale: t.spec.timescale,
+                        runs: compress(&listed),
+                        bytes: listed.iter().map(|e| e.bytes).sum(),
+                        peak_bps: manifest::peak_bps(&listed, t.spec.timescale),
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    /// The highest segment number listed in the manifests.
+    pub fn published_through(&self) -> Option<u64> {
+        self.published
+    }
+}
+
+/// `v` ticks of timescale `from` in timescale `to`, rounded down.
+fn rescale(v: i64, from: i64, to: i64) -> i64 {
+    if from == to || from == 0 {
+        return v;
+    }
+    ((i128::from(v) * i128::from(to)).div_euclid(i128::from(from))) as i64
+}
+
+fn compress(entries: &[SegEntry]) -> Vec<SegmentRun> {
+    let mut runs: Vec<SegmentRun> = Vec::new();
+    for e in entries {
+        if let Some(r) = runs.last_mut() {
+            let next_number = r.number + u64::from(r.count);
+            let next_start = r.start + r.duration * i64::from(r.count);
+            if e.number == next_number
+                && e.start == next_start
+                && e.duration == r.duration
+                && r.count < u32::MAX
+            {
+                r.count += 1;
+                continue;
+            }
+        }
+        runs.push(SegmentRun {
+            number: e.number,
+            start: e.start,
+            duration: e.duration,
+            count: 1,
+        });
+    }
+    runs
+}
+
+fn expand(runs: &[SegmentRun]) -> Vec<SegEntry> {
+    let mut out = Vec::new();
+    for r in runs {
+        // A state document is outside input: bound what it can make us allocate.
+        for k in 0..u64::from(r.count.min(1_000_000)) {
+            out.push(SegEntry {
+                number: r.number + k,
+                start: r.start + r.duration * k as i64,
+                duration: r.duration,
+                bytes: 0,
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

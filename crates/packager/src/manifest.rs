@@ -1,0 +1,448 @@
+//! HLS playlists and the DASH MPD, rendered from the packager's segment lists.
+//! Both name the same files; both are pure functions of the packager's state.
+
+use crate::time::{duration, iso8601};
+use crate::{Packager, SegEntry, Track, TrackMedia};
+use std::fmt::Write;
+
+/// Segment numbers the live manifests list (all of them once finished).
+fn window(p: &Packager) -> Option<(u64, u64)> {
+    let end = p.published?;
+    if p.finished {
+        return Some((p.first_number, end));
+    }
+    let start = match p.config.dvr_window {
+        Some(dvr) => {
+            let t = reference(p);
+            let ts = t.spec.timescale as f64;
+            let mut sum = 0.0;
+            let mut start = end;
+            for e in t.history.iter().rev().filter(|e| e.number <= end) {
+                start = e.number;
+                sum += e.duration as f64 / ts;
+                if sum >= dvr {
+                    break;
+                }
+            }
+            start
+        }
+        None => (end + 1).saturating_sub(p.config.live_window.max(1) as u64),
+    };
+    Some((start.max(p.first_number), end))
+}
+
+/// The track whose segment list stands for the broadcast (the first video track).
+fn reference(p: &Packager) -> &Track {
+    p.tracks
+        .iter()
+        .find(|t| t.is_video())
+        .unwrap_or(&p.tracks[0])
+}
+
+fn listed(t: &Track, (start, end): (u64, u64)) -> &[SegEntry] {
+    let a = t.history.partition_point(|e| e.number < start);
+    let b = t.history.partition_point(|e| e.number <= end);
+    &t.history[a..b]
+}
+
+/// Index of the period a segment number belongs to.
+fn period_of(p: &Packager, number: u64) -> usize {
+    p.periods
+        .partition_point(|x| x.first_number <= number)
+        .saturating_sub(1)
+}
+
+/// Wall-clock time at which `e` starts: its period's clock plus the media time since the period began.
+fn program_date_ms(p: &Packager, t: &Track, e: &SegEntry) -> i64 {
+    let Some(period) = p.periods.get(period_of(p, e.number)) else {
+        return p.config.start_time_unix_ms;
+    };
+    let first = t
+        .history
+        .iter()
+        .find(|x| x.number >= period.first_number)
+        .map_or(e.start, |x| x.start);
+    period.wallclock_ms + (e.start - first) * 1000 / i64::from(t.spec.timescale)
+}
+
+fn seconds(ticks: i64, timescale: u32) -> f64 {
+    ticks as f64 / f64::from(timescale)
+}
+
+pub(crate) fn peak_bps(entries: &[SegEntry], timescale: u32) -> u64 {
+    entries
+        .iter()
+        .filter(|e| e.duration > 0 && e.bytes > 0)
+        .map(|e| (e.bytes as f64 * 8.0 / seconds(e.duration, timescale)) as u64)
+        .max()
+        .unwrap_or(0)
+}
+
+/// (peak, average) bits per second: measured over the whole broadcast once
+/// finished (never below the declared peak), declared while live.
+fn bandwidths(p: &Packager, t: &Track) -> (u64, u64) {
+    let declared = (
+        t.spec.bandwidth,
+        t.spec.average_bandwidth.min(t.spec.bandwidth).max(1),
+    );
+    if !p.finished || t.history.iter().any(|e| e.bytes == 0) {
+        return declared;
+    }
+    let total_s: f64 = t
+        .history
+        .iter()
+        .map(|e| seconds(e.duration, t.spec.timescale))
+        .sum();
+    let bytes: u64 = t.history.iter().map(|e| e.bytes).sum();
+    if total_s <= 0.0 {
+        return declared;
+    }
+    let average = (bytes as f64 * 8.0 / total_s) as u64;
+    (
+        peak_bps(&t.history, t.spec.timescale)
+            .max(declared.0)
+            .max(average),
+        average.max(1),
+    )
+}
+
+fn target_duration(p: &Packager, t: &Track, entries: &[SegEntry]) -> u64 {
+    let longest = entries
+        .iter()
+        .map(|e| seconds(e.duration, t.spec.timescale).round() as u64)
+        .max()
+        .unwrap_or(0);
+    longest.max(p.config.segment_duration.ceil() as u64).max(1)
+}
+
+/// A rendition's media playlist (version 7).
+pub(crate) fn media_playlist(p: &Packager, t: &Track) -> String {
+    let entries = window(p).map_or(&[][..], |w| listed(t, w));
+    let mut s = String::with_capacity(256 + entries.len() * 48);
+    let _ = writeln!(s, "#EXTM3U\n#EXT-X-VERSION:7");
+    let _ = writeln!(
+        s,
+        "#EXT-X-TARGETDURATION:{}",
+        target_duration(p, t, entries)
+    );
+    let first = entries.first().map_or(p.first_number, |e| e.number);
+    let _ = writeln!(s, "#EXT-X-MEDIA-SEQUENCE:{first}");
+    let discontinuities = p
+        .periods
+        .iter()
+        .skip(1)
+        .filter(|x| x.first_number <= first)
+        .count();
+    let _ = writeln!(s, "#EXT-X-DISCONTINUITY-SEQUENCE:{discontinuities}");
+    if p.finished {
+        let _ = writeln!(s, "#EXT-X-PLAYLIST-TYPE:VOD");
+    }
+    let _ = writeln!(s, "#EXT-X-INDEPENDENT-SEGMENTS");
+    let mut previous: Option<usize> = None;
+    for e in entries {
+        let pi = period_of(p, e.number);
+        let generation = p
+            .periods
+            .get(pi)
+            .map_or(p.init_generation, |x| x.init_generation);
+        let map = format!("#EXT-X-MAP:URI=\"{}\"", init_name(generation));
+        match previous {
+            None => {
+                let _ = writeln!(s, "{map}");
+            }
+            Some(prev) if prev != pi => {
+                let _ = writeln!(s, "#EXT-X-DISCONTINUITY");
+                if p.periods.get(prev).map(|x| x.init_generation) != Some(generation) {
+                    let _ = writeln!(s, "{map}");
+                }
+            }
+            Some(_) => {}
+        }
+        if previous != Some(pi) {
+            let _ = writeln!(
+                s,
+                "#EXT-X-PROGRAM-DATE-TIME:{}",
+                iso8601(program_date_ms(p, t, e))
+            );
+        }
+        previous = Some(pi);
+        let _ = writeln!(
+            s,
+            "#EXTINF:{:.3},\n{}.m4s",
+            seconds(e.duration, t.spec.timescale),
+            e.number
+        );
+    }
+    if p.finished {
+        let _ = writeln!(s, "#EXT-X-ENDLIST");
+    }
+    s
+}
+
+fn init_name(generation: u32) -> String {
+    if generation == 0 {
+        "init.mp4".into()
+    } else {
+        format!("init-{generation}.mp4")
+    }
+}
+
+/// The multivariant playlist: a variant per video rendition, audio in one group.
+pub(crate) fn master_playlist(p: &Packager) -> String {
+    let mut s = String::from("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n");
+    let audio: Vec<&Track> = p.tracks.iter().filter(|t| !t.is_video()).collect();
+    let video: Vec<&Track> = p.tracks.iter().filter(|t| t.is_video()).collect();
+    for (k, a) in audio.iter().enumerate() {
+        let channels = match &a.spec.media {
+            TrackMedia::Audio { codec } => codec.channels(),
+            TrackMedia::Video { .. } => 2,
+        };
+        let default = if k == 0 { "YES" } else { "NO" };
+        let _ = writeln!(
+            s,
+            "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"{}\",DEFAULT={default},AUTOSELECT=YES,CHANNELS=\"{channels}\",URI=\"{}/index.m3u8\"",
+            a.spec.name, a.spec.name
+        );
+    }
+    let audio_bw = audio
+        .iter()
+        .map(|a| bandwidths(p, a))
+        .max()
+        .unwrap_or((0, 0));
+    for v in &video {
+        let (peak, average) = bandwidths(p, v);
+        let mut codecs = v.codecs.clone();
+        if let Some(a) = audio.first() {
+            codecs.push(',');
+            codecs.push_str(&a.codecs);
+        }
+        let _ = write!(
+            s,
+            "#EXT-X-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={},CODECS=\"{codecs}\"",
+            peak + audio_bw.0,
+            average + audio_bw.1
+        );
+        if let TrackMedia::Video {
+            width,
+            height,
+            frame_rate,
+            ..
+        } = &v.spec.media
+        {
+            let _ = write!(s, ",RESOLUTION={width}x{height}");
+            if let Some((n, d)) = frame_rate.filter(|(n, d)| *n > 0 && *d > 0) {
+                let _ = write!(s, ",FRAME-RATE={:.3}", f64::from(n) / f64::from(d));
+            }
+        }
+        if !audio.is_empty() {
+            s.push_str(",AUDIO=\"audio\"");
+        }
+        let _ = writeln!(s, "\n{}/index.m3u8", v.spec.name);
+    }
+    if video.is_empty() {
+        for a in &audio {
+            let (peak, average) = bandwidths(p, a);
+            let _ = writeln!(
+                s,
+                "#EXT-X-STREAM-INF:BANDWIDTH={peak},AVERAGE-BANDWIDTH={average},CODECS=\"{}\"\n{}/index.m3u8",
+                a.codecs, a.spec.name
+            );
+        }
+    }
+    s
+}
+
+/// `<S>` elements of a SegmentTimeline: `t` where time jumps, `r` for repeats.
+fn timeline(entries: &[SegEntry]) -> String {
+    let mut s = String::new();
+    let mut k = 0;
+    let mut expected: Option<i64> = None;
+    while k < entries.len() {
+        let e = entries[k];
+        let mut repeat = 0;
+        while k + repeat + 1 < entries.len() {
+            let n = entries[k + repeat + 1];
+            let prev = entries[k + repeat];
+            if n.duration == e.duration && n.start == prev.start + prev.duration {
+                repeat += 1;
+            } else {
+                break;
+            }
+        }
+        s.push_str("<S");
+        if expected != Some(e.start) {
+            let _ = write!(s, " t=\"{}\"", e.start);
+        }
+        let _ = write!(s, " d=\"{}\"", e.duration);
+        if repeat > 0 {
+            let _ = write!(s, " r=\"{repeat}\"");
+        }
+        s.push_str("/>");
+        let last = entries[k + repeat];
+        expected = Some(last.start + last.duration);
+        k += repeat + 1;
+    }
+    s
+}
+
+fn frame_rate_attr(rate: Option<(u32, u32)>) -> String {
+    match rate.filter(|(n, d)| *n > 0 && *d > 0) {
+        Some((n, 1)) => n.to_string(),
+        Some((n, d)) if n % d == 0 => (n / d).to_string(),
+        Some((n, d)) => format!("{n}/{d}"),
+        None => String::new(),
+    }
+}
+
+/// The MPD: dynamic while live, static (every segment) once finished.
+pub(crate) fn mpd(p: &Packager) -> String {
+    let seg = p.config.segment_duration;
+    let w = window(p);
+    let reference = reference(p);
+    let ast = p
+        .periods
+        .first()
+        .map_or(p.config.start_time_unix_ms, |x| x.wallclock_ms);
+    let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    s.push_str(
+        "<MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\" profiles=\"urn:mpeg:dash:profile:isoff-live:2011,urn:mpeg:dash:profile:cmaf:2019\"",
+    );
+    let max_seg = w
+        .map(|w| {
+            listed(reference, w)
+                .iter()
+                .map(|e| seconds(e.duration, reference.spec.timescale))
+                .fold(seg, f64::max)
+        })
+        .unwrap_or(seg);
+    if p.finished {
+        let total: f64 = reference
+            .history
+            .iter()
+            .map(|e| seconds(e.duration, reference.spec.timescale))
+            .sum();
+        let _ = write!(
+            s,
+            " type=\"static\" mediaPresentationDuration=\"{}\"",
+            duration(total)
+        );
+    } else {
+        let publish = reference.history.last().map_or(ast, |e| {
+            program_date_ms(p, reference, e)
+                + e.duration * 1000 / i64::from(reference.spec.timescale)
+        });
+        let depth = p
+            .config
+            .dvr_window
+            .unwrap_or(seg * p.config.live_window.max(1) as f64);
+        let _ = write!(
+            s,
+            " type=\"dynamic\" availabilityStartTime=\"{}\" publishTime=\"{}\" minimumUpdatePeriod=\"{}\" timeShiftBufferDepth=\"{}\" suggestedPresentationDelay=\"{}\"",
+            iso8601(ast),
+            iso8601(publish),
+            duration(seg),
+            duration(depth),
+            duration(seg * 3.0)
+        );
+    }
+    let _ = writeln!(
+        s,
+        " maxSegmentDuration=\"{}\" minBufferTime=\"{}\">",
+        duration(max_seg),
+        duration(seg)
+    );
+    let Some(w) = w else {
+        s.push_str("</MPD>\n");
+        return s;
+    };
+    let mut static_start = 0.0;
+    for (pi, period) in p.periods.iter().enumerate() {
+        let last = p
+            .periods
+            .get(pi + 1)
+            .map_or(u64::MAX, |n| n.first_number.saturating_sub(1));
+        let range = (period.first_number.max(w.0), last.min(w.1));
+        let whole = (period.first_number, last);
+        let period_length: f64 = listed(reference, whole)
+            .iter()
+            .map(|e| seconds(e.duration, reference.spec.timescale))
+            .sum();
+        let start = if p.finished {
+            static_start
+        } else {
+            (period.wallclock_ms - ast) as f64 / 1000.0
+        };
+        static_start += period_length;
+        if range.0 > range.1 || listed(reference, range).is_empty() {
+            continue;
+        }
+        let _ = writeln!(s, "  <Period id=\"p{pi}\" start=\"{}\">", duration(start));
+        let init = format!("$RepresentationID$/{}", init_name(period.init_generation));
+        let template = |t: &Track| -> String {
+            let entries = listed(t, range);
+            let pto = listed(t, whole).first().map_or(0, |e| e.start);
+            format!(
+                "      <SegmentTemplate timescale=\"{}\" presentationTimeOffset=\"{pto}\" startNumber=\"{}\" initialization=\"{init}\" media=\"$RepresentationID$/$Number$.m4s\">\n        <SegmentTimeline>{}</SegmentTimeline>\n      </SegmentTemplate>\n",
+                t.spec.timescale,
+                entries.first().map_or(range.0, |e| e.number),
+                timeline(entries)
+            )
+        };
+        let video: Vec<&Track> = p.tracks.iter().filter(|t| t.is_video()).collect();
+        if let Some(lead) = video.first() {
+            let _ = writeln!(
+                s,
+                "    <AdaptationSet id=\"0\" contentType=\"video\" mimeType=\"video/mp4\" segmentAlignment=\"true\" startWithSAP=\"1\">"
+            );
+            s.push_str(&template(lead));
+            for v in &video {
+                if let TrackMedia::Video {
+                    width,
+                    height,
+                    frame_rate,
+                    ..
+                } = &v.spec.media
+                {
+                    let fr = frame_rate_attr(*frame_rate);
+                    let fr = if fr.is_empty() {
+                        fr
+                    } else {
+                        format!(" frameRate=\"{fr}\"")
+                    };
+                    let _ = writeln!(
+                        s,
+                        "      <Representation id=\"{}\" bandwidth=\"{}\" codecs=\"{}\" width=\"{width}\" height=\"{height}\"{fr} sar=\"1:1\"/>",
+                        v.spec.name,
+                        bandwidths(p, v).0,
+                        v.codecs
+                    );
+                }
+            }
+            s.push_str("    </AdaptationSet>\n");
+        }
+        for (k, a) in p.tracks.iter().filter(|t| !t.is_video()).enumerate() {
+            let TrackMedia::Audio { codec } = &a.spec.media else {
+                continue;
+            };
+            let _ = writeln!(
+                s,
+                "    <AdaptationSet id=\"{}\" contentType=\"audio\" mimeType=\"audio/mp4\" lang=\"und\" segmentAlignment=\"true\" startWithSAP=\"1\">",
+                k + 1
+            );
+            s.push_str(&template(a));
+            let _ = writeln!(
+                s,
+                "      <Representation id=\"{}\" bandwidth=\"{}\" codecs=\"{}\" audioSamplingRate=\"{}\">\n        <AudioChannelConfiguration schemeIdUri=\"urn:mpeg:dash:23003:3:audio_channel_configuration:2011\" value=\"{}\"/>\n      </Representation>",
+                a.spec.name,
+                bandwidths(p, a).0,
+                a.codecs,
+                codec.sample_rate(),
+                codec.channels()
+            );
+            s.push_str("    </AdaptationSet>\n");
+        }
+        s.push_str("  </Period>\n");
+    }
+    s.push_str("</MPD>\n");
+    s
+}
