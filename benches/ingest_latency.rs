@@ -22,7 +22,10 @@ const LADDER: &str = "name: bench-3\nsegment_duration: 2\ngop: 2\nencoder: x264\
 struct Killed(Child);
 impl Drop for Killed {
     fn drop(&mut self) {
-        let _ = Command::new("kill").arg("-TERM").arg(self.0.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.0.id().to_string())
+            .status();
         std::thread::sleep(Duration::from_millis(500));
         let _ = self.0.kill();
         let _ = self.0.wait();
@@ -30,7 +33,11 @@ impl Drop for Killed {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// (segment uri, media end time in seconds) for every segment of a playlist.
@@ -40,7 +47,11 @@ fn segment_ends(playlist: &str) -> Vec<(String, f64)> {
     let mut pending = None;
     for line in playlist.lines() {
         if let Some(d) = line.strip_prefix("#EXTINF:") {
-            pending = d.trim_end_matches(',').split(',').next().and_then(|d| d.parse::<f64>().ok());
+            pending = d
+                .trim_end_matches(',')
+                .split(',')
+                .next()
+                .and_then(|d| d.parse::<f64>().ok());
         } else if !line.starts_with('#') && !line.trim().is_empty() {
             if let Some(d) = pending.take() {
                 end += d;
@@ -63,7 +74,10 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let secs: u64 = std::env::var("LIVEFLEET_BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(40);
+    let secs: u64 = std::env::var("LIVEFLEET_BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(40);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
 
@@ -82,7 +96,14 @@ fn main() {
     )
     .unwrap();
     let _nginx = Killed(
-        Command::new("nginx").arg("-c").arg(&conf).arg("-p").arg(dir).stderr(Stdio::null()).spawn().expect("nginx (apt-get install nginx-light libnginx-mod-rtmp)"),
+        Command::new("nginx")
+            .arg("-c")
+            .arg(&conf)
+            .arg("-p")
+            .arg(dir)
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nginx (apt-get install nginx-light libnginx-mod-rtmp)"),
     );
 
     // livefleet dev with a 3-rendition ladder.
@@ -90,7 +111,19 @@ fn main() {
     std::fs::write(&profile, LADDER).unwrap();
     let data = dir.join("livefleet");
     let mut dev = Command::new(env!("CARGO_BIN_EXE_livefleet"))
-        .args(["dev", "--rtmp", "127.0.0.1:0", "--http", "127.0.0.1:0", "--channel", "bench", "--stream-key", "bench-key-123", "--grace", "2"])
+        .args([
+            "dev",
+            "--rtmp",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+            "--channel",
+            "bench",
+            "--stream-key",
+            "bench-key-123",
+            "--grace",
+            "2",
+        ])
         .arg("--profile")
         .arg(&profile)
         .arg("--data")
@@ -115,9 +148,33 @@ fn main() {
     let start = Instant::now();
     let publisher = Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-re"])
-        .args(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30", "-f", "lavfi", "-i", "sine=sample_rate=48000"])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=640x360:rate=30",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=sample_rate=48000",
+        ])
         .args(["-t", &secs.to_string(), "-map", "0:v", "-map", "1:a"])
-        .args(["-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-g", "60", "-keyint_min", "60", "-sc_threshold", "0", "-pix_fmt", "yuv420p"])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-tune",
+            "zerolatency",
+            "-g",
+            "60",
+            "-keyint_min",
+            "60",
+            "-sc_threshold",
+            "0",
+            "-pix_fmt",
+            "yuv420p",
+        ])
         .args(["-c:a", "aac", "-f", "tee", &tee])
         .spawn()
         .expect("ffmpeg");
@@ -127,8 +184,13 @@ fn main() {
     let nginx_playlist = hls.join("bench.m3u8");
     let mut seen: HashMap<&str, HashMap<String, f64>> = HashMap::new();
     let mut latencies: HashMap<&str, Vec<f64>> = HashMap::new();
-    let poll = |name: &'static str, path: &Path, seen: &mut HashMap<&str, HashMap<String, f64>>, lat: &mut HashMap<&str, Vec<f64>>| {
-        let Ok(text) = std::fs::read_to_string(path) else { return };
+    let poll = |name: &'static str,
+                path: &Path,
+                seen: &mut HashMap<&str, HashMap<String, f64>>,
+                lat: &mut HashMap<&str, Vec<f64>>| {
+        let Ok(text) = std::fs::read_to_string(path) else {
+            return;
+        };
         let now = start.elapsed().as_secs_f64();
         let known = seen.entry(name).or_default();
         for (uri, end) in segment_ends(&text) {

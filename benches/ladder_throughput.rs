@@ -32,7 +32,11 @@ struct Usage {
 /// Runs a command and measures it with wait4 (its own CPU time and peak RSS).
 fn measure(cmd: &mut Command) -> Usage {
     let start = Instant::now();
-    let child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn");
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
     let pid = child.id() as libc::pid_t;
     let mut status = 0;
     // SAFETY: zeroed rusage is a valid out-parameter; pid is our own child.
@@ -49,11 +53,19 @@ fn measure(cmd: &mut Command) -> Usage {
         panic!("{cmd:?} failed: {err}");
     }
     let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    Usage { wall, cpu: tv(ru.ru_utime) + tv(ru.ru_stime), max_rss_mb: ru.ru_maxrss as f64 / 1024.0 }
+    Usage {
+        wall,
+        cpu: tv(ru.ru_utime) + tv(ru.ru_stime),
+        max_rss_mb: ru.ru_maxrss as f64 / 1024.0,
+    }
 }
 
 fn ffmpeg(args: &[&str]) {
-    let s = Command::new("ffmpeg").args(["-hide_banner", "-loglevel", "error", "-y"]).args(args).status().expect("ffmpeg");
+    let s = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y"])
+        .args(args)
+        .status()
+        .expect("ffmpeg");
     assert!(s.success(), "ffmpeg {args:?}");
 }
 
@@ -91,23 +103,56 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let secs: u32 = std::env::var("LIVEFLEET_BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(20);
+    let secs: u32 = std::env::var("LIVEFLEET_BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_livefleet"));
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path();
     let source = dir.join("source.mp4");
     println!("making a {secs} s 1080p30 source ...");
     ffmpeg(&[
-        "-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=30", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
-        "-t", &secs.to_string(), "-c:v", "libx264", "-preset", "ultrafast", "-crf", "18", "-g", "60", "-pix_fmt", "yuv420p",
-        "-c:a", "aac", "-b:a", "192k", source.to_str().unwrap(),
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=1920x1080:rate=30",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:sample_rate=48000",
+        "-t",
+        &secs.to_string(),
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-crf",
+        "18",
+        "-g",
+        "60",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "192k",
+        source.to_str().unwrap(),
     ]);
 
     // Ours.
     let prof = dir.join("bench.yaml");
     std::fs::write(&prof, profile_yaml(&LADDER)).unwrap();
     let ours_out = dir.join("ours");
-    let ours = measure(Command::new(&bin).arg("transcode").arg(&source).arg("--profile").arg(&prof).arg("--out").arg(&ours_out));
+    let ours = measure(
+        Command::new(&bin)
+            .arg("transcode")
+            .arg(&source)
+            .arg("--profile")
+            .arg(&prof)
+            .arg("--out")
+            .arg(&ours_out),
+    );
 
     // The ffmpeg CLI: one decode, split, four libx264 encoders, fMP4 HLS.
     let cli_out = dir.join("cli");
@@ -119,25 +164,66 @@ fn main() {
     for (i, (_, w, h, _)) in LADDER.iter().enumerate() {
         filter.push_str(&format!(";[s{i}]scale={w}:{h}:flags=bicubic[v{i}]"));
     }
-    let mut args: Vec<String> = vec!["-hide_banner".into(), "-loglevel".into(), "error".into(), "-y".into(), "-i".into(), source.display().to_string(), "-filter_complex".into(), filter];
+    let mut args: Vec<String> = vec![
+        "-hide_banner".into(),
+        "-loglevel".into(),
+        "error".into(),
+        "-y".into(),
+        "-i".into(),
+        source.display().to_string(),
+        "-filter_complex".into(),
+        filter,
+    ];
     for (i, (_, _, _, kbps)) in LADDER.iter().enumerate() {
-        args.extend(
-            [
-                "-map".to_string(), format!("[v{i}]"),
-                format!("-c:v:{i}"), "libx264".into(),
-                format!("-b:v:{i}"), format!("{kbps}k"),
-                format!("-maxrate:v:{i}"), format!("{}k", kbps * 13 / 10),
-                format!("-bufsize:v:{i}"), format!("{}k", kbps * 26 / 10),
-            ],
-        );
+        args.extend([
+            "-map".to_string(),
+            format!("[v{i}]"),
+            format!("-c:v:{i}"),
+            "libx264".into(),
+            format!("-b:v:{i}"),
+            format!("{kbps}k"),
+            format!("-maxrate:v:{i}"),
+            format!("{}k", kbps * 13 / 10),
+            format!("-bufsize:v:{i}"),
+            format!("{}k", kbps * 26 / 10),
+        ]);
     }
     args.extend(
         [
-            "-map", "0:a", "-c:a", "aac", "-b:a", "128k", "-ar", "48000", "-ac", "2",
-            "-preset", "veryfast", "-g", "60", "-keyint_min", "60", "-sc_threshold", "0", "-pix_fmt", "yuv420p",
-            "-f", "hls", "-hls_time", "2", "-hls_playlist_type", "vod", "-hls_segment_type", "fmp4",
-            "-master_pl_name", "master.m3u8", "-var_stream_map", "v:0,a:0 v:1 v:2 v:3",
-            "-hls_segment_filename", &format!("{}/v%v/%d.m4s", cli_out.display()),
+            "-map",
+            "0:a",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "128k",
+            "-ar",
+            "48000",
+            "-ac",
+            "2",
+            "-preset",
+            "veryfast",
+            "-g",
+            "60",
+            "-keyint_min",
+            "60",
+            "-sc_threshold",
+            "0",
+            "-pix_fmt",
+            "yuv420p",
+            "-f",
+            "hls",
+            "-hls_time",
+            "2",
+            "-hls_playlist_type",
+            "vod",
+            "-hls_segment_type",
+            "fmp4",
+            "-master_pl_name",
+            "master.m3u8",
+            "-var_stream_map",
+            "v:0,a:0 v:1 v:2 v:3",
+            "-hls_segment_filename",
+            &format!("{}/v%v/%d.m4s", cli_out.display()),
         ]
         .map(String::from),
     );
@@ -151,8 +237,17 @@ fn main() {
         let p = dir.join(format!("single{i}.yaml"));
         std::fs::write(&p, profile_yaml(std::slice::from_ref(r))).unwrap();
         children.push(
-            Command::new(&bin).arg("transcode").arg(&source).arg("--profile").arg(&p).arg("--out").arg(dir.join(format!("single{i}")))
-                .stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap(),
+            Command::new(&bin)
+                .arg("transcode")
+                .arg(&source)
+                .arg("--profile")
+                .arg(&p)
+                .arg("--out")
+                .arg(dir.join(format!("single{i}")))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
         );
     }
     let mut cpu_each = 0.0;
@@ -162,25 +257,67 @@ fn main() {
         let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
         // SAFETY: our own child; zeroed rusage is a valid out-parameter.
         unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
-        cpu_each += ru.ru_utime.tv_sec as f64 + ru.ru_utime.tv_usec as f64 / 1e6 + ru.ru_stime.tv_sec as f64 + ru.ru_stime.tv_usec as f64 / 1e6;
+        cpu_each += ru.ru_utime.tv_sec as f64
+            + ru.ru_utime.tv_usec as f64 / 1e6
+            + ru.ru_stime.tv_sec as f64
+            + ru.ru_stime.tv_usec as f64 / 1e6;
     }
     let per_rendition_wall = start.elapsed().as_secs_f64();
 
     let content = f64::from(secs);
     println!();
-    println!("ladder 1080/720/480/360 + AAC, libx264 veryfast, {secs} s of 1080p30, {} cores", std::thread::available_parallelism().map_or(0, |n| n.get()));
-    println!("{:<28} {:>10} {:>14} {:>12}", "", "wall s", "cpu s / content s", "peak RSS MB");
-    println!("{:<28} {:>10.1} {:>14.2} {:>12.0}", "livefleet (decode once)", ours.wall, ours.cpu / content, ours.max_rss_mb);
-    println!("{:<28} {:>10.1} {:>14.2} {:>12.0}", "ffmpeg CLI split", cli.wall, cli.cpu / content, cli.max_rss_mb);
-    println!("{:<28} {:>10.1} {:>14.2} {:>12}", "livefleet, 1 decode/rendition", per_rendition_wall, cpu_each / content, "-");
-    println!("throughput ratio (ours / CLI, wall): {:.2}x", cli.wall / ours.wall);
+    println!(
+        "ladder 1080/720/480/360 + AAC, libx264 veryfast, {secs} s of 1080p30, {} cores",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!(
+        "{:<28} {:>10} {:>14} {:>12}",
+        "", "wall s", "cpu s / content s", "peak RSS MB"
+    );
+    println!(
+        "{:<28} {:>10.1} {:>14.2} {:>12.0}",
+        "livefleet (decode once)",
+        ours.wall,
+        ours.cpu / content,
+        ours.max_rss_mb
+    );
+    println!(
+        "{:<28} {:>10.1} {:>14.2} {:>12.0}",
+        "ffmpeg CLI split",
+        cli.wall,
+        cli.cpu / content,
+        cli.max_rss_mb
+    );
+    println!(
+        "{:<28} {:>10.1} {:>14.2} {:>12}",
+        "livefleet, 1 decode/rendition",
+        per_rendition_wall,
+        cpu_each / content,
+        "-"
+    );
+    println!(
+        "throughput ratio (ours / CLI, wall): {:.2}x",
+        cli.wall / ours.wall
+    );
     println!("cpu ratio (ours / CLI): {:.2}", ours.cpu / cli.cpu);
-    println!("decode once vs one decode per rendition: wall {:.2}x, cpu {:.2}x", per_rendition_wall / ours.wall, cpu_each / ours.cpu);
+    println!(
+        "decode once vs one decode per rendition: wall {:.2}x, cpu {:.2}x",
+        per_rendition_wall / ours.wall,
+        cpu_each / ours.cpu
+    );
     println!();
-    println!("{:<8} {:>12} {:>12} {:>8}", "PSNR dB", "livefleet", "ffmpeg CLI", "delta");
+    println!(
+        "{:<8} {:>12} {:>12} {:>8}",
+        "PSNR dB", "livefleet", "ffmpeg CLI", "delta"
+    );
     for (i, (name, w, h, _)) in LADDER.iter().enumerate() {
         let a = psnr(&ours_out.join(name).join("index.m3u8"), &source, *w, *h);
-        let b = psnr(&cli_out.join(format!("v{i}")).join("index.m3u8"), &source, *w, *h);
+        let b = psnr(
+            &cli_out.join(format!("v{i}")).join("index.m3u8"),
+            &source,
+            *w,
+            *h,
+        );
         println!("{name:<8} {a:>12.2} {b:>12.2} {:>8.2}", a - b);
     }
 }

@@ -22,29 +22,48 @@ pub enum ChannelCommand {
         /// Ladder profile (YAML), validated before anything is stored.
         #[arg(long)]
         profile: PathBuf,
-        #[arg(long, env = "LIVEFLEET_NATS_URL", default_value = "nats://127.0.0.1:4222")]
+        #[arg(
+            long,
+            env = "LIVEFLEET_NATS_URL",
+            default_value = "nats://127.0.0.1:4222"
+        )]
         nats_url: String,
     },
     /// List channels (stream keys hidden unless --show-keys).
     List {
         #[arg(long)]
         show_keys: bool,
-        #[arg(long, env = "LIVEFLEET_NATS_URL", default_value = "nats://127.0.0.1:4222")]
+        #[arg(
+            long,
+            env = "LIVEFLEET_NATS_URL",
+            default_value = "nats://127.0.0.1:4222"
+        )]
         nats_url: String,
     },
     /// Delete a channel.
     Delete {
         name: ChannelName,
-        #[arg(long, env = "LIVEFLEET_NATS_URL", default_value = "nats://127.0.0.1:4222")]
+        #[arg(
+            long,
+            env = "LIVEFLEET_NATS_URL",
+            default_value = "nats://127.0.0.1:4222"
+        )]
         nats_url: String,
     },
 }
 
 pub async fn run(command: ChannelCommand) -> anyhow::Result<ExitCode> {
     match command {
-        ChannelCommand::Create { name, stream_key, profile, nats_url } => {
-            let text = std::fs::read_to_string(&profile).with_context(|| format!("reading {}", profile.display()))?;
-            let parsed = LadderProfile::from_yaml(&profile.display().to_string(), &text).map_err(|e| anyhow::anyhow!("{e}"))?;
+        ChannelCommand::Create {
+            name,
+            stream_key,
+            profile,
+            nats_url,
+        } => {
+            let text = std::fs::read_to_string(&profile)
+                .with_context(|| format!("reading {}", profile.display()))?;
+            let parsed = LadderProfile::from_yaml(&profile.display().to_string(), &text)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             let key = match stream_key {
                 Some(k) => {
                     validate_stream_key(&k).map_err(|e| anyhow::anyhow!("--stream-key: {e}"))?;
@@ -69,14 +88,21 @@ pub async fn run(command: ChannelCommand) -> anyhow::Result<ExitCode> {
             println!("  publish to: rtmp://INGEST:1935/live/{key}");
             println!("  playback:   /live/{name}/master.m3u8, /live/{name}/manifest.mpd");
         }
-        ChannelCommand::List { show_keys, nats_url } => {
+        ChannelCommand::List {
+            show_keys,
+            nats_url,
+        } => {
             let (_c, js) = services::nats(&nats_url, "livefleet-cli").await?;
             let registry = ChannelRegistry::open(&js).await?;
             let mut channels = registry.list().await?;
             channels.sort_by(|a, b| a.name.cmp(&b.name));
             println!("{:<24} {:<20} {}", "CHANNEL", "PROFILE", "STREAM KEY");
             for c in channels {
-                let key = if show_keys { c.stream_key.clone() } else { format!("{}…", &c.stream_key[..c.stream_key.len().min(4)]) };
+                let key = if show_keys {
+                    c.stream_key.clone()
+                } else {
+                    format!("{}…", &c.stream_key[..c.stream_key.len().min(4)])
+                };
                 println!("{:<24} {:<20} {}", c.name, c.profile_name, key);
             }
         }

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use livefleet_base::ChannelName;
-use livefleet_bus::{generate_stream_key, validate_stream_key, ChannelRecord, ChannelRegistry, NatsServer};
+use livefleet_bus::{
+    generate_stream_key, validate_stream_key, ChannelRecord, ChannelRegistry, NatsServer,
+};
 use livefleet_ingest::IngestConfig;
 use livefleet_origin::OriginConfig;
 use livefleet_profile::LadderProfile;
@@ -34,13 +36,21 @@ pub struct DevOptions {
 }
 
 pub async fn run(o: DevOptions) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&o.data).with_context(|| format!("cannot create the data directory {}", o.data.display()))?;
+    std::fs::create_dir_all(&o.data)
+        .with_context(|| format!("cannot create the data directory {}", o.data.display()))?;
     let data = o.data.canonicalize().unwrap_or(o.data.clone());
     let (profile_text, profile_label) = match &o.profile {
-        Some(p) => (std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?, p.display().to_string()),
-        None => (DEFAULT_PROFILE.to_owned(), "ladder-profiles/cpu-small.yaml (built in)".to_owned()),
+        Some(p) => (
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+            p.display().to_string(),
+        ),
+        None => (
+            DEFAULT_PROFILE.to_owned(),
+            "ladder-profiles/cpu-small.yaml (built in)".to_owned(),
+        ),
     };
-    let profile = LadderProfile::from_yaml(&profile_label, &profile_text).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let profile = LadderProfile::from_yaml(&profile_label, &profile_text)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let stream_key = match o.stream_key.clone() {
         Some(k) => {
             validate_stream_key(&k).map_err(|e| anyhow::anyhow!("--stream-key: {e}"))?;
@@ -66,7 +76,9 @@ pub async fn run(o: DevOptions) -> anyhow::Result<()> {
     let (_client, js) = services::nats(&url, "livefleet-dev").await?;
 
     // The channel, created fresh with this key and profile.
-    let registry = ChannelRegistry::open(&js).await.context("opening the channel registry")?;
+    let registry = ChannelRegistry::open(&js)
+        .await
+        .context("opening the channel registry")?;
     if registry.get(&o.channel).await?.is_some() {
         registry.delete(&o.channel).await?;
     }
@@ -91,27 +103,60 @@ pub async fn run(o: DevOptions) -> anyhow::Result<()> {
     let mut tasks = tokio::task::JoinSet::new();
     {
         let (js, metrics, stop) = (js.clone(), metrics.clone(), stop.clone());
-        tasks.spawn(async move { services::ingest(js, rtmp_listener, IngestConfig::default(), &metrics, stop).await });
+        tasks.spawn(async move {
+            services::ingest(js, rtmp_listener, IngestConfig::default(), &metrics, stop).await
+        });
     }
-    let timing = LiveTiming { grace: o.grace, ..LiveTiming::default() };
-    tasks.spawn(services::worker(js.clone(), "dev".into(), data.clone(), timing, metrics.clone(), stop.clone()));
+    let timing = LiveTiming {
+        grace: o.grace,
+        ..LiveTiming::default()
+    };
+    tasks.spawn(services::worker(
+        js.clone(),
+        "dev".into(),
+        data.clone(),
+        timing,
+        metrics.clone(),
+        stop.clone(),
+    ));
     let origin = livefleet_origin::router(
-        OriginConfig { root: data.clone(), assets: None, default_channel: o.channel.to_string() },
+        OriginConfig {
+            root: data.clone(),
+            assets: None,
+            default_channel: o.channel.to_string(),
+        },
         metrics.clone(),
     );
     let origin_stop = stop.clone();
     tasks.spawn(async move {
-        livefleet_origin::serve(http_listener, origin, async move { origin_stop.cancelled().await }).await.context("HTTP origin")
+        livefleet_origin::serve(http_listener, origin, async move {
+            origin_stop.cancelled().await
+        })
+        .await
+        .context("HTTP origin")
     });
 
-    let publish_host = if rtmp_addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { rtmp_addr.ip().to_string() };
-    let publish_url = format!("rtmp://{publish_host}:{}/live/{stream_key}", rtmp_addr.port());
+    let publish_host = if rtmp_addr.ip().is_unspecified() {
+        "127.0.0.1".to_string()
+    } else {
+        rtmp_addr.ip().to_string()
+    };
+    let publish_url = format!(
+        "rtmp://{publish_host}:{}/live/{stream_key}",
+        rtmp_addr.port()
+    );
     println!("livefleet dev is running (Ctrl-C stops everything)");
     println!("  publish:  {publish_url}");
     println!("            OBS: Settings > Stream > Service: Custom, Server: rtmp://{publish_host}:{}/live, Stream Key: {stream_key}", rtmp_addr.port());
     println!("  watch:    http://{http_addr}/?channel={}", o.channel);
-    println!("  HLS:      http://{http_addr}/live/{}/master.m3u8", o.channel);
-    println!("  DASH:     http://{http_addr}/live/{}/manifest.mpd", o.channel);
+    println!(
+        "  HLS:      http://{http_addr}/live/{}/master.m3u8",
+        o.channel
+    );
+    println!(
+        "  DASH:     http://{http_addr}/live/{}/manifest.mpd",
+        o.channel
+    );
     println!("  metrics:  http://{http_addr}/metrics");
     println!("  data:     {}", data.display());
 
@@ -145,9 +190,32 @@ async fn demo_source(url: String, stop: CancellationToken) -> anyhow::Result<()>
         let mut child = tokio::process::Command::new("ffmpeg")
             .args(["-hide_banner", "-loglevel", "error", "-re"])
             .args(["-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30"])
-            .args(["-f", "lavfi", "-i", "sine=frequency=440:beep_factor=4:sample_rate=48000"])
-            .args(["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-b:v", "2500k"])
-            .args(["-g", "60", "-keyint_min", "60", "-sc_threshold", "0", "-pix_fmt", "yuv420p"])
+            .args([
+                "-f",
+                "lavfi",
+                "-i",
+                "sine=frequency=440:beep_factor=4:sample_rate=48000",
+            ])
+            .args([
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-tune",
+                "zerolatency",
+                "-b:v",
+                "2500k",
+            ])
+            .args([
+                "-g",
+                "60",
+                "-keyint_min",
+                "60",
+                "-sc_threshold",
+                "0",
+                "-pix_fmt",
+                "yuv420p",
+            ])
             .args(["-c:a", "aac", "-b:a", "128k", "-f", "flv", &url])
             .kill_on_drop(true)
             .stdin(std::process::Stdio::null())

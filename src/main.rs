@@ -19,7 +19,11 @@ use livefleet_worker::transcode::{transcode, TranscodeJob};
 use livefleet_worker::Progress;
 
 #[derive(Parser)]
-#[command(name = "livefleet", version, about = "Self-hosted live video: RTMP in, ABR CMAF (HLS + DASH) out")]
+#[command(
+    name = "livefleet",
+    version,
+    about = "Self-hosted live video: RTMP in, ABR CMAF (HLS + DASH) out"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -78,7 +82,11 @@ enum Command {
     },
     /// The RTMP ingest on its own.
     Ingest {
-        #[arg(long, env = "LIVEFLEET_NATS_URL", default_value = "nats://127.0.0.1:4222")]
+        #[arg(
+            long,
+            env = "LIVEFLEET_NATS_URL",
+            default_value = "nats://127.0.0.1:4222"
+        )]
         nats_url: String,
         /// RTMP listen address.
         #[arg(long, default_value = "0.0.0.0:1935")]
@@ -92,7 +100,11 @@ enum Command {
     },
     /// A worker on its own: runs channels from the bus, writes to a local directory.
     Worker {
-        #[arg(long, env = "LIVEFLEET_NATS_URL", default_value = "nats://127.0.0.1:4222")]
+        #[arg(
+            long,
+            env = "LIVEFLEET_NATS_URL",
+            default_value = "nats://127.0.0.1:4222"
+        )]
         nats_url: String,
         /// This node's id.
         #[arg(long, default_value = "worker")]
@@ -152,7 +164,17 @@ fn main() -> ExitCode {
 async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
     let seconds = |s: f64| Duration::from_secs_f64(s.clamp(0.0, 86_400.0));
     match command {
-        Command::Dev { nats_url, rtmp, http, data, channel, stream_key, profile, demo_source, grace } => {
+        Command::Dev {
+            nats_url,
+            rtmp,
+            http,
+            data,
+            channel,
+            stream_key,
+            profile,
+            demo_source,
+            grace,
+        } => {
             dev::run(dev::DevOptions {
                 nats_url,
                 rtmp,
@@ -166,10 +188,16 @@ async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
             })
             .await?;
         }
-        Command::Ingest { nats_url, rtmp, config, metrics } => {
+        Command::Ingest {
+            nats_url,
+            rtmp,
+            config,
+            metrics,
+        } => {
             let config: livefleet_ingest::IngestConfig = match config {
                 Some(path) => {
-                    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+                    let text = std::fs::read_to_string(&path)
+                        .with_context(|| format!("reading {}", path.display()))?;
                     serde_norway::from_str(&text).with_context(|| format!("{}", path.display()))?
                 }
                 None => Default::default(),
@@ -180,7 +208,11 @@ async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
             let listener = services::bind(rtmp, "RTMP").await?;
             let metrics_listener = services::bind(metrics, "metrics").await?;
             tracing::info!(rtmp = %listener.local_addr()?, metrics = %metrics_listener.local_addr()?, "ingest listening");
-            let m = tokio::spawn(services::metrics_endpoint(metrics_listener, registry.clone(), stop.clone()));
+            let m = tokio::spawn(services::metrics_endpoint(
+                metrics_listener,
+                registry.clone(),
+                stop.clone(),
+            ));
             let s = stop.clone();
             tokio::spawn(async move {
                 services::termination().await;
@@ -190,32 +222,53 @@ async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
             stop.cancel();
             let _ = m.await;
         }
-        Command::Worker { nats_url, id, data, grace, metrics } => {
-            let (_client, js) = services::nats(&nats_url, &format!("livefleet-worker-{id}")).await?;
+        Command::Worker {
+            nats_url,
+            id,
+            data,
+            grace,
+            metrics,
+        } => {
+            let (_client, js) =
+                services::nats(&nats_url, &format!("livefleet-worker-{id}")).await?;
             let registry = prometheus::Registry::new();
             let stop = tokio_util::sync::CancellationToken::new();
             let metrics_listener = services::bind(metrics, "metrics").await?;
             tracing::info!(metrics = %metrics_listener.local_addr()?, "worker metrics");
-            let m = tokio::spawn(services::metrics_endpoint(metrics_listener, registry.clone(), stop.clone()));
+            let m = tokio::spawn(services::metrics_endpoint(
+                metrics_listener,
+                registry.clone(),
+                stop.clone(),
+            ));
             let s = stop.clone();
             tokio::spawn(async move {
                 services::termination().await;
                 s.cancel();
             });
-            let timing = livefleet_worker::live::LiveTiming { grace: seconds(grace), ..Default::default() };
+            let timing = livefleet_worker::live::LiveTiming {
+                grace: seconds(grace),
+                ..Default::default()
+            };
             services::worker(js, id, data, timing, registry, stop.clone()).await?;
             stop.cancel();
             let _ = m.await;
         }
         Command::Channel { command } => return channel::run(command).await,
-        Command::Transcode { .. } | Command::Profile { .. } => unreachable!("handled without a runtime"),
+        Command::Transcode { .. } | Command::Profile { .. } => {
+            unreachable!("handled without a runtime")
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Transcode { input, profile, out, encoder } => {
+        Command::Transcode {
+            input,
+            profile,
+            out,
+            encoder,
+        } => {
             let profile = LadderProfile::load(&profile).map_err(|e| anyhow::anyhow!("{e}"))?;
             let job = TranscodeJob {
                 input,
@@ -229,7 +282,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             run_transcode(&job)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Profile { command: ProfileCommand::Validate { files } } => {
+        Command::Profile {
+            command: ProfileCommand::Validate { files },
+        } => {
             let mut bad = 0;
             for file in &files {
                 match LadderProfile::load(file) {
@@ -246,7 +301,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     }
                 }
             }
-            Ok(if bad == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if bad == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         _ => unreachable!("async commands run in run_async"),
     }
@@ -292,7 +351,11 @@ fn run_transcode(job: &TranscodeJob) -> anyhow::Result<()> {
         report.frames_decoded,
         report.segments_written,
         report.encoder,
-        if report.corrupt_packets > 0 { format!(", {} corrupt packets skipped", report.corrupt_packets) } else { String::new() }
+        if report.corrupt_packets > 0 {
+            format!(", {} corrupt packets skipped", report.corrupt_packets)
+        } else {
+            String::new()
+        }
     );
     Ok(())
 }

@@ -15,17 +15,24 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 /// Connects to NATS and opens JetStream.
-pub async fn nats(url: &str, name: &str) -> anyhow::Result<(async_nats::Client, async_nats::jetstream::Context)> {
+pub async fn nats(
+    url: &str,
+    name: &str,
+) -> anyhow::Result<(async_nats::Client, async_nats::jetstream::Context)> {
     let client = tokio::time::timeout(std::time::Duration::from_secs(30), livefleet_bus::connect(url, name))
         .await
         .with_context(|| format!("NATS at {url} did not answer within 30 s (is nats-server running? start one, or use `livefleet dev` which starts its own)"))?
         .with_context(|| format!("cannot connect to NATS at {url}"))?;
-    let js = livefleet_bus::jetstream(&client).await.with_context(|| format!("JetStream is not enabled on {url} (run nats-server with -js)"))?;
+    let js = livefleet_bus::jetstream(&client)
+        .await
+        .with_context(|| format!("JetStream is not enabled on {url} (run nats-server with -js)"))?;
     Ok((client, js))
 }
 
 pub async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(addr).await.with_context(|| format!("cannot listen for {what} on {addr}"))
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen for {what} on {addr}"))
 }
 
 /// The RTMP ingest until `stop` is cancelled.
@@ -36,8 +43,12 @@ pub async fn ingest(
     metrics: &prometheus::Registry,
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
-    let registry = ChannelRegistry::open(&js).await.context("opening the channel registry")?;
-    let publisher = MediaPublisher::new(&js, &MediaStreamConfig::default()).await.context("opening the media stream")?;
+    let registry = ChannelRegistry::open(&js)
+        .await
+        .context("opening the channel registry")?;
+    let publisher = MediaPublisher::new(&js, &MediaStreamConfig::default())
+        .await
+        .context("opening the media stream")?;
     let metrics = IngestMetrics::new(metrics).context("registering ingest metrics")?;
     livefleet_ingest::serve(
         listener,
@@ -60,16 +71,25 @@ pub async fn worker(
     metrics: prometheus::Registry,
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
-    let storage = LocalDir::new(data.clone()).with_context(|| format!("storage directory {}", data.display()))?;
-    livefleet_worker::service::run(js, WorkerConfig { id, timing }, Arc::new(storage), metrics, async move {
-        stop.cancelled().await
-    })
+    let storage = LocalDir::new(data.clone())
+        .with_context(|| format!("storage directory {}", data.display()))?;
+    livefleet_worker::service::run(
+        js,
+        WorkerConfig { id, timing },
+        Arc::new(storage),
+        metrics,
+        async move { stop.cancelled().await },
+    )
     .await
     .context("worker")
 }
 
 /// `/metrics` (and `/healthz`) on their own port, for processes without the origin.
-pub async fn metrics_endpoint(listener: TcpListener, registry: prometheus::Registry, stop: CancellationToken) -> anyhow::Result<()> {
+pub async fn metrics_endpoint(
+    listener: TcpListener,
+    registry: prometheus::Registry,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
     use axum::routing::get;
     let app = axum::Router::new()
         .route(
@@ -78,13 +98,17 @@ pub async fn metrics_endpoint(listener: TcpListener, registry: prometheus::Regis
                 let registry = registry.clone();
                 async move {
                     let mut out = String::new();
-                    let _ = prometheus::TextEncoder::new().encode_utf8(&registry.gather(), &mut out);
+                    let _ =
+                        prometheus::TextEncoder::new().encode_utf8(&registry.gather(), &mut out);
                     ([("content-type", "text/plain; version=0.0.4")], out)
                 }
             }),
         )
         .route("/healthz", get(|| async { "ok" }));
-    axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await }).await.context("metrics endpoint")
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move { stop.cancelled().await })
+        .await
+        .context("metrics endpoint")
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
@@ -92,13 +116,14 @@ pub async fn termination() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {},
             _ = term.recv() => {},

@@ -50,6 +50,9 @@ impl MediaSink for BusSink {
         self.publisher
             .publish(channel, &packet)
             .await
-            .map_err(|e| SinkError { channel: channel.clone(), reason: e.to_string() })
+            .map_err(|e| SinkError {
+                channel: channel.clone(),
+                reason: e.to_string(),
+            })
     }
 }

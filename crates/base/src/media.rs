@@ -147,14 +147,26 @@ mod tests {
 
     #[test]
     fn refuses_garbage() {
-        assert_eq!(MediaPacket::decode(Bytes::from_static(b"abc")), Err(WireError::Short(3)));
+        assert_eq!(
+            MediaPacket::decode(Bytes::from_static(b"abc")),
+            Err(WireError::Short(3))
+        );
         let mut b = vec![0u8; HEADER_LEN];
-        assert_eq!(MediaPacket::decode(Bytes::from(b.clone())), Err(WireError::Version(0)));
+        assert_eq!(
+            MediaPacket::decode(Bytes::from(b.clone())),
+            Err(WireError::Version(0))
+        );
         b[0] = VERSION;
         b[1] = 9;
-        assert_eq!(MediaPacket::decode(Bytes::from(b.clone())), Err(WireError::Kind(9)));
+        assert_eq!(
+            MediaPacket::decode(Bytes::from(b.clone())),
+            Err(WireError::Kind(9))
+        );
         b[1] = 0;
         b[2] = 5;
-        assert_eq!(MediaPacket::decode(Bytes::from(b)), Err(WireError::Track(5)));
+        assert_eq!(
+            MediaPacket::decode(Bytes::from(b)),
+            Err(WireError::Track(5))
+        );
     }
 }

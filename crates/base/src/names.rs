@@ -29,16 +29,24 @@ fn check(name: &str) -> Result<(), NameError> {
         return Err(NameError::Empty);
     }
     if name.len() > MAX_NAME {
-        return Err(NameError::TooLong { name: name.to_owned(), max: MAX_NAME });
+        return Err(NameError::TooLong {
+            name: name.to_owned(),
+            max: MAX_NAME,
+        });
     }
     if let Some(bad) = name
         .chars()
         .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-' || *c == '_'))
     {
-        return Err(NameError::BadCharacter { name: name.to_owned(), bad });
+        return Err(NameError::BadCharacter {
+            name: name.to_owned(),
+            bad,
+        });
     }
     if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
-        return Err(NameError::BadStart { name: name.to_owned() });
+        return Err(NameError::BadStart {
+            name: name.to_owned(),
+        });
     }
     Ok(())
 }
@@ -116,10 +124,25 @@ mod tests {
     #[test]
     fn refuses_unsafe_names() {
         assert_eq!(ChannelName::new(""), Err(NameError::Empty));
-        assert!(matches!(ChannelName::new("a/b"), Err(NameError::BadCharacter { bad: '/', .. })));
-        assert!(matches!(ChannelName::new("Demo"), Err(NameError::BadCharacter { bad: 'D', .. })));
-        assert!(matches!(ChannelName::new("a.b"), Err(NameError::BadCharacter { bad: '.', .. })));
-        assert!(matches!(ChannelName::new("-x"), Err(NameError::BadStart { .. })));
-        assert!(matches!(ChannelName::new("x".repeat(65)), Err(NameError::TooLong { .. })));
+        assert!(matches!(
+            ChannelName::new("a/b"),
+            Err(NameError::BadCharacter { bad: '/', .. })
+        ));
+        assert!(matches!(
+            ChannelName::new("Demo"),
+            Err(NameError::BadCharacter { bad: 'D', .. })
+        ));
+        assert!(matches!(
+            ChannelName::new("a.b"),
+            Err(NameError::BadCharacter { bad: '.', .. })
+        ));
+        assert!(matches!(
+            ChannelName::new("-x"),
+            Err(NameError::BadStart { .. })
+        ));
+        assert!(matches!(
+            ChannelName::new("x".repeat(65)),
+            Err(NameError::TooLong { .. })
+        ));
     }
 }
