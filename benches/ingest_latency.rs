@@ -194,8 +194,8 @@ fn main() {
         let now = start.elapsed().as_secs_f64();
         let known = seen.entry(name).or_default();
         for (uri, end) in segment_ends(&text) {
-            if !known.contains_key(&uri) {
-                known.insert(uri, end);
+            if let std::collections::hash_map::Entry::Vacant(e) = known.entry(uri) {
+                e.insert(end);
                 lat.entry(name).or_default().push(now - end);
             }
         }

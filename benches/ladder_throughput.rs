@@ -30,6 +30,8 @@ struct Usage {
 }
 
 /// Runs a command and measures it with wait4 (its own CPU time and peak RSS).
+// The child is reaped by wait4 below, which clippy cannot see.
+#[allow(clippy::zombie_processes)]
 fn measure(cmd: &mut Command) -> Usage {
     let start = Instant::now();
     let child = cmd

@@ -96,7 +96,7 @@ pub async fn run(command: ChannelCommand) -> anyhow::Result<ExitCode> {
             let registry = ChannelRegistry::open(&js).await?;
             let mut channels = registry.list().await?;
             channels.sort_by(|a, b| a.name.cmp(&b.name));
-            println!("{:<24} {:<20} {}", "CHANNEL", "PROFILE", "STREAM KEY");
+            println!("{:<24} {:<20} STREAM KEY", "CHANNEL", "PROFILE");
             for c in channels {
                 let key = if show_keys {
                     c.stream_key.clone()

@@ -475,7 +475,10 @@ impl Dev {
             .arg("--profile")
             .arg(profile("cpu-small.yaml"))
             .args(extra)
-            .env("RUST_LOG", "info")
+            .env(
+                "RUST_LOG",
+                std::env::var("LIVEFLEET_TEST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdout(std::process::Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()

@@ -82,9 +82,11 @@ impl LiveFeed {
         if self.closed {
             return Recv::Closed;
         }
+        // The timer is created inside the runtime's context (block_on enters it).
+        let rx = &mut self.rx;
         match self
             .runtime
-            .block_on(tokio::time::timeout(timeout, self.rx.recv()))
+            .block_on(async { tokio::time::timeout(timeout, rx.recv()).await })
         {
             Ok(Some(p)) => Recv::Packet(p),
             Ok(None) => {
@@ -128,8 +130,9 @@ fn estimate_fps(dts: &[i64]) -> Rational {
 }
 
 impl<'a> LiveSource<'a> {
-    /// Waits up to `wait` for the start of a publish session: a video
-    /// configuration, then enough frames to estimate the frame rate.
+    /// Waits up to `wait` for the start of a publish session (a video
+    /// configuration), then up to the idle timeout for enough frames to
+    /// estimate the frame rate.
     /// `Ok(None)` when no session started in time or the feed closed.
     pub fn start(feed: &'a mut LiveFeed, wait: Duration, idle_timeout: Duration) -> Option<Self> {
         let deadline = Instant::now() + wait;
@@ -138,8 +141,10 @@ impl<'a> LiveSource<'a> {
         let mut buffered: VecDeque<MediaPacket> = VecDeque::new();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
+            // Once a session's configuration is in, wait for its frames as long as
+            // the publisher may be idle: returning now would lose the configuration.
             let budget = if video_config.is_some() {
-                left.min(idle_timeout)
+                idle_timeout
             } else {
                 left
             };

@@ -268,7 +268,8 @@ fn packager_thread(
             }
             PackMsg::Discontinuity(wallclock) => {
                 if let Some(p) = packager.as_mut() {
-                    p.discontinuity(wallclock);
+                    let outputs = p.discontinuity(wallclock);
+                    write(outputs, &mut sink)?;
                 }
             }
             PackMsg::Finish => {

@@ -284,6 +284,7 @@ pub struct Packager {
 
 impl Packager {
     /// A new broadcast. Returns the init segments to store.
+    #[must_use = "the outputs must be stored"]
     pub fn new(
         config: PackagerConfig,
         tracks: Vec<TrackSpec>,
@@ -295,6 +296,7 @@ impl Packager {
     /// (a failover, or the next broadcast of the channel): numbering goes on,
     /// the next segment starts a new period, and new init segments are
     /// written under a new name so earlier segments keep theirs.
+    #[must_use = "the outputs must be stored"]
     pub fn resume(
         config: PackagerConfig,
         tracks: Vec<TrackSpec>,
@@ -338,7 +340,8 @@ impl Packager {
             {
                 t.history = expand(&h.runs);
                 if let Some(last) = t.history.last() {
-                    t.last_dts = Some(last.start + last.duration);
+                    // A new session's timeline may overlap the last segment's estimated end by rounding.
+                    t.last_dts = Some(last.start);
                 }
             }
         }
@@ -385,6 +388,7 @@ impl Packager {
 
     /// Adds a sample. Returns what became ready to store: closed segments,
     /// then the manifests that now name them.
+    #[must_use = "the outputs must be stored"]
     pub fn push(&mut self, track: TrackId, sample: Sample) -> Result<Vec<Output>, PackagerError> {
         if self.finished {
             return Err(PackagerError::Finished);
@@ -499,12 +503,9 @@ impl Packager {
             if self.tracks[i].is_video() {
                 continue;
             }
-            loop {
-                let Some(first) = self.tracks[i].pending.front() else {
-                    break;
-                };
+            while let Some(first_dts) = self.tracks[i].pending.front().map(|s| s.dts) {
                 if self.tracks[i].open.is_none() {
-                    let (dts, number) = (first.dts, self.number_for(i, first.dts));
+                    let (dts, number) = (first_dts, self.number_for(i, first_dts));
                     self.open(i, number, dts);
                 }
                 let number = self.tracks[i].open.as_ref().map_or(0, |o| o.number);
@@ -656,9 +657,6 @@ impl Packager {
             duration: total,
             bytes: body.len() as u64,
         });
-        if next_dts.is_none() {
-            t.last_dts = Some(start + total);
-        }
         out.push(Output::Put {
             path: format!("{}/{}.m4s", t.spec.name, open.number),
             body: Bytes::from(body),
@@ -754,6 +752,7 @@ impl Packager {
     /// Ends a publish session: open segments close, and the next segment
     /// starts a new period (EXT-X-DISCONTINUITY, a new DASH Period) at
     /// `wallclock_ms`. Returns the closed segments and manifests.
+    #[must_use = "the outputs must be stored"]
     pub fn discontinuity(&mut self, wallclock_ms: i64) -> Vec<Output> {
         let mut out = Vec::new();
         if self.finished {
@@ -768,6 +767,7 @@ impl Packager {
     /// Ends the broadcast: closes the last segments and writes the
     /// live-to-VOD manifests (ENDLIST, a static MPD listing every segment,
     /// the master with measured bandwidth).
+    #[must_use = "the outputs must be stored"]
     pub fn finish(&mut self) -> Vec<Output> {
         let mut out = Vec::new();
         if self.finished {

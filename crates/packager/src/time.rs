@@ -32,7 +32,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 /// An xs:duration in seconds with millisecond precision, e.g. `PT2S`, `PT12.345S`.
 pub(crate) fn duration(seconds: f64) -> String {
     let ms = (seconds.max(0.0) * 1000.0).round() as u64;
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         format!("PT{}S", ms / 1000)
     } else {
         let s = format!("{}.{:03}", ms / 1000, ms % 1000);
