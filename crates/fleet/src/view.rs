@@ -1,0 +1,692 @@
+//! The scheduler's picture of the fleet and channel placement on it.
+//!
+//! [`FleetView`] is a plain data structure (no I/O, time passed in): it keeps
+//! the latest heartbeat of every worker with the time it arrived, and the
+//! placements made since, so that back-to-back placements do not count the
+//! same free capacity twice. [`FleetView::place`] scans the nodes once
+//! (O(nodes)) and picks one by [`Policy`].
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use livefleet_base::ChannelName;
+use serde::{Deserialize, Serialize};
+
+use crate::{ChannelCost, EncoderKind, Heartbeat, NodeState, WorkerId};
+
+/// A worker silent for longer than this is considered gone (three missed
+/// heartbeats at one per second).
+pub const DEFAULT_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A placement stays counted against its node until the node's heartbeat
+/// lists the channel, or until this many heartbeats from the node have not
+/// listed it (the worker never started it).
+pub const RESERVATION_HEARTBEATS: u32 = 5;
+
+/// How to choose among nodes that fit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Policy {
+    /// The node left with the most free capacity: spreads load, limits the
+    /// blast radius of a node failure.
+    #[default]
+    Spread,
+    /// The node left with the least free capacity (best fit): keeps whole
+    /// nodes free for large ladders and lets idle nodes be scaled down.
+    Pack,
+}
+
+/// Where a channel goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Placement {
+    /// The worker that runs it.
+    pub worker: WorkerId,
+    /// The encoder it runs on there.
+    pub kind: EncoderKind,
+}
+
+/// No node can take the channel; `reason` says why, for the publisher's
+/// refusal and the operator.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct NoFit {
+    /// Human-readable reason.
+    pub reason: String,
+}
+
+#[derive(Debug, Clone)]
+struct Reservation {
+    channel: ChannelName,
+    kind: EncoderKind,
+    sessions: u32,
+    pixel_rate: u64,
+    heartbeats_left: u32,
+}
+
+#[derive(Debug, Clone)]
+struct Node {
+    heartbeat: Heartbeat,
+    last_seen: Instant,
+    /// From the heartbeat: NVENC sessions and pixel rates in use.
+    used_sessions: u32,
+    used_nvenc_pps: u64,
+    used_cpu_pps: u64,
+    reservations: Vec<Reservation>,
+    reserved_sessions: u32,
+    reserved_nvenc_pps: u64,
+    reserved_cpu_pps: u64,
+}
+
+/// Free capacity of one encoder kind on one node.
+#[derive(Debug, Clone, Copy)]
+struct Free {
+    /// `None`: no session cap.
+    sessions: Option<u32>,
+    pixel_rate: u64,
+    capacity: u64,
+}
+
+impl Node {
+    fn new(heartbeat: Heartbeat, now: Instant) -> Node {
+        let mut node = Node {
+            heartbeat,
+            last_seen: now,
+            used_sessions: 0,
+            used_nvenc_pps: 0,
+            used_cpu_pps: 0,
+            reservations: Vec::new(),
+            reserved_sessions: 0,
+            reserved_nvenc_pps: 0,
+            reserved_cpu_pps: 0,
+        };
+        node.absorb_heartbeat();
+        node
+    }
+
+    fn absorb_heartbeat(&mut self) {
+        let (nvenc_pps, sessions, cpu_pps) = self.heartbeat.channel_load();
+        self.used_sessions = sessions.max(self.heartbeat.nvenc_sessions_in_use);
+        self.used_nvenc_pps = nvenc_pps;
+        self.used_cpu_pps = cpu_pps;
+        let listed = &self.heartbeat.channels;
+        self.reservations.retain_mut(|r| {
+            r.heartbeats_left = r.heartbeats_left.saturating_sub(1);
+            r.heartbeats_left > 0 && !listed.iter().any(|c| c.name == r.channel)
+        });
+        self.sum_reservations();
+    }
+
+    fn sum_reservations(&mut self) {
+        let (mut s, mut n, mut c) = (0u32, 0u64, 0u64);
+        for r in &self.reservations {
+            match r.kind {
+                EncoderKind::Nvenc => {
+                    s = s.saturating_add(r.sessions);
+                    n = n.saturating_add(r.pixel_rate);
+                }
+                EncoderKind::X264 => c = c.saturating_add(r.pixel_rate),
+            }
+        }
+        self.reserved_sessions = s;
+        self.reserved_nvenc_pps = n;
+        self.reserved_cpu_pps = c;
+    }
+
+    fn offers(&self, kind: EncoderKind) -> bool {
+        self.heartbeat.encoders.contains(&kind)
+    }
+
+    fn free(&self, kind: EncoderKind) -> Option<Free> {
+        if !self.offers(kind) {
+            return None;
+        }
+        let hb = &self.heartbeat;
+        Some(match kind {
+            EncoderKind::Nvenc => Free {
+                sessions: hb.nvenc_session_limit.map(|limit| {
+                    limit.saturating_sub(self.used_sessions.saturating_add(self.reserved_sessions))
+                }),
+                pixel_rate: hb
+                    .capacity_nvenc_pps
+                    .saturating_sub(self.used_nvenc_pps.saturating_add(self.reserved_nvenc_pps)),
+                capacity: hb.capacity_nvenc_pps,
+            },
+            EncoderKind::X264 => Free {
+                sessions: None,
+                pixel_rate: hb
+                    .capacity_cpu_pps
+                    .saturating_sub(self.used_cpu_pps.saturating_add(self.reserved_cpu_pps)),
+                capacity: hb.capacity_cpu_pps,
+            },
+        })
+    }
+}
+
+impl Free {
+    fn fits(&self, kind: EncoderKind, cost: &ChannelCost) -> bool {
+        let sessions_ok =
+            kind == EncoderKind::X264 || self.sessions.is_none_or(|s| s >= cost.nvenc_sessions);
+        sessions_ok && self.pixel_rate >= cost.pixel_rate
+    }
+
+    /// Fraction of the node left free after taking `cost`, in 0..=1: the
+    /// scarcer of pixel rate and (capped) sessions.
+    fn left_after(&self, kind: EncoderKind, cost: &ChannelCost, limit: Option<u32>) -> f64 {
+        let pps = if self.capacity == 0 {
+            0.0
+        } else {
+            (self.pixel_rate - cost.pixel_rate) as f64 / self.capacity as f64
+        };
+        match (kind, self.sessions, limit) {
+            (EncoderKind::Nvenc, Some(free), Some(limit)) if limit > 0 => {
+                pps.min(f64::from(free - cost.nvenc_sessions) / f64::from(limit))
+            }
+            _ => pps,
+        }
+    }
+}
+
+/// The fleet as the scheduler sees it. See the module documentation.
+#[derive(Debug, Clone)]
+pub struct FleetView {
+    nodes: HashMap<WorkerId, Node>,
+    reserved_on: HashMap<ChannelName, WorkerId>,
+    timeout: Duration,
+}
+
+impl Default for FleetView {
+    fn default() -> Self {
+        FleetView::new(DEFAULT_HEARTBEAT_TIMEOUT)
+    }
+}
+
+/// The best candidate found so far in a scan.
+struct Best<'a> {
+    worker: &'a WorkerId,
+    kind: EncoderKind,
+    /// Lower is better.
+    rank: (u8, f64),
+}
+
+impl FleetView {
+    /// An empty view whose nodes expire after `timeout` without a heartbeat.
+    pub fn new(timeout: Duration) -> FleetView {
+        FleetView {
+            nodes: HashMap::new(),
+            reserved_on: HashMap::new(),
+            timeout,
+        }
+    }
+
+    /// The heartbeat timeout.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Takes a heartbeat received at `now`. Returns `true` if the worker was
+    /// not in the view before. A heartbeat older than the one already held
+    /// (lower sequence and no later send time: a reordered message) is
+    /// ignored apart from refreshing nothing.
+    pub fn observe(&mut self, heartbeat: Heartbeat, now: Instant) -> bool {
+        match self.nodes.get_mut(&heartbeat.worker) {
+            Some(node) => {
+                let old = &node.heartbeat;
+                if heartbeat.sequence <= old.sequence && heartbeat.sent_unix_ms <= old.sent_unix_ms
+                {
+                    return false;
+                }
+                node.heartbeat = heartbeat;
+                node.last_seen = now;
+                let before: Vec<ChannelName> = node
+                    .reservations
+                    .iter()
+                    .map(|r| r.channel.clone())
+                    .collect();
+                node.absorb_heartbeat();
+                for gone in before
+                    .iter()
+                    .filter(|c| !node.reservations.iter().any(|r| &r.channel == *c))
+                {
+                    self.reserved_on.remove(gone);
+                }
+                false
+            }
+            None => {
+                self.nodes
+                    .insert(heartbeat.worker.clone(), Node::new(heartbeat, now));
+                true
+            }
+        }
+    }
+
+    /// Removes and returns the last heartbeat of every worker silent for
+    /// longer than the timeout at `now`.
+    pub fn expire(&mut self, now: Instant) -> Vec<Heartbeat> {
+        let timeout = self.timeout;
+        let gone: Vec<WorkerId> = self
+            .nodes
+            .iter()
+            .filter(|(_, n)| now.saturating_duration_since(n.last_seen) > timeout)
+            .map(|(id, _)| id.clone())
+            .collect();
+        gone.iter().filter_map(|id| self.remove(id)).collect()
+    }
+
+    /// Forgets a worker; returns its last heartbeat.
+    pub fn remove(&mut self, worker: &WorkerId) -> Option<Heartbeat> {
+        let node = self.nodes.remove(worker)?;
+        for r in &node.reservations {
+            self.reserved_on.remove(&r.channel);
+        }
+        Some(node.heartbeat)
+    }
+
+    /// Number of workers in the view.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// True if no worker is known.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// True if the worker is in the view (heard within the timeout, as of
+    /// the last [`expire`](Self::expire)).
+    pub fn contains(&self, worker: &WorkerId) -> bool {
+        self.nodes.contains_key(worker)
+    }
+
+    /// The latest heartbeat of a worker.
+    pub fn heartbeat(&self, worker: &WorkerId) -> Option<&Heartbeat> {
+        self.nodes.get(worker).map(|n| &n.heartbeat)
+    }
+
+    /// Every worker's latest heartbeat, in no particular order.
+    pub fn heartbeats(&self) -> impl Iterator<Item = &Heartbeat> {
+        self.nodes.values().map(|n| &n.heartbeat)
+    }
+
+    /// Chooses a node for a channel of `cost` without recording anything.
+    /// NVENC is preferred over x264 when the profile allows both; x264 work
+    /// goes to CPU-only nodes before GPU nodes' CPUs. Draining nodes are
+    /// never chosen. O(nodes).
+    pub fn choose(&self, cost: &ChannelCost, policy: Policy) -> Result<Placement, NoFit> {
+        let mut best: Option<Best<'_>> = None;
+        for (id, node) in &self.nodes {
+            if node.heartbeat.state != NodeState::Ready {
+                continue;
+            }
+            let mut consider = |kind: EncoderKind, tier: u8| {
+                let Some(free) = node.free(kind) else { return };
+                if !free.fits(kind, cost) {
+                    return;
+                }
+                let left = free.left_after(kind, cost, node.heartbeat.nvenc_session_limit);
+                let score = match policy {
+                    Policy::Spread => -left,
+                    Policy::Pack => left,
+                };
+                let rank = (tier, score);
+                let better = match &best {
+                    None => true,
+                    Some(b) => match rank
+                        .0
+                        .cmp(&b.rank.0)
+                        .then(rank.1.partial_cmp(&b.rank.1).unwrap_or(Ordering::Equal))
+                    {
+                        Ordering::Less => true,
+                        Ordering::Equal => id < b.worker,
+                        Ordering::Greater => false,
+                    },
+                };
+                if better {
+                    best = Some(Best {
+                        worker: id,
+                        kind,
+                        rank,
+                    });
+                }
+            };
+            if cost.nvenc_allowed {
+                consider(EncoderKind::Nvenc, 0);
+            }
+            if cost.cpu_allowed {
+                let tier = if node.offers(EncoderKind::Nvenc) {
+                    2
+                } else {
+                    1
+                };
+                consider(EncoderKind::X264, tier);
+            }
+        }
+        match best {
+            Some(b) => Ok(Placement {
+                worker: b.worker.clone(),
+                kind: b.kind,
+            }),
+            None => Err(self.why_no_fit(cost)),
+        }
+    }
+
+    /// Chooses a node (as [`choose`](Self::choose)) and reserves the
+    /// channel's cost on it until the node's heartbeats account for it.
+    pub fn place(
+        &mut self,
+        channel: &ChannelName,
+        cost: &ChannelCost,
+        policy: Policy,
+    ) -> Result<Placement, NoFit> {
+        let placement = self.choose(cost, policy)?;
+        self.reserve(channel, &placement, cost);
+        Ok(placement)
+    }
+
+    /// Counts `cost` against the placement's node (replacing an earlier
+    /// reservation of the channel). Does nothing for an unknown worker.
+    pub fn reserve(&mut self, channel: &ChannelName, placement: &Placement, cost: &ChannelCost) {
+        self.unreserve(channel);
+        let Some(node) = self.nodes.get_mut(&placement.worker) else {
+            return;
+        };
+        node.reservations.push(Reservation {
+            channel: channel.clone(),
+            kind: placement.kind,
+            sessions: if placement.kind == EncoderKind::Nvenc {
+                cost.nvenc_sessions
+            } else {
+                0
+            },
+            pixel_rate: cost.pixel_rate,
+            heartbeats_left: RESERVATION_HEARTBEATS,
+        });
+        node.sum_reservations();
+        self.reserved_on
+            .insert(channel.clone(), placement.worker.clone());
+    }
+
+    /// Drops the reservation of a channel (the assignment was not written).
+    pub fn unreserve(&mut self, channel: &ChannelName) {
+        let Some(worker) = self.reserved_on.remove(channel) else {
+            return;
+        };
+        if let Some(node) = self.nodes.get_mut(&worker) {
+            node.reservations.retain(|r| &r.channel != channel);
+            node.sum_reservations();
+        }
+    }
+
+    /// Explains why nothing fits, naming the closest candidate.
+    fn why_no_fit(&self, cost: &ChannelCost) -> NoFit {
+        let reason = |reason: String| NoFit { reason };
+        let ready: Vec<(&WorkerId, &Node)> = self
+            .nodes
+            .iter()
+            .filter(|(_, n)| n.heartbeat.state == NodeState::Ready)
+            .collect();
+        if self.nodes.is_empty() {
+            return reason("no worker is ready: no heartbeat from any worker".into());
+        }
+        if ready.is_empty() {
+            return reason(format!("every worker ({}) is draining", self.nodes.len()));
+        }
+        let gpu: Vec<_> = ready
+            .iter()
+            .filter(|(_, n)| n.offers(EncoderKind::Nvenc))
+            .collect();
+        let cpu: Vec<_> = ready
+            .iter()
+            .filter(|(_, n)| n.offers(EncoderKind::X264))
+            .collect();
+        if cost.needs_nvenc && gpu.is_empty() {
+            return reason("profile needs NVENC and no GPU node is ready".into());
+        }
+        if !cost.nvenc_allowed && cpu.is_empty() {
+            return reason("profile needs x264 and no ready node offers it".into());
+        }
+        if !cost.cpu_allowed && gpu.is_empty() {
+            return reason("profile may not run on CPU and no GPU node is ready".into());
+        }
+        let mut parts = Vec::new();
+        if cost.nvenc_allowed && !gpu.is_empty() {
+            let free = |n: &Node| n.free(EncoderKind::Nvenc);
+            let with_sessions: Vec<_> = gpu
+                .iter()
+                .filter(|(_, n)| {
+                    free(n).is_some_and(|f| f.sessions.is_none_or(|s| s >= cost.nvenc_sessions))
+                })
+                .collect();
+            if with_sessions.is_empty() {
+                let (id, most) = gpu
+                    .iter()
+                    .filter_map(|(id, n)| Some((*id, free(n)?.sessions.unwrap_or(u32::MAX))))
+                    .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0)))
+                    .unwrap_or((gpu[0].0, 0));
+                parts.push(format!(
+                    "no node has {} free NVENC sessions; largest free: {most} on {id}",
+                    cost.nvenc_sessions
+                ));
+            } else {
+                let (id, most) = with_sessions
+                    .iter()
+                    .filter_map(|(id, n)| Some((*id, free(n)?.pixel_rate)))
+                    .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0)))
+                    .unwrap_or((with_sessions[0].0, 0));
+                parts.push(format!(
+                    "no GPU node with {} free NVENC sessions has {} of NVENC capacity free; largest free: {} on {id}",
+                    cost.nvenc_sessions,
+                    Rate(cost.pixel_rate),
+                    Rate(most)
+                ));
+            }
+        }
+        if cost.cpu_allowed {
+            match cpu
+                .iter()
+                .filter_map(|(id, n)| Some((*id, n.free(EncoderKind::X264)?.pixel_rate)))
+                .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0)))
+            {
+                Some((id, most)) => parts.push(format!(
+                    "no node has {} of x264 capacity free; largest free: {} on {id}",
+                    Rate(cost.pixel_rate),
+                    Rate(most)
+                )),
+                None => parts.push("no ready node offers x264".into()),
+            }
+        } else if ready.iter().any(|(_, n)| !n.offers(EncoderKind::Nvenc)) {
+            parts.push("CPU-only nodes are not allowed for this profile".into());
+        }
+        reason(parts.join("; "))
+    }
+}
+
+/// A pixel rate written for people: `124.4 Mpx/s`.
+struct Rate(u64);
+
+impl fmt::Display for Rate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:.1} Mpx/s", self.0 as f64 / 1e6)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::RunningChannel;
+
+    fn node(id: &str, sessions: Option<u32>, nvenc: u64, cpu: u64) -> Heartbeat {
+        let mut encoders = Vec::new();
+        if nvenc > 0 {
+            encoders.push(EncoderKind::Nvenc);
+        }
+        if cpu > 0 {
+            encoders.push(EncoderKind::X264);
+        }
+        Heartbeat {
+            worker: WorkerId::new(id).unwrap(),
+            encoders,
+            gpu_model: (nvenc > 0).then(|| "test gpu".to_owned()),
+            nvenc_session_limit: sessions,
+            nvenc_sessions_in_use: 0,
+            capacity_nvenc_pps: nvenc,
+            capacity_cpu_pps: cpu,
+            cpu_count: 8,
+            load_average: 0.5,
+            channels: Vec::new(),
+            state: NodeState::Ready,
+            sent_unix_ms: 1,
+            sequence: 1,
+        }
+    }
+
+    fn ch(name: &str) -> ChannelName {
+        ChannelName::new(name).unwrap()
+    }
+
+    const M: u64 = 1_000_000;
+
+    #[test]
+    fn respects_session_caps_and_says_why() {
+        let now = Instant::now();
+        let mut view = FleetView::default();
+        view.observe(node("gpu-a", Some(3), 1000 * M, 0), now);
+        let four = ChannelCost::new(4, 10 * M, false);
+        let err = view.place(&ch("a"), &four, Policy::Spread).unwrap_err();
+        assert_eq!(
+            err.reason,
+            "no node has 4 free NVENC sessions; largest free: 3 on gpu-a"
+        );
+        let two = ChannelCost::new(2, 10 * M, false);
+        let p = view.place(&ch("b"), &two, Policy::Spread).unwrap();
+        assert_eq!((p.worker.as_str(), p.kind), ("gpu-a", EncoderKind::Nvenc));
+        // The reservation counts: one session left.
+        let err = view.place(&ch("c"), &two, Policy::Spread).unwrap_err();
+        assert!(err.reason.contains("largest free: 1 on gpu-a"), "{err}");
+        // Giving the reservation back frees the sessions.
+        view.unreserve(&ch("b"));
+        view.place(&ch("c"), &two, Policy::Spread).unwrap();
+    }
+
+    #[test]
+    fn nvenc_profile_needs_a_gpu_node() {
+        let now = Instant::now();
+        let mut view = FleetView::default();
+        assert!(view
+            .choose(&ChannelCost::new(1, M, true), Policy::Spread)
+            .unwrap_err()
+            .reason
+            .contains("no heartbeat"));
+        view.observe(node("cpu-a", None, 0, 100 * M), now);
+        let err = view
+            .choose(&ChannelCost::new(1, M, false), Policy::Spread)
+            .unwrap_err();
+        assert_eq!(err.reason, "profile needs NVENC and no GPU node is ready");
+        let p = view
+            .choose(&ChannelCost::new(1, M, true), Policy::Spread)
+            .unwrap();
+        assert_eq!(p.kind, EncoderKind::X264);
+    }
+
+    #[test]
+    fn prefers_nvenc_then_cpu_only_nodes() {
+        let now = Instant::now();
+        let mut view = FleetView::default();
+        view.observe(node("cpu-a", None, 0, 100 * M), now);
+        view.observe(node("gpu-a", None, 100 * M, 100 * M), now);
+        let cost = ChannelCost::new(2, 60 * M, true);
+        let p = view.place(&ch("a"), &cost, Policy::Spread).unwrap();
+        assert_eq!((p.worker.as_str(), p.kind), ("gpu-a", EncoderKind::Nvenc));
+        // NVENC is full now; x264 goes to the CPU-only node first.
+        let p = view.place(&ch("b"), &cost, Policy::Spread).unwrap();
+        assert_eq!((p.worker.as_str(), p.kind), ("cpu-a", EncoderKind::X264));
+        let p = view.place(&ch("c"), &cost, Policy::Spread).unwrap();
+        assert_eq!((p.worker.as_str(), p.kind), ("gpu-a", EncoderKind::X264));
+        let err = view.place(&ch("d"), &cost, Policy::Spread).unwrap_err();
+        assert!(err.reason.contains("NVENC capacity free"), "{err}");
+        assert!(err.reason.contains("x264 capacity free"), "{err}");
+    }
+
+    #[test]
+    fn spread_and_pack() {
+        let now = Instant::now();
+        let mut view = FleetView::default();
+        view.observe(node("big", None, 1000 * M, 0), now);
+        view.observe(node("small", None, 200 * M, 0), now);
+        let cost = ChannelCost::new(1, 100 * M, false);
+        assert_eq!(
+            view.choose(&cost, Policy::Spread).unwrap().worker.as_str(),
+            "big"
+        );
+        assert_eq!(
+            view.choose(&cost, Policy::Pack).unwrap().worker.as_str(),
+            "small"
+        );
+    }
+
+    #[test]
+    fn draining_nodes_take_nothing() {
+        let now = Instant::now();
+        let mut view = FleetView::default();
+        let mut hb = node("gpu-a", None, 1000 * M, 0);
+        hb.state = NodeState::Draining;
+        view.observe(hb, now);
+        let err = view
+            .choose(&ChannelCost::new(1, M, false), Policy::Spread)
+            .unwrap_err();
+        assert_eq!(err.reason, "every worker (1) is draining");
+    }
+
+    #[test]
+    fn heartbeats_take_over_reservations_and_nodes_expire() {
+        let t0 = Instant::now();
+        let mut view = FleetView::new(Duration::from_secs(3));
+        view.observe(node("gpu-a", Some(4), 1000 * M, 0), t0);
+        let cost = ChannelCost::new(2, 10 * M, false);
+        view.place(&ch("a"), &cost, Policy::Spread).unwrap();
+        // The next heartbeat lists the channel: counted once, not twice.
+        let mut hb = node("gpu-a", Some(4), 1000 * M, 0);
+        hb.sequence = 2;
+        hb.nvenc_sessions_in_use = 2;
+        hb.channels.push(RunningChannel {
+            name: ch("a"),
+            epoch: 1,
+            kind: EncoderKind::Nvenc,
+            sessions: 2,
+            pixel_rate: 10 * M,
+        });
+        view.observe(hb.clone(), t0 + Duration::from_secs(1));
+        view.place(&ch("b"), &cost, Policy::Spread).unwrap();
+        assert!(view.choose(&cost, Policy::Spread).is_err());
+        // A reordered older heartbeat changes nothing.
+        let mut old = hb.clone();
+        old.sequence = 1;
+        old.channels.clear();
+        old.nvenc_sessions_in_use = 0;
+        view.observe(old, t0 + Duration::from_secs(2));
+        assert!(view.choose(&cost, Policy::Spread).is_err());
+
+        assert!(view.expire(t0 + Duration::from_secs(3)).is_empty());
+        let gone = view.expire(t0 + Duration::from_millis(4100));
+        assert_eq!(gone.len(), 1);
+        assert_eq!(gone[0].channels[0].name, ch("a"));
+        assert!(view.is_empty());
+    }
+
+    #[test]
+    fn unstarted_reservations_lapse() {
+        let t0 = Instant::now();
+        let mut view = FleetView::default();
+        view.observe(node("gpu-a", Some(2), 1000 * M, 0), t0);
+        let cost = ChannelCost::new(2, 10 * M, false);
+        view.place(&ch("a"), &cost, Policy::Spread).unwrap();
+        for seq in 2..(2 + u64::from(RESERVATION_HEARTBEATS)) {
+            assert!(view.choose(&cost, Policy::Spread).is_err());
+            let mut hb = node("gpu-a", Some(2), 1000 * M, 0);
+            hb.sequence = seq;
+            view.observe(hb, t0);
+        }
+        view.choose(&cost, Policy::Spread).unwrap();
+    }
+}
