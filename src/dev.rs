@@ -104,7 +104,7 @@ pub async fn run(o: DevOptions) -> anyhow::Result<()> {
     {
         let (js, metrics, stop) = (js.clone(), metrics.clone(), stop.clone());
         tasks.spawn(async move {
-            services::ingest(js, rtmp_listener, IngestConfig::default(), &metrics, stop).await
+            services::ingest(js, None, rtmp_listener, IngestConfig::default(), &metrics, stop).await
         });
     }
     let timing = LiveTiming {

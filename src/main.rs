@@ -2,6 +2,7 @@
 
 mod channel;
 mod dev;
+mod fleet;
 mod services;
 
 use std::net::SocketAddr;
@@ -97,6 +98,29 @@ enum Command {
         /// Where /metrics is served.
         #[arg(long, default_value = "127.0.0.1:9101")]
         metrics: SocketAddr,
+        /// Accept every registered channel without asking a scheduler
+        /// (a single worker started with `--all-channels` runs them).
+        #[arg(long)]
+        no_scheduler: bool,
+    },
+    /// A scheduler replica: places channels on workers, fails them over; run two or more for HA.
+    Scheduler {
+        #[arg(long, env = "LIVEFLEET_NATS_URL", default_value = "nats://127.0.0.1:4222")]
+        nats_url: String,
+        /// Scheduler configuration (YAML: replica_id, heartbeat_timeout, policy, lease_ttl).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// This replica's id in the leader lease (default: scheduler-<pid>).
+        #[arg(long)]
+        id: Option<String>,
+        /// Where /metrics is served.
+        #[arg(long, default_value = "127.0.0.1:9102")]
+        metrics: SocketAddr,
+    },
+    /// The fleet: workers and their channels.
+    Fleet {
+        #[command(subcommand)]
+        command: fleet::FleetCommand,
     },
     /// A worker on its own: runs channels from the bus, writes to a local directory.
     Worker {
@@ -118,6 +142,12 @@ enum Command {
         /// Where /metrics is served (port 0 picks a free one).
         #[arg(long, default_value = "127.0.0.1:0")]
         metrics: SocketAddr,
+        /// Worker configuration (YAML: capacity_cpu_pps, capacity_nvenc_pps, nvenc_session_limit, gpu_model).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Run every registered channel, without a scheduler (one worker only).
+        #[arg(long)]
+        all_channels: bool,
     },
     /// Channels in the registry (JetStream KV).
     Channel {
@@ -193,6 +223,7 @@ async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
             rtmp,
             config,
             metrics,
+            no_scheduler,
         } => {
             let config: livefleet_ingest::IngestConfig = match config {
                 Some(path) => {
@@ -202,7 +233,8 @@ async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
                 }
                 None => Default::default(),
             };
-            let (_client, js) = services::nats(&nats_url, "livefleet-ingest").await?;
+            let (client, js) = services::nats(&nats_url, "livefleet-ingest").await?;
+            let placement = (!no_scheduler).then_some(client);
             let registry = prometheus::Registry::new();
             let stop = tokio_util::sync::CancellationToken::new();
             let listener = services::bind(rtmp, "RTMP").await?;
@@ -218,7 +250,7 @@ async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
                 services::termination().await;
                 s.cancel();
             });
-            services::ingest(js, listener, config, &registry, stop.clone()).await?;
+            services::ingest(js, placement, listener, config, &registry, stop.clone()).await?;
             stop.cancel();
             let _ = m.await;
         }
@@ -228,8 +260,19 @@ async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
             data,
             grace,
             metrics,
+            config,
+            all_channels,
         } => {
-            let (_client, js) =
+            let node = match &config {
+                Some(path) => {
+                    let text = std::fs::read_to_string(path)
+                        .with_context(|| format!("reading {}", path.display()))?;
+                    serde_norway::from_str::<services::WorkerFile>(&text)
+                        .with_context(|| format!("{}", path.display()))?
+                }
+                None => services::WorkerFile::default(),
+            };
+            let (client, js) =
                 services::nats(&nats_url, &format!("livefleet-worker-{id}")).await?;
             let registry = prometheus::Registry::new();
             let stop = tokio_util::sync::CancellationToken::new();
@@ -249,11 +292,57 @@ async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
                 grace: seconds(grace),
                 ..Default::default()
             };
-            services::worker(js, id, data, timing, registry, stop.clone()).await?;
+            if all_channels {
+                services::worker(js, id, data, timing, registry, stop.clone()).await?;
+            } else {
+                services::fleet_worker(client, js, id, data, timing, node, registry, stop.clone())
+                    .await?;
+            }
             stop.cancel();
             let _ = m.await;
         }
         Command::Channel { command } => return channel::run(command).await,
+        Command::Fleet { command } => fleet::run(command).await?,
+        Command::Scheduler {
+            nats_url,
+            config,
+            id,
+            metrics,
+        } => {
+            let mut cfg: livefleet_scheduler::SchedulerConfig = match &config {
+                Some(path) => {
+                    let text = std::fs::read_to_string(path)
+                        .with_context(|| format!("reading {}", path.display()))?;
+                    serde_norway::from_str(&text).with_context(|| format!("{}", path.display()))?
+                }
+                None => Default::default(),
+            };
+            if let Some(id) = id {
+                cfg.replica_id = id;
+            } else if config.is_none() {
+                cfg.replica_id = format!("scheduler-{}", std::process::id());
+            }
+            let (client, _js) =
+                services::nats(&nats_url, &format!("livefleet-{}", cfg.replica_id)).await?;
+            let registry = prometheus::Registry::new();
+            let stop = tokio_util::sync::CancellationToken::new();
+            let metrics_listener = services::bind(metrics, "metrics").await?;
+            tracing::info!(replica = %cfg.replica_id, metrics = %metrics_listener.local_addr()?, "scheduler starting");
+            let m = tokio::spawn(services::metrics_endpoint(
+                metrics_listener,
+                registry.clone(),
+                stop.clone(),
+            ));
+            let s = stop.clone();
+            livefleet_scheduler::run(client, cfg, &registry, async move {
+                services::termination().await;
+                s.cancel();
+            })
+            .await
+            .context("scheduler")?;
+            stop.cancel();
+            let _ = m.await;
+        }
         Command::Transcode { .. } | Command::Profile { .. } => {
             unreachable!("handled without a runtime")
         }

@@ -38,6 +38,7 @@ pub async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
 /// The RTMP ingest until `stop` is cancelled.
 pub async fn ingest(
     js: async_nats::jetstream::Context,
+    placement: Option<async_nats::Client>,
     listener: TcpListener,
     config: IngestConfig,
     metrics: &prometheus::Registry,
@@ -53,7 +54,10 @@ pub async fn ingest(
     livefleet_ingest::serve(
         listener,
         config,
-        Arc::new(RegistryGate::new(registry)),
+        Arc::new(match placement {
+            Some(client) => RegistryGate::with_placement(registry, client),
+            None => RegistryGate::new(registry),
+        }),
         Arc::new(BusSink::new(publisher)),
         metrics,
         async move { stop.cancelled().await },
@@ -76,6 +80,54 @@ pub async fn worker(
     livefleet_worker::service::run(
         js,
         WorkerConfig { id, timing },
+        Arc::new(storage),
+        metrics,
+        async move { stop.cancelled().await },
+    )
+    .await
+    .context("worker")
+}
+
+/// A fleet worker's `--config` file.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkerFile {
+    /// Pixels per second libx264 encodes in real time here (default: 12 Mpx/s per core).
+    pub capacity_cpu_pps: Option<u64>,
+    /// Pixels per second NVENC encodes in real time here.
+    pub capacity_nvenc_pps: Option<u64>,
+    /// Concurrent NVENC sessions the GPU allows.
+    pub nvenc_session_limit: Option<u32>,
+    /// GPU model, reported in heartbeats.
+    pub gpu_model: Option<String>,
+}
+
+/// A fleet worker: runs the channels the scheduler assigns to it.
+#[allow(clippy::too_many_arguments)]
+pub async fn fleet_worker(
+    client: async_nats::Client,
+    js: async_nats::jetstream::Context,
+    id: String,
+    data: PathBuf,
+    timing: LiveTiming,
+    file: WorkerFile,
+    metrics: prometheus::Registry,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
+    let storage = LocalDir::new(data.clone())
+        .with_context(|| format!("storage directory {}", data.display()))?;
+    let defaults = livefleet_worker::fleet::NodeCapacity::cpu_default();
+    let capacity = livefleet_worker::fleet::NodeCapacity {
+        cpu_pps: file.capacity_cpu_pps.unwrap_or(defaults.cpu_pps),
+        nvenc_pps: file.capacity_nvenc_pps.unwrap_or(0),
+        nvenc_session_limit: file.nvenc_session_limit,
+        gpu_model: file.gpu_model,
+    };
+    livefleet_worker::fleet::run(
+        client,
+        js,
+        WorkerConfig { id, timing },
+        capacity,
         Arc::new(storage),
         metrics,
         async move { stop.cancelled().await },

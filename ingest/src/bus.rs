@@ -8,14 +8,61 @@ use livefleet_bus::{ChannelRegistry, MediaPublisher};
 
 use crate::{MediaSink, PublishGate, Refusal, SinkError};
 
-/// Authorizes publishes against the channel registry.
+/// Authorizes publishes against the channel registry and, in a fleet, asks
+/// the scheduler to place the channel before accepting it.
 pub struct RegistryGate {
     registry: ChannelRegistry,
+    scheduler: Option<async_nats::Client>,
 }
 
+/// How long the ingest waits for the scheduler's placement answer.
+const PLACEMENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl RegistryGate {
+    /// Every channel of the registry is accepted (one worker runs them all).
     pub fn new(registry: ChannelRegistry) -> Self {
-        Self { registry }
+        Self { registry, scheduler: None }
+    }
+
+    /// A publish is accepted only once the scheduler has placed its channel on a worker.
+    pub fn with_placement(registry: ChannelRegistry, client: async_nats::Client) -> Self {
+        Self { registry, scheduler: Some(client) }
+    }
+
+    async fn place(&self, client: &async_nats::Client, channel: &ChannelName, peer: SocketAddr) -> Result<(), Refusal> {
+        let request = livefleet_fleet::PlaceRequest { channel: channel.clone(), source: None };
+        let body = serde_json::to_vec(&request).map_err(|e| Refusal::denied(format!("placement request: {e}")))?;
+        let answer = tokio::time::timeout(
+            PLACEMENT_TIMEOUT,
+            client.request(livefleet_fleet::PLACE_SUBJECT, body.into()),
+        )
+        .await;
+        let message = match answer {
+            Ok(Ok(m)) => m,
+            Ok(Err(e)) => {
+                tracing::warn!(%peer, %channel, error = %e, "no scheduler answered the placement request");
+                return Err(Refusal::denied("no scheduler is running, try again"));
+            }
+            Err(_) => {
+                tracing::warn!(%peer, %channel, "placement request timed out");
+                return Err(Refusal::denied("the scheduler did not answer in time, try again"));
+            }
+        };
+        match serde_json::from_slice::<livefleet_fleet::PlaceReply>(&message.payload) {
+            Ok(r) if r.ok => {
+                tracing::info!(%channel, worker = ?r.worker.map(|w| w.to_string()), epoch = ?r.epoch, "channel placed");
+                Ok(())
+            }
+            Ok(r) => {
+                let reason = r.reason.unwrap_or_else(|| "no capacity".into());
+                tracing::warn!(%peer, %channel, %reason, "publish refused: the channel cannot be placed");
+                Err(Refusal::denied(format!("no capacity: {reason}")))
+            }
+            Err(e) => {
+                tracing::warn!(%peer, %channel, error = %e, "unreadable placement answer");
+                Err(Refusal::denied("the scheduler's answer was unreadable"))
+            }
+        }
     }
 }
 
@@ -23,7 +70,12 @@ impl RegistryGate {
 impl PublishGate for RegistryGate {
     async fn authorize(&self, stream_key: &str, peer: SocketAddr) -> Result<ChannelName, Refusal> {
         match self.registry.find_by_key(stream_key).await {
-            Ok(Some(rec)) => Ok(rec.name),
+            Ok(Some(rec)) => {
+                if let Some(client) = &self.scheduler {
+                    self.place(client, &rec.name, peer).await?;
+                }
+                Ok(rec.name)
+            }
             Ok(None) => Err(Refusal::bad_name("unknown stream key")),
             Err(e) => {
                 tracing::error!(%peer, error = %e, "channel registry unavailable; refusing the publish");

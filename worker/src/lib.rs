@@ -24,6 +24,7 @@
 pub mod audio;
 pub mod encoder;
 pub mod error;
+pub mod fleet;
 pub mod ladder;
 pub mod live;
 pub mod pipeline;

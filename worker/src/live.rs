@@ -321,6 +321,14 @@ pub struct LiveChannel {
     pub encoder: EncoderKind,
     pub timing: LiveTiming,
     pub progress: Arc<Progress>,
+    /// File generation (the fleet assignment epoch); `None` outside a fleet.
+    pub generation: Option<u32>,
+    /// Where a previous worker left the broadcast (failover): its packager
+    /// state and media end (90 kHz).
+    pub resume: Option<(livefleet_packager::PackagerState, i64)>,
+    /// Run under a fleet assignment: one broadcast, and a stop hands the
+    /// channel to another worker instead of ending the broadcast.
+    pub fleet: bool,
 }
 
 /// Runs a channel's broadcasts on the calling (dedicated, blocking) thread
@@ -334,7 +342,7 @@ pub fn run_channel(
 ) -> Result<(), PipelineError> {
     let span = tracing::info_span!("channel", channel = %ch.channel);
     let _e = span.enter();
-    let mut resume: Option<(livefleet_packager::PackagerState, i64)> = None;
+    let mut resume: Option<(livefleet_packager::PackagerState, i64)> = ch.resume.clone();
     while !stop.load(Ordering::Relaxed) && !feed.closed {
         // Wait (in short steps, to notice `stop`) for a publish session to start.
         let Some(source) = LiveSource::start(
@@ -352,6 +360,7 @@ pub fn run_channel(
             live_window: ch.timing.live_window,
             dvr_window: ch.timing.dvr_window,
             start_time_unix_ms: now_unix_ms(),
+            generation: ch.generation,
         };
         let mut broadcast = match resume.take() {
             Some((state, end)) => {
@@ -387,12 +396,22 @@ pub fn run_channel(
             }
         }
         let end = broadcast.timeline_end_90k();
+        if ch.fleet && stop.load(Ordering::Relaxed) {
+            // Another worker continues (failover, drain): no ending, the manifests stay live.
+            let _ = broadcast.abandon();
+            tracing::info!("channel handed over; stopped without ending the broadcast");
+            return Ok(());
+        }
         match broadcast.finish() {
             Ok(state) => {
                 tracing::info!("broadcast ended; live-to-VOD manifests written");
                 resume = Some((state, end));
             }
             Err(e) => tracing::error!(error = %e, "could not write the end of the broadcast"),
+        }
+        if ch.fleet {
+            // The assignment is released; the next publish is placed again.
+            return Ok(());
         }
     }
     Ok(())

@@ -43,6 +43,18 @@ use crate::PipelineError;
 /// the objects must be written (segments before the playlists naming them).
 pub trait OutputSink: Send + 'static {
     fn write(&mut self, outputs: Vec<Output>) -> Result<(), String>;
+
+    /// Writes a batch that updates the manifests; `state` is the packager
+    /// state once they are written (a fleet worker saves it, fenced, so
+    /// another worker can continue the broadcast).
+    fn write_published(&mut self, outputs: Vec<Output>, _state: &PackagerState) -> Result<(), String> {
+        self.write(outputs)
+    }
+}
+
+fn is_manifest(o: &Output) -> bool {
+    let p = o.path();
+    p.ends_with(".m3u8") || p.ends_with(".mpd")
 }
 
 /// Counters a caller can watch while a broadcast runs (progress bars, status lines).
@@ -70,6 +82,8 @@ pub struct BroadcastConfig {
     pub dvr_window: Option<f64>,
     /// Wall clock of media time 0 (PROGRAM-DATE-TIME, DASH availabilityStartTime).
     pub start_time_unix_ms: i64,
+    /// File generation (a fleet worker's assignment epoch); `None` = automatic.
+    pub generation: Option<u32>,
 }
 
 /// The audio thread's handle on the packager thread.
@@ -148,6 +162,7 @@ impl Broadcast {
             live_window: config.live_window,
             dvr_window: config.dvr_window,
             start_time_unix_ms: config.start_time_unix_ms,
+            generation: config.generation,
         };
         let label = config.label.clone();
         let prog = progress.clone();
@@ -232,8 +247,10 @@ fn packager_thread(
     let span = tracing::info_span!("packager", channel = %label);
     let _enter = span.enter();
     let mut packager: Option<Packager> = None;
-    let write =
-        |outputs: Vec<Output>, sink: &mut Box<dyn OutputSink>| -> Result<(), PipelineError> {
+    let write = |outputs: Vec<Output>,
+                 sink: &mut Box<dyn OutputSink>,
+                 p: &Packager|
+     -> Result<(), PipelineError> {
             if outputs.is_empty() {
                 return Ok(());
             }
@@ -241,7 +258,11 @@ fn packager_thread(
                 .iter()
                 .filter(|o| matches!(o, Output::Put { path, .. } if path.ends_with(".m4s")))
                 .count();
-            sink.write(outputs).map_err(PipelineError::Output)?;
+            if outputs.iter().any(is_manifest) {
+                sink.write_published(outputs, &p.state()).map_err(PipelineError::Output)?;
+            } else {
+                sink.write(outputs).map_err(PipelineError::Output)?;
+            }
             progress
                 .segments_written
                 .fetch_add(segments as u64, Ordering::Relaxed);
@@ -254,13 +275,13 @@ fn packager_thread(
                     Some(state) => Packager::resume(config.clone(), tracks, state)?,
                     None => Packager::new(config.clone(), tracks)?,
                 };
+                write(outputs, &mut sink, &p)?;
                 packager = Some(p);
-                write(outputs, &mut sink)?;
             }
             PackMsg::Sample(track, sample) => {
                 let Some(p) = packager.as_mut() else { continue };
                 match p.push(track, sample) {
-                    Ok(outputs) => write(outputs, &mut sink)?,
+                    Ok(outputs) => write(outputs, &mut sink, p)?,
                     Err(e) => {
                         tracing::warn!(track = track.0, error = %e, "sample dropped by the packager")
                     }
@@ -269,13 +290,13 @@ fn packager_thread(
             PackMsg::Discontinuity(wallclock) => {
                 if let Some(p) = packager.as_mut() {
                     let outputs = p.discontinuity(wallclock);
-                    write(outputs, &mut sink)?;
+                    write(outputs, &mut sink, p)?;
                 }
             }
             PackMsg::Finish => {
                 if let Some(p) = packager.as_mut() {
                     let outputs = p.finish();
-                    write(outputs, &mut sink)?;
+                    write(outputs, &mut sink, p)?;
                 }
                 break;
             }

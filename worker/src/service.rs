@@ -200,6 +200,9 @@ async fn start_channel(
         encoder: selection.kind,
         timing: config.timing.clone(),
         progress: Arc::new(Progress::default()),
+        generation: None,
+        resume: None,
+        fleet: false,
     };
     let feed = LiveFeed::new(rx, tokio::runtime::Handle::current());
     let prefix = format!("live/{}/", rec.name);

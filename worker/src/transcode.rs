@@ -115,6 +115,7 @@ pub fn transcode(
         live_window: 6,
         dvr_window: None,
         start_time_unix_ms: now_unix_ms(),
+        generation: None,
     };
     let mut broadcast = Broadcast::new(config, Box::new(sink), progress.clone());
     if let Err(e) = broadcast.run_session(&mut source) {

@@ -6,7 +6,7 @@ use crate::FleetError;
 
 /// Opens the KV bucket `bucket`, creating it (file storage, `history`
 /// values per key) if it is missing.
-pub(crate) async fn open_bucket(
+pub async fn open_bucket(
     js: &jetstream::Context,
     bucket: &str,
     description: &str,

@@ -38,6 +38,7 @@ pub use heartbeat::{
     HEARTBEAT_SUBJECT_FILTER, HEARTBEAT_SUBJECT_PREFIX, MAX_CHANNELS_PER_WORKER,
     MAX_HEARTBEAT_BYTES, MAX_NVENC_SESSIONS, MAX_PIXEL_RATE,
 };
+pub use kv::open_bucket;
 pub use lease::{Leadership, Lease, LeaseRecord, LEADER_BUCKET};
 pub use protocol::{PlaceReply, PlaceRequest, MAX_PLACE_REQUEST_BYTES, PLACE_SUBJECT};
 pub use view::{

@@ -59,6 +59,11 @@ pub struct PackagerConfig {
     pub dvr_window: Option<f64>,
     /// Wall-clock time of the first sample (PROGRAM-DATE-TIME, availabilityStartTime).
     pub start_time_unix_ms: i64,
+    /// File generation of what this packager writes (init segments and
+    /// segment names carry it when above 0). `None`: 0 for a new broadcast,
+    /// one above the state's for a resumed one. A fleet worker passes its
+    /// assignment epoch, so two workers never write the same file name.
+    pub generation: Option<u32>,
 }
 
 /// What a track carries.
@@ -166,6 +171,21 @@ pub struct TrackHistory {
     pub runs: Vec<SegmentRun>,
     pub bytes: u64,
     pub peak_bps: u64,
+}
+
+impl PackagerState {
+    /// End of the last listed segment, in `timescale` ticks (the media time
+    /// at which a resumed broadcast continues).
+    pub fn end_time(&self, timescale: u32) -> Option<i64> {
+        self.tracks
+            .iter()
+            .filter_map(|t| {
+                let r = t.runs.last()?;
+                let end = r.start + r.duration * i64::from(r.count);
+                Some(rescale(end, i64::from(t.timescale), i64::from(timescale)))
+            })
+            .max()
+    }
 }
 
 /// What another worker needs to continue a broadcast: segment numbering,
@@ -346,7 +366,11 @@ impl Packager {
             }
         }
         let lead = tracks.iter().position(Track::is_video);
-        let init_generation = if fresh { 0 } else { state.init_generation + 1 };
+        let init_generation = match config.generation {
+            Some(g) if fresh || g > state.init_generation => g,
+            Some(_) | None if fresh => 0,
+            _ => state.init_generation + 1,
+        };
         let p = Self {
             pending_period: Some(config.start_time_unix_ms),
             config,
@@ -616,6 +640,7 @@ impl Packager {
 
     /// Closes track `i`'s open segment; `next_dts` ends its last sample.
     fn close(&mut self, i: usize, next_dts: Option<i64>, out: &mut Vec<Output>) {
+        let generation = self.init_generation;
         let t = &mut self.tracks[i];
         let Some(open) = t.open.take() else { return };
         if open.samples.is_empty() {
@@ -658,7 +683,7 @@ impl Packager {
             bytes: body.len() as u64,
         });
         out.push(Output::Put {
-            path: format!("{}/{}.m4s", t.spec.name, open.number),
+            path: format!("{}/{}", t.spec.name, segment_name(open.number, generation)),
             body: Bytes::from(body),
             content_type: t.content_type(),
             cache: CacheClass::Immutable,
@@ -814,6 +839,15 @@ impl Packager {
     /// The highest segment number listed in the manifests.
     pub fn published_through(&self) -> Option<u64> {
         self.published
+    }
+}
+
+/// A segment's file name: `<n>.m4s`, or `<n>-g<generation>.m4s` after a failover.
+pub(crate) fn segment_name(number: u64, generation: u32) -> String {
+    if generation == 0 {
+        format!("{number}.m4s")
+    } else {
+        format!("{number}-g{generation}.m4s")
     }
 }
 

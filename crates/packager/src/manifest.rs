@@ -168,9 +168,9 @@ pub(crate) fn media_playlist(p: &Packager, t: &Track) -> String {
         previous = Some(pi);
         let _ = writeln!(
             s,
-            "#EXTINF:{:.3},\n{}.m4s",
+            "#EXTINF:{:.3},\n{}",
             seconds(e.duration, t.spec.timescale),
-            e.number
+            crate::segment_name(e.number, generation)
         );
     }
     if p.finished {
@@ -378,11 +378,12 @@ pub(crate) fn mpd(p: &Packager) -> String {
         }
         let _ = writeln!(s, "  <Period id=\"p{pi}\" start=\"{}\">", duration(start));
         let init = format!("$RepresentationID$/{}", init_name(period.init_generation));
+        let media = crate::segment_name(0, period.init_generation).replacen('0', "$Number$", 1);
         let template = |t: &Track| -> String {
             let entries = listed(t, range);
             let pto = listed(t, whole).first().map_or(0, |e| e.start);
             format!(
-                "      <SegmentTemplate timescale=\"{}\" presentationTimeOffset=\"{pto}\" startNumber=\"{}\" initialization=\"{init}\" media=\"$RepresentationID$/$Number$.m4s\">\n        <SegmentTimeline>{}</SegmentTimeline>\n      </SegmentTemplate>\n",
+                "      <SegmentTemplate timescale=\"{}\" presentationTimeOffset=\"{pto}\" startNumber=\"{}\" initialization=\"{init}\" media=\"$RepresentationID$/{media}\">\n        <SegmentTimeline>{}</SegmentTimeline>\n      </SegmentTemplate>\n",
                 t.spec.timescale,
                 entries.first().map_or(range.0, |e| e.number),
                 timeline(entries)

@@ -45,6 +45,7 @@ fn config() -> PackagerConfig {
         live_window: 3,
         dvr_window: None,
         start_time_unix_ms: START_MS,
+        generation: None,
     }
 }
 

@@ -1,0 +1,142 @@
+//! `livefleet fleet status` and `livefleet node drain`: the fleet as the bus sees it.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Subcommand;
+use futures::StreamExt;
+use livefleet_fleet::{Assignments, Heartbeat, HEARTBEAT_SUBJECT_FILTER};
+use serde::Serialize;
+
+#[derive(Subcommand)]
+pub enum FleetCommand {
+    /// Every worker (from its heartbeats) with the channels it runs (from the assignments).
+    Status {
+        #[arg(long, env = "LIVEFLEET_NATS_URL", default_value = "nats://127.0.0.1:4222")]
+        nats_url: String,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// How long to listen for heartbeats (workers send one per second).
+        #[arg(long, default_value_t = 1.5)]
+        listen: f64,
+    },
+}
+
+#[derive(Serialize)]
+struct WorkerStatus {
+    id: String,
+    state: String,
+    encoders: Vec<String>,
+    gpu_model: Option<String>,
+    nvenc_sessions_in_use: u32,
+    nvenc_session_limit: Option<u32>,
+    capacity_cpu_pps: u64,
+    capacity_nvenc_pps: u64,
+    load_average: f64,
+    last_seen_ms_ago: i64,
+    channels: Vec<ChannelStatus>,
+}
+
+#[derive(Serialize)]
+struct ChannelStatus {
+    channel: String,
+    epoch: u64,
+    /// Whether the worker's last heartbeat reports it running.
+    running: bool,
+}
+
+#[derive(Serialize)]
+struct Status {
+    workers: Vec<WorkerStatus>,
+    /// Assigned channels whose worker sent no heartbeat while we listened.
+    orphaned: Vec<ChannelStatus>,
+}
+
+pub async fn run(command: FleetCommand) -> anyhow::Result<()> {
+    match command {
+        FleetCommand::Status { nats_url, json, listen } => status(&nats_url, json, listen).await,
+    }
+}
+
+async fn status(nats_url: &str, json: bool, listen: f64) -> anyhow::Result<()> {
+    let (client, js) = crate::services::nats(nats_url, "livefleet-fleet-status").await?;
+    let mut beats = client.subscribe(HEARTBEAT_SUBJECT_FILTER).await.context("subscribing to heartbeats")?;
+    let mut seen: BTreeMap<String, Heartbeat> = BTreeMap::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(listen.clamp(0.1, 30.0));
+    while let Ok(Some(m)) = tokio::time::timeout_at(deadline, beats.next()).await {
+        match Heartbeat::decode(&m.payload) {
+            Ok(hb) => {
+                seen.insert(hb.worker.to_string(), hb);
+            }
+            Err(e) => tracing::warn!(subject = %m.subject, error = %e, "ignoring a malformed heartbeat"),
+        }
+    }
+    let assignments = Assignments::open(&js).await.context("opening the assignments")?;
+    let list = assignments.list().await.context("listing the assignments")?;
+    let now = livefleet_worker::pipeline::now_unix_ms();
+    let mut workers: BTreeMap<String, WorkerStatus> = seen
+        .values()
+        .map(|hb| {
+            (
+                hb.worker.to_string(),
+                WorkerStatus {
+                    id: hb.worker.to_string(),
+                    state: format!("{:?}", hb.state).to_lowercase(),
+                    encoders: hb.encoders.iter().map(|e| e.to_string()).collect(),
+                    gpu_model: hb.gpu_model.clone(),
+                    nvenc_sessions_in_use: hb.nvenc_sessions_in_use,
+                    nvenc_session_limit: hb.nvenc_session_limit,
+                    capacity_cpu_pps: hb.capacity_cpu_pps,
+                    capacity_nvenc_pps: hb.capacity_nvenc_pps,
+                    load_average: hb.load_average,
+                    last_seen_ms_ago: (now - hb.sent_unix_ms).max(0),
+                    channels: Vec::new(),
+                },
+            )
+        })
+        .collect();
+    let mut orphaned = Vec::new();
+    for a in list {
+        let Some(w) = a.worker else { continue };
+        let running = seen
+            .get(w.as_str())
+            .is_some_and(|hb| hb.channels.iter().any(|c| c.name == a.channel && c.epoch == a.epoch));
+        let entry = ChannelStatus { channel: a.channel.to_string(), epoch: a.epoch, running };
+        match workers.get_mut(w.as_str()) {
+            Some(ws) => ws.channels.push(entry),
+            None => orphaned.push(entry),
+        }
+    }
+    let status = Status { workers: workers.into_values().collect(), orphaned };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+        return Ok(());
+    }
+    println!("{:<20} {:<9} {:<12} {:>8} {:>14}  CHANNELS", "WORKER", "STATE", "ENCODERS", "LOAD", "NVENC SESSIONS");
+    for w in &status.workers {
+        let sessions = match w.nvenc_session_limit {
+            Some(l) => format!("{}/{l}", w.nvenc_sessions_in_use),
+            None => w.nvenc_sessions_in_use.to_string(),
+        };
+        let channels: Vec<String> = w
+            .channels
+            .iter()
+            .map(|c| format!("{}@{}{}", c.channel, c.epoch, if c.running { "" } else { " (starting)" }))
+            .collect();
+        println!(
+            "{:<20} {:<9} {:<12} {:>8.2} {:>14}  {}",
+            w.id,
+            w.state,
+            w.encoders.join(","),
+            w.load_average,
+            sessions,
+            channels.join(" ")
+        );
+    }
+    for c in &status.orphaned {
+        println!("(no heartbeat)        {}@{}", c.channel, c.epoch);
+    }
+    Ok(())
+}
