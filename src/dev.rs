@@ -104,7 +104,15 @@ pub async fn run(o: DevOptions) -> anyhow::Result<()> {
     {
         let (js, metrics, stop) = (js.clone(), metrics.clone(), stop.clone());
         tasks.spawn(async move {
-            services::ingest(js, None, rtmp_listener, IngestConfig::default(), &metrics, stop).await
+            services::ingest(
+                js,
+                None,
+                rtmp_listener,
+                IngestConfig::default(),
+                &metrics,
+                stop,
+            )
+            .await
         });
     }
     let timing = LiveTiming {
@@ -145,6 +153,14 @@ pub async fn run(o: DevOptions) -> anyhow::Result<()> {
         "rtmp://{publish_host}:{}/live/{stream_key}",
         rtmp_addr.port()
     );
+    // Printing must not kill the system when nobody reads stdout any more.
+    let out = std::io::stdout();
+    macro_rules! println {
+        ($($t:tt)*) => {{
+            use std::io::Write as _;
+            let _ = writeln!(out.lock(), $($t)*);
+        }};
+    }
     println!("livefleet dev is running (Ctrl-C stops everything)");
     println!("  publish:  {publish_url}");
     println!("            OBS: Settings > Stream > Service: Custom, Server: rtmp://{publish_host}:{}/live, Stream Key: {stream_key}", rtmp_addr.port());

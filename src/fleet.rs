@@ -13,7 +13,11 @@ use serde::Serialize;
 pub enum FleetCommand {
     /// Every worker (from its heartbeats) with the channels it runs (from the assignments).
     Status {
-        #[arg(long, env = "LIVEFLEET_NATS_URL", default_value = "nats://127.0.0.1:4222")]
+        #[arg(
+            long,
+            env = "LIVEFLEET_NATS_URL",
+            default_value = "nats://127.0.0.1:4222"
+        )]
         nats_url: String,
         /// Print JSON instead of a table.
         #[arg(long)]
@@ -56,13 +60,20 @@ struct Status {
 
 pub async fn run(command: FleetCommand) -> anyhow::Result<()> {
     match command {
-        FleetCommand::Status { nats_url, json, listen } => status(&nats_url, json, listen).await,
+        FleetCommand::Status {
+            nats_url,
+            json,
+            listen,
+        } => status(&nats_url, json, listen).await,
     }
 }
 
 async fn status(nats_url: &str, json: bool, listen: f64) -> anyhow::Result<()> {
     let (client, js) = crate::services::nats(nats_url, "livefleet-fleet-status").await?;
-    let mut beats = client.subscribe(HEARTBEAT_SUBJECT_FILTER).await.context("subscribing to heartbeats")?;
+    let mut beats = client
+        .subscribe(HEARTBEAT_SUBJECT_FILTER)
+        .await
+        .context("subscribing to heartbeats")?;
     let mut seen: BTreeMap<String, Heartbeat> = BTreeMap::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(listen.clamp(0.1, 30.0));
     while let Ok(Some(m)) = tokio::time::timeout_at(deadline, beats.next()).await {
@@ -70,11 +81,18 @@ async fn status(nats_url: &str, json: bool, listen: f64) -> anyhow::Result<()> {
             Ok(hb) => {
                 seen.insert(hb.worker.to_string(), hb);
             }
-            Err(e) => tracing::warn!(subject = %m.subject, error = %e, "ignoring a malformed heartbeat"),
+            Err(e) => {
+                tracing::warn!(subject = %m.subject, error = %e, "ignoring a malformed heartbeat")
+            }
         }
     }
-    let assignments = Assignments::open(&js).await.context("opening the assignments")?;
-    let list = assignments.list().await.context("listing the assignments")?;
+    let assignments = Assignments::open(&js)
+        .await
+        .context("opening the assignments")?;
+    let list = assignments
+        .list()
+        .await
+        .context("listing the assignments")?;
     let now = livefleet_worker::pipeline::now_unix_ms();
     let mut workers: BTreeMap<String, WorkerStatus> = seen
         .values()
@@ -100,21 +118,33 @@ async fn status(nats_url: &str, json: bool, listen: f64) -> anyhow::Result<()> {
     let mut orphaned = Vec::new();
     for a in list {
         let Some(w) = a.worker else { continue };
-        let running = seen
-            .get(w.as_str())
-            .is_some_and(|hb| hb.channels.iter().any(|c| c.name == a.channel && c.epoch == a.epoch));
-        let entry = ChannelStatus { channel: a.channel.to_string(), epoch: a.epoch, running };
+        let running = seen.get(w.as_str()).is_some_and(|hb| {
+            hb.channels
+                .iter()
+                .any(|c| c.name == a.channel && c.epoch == a.epoch)
+        });
+        let entry = ChannelStatus {
+            channel: a.channel.to_string(),
+            epoch: a.epoch,
+            running,
+        };
         match workers.get_mut(w.as_str()) {
             Some(ws) => ws.channels.push(entry),
             None => orphaned.push(entry),
         }
     }
-    let status = Status { workers: workers.into_values().collect(), orphaned };
+    let status = Status {
+        workers: workers.into_values().collect(),
+        orphaned,
+    };
     if json {
         println!("{}", serde_json::to_string_pretty(&status)?);
         return Ok(());
     }
-    println!("{:<20} {:<9} {:<12} {:>8} {:>14}  CHANNELS", "WORKER", "STATE", "ENCODERS", "LOAD", "NVENC SESSIONS");
+    println!(
+        "{:<20} {:<9} {:<12} {:>8} {:>14}  CHANNELS",
+        "WORKER", "STATE", "ENCODERS", "LOAD", "NVENC SESSIONS"
+    );
     for w in &status.workers {
         let sessions = match w.nvenc_session_limit {
             Some(l) => format!("{}/{l}", w.nvenc_sessions_in_use),
@@ -123,7 +153,14 @@ async fn status(nats_url: &str, json: bool, listen: f64) -> anyhow::Result<()> {
         let channels: Vec<String> = w
             .channels
             .iter()
-            .map(|c| format!("{}@{}{}", c.channel, c.epoch, if c.running { "" } else { " (starting)" }))
+            .map(|c| {
+                format!(
+                    "{}@{}{}",
+                    c.channel,
+                    c.epoch,
+                    if c.running { "" } else { " (starting)" }
+                )
+            })
             .collect();
         println!(
             "{:<20} {:<9} {:<12} {:>8.2} {:>14}  {}",

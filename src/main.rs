@@ -105,7 +105,11 @@ enum Command {
     },
     /// A scheduler replica: places channels on workers, fails them over; run two or more for HA.
     Scheduler {
-        #[arg(long, env = "LIVEFLEET_NATS_URL", default_value = "nats://127.0.0.1:4222")]
+        #[arg(
+            long,
+            env = "LIVEFLEET_NATS_URL",
+            default_value = "nats://127.0.0.1:4222"
+        )]
         nats_url: String,
         /// Scheduler configuration (YAML: replica_id, heartbeat_timeout, policy, lease_ttl).
         #[arg(long)]
@@ -272,8 +276,7 @@ async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
                 }
                 None => services::WorkerFile::default(),
             };
-            let (client, js) =
-                services::nats(&nats_url, &format!("livefleet-worker-{id}")).await?;
+            let (client, js) = services::nats(&nats_url, &format!("livefleet-worker-{id}")).await?;
             let registry = prometheus::Registry::new();
             let stop = tokio_util::sync::CancellationToken::new();
             let metrics_listener = services::bind(metrics, "metrics").await?;

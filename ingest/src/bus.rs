@@ -21,17 +21,32 @@ const PLACEMENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5)
 impl RegistryGate {
     /// Every channel of the registry is accepted (one worker runs them all).
     pub fn new(registry: ChannelRegistry) -> Self {
-        Self { registry, scheduler: None }
+        Self {
+            registry,
+            scheduler: None,
+        }
     }
 
     /// A publish is accepted only once the scheduler has placed its channel on a worker.
     pub fn with_placement(registry: ChannelRegistry, client: async_nats::Client) -> Self {
-        Self { registry, scheduler: Some(client) }
+        Self {
+            registry,
+            scheduler: Some(client),
+        }
     }
 
-    async fn place(&self, client: &async_nats::Client, channel: &ChannelName, peer: SocketAddr) -> Result<(), Refusal> {
-        let request = livefleet_fleet::PlaceRequest { channel: channel.clone(), source: None };
-        let body = serde_json::to_vec(&request).map_err(|e| Refusal::denied(format!("placement request: {e}")))?;
+    async fn place(
+        &self,
+        client: &async_nats::Client,
+        channel: &ChannelName,
+        peer: SocketAddr,
+    ) -> Result<(), Refusal> {
+        let request = livefleet_fleet::PlaceRequest {
+            channel: channel.clone(),
+            source: None,
+        };
+        let body = serde_json::to_vec(&request)
+            .map_err(|e| Refusal::denied(format!("placement request: {e}")))?;
         let answer = tokio::time::timeout(
             PLACEMENT_TIMEOUT,
             client.request(livefleet_fleet::PLACE_SUBJECT, body.into()),
@@ -45,7 +60,9 @@ impl RegistryGate {
             }
             Err(_) => {
                 tracing::warn!(%peer, %channel, "placement request timed out");
-                return Err(Refusal::denied("the scheduler did not answer in time, try again"));
+                return Err(Refusal::denied(
+                    "the scheduler did not answer in time, try again",
+                ));
             }
         };
         match serde_json::from_slice::<livefleet_fleet::PlaceReply>(&message.payload) {

@@ -486,7 +486,8 @@ impl Dev {
         let stdout = child.stdout.take().unwrap();
         let mut publish_url = String::new();
         let mut http = String::new();
-        for line in std::io::BufReader::new(stdout).lines() {
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        for line in lines.by_ref() {
             let line = line.unwrap_or_default();
             if let Some(u) = line.trim().strip_prefix("publish:") {
                 publish_url = u.trim().to_string();
@@ -501,6 +502,8 @@ impl Dev {
                 break;
             }
         }
+        // Keep reading, so the process never writes into a closed pipe.
+        std::thread::spawn(move || lines.for_each(drop));
         assert!(
             !http.is_empty(),
             "dev did not start: {}",

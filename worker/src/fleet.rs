@@ -60,7 +60,12 @@ impl NodeCapacity {
     /// libx264 veryfast throughput of one core per core (see docs/operations.md).
     pub fn cpu_default() -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
-        Self { cpu_pps: cores * 12_000_000, nvenc_pps: 0, nvenc_session_limit: None, gpu_model: None }
+        Self {
+            cpu_pps: cores * 12_000_000,
+            nvenc_pps: 0,
+            nvenc_session_limit: None,
+            gpu_model: None,
+        }
     }
 }
 
@@ -84,15 +89,24 @@ pub struct BroadcastStore {
 
 impl BroadcastStore {
     pub async fn open(js: &jetstream::Context) -> Result<Self, String> {
-        let kv = livefleet_fleet::open_bucket(js, BROADCASTS_BUCKET, "livefleet broadcast state for failover", 1)
-            .await
-            .map_err(|e| e.to_string())?;
+        let kv = livefleet_fleet::open_bucket(
+            js,
+            BROADCASTS_BUCKET,
+            "livefleet broadcast state for failover",
+            1,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
         Ok(Self { kv })
     }
 
     /// The record of `channel`, if any (an unreadable one is logged and ignored).
     pub async fn load(&self, channel: &ChannelName) -> Result<Option<BroadcastRecord>, String> {
-        let value = self.kv.get(channel.as_str()).await.map_err(|e| format!("reading the broadcast state of {channel}: {e}"))?;
+        let value = self
+            .kv
+            .get(channel.as_str())
+            .await
+            .map_err(|e| format!("reading the broadcast state of {channel}: {e}"))?;
         let Some(bytes) = value else { return Ok(None) };
         if bytes.len() > MAX_RECORD_BYTES {
             tracing::warn!(%channel, bytes = bytes.len(), "broadcast state too large; starting the channel afresh");
@@ -114,12 +128,19 @@ impl BroadcastStore {
     /// Saves `record` unless a newer epoch already wrote one (then `Err(Fenced)`).
     async fn save(&self, record: &BroadcastRecord) -> Result<(), SaveError> {
         for _ in 0..5 {
-            let entry = self.kv.entry(record.channel.as_str()).await.map_err(|e| SaveError::Bus(e.to_string()))?;
+            let entry = self
+                .kv
+                .entry(record.channel.as_str())
+                .await
+                .map_err(|e| SaveError::Bus(e.to_string()))?;
             let revision = match &entry {
                 Some(e) if e.operation == kv::Operation::Put => {
                     if let Ok(stored) = serde_json::from_slice::<BroadcastRecord>(&e.value) {
                         if stored.epoch > record.epoch {
-                            return Err(SaveError::Fenced(format!("epoch {} wrote the broadcast state", stored.epoch)));
+                            return Err(SaveError::Fenced(format!(
+                                "epoch {} wrote the broadcast state",
+                                stored.epoch
+                            )));
                         }
                     }
                     e.revision
@@ -129,16 +150,28 @@ impl BroadcastStore {
             };
             let bytes = serde_json::to_vec(record).map_err(|e| SaveError::Bus(e.to_string()))?;
             let result = if revision == 0 {
-                self.kv.create(record.channel.as_str(), bytes.into()).await.map(|_| ()).map_err(|e| e.to_string())
+                self.kv
+                    .create(record.channel.as_str(), bytes.into())
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
             } else {
-                self.kv.update(record.channel.as_str(), bytes.into(), revision).await.map(|_| ()).map_err(|e| e.to_string())
+                self.kv
+                    .update(record.channel.as_str(), bytes.into(), revision)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
             };
             match result {
                 Ok(()) => return Ok(()),
-                Err(e) => tracing::debug!(channel = %record.channel, error = %e, "broadcast state write raced; retrying"),
+                Err(e) => {
+                    tracing::debug!(channel = %record.channel, error = %e, "broadcast state write raced; retrying")
+                }
             }
         }
-        Err(SaveError::Bus("broadcast state kept changing under us".into()))
+        Err(SaveError::Bus(
+            "broadcast state kept changing under us".into(),
+        ))
     }
 }
 
@@ -163,7 +196,10 @@ struct FencedSink {
 impl FencedSink {
     fn check(&self) -> Result<(), String> {
         if self.fenced.load(Ordering::Relaxed) {
-            return Err(format!("channel {} is fenced: epoch {} is no longer ours", self.channel, self.epoch));
+            return Err(format!(
+                "channel {} is fenced: epoch {} is no longer ours",
+                self.channel, self.epoch
+            ));
         }
         Ok(())
     }
@@ -175,7 +211,11 @@ impl OutputSink for FencedSink {
         self.inner.write(outputs)
     }
 
-    fn write_published(&mut self, outputs: Vec<Output>, state: &PackagerState) -> Result<(), String> {
+    fn write_published(
+        &mut self,
+        outputs: Vec<Output>,
+        state: &PackagerState,
+    ) -> Result<(), String> {
         self.check()?;
         let (manifests, media): (Vec<Output>, Vec<Output>) = outputs.into_iter().partition(|o| {
             let p = o.path();
@@ -191,14 +231,26 @@ impl OutputSink for FencedSink {
             timeline_end_90k: state.end_time(90_000).unwrap_or(0),
             updated_unix_ms: crate::pipeline::now_unix_ms(),
         };
-        let (store, assignments, worker, channel, epoch) =
-            (self.store.clone(), self.assignments.clone(), self.worker.clone(), self.channel.clone(), self.epoch);
+        let (store, assignments, worker, channel, epoch) = (
+            self.store.clone(),
+            self.assignments.clone(),
+            self.worker.clone(),
+            self.channel.clone(),
+            self.epoch,
+        );
         let verdict = self.runtime.block_on(async move {
             // The segments must be stored before the state says they are listed.
-            writer.flush().await.map_err(|e| SaveError::Bus(e.to_string()))?;
+            writer
+                .flush()
+                .await
+                .map_err(|e| SaveError::Bus(e.to_string()))?;
             match assignments.holds(&channel, &worker, epoch).await {
                 Ok(true) => {}
-                Ok(false) => return Err(SaveError::Fenced("the assignment moved to another epoch".into())),
+                Ok(false) => {
+                    return Err(SaveError::Fenced(
+                        "the assignment moved to another epoch".into(),
+                    ))
+                }
                 Err(e) => return Err(SaveError::Bus(e.to_string())),
             }
             store.save(&record).await
@@ -256,11 +308,16 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), crate::PipelineError> {
     let bad = |m: String| crate::PipelineError::Output(m);
-    ffmpeg_next::init().map_err(|source| crate::PipelineError::Decoder { what: "FFmpeg initialisation", source })?;
+    ffmpeg_next::init().map_err(|source| crate::PipelineError::Decoder {
+        what: "FFmpeg initialisation",
+        source,
+    })?;
     let id = WorkerId::new(config.id.clone()).map_err(|e| bad(format!("worker id: {e}")))?;
     let span = tracing::info_span!("worker", node = %id);
     let _e = span.enter();
-    let nvenc = tokio::task::spawn_blocking(encoder::probe_nvenc).await.unwrap_or_else(|e| Err(e.to_string()));
+    let nvenc = tokio::task::spawn_blocking(encoder::probe_nvenc)
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()));
     match &nvenc {
         Ok(()) => tracing::info!("NVENC available"),
         Err(reason) => tracing::info!(%reason, "NVENC not available; CPU encoding (libx264) only"),
@@ -269,11 +326,17 @@ pub async fn run(
     let storage_metrics = StorageMetrics::register(&metrics_registry)
         .or_else(|_| StorageMetrics::unregistered())
         .map_err(|e| bad(format!("storage metrics: {e}")))?;
-    let writer = Arc::new(StorageWriter::spawn(storage, WriterOptions::default(), storage_metrics));
+    let writer = Arc::new(StorageWriter::spawn(
+        storage,
+        WriterOptions::default(),
+        storage_metrics,
+    ));
     let (registry, assignments, store) = loop {
         let opened = async {
             Ok::<_, String>((
-                ChannelRegistry::open(&js).await.map_err(|e| e.to_string())?,
+                ChannelRegistry::open(&js)
+                    .await
+                    .map_err(|e| e.to_string())?,
                 Assignments::open(&js).await.map_err(|e| e.to_string())?,
                 BroadcastStore::open(&js).await?,
             ))
@@ -349,7 +412,12 @@ pub async fn run(
 }
 
 /// Starts or stops a channel after an assignment change.
-async fn apply(node: &Arc<Node>, running: &mut HashMap<ChannelName, Running>, a: Assignment, metrics: Option<&WorkerMetrics>) {
+async fn apply(
+    node: &Arc<Node>,
+    running: &mut HashMap<ChannelName, Running>,
+    a: Assignment,
+    metrics: Option<&WorkerMetrics>,
+) {
     let mine = a.worker.as_ref() == Some(&node.id);
     if let Some(r) = running.get(&a.channel) {
         if mine && r.epoch == a.epoch {
@@ -375,20 +443,35 @@ async fn apply(node: &Arc<Node>, running: &mut HashMap<ChannelName, Running>, a:
             if let Some(m) = metrics {
                 m.sessions.with_label_values(&["refused"]).inc();
             }
-            let _ = node.assignments.release(&a.channel, a.epoch, &format!("released by {}: {e}", node.id)).await;
+            let _ = node
+                .assignments
+                .release(
+                    &a.channel,
+                    a.epoch,
+                    &format!("released by {}: {e}", node.id),
+                )
+                .await;
         }
     }
 }
 
 async fn start(node: &Arc<Node>, a: &Assignment) -> Result<Running, String> {
-    let rec = node.registry.get(&a.channel).await.map_err(|e| e.to_string())?.ok_or("the channel is not in the registry")?;
-    let profile = LadderProfile::from_yaml(&format!("channel {}", rec.name), &rec.profile_yaml).map_err(|e| e.to_string())?;
+    let rec = node
+        .registry
+        .get(&a.channel)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("the channel is not in the registry")?;
+    let profile = LadderProfile::from_yaml(&format!("channel {}", rec.name), &rec.profile_yaml)
+        .map_err(|e| e.to_string())?;
     let selection = encoder::select(&profile, || node.nvenc.clone()).map_err(|e| e.to_string())?;
     let resume = node.store.load(&a.channel).await?.map(|r| {
         tracing::info!(channel = %a.channel, from = %r.worker, from_epoch = r.epoch, next_segment = r.state.next_number, "continuing the broadcast");
         (r.state, r.timeline_end_90k)
     });
-    let mut subscription = subscribe_media(&node.js, &a.channel, MediaStart::LatestKeyframe).await.map_err(|e| e.to_string())?;
+    let mut subscription = subscribe_media(&node.js, &a.channel, MediaStart::LatestKeyframe)
+        .await
+        .map_err(|e| e.to_string())?;
     let (tx, rx) = mpsc::channel(1024);
     let channel = a.channel.clone();
     let forwarder = tokio::spawn(async move {
@@ -418,14 +501,17 @@ async fn start(node: &Arc<Node>, a: &Assignment) -> Result<Running, String> {
     let fenced = Arc::new(AtomicBool::new(false));
     let sink_parts = (node.clone(), a.channel.clone(), a.epoch, fenced);
     let thread_stop = stop.clone();
+    let runtime = tokio::runtime::Handle::current();
     let thread = std::thread::Builder::new()
         .name(format!("ch-{}", a.channel))
         .spawn(move || {
             let (node, channel, epoch, fenced) = sink_parts;
-            let runtime = tokio::runtime::Handle::current();
             let make_sink = || -> Box<dyn OutputSink> {
                 Box::new(FencedSink {
-                    inner: WriterSink { writer: node.writer.clone(), prefix: format!("live/{channel}/") },
+                    inner: WriterSink {
+                        writer: node.writer.clone(),
+                        prefix: format!("live/{channel}/"),
+                    },
                     runtime: runtime.clone(),
                     store: node.store.clone(),
                     assignments: node.assignments.clone(),
@@ -442,7 +528,14 @@ async fn start(node: &Arc<Node>, a: &Assignment) -> Result<Running, String> {
         .map_err(|e| e.to_string())?;
     let cost = ChannelCost::of(&profile, None);
     tracing::info!(channel = %a.channel, epoch = a.epoch, encoder = %selection.kind, "channel started");
-    Ok(Running { epoch: a.epoch, cost, kind: selection.kind, stop, thread, forwarder })
+    Ok(Running {
+        epoch: a.epoch,
+        cost,
+        kind: selection.kind,
+        stop,
+        thread,
+        forwarder,
+    })
 }
 
 async fn stop(r: Running) {
@@ -453,13 +546,31 @@ async fn stop(r: Running) {
 
 /// Channels whose broadcast ended: release their assignments.
 async fn reap(node: &Arc<Node>, running: &mut HashMap<ChannelName, Running>) {
-    let ended: Vec<ChannelName> = running.iter().filter(|(_, r)| r.thread.is_finished()).map(|(c, _)| c.clone()).collect();
+    let ended: Vec<ChannelName> = running
+        .iter()
+        .filter(|(_, r)| r.thread.is_finished())
+        .map(|(c, _)| c.clone())
+        .collect();
     for channel in ended {
-        let Some(r) = running.remove(&channel) else { continue };
+        let Some(r) = running.remove(&channel) else {
+            continue;
+        };
         r.forwarder.abort();
-        match node.assignments.release(&channel, r.epoch, &format!("broadcast ended on {}", node.id)).await {
-            Ok(_) => tracing::info!(%channel, epoch = r.epoch, "broadcast ended; assignment released"),
-            Err(e) => tracing::info!(%channel, epoch = r.epoch, error = %e, "broadcast ended; assignment already moved"),
+        match node
+            .assignments
+            .release(
+                &channel,
+                r.epoch,
+                &format!("broadcast ended on {}", node.id),
+            )
+            .await
+        {
+            Ok(_) => {
+                tracing::info!(%channel, epoch = r.epoch, "broadcast ended; assignment released")
+            }
+            Err(e) => {
+                tracing::info!(%channel, epoch = r.epoch, error = %e, "broadcast ended; assignment already moved")
+            }
         }
     }
 }
@@ -483,7 +594,11 @@ async fn heartbeat(node: &Arc<Node>, running: &HashMap<ChannelName, Running>) {
             RunningChannel {
                 name: name.clone(),
                 epoch: r.epoch,
-                kind: if nvenc { FleetEncoder::Nvenc } else { FleetEncoder::X264 },
+                kind: if nvenc {
+                    FleetEncoder::Nvenc
+                } else {
+                    FleetEncoder::X264
+                },
                 sessions: if nvenc { r.cost.nvenc_sessions } else { 0 },
                 pixel_rate: r.cost.pixel_rate,
             }
@@ -496,16 +611,28 @@ async fn heartbeat(node: &Arc<Node>, running: &HashMap<ChannelName, Running>) {
         gpu_model: node.capacity.gpu_model.clone(),
         nvenc_session_limit: node.capacity.nvenc_session_limit,
         nvenc_sessions_in_use: sessions,
-        capacity_nvenc_pps: if node.nvenc.is_ok() { node.capacity.nvenc_pps } else { 0 },
+        capacity_nvenc_pps: if node.nvenc.is_ok() {
+            node.capacity.nvenc_pps
+        } else {
+            0
+        },
         capacity_cpu_pps: node.capacity.cpu_pps,
         cpu_count: std::thread::available_parallelism().map_or(1, |n| n.get()) as u32,
         load_average: load_average(),
         channels,
-        state: if node.draining.load(Ordering::Relaxed) { NodeState::Draining } else { NodeState::Ready },
+        state: if node.draining.load(Ordering::Relaxed) {
+            NodeState::Draining
+        } else {
+            NodeState::Ready
+        },
         sent_unix_ms: crate::pipeline::now_unix_ms(),
         sequence: node.sequence.fetch_add(1, Ordering::Relaxed),
     };
-    if let Err(e) = node.client.publish(heartbeat_subject(&node.id), hb.encode().into()).await {
+    if let Err(e) = node
+        .client
+        .publish(heartbeat_subject(&node.id), hb.encode().into())
+        .await
+    {
         tracing::warn!(error = %e, "heartbeat not sent");
     }
 }

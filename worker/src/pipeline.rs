@@ -47,7 +47,11 @@ pub trait OutputSink: Send + 'static {
     /// Writes a batch that updates the manifests; `state` is the packager
     /// state once they are written (a fleet worker saves it, fenced, so
     /// another worker can continue the broadcast).
-    fn write_published(&mut self, outputs: Vec<Output>, _state: &PackagerState) -> Result<(), String> {
+    fn write_published(
+        &mut self,
+        outputs: Vec<Output>,
+        _state: &PackagerState,
+    ) -> Result<(), String> {
         self.write(outputs)
     }
 }
@@ -251,23 +255,24 @@ fn packager_thread(
                  sink: &mut Box<dyn OutputSink>,
                  p: &Packager|
      -> Result<(), PipelineError> {
-            if outputs.is_empty() {
-                return Ok(());
-            }
-            let segments = outputs
-                .iter()
-                .filter(|o| matches!(o, Output::Put { path, .. } if path.ends_with(".m4s")))
-                .count();
-            if outputs.iter().any(is_manifest) {
-                sink.write_published(outputs, &p.state()).map_err(PipelineError::Output)?;
-            } else {
-                sink.write(outputs).map_err(PipelineError::Output)?;
-            }
-            progress
-                .segments_written
-                .fetch_add(segments as u64, Ordering::Relaxed);
-            Ok(())
-        };
+        if outputs.is_empty() {
+            return Ok(());
+        }
+        let segments = outputs
+            .iter()
+            .filter(|o| matches!(o, Output::Put { path, .. } if path.ends_with(".m4s")))
+            .count();
+        if outputs.iter().any(is_manifest) {
+            sink.write_published(outputs, &p.state())
+                .map_err(PipelineError::Output)?;
+        } else {
+            sink.write(outputs).map_err(PipelineError::Output)?;
+        }
+        progress
+            .segments_written
+            .fetch_add(segments as u64, Ordering::Relaxed);
+        Ok(())
+    };
     while let Ok(msg) = rx.recv() {
         match msg {
             PackMsg::Start { tracks, state } => {
