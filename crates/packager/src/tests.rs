@@ -338,9 +338,20 @@ fn resume_continues_numbering_with_new_init_segments() {
         pl.contains("#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init-1.mp4\"\n"),
         "{pl}"
     );
-    assert!(pl.contains("\n3.m4s\n"), "{pl}");
-    assert!(find(&out, "360p/3.m4s").is_some());
+    // Segments of the new generation carry it in their names: a stale writer
+    // of the old generation can never overwrite them.
+    assert!(pl.contains("\n2.m4s\n#EXT-X-DISCONTINUITY\n"), "{pl}");
+    assert!(pl.contains("\n3-g1.m4s\n"), "{pl}");
+    assert!(find(&out, "360p/3-g1.m4s").is_some());
     assert_eq!(pl.matches(".m4s").count(), 5, "{pl}");
+    let mpd = text(&out, "manifest.mpd");
+    assert!(mpd.contains("media=\"$RepresentationID$/$Number$-g1.m4s\""), "{mpd}");
+
+    // A fleet worker names its generation after its assignment epoch.
+    let mut cfg = config();
+    cfg.generation = Some(7);
+    let (_, init) = Packager::resume(cfg, specs(), q.state()).unwrap();
+    assert!(find(&init, "360p/init-7.mp4").is_some());
 }
 
 #[test]
