@@ -2,7 +2,7 @@
 //! workers that go silent.
 //!
 //! Every replica runs [`run`]. Replicas campaign for the
-//! [`Lease`](livefleet_fleet::Lease); only the leader works:
+//! `livefleet_fleet::Lease`; only the leader works:
 //!
 //! ```text
 //! workers --heartbeats--> leader: FleetView --expire--> failover (reassign by CAS, epoch + 1)
@@ -36,12 +36,12 @@ pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(5);
 pub struct SchedulerConfig {
     /// This replica's name in the lease (`[a-z0-9_-]`, at most 64). Default: `scheduler`.
     pub replica_id: String,
-    /// A worker silent for longer loses its channels. Default: 3 s.
+    /// A worker silent for longer loses its channels, in milliseconds. Default: 3000.
     #[serde(with = "millis")]
     pub heartbeat_timeout: Duration,
     /// Spread or pack. Default: spread.
     pub policy: Policy,
-    /// Leader lease time: a dead leader is replaced after about this long. Default: 5 s.
+    /// Leader lease time in milliseconds: a dead leader is replaced after about this long. Default: 5000.
     #[serde(with = "millis")]
     pub lease_ttl: Duration,
 }
@@ -146,5 +146,23 @@ pub async fn run(
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_reads_with_defaults_and_refuses_unknown_keys() {
+        let c: SchedulerConfig =
+            serde_json::from_str(r#"{"replica_id":"sched-a","lease_ttl":2000,"policy":"pack"}"#)
+                .unwrap();
+        assert_eq!(c.replica_id, "sched-a");
+        assert_eq!(c.lease_ttl, Duration::from_secs(2));
+        assert_eq!(c.policy, Policy::Pack);
+        assert_eq!(c.heartbeat_timeout, DEFAULT_HEARTBEAT_TIMEOUT);
+        let err = serde_json::from_str::<SchedulerConfig>(r#"{"replica":"x"}"#).unwrap_err();
+        assert!(err.to_string().contains("unknown field"), "{err}");
     }
 }

@@ -120,10 +120,13 @@ impl Lease {
         *self.state.borrow()
     }
 
-    /// Waits for the standing to change and returns the new one.
+    /// Waits for the standing to change and returns the new one. If the
+    /// campaign task has died (it only ends by a panic), this logs an error
+    /// and never returns: the replica stays a follower.
     pub async fn changed(&mut self) -> Leadership {
         if self.state.changed().await.is_err() {
-            return Leadership::Follower;
+            tracing::error!(replica = %self.replica, "the lease campaign ended; this replica will not lead again");
+            return std::future::pending().await;
         }
         *self.state.borrow_and_update()
     }
