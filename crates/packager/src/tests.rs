@@ -345,7 +345,10 @@ fn resume_continues_numbering_with_new_init_segments() {
     assert!(find(&out, "360p/3-g1.m4s").is_some());
     assert_eq!(pl.matches(".m4s").count(), 5, "{pl}");
     let mpd = text(&out, "manifest.mpd");
-    assert!(mpd.contains("media=\"$RepresentationID$/$Number$-g1.m4s\""), "{mpd}");
+    assert!(
+        mpd.contains("media=\"$RepresentationID$/$Number$-g1.m4s\""),
+        "{mpd}"
+    );
 
     // A fleet worker names its generation after its assignment epoch.
     let mut cfg = config();

@@ -1,0 +1,330 @@
+//! The fleet with real processes: a nats-server, a scheduler, two workers
+//! and an ingest (each a `livefleet` process), ffmpeg as the publisher.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A child process with its log; killed on drop.
+struct Proc {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Proc {
+    fn spawn(cmd: &mut Command, log: PathBuf) -> Proc {
+        let child = cmd
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+        Proc { child, log }
+    }
+
+    fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Fleet {
+    dir: tempfile::TempDir,
+    nats_url: String,
+    rtmp: String,
+    nats: Option<Proc>,
+    scheduler: Option<Proc>,
+    workers: Vec<(String, Proc)>,
+    ingest: Option<Proc>,
+}
+
+impl Fleet {
+    fn start(workers: &[&str]) -> Fleet {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut fleet = Fleet {
+            nats_url: format!("nats://127.0.0.1:{port}"),
+            rtmp: format!("127.0.0.1:{}", free_port()),
+            dir,
+            nats: None,
+            scheduler: None,
+            workers: Vec::new(),
+            ingest: None,
+        };
+        fleet.start_nats();
+        let url = fleet.nats_url.clone();
+        fleet.scheduler = Some(Proc::spawn(
+            livefleet().args([
+                "scheduler",
+                "--nats-url",
+                &url,
+                "--id",
+                "s1",
+                "--metrics",
+                "127.0.0.1:0",
+            ]),
+            fleet.dir.path().join("scheduler.log"),
+        ));
+        for id in workers {
+            fleet.add_worker(id);
+        }
+        fleet.ingest = Some(Proc::spawn(
+            livefleet().args([
+                "ingest",
+                "--nats-url",
+                &url,
+                "--rtmp",
+                &fleet.rtmp,
+                "--metrics",
+                "127.0.0.1:0",
+            ]),
+            fleet.dir.path().join("ingest.log"),
+        ));
+        fleet.wait_for(30, "the scheduler to answer placements", |f| {
+            f.scheduler
+                .as_ref()
+                .unwrap()
+                .log()
+                .contains("answering placement requests")
+        });
+        fleet
+    }
+
+    fn start_nats(&mut self) {
+        let port = self.nats_url.rsplit(':').next().unwrap().to_string();
+        let store = self.dir.path().join("jetstream");
+        self.nats = Some(Proc::spawn(
+            Command::new("nats-server").args([
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-js",
+                "-sd",
+                store.to_str().unwrap(),
+            ]),
+            self.dir.path().join("nats.log"),
+        ));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(format!("127.0.0.1:{port}")).is_err() {
+            assert!(Instant::now() < deadline, "nats-server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn add_worker(&mut self, id: &str) {
+        let data = self.data();
+        let proc = Proc::spawn(
+            livefleet().args([
+                "worker",
+                "--nats-url",
+                &self.nats_url,
+                "--id",
+                id,
+                "--data",
+                data.to_str().unwrap(),
+                "--grace",
+                "3",
+                "--metrics",
+                "127.0.0.1:0",
+            ]),
+            self.dir.path().join(format!("{id}.log")),
+        );
+        self.workers.push((id.to_string(), proc));
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn logs(&self) -> String {
+        let mut all = String::new();
+        for p in [&self.nats, &self.scheduler, &self.ingest]
+            .into_iter()
+            .flatten()
+        {
+            all += &format!("--- {}\n{}", p.log.display(), p.log());
+        }
+        for (id, p) in &self.workers {
+            all += &format!("--- {id}\n{}", p.log());
+        }
+        all
+    }
+
+    fn wait_for(&self, secs: u64, what: &str, mut f: impl FnMut(&Fleet) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while !f(self) {
+            assert!(
+                Instant::now() < deadline,
+                "timed out after {secs} s waiting for {what}\n{}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn create_channel(&self, name: &str, key: &str, profile_file: &str) {
+        let out = run(livefleet().args([
+            "channel",
+            "create",
+            name,
+            "--stream-key",
+            key,
+            "--profile",
+            profile(profile_file).to_str().unwrap(),
+            "--nats-url",
+            &self.nats_url,
+        ]));
+        assert!(
+            out.status.success(),
+            "channel create: {}",
+            text(&out.stderr)
+        );
+    }
+
+    fn publish_url(&self, key: &str) -> String {
+        format!("rtmp://{}/live/{key}", self.rtmp)
+    }
+
+    /// The worker `fleet status --json` shows running `channel`.
+    fn owner(&self, channel: &str) -> Option<String> {
+        let out =
+            run(livefleet().args(["fleet", "status", "--json", "--nats-url", &self.nats_url]));
+        assert!(out.status.success(), "fleet status: {}", text(&out.stderr));
+        let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        status["workers"].as_array()?.iter().find_map(|w| {
+            w["channels"]
+                .as_array()?
+                .iter()
+                .any(|c| c["channel"] == channel && c["running"] == true)
+                .then(|| w["id"].as_str().unwrap().to_string())
+        })
+    }
+
+    fn kill_worker(&mut self, id: &str) {
+        let i = self.workers.iter().position(|(w, _)| w == id).unwrap();
+        let (_, mut p) = self.workers.remove(i);
+        p.child.kill().unwrap(); // SIGKILL: no goodbye heartbeat, no cleanup
+        let _ = p.child.wait();
+    }
+}
+
+fn playlist(dir: &Path, rendition: &str) -> String {
+    fs::read_to_string(dir.join(rendition).join("index.m3u8")).unwrap_or_default()
+}
+
+/// The segment number in a URI like `12-g3.m4s`.
+fn number(uri: &str) -> u64 {
+    uri.split(['-', '.'])
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap_or_else(|_| panic!("odd segment URI {uri}"))
+}
+
+#[test]
+fn killed_worker_is_replaced_without_a_gap_and_unfit_channels_are_refused() {
+    let mut fleet = Fleet::start(&["w1", "w2"]);
+    fleet.create_channel("fo", "fokey-123456", "cpu-small.yaml");
+    let mut publisher = Publisher::ffmpeg(&fleet.publish_url("fokey-123456"), 36);
+    let out = fleet.data().join("live/fo");
+    fleet.wait_for(40, "three segments in every rendition", |_| {
+        ["360p", "240p", "audio"]
+            .iter()
+            .all(|r| playlist(&out, r).matches(".m4s").count() >= 3)
+    });
+    let mut owner = None;
+    fleet.wait_for(10, "fleet status to show the channel's worker", |f| {
+        owner = f.owner("fo");
+        owner.is_some()
+    });
+    let owner = owner.unwrap();
+
+    // A channel that needs NVENC cannot be placed on CPU-only workers: refused with the reason.
+    fleet.create_channel("gpu", "gpukey-123456", "hevc-nvenc.yaml");
+    let (ok, _) = Publisher::ffmpeg(&fleet.publish_url("gpukey-123456"), 3).finish();
+    assert!(!ok, "a channel that fits nowhere was accepted");
+    fleet.wait_for(5, "the refusal with its reason in the ingest log", |f| {
+        let log = f.ingest.as_ref().unwrap().log();
+        log.contains("cannot be placed") && log.contains("NVENC")
+    });
+
+    let before: Vec<usize> = ["360p", "240p", "audio"]
+        .iter()
+        .map(|r| playlist(&out, r).matches(".m4s").count())
+        .collect();
+    fleet.kill_worker(&owner);
+    fleet.wait_for(
+        20,
+        "a new segment in every rendition after the kill",
+        |_| {
+            ["360p", "240p", "audio"]
+                .iter()
+                .zip(&before)
+                .all(|(r, n)| playlist(&out, r).matches(".m4s").count() > *n)
+        },
+    );
+    assert!(
+        publisher.0.try_wait().unwrap().is_none(),
+        "the publisher was disconnected by the failover"
+    );
+    let survivor = if owner == "w1" { "w2" } else { "w1" };
+    assert_eq!(fleet.owner("fo").as_deref(), Some(survivor));
+
+    let (ok, err) = publisher.finish();
+    assert!(ok, "the publisher failed: {err}");
+    fleet.wait_for(30, "ENDLIST after the grace period", |_| {
+        playlist(&out, "360p").contains("#EXT-X-ENDLIST")
+    });
+
+    // Every rendition: consecutive numbers, no duplicate, the same discontinuity.
+    let mut discontinuities = Vec::new();
+    for r in ["360p", "240p", "audio"] {
+        let text = playlist(&out, r);
+        let (uris, disc) = playlist_entries(&text);
+        let numbers: Vec<u64> = uris.iter().map(|u| number(u)).collect();
+        assert!(
+            numbers.windows(2).all(|w| w[1] == w[0] + 1),
+            "{r}: numbers with a gap or a duplicate: {numbers:?}"
+        );
+        assert!(
+            !disc.is_empty(),
+            "{r}: no discontinuity after the failover\n{text}"
+        );
+        for u in &uris {
+            assert!(
+                out.join(r).join(u).exists(),
+                "{r}/{u} is listed but missing"
+            );
+        }
+        discontinuities.push((disc, numbers.first().copied()));
+    }
+    assert!(
+        discontinuities.windows(2).all(|w| w[0] == w[1]),
+        "discontinuities differ: {discontinuities:?}"
+    );
+    let errors = decode_errors(&out.join("master.m3u8"));
+    assert!(
+        errors.trim().is_empty(),
+        "ffmpeg could not read the whole broadcast: {errors}"
+    );
+}
