@@ -328,3 +328,43 @@ fn killed_worker_is_replaced_without_a_gap_and_unfit_channels_are_refused() {
         "ffmpeg could not read the whole broadcast: {errors}"
     );
 }
+
+#[test]
+fn nats_server_restart_keeps_the_channel_running() {
+    let mut fleet = Fleet::start(&["w1"]);
+    fleet.create_channel("nr", "nrkey-123456", "cpu-small.yaml");
+    let publisher = Publisher::ffmpeg(&fleet.publish_url("nrkey-123456"), 40);
+    let out = fleet.data().join("live/nr");
+    fleet.wait_for(40, "two segments", |_| {
+        playlist(&out, "360p").matches(".m4s").count() >= 2
+    });
+
+    // The server goes away and comes back on the same port and store.
+    drop(fleet.nats.take());
+    std::thread::sleep(Duration::from_secs(2));
+    fleet.start_nats();
+    let last = |_: &Fleet| {
+        let (uris, _) = playlist_entries(&playlist(&out, "360p"));
+        uris.last().map(|u| number(u)).unwrap_or(0)
+    };
+    let before = last(&fleet);
+    fleet.wait_for(30, "new segments after the restart", |f| {
+        last(f) >= before + 3
+    });
+    let (ok, err) = publisher.finish();
+    assert!(ok, "the publisher was disconnected: {err}");
+    fleet.wait_for(30, "ENDLIST", |_| {
+        playlist(&out, "360p").contains("#EXT-X-ENDLIST")
+    });
+    // The ended broadcast gives its worker's capacity back.
+    fleet.wait_for(10, "the assignment to be released", |f| {
+        f.owner("nr").is_none()
+    });
+    let log = fleet.scheduler.as_ref().unwrap().log();
+    assert!(
+        !log.contains("channel failed over"),
+        "the restart caused a failover:\n{log}"
+    );
+    let errors = decode_errors(&out.join("master.m3u8"));
+    assert!(errors.trim().is_empty(), "{errors}");
+}

@@ -39,6 +39,11 @@ struct State<'a> {
     /// Current assignment of every channel, from the KV watch and our writes.
     current: HashMap<ChannelName, Assignment>,
     since: Instant,
+    /// No failover before this: after our own NATS connection was down, every
+    /// worker looks silent until its next heartbeat arrives.
+    quiet_until: Instant,
+    /// Channels whose failover found no room (logged once, retried every tick).
+    stranded: std::collections::HashSet<ChannelName>,
 }
 
 fn nats_err(what: &str, e: impl Into<livefleet_fleet::NatsError>) -> SchedulerError {
@@ -71,6 +76,8 @@ impl<'a> Leading<'a> {
                 .map(|a| (a.channel.clone(), a))
                 .collect(),
             since: Instant::now(),
+            quiet_until: Instant::now(),
+            stranded: Default::default(),
         };
         tracing::info!(
             replica = %self.config.replica_id,
@@ -154,6 +161,14 @@ impl State<'_> {
     }
 
     async fn tick(&mut self) {
+        if self.leading.client.connection_state() != async_nats::connection::State::Connected {
+            // Our side of the bus is down: silence says nothing about the workers.
+            self.quiet_until = Instant::now() + self.view.timeout();
+            return;
+        }
+        if Instant::now() < self.quiet_until {
+            return;
+        }
         for gone in self.view.expire(Instant::now()) {
             tracing::warn!(worker = %gone.worker, "worker silent for longer than {:?}; moving its channels", self.view.timeout());
         }
@@ -191,10 +206,13 @@ impl State<'_> {
         let placement = match self.view.place(&channel, &cost, self.leading.config.policy) {
             Ok(p) => p,
             Err(no_fit) => {
-                self.leading.metrics.refused.inc();
-                tracing::warn!(%channel, %from, "no worker can take the channel over: {no_fit}");
-                self.release(&old, &format!("failover from {from}: {no_fit}"))
-                    .await;
+                // Keep the assignment: the channel is retried every tick and
+                // moves as soon as a worker has room (releasing it would leave
+                // a live publisher with nobody transcoding).
+                if self.stranded.insert(channel.clone()) {
+                    self.leading.metrics.refused.inc();
+                    tracing::warn!(%channel, %from, "no worker can take the channel over yet: {no_fit}; retrying");
+                }
                 return;
             }
         };
@@ -207,6 +225,7 @@ impl State<'_> {
         {
             Ok(a) => {
                 tracing::info!(%channel, %from, to = %placement.worker, epoch = a.epoch, "channel failed over");
+                self.stranded.remove(&channel);
                 self.leading.metrics.failovers.inc();
                 self.current.insert(channel, a);
             }

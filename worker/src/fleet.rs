@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, kv};
 use livefleet_base::ChannelName;
-use livefleet_bus::{subscribe_media, ChannelRegistry, MediaStart};
+use livefleet_bus::ChannelRegistry;
 use livefleet_fleet::{
     heartbeat_subject, Assignment, Assignments, ChannelCost, EncoderKind as FleetEncoder, Epoch,
     Heartbeat, NodeState, RunningChannel, WorkerId,
@@ -469,23 +469,12 @@ async fn start(node: &Arc<Node>, a: &Assignment) -> Result<Running, String> {
         tracing::info!(channel = %a.channel, from = %r.worker, from_epoch = r.epoch, next_segment = r.state.next_number, "continuing the broadcast");
         (r.state, r.timeline_end_90k)
     });
-    let mut subscription = subscribe_media(&node.js, &a.channel, MediaStart::LatestKeyframe)
-        .await
-        .map_err(|e| e.to_string())?;
     let (tx, rx) = mpsc::channel(1024);
-    let channel = a.channel.clone();
-    let forwarder = tokio::spawn(async move {
-        while let Some(item) = subscription.next().await {
-            match item {
-                Ok((_, packet)) => {
-                    if tx.send(packet).await.is_err() {
-                        break;
-                    }
-                }
-                Err(e) => tracing::warn!(%channel, error = %e, "media subscription error"),
-            }
-        }
-    });
+    let forwarder = tokio::spawn(crate::live::forward_media(
+        node.js.clone(),
+        a.channel.clone(),
+        tx,
+    ));
     let stop = Arc::new(AtomicBool::new(false));
     let live = LiveChannel {
         channel: a.channel.clone(),

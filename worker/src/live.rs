@@ -417,6 +417,71 @@ pub fn run_channel(
     Ok(())
 }
 
+/// Media silence after which the subscription is made again (a NATS server
+/// restart loses the in-memory media stream and the consumer with it).
+const RESUBSCRIBE_AFTER: Duration = Duration::from_secs(3);
+
+/// Feeds `tx` with the media of `channel` from the latest keyframe, until
+/// `tx` closes. When media stops for a few seconds the subscription is made
+/// again at the latest keyframe; frames already forwarded are skipped, so a
+/// publisher's pause never replays media.
+pub async fn forward_media(
+    js: async_nats::jetstream::Context,
+    channel: ChannelName,
+    tx: tokio::sync::mpsc::Sender<MediaPacket>,
+) {
+    let mut last: std::collections::HashMap<(u32, Track), i64> = std::collections::HashMap::new();
+    loop {
+        let mut subscription = match livefleet_bus::subscribe_media(
+            &js,
+            &channel,
+            livefleet_bus::MediaStart::LatestKeyframe,
+        )
+        .await
+        {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(%channel, error = %e, "cannot subscribe to the media; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                if tx.is_closed() {
+                    return;
+                }
+                continue;
+            }
+        };
+        loop {
+            match tokio::time::timeout(RESUBSCRIBE_AFTER, subscription.next()).await {
+                Ok(Some(Ok((_, p)))) => {
+                    if p.kind == PacketKind::Frame {
+                        let key = (p.session, p.track);
+                        if last.get(&key).is_some_and(|d| p.dts_ms <= *d) {
+                            continue;
+                        }
+                        last.insert(key, p.dts_ms);
+                    }
+                    if tx.send(p).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(Some(Err(e))) => {
+                    tracing::warn!(%channel, error = %e, "media subscription error")
+                }
+                Ok(None) => {
+                    tracing::warn!(%channel, "media subscription ended; subscribing again");
+                    break;
+                }
+                Err(_) => {
+                    if tx.is_closed() {
+                        return;
+                    }
+                    tracing::debug!(%channel, "no media for {RESUBSCRIBE_AFTER:?}; subscribing again at the latest keyframe");
+                    break;
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

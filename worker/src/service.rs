@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 use livefleet_base::ChannelName;
-use livefleet_bus::{subscribe_media, ChannelChange, ChannelRecord, ChannelRegistry, MediaStart};
+use livefleet_bus::{ChannelChange, ChannelRecord, ChannelRegistry};
 use livefleet_profile::LadderProfile;
 use livefleet_storage::{Storage, StorageMetrics, StorageWriter, WriterOptions};
 use prometheus::{IntCounterVec, IntGauge, Opts, Registry};
@@ -176,23 +176,8 @@ async fn start_channel(
     let profile = LadderProfile::from_yaml(&format!("channel {}", rec.name), &rec.profile_yaml)
         .map_err(|e| e.to_string())?;
     let selection = encoder::select(&profile, || nvenc.clone()).map_err(|e| e.to_string())?;
-    let mut subscription = subscribe_media(js, &rec.name, MediaStart::LatestKeyframe)
-        .await
-        .map_err(|e| e.to_string())?;
     let (tx, rx) = mpsc::channel(1024);
-    let channel = rec.name.clone();
-    let forwarder = tokio::spawn(async move {
-        while let Some(item) = subscription.next().await {
-            match item {
-                Ok((_, packet)) => {
-                    if tx.send(packet).await.is_err() {
-                        break;
-                    }
-                }
-                Err(e) => tracing::warn!(%channel, error = %e, "media subscription error"),
-            }
-        }
-    });
+    let forwarder = tokio::spawn(crate::live::forward_media(js.clone(), rec.name.clone(), tx));
     let stop = Arc::new(AtomicBool::new(false));
     let live = LiveChannel {
         channel: rec.name.clone(),
