@@ -152,11 +152,23 @@ enum Command {
         /// Run every registered channel, without a scheduler (one worker only).
         #[arg(long)]
         all_channels: bool,
+        #[command(subcommand)]
+        action: Option<WorkerAction>,
     },
     /// Channels in the registry (JetStream KV).
     Channel {
         #[command(subcommand)]
         command: channel::ChannelCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum WorkerAction {
+    /// Measure this node's real-time encoding capacity (pixels/s) per encoder kind; prints a --config snippet.
+    Calibrate {
+        /// Seconds of encoding per encoder kind.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
     },
 }
 
@@ -266,7 +278,11 @@ async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
             metrics,
             config,
             all_channels,
+            action,
         } => {
+            if let Some(WorkerAction::Calibrate { seconds }) = action {
+                return calibrate(seconds).await;
+            }
             let node = match &config {
                 Some(path) => {
                     let text = std::fs::read_to_string(path)
@@ -450,4 +466,42 @@ fn run_transcode(job: &TranscodeJob) -> anyhow::Result<()> {
         }
     );
     Ok(())
+}
+
+/// `livefleet worker calibrate`.
+async fn calibrate(seconds: f64) -> anyhow::Result<ExitCode> {
+    use livefleet_worker::calibrate::measure;
+    use livefleet_worker::encoder::{probe_nvenc, EncoderKind};
+    let duration = std::time::Duration::from_secs_f64(seconds.clamp(0.5, 120.0));
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    eprintln!("measuring libx264 on {cores} parallel 720p30 encoders for {duration:?}...");
+    let cpu = tokio::task::spawn_blocking(move || measure(EncoderKind::X264, cores, duration))
+        .await?
+        .map_err(anyhow::Error::msg)?;
+    eprintln!(
+        "libx264: {:.0} frames/s, {:.1} Mpx/s sustained",
+        cpu.frames_per_second,
+        cpu.pixels_per_second / 1e6
+    );
+    let nvenc = match tokio::task::spawn_blocking(probe_nvenc).await? {
+        Ok(()) => {
+            eprintln!("measuring NVENC on 2 parallel sessions for {duration:?}...");
+            let n = tokio::task::spawn_blocking(move || measure(EncoderKind::Nvenc, 2, duration))
+                .await?
+                .map_err(anyhow::Error::msg)?;
+            eprintln!("NVENC: {:.1} Mpx/s sustained", n.pixels_per_second / 1e6);
+            Some(n)
+        }
+        Err(reason) => {
+            eprintln!("NVENC not measured: {reason}");
+            None
+        }
+    };
+    println!("# livefleet worker --config (80% of the measured rates)");
+    println!("capacity_cpu_pps: {}", cpu.capacity_pps);
+    println!(
+        "capacity_nvenc_pps: {}",
+        nvenc.map_or(0, |n| n.capacity_pps)
+    );
+    Ok(ExitCode::SUCCESS)
 }

@@ -368,3 +368,19 @@ fn nats_server_restart_keeps_the_channel_running() {
     let errors = decode_errors(&out.join("master.m3u8"));
     assert!(errors.trim().is_empty(), "{errors}");
 }
+
+#[test]
+fn calibrate_prints_a_capacity_for_the_worker_config() {
+    let out = run(livefleet().args(["worker", "calibrate", "--seconds", "0.5"]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let cpu: u64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("capacity_cpu_pps: "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no capacity_cpu_pps in {stdout}"));
+    assert!(cpu > 0, "{stdout}");
+    // The snippet is a valid worker --config file.
+    let parsed: serde_json::Value = serde_norway::from_str(&stdout).unwrap();
+    assert_eq!(parsed["capacity_cpu_pps"].as_u64(), Some(cpu));
+}

@@ -22,6 +22,7 @@
 //! reason, `encoder: nvenc` refuses to start with that reason.
 
 pub mod audio;
+pub mod calibrate;
 pub mod encoder;
 pub mod error;
 pub mod fleet;
