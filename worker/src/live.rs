@@ -110,21 +110,34 @@ pub struct LiveSource<'a> {
 
 /// Frame rate from the decode-time steps of the first frames (RTMP carries none per packet).
 fn estimate_fps(dts: &[i64]) -> Rational {
-    let mut steps: Vec<i64> = dts
-        .windows(2)
-        .map(|w| w[1] - w[0])
-        .filter(|d| *d > 0)
-        .collect();
-    if steps.is_empty() {
+    // The mean step over the window: millisecond rounding makes single steps
+    // alternate (33, 34, 33 ms at 30 fps) but their sum is exact.
+    let steps = dts.windows(2).filter(|w| w[1] > w[0]).count();
+    let (Some(first), Some(last)) = (dts.first(), dts.last()) else {
+        return Rational::new(30, 1);
+    };
+    if steps == 0 || last <= first {
         return Rational::new(30, 1);
     }
-    steps.sort_unstable();
-    let median = steps[steps.len() / 2] as f64;
-    let fps = 1000.0 / median;
-    for common in [23.976, 24.0, 25.0, 29.97, 30.0, 48.0, 50.0, 59.94, 60.0] {
-        if (fps - common).abs() / common < 0.04 {
-            return crate::ladder::rational_fps(common);
-        }
+    let span = (last - first) as f64;
+    let fps = 1000.0 * steps as f64 / span;
+    // Millisecond timestamps leave +-1 ms of doubt over the span: among the
+    // common rates inside it, an integer rate wins (30 over 29.97 when the
+    // window cannot tell them apart).
+    let (lo, hi) = (
+        1000.0 * steps as f64 / (span + 1.0),
+        1000.0 * steps as f64 / (span - 1.0).max(1.0),
+    );
+    const COMMON: [f64; 9] = [24.0, 25.0, 30.0, 48.0, 50.0, 60.0, 23.976, 29.97, 59.94];
+    if let Some(rate) = COMMON.into_iter().find(|r| (lo..=hi).contains(r)) {
+        return crate::ladder::rational_fps(rate);
+    }
+    let closest = COMMON
+        .into_iter()
+        .min_by(|a, b| ((fps - a).abs() / a).total_cmp(&((fps - b).abs() / b)))
+        .expect("candidates");
+    if (fps - closest).abs() / closest < 0.02 {
+        return crate::ladder::rational_fps(closest);
     }
     crate::ladder::rational_fps(fps.round().clamp(1.0, 240.0))
 }
@@ -488,14 +501,21 @@ mod tests {
 
     #[test]
     fn frame_rate_from_timestamps() {
-        let at = |step: f64| {
-            (0..12)
+        let at = |step: f64, n: usize| {
+            (0..n)
                 .map(|i| (i as f64 * step).round() as i64)
                 .collect::<Vec<_>>()
         };
-        assert_eq!(estimate_fps(&at(1000.0 / 30.0)), Rational::new(30, 1));
-        assert_eq!(estimate_fps(&at(1000.0 / 25.0)), Rational::new(25, 1));
-        assert_eq!(estimate_fps(&at(1001.0 / 30.0)), Rational::new(30000, 1001));
+        assert_eq!(estimate_fps(&at(1000.0 / 30.0, 12)), Rational::new(30, 1));
+        assert_eq!(estimate_fps(&at(1000.0 / 25.0, 12)), Rational::new(25, 1));
+        // 12 frames cannot tell 29.97 from 30 at millisecond precision; 120 can.
+        assert_eq!(estimate_fps(&at(1001.0 / 30.0, 12)), Rational::new(30, 1));
+        assert_eq!(
+            estimate_fps(&at(1001.0 / 30.0, 120)),
+            Rational::new(30000, 1001)
+        );
+        assert_eq!(estimate_fps(&at(1000.0 / 60.0, 12)), Rational::new(60, 1));
+        assert_eq!(estimate_fps(&at(1000.0 / 12.5, 12)), Rational::new(13, 1));
         assert_eq!(estimate_fps(&[]), Rational::new(30, 1));
     }
 }
