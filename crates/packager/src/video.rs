@@ -219,8 +219,8 @@ fn parse_sps_inner(nal: &[u8]) -> Result<SpsInfo, String> {
         if chroma_format == 3 {
             r.bit()?;
         }
-        depth_l = r.ue()? + 8;
-        depth_c = r.ue()? + 8;
+        depth_l = r.ue()?.saturating_add(8);
+        depth_c = r.ue()?.saturating_add(8);
         if depth_l > 14 || depth_c > 14 {
             return Err("bit depth above 14".into());
         }
@@ -366,8 +366,8 @@ fn parse_hevc_sps(nal: &[u8]) -> Result<HevcSps, String> {
         ct = u64::from(r.ue()?);
         cb = u64::from(r.ue()?);
     }
-    let depth_l = r.ue()? + 8;
-    let depth_c = r.ue()? + 8;
+    let depth_l = r.ue()?.saturating_add(8);
+    let depth_c = r.ue()?.saturating_add(8);
     if depth_l > 16 || depth_c > 16 {
         return Err("bit depth above 16".into());
     }
@@ -566,6 +566,14 @@ mod tests {
         // The record round-trips through the avcC path too.
         let again = VideoCodecConfig::from_extradata(VideoCodec::H264, avcc).unwrap();
         assert_eq!(again, c);
+    }
+
+    #[test]
+    fn huge_exp_golomb_values_do_not_overflow() {
+        // Found by the codec_config fuzz target: a bit depth of u32::MAX - 8.
+        let mut nal = vec![0x27, 0x87, 0x8d, 0x00, 0x3b, 0, 0, 0, 1];
+        nal.extend([0xff; 100]);
+        assert!(parse_sps(&nal).is_err());
     }
 
     #[test]
