@@ -101,6 +101,17 @@ fn segments(playlist: &Path) -> usize {
     })
 }
 
+/// Number of the newest listed segment (`12-g3.m4s` is 12): the live window
+/// keeps the count constant, the number keeps rising.
+fn newest(playlist: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(playlist).ok()?;
+    let last = text
+        .lines()
+        .rev()
+        .find(|l| !l.starts_with('#') && !l.is_empty())?;
+    last.split(['-', '.']).next()?.parse().ok()
+}
+
 fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
     let start = Instant::now();
     while start.elapsed() < limit {
@@ -323,14 +334,14 @@ fn main() {
             println!("kill {k}: nobody runs the channel");
             break;
         };
-        let before = segments(&playlist);
+        let before = newest(&playlist);
         let i = workers
             .iter()
             .position(|(w, _)| *w == id)
             .expect("owner is one of ours");
         let (_, victim) = workers.remove(i);
         drop(victim); // SIGKILL
-        match wait_until(Duration::from_secs(20), || segments(&playlist) > before) {
+        match wait_until(Duration::from_secs(20), || newest(&playlist) > before) {
             Some(t) => {
                 println!(
                     "kill {k}: {id} killed, next segment after {:.2} s",

@@ -79,6 +79,12 @@ impl TagReader {
         let cts = i64::from(((raw_cts << 8) as i32) >> 8);
         let payload = body.slice(5..);
         match body[1] {
+            0 if payload.is_empty() => {
+                // FFmpeg's tee muxer (and others writing before the encoder has
+                // its configuration) sends an empty sequence header first; the
+                // real one follows with the first frame.
+                Ok(None)
+            }
             0 => {
                 let config = AvcConfig::parse(&payload)?;
                 self.nal_length_size = Some(config.nal_length_size);
@@ -141,6 +147,8 @@ impl TagReader {
         }
         let payload = body.slice(2..);
         match body[1] {
+            // An empty sequence header ahead of the real one (see the video case).
+            0 if payload.is_empty() => Ok(None),
             0 => {
                 AacConfig::parse(&payload)?;
                 Ok(Some(self.packet(
@@ -405,5 +413,14 @@ mod tests {
             r.audio(0, Bytes::from_static(&[0xaf, 0, 0x12])),
             Err(FlvError::AacConfig(_))
         ));
+    }
+
+    #[test]
+    fn empty_sequence_headers_wait_for_the_real_ones() {
+        let mut r = TagReader::new(1);
+        let empty_avc = Bytes::from_static(&[0x17, 0, 0, 0, 0]);
+        assert!(matches!(r.video(0, empty_avc), Ok(None)));
+        let empty_aac = Bytes::from_static(&[0xaf, 0]);
+        assert!(matches!(r.audio(0, empty_aac), Ok(None)));
     }
 }
