@@ -174,6 +174,10 @@ fn main() {
             "0",
             "-pix_fmt",
             "yuv420p",
+            // The tee muxer does not ask encoders for global headers; without
+            // this the FLV sequence headers would be empty for both servers.
+            "-flags",
+            "+global_header",
         ])
         .args(["-c:a", "aac", "-f", "tee", &tee])
         .spawn()

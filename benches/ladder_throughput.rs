@@ -84,13 +84,16 @@ fn profile_yaml(renditions: &[(&str, u32, u32, u32)]) -> String {
     y
 }
 
-fn psnr(distorted: &Path, source: &Path, w: u32, h: u32) -> f64 {
+/// PSNR of `distorted` against the source scaled to the distorted picture's
+/// own size (a rendition may be a pixel narrower than asked, to keep the
+/// aspect ratio and even dimensions).
+fn psnr(distorted: &Path, source: &Path) -> f64 {
     let out = Command::new("ffmpeg")
         .args(["-hide_banner", "-nostats", "-i"])
         .arg(distorted)
         .arg("-i")
         .arg(source)
-        .args(["-lavfi", &format!("[0:v]setpts=PTS-STARTPTS[d];[1:v]scale={w}:{h}:flags=bicubic,setpts=PTS-STARTPTS[r];[d][r]psnr"), "-f", "null", "-"])
+        .args(["-lavfi", "[1:v][0:v]scale2ref=flags=bicubic[r0][d0];[d0]setpts=PTS-STARTPTS[d];[r0]setpts=PTS-STARTPTS[r];[d][r]psnr", "-f", "null", "-"])
         .output()
         .expect("ffmpeg psnr");
     let err = String::from_utf8_lossy(&out.stderr);
@@ -312,14 +315,9 @@ fn main() {
         "{:<8} {:>12} {:>12} {:>8}",
         "PSNR dB", "livefleet", "ffmpeg CLI", "delta"
     );
-    for (i, (name, w, h, _)) in LADDER.iter().enumerate() {
-        let a = psnr(&ours_out.join(name).join("index.m3u8"), &source, *w, *h);
-        let b = psnr(
-            &cli_out.join(format!("v{i}")).join("index.m3u8"),
-            &source,
-            *w,
-            *h,
-        );
+    for (i, (name, _, _, _)) in LADDER.iter().enumerate() {
+        let a = psnr(&ours_out.join(name).join("index.m3u8"), &source);
+        let b = psnr(&cli_out.join(format!("v{i}")).join("index.m3u8"), &source);
         println!("{name:<8} {a:>12.2} {b:>12.2} {:>8.2}", a - b);
     }
 }

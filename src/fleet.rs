@@ -1,4 +1,4 @@
-//! `livefleet fleet status` and `livefleet node drain`: the fleet as the bus sees it.
+//! `livefleet fleet status` and `livefleet node drain|undrain`: the fleet as the bus sees it.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -174,6 +174,77 @@ async fn status(nats_url: &str, json: bool, listen: f64) -> anyhow::Result<()> {
     }
     for c in &status.orphaned {
         println!("(no heartbeat)        {}@{}", c.channel, c.epoch);
+    }
+    Ok(())
+}
+
+#[derive(Subcommand)]
+pub enum NodeCommand {
+    /// Move every channel off a worker (each continues elsewhere after one
+    /// discontinuity) and place nothing new on it until `undrain`.
+    Drain {
+        id: String,
+        #[arg(
+            long,
+            env = "LIVEFLEET_NATS_URL",
+            default_value = "nats://127.0.0.1:4222"
+        )]
+        nats_url: String,
+    },
+    /// Let a drained worker take channels again.
+    Undrain {
+        id: String,
+        #[arg(
+            long,
+            env = "LIVEFLEET_NATS_URL",
+            default_value = "nats://127.0.0.1:4222"
+        )]
+        nats_url: String,
+    },
+}
+
+pub async fn node(command: NodeCommand) -> anyhow::Result<()> {
+    let (id, nats_url, undrain) = match command {
+        NodeCommand::Drain { id, nats_url } => (id, nats_url, false),
+        NodeCommand::Undrain { id, nats_url } => (id, nats_url, true),
+    };
+    let worker = livefleet_fleet::WorkerId::new(id).map_err(anyhow::Error::msg)?;
+    let (client, _js) = crate::services::nats(&nats_url, "livefleet-node").await?;
+    let request = livefleet_fleet::DrainRequest {
+        worker: worker.clone(),
+        undrain,
+    };
+    let answer = tokio::time::timeout(
+        Duration::from_secs(30),
+        client.request(
+            livefleet_fleet::DRAIN_SUBJECT,
+            serde_json::to_vec(&request)?.into(),
+        ),
+    )
+    .await
+    .context("the scheduler did not answer within 30 s")?
+    .context("no scheduler answered (is `livefleet scheduler` running?)")?;
+    let reply: livefleet_fleet::DrainReply =
+        serde_json::from_slice(&answer.payload).context("unreadable answer from the scheduler")?;
+    if !reply.ok {
+        anyhow::bail!("{}", reply.error.unwrap_or_else(|| "refused".into()));
+    }
+    if undrain {
+        println!("{worker} takes channels again");
+        return Ok(());
+    }
+    println!("{worker} is draining: nothing new is placed on it");
+    for (channel, to) in &reply.moved {
+        println!("  moved {channel} -> {to}");
+    }
+    for f in &reply.failed {
+        println!("  kept  {} ({})", f.channel, f.reason);
+    }
+    if !reply.failed.is_empty() {
+        anyhow::bail!(
+            "{} channel(s) could not be moved; run the drain again when there is room",
+            reply.failed.len()
+        );
     }
     Ok(())
 }

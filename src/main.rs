@@ -126,6 +126,11 @@ enum Command {
         #[command(subcommand)]
         command: fleet::FleetCommand,
     },
+    /// A worker node: drain it before maintenance, undrain it after.
+    Node {
+        #[command(subcommand)]
+        command: fleet::NodeCommand,
+    },
     /// A worker on its own: runs channels from the bus, writes to a local directory.
     Worker {
         #[arg(
@@ -322,6 +327,7 @@ async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Channel { command } => return channel::run(command).await,
         Command::Fleet { command } => fleet::run(command).await?,
+        Command::Node { command } => fleet::node(command).await?,
         Command::Scheduler {
             nats_url,
             config,

@@ -391,3 +391,72 @@ fn calibrate_prints_a_capacity_for_the_worker_config() {
     let parsed: serde_json::Value = serde_norway::from_str(&stdout).unwrap();
     assert_eq!(parsed["capacity_cpu_pps"].as_u64(), Some(cpu));
 }
+
+#[test]
+fn drain_moves_channels_without_a_gap_and_keeps_the_node_empty() {
+    let fleet = Fleet::start(&["w1", "w2"]);
+    fleet.create_channel("dr", "drkey-123456", "cpu-small.yaml");
+    let publisher = Publisher::ffmpeg(&fleet.publish_url("drkey-123456"), 30);
+    let out = fleet.data().join("live/dr");
+    fleet.wait_for(40, "two segments", |_| {
+        playlist(&out, "360p").matches(".m4s").count() >= 2
+    });
+    let mut owner = None;
+    fleet.wait_for(10, "the channel's worker", |f| {
+        owner = f.owner("dr");
+        owner.is_some()
+    });
+    let owner = owner.unwrap();
+    let other = if owner == "w1" { "w2" } else { "w1" };
+
+    let drained = run(livefleet().args(["node", "drain", &owner, "--nats-url", &fleet.nats_url]));
+    assert!(
+        drained.status.success(),
+        "node drain: {}{}",
+        text(&drained.stdout),
+        text(&drained.stderr)
+    );
+    assert!(
+        text(&drained.stdout).contains(&format!("moved dr -> {other}")),
+        "{}",
+        text(&drained.stdout)
+    );
+    fleet.wait_for(15, "the channel to run on the other worker", |f| {
+        f.owner("dr").as_deref() == Some(other)
+    });
+
+    // A new publish is not placed on the drained worker.
+    fleet.create_channel("dr2", "dr2key-123456", "cpu-small.yaml");
+    let second = Publisher::ffmpeg(&fleet.publish_url("dr2key-123456"), 8);
+    fleet.wait_for(15, "the second channel to start", |f| {
+        f.owner("dr2").is_some()
+    });
+    assert_eq!(
+        fleet.owner("dr2").as_deref(),
+        Some(other),
+        "a drained worker got a new channel"
+    );
+    let _ = second.finish();
+
+    let (ok, err) = publisher.finish();
+    assert!(ok, "the publisher was disturbed by the drain: {err}");
+    fleet.wait_for(30, "ENDLIST", |_| {
+        playlist(&out, "360p").contains("#EXT-X-ENDLIST")
+    });
+    for r in ["360p", "240p", "audio"] {
+        let (uris, disc) = playlist_entries(&playlist(&out, r));
+        let numbers: Vec<u64> = uris.iter().map(|u| number(u)).collect();
+        assert!(
+            numbers.windows(2).all(|w| w[1] == w[0] + 1),
+            "{r}: gap or duplicate after the drain: {numbers:?}"
+        );
+        assert_eq!(
+            disc.len(),
+            1,
+            "{r}: one discontinuity where the channel moved"
+        );
+    }
+    let undrained =
+        run(livefleet().args(["node", "undrain", &owner, "--nats-url", &fleet.nats_url]));
+    assert!(undrained.status.success(), "{}", text(&undrained.stderr));
+}

@@ -22,6 +22,10 @@ use crate::{SchedulerConfig, SchedulerError};
 const TICK: Duration = Duration::from_millis(250);
 /// Longest a new leader listens to heartbeats before answering placements.
 const WARM_UP: Duration = Duration::from_millis(1500);
+/// KV bucket of operator decisions about nodes (the drain list), so a new leader keeps them.
+pub const NODES_BUCKET: &str = "livefleet_nodes";
+/// Largest drain request read.
+const MAX_DRAIN_REQUEST_BYTES: usize = 4096;
 
 pub(crate) struct Leading<'a> {
     pub client: &'a async_nats::Client,
@@ -44,6 +48,9 @@ struct State<'a> {
     quiet_until: Instant,
     /// Channels whose failover found no room (logged once, retried every tick).
     stranded: std::collections::HashSet<ChannelName>,
+    /// Workers an operator drained: no new channels, whatever their heartbeats say.
+    draining: std::collections::HashSet<livefleet_fleet::WorkerId>,
+    nodes: async_nats::jetstream::kv::Store,
 }
 
 fn nats_err(what: &str, e: impl Into<livefleet_fleet::NatsError>) -> SchedulerError {
@@ -65,6 +72,23 @@ impl<'a> Leading<'a> {
             .await
             .map_err(|e| nats_err("cannot subscribe to heartbeats", e))?;
         let mut watch = self.assignments.watch().await?;
+        let js = async_nats::jetstream::new(self.client.clone());
+        let nodes =
+            livefleet_fleet::open_bucket(&js, NODES_BUCKET, "livefleet node states (drain)", 1)
+                .await?;
+        let mut draining = std::collections::HashSet::new();
+        if let Ok(mut keys) = nodes.keys().await {
+            while let Some(Ok(key)) = keys.next().await {
+                if let (Ok(Some(v)), Ok(w)) = (
+                    nodes.get(&key).await,
+                    livefleet_fleet::WorkerId::new(key.clone()),
+                ) {
+                    if v.as_ref() == b"draining" {
+                        draining.insert(w);
+                    }
+                }
+            }
+        }
         let mut state = State {
             leading: self,
             view: FleetView::new(self.config.heartbeat_timeout),
@@ -78,6 +102,8 @@ impl<'a> Leading<'a> {
             since: Instant::now(),
             quiet_until: Instant::now(),
             stranded: Default::default(),
+            draining,
+            nodes,
         };
         tracing::info!(
             replica = %self.config.replica_id,
@@ -87,6 +113,7 @@ impl<'a> Leading<'a> {
         );
         let warm_up = WARM_UP.min(self.config.heartbeat_timeout);
         let mut requests = None;
+        let mut drains = None;
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -96,6 +123,12 @@ impl<'a> Leading<'a> {
                         .subscribe(PLACE_SUBJECT)
                         .await
                         .map_err(|e| nats_err("cannot subscribe to placement requests", e))?,
+                );
+                drains = Some(
+                    self.client
+                        .subscribe(livefleet_fleet::DRAIN_SUBJECT)
+                        .await
+                        .map_err(|e| nats_err("cannot subscribe to drain requests", e))?,
                 );
                 tracing::info!(workers = state.view.len(), "answering placement requests");
             }
@@ -117,6 +150,15 @@ impl<'a> Leading<'a> {
                 } => match msg {
                     Some(msg) => state.request(msg).await,
                     None => return Err(nats_err("placement subscription ended", "closed")),
+                },
+                msg = async {
+                    match drains.as_mut() {
+                        Some(r) => r.next().await,
+                        None => std::future::pending().await,
+                    }
+                } => match msg {
+                    Some(msg) => state.drain(msg).await,
+                    None => return Err(nats_err("drain subscription ended", "closed")),
                 },
                 a = watch.next() => match a {
                     Some(Ok(a)) => { state.current.insert(a.channel.clone(), a); }
@@ -146,7 +188,10 @@ impl State<'_> {
             }
         });
         match decoded {
-            Ok(hb) => {
+            Ok(mut hb) => {
+                if self.draining.contains(&hb.worker) {
+                    hb.state = livefleet_fleet::NodeState::Draining;
+                }
                 let worker = hb.worker.clone();
                 if self.view.observe(hb, Instant::now()) {
                     tracing::info!(%worker, "worker joined");
@@ -285,6 +330,112 @@ impl State<'_> {
             &profile,
             source.map(|s| (s.width, s.height, s.fps)),
         ))
+    }
+
+    /// A drain (or undrain) request: remembered in KV, then every channel of
+    /// the worker moves to others by compare-and-set (new epoch; the new
+    /// worker continues the broadcast after one discontinuity).
+    async fn drain(&mut self, msg: async_nats::Message) {
+        let Some(reply_to) = msg.reply.clone() else {
+            return;
+        };
+        let reply = self.drain_reply(&msg.payload).await;
+        let body = serde_json::to_vec(&reply).unwrap_or_default();
+        if let Err(e) = self.leading.client.publish(reply_to, body.into()).await {
+            tracing::warn!("cannot answer a drain request: {e}");
+        }
+    }
+
+    async fn drain_reply(&mut self, payload: &[u8]) -> livefleet_fleet::DrainReply {
+        use livefleet_fleet::{DrainReply, DrainRequest, NotMoved};
+        let refuse = |e: String| DrainReply {
+            ok: false,
+            error: Some(e),
+            ..Default::default()
+        };
+        if payload.len() > MAX_DRAIN_REQUEST_BYTES {
+            return refuse(format!(
+                "bad drain request: more than {MAX_DRAIN_REQUEST_BYTES} bytes"
+            ));
+        }
+        let req: DrainRequest = match serde_json::from_slice(payload) {
+            Ok(r) => r,
+            Err(e) => return refuse(format!("bad drain request: {e}")),
+        };
+        let worker = req.worker;
+        if req.undrain {
+            self.draining.remove(&worker);
+            self.view.set_draining(&worker, false);
+            if let Err(e) = self.nodes.purge(worker.as_str()).await {
+                tracing::warn!(%worker, "undrain not persisted: {e}");
+            }
+            tracing::info!(%worker, "worker takes channels again");
+            return DrainReply {
+                ok: true,
+                ..Default::default()
+            };
+        }
+        if let Err(e) = self.nodes.put(worker.as_str(), "draining".into()).await {
+            return refuse(format!("cannot record the drain of {worker}: {e}"));
+        }
+        self.draining.insert(worker.clone());
+        self.view.set_draining(&worker, true);
+        tracing::info!(%worker, "draining worker: moving its channels");
+        let mut reply = DrainReply {
+            ok: true,
+            ..Default::default()
+        };
+        let on_worker: Vec<Assignment> = self
+            .current
+            .values()
+            .filter(|a| a.worker.as_ref() == Some(&worker))
+            .cloned()
+            .collect();
+        for a in on_worker {
+            let channel = a.channel.clone();
+            let cost = match self.cost(&channel, None).await {
+                Ok(c) => c,
+                Err(reason) => {
+                    reply.failed.push(NotMoved { channel, reason });
+                    continue;
+                }
+            };
+            let placement = match self.view.place(&channel, &cost, self.leading.config.policy) {
+                Ok(p) => p,
+                Err(no_fit) => {
+                    reply.failed.push(NotMoved {
+                        channel,
+                        reason: no_fit.to_string(),
+                    });
+                    continue;
+                }
+            };
+            match self
+                .leading
+                .assignments
+                .reassign(
+                    &channel,
+                    a.epoch,
+                    &placement.worker,
+                    &format!("drain from {worker}"),
+                )
+                .await
+            {
+                Ok(next) => {
+                    tracing::info!(%channel, from = %worker, to = %placement.worker, epoch = next.epoch, "channel moved by drain");
+                    self.current.insert(channel.clone(), next);
+                    reply.moved.push((channel, placement.worker));
+                }
+                Err(e) => {
+                    self.view.unreserve(&channel);
+                    reply.failed.push(NotMoved {
+                        channel,
+                        reason: e.to_string(),
+                    });
+                }
+            }
+        }
+        reply
     }
 
     async fn request(&mut self, msg: async_nats::Message) {

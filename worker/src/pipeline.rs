@@ -453,13 +453,23 @@ impl Session {
                     height: first.height(),
                 });
             }
-            let encoded = plan
+            // Encoder threads by share of the ladder's pixels: the largest
+            // rendition paces the whole ladder, so it gets the cores the small
+            // ones leave idle (with one thread each, a 1080p encoder alone
+            // sets the wall-clock time while the 360p one waits).
+            let cores = thread::available_parallelism().map_or(2, |n| n.get());
+            let pixels = |v: &ladder::PlannedVideo| u64::from(v.width) * u64::from(v.height);
+            let total: u64 = plan
                 .video
                 .iter()
                 .filter(|v| !v.rendition.passthrough)
-                .count()
+                .map(pixels)
+                .sum::<u64>()
                 .max(1);
-            let threads = (thread::available_parallelism().map_or(2, |n| n.get()) / encoded).max(1);
+            let threads_for = |v: &ladder::PlannedVideo| {
+                let share = pixels(v) as f64 / total as f64;
+                ((cores as f64 * 1.5 * share).ceil() as usize).clamp(1, cores * 2)
+            };
             let settings = plan
                 .video
                 .iter()
@@ -475,7 +485,7 @@ impl Session {
                         h264_profile: v.rendition.h264_profile,
                         level: v.rendition.level.clone(),
                         preset: b.config.profile.preset,
-                        threads,
+                        threads: threads_for(v),
                     })
                 })
                 .collect();

@@ -40,7 +40,10 @@ pub use heartbeat::{
 };
 pub use kv::open_bucket;
 pub use lease::{Leadership, Lease, LeaseRecord, LEADER_BUCKET};
-pub use protocol::{PlaceReply, PlaceRequest, MAX_PLACE_REQUEST_BYTES, PLACE_SUBJECT};
+pub use protocol::{
+    DrainReply, DrainRequest, NotMoved, PlaceReply, PlaceRequest, DRAIN_SUBJECT,
+    MAX_PLACE_REQUEST_BYTES, PLACE_SUBJECT,
+};
 pub use view::{
     FleetView, NoFit, Placement, Policy, DEFAULT_HEARTBEAT_TIMEOUT, RESERVATION_HEARTBEATS,
 };

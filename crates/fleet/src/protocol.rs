@@ -60,3 +60,38 @@ impl PlaceReply {
         }
     }
 }
+
+/// Subject of drain requests, answered by the leading scheduler.
+pub const DRAIN_SUBJECT: &str = "livefleet.sched.drain";
+
+/// Drain (or undrain) a worker: no new channels, and its channels move to
+/// other workers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DrainRequest {
+    pub worker: WorkerId,
+    /// `true`: the worker takes channels again.
+    #[serde(default)]
+    pub undrain: bool,
+}
+
+/// A channel a drain could not move, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotMoved {
+    pub channel: ChannelName,
+    pub reason: String,
+}
+
+/// The outcome of a drain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct DrainReply {
+    pub ok: bool,
+    /// Channels moved, with the worker each went to.
+    #[serde(default)]
+    pub moved: Vec<(ChannelName, WorkerId)>,
+    /// Channels that stay (nothing else fits; retried by a later drain).
+    #[serde(default)]
+    pub failed: Vec<NotMoved>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}

@@ -261,6 +261,18 @@ impl FleetView {
         }
     }
 
+    /// Marks a worker draining (or ready again) until its next heartbeat;
+    /// the scheduler re-applies its drain list to every heartbeat it takes.
+    pub fn set_draining(&mut self, worker: &WorkerId, draining: bool) {
+        if let Some(node) = self.nodes.get_mut(worker) {
+            node.heartbeat.state = if draining {
+                NodeState::Draining
+            } else {
+                NodeState::Ready
+            };
+        }
+    }
+
     /// Removes and returns the last heartbeat of every worker silent for
     /// longer than the timeout at `now`.
     pub fn expire(&mut self, now: Instant) -> Vec<Heartbeat> {
