@@ -40,10 +40,12 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// (segment uri, media end time in seconds) for every segment of a playlist.
-fn segment_ends(playlist: &str) -> Vec<(String, f64)> {
-    let mut end = 0.0;
-    let mut out = Vec::new();
+/// (segment uri, media end time in seconds) for the segments of a playlist.
+/// A live playlist slides, so media time is anchored on a segment whose end
+/// is already `known` (seen when it was the newest); before the window first
+/// slides, the sum from the top is the media time.
+fn segment_ends(playlist: &str, known: &HashMap<String, f64>) -> Vec<(String, f64)> {
+    let mut entries = Vec::new();
     let mut pending = None;
     for line in playlist.lines() {
         if let Some(d) = line.strip_prefix("#EXTINF:") {
@@ -54,10 +56,19 @@ fn segment_ends(playlist: &str) -> Vec<(String, f64)> {
                 .and_then(|d| d.parse::<f64>().ok());
         } else if !line.starts_with('#') && !line.trim().is_empty() {
             if let Some(d) = pending.take() {
-                end += d;
-                out.push((line.trim().to_string(), end));
+                entries.push((line.trim().to_string(), d));
             }
         }
+    }
+    let anchor = entries.iter().rposition(|(u, _)| known.contains_key(u));
+    let (mut end, from) = match anchor {
+        Some(i) => (known[&entries[i].0], i + 1),
+        None => (0.0, 0),
+    };
+    let mut out = Vec::new();
+    for (uri, d) in entries.into_iter().skip(from) {
+        end += d;
+        out.push((uri, end));
     }
     out
 }
@@ -197,7 +208,7 @@ fn main() {
         };
         let now = start.elapsed().as_secs_f64();
         let known = seen.entry(name).or_default();
-        for (uri, end) in segment_ends(&text) {
+        for (uri, end) in segment_ends(&text, known) {
             if let std::collections::hash_map::Entry::Vacant(e) = known.entry(uri) {
                 e.insert(end);
                 lat.entry(name).or_default().push(now - end);

@@ -120,6 +120,18 @@ enum Command {
         /// Where /metrics is served.
         #[arg(long, default_value = "127.0.0.1:9102")]
         metrics: SocketAddr,
+        /// Admin HTTP API address (docs/api/openapi.yaml); off without a token.
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        http: SocketAddr,
+        /// Bearer token of the admin API.
+        #[arg(long, env = "LIVEFLEET_ADMIN_TOKEN", hide_env_values = true)]
+        admin_token: Option<String>,
+        /// RTMP URL base the API hands out (`<base>/<stream key>`).
+        #[arg(long, default_value = "rtmp://127.0.0.1:1935/live")]
+        rtmp_base_url: String,
+        /// Playback URL base the API hands out (`<base>/<channel>/master.m3u8`).
+        #[arg(long, default_value = "http://127.0.0.1:8080/live")]
+        playback_base_url: String,
     },
     /// The fleet: workers and their channels.
     Fleet {
@@ -333,6 +345,10 @@ async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
             config,
             id,
             metrics,
+            http,
+            admin_token,
+            rtmp_base_url,
+            playback_base_url,
         } => {
             let mut cfg: livefleet_scheduler::SchedulerConfig = match &config {
                 Some(path) => {
@@ -358,6 +374,33 @@ async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
                 registry.clone(),
                 stop.clone(),
             ));
+            let api = match admin_token.filter(|t| !t.is_empty()) {
+                Some(token) => {
+                    let state = livefleet_scheduler::admin::AdminState::open(
+                        client.clone(),
+                        token,
+                        rtmp_base_url,
+                        playback_base_url,
+                    )
+                    .await
+                    .map_err(anyhow::Error::msg)
+                    .context("admin API")?;
+                    let listener = services::bind(http, "the admin API").await?;
+                    tracing::info!(address = %listener.local_addr()?, "admin API listening");
+                    let s = stop.clone();
+                    Some(tokio::spawn(livefleet_scheduler::admin::serve(
+                        listener,
+                        state,
+                        async move { s.cancelled().await },
+                    )))
+                }
+                None => {
+                    tracing::info!(
+                        "admin API off: set LIVEFLEET_ADMIN_TOKEN (or --admin-token) to serve it"
+                    );
+                    None
+                }
+            };
             let s = stop.clone();
             livefleet_scheduler::run(client, cfg, &registry, async move {
                 services::termination().await;
@@ -367,6 +410,9 @@ async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
             .context("scheduler")?;
             stop.cancel();
             let _ = m.await;
+            if let Some(api) = api {
+                let _ = api.await;
+            }
         }
         Command::Transcode { .. } | Command::Profile { .. } => {
             unreachable!("handled without a runtime")

@@ -15,6 +15,7 @@
 //! not heard from within the heartbeat timeout are failed over, which also
 //! covers a worker that died while no replica led.
 
+pub mod admin;
 mod leader;
 mod metrics;
 

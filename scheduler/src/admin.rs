@@ -1,0 +1,514 @@
+//! The admin HTTP API (JSON, bearer token): channels, ladder profiles, the
+//! fleet and drains. Every scheduler replica serves it; state lives in KV,
+//! drains go to the leader over NATS. Described in `docs/api/openapi.yaml`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, kv};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures::StreamExt;
+use livefleet_base::ChannelName;
+use livefleet_bus::{
+    generate_stream_key, validate_stream_key, BusError, ChannelRecord, ChannelRegistry,
+};
+use livefleet_fleet::{
+    Assignments, DrainReply, DrainRequest, Heartbeat, WorkerId, DRAIN_SUBJECT,
+    HEARTBEAT_SUBJECT_FILTER,
+};
+use livefleet_profile::LadderProfile;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+/// KV bucket of uploaded ladder profiles (key = profile name, value = YAML).
+pub const PROFILES_BUCKET: &str = "livefleet_profiles";
+/// Largest request body.
+const MAX_BODY: usize = 1 << 20;
+
+/// What the API needs.
+#[derive(Clone)]
+pub struct AdminState {
+    pub client: async_nats::Client,
+    pub registry: ChannelRegistry,
+    pub assignments: Assignments,
+    pub profiles: kv::Store,
+    pub token: String,
+    pub rtmp_base_url: String,
+    pub playback_base_url: String,
+}
+
+impl AdminState {
+    /// Opens the buckets the API uses.
+    pub async fn open(
+        client: async_nats::Client,
+        token: String,
+        rtmp_base_url: String,
+        playback_base_url: String,
+    ) -> Result<Self, String> {
+        let js = jetstream::new(client.clone());
+        Ok(Self {
+            registry: ChannelRegistry::open(&js)
+                .await
+                .map_err(|e| e.to_string())?,
+            assignments: Assignments::open(&js).await.map_err(|e| e.to_string())?,
+            profiles: livefleet_fleet::open_bucket(
+                &js,
+                PROFILES_BUCKET,
+                "livefleet ladder profiles",
+                1,
+            )
+            .await
+            .map_err(|e| e.to_string())?,
+            client,
+            token,
+            rtmp_base_url: rtmp_base_url.trim_end_matches('/').to_string(),
+            playback_base_url: playback_base_url.trim_end_matches('/').to_string(),
+        })
+    }
+}
+
+/// An API error: status and a JSON body `{error, errors?}`.
+struct ApiError {
+    status: StatusCode,
+    message: String,
+    errors: Option<Vec<serde_json::Value>>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            errors: None,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = json!({ "error": self.message });
+        if let Some(errors) = self.errors {
+            body["errors"] = json!(errors);
+        }
+        (self.status, Json(body)).into_response()
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    tracing::warn!("admin API: {e}");
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("the bus is not available: {e}"),
+    )
+}
+
+/// Every (method, path) the router serves; `docs/api/openapi.yaml` must list
+/// exactly these (checked by the API test).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("get", "/healthz"),
+    ("get", "/v1/channels"),
+    ("post", "/v1/channels"),
+    ("get", "/v1/channels/{name}"),
+    ("delete", "/v1/channels/{name}"),
+    ("get", "/v1/profiles"),
+    ("get", "/v1/profiles/{name}"),
+    ("put", "/v1/profiles/{name}"),
+    ("get", "/v1/fleet"),
+    ("post", "/v1/nodes/{id}/drain"),
+    ("post", "/v1/nodes/{id}/undrain"),
+];
+
+/// The router; every route but `/healthz` needs `Authorization: Bearer <token>`.
+pub fn router(state: AdminState) -> Router {
+    let api = Router::new()
+        .route("/v1/channels", get(list_channels).post(create_channel))
+        .route(
+            "/v1/channels/{name}",
+            get(get_channel).delete(delete_channel),
+        )
+        .route("/v1/profiles", get(list_profiles))
+        .route("/v1/profiles/{name}", get(get_profile).put(put_profile))
+        .route("/v1/fleet", get(fleet))
+        .route("/v1/nodes/{id}/drain", post(drain))
+        .route("/v1/nodes/{id}/undrain", post(undrain))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            authorize,
+        ));
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .merge(api)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+async fn authorize(
+    State(state): State<AdminState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    // Compare in constant time over the token's length.
+    let ok = given.is_some_and(|g| {
+        g.len() == state.token.len()
+            && g.bytes()
+                .zip(state.token.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
+    });
+    if !ok || state.token.is_empty() {
+        tracing::warn!(path = %request.uri().path(), "admin API: missing or wrong bearer token");
+        return ApiError::new(StatusCode::UNAUTHORIZED, "missing or wrong bearer token")
+            .into_response();
+    }
+    next.run(request).await
+}
+
+/// A channel as the API shows it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ChannelView {
+    pub name: String,
+    pub profile: String,
+    pub stream_key: String,
+    pub rtmp_url: String,
+    pub hls_url: String,
+    pub dash_url: String,
+    pub created_unix_ms: i64,
+}
+
+fn view(state: &AdminState, rec: &ChannelRecord) -> ChannelView {
+    ChannelView {
+        name: rec.name.to_string(),
+        profile: rec.profile_name.clone(),
+        stream_key: rec.stream_key.clone(),
+        rtmp_url: format!("{}/{}", state.rtmp_base_url, rec.stream_key),
+        hls_url: format!("{}/{}/master.m3u8", state.playback_base_url, rec.name),
+        dash_url: format!("{}/{}/manifest.mpd", state.playback_base_url, rec.name),
+        created_unix_ms: rec.created_unix_ms,
+    }
+}
+
+fn channel_name(name: &str) -> ApiResult<ChannelName> {
+    ChannelName::new(name).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("channel name: {e}"),
+        )
+    })
+}
+
+fn json_body<T: for<'de> Deserialize<'de>>(body: &Bytes) -> ApiResult<T> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("bad JSON body: {e}")))
+}
+
+async fn list_channels(State(state): State<AdminState>) -> ApiResult<Json<Vec<ChannelView>>> {
+    let list = state.registry.list().await.map_err(internal)?;
+    Ok(Json(list.iter().map(|r| view(&state, r)).collect()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateChannel {
+    name: String,
+    /// Name of an uploaded profile.
+    #[serde(default)]
+    profile: Option<String>,
+    /// Or the profile itself.
+    #[serde(default)]
+    profile_yaml: Option<String>,
+    #[serde(default)]
+    stream_key: Option<String>,
+}
+
+fn profile_errors(e: livefleet_profile::ProfileErrors) -> ApiError {
+    let errors = e
+        .iter()
+        .map(|p| json!({ "path": p.path, "message": p.message, "fix": p.fix }))
+        .collect();
+    ApiError {
+        status: StatusCode::UNPROCESSABLE_ENTITY,
+        message: "the ladder profile is not valid".into(),
+        errors: Some(errors),
+    }
+}
+
+async fn create_channel(State(state): State<AdminState>, body: Bytes) -> ApiResult<Response> {
+    let req: CreateChannel = json_body(&body)?;
+    let name = channel_name(&req.name)?;
+    let (yaml, label) = match (req.profile, req.profile_yaml) {
+        (Some(p), None) => {
+            let stored = state.profiles.get(&p).await.map_err(internal)?;
+            let Some(bytes) = stored else {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    format!("no uploaded profile named {p:?}"),
+                ));
+            };
+            (String::from_utf8_lossy(&bytes).into_owned(), p)
+        }
+        (None, Some(y)) => (y, "<request>".to_string()),
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "give exactly one of `profile` (an uploaded profile's name) or `profile_yaml`",
+            ))
+        }
+    };
+    let parsed = LadderProfile::from_yaml(&label, &yaml).map_err(profile_errors)?;
+    let stream_key = match req.stream_key {
+        Some(k) => {
+            validate_stream_key(&k)
+                .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+            k
+        }
+        None => generate_stream_key(),
+    };
+    let rec = ChannelRecord {
+        name: name.clone(),
+        stream_key,
+        profile_yaml: yaml,
+        profile_name: parsed.name.clone(),
+        created_unix_ms: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64),
+    };
+    match state.registry.create(rec.clone()).await {
+        Ok(()) => {
+            tracing::info!(channel = %name, profile = %parsed.name, "channel created through the admin API");
+            Ok((StatusCode::CREATED, Json(view(&state, &rec))).into_response())
+        }
+        Err(e @ (BusError::AlreadyExists(_) | BusError::StreamKeyInUse(_))) => {
+            Err(ApiError::new(StatusCode::CONFLICT, e.to_string()))
+        }
+        Err(e @ BusError::InvalidStreamKey(_)) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            e.to_string(),
+        )),
+        Err(e) => Err(internal(e)),
+    }
+}
+
+async fn get_channel(
+    State(state): State<AdminState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<ChannelView>> {
+    let name = channel_name(&name)?;
+    match state.registry.get(&name).await.map_err(internal)? {
+        Some(rec) => Ok(Json(view(&state, &rec))),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no channel {name}"),
+        )),
+    }
+}
+
+async fn delete_channel(
+    State(state): State<AdminState>,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
+    let name = channel_name(&name)?;
+    if state.registry.delete(&name).await.map_err(internal)? {
+        tracing::info!(channel = %name, "channel deleted through the admin API");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no channel {name}"),
+        ))
+    }
+}
+
+fn profile_name(name: &str) -> ApiResult<String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if ok {
+        Ok(name.to_string())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "profile names are 1-64 characters of [a-z0-9_-]",
+        ))
+    }
+}
+
+async fn list_profiles(State(state): State<AdminState>) -> ApiResult<Json<Vec<serde_json::Value>>> {
+    let mut names = Vec::new();
+    if let Ok(mut keys) = state.profiles.keys().await {
+        while let Some(k) = keys.next().await {
+            names.push(k.map_err(internal)?);
+        }
+    }
+    names.sort();
+    Ok(Json(
+        names.into_iter().map(|n| json!({ "name": n })).collect(),
+    ))
+}
+
+async fn get_profile(
+    State(state): State<AdminState>,
+    Path(name): Path<String>,
+) -> ApiResult<Response> {
+    let name = profile_name(&name)?;
+    match state.profiles.get(&name).await.map_err(internal)? {
+        Some(yaml) => Ok(([(header::CONTENT_TYPE, "application/yaml")], yaml).into_response()),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no profile {name}"),
+        )),
+    }
+}
+
+async fn put_profile(
+    State(state): State<AdminState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let name = profile_name(&name)?;
+    let ctype = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !(ctype.is_empty() || ctype.contains("yaml") || ctype.starts_with("text/")) {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send the profile as application/yaml",
+        ));
+    }
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "the profile is not UTF-8 text"))?;
+    let parsed = LadderProfile::from_yaml(&format!("{name}.yaml"), text).map_err(profile_errors)?;
+    let existed = state.profiles.get(&name).await.map_err(internal)?.is_some();
+    state
+        .profiles
+        .put(&name, Bytes::copy_from_slice(text.as_bytes()))
+        .await
+        .map_err(internal)?;
+    tracing::info!(profile = %name, "ladder profile stored through the admin API");
+    let status = if existed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, Json(json!({ "name": name, "profile_name": parsed.name, "renditions": parsed.video.len() + parsed.audio.len() }))).into_response())
+}
+
+/// Workers (from a moment of heartbeats) with their channels (from the assignments).
+async fn fleet(State(state): State<AdminState>) -> ApiResult<Json<serde_json::Value>> {
+    let mut beats = state
+        .client
+        .subscribe(HEARTBEAT_SUBJECT_FILTER)
+        .await
+        .map_err(internal)?;
+    let mut seen: BTreeMap<String, Heartbeat> = BTreeMap::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(1200);
+    while let Ok(Some(m)) = tokio::time::timeout_at(deadline, beats.next()).await {
+        if let Ok(hb) = Heartbeat::decode(&m.payload) {
+            seen.insert(hb.worker.to_string(), hb);
+        }
+    }
+    let assignments = state.assignments.list().await.map_err(internal)?;
+    let workers: Vec<serde_json::Value> = seen
+        .values()
+        .map(|hb| {
+            let channels: Vec<serde_json::Value> = assignments
+                .iter()
+                .filter(|a| a.worker.as_ref() == Some(&hb.worker))
+                .map(|a| json!({ "channel": a.channel.as_str(), "epoch": a.epoch }))
+                .collect();
+            json!({
+                "id": hb.worker.as_str(),
+                "state": format!("{:?}", hb.state).to_lowercase(),
+                "encoders": hb.encoders.iter().map(|e| e.as_str()).collect::<Vec<_>>(),
+                "gpu_model": hb.gpu_model,
+                "nvenc_sessions_in_use": hb.nvenc_sessions_in_use,
+                "nvenc_session_limit": hb.nvenc_session_limit,
+                "capacity_cpu_pps": hb.capacity_cpu_pps,
+                "capacity_nvenc_pps": hb.capacity_nvenc_pps,
+                "load_average": hb.load_average,
+                "channels": channels,
+            })
+        })
+        .collect();
+    let orphaned: Vec<serde_json::Value> = assignments
+        .iter()
+        .filter(|a| {
+            a.worker
+                .as_ref()
+                .is_some_and(|w| !seen.contains_key(w.as_str()))
+        })
+        .map(|a| json!({ "channel": a.channel.as_str(), "epoch": a.epoch }))
+        .collect();
+    Ok(Json(json!({ "workers": workers, "orphaned": orphaned })))
+}
+
+async fn drain_request(state: &AdminState, id: &str, undrain: bool) -> ApiResult<Json<DrainReply>> {
+    let worker = WorkerId::new(id)
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("worker id: {e}")))?;
+    let body = serde_json::to_vec(&DrainRequest { worker, undrain }).map_err(internal)?;
+    let answer = tokio::time::timeout(
+        Duration::from_secs(30),
+        state.client.request(DRAIN_SUBJECT, body.into()),
+    )
+    .await
+    .map_err(|_| {
+        ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "the leading scheduler did not answer in time",
+        )
+    })?
+    .map_err(|e| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("no leading scheduler answered: {e}"),
+        )
+    })?;
+    let reply: DrainReply = serde_json::from_slice(&answer.payload).map_err(internal)?;
+    if !reply.ok {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            reply.error.unwrap_or_else(|| "refused".into()),
+        ));
+    }
+    Ok(Json(reply))
+}
+
+async fn drain(
+    State(state): State<AdminState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<DrainReply>> {
+    drain_request(&state, &id, false).await
+}
+
+async fn undrain(
+    State(state): State<AdminState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<DrainReply>> {
+    drain_request(&state, &id, true).await
+}
+
+/// Serves the API on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AdminState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

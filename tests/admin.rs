@@ -1,0 +1,325 @@
+//! The scheduler's admin API against its OpenAPI description, with a real
+//! nats-server, a `livefleet scheduler` process and curl as the client.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::Value;
+
+const TOKEN: &str = "test-token-0123456789";
+
+struct Kill(Child);
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// (status, body) of a request with curl.
+fn call(method: &str, url: &str, token: Option<&str>, body: Option<(&str, &str)>) -> (u16, String) {
+    let mut cmd = Command::new("curl");
+    cmd.args(["-s", "-o", "-", "-w", "\n%{http_code}", "-X", method, url]);
+    if let Some(t) = token {
+        cmd.args(["-H", &format!("Authorization: Bearer {t}")]);
+    }
+    if let Some((ctype, data)) = body {
+        cmd.args([
+            "-H",
+            &format!("Content-Type: {ctype}"),
+            "--data-binary",
+            data,
+        ]);
+    }
+    let out = run(&mut cmd);
+    let text = text(&out.stdout);
+    let (body, code) = text.rsplit_once('\n').unwrap();
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}
+
+/// Checks `value` against an OpenAPI schema (type, required, properties, items, enum, $ref).
+fn check(spec: &Value, schema: &Value, value: &Value, at: &str) {
+    if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
+        let name = r.rsplit('/').next().unwrap();
+        return check(spec, &spec["components"]["schemas"][name], value, at);
+    }
+    if value.is_null() && schema["nullable"] == true {
+        return;
+    }
+    match schema.get("type").and_then(Value::as_str) {
+        Some("object") => {
+            let obj = value
+                .as_object()
+                .unwrap_or_else(|| panic!("{at}: not an object: {value}"));
+            for r in schema["required"].as_array().into_iter().flatten() {
+                assert!(
+                    obj.contains_key(r.as_str().unwrap()),
+                    "{at}: missing required {r}: {value}"
+                );
+            }
+            if let Some(props) = schema["properties"].as_object() {
+                for (k, v) in obj {
+                    if let Some(p) = props.get(k) {
+                        check(spec, p, v, &format!("{at}.{k}"));
+                    }
+                }
+            }
+        }
+        Some("array") => {
+            for (i, v) in value
+                .as_array()
+                .unwrap_or_else(|| panic!("{at}: not an array: {value}"))
+                .iter()
+                .enumerate()
+            {
+                check(spec, &schema["items"], v, &format!("{at}[{i}]"));
+            }
+        }
+        Some("string") => {
+            assert!(value.is_string(), "{at}: not a string: {value}");
+            if let Some(e) = schema["enum"].as_array() {
+                assert!(e.contains(value), "{at}: {value} not in {e:?}");
+            }
+        }
+        Some("integer") => assert!(
+            value.is_i64() || value.is_u64(),
+            "{at}: not an integer: {value}"
+        ),
+        Some("number") => assert!(value.is_number(), "{at}: not a number: {value}"),
+        Some("boolean") => assert!(value.is_boolean(), "{at}: not a boolean: {value}"),
+        _ => {}
+    }
+}
+
+/// Checks a response against the spec: the status is declared, a JSON body matches its schema.
+fn conforms(spec: &Value, method: &str, path: &str, status: u16, body: &str) {
+    let op = &spec["paths"][path][method];
+    let mut resp = op["responses"][status.to_string()].clone();
+    assert!(
+        !resp.is_null(),
+        "{method} {path} answered {status}, which the spec does not declare: {body}"
+    );
+    if let Some(r) = resp.get("$ref").and_then(Value::as_str) {
+        resp = spec["components"]["responses"][r.rsplit('/').next().unwrap()].clone();
+    }
+    if let Some(schema) = resp["content"]["application/json"].get("schema") {
+        let value: Value = serde_json::from_str(body)
+            .unwrap_or_else(|e| panic!("{method} {path}: not JSON ({e}): {body}"));
+        check(spec, schema, &value, &format!("{method} {path} {status}"));
+    }
+}
+
+#[test]
+fn admin_api_matches_its_openapi_description() {
+    let spec_text = std::fs::read_to_string(repo().join("docs/api/openapi.yaml")).unwrap();
+    let spec: Value = serde_norway::from_str(&spec_text).unwrap();
+
+    // The spec lists exactly the routes the server has.
+    let mut documented: Vec<(String, String)> = Vec::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for method in ["get", "post", "put", "delete"] {
+            if item.get(method).is_some() {
+                documented.push((method.to_string(), path.clone()));
+            }
+        }
+    }
+    let mut served: Vec<(String, String)> = livefleet_scheduler::admin::ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    documented.sort();
+    served.sort();
+    assert_eq!(
+        documented, served,
+        "docs/api/openapi.yaml and the router disagree"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let nats_port = free_port();
+    let _nats = Kill(
+        Command::new("nats-server")
+            .args([
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &nats_port.to_string(),
+                "-js",
+                "-sd",
+            ])
+            .arg(dir.path().join("js"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server"),
+    );
+    let http = format!("127.0.0.1:{}", free_port());
+    let log = dir.path().join("scheduler.log");
+    let _scheduler = Kill(
+        livefleet()
+            .args([
+                "scheduler",
+                "--nats-url",
+                &format!("nats://127.0.0.1:{nats_port}"),
+                "--http",
+                &http,
+                "--metrics",
+                "127.0.0.1:0",
+            ])
+            .env("LIVEFLEET_ADMIN_TOKEN", TOKEN)
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let base = format!("http://{http}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while call("GET", &format!("{base}/healthz"), None, None).0 != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "the admin API did not come up: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let t = Some(TOKEN);
+
+    // Without or with a wrong token: 401.
+    for token in [None, Some("wrong")] {
+        let (status, body) = call("GET", &format!("{base}/v1/channels"), token, None);
+        assert_eq!(status, 401, "{body}");
+        conforms(&spec, "get", "/v1/channels", status, &body);
+    }
+
+    // Profiles: a bad one lists every problem; a good one is stored.
+    let bad = "name: bad\nsegment_duration: 3\ngop: 2\nvideo:\n  - name: x\n    width: 641\n    height: 360\n    bitrate: 1k\naudio: []\nbogus: 1\n";
+    let (status, body) = call(
+        "PUT",
+        &format!("{base}/v1/profiles/bad"),
+        t,
+        Some(("application/yaml", bad)),
+    );
+    assert_eq!(status, 422, "{body}");
+    conforms(&spec, "put", "/v1/profiles/{name}", status, &body);
+    let errors: Value = serde_json::from_str(&body).unwrap();
+    assert!(
+        errors["errors"].as_array().unwrap().len() >= 3,
+        "every problem is reported: {body}"
+    );
+    let good = std::fs::read_to_string(profile("cpu-small.yaml")).unwrap();
+    let (status, body) = call(
+        "PUT",
+        &format!("{base}/v1/profiles/small"),
+        t,
+        Some(("application/yaml", &good)),
+    );
+    assert_eq!(status, 201, "{body}");
+    conforms(&spec, "put", "/v1/profiles/{name}", status, &body);
+    let (status, body) = call(
+        "PUT",
+        &format!("{base}/v1/profiles/small"),
+        t,
+        Some(("application/yaml", &good)),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = call("GET", &format!("{base}/v1/profiles"), t, None);
+    assert_eq!(status, 200);
+    conforms(&spec, "get", "/v1/profiles", status, &body);
+    assert!(body.contains("\"small\""), "{body}");
+    let (status, body) = call("GET", &format!("{base}/v1/profiles/small"), t, None);
+    assert_eq!((status, body.trim()), (200, good.trim()));
+
+    // Channels.
+    let (status, body) = call(
+        "POST",
+        &format!("{base}/v1/channels"),
+        t,
+        Some(("application/json", "{not json")),
+    );
+    assert_eq!(status, 400, "{body}");
+    conforms(&spec, "post", "/v1/channels", status, &body);
+    let (status, body) = call(
+        "POST",
+        &format!("{base}/v1/channels"),
+        t,
+        Some(("application/json", r#"{"name":"show","profile":"nope"}"#)),
+    );
+    assert_eq!(status, 422, "{body}");
+    let (status, body) = call(
+        "POST",
+        &format!("{base}/v1/channels"),
+        t,
+        Some(("application/json", r#"{"name":"show","profile":"small"}"#)),
+    );
+    assert_eq!(status, 201, "{body}");
+    conforms(&spec, "post", "/v1/channels", status, &body);
+    let created: Value = serde_json::from_str(&body).unwrap();
+    let key = created["stream_key"].as_str().unwrap();
+    assert!(
+        created["rtmp_url"].as_str().unwrap().ends_with(key),
+        "{body}"
+    );
+    assert!(
+        created["hls_url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/show/master.m3u8"),
+        "{body}"
+    );
+    let (status, body) = call(
+        "POST",
+        &format!("{base}/v1/channels"),
+        t,
+        Some(("application/json", r#"{"name":"show","profile":"small"}"#)),
+    );
+    assert_eq!(status, 409, "{body}");
+    conforms(&spec, "post", "/v1/channels", status, &body);
+    let (status, body) = call("GET", &format!("{base}/v1/channels"), t, None);
+    assert_eq!(status, 200);
+    conforms(&spec, "get", "/v1/channels", status, &body);
+    let (status, body) = call("GET", &format!("{base}/v1/channels/show"), t, None);
+    assert_eq!(status, 200);
+    conforms(&spec, "get", "/v1/channels/{name}", status, &body);
+    // The CLI sees the channel too.
+    let listed = run(livefleet().args([
+        "channel",
+        "list",
+        "--nats-url",
+        &format!("nats://127.0.0.1:{nats_port}"),
+    ]));
+    assert!(
+        text(&listed.stdout).contains("show"),
+        "{}",
+        text(&listed.stdout)
+    );
+
+    // Fleet and drain (no workers here: an empty fleet, an empty drain).
+    let (status, body) = call("GET", &format!("{base}/v1/fleet"), t, None);
+    assert_eq!(status, 200);
+    conforms(&spec, "get", "/v1/fleet", status, &body);
+    let (status, body) = call("POST", &format!("{base}/v1/nodes/w9/drain"), t, None);
+    assert_eq!(status, 200, "{body}");
+    conforms(&spec, "post", "/v1/nodes/{id}/drain", status, &body);
+    let (status, body) = call("POST", &format!("{base}/v1/nodes/w9/undrain"), t, None);
+    assert_eq!(status, 200, "{body}");
+    conforms(&spec, "post", "/v1/nodes/{id}/undrain", status, &body);
+    let (status, body) = call("POST", &format!("{base}/v1/nodes/NOT%20OK/drain"), t, None);
+    assert_eq!(status, 422, "{body}");
+
+    let (status, body) = call("DELETE", &format!("{base}/v1/channels/show"), t, None);
+    assert_eq!(status, 204, "{body}");
+    let (status, body) = call("DELETE", &format!("{base}/v1/channels/show"), t, None);
+    assert_eq!(status, 404, "{body}");
+    conforms(&spec, "delete", "/v1/channels/{name}", status, &body);
+    let (status, _) = call("GET", &format!("{base}/v1/nothing"), t, None);
+    assert_eq!(status, 404);
+}
