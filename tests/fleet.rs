@@ -131,6 +131,21 @@ impl Fleet {
         }
     }
 
+    fn add_scheduler(&self, id: &str) -> Proc {
+        Proc::spawn(
+            livefleet().args([
+                "scheduler",
+                "--nats-url",
+                &self.nats_url,
+                "--id",
+                id,
+                "--metrics",
+                "127.0.0.1:0",
+            ]),
+            self.dir.path().join(format!("{id}.log")),
+        )
+    }
+
     fn add_worker(&mut self, id: &str) {
         let data = self.data();
         let proc = Proc::spawn(
@@ -459,4 +474,69 @@ fn drain_moves_channels_without_a_gap_and_keeps_the_node_empty() {
     let undrained =
         run(livefleet().args(["node", "undrain", &owner, "--nats-url", &fleet.nats_url]));
     assert!(undrained.status.success(), "{}", text(&undrained.stderr));
+}
+
+#[test]
+fn a_killed_leader_is_replaced_and_no_channel_is_assigned_twice() {
+    let mut fleet = Fleet::start(&["w1", "w2"]);
+    let second = fleet.add_scheduler("s2");
+    std::thread::sleep(Duration::from_secs(2));
+    // s1 started first and leads; s2 follows.
+    assert!(fleet
+        .scheduler
+        .as_ref()
+        .unwrap()
+        .log()
+        .contains("leading the scheduler"));
+    assert!(
+        !second.log().contains("leading the scheduler"),
+        "two leaders:\n{}",
+        second.log()
+    );
+
+    fleet.create_channel("ha1", "ha1key-123456", "cpu-small.yaml");
+    let p1 = Publisher::ffmpeg(&fleet.publish_url("ha1key-123456"), 25);
+    fleet.wait_for(20, "ha1 placed", |f| f.owner("ha1").is_some());
+
+    // kill -9 of the leader: s2 takes the lease and places the next channel.
+    let mut leader = fleet.scheduler.take().unwrap();
+    leader.child.kill().unwrap();
+    let _ = leader.child.wait();
+    fleet.wait_for(20, "the second replica to lead", |_| {
+        second.log().contains("answering placement requests")
+    });
+    fleet.create_channel("ha2", "ha2key-123456", "cpu-small.yaml");
+    let p2 = Publisher::ffmpeg(&fleet.publish_url("ha2key-123456"), 10);
+    fleet.wait_for(20, "ha2 placed by the new leader", |f| {
+        f.owner("ha2").is_some()
+    });
+    assert!(
+        fleet.owner("ha1").is_some(),
+        "ha1 lost its worker when the leader died"
+    );
+    let _ = p2.finish();
+    let _ = p1.finish();
+
+    // The KV history: every write raised the epoch by exactly one, so no
+    // epoch ever named two workers (each value names one).
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let url = fleet.nats_url.clone();
+    let histories = rt.block_on(async move {
+        let client = livefleet_bus::connect(&url, "test").await.unwrap();
+        let js = livefleet_bus::jetstream(&client).await.unwrap();
+        let assignments = livefleet_fleet::Assignments::open(&js).await.unwrap();
+        let mut out = Vec::new();
+        for c in ["ha1", "ha2"] {
+            out.push(assignments.history(&c.parse().unwrap()).await.unwrap());
+        }
+        out
+    });
+    for h in histories {
+        assert!(!h.is_empty());
+        let epochs: Vec<u64> = h.iter().map(|a| a.epoch).collect();
+        assert!(
+            epochs.windows(2).all(|w| w[1] == w[0] + 1),
+            "epochs {epochs:?}"
+        );
+    }
 }
