@@ -117,11 +117,23 @@ pub async fn fleet_worker(
     let storage = LocalDir::new(data.clone())
         .with_context(|| format!("storage directory {}", data.display()))?;
     let defaults = livefleet_worker::fleet::NodeCapacity::cpu_default();
+    let gpu = match tokio::task::spawn_blocking(livefleet_worker::nvml::probe).await? {
+        Ok(g) => {
+            tracing::info!(model = %g.model, sessions_open = g.encoder_sessions, "GPU found through NVML");
+            Some(g)
+        }
+        Err(reason) => {
+            tracing::info!(%reason, "no GPU information from NVML");
+            None
+        }
+    };
     let capacity = livefleet_worker::fleet::NodeCapacity {
         cpu_pps: file.capacity_cpu_pps.unwrap_or(defaults.cpu_pps),
         nvenc_pps: file.capacity_nvenc_pps.unwrap_or(0),
-        nvenc_session_limit: file.nvenc_session_limit,
-        gpu_model: file.gpu_model,
+        nvenc_session_limit: file
+            .nvenc_session_limit
+            .or(gpu.as_ref().and_then(|g| g.session_limit)),
+        gpu_model: file.gpu_model.or(gpu.map(|g| g.model)),
     };
     livefleet_worker::fleet::run(
         client,

@@ -28,6 +28,7 @@ pub mod error;
 pub mod fleet;
 pub mod ladder;
 pub mod live;
+pub mod nvml;
 pub mod pipeline;
 pub mod service;
 pub mod source;

@@ -1,0 +1,117 @@
+//! NVIDIA's management library (NVML), loaded at run time: the GPU model and
+//! the NVENC sessions open on it, for the worker's heartbeats. A machine
+//! without the driver gets a clear reason and no GPU fields.
+
+use std::ffi::{c_char, c_int, c_uint, c_void};
+
+/// What NVML says about the first GPU.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GpuInfo {
+    pub model: String,
+    /// NVENC sessions open on the GPU now (all processes).
+    pub encoder_sessions: u32,
+    /// The driver's concurrent NVENC session cap for consumer (GeForce)
+    /// cards; `None` for data-centre cards, which have none.
+    pub session_limit: Option<u32>,
+}
+
+type Device = *mut c_void;
+
+/// Reads the first GPU through NVML; `Err` says why there is none.
+pub fn probe() -> Result<GpuInfo, String> {
+    // SAFETY: loading the system's NVML; only its documented C entry points
+    // are called, with buffers of the sizes passed.
+    unsafe {
+        let lib = libloading::Library::new("libnvidia-ml.so.1")
+            .map_err(|e| format!("no NVIDIA driver: libnvidia-ml.so.1 cannot be loaded ({e})"))?;
+        let init: libloading::Symbol<unsafe extern "C" fn() -> c_int> =
+            lib.get(b"nvmlInit_v2\0")
+                .map_err(|e| format!("NVML without nvmlInit_v2: {e}"))?;
+        let shutdown: libloading::Symbol<unsafe extern "C" fn() -> c_int> = lib
+            .get(b"nvmlShutdown\0")
+            .map_err(|e| format!("NVML without nvmlShutdown: {e}"))?;
+        let count: libloading::Symbol<unsafe extern "C" fn(*mut c_uint) -> c_int> = lib
+            .get(b"nvmlDeviceGetCount_v2\0")
+            .map_err(|e| format!("NVML: {e}"))?;
+        let handle: libloading::Symbol<unsafe extern "C" fn(c_uint, *mut Device) -> c_int> = lib
+            .get(b"nvmlDeviceGetHandleByIndex_v2\0")
+            .map_err(|e| format!("NVML: {e}"))?;
+        let name: libloading::Symbol<unsafe extern "C" fn(Device, *mut c_char, c_uint) -> c_int> =
+            lib.get(b"nvmlDeviceGetName\0")
+                .map_err(|e| format!("NVML: {e}"))?;
+        let sessions: libloading::Symbol<
+            unsafe extern "C" fn(Device, *mut c_uint, *mut c_void) -> c_int,
+        > = lib
+            .get(b"nvmlDeviceGetEncoderSessions\0")
+            .map_err(|e| format!("NVML: {e}"))?;
+        let rc = init();
+        if rc != 0 {
+            return Err(format!(
+                "NVML initialisation failed (error {rc}); is the NVIDIA driver loaded?"
+            ));
+        }
+        let result = (|| {
+            let mut n: c_uint = 0;
+            if count(&mut n) != 0 || n == 0 {
+                return Err("NVML sees no GPU".to_string());
+            }
+            let mut dev: Device = std::ptr::null_mut();
+            let rc = handle(0, &mut dev);
+            if rc != 0 {
+                return Err(format!("NVML cannot open GPU 0 (error {rc})"));
+            }
+            let mut buf = [0 as c_char; 96];
+            let model = if name(dev, buf.as_mut_ptr(), buf.len() as c_uint) == 0 {
+                std::ffi::CStr::from_ptr(buf.as_ptr())
+                    .to_string_lossy()
+                    .into_owned()
+            } else {
+                "unknown NVIDIA GPU".to_string()
+            };
+            let mut open: c_uint = 0;
+            // With a null array NVML only counts the sessions.
+            if sessions(dev, &mut open, std::ptr::null_mut()) != 0 {
+                open = 0;
+            }
+            Ok(GpuInfo {
+                session_limit: consumer_session_limit(&model),
+                model,
+                encoder_sessions: open,
+            })
+        })();
+        shutdown();
+        result
+    }
+}
+
+/// GeForce (and other consumer) cards are capped by the driver at 8
+/// concurrent NVENC sessions (older drivers: 3 or 5; set
+/// `nvenc_session_limit` in the worker config for those).
+fn consumer_session_limit(model: &str) -> Option<u32> {
+    let m = model.to_ascii_lowercase();
+    (m.contains("geforce")
+        || m.contains("titan")
+        || m.contains("nvidia rtx") && !m.contains("rtx a"))
+    .then_some(8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_caps_by_model() {
+        assert_eq!(consumer_session_limit("NVIDIA GeForce RTX 4090"), Some(8));
+        assert_eq!(consumer_session_limit("Tesla T4"), None);
+        assert_eq!(consumer_session_limit("NVIDIA A10G"), None);
+    }
+
+    #[test]
+    fn without_a_driver_the_reason_is_clear() {
+        if std::path::Path::new("/dev/nvidia0").exists() {
+            return; // a GPU machine: nothing to check here
+        }
+        let e = probe().unwrap_err();
+        assert!(e.contains("NVIDIA") || e.contains("NVML"), "{e}");
+    }
+}
