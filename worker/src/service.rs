@@ -1,6 +1,7 @@
 //! `livefleet worker`: runs live channels from the bus.
 //!
-//! Until placement exists, one worker runs every channel of the registry: it
+//! Without a scheduler (`livefleet dev`, `livefleet worker --all-channels`),
+//! one worker runs every channel of the registry: it
 //! watches the registry, starts a channel when it appears (its media
 //! subscription starts at the latest keyframe, so a worker started mid-stream
 //! joins at once) and stops it when it is deleted.
@@ -25,7 +26,7 @@ use crate::pipeline::{OutputSink, Progress};
 /// Settings of one worker process.
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
-    /// This node's id, in logs and (later) in placement.
+    /// This node's id, in logs, heartbeats and assignments.
     pub id: String,
     pub timing: LiveTiming,
 }
