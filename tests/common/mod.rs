@@ -446,6 +446,8 @@ pub fn check_presentation(
 
 /// `livefleet dev` on free ports with a temporary data directory; stopped on drop.
 pub struct Dev {
+    /// Dropped first (after dev stopped), before `data` is removed.
+    _guard: Box<dyn std::any::Any>,
     pub child: std::process::Child,
     pub data: tempfile::TempDir,
     pub publish_url: String,
@@ -457,8 +459,20 @@ pub struct Dev {
 impl Dev {
     /// Starts dev for `channel` with the small profile, waits for its addresses.
     pub fn start(channel: &str, extra: &[&str]) -> Dev {
+        Self::start_with_store(channel, extra, |_| ())
+    }
+
+    /// As [`Dev::start`], with `prepare` run on the storage directory
+    /// first; what it returns (a mount, say) lives as long as the `Dev`
+    /// and is dropped after dev has stopped.
+    pub fn start_with_store<G: 'static>(
+        channel: &str,
+        extra: &[&str],
+        prepare: impl FnOnce(&Path) -> G,
+    ) -> Dev {
         use std::io::BufRead;
         let data = tempfile::tempdir().unwrap();
+        let guard: Box<dyn std::any::Any> = Box::new(prepare(&data.path().join("store")));
         let log = data.path().join("dev.log");
         let mut child = livefleet()
             .args([
@@ -516,6 +530,7 @@ impl Dev {
             http,
             channel: channel.into(),
             log,
+            _guard: guard,
         }
     }
 
@@ -587,6 +602,12 @@ pub struct Publisher(pub std::process::Child);
 impl Publisher {
     /// ffmpeg publishing `secs` of 640x360 30 fps, 2 s GOP, AAC, at real time.
     pub fn ffmpeg(url: &str, secs: u32) -> Publisher {
+        Self::ffmpeg_audio(url, secs, 48_000)
+    }
+
+    /// As [`Publisher::ffmpeg`], with audio at `sample_rate`.
+    pub fn ffmpeg_audio(url: &str, secs: u32, sample_rate: u32) -> Publisher {
+        let sine = format!("sine=frequency=440:sample_rate={sample_rate}");
         let child = Command::new("ffmpeg")
             .args(["-hide_banner", "-loglevel", "error", "-re"])
             .args([
@@ -597,7 +618,7 @@ impl Publisher {
                 "-f",
                 "lavfi",
                 "-i",
-                "sine=frequency=440:sample_rate=48000",
+                &sine,
             ])
             .args(["-t", &secs.to_string()])
             .args([

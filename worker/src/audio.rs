@@ -278,6 +278,15 @@ impl AudioLadder {
             };
             let key = (f.format(), layout.bits(), f.rate());
             if resampler.as_ref().is_none_or(|(_, k)| *k != key) {
+                if let Some((old, _)) = resampler.as_mut() {
+                    // The source format changed: what the old resampler holds still belongs to the stream.
+                    resample_into(old, None, channels, fifo).map_err(|e| {
+                        PipelineError::Rendition {
+                            rendition: name.clone(),
+                            message: format!("draining the resampler failed: {e}"),
+                        }
+                    })?;
+                }
                 let ctx = resampling::Context::get(
                     f.format(),
                     layout,
@@ -295,15 +304,12 @@ impl AudioLadder {
             let (ctx, _) = resampler.as_mut().expect("set above");
             let mut src = f.clone();
             src.set_channel_layout(layout);
-            let mut converted = frame::Audio::empty();
-            ctx.run(&src, &mut converted)
-                .map_err(|e| PipelineError::Rendition {
+            resample_into(ctx, Some(&src), channels, fifo).map_err(|e| {
+                PipelineError::Rendition {
                     rendition: name.clone(),
                     message: format!("resampling failed: {e}"),
-                })?;
-            for (ch, buf) in fifo.iter_mut().enumerate().take(converted.planes()) {
-                buf.extend_from_slice(&converted.plane::<f32>(ch)[..converted.samples()]);
-            }
+                }
+            })?;
             if *trim > 0 {
                 let n = (*trim).min(fifo[0].len());
                 for buf in fifo.iter_mut() {
@@ -392,11 +398,67 @@ impl AudioLadder {
         out: &PackMsgSender,
         first_track: usize,
     ) -> Result<(), PipelineError> {
+        let channels = usize::from(self.tracks[i].rendition.channels);
+        let name = self.tracks[i].rendition.name.clone();
+        if let Output::Encode {
+            resampler: Some((ctx, _)),
+            fifo,
+            ..
+        } = &mut self.tracks[i].out
+        {
+            resample_into(ctx, None, channels, fifo).map_err(|e| PipelineError::Rendition {
+                rendition: name,
+                message: format!("draining the resampler failed: {e}"),
+            })?;
+        }
         self.drain_fifo(i, out, first_track, true)?;
         if let Output::Encode { enc, .. } = &mut self.tracks[i].out {
             let _ = enc.send_eof();
             Self::drain_encoder(enc, out, TrackId(first_track + i))?;
         }
         Ok(())
+    }
+}
+
+/// Converts `input` (or, with `None`, drains what the resampler still holds)
+/// and appends the planar samples to `fifo`.
+///
+/// The output frame is sized by `swr_get_out_samples`, which counts the
+/// samples the resampler buffers: sized by the input's count instead, a
+/// 44.1 -> 48 kHz conversion leaves 48/44.1 - 1 of every frame inside the
+/// resampler, and that audio is never heard.
+fn resample_into(
+    ctx: &mut resampling::Context,
+    input: Option<&frame::Audio>,
+    channels: usize,
+    fifo: &mut [Vec<f32>],
+) -> Result<(), ff::Error> {
+    loop {
+        let in_samples = input.map_or(0, |f| f.samples() as i32);
+        // SAFETY: `ctx` is an initialised resampler owned by the caller.
+        let room = unsafe { ff::ffi::swr_get_out_samples(ctx.as_mut_ptr(), in_samples) };
+        if room < 0 {
+            return Err(ff::Error::from(room));
+        }
+        if room == 0 && input.is_none() {
+            return Ok(());
+        }
+        let mut converted = frame::Audio::new(
+            format::Sample::F32(format::sample::Type::Planar),
+            room.max(1) as usize,
+            ChannelLayout::default(channels as i32),
+        );
+        match input {
+            Some(f) => ctx.run(f, &mut converted)?,
+            None => ctx.flush(&mut converted)?,
+        };
+        let n = converted.samples();
+        for (ch, buf) in fifo.iter_mut().enumerate().take(converted.planes()) {
+            buf.extend_from_slice(&converted.plane::<f32>(ch)[..n]);
+        }
+        // Input is consumed in one call; a drain goes on until nothing comes out.
+        if input.is_some() || n == 0 {
+            return Ok(());
+        }
     }
 }

@@ -211,6 +211,14 @@ impl OutputSink for FencedSink {
         self.inner.write(outputs)
     }
 
+    fn missing_changed(&mut self) -> Option<Vec<String>> {
+        self.inner.missing_changed()
+    }
+
+    fn settle(&mut self) {
+        self.inner.settle();
+    }
+
     fn write_published(
         &mut self,
         outputs: Vec<Output>,
@@ -497,10 +505,7 @@ async fn start(node: &Arc<Node>, a: &Assignment) -> Result<Running, String> {
             let (node, channel, epoch, fenced) = sink_parts;
             let make_sink = || -> Box<dyn OutputSink> {
                 Box::new(FencedSink {
-                    inner: WriterSink {
-                        writer: node.writer.clone(),
-                        prefix: format!("live/{channel}/"),
-                    },
+                    inner: WriterSink::new(node.writer.clone(), format!("live/{channel}/")),
                     runtime: runtime.clone(),
                     store: node.store.clone(),
                     assignments: node.assignments.clone(),

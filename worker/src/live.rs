@@ -20,7 +20,7 @@ use ffmpeg_next as ff;
 use livefleet_base::{ChannelName, MediaPacket, PacketKind, Track};
 use livefleet_packager::Output;
 use livefleet_profile::LadderProfile;
-use livefleet_storage::{ObjectMeta, Put, StorageWriter};
+use livefleet_storage::{CacheClass, ObjectMeta, Put, StorageWriter};
 use tokio::sync::mpsc;
 
 use crate::encoder::EncoderKind;
@@ -297,10 +297,30 @@ impl PacketSource for LiveSource<'_> {
 }
 
 /// Packager output into the ordered, retrying storage writer.
+///
+/// Segments the writer gives up on come back to the packager through
+/// [`OutputSink::missing_changed`] and are marked as gaps; every manifest put
+/// carries the loss count its gaps reflect ([`Put::naming_as_of`]), so the
+/// writer never stores a manifest that names a lost segment unmarked.
 pub struct WriterSink {
-    pub writer: Arc<StorageWriter>,
+    pub(crate) writer: Arc<StorageWriter>,
     /// Key prefix, e.g. `live/demo/`.
-    pub prefix: String,
+    prefix: String,
+    /// The writer's missing-set version last handed to the packager.
+    seen_version: Option<u64>,
+    /// The loss count the packager's gaps reflect.
+    lost_as_of: u64,
+}
+
+impl WriterSink {
+    pub fn new(writer: Arc<StorageWriter>, prefix: String) -> Self {
+        Self {
+            writer,
+            prefix,
+            seen_version: None,
+            lost_as_of: 0,
+        }
+    }
 }
 
 impl OutputSink for WriterSink {
@@ -313,17 +333,44 @@ impl OutputSink for WriterSink {
                 cache,
             } = o;
             let key = format!("{}{}", self.prefix, path);
-            let put = Put {
+            let mut put = Put {
                 key,
                 body,
                 meta: ObjectMeta {
                     content_type: content_type.to_string(),
                     cache: cache_class(&cache),
                 },
+                names_as_of: None,
             };
+            if put.meta.cache != CacheClass::Immutable {
+                put = put.naming_as_of(self.lost_as_of);
+            }
             self.writer.blocking_put(put).map_err(|e| e.to_string())?;
         }
         Ok(())
+    }
+
+    fn missing_changed(&mut self) -> Option<Vec<String>> {
+        let version = self.writer.missing_version();
+        if self.seen_version == Some(version) {
+            return None;
+        }
+        self.seen_version = Some(version);
+        let missing = self.writer.missing(&self.prefix);
+        self.lost_as_of = missing.lost;
+        Some(
+            missing
+                .keys
+                .into_iter()
+                .filter_map(|k| k.strip_prefix(&self.prefix).map(str::to_owned))
+                .collect(),
+        )
+    }
+
+    fn settle(&mut self) {
+        if let Err(e) = self.writer.blocking_settle() {
+            tracing::warn!(error = %e, "could not wait for the storage writer");
+        }
     }
 }
 

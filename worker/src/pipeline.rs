@@ -54,6 +54,17 @@ pub trait OutputSink: Send + 'static {
     ) -> Result<(), String> {
         self.write(outputs)
     }
+
+    /// The packager paths (`<track>/<n>.m4s`) of the segments that could not
+    /// be stored, when they changed since the last call. A sink that fails
+    /// instead of losing a put never has any (the default).
+    fn missing_changed(&mut self) -> Option<Vec<String>> {
+        None
+    }
+
+    /// Waits until everything written is stored or given up, and tries what
+    /// was given up once more: the end of a broadcast, before its last manifests.
+    fn settle(&mut self) {}
 }
 
 fn is_manifest(o: &Output) -> bool {
@@ -273,7 +284,25 @@ fn packager_thread(
             .fetch_add(segments as u64, Ordering::Relaxed);
         Ok(())
     };
+    // Segments the store lost become gaps in the manifests, re-rendered at once.
+    let sync_gaps =
+        |sink: &mut Box<dyn OutputSink>, p: &mut Packager| -> Result<(), PipelineError> {
+            if let Some(paths) = sink.missing_changed() {
+                if p.set_missing(&paths) {
+                    tracing::warn!(
+                        missing = paths.len(),
+                        "segments missing from the store; manifests mark them as gaps"
+                    );
+                    let outputs = p.manifests();
+                    write(outputs, sink, p)?;
+                }
+            }
+            Ok(())
+        };
     while let Ok(msg) = rx.recv() {
+        if let Some(p) = packager.as_mut() {
+            sync_gaps(&mut sink, p)?;
+        }
         match msg {
             PackMsg::Start { tracks, state } => {
                 let (p, outputs) = match state {
@@ -300,8 +329,15 @@ fn packager_thread(
             }
             PackMsg::Finish => {
                 if let Some(p) = packager.as_mut() {
+                    sink.settle();
+                    sync_gaps(&mut sink, p)?;
                     let outputs = p.finish();
                     write(outputs, &mut sink, p)?;
+                    // The last segments may have been lost too: the VOD must mark them.
+                    for _ in 0..2 {
+                        sink.settle();
+                        sync_gaps(&mut sink, p)?;
+                    }
                 }
                 break;
             }

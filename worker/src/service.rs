@@ -197,10 +197,7 @@ async fn start_channel(
         .name(format!("ch-{}", rec.name))
         .spawn(move || {
             let make_sink = || -> Box<dyn OutputSink> {
-                Box::new(WriterSink {
-                    writer: writer.clone(),
-                    prefix: prefix.clone(),
-                })
+                Box::new(WriterSink::new(writer.clone(), prefix.clone()))
             };
             if let Err(e) = run_channel(&live, feed, &make_sink, &thread_stop) {
                 tracing::error!(channel = %live.channel, error = %e, "channel stopped");

@@ -40,7 +40,7 @@ pub use video::{parse_avcc, parse_hvcc, parse_sps, SpsInfo, VideoCodec, VideoCod
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// Largest media segment the packager builds before refusing samples.
 pub const MAX_SEGMENT_BYTES: usize = 256 << 20;
@@ -198,6 +198,9 @@ pub struct PackagerState {
     pub init_generation: u32,
     pub periods: Vec<PeriodState>,
     pub tracks: Vec<TrackHistory>,
+    /// Segments listed but not stored (`<track>/<file>`), see [`Packager::set_missing`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<String>,
 }
 
 /// A closed segment of one track.
@@ -300,6 +303,10 @@ pub struct Packager {
     pub(crate) init_generation: u32,
     master_written: bool,
     pub(crate) finished: bool,
+    /// Segment paths (`<track>/<file>`) the store could not keep.
+    pub(crate) missing: BTreeSet<String>,
+    /// Segment numbers missing in at least one track (the MPD leaves them out everywhere).
+    pub(crate) missing_numbers: BTreeSet<u64>,
 }
 
 impl Packager {
@@ -388,7 +395,11 @@ impl Packager {
             init_generation,
             master_written: false,
             finished: false,
+            missing: BTreeSet::new(),
+            missing_numbers: BTreeSet::new(),
         };
+        let mut p = p;
+        p.set_missing(&state.missing);
         let outputs = p.tracks.iter().map(|t| p.init_output(t)).collect();
         Ok((p, outputs))
     }
@@ -807,6 +818,47 @@ impl Packager {
         out
     }
 
+    /// Marks the media segments that could not be stored, by the paths this
+    /// packager gave them (`<track>/<n>.m4s`); the set replaces the previous
+    /// one, so a segment stored late is named normally again. The HLS media
+    /// playlists keep listing a missing segment, preceded by `EXT-X-GAP`
+    /// (players skip it instead of failing on it), and the MPD leaves a hole:
+    /// its period is split around the number, in every representation.
+    /// Paths that name no segment are ignored. Returns whether anything changed.
+    pub fn set_missing<S: AsRef<str>>(&mut self, paths: &[S]) -> bool {
+        let missing: BTreeSet<String> = paths
+            .iter()
+            .map(|p| p.as_ref())
+            .filter(|p| segment_number(p).is_some())
+            .map(str::to_owned)
+            .collect();
+        if missing == self.missing {
+            return false;
+        }
+        self.missing_numbers = missing.iter().filter_map(|p| segment_number(p)).collect();
+        self.missing = missing;
+        true
+    }
+
+    /// Whether the segment `number` of `track` is marked missing.
+    pub(crate) fn is_missing(&self, track: &str, number: u64, generation: u32) -> bool {
+        !self.missing.is_empty()
+            && self
+                .missing
+                .contains(&format!("{track}/{}", segment_name(number, generation)))
+    }
+
+    /// The current manifests again (after [`Packager::set_missing`] changed
+    /// them); nothing before the first manifests were written.
+    #[must_use = "the outputs must be stored"]
+    pub fn manifests(&mut self) -> Vec<Output> {
+        let mut out = Vec::new();
+        if self.published.is_some() {
+            self.write_manifests(&mut out);
+        }
+        out
+    }
+
     /// What another packager needs to continue this broadcast.
     pub fn state(&self) -> PackagerState {
         PackagerState {
@@ -833,6 +885,7 @@ impl Packager {
                     }
                 })
                 .collect(),
+            missing: self.missing.iter().cloned().collect(),
         }
     }
 
@@ -851,8 +904,18 @@ pub(crate) fn segment_name(number: u64, generation: u32) -> String {
     }
 }
 
+/// The number of the segment a path (`<track>/<n>.m4s`, `<track>/<n>-g<g>.m4s`) names.
+fn segment_number(path: &str) -> Option<u64> {
+    let file = path.rsplit('/').next()?.strip_suffix(".m4s")?;
+    let digits = file.split('-').next()?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
 /// `v` ticks of timescale `from` in timescale `to`, rounded down.
-fn rescale(v: i64, from: i64, to: i64) -> i64 {
+pub(crate) fn rescale(v: i64, from: i64, to: i64) -> i64 {
     if from == to || from == 0 {
         return v;
     }

@@ -166,6 +166,9 @@ pub(crate) fn media_playlist(p: &Packager, t: &Track) -> String {
             );
         }
         previous = Some(pi);
+        if p.is_missing(&t.spec.name, e.number, generation) {
+            let _ = writeln!(s, "#EXT-X-GAP");
+        }
         let _ = writeln!(
             s,
             "#EXTINF:{:.3},\n{}",
@@ -361,9 +364,9 @@ pub(crate) fn mpd(p: &Packager) -> String {
             .periods
             .get(pi + 1)
             .map_or(u64::MAX, |n| n.first_number.saturating_sub(1));
-        let range = (period.first_number.max(w.0), last.min(w.1));
         let whole = (period.first_number, last);
-        let period_length: f64 = listed(reference, whole)
+        let whole_ref = listed(reference, whole);
+        let period_length: f64 = whole_ref
             .iter()
             .map(|e| seconds(e.duration, reference.spec.timescale))
             .sum();
@@ -373,77 +376,132 @@ pub(crate) fn mpd(p: &Packager) -> String {
             (period.wallclock_ms - ast) as f64 / 1000.0
         };
         static_start += period_length;
-        if range.0 > range.1 || listed(reference, range).is_empty() {
-            continue;
-        }
-        let _ = writeln!(s, "  <Period id=\"p{pi}\" start=\"{}\">", duration(start));
-        let init = format!("$RepresentationID$/{}", init_name(period.init_generation));
-        let media = crate::segment_name(0, period.init_generation).replacen('0', "$Number$", 1);
-        let template = |t: &Track| -> String {
-            let entries = listed(t, range);
-            let pto = listed(t, whole).first().map_or(0, |e| e.start);
-            format!(
-                "      <SegmentTemplate timescale=\"{}\" presentationTimeOffset=\"{pto}\" startNumber=\"{}\" initialization=\"{init}\" media=\"$RepresentationID$/{media}\">\n        <SegmentTimeline>{}</SegmentTimeline>\n      </SegmentTemplate>\n",
-                t.spec.timescale,
-                entries.first().map_or(range.0, |e| e.number),
-                timeline(entries)
-            )
-        };
-        let video: Vec<&Track> = p.tracks.iter().filter(|t| t.is_video()).collect();
-        if let Some(lead) = video.first() {
-            let _ = writeln!(
-                s,
-                "    <AdaptationSet id=\"0\" contentType=\"video\" mimeType=\"video/mp4\" segmentAlignment=\"true\" startWithSAP=\"1\">"
-            );
-            s.push_str(&template(lead));
-            for v in &video {
-                if let TrackMedia::Video {
-                    width,
-                    height,
-                    frame_rate,
-                    ..
-                } = &v.spec.media
-                {
-                    let fr = frame_rate_attr(*frame_rate);
-                    let fr = if fr.is_empty() {
-                        fr
-                    } else {
-                        format!(" frameRate=\"{fr}\"")
-                    };
-                    let _ = writeln!(
-                        s,
-                        "      <Representation id=\"{}\" bandwidth=\"{}\" codecs=\"{}\" width=\"{width}\" height=\"{height}\"{fr} sar=\"1:1\"/>",
-                        v.spec.name,
-                        bandwidths(p, v).0,
-                        v.codecs
-                    );
-                }
-            }
-            s.push_str("    </AdaptationSet>\n");
-        }
-        for (k, a) in p.tracks.iter().filter(|t| !t.is_video()).enumerate() {
-            let TrackMedia::Audio { codec } = &a.spec.media else {
+        let period_first = whole_ref.first().map_or(0, |e| e.start);
+        // A segment missing from the store splits the period: the part after
+        // the hole is a Period of its own that starts where the hole ends, so
+        // $Number$ addressing stays right and no player asks for the hole.
+        for (k, part) in parts(whole, &p.missing_numbers).into_iter().enumerate() {
+            let range = (part.0.max(w.0), part.1.min(w.1));
+            if range.0 > range.1 || listed(reference, range).is_empty() {
                 continue;
+            }
+            let part_ref = listed(reference, part);
+            let offset_ref = part_ref.first().map_or(period_first, |e| e.start) - period_first;
+            let part_start = start + seconds(offset_ref, reference.spec.timescale);
+            let id = if k == 0 {
+                format!("p{pi}")
+            } else {
+                format!("p{pi}-{}", part.0)
             };
             let _ = writeln!(
                 s,
-                "    <AdaptationSet id=\"{}\" contentType=\"audio\" mimeType=\"audio/mp4\" lang=\"und\" segmentAlignment=\"true\" startWithSAP=\"1\">",
-                k + 1
+                "  <Period id=\"{id}\" start=\"{}\">",
+                duration(part_start)
             );
-            s.push_str(&template(a));
-            let _ = writeln!(
-                s,
-                "      <Representation id=\"{}\" bandwidth=\"{}\" codecs=\"{}\" audioSamplingRate=\"{}\">\n        <AudioChannelConfiguration schemeIdUri=\"urn:mpeg:dash:23003:3:audio_channel_configuration:2011\" value=\"{}\"/>\n      </Representation>",
-                a.spec.name,
-                bandwidths(p, a).0,
-                a.codecs,
-                codec.sample_rate(),
-                codec.channels()
-            );
-            s.push_str("    </AdaptationSet>\n");
+            write_period_sets(&mut s, p, period.init_generation, range, |t: &Track| {
+                let pto = listed(t, whole).first().map_or(0, |e| e.start);
+                pto + crate::rescale(
+                    offset_ref,
+                    i64::from(reference.spec.timescale),
+                    i64::from(t.spec.timescale),
+                )
+            });
+            s.push_str("  </Period>\n");
         }
-        s.push_str("  </Period>\n");
     }
     s.push_str("</MPD>\n");
     s
+}
+
+/// `(first, last)` split around the numbers in `holes` (holes left out).
+fn parts(whole: (u64, u64), holes: &std::collections::BTreeSet<u64>) -> Vec<(u64, u64)> {
+    let mut out = Vec::new();
+    let mut first = whole.0;
+    for &h in holes.range(whole.0..=whole.1) {
+        if h > first {
+            out.push((first, h - 1));
+        }
+        first = h.saturating_add(1);
+    }
+    if first <= whole.1 {
+        out.push((first, whole.1));
+    }
+    out
+}
+
+/// The adaptation sets of one (part of a) period: a video set whose
+/// template the first video track sets, and a set per audio track.
+/// `pto` gives each track's presentationTimeOffset.
+fn write_period_sets(
+    s: &mut String,
+    p: &Packager,
+    init_generation: u32,
+    range: (u64, u64),
+    pto: impl Fn(&Track) -> i64,
+) {
+    let init = format!("$RepresentationID$/{}", init_name(init_generation));
+    let media = crate::segment_name(0, init_generation).replacen('0', "$Number$", 1);
+    let template = |t: &Track| -> String {
+        let entries = listed(t, range);
+        format!(
+            "      <SegmentTemplate timescale=\"{}\" presentationTimeOffset=\"{}\" startNumber=\"{}\" initialization=\"{init}\" media=\"$RepresentationID$/{media}\">\n        <SegmentTimeline>{}</SegmentTimeline>\n      </SegmentTemplate>\n",
+            t.spec.timescale,
+            pto(t),
+            entries.first().map_or(range.0, |e| e.number),
+            timeline(entries)
+        )
+    };
+    let video: Vec<&Track> = p.tracks.iter().filter(|t| t.is_video()).collect();
+    if let Some(lead) = video.first() {
+        let _ = writeln!(
+            s,
+            "    <AdaptationSet id=\"0\" contentType=\"video\" mimeType=\"video/mp4\" segmentAlignment=\"true\" startWithSAP=\"1\">"
+        );
+        s.push_str(&template(lead));
+        for v in &video {
+            if let TrackMedia::Video {
+                width,
+                height,
+                frame_rate,
+                ..
+            } = &v.spec.media
+            {
+                let fr = frame_rate_attr(*frame_rate);
+                let fr = if fr.is_empty() {
+                    fr
+                } else {
+                    format!(" frameRate=\"{fr}\"")
+                };
+                let _ = writeln!(
+                    s,
+                    "      <Representation id=\"{}\" bandwidth=\"{}\" codecs=\"{}\" width=\"{width}\" height=\"{height}\"{fr} sar=\"1:1\"/>",
+                    v.spec.name,
+                    bandwidths(p, v).0,
+                    v.codecs
+                );
+            }
+        }
+        s.push_str("    </AdaptationSet>\n");
+    }
+    for (k, a) in p.tracks.iter().filter(|t| !t.is_video()).enumerate() {
+        let TrackMedia::Audio { codec } = &a.spec.media else {
+            continue;
+        };
+        let _ = writeln!(
+            s,
+            "    <AdaptationSet id=\"{}\" contentType=\"audio\" mimeType=\"audio/mp4\" lang=\"und\" segmentAlignment=\"true\" startWithSAP=\"1\">",
+            k + 1
+        );
+        s.push_str(&template(a));
+        let _ = writeln!(
+            s,
+            "      <Representation id=\"{}\" bandwidth=\"{}\" codecs=\"{}\" audioSamplingRate=\"{}\">\n        <AudioChannelConfiguration schemeIdUri=\"urn:mpeg:dash:23003:3:audio_channel_configuration:2011\" value=\"{}\"/>\n      </Representation>",
+            a.spec.name,
+            bandwidths(p, a).0,
+            a.codecs,
+            codec.sample_rate(),
+            codec.channels()
+        );
+        s.push_str("    </AdaptationSet>\n");
+    }
 }

@@ -395,3 +395,34 @@ fn bad_samples_are_refused_without_harm() {
     dup[1].name = "360p".into();
     assert!(Packager::new(config(), dup).is_err());
 }
+
+#[test]
+fn missing_segments_are_gaps_in_hls_and_holes_in_dash() {
+    let (mut p, _) = Packager::new(config(), specs()).unwrap();
+    let mut out = feed(&mut p, 0.0, 9.0);
+    assert!(p.set_missing(&["240p/1.m4s", "master.m3u8", "240p/junk.m4s"]));
+    assert!(!p.set_missing(&["240p/1.m4s"]), "same set, no change");
+    out.extend(p.finish());
+    // HLS: the missing segment stays listed behind EXT-X-GAP, in its rendition only.
+    let low = text(&out, "240p/index.m3u8");
+    assert!(low.contains("#EXT-X-GAP\n#EXTINF:2.000,\n1.m4s\n"), "{low}");
+    assert_eq!(low.matches("#EXT-X-GAP").count(), 1, "{low}");
+    let high = text(&out, "360p/index.m3u8");
+    assert!(!high.contains("#EXT-X-GAP"), "{high}");
+    // DASH: the period is split around segment 1 in every representation.
+    let mpd = text(&out, "manifest.mpd");
+    assert_eq!(mpd.matches("<Period ").count(), 2, "{mpd}");
+    assert!(mpd.contains("<Period id=\"p0\" start=\"PT0S\">"), "{mpd}");
+    assert!(mpd.contains("<Period id=\"p0-2\" start=\"PT4S\">"), "{mpd}");
+    assert!(mpd.contains("startNumber=\"2\""), "{mpd}");
+    // The hole is not addressed: period p0 lists only segment 0.
+    let first = &mpd[mpd.find("id=\"p0\"").unwrap()..mpd.find("id=\"p0-2\"").unwrap()];
+    assert!(!first.contains(" r=\""), "p0 lists one segment: {first}");
+    // The state carries the gap to a packager that resumes the broadcast.
+    assert_eq!(p.state().missing, vec!["240p/1.m4s".to_string()]);
+    // A segment stored late is listed normally again.
+    assert!(p.set_missing::<&str>(&[]));
+    let again = p.manifests();
+    assert!(!text(&again, "240p/index.m3u8").contains("#EXT-X-GAP"));
+    assert_eq!(text(&again, "manifest.mpd").matches("<Period ").count(), 1);
+}

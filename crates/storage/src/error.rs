@@ -45,10 +45,11 @@ impl StorageError {
     pub fn is_retryable(&self) -> bool {
         match self {
             StorageError::BadKey { .. } => false,
+            // A full disk, an I/O error or permissions taken away can all be
+            // mended while the stream runs, so they are tried again.
             StorageError::Io { source, .. } => !matches!(
                 source.kind(),
-                std::io::ErrorKind::PermissionDenied
-                    | std::io::ErrorKind::IsADirectory
+                std::io::ErrorKind::IsADirectory
                     | std::io::ErrorKind::NotADirectory
                     | std::io::ErrorKind::InvalidInput
             ),

@@ -37,7 +37,7 @@ pub use keys::{cache_class_for_key, content_type_for_key, validate_key, CacheCla
 pub use local::{LocalDir, TEMP_PREFIX};
 pub use metrics::StorageMetrics;
 pub use retry::{RetryPolicy, RetryingStorage};
-pub use writer::{Put, StorageWriter, WriterError, WriterOptions};
+pub use writer::{MissingObjects, Put, StorageWriter, WriterError, WriterOptions};
 
 /// An object store for segments and manifests.
 ///

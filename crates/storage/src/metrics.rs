@@ -1,6 +1,6 @@
 //! Prometheus metrics of object uploads.
 
-use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
 /// Upload metrics, registered once per process and shared (cloned) by every
 /// [`crate::StorageWriter`] and [`crate::RetryingStorage`]:
@@ -12,11 +12,22 @@ use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Regist
 ///   the backend.
 /// - `livefleet_storage_queue_depth`: puts waiting in writer queues (summed
 ///   over all writers).
+/// - `livefleet_storage_parked_puts`: puts given up by a writer and tried
+///   again in the background (`puts_total{result="recovered"}` counts those
+///   stored that way).
+/// - `livefleet_storage_missing_segments`: segments and init segments not
+///   stored; the manifests mark them (HLS `EXT-X-GAP`, a hole in the MPD).
+/// - `livefleet_storage_manifests_held_total`: manifest versions not stored
+///   because a segment they name was lost after they were made; the next
+///   version, which marks the gap, replaces them.
 #[derive(Debug, Clone)]
 pub struct StorageMetrics {
     pub(crate) puts: IntCounterVec,
     pub(crate) put_seconds: Histogram,
     pub(crate) queue_depth: IntGauge,
+    pub(crate) parked: IntGauge,
+    pub(crate) missing: IntGauge,
+    pub(crate) manifests_held: IntCounter,
 }
 
 impl StorageMetrics {
@@ -27,6 +38,9 @@ impl StorageMetrics {
         registry.register(Box::new(metrics.puts.clone()))?;
         registry.register(Box::new(metrics.put_seconds.clone()))?;
         registry.register(Box::new(metrics.queue_depth.clone()))?;
+        registry.register(Box::new(metrics.parked.clone()))?;
+        registry.register(Box::new(metrics.missing.clone()))?;
+        registry.register(Box::new(metrics.manifests_held.clone()))?;
         Ok(metrics)
     }
 
@@ -35,7 +49,7 @@ impl StorageMetrics {
         let puts = IntCounterVec::new(
             Opts::new(
                 "livefleet_storage_puts_total",
-                "Object puts by result: ok (stored), retry (an attempt failed and will be retried), failed (given up).",
+                "Object puts by result: ok (stored), retry (an attempt failed and will be retried), failed (given up and parked), recovered (a parked put stored in the background).",
             ),
             &["result"],
         )?;
@@ -52,10 +66,25 @@ impl StorageMetrics {
             "livefleet_storage_queue_depth",
             "Puts waiting in storage writer queues.",
         )?;
+        let parked = IntGauge::new(
+            "livefleet_storage_parked_puts",
+            "Puts given up by storage writers and retried in the background.",
+        )?;
+        let missing = IntGauge::new(
+            "livefleet_storage_missing_segments",
+            "Segments not stored (marked as gaps in the manifests).",
+        )?;
+        let manifests_held = IntCounter::new(
+            "livefleet_storage_manifests_held_total",
+            "Manifest versions not stored because a segment they name was lost; a later version marks the gap.",
+        )?;
         Ok(StorageMetrics {
             puts,
             put_seconds,
             queue_depth,
+            parked,
+            missing,
+            manifests_held,
         })
     }
 
@@ -69,5 +98,9 @@ impl StorageMetrics {
 
     pub(crate) fn failed(&self) {
         self.puts.with_label_values(&["failed"]).inc();
+    }
+
+    pub(crate) fn recovered(&self) {
+        self.puts.with_label_values(&["recovered"]).inc();
     }
 }

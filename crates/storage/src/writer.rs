@@ -1,14 +1,18 @@
 //! An ordered, bounded upload queue on a background task.
 
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::retry::put_with_retry;
-use crate::{validate_key, ObjectMeta, RetryPolicy, Storage, StorageError, StorageMetrics};
+use crate::{
+    validate_key, CacheClass, ObjectMeta, RetryPolicy, Storage, StorageError, StorageMetrics,
+};
 
 /// One object to store.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +23,12 @@ pub struct Put {
     pub body: Bytes,
     /// Its content type and cache class.
     pub meta: ObjectMeta,
+    /// For a manifest: the writer's count of lost segments
+    /// ([`MissingObjects::lost`]) its gaps were marked from. The manifest is
+    /// stored only if no segment was lost since, so it never names a
+    /// segment that is not there; otherwise it is skipped, and the next
+    /// version (which marks the new gap) replaces it. `None`: always stored.
+    pub names_as_of: Option<u64>,
 }
 
 impl Put {
@@ -30,7 +40,66 @@ impl Put {
             key,
             body: body.into(),
             meta,
+            names_as_of: None,
         }
+    }
+
+    /// Stores this (manifest) put only if no segment was lost after `lost`
+    /// (see [`Put::names_as_of`]).
+    pub fn naming_as_of(mut self, lost: u64) -> Self {
+        self.names_as_of = Some(lost);
+        self
+    }
+
+    fn is_segment(&self) -> bool {
+        self.meta.cache == CacheClass::Immutable
+    }
+}
+
+/// What a writer could not store: the keys of the segments (and init
+/// segments) given up and not stored since, and how many segment losses
+/// there have been (a count that only rises, for [`Put::naming_as_of`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MissingObjects {
+    /// Segment losses since the writer started.
+    pub lost: u64,
+    /// Keys not stored now, sorted.
+    pub keys: Vec<String>,
+}
+
+#[derive(Debug, Default)]
+struct Losses {
+    state: Mutex<LossState>,
+    /// Bumped on every change of `state`, so readers can skip unchanged reads.
+    version: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct LossState {
+    lost: u64,
+    missing: BTreeSet<String>,
+}
+
+impl Losses {
+    fn lost(&self) -> u64 {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).lost
+    }
+
+    fn record_loss(&self, key: &str) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.lost += 1;
+        state.missing.insert(key.to_owned());
+        self.version.fetch_add(1, Ordering::Release);
+    }
+
+    /// Whether `key` was missing (and is no more).
+    fn record_stored(&self, key: &str) -> bool {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let was = state.missing.remove(key);
+        if was {
+            self.version.fetch_add(1, Ordering::Release);
+        }
+        was
     }
 }
 
@@ -43,14 +112,24 @@ pub struct WriterOptions {
     pub queue_capacity: usize,
     /// Retries of each put.
     pub retry: RetryPolicy,
+    /// Bytes of given-up puts kept in memory and tried again in the
+    /// background. A put that does not fit is lost for good (logged; its
+    /// segment stays a gap).
+    pub parked_bytes: usize,
+    /// Pause between two background attempts at the parked puts.
+    pub parked_retry: Duration,
 }
 
 impl Default for WriterOptions {
-    /// 256 puts: about 10 segment durations of a four-rendition ladder.
+    /// 256 puts: about 10 segment durations of a four-rendition ladder;
+    /// 256 MiB of parked puts (a few minutes of a ladder at a few Mbit/s),
+    /// tried again every 2 s.
     fn default() -> Self {
         WriterOptions {
             queue_capacity: 256,
             retry: RetryPolicy::default(),
+            parked_bytes: 256 << 20,
+            parked_retry: Duration::from_secs(2),
         }
     }
 }
@@ -80,6 +159,8 @@ pub enum WriterError {
 enum Command {
     Put(Put),
     Flush(oneshot::Sender<()>),
+    /// Try every parked put once now, then answer.
+    Settle(oneshot::Sender<()>),
 }
 
 #[derive(Debug, Default)]
@@ -97,8 +178,16 @@ struct Counters {
 ///
 /// A put that still fails after its retries is counted
 /// ([`StorageWriter::failed_puts`], `livefleet_storage_puts_total{result="failed"}`),
-/// logged, and skipped; the puts behind it still go, so one lost segment
-/// costs players one gap rather than stopping the channel.
+/// logged and parked: kept in memory (up to [`WriterOptions::parked_bytes`])
+/// and tried again every [`WriterOptions::parked_retry`] for as long as the
+/// writer runs, so the archive gets it once the store is back. The puts
+/// behind it still go, so one lost segment costs players one gap rather than
+/// stopping the channel. A lost segment is reported by
+/// [`StorageWriter::missing`] until it is stored; whoever renders manifests
+/// marks it as a gap, and tags each manifest put with the loss count it saw
+/// ([`Put::naming_as_of`]), so that no manifest naming a lost segment
+/// unmarked is ever stored. A parked manifest is dropped when a newer
+/// version of it is stored.
 ///
 /// Dropping the writer lets the task finish the queued puts and stop;
 /// [`StorageWriter::close`] does the same and waits for it.
@@ -107,6 +196,7 @@ pub struct StorageWriter {
     commands: mpsc::Sender<Command>,
     capacity: usize,
     counters: Arc<Counters>,
+    losses: Arc<Losses>,
     metrics: StorageMetrics,
     task: JoinHandle<()>,
 }
@@ -116,6 +206,7 @@ impl std::fmt::Debug for Command {
         match self {
             Command::Put(put) => write!(f, "Put({})", put.key),
             Command::Flush(_) => f.write_str("Flush"),
+            Command::Settle(_) => f.write_str("Settle"),
         }
     }
 }
@@ -133,17 +224,24 @@ impl StorageWriter {
         let capacity = options.queue_capacity.max(1);
         let (commands, queue) = mpsc::channel(capacity);
         let counters = Arc::new(Counters::default());
-        let task = tokio::spawn(run(
-            storage,
-            queue,
-            options.retry,
-            counters.clone(),
-            metrics.clone(),
-        ));
+        let losses = Arc::new(Losses::default());
+        let task = tokio::spawn(
+            Task {
+                storage,
+                options,
+                counters: counters.clone(),
+                losses: losses.clone(),
+                metrics: metrics.clone(),
+                parked: Vec::new(),
+                parked_bytes: 0,
+            }
+            .run(queue),
+        );
         StorageWriter {
             commands,
             capacity,
             counters,
+            losses,
             metrics,
             task,
         }
@@ -228,6 +326,56 @@ impl StorageWriter {
             .map_err(|_| WriterError::Closed { key: String::new() })
     }
 
+    /// Blocking [`StorageWriter::flush`], for threads outside the runtime.
+    ///
+    /// # Panics
+    /// When called from asynchronous code.
+    pub fn blocking_flush(&self) -> Result<(), WriterError> {
+        self.blocking_command(Command::Flush)
+    }
+
+    /// Waits until every put queued before this call has been stored or
+    /// parked, then tries every parked put once more. For the end of a
+    /// broadcast, before its last manifests are made. Blocking, for threads
+    /// outside the runtime.
+    ///
+    /// # Panics
+    /// When called from asynchronous code.
+    pub fn blocking_settle(&self) -> Result<(), WriterError> {
+        self.blocking_command(Command::Settle)
+    }
+
+    fn blocking_command(
+        &self,
+        make: fn(oneshot::Sender<()>) -> Command,
+    ) -> Result<(), WriterError> {
+        let (done, wait) = oneshot::channel();
+        self.commands
+            .blocking_send(make(done))
+            .map_err(|_| WriterError::Closed { key: String::new() })?;
+        wait.blocking_recv()
+            .map_err(|_| WriterError::Closed { key: String::new() })
+    }
+
+    /// A counter that changes whenever [`StorageWriter::missing`] does.
+    pub fn missing_version(&self) -> u64 {
+        self.losses.version.load(Ordering::Acquire)
+    }
+
+    /// The segments under `prefix` that are not stored, and the loss count.
+    pub fn missing(&self, prefix: &str) -> MissingObjects {
+        let state = self.losses.state.lock().unwrap_or_else(|e| e.into_inner());
+        MissingObjects {
+            lost: state.lost,
+            keys: state
+                .missing
+                .range(prefix.to_owned()..)
+                .take_while(|k| k.starts_with(prefix))
+                .cloned()
+                .collect(),
+        }
+    }
+
     /// Puts waiting in the queue (not counting the one being stored).
     pub fn queue_depth(&self) -> usize {
         self.counters.depth.load(Ordering::Relaxed)
@@ -256,34 +404,171 @@ impl StorageWriter {
 fn closed(command: Command) -> WriterError {
     match command {
         Command::Put(put) => WriterError::Closed { key: put.key },
-        Command::Flush(_) => WriterError::Closed { key: String::new() },
+        Command::Flush(_) | Command::Settle(_) => WriterError::Closed { key: String::new() },
     }
 }
 
-async fn run(
+/// The background task: the queue in order, and the parked puts between.
+struct Task {
     storage: Arc<dyn Storage>,
-    mut queue: mpsc::Receiver<Command>,
-    policy: RetryPolicy,
+    options: WriterOptions,
     counters: Arc<Counters>,
+    losses: Arc<Losses>,
     metrics: StorageMetrics,
-) {
-    while let Some(command) = queue.recv().await {
-        match command {
-            Command::Put(put) => {
-                counters.depth.fetch_sub(1, Ordering::Relaxed);
-                metrics.queue_depth.dec();
-                let result =
-                    put_with_retry(&*storage, &put.key, &put.body, &put.meta, &policy, &metrics)
-                        .await;
-                if result.is_err() {
-                    // Already logged with the error by the retry loop.
-                    counters.failed.fetch_add(1, Ordering::Relaxed);
+    /// Given-up puts, oldest first, at most one per key.
+    parked: Vec<Put>,
+    parked_bytes: usize,
+}
+
+impl Task {
+    async fn run(mut self, mut queue: mpsc::Receiver<Command>) {
+        let mut next_retry = tokio::time::Instant::now();
+        loop {
+            let command = if self.parked.is_empty() {
+                queue.recv().await
+            } else {
+                tokio::select! {
+                    command = queue.recv() => command,
+                    () = tokio::time::sleep_until(next_retry) => {
+                        self.retry_parked().await;
+                        next_retry = tokio::time::Instant::now() + self.options.parked_retry;
+                        continue;
+                    }
+                }
+            };
+            let Some(command) = command else { break };
+            match command {
+                Command::Put(put) => {
+                    self.counters.depth.fetch_sub(1, Ordering::Relaxed);
+                    self.metrics.queue_depth.dec();
+                    if self.parked.is_empty() {
+                        next_retry = tokio::time::Instant::now() + self.options.parked_retry;
+                    }
+                    self.store(put).await;
+                }
+                Command::Flush(done) => {
+                    let _ = done.send(());
+                }
+                Command::Settle(done) => {
+                    self.retry_parked().await;
+                    let _ = done.send(());
                 }
             }
-            Command::Flush(done) => {
-                let _ = done.send(());
+        }
+        if !self.parked.is_empty() {
+            self.retry_parked().await;
+        }
+        for put in &self.parked {
+            tracing::error!(key = %put.key, "storage writer stopping; this object was never stored");
+        }
+        tracing::debug!("storage writer drained; stopping");
+    }
+
+    async fn store(&mut self, put: Put) {
+        if let Some(as_of) = put.names_as_of {
+            if as_of < self.losses.lost() {
+                // It may name a segment lost after it was made; its successor marks the gap.
+                self.metrics.manifests_held.inc();
+                tracing::debug!(key = %put.key, "manifest not stored: a segment it names was lost");
+                return;
+            }
+        }
+        let result = put_with_retry(
+            &*self.storage,
+            &put.key,
+            &put.body,
+            &put.meta,
+            &self.options.retry,
+            &self.metrics,
+        )
+        .await;
+        match result {
+            Ok(()) => self.stored(&put),
+            Err(_) => {
+                // Already logged with the error by the retry loop.
+                self.counters.failed.fetch_add(1, Ordering::Relaxed);
+                self.park(put);
             }
         }
     }
-    tracing::debug!("storage writer drained; stopping");
+
+    /// `put` is stored: an older parked version of it is moot, a gap is closed.
+    fn stored(&mut self, put: &Put) {
+        if let Some(k) = self.parked.iter().position(|p| p.key == put.key) {
+            let old = self.parked.remove(k);
+            self.parked_bytes -= old.body.len();
+            self.metrics.parked.dec();
+        }
+        if put.is_segment() && self.losses.record_stored(&put.key) {
+            self.metrics.missing.dec();
+            tracing::info!(key = %put.key, "segment stored after all; the manifests name it again");
+        }
+    }
+
+    fn park(&mut self, put: Put) {
+        if put.is_segment()
+            && !self
+                .losses
+                .state
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .missing
+                .contains(&put.key)
+        {
+            self.losses.record_loss(&put.key);
+            self.metrics.missing.inc();
+        }
+        if let Some(k) = self.parked.iter().position(|p| p.key == put.key) {
+            let old = self.parked.remove(k);
+            self.parked_bytes -= old.body.len();
+            self.metrics.parked.dec();
+        }
+        if self.parked_bytes + put.body.len() > self.options.parked_bytes {
+            tracing::error!(
+                key = %put.key,
+                parked_bytes = self.parked_bytes,
+                limit = self.options.parked_bytes,
+                "too much waiting to be stored; this object is lost for good"
+            );
+            return;
+        }
+        tracing::warn!(key = %put.key, "put parked; trying again in the background");
+        self.parked_bytes += put.body.len();
+        self.metrics.parked.inc();
+        self.parked.push(put);
+    }
+
+    /// One attempt at every parked put, oldest first.
+    async fn retry_parked(&mut self) {
+        let parked = std::mem::take(&mut self.parked);
+        self.parked_bytes = 0;
+        self.metrics.parked.sub(parked.len() as i64);
+        let mut failing = false;
+        for put in parked {
+            // Once one fails the store is still down: keep the rest for the next round.
+            let result = if failing {
+                Err(())
+            } else {
+                self.storage
+                    .put(&put.key, put.body.clone(), put.meta.clone())
+                    .await
+                    .map_err(|error| {
+                        tracing::debug!(%error, key = %put.key, "parked put still fails");
+                    })
+            };
+            match result {
+                Ok(()) => {
+                    self.metrics.recovered();
+                    tracing::info!(key = %put.key, "parked put stored");
+                    self.stored(&put);
+                }
+                Err(()) => {
+                    failing = true;
+                    self.parked_bytes += put.body.len();
+                    self.metrics.parked.inc();
+                    self.parked.push(put);
+                }
+            }
+        }
+    }
 }

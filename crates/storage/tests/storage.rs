@@ -8,8 +8,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use livefleet_storage::{
-    LocalDir, ObjectMeta, Put, RetryPolicy, RetryingStorage, Storage, StorageError, StorageMetrics,
-    StorageWriter, WriterError, WriterOptions,
+    LocalDir, MissingObjects, ObjectMeta, Put, RetryPolicy, RetryingStorage, Storage, StorageError,
+    StorageMetrics, StorageWriter, WriterError, WriterOptions,
 };
 
 fn meta(key: &str) -> ObjectMeta {
@@ -305,6 +305,7 @@ async fn writer_preserves_order() {
         WriterOptions {
             queue_capacity: 4,
             retry: quick_retries(5),
+            ..WriterOptions::default()
         },
         metrics,
     );
@@ -351,6 +352,7 @@ async fn writer_refuses_bad_keys_and_reports_a_full_queue() {
         WriterOptions {
             queue_capacity: 1,
             retry: quick_retries(1),
+            ..WriterOptions::default()
         },
         metrics,
     );
@@ -387,6 +389,7 @@ async fn writer_gives_up_after_bounded_attempts_and_keeps_going() {
         WriterOptions {
             queue_capacity: 8,
             retry: quick_retries(3),
+            ..WriterOptions::default()
         },
         metrics,
     );
@@ -448,4 +451,77 @@ async fn metrics_register_once_per_registry() {
     let registry = prometheus::Registry::new();
     StorageMetrics::register(&registry).unwrap();
     assert!(StorageMetrics::register(&registry).is_err());
+}
+
+#[tokio::test]
+async fn lost_segments_are_reported_retried_and_never_named_unmarked() {
+    let registry = prometheus::Registry::new();
+    let metrics = StorageMetrics::register(&registry).unwrap();
+    // The store is down until told otherwise.
+    let recorder = Arc::new(Recorder::failing(u32::MAX, true));
+    let writer = StorageWriter::spawn(
+        recorder.clone(),
+        WriterOptions {
+            queue_capacity: 8,
+            retry: quick_retries(2),
+            parked_retry: Duration::from_millis(20),
+            ..WriterOptions::default()
+        },
+        metrics,
+    );
+    assert_eq!(writer.missing("live/a/"), MissingObjects::default());
+    let version = writer.missing_version();
+    writer
+        .put(Put::new("live/a/360p/7.m4s", Bytes::new()))
+        .await
+        .unwrap();
+    // Made before the loss was known: it would name 7.m4s unmarked.
+    writer
+        .put(Put::new("live/a/360p/index.m3u8", Bytes::from_static(b"stale")).naming_as_of(0))
+        .await
+        .unwrap();
+    writer.flush().await.unwrap();
+    assert_ne!(writer.missing_version(), version);
+    let missing = writer.missing("live/a/");
+    assert_eq!(missing.lost, 1);
+    assert_eq!(missing.keys, vec!["live/a/360p/7.m4s"]);
+    assert!(writer.missing("live/b/").keys.is_empty());
+    assert_eq!(
+        registry
+            .gather()
+            .iter()
+            .find(|f| f.name() == "livefleet_storage_manifests_held_total")
+            .map(|f| f.get_metric()[0].get_counter().get_value()),
+        Some(1.0)
+    );
+    // A manifest that marks the gap is tried (and parked while the store is down).
+    writer
+        .put(Put::new("live/a/360p/index.m3u8", Bytes::from_static(b"marked")).naming_as_of(1))
+        .await
+        .unwrap();
+    writer.flush().await.unwrap();
+    assert!(recorder.puts.lock().unwrap().is_empty());
+    // The store comes back: the background retries store both, oldest first.
+    recorder.failures_left.store(0, Ordering::SeqCst);
+    for _ in 0..200 {
+        if recorder.puts.lock().unwrap().len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        *recorder.puts.lock().unwrap(),
+        vec!["live/a/360p/7.m4s", "live/a/360p/index.m3u8"]
+    );
+    assert!(writer.missing("live/a/").keys.is_empty());
+    assert_eq!(
+        writer.missing("live/a/").lost,
+        1,
+        "the loss count never falls"
+    );
+    assert_eq!(
+        counter(&registry, "livefleet_storage_puts_total", "recovered"),
+        2.0
+    );
+    writer.close().await;
 }

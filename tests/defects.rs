@@ -1,0 +1,290 @@
+//! Regression tests for the defects of the hostile-user and failing-disk
+//! sweep: each one failed before its fix. Real processes throughout: the
+//! release-built `livefleet`, ffmpeg publishers and files, nats-server, a
+//! tmpfs filled to the brim, a directory made read-only.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// Seconds listed by the EXTINF tags of a media playlist.
+fn listed_seconds(playlist: &Path) -> f64 {
+    fs::read_to_string(playlist)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.strip_prefix("#EXTINF:"))
+        .filter_map(|l| {
+            l.trim_end_matches(',')
+                .split(',')
+                .next()?
+                .parse::<f64>()
+                .ok()
+        })
+        .sum()
+}
+
+/// One AAC frame of audio at `rate` Hz, in seconds.
+fn aac_frame(rate: u32) -> f64 {
+    1024.0 / f64::from(rate)
+}
+
+/// A 10 s 640x360 clip with AAC audio at `rate` Hz.
+fn clip_with_audio_rate(path: &Path, rate: u32) {
+    let sine = format!("sine=frequency=440:sample_rate={rate}");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=640x360:rate=30",
+        "-f",
+        "lavfi",
+        "-i",
+        &sine,
+        "-t",
+        "10",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-g",
+        "60",
+        "-c:a",
+        "aac",
+        "-ac",
+        "2",
+        path.to_str().unwrap(),
+    ]);
+}
+
+/// The audio lasts as long as the video, give or take the AAC framing: the
+/// source's last frame (padded to 1024 samples at its rate) and the output's.
+fn assert_audio_matches_video(out: &Path, source_rate: u32, what: &str) {
+    let video = listed_seconds(&out.join("360p/index.m3u8"));
+    let audio = listed_seconds(&out.join("audio/index.m3u8"));
+    let slack = aac_frame(source_rate) + aac_frame(48_000) + 0.005;
+    assert!(
+        video > 9.0 && (audio - video).abs() <= slack,
+        "{what}: audio lasts {audio:.3} s, video {video:.3} s (allowed {slack:.3} s apart)"
+    );
+}
+
+#[test]
+fn resampled_audio_keeps_its_full_length_in_transcode() {
+    let tmp = tempfile::tempdir().unwrap();
+    for rate in [44_100, 22_050] {
+        let clip = tmp.path().join(format!("a{rate}.mp4"));
+        clip_with_audio_rate(&clip, rate);
+        let out = tmp.path().join(format!("out{rate}"));
+        let r = run(livefleet()
+            .arg("transcode")
+            .arg(&clip)
+            .arg("--profile")
+            .arg(profile("cpu-small.yaml"))
+            .arg("--out")
+            .arg(&out));
+        assert!(r.status.success(), "{}", text(&r.stderr));
+        assert_audio_matches_video(&out, rate, &format!("{rate} Hz transcode"));
+    }
+}
+
+#[test]
+fn live_44k_audio_keeps_pace_with_video() {
+    let dev = Dev::start("a441", &["--grace", "2"]);
+    let (ok, err) = Publisher::ffmpeg_audio(&dev.publish_url, 10, 44_100).finish();
+    assert!(ok, "publisher failed: {err}");
+    let dir = dev.channel_dir();
+    dev.wait_for(30, "the live-to-VOD ending", || {
+        ["360p", "audio"].iter().all(|r| {
+            fs::read_to_string(dir.join(r).join("index.m3u8"))
+                .is_ok_and(|p| p.contains("#EXT-X-ENDLIST"))
+        })
+    });
+    assert_audio_matches_video(&dir, 44_100, "44.1 kHz live");
+    // Segment n of audio is written no later than one segment after video's.
+    let modified = |p: PathBuf| fs::metadata(p).and_then(|m| m.modified()).ok();
+    let segments = |r: &str| segments(&dir.join(r));
+    let audio = segments("audio");
+    for (n, video_path) in segments("360p") {
+        let Some((_, audio_path)) = audio.iter().find(|(m, _)| *m == n) else {
+            panic!("segment {n} has video but no audio");
+        };
+        let (v, a) = (
+            modified(video_path).unwrap(),
+            modified(audio_path.clone()).unwrap(),
+        );
+        let apart = a
+            .duration_since(v)
+            .or_else(|_| v.duration_since(a))
+            .unwrap();
+        assert!(
+            apart <= Duration::from_secs(2),
+            "segment {n}: audio and video written {apart:?} apart"
+        );
+    }
+}
+
+/// Every segment a playlist names is on disk, or marked `EXT-X-GAP`.
+/// Returns the number of gaps.
+fn check_named_segments(playlist: &Path) -> Result<usize, String> {
+    let Ok(text) = fs::read_to_string(playlist) else {
+        return Ok(0);
+    };
+    let dir = playlist.parent().unwrap();
+    let (mut gap, mut gaps) = (false, 0);
+    for line in text.lines() {
+        if line == "#EXT-X-GAP" {
+            gap = true;
+        } else if !line.starts_with('#') && !line.trim().is_empty() {
+            if gap {
+                gaps += 1;
+            } else if !dir.join(line.trim()).exists() {
+                return Err(format!("{} names missing {line}", playlist.display()));
+            }
+            gap = false;
+        }
+    }
+    Ok(gaps)
+}
+
+fn channel_playlists(dir: &Path) -> Vec<PathBuf> {
+    fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.path().join("index.m3u8"))
+                .filter(|p| p.exists())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Unmounts on drop, so a failed test does not leave a mount behind.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &Path, size: &str) -> Option<Tmpfs> {
+        fs::create_dir_all(at).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| Tmpfs(at.to_path_buf()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// Fills the filesystem under `dir` until `free` bytes are left.
+fn fill(dir: &Path, free: u64) -> PathBuf {
+    let filler = dir.join("filler");
+    let out = run(std::process::Command::new("sh").arg("-c").arg(format!(
+        "dd if=/dev/zero of={0} bs=64k 2>/dev/null; truncate -s -{free} {0}",
+        filler.display()
+    )));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    filler
+}
+
+#[test]
+fn a_full_disk_never_leaves_a_playlist_naming_a_missing_segment() {
+    if !is_root() {
+        eprintln!("not root: no tmpfs can be mounted; this test needs root (CI runs as root)");
+        return;
+    }
+    let dev = Dev::start_with_store("fulldisk", &["--grace", "2"], |store| {
+        Tmpfs::mount(&store.join("live"), "48m").expect("mount a tmpfs")
+    });
+    let dir = dev.channel_dir();
+    let publisher = Publisher::ffmpeg(&dev.publish_url, 34);
+    dev.wait_for(30, "the first segments", || {
+        dir.join("360p").exists() && segments(&dir.join("360p")).len() >= 3
+    });
+    let filler = fill(dir.parent().unwrap(), 160 << 10);
+    // While the disk is full, every playlist version on disk names only stored segments.
+    let full_until = Instant::now() + Duration::from_secs(12);
+    let mut versions = 0;
+    while Instant::now() < full_until {
+        for p in channel_playlists(&dir) {
+            check_named_segments(&p).unwrap_or_else(|e| panic!("while full: {e}\n{}", dev.log()));
+            versions += 1;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    fs::remove_file(filler).unwrap();
+    let (ok, err) = publisher.finish();
+    assert!(ok, "publisher failed: {err}");
+    dev.wait_for(40, "the live-to-VOD ending", || {
+        channel_playlists(&dir)
+            .iter()
+            .all(|p| fs::read_to_string(p).is_ok_and(|t| t.contains("#EXT-X-ENDLIST")))
+            && !channel_playlists(&dir).is_empty()
+    });
+    // Space came back before the end: the background retries stored every
+    // lost segment, so the archive is complete and names nothing missing.
+    for p in channel_playlists(&dir) {
+        let gaps = check_named_segments(&p).unwrap_or_else(|e| panic!("VOD: {e}\n{}", dev.log()));
+        assert_eq!(
+            gaps,
+            0,
+            "{} still marks gaps after space came back",
+            p.display()
+        );
+    }
+    let log = dev.log();
+    assert!(
+        log.contains("parked") || log.contains("trying again"),
+        "the full disk left no trace in the log ({versions} playlist versions checked)\n{log}"
+    );
+}
+
+#[test]
+fn segments_lost_for_good_are_marked_as_gaps_in_the_vod() {
+    if !is_root() {
+        eprintln!("not root: no tmpfs can be mounted; this test needs root (CI runs as root)");
+        return;
+    }
+    let dev = Dev::start_with_store("lost", &["--grace", "2"], |store| {
+        Tmpfs::mount(&store.join("live"), "48m").expect("mount a tmpfs")
+    });
+    let dir = dev.channel_dir();
+    let publisher = Publisher::ffmpeg(&dev.publish_url, 16);
+    dev.wait_for(30, "the first segments", || {
+        dir.join("360p").exists() && segments(&dir.join("360p")).len() >= 2
+    });
+    // Full until after the broadcast ends: what is lost stays lost.
+    let filler = fill(dir.parent().unwrap(), 160 << 10);
+    let (ok, err) = publisher.finish();
+    assert!(ok, "publisher failed: {err}");
+    std::thread::sleep(Duration::from_secs(6));
+    for p in channel_playlists(&dir) {
+        check_named_segments(&p).unwrap_or_else(|e| panic!("full at the end: {e}\n{}", dev.log()));
+    }
+    // Space comes back: the parked final playlists and segments land, and
+    // whatever the playlists name is there or marked.
+    fs::remove_file(filler).unwrap();
+    dev.wait_for(30, "the VOD playlists", || {
+        let pls = channel_playlists(&dir);
+        !pls.is_empty()
+            && pls
+                .iter()
+                .all(|p| fs::read_to_string(p).is_ok_and(|t| t.contains("#EXT-X-ENDLIST")))
+    });
+    for p in channel_playlists(&dir) {
+        check_named_segments(&p).unwrap_or_else(|e| panic!("VOD: {e}\n{}", dev.log()));
+    }
+}
+
+fn is_root() -> bool {
+    run(std::process::Command::new("id").arg("-u")).stdout == b"0\n"
+}
