@@ -11,8 +11,16 @@ use crate::connection::MAX_USEFUL_CHUNK_SIZE;
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct IngestConfig {
-    /// Connections served at once; further connections are closed at once.
+    /// Connections served at once once their handshake is done; further
+    /// connections are closed at once.
     pub max_connections: usize,
+    /// Connections still in the RTMP handshake, at once. They never take
+    /// publishers' slots: when this budget is spent, the oldest unfinished
+    /// handshake is closed to make room (see `max_handshakes_per_address`).
+    pub max_handshakes: usize,
+    /// Unfinished handshakes from one IP address; a new one beyond it closes
+    /// that address's oldest.
+    pub max_handshakes_per_address: usize,
     /// Time a client has to complete the RTMP handshake.
     #[serde(rename = "handshake_timeout_s", with = "seconds")]
     pub handshake_timeout: Duration,
@@ -32,6 +40,8 @@ impl Default for IngestConfig {
     fn default() -> Self {
         Self {
             max_connections: 256,
+            max_handshakes: 64,
+            max_handshakes_per_address: 16,
             handshake_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(10),
             app: "live".to_owned(),

@@ -23,6 +23,7 @@ mod bus;
 mod config;
 mod connection;
 mod gate;
+mod handshakes;
 mod metrics;
 mod server;
 mod sink;

@@ -15,8 +15,11 @@ pub struct IngestMetrics {
     pub packets: IntCounterVec,
     /// `livefleet_ingest_protocol_errors_total{kind}`: connections ended by bad
     /// input or timeouts; `kind` is one of [`ProtocolError::kind`](crate::ProtocolError::kind),
-    /// `handshake_timeout`, `idle_timeout`, `sink`, `io`.
+    /// `handshake_timeout`, `handshake_evicted` (closed to make room in the
+    /// handshake budget), `connection_limit`, `idle_timeout`, `sink`, `io`.
     pub protocol_errors: IntCounterVec,
+    /// `livefleet_ingest_pending_handshakes`: connections still in the RTMP handshake.
+    pub pending_handshakes: IntGauge,
 }
 
 impl IngestMetrics {
@@ -52,12 +55,17 @@ impl IngestMetrics {
                 ),
                 &["kind"],
             )?,
+            pending_handshakes: IntGauge::new(
+                "livefleet_ingest_pending_handshakes",
+                "Connections still in the RTMP handshake",
+            )?,
         };
         registry.register(Box::new(m.connections.clone()))?;
         registry.register(Box::new(m.publishes.clone()))?;
         registry.register(Box::new(m.bytes_received.clone()))?;
         registry.register(Box::new(m.packets.clone()))?;
         registry.register(Box::new(m.protocol_errors.clone()))?;
+        registry.register(Box::new(m.pending_handshakes.clone()))?;
         Ok(m)
     }
 

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use livefleet_base::{ChannelName, MediaPacket, PacketKind, Track};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{oneshot, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::{sleep_until, timeout, Instant};
 use tracing::{info, warn, Instrument};
@@ -18,6 +18,7 @@ use tracing::{info, warn, Instrument};
 use crate::connection::{
     ConnectionEvent, ConnectionSettings, ProtocolError, PublishRequest, RtmpConnection,
 };
+use crate::handshakes::{Handshakes, Ticket};
 use crate::{IngestConfig, IngestMetrics, MediaSink, PublishGate, Refusal};
 
 const READ_BUFFER: usize = 64 * 1024;
@@ -26,6 +27,9 @@ const REFUSAL_LINGER: Duration = Duration::from_secs(2);
 
 struct Shared {
     config: IngestConfig,
+    /// Slots of connections whose handshake is done.
+    slots: Arc<Semaphore>,
+    handshakes: Arc<Handshakes>,
     gate: Arc<dyn PublishGate>,
     sink: Arc<dyn MediaSink>,
     metrics: IngestMetrics,
@@ -49,8 +53,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let local = listener.local_addr()?;
-    let limit = Arc::new(Semaphore::new(config.max_connections));
     let shared = Arc::new(Shared {
+        slots: Arc::new(Semaphore::new(config.max_connections)),
+        handshakes: Handshakes::new(config.max_handshakes, config.max_handshakes_per_address),
         config,
         gate,
         sink,
@@ -74,17 +79,18 @@ pub async fn serve(
                         continue;
                     }
                 };
-                let Ok(permit) = limit.clone().try_acquire_owned() else {
-                    warn!(%peer, max = shared.config.max_connections, "connection limit reached; closing the new connection");
-                    continue;
-                };
+                let (ticket, evict, evicted) = shared.handshakes.admit(peer.ip());
+                if evicted > 0 {
+                    shared.metrics.protocol_errors.with_label_values(&["handshake_evicted"]).inc_by(evicted as u64);
+                    warn!(%peer, evicted, max = shared.config.max_handshakes, per_address = shared.config.max_handshakes_per_address, "handshake budget spent; closed the oldest unfinished handshakes");
+                }
+                shared.metrics.pending_handshakes.set(shared.handshakes.pending() as i64);
                 let span = tracing::info_span!("rtmp", %peer, channel = tracing::field::Empty);
                 let shared = shared.clone();
                 let stop = stop_rx.clone();
                 tasks.spawn(
                     async move {
-                        connection(socket, peer, &shared, stop).await;
-                        drop(permit);
+                        connection(socket, peer, &shared, stop, Handshake { ticket, evict }).await;
                     }
                     .instrument(span),
                 );
@@ -138,16 +144,38 @@ impl Drop for Live<'_> {
     }
 }
 
+/// A connection's place in the handshake budget, until its handshake is done.
+struct Handshake {
+    ticket: Ticket,
+    /// Fires when a newer connection needs the place.
+    evict: oneshot::Receiver<()>,
+}
+
 async fn connection(
     mut socket: TcpStream,
     peer: SocketAddr,
     shared: &Shared,
     stop: watch::Receiver<bool>,
+    handshake: Handshake,
 ) {
     shared.metrics.connections.inc();
     let _ = socket.set_nodelay(true);
     let mut live = None;
-    let ending = drive(&mut socket, peer, shared, stop, &mut live).await;
+    let mut slot = None;
+    let ending = drive(
+        &mut socket,
+        peer,
+        shared,
+        stop,
+        &mut live,
+        handshake,
+        &mut slot,
+    )
+    .await;
+    shared
+        .metrics
+        .pending_handshakes
+        .set(shared.handshakes.pending() as i64);
     match &ending {
         Ending::Disconnected => info!("publisher disconnected"),
         Ending::Finished => info!("publisher finished its stream"),
@@ -194,7 +222,11 @@ async fn drive<'a>(
     shared: &'a Shared,
     mut stop: watch::Receiver<bool>,
     live: &mut Option<Live<'a>>,
+    handshake: Handshake,
+    slot: &mut Option<OwnedSemaphorePermit>,
 ) -> Ending {
+    let Handshake { ticket, mut evict } = handshake;
+    let mut ticket = Some(ticket);
     let config = &shared.config;
     let mut conn = RtmpConnection::new(ConnectionSettings {
         app: config.app.clone(),
@@ -219,6 +251,12 @@ async fn drive<'a>(
                 return Ending::Failed { kind, reason };
             }
             _ = stop.changed() => return Ending::Shutdown,
+            Ok(()) = &mut evict, if ticket.is_some() => {
+                return Ending::Failed {
+                    kind: "handshake_evicted",
+                    reason: "handshake not done; closed to make room for newer connections".to_owned(),
+                };
+            }
         };
         if n == 0 {
             return Ending::Disconnected;
@@ -229,6 +267,25 @@ async fn drive<'a>(
         let input = conn.handle_input(&buf[..n], &mut events);
         queue.extend(events);
         if was_handshaking && conn.handshake_done() {
+            if let Some(t) = ticket.take() {
+                t.complete();
+            }
+            shared
+                .metrics
+                .pending_handshakes
+                .set(shared.handshakes.pending() as i64);
+            match shared.slots.clone().try_acquire_owned() {
+                Ok(permit) => *slot = Some(permit),
+                Err(_) => {
+                    return Ending::Failed {
+                        kind: "connection_limit",
+                        reason: format!(
+                            "connection limit reached ({} connections)",
+                            config.max_connections
+                        ),
+                    }
+                }
+            }
             deadline = Instant::now() + config.idle_timeout;
         }
         while let Some(event) = queue.pop_front() {

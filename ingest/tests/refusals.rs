@@ -181,3 +181,32 @@ async fn hostile_connections_end_while_a_real_publisher_streams() {
     assert_eq!(errors("timestamp"), 1);
     assert_eq!(errors("unsupported_codec"), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_sockets_cannot_lock_a_publisher_out() {
+    let mut ingest = TestIngest::start(&[("secret", "demo")], IngestConfig::default()).await;
+    // More idle sockets than there are connection slots, none of them saying a word.
+    let mut idle = Vec::new();
+    for _ in 0..300 {
+        if let Ok(s) = tokio::net::TcpStream::connect(ingest.addr).await {
+            idle.push(s);
+        }
+    }
+    assert_eq!(idle.len(), 300);
+    let publisher = ffmpeg_publish(&ingest.url("secret"), 3);
+    let head = ingest.first_packet("demo").await;
+    let rest = ingest.until_end("demo", &mut Vec::new()).await;
+    let (ok, stderr) = finish(publisher).await;
+    assert!(ok, "the publisher was locked out: {stderr}");
+    assert!(rest.iter().all(|p| p.session == head.session));
+    assert!(
+        ingest
+            .metrics
+            .protocol_errors
+            .with_label_values(&["handshake_evicted"])
+            .get()
+            >= 300 - 16,
+        "idle handshakes beyond the budget were closed"
+    );
+    assert!(ingest.metrics.pending_handshakes.get() <= 16);
+}
