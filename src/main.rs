@@ -45,6 +45,9 @@ enum Command {
         /// Override the profile's encoder choice.
         #[arg(long, value_enum)]
         encoder: Option<EncoderArg>,
+        /// Replace a previous output in --out (a non-empty --out is refused otherwise).
+        #[arg(long)]
+        force: bool,
     },
     /// Ladder profiles.
     Profile {
@@ -428,6 +431,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             profile,
             out,
             encoder,
+            force,
         } => {
             let profile = LadderProfile::load(&profile).map_err(|e| anyhow::anyhow!("{e}"))?;
             let job = TranscodeJob {
@@ -438,6 +442,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     EncoderArg::Nvenc => EncoderKind::Nvenc,
                     EncoderArg::X264 => EncoderKind::X264,
                 }),
+                force,
             };
             run_transcode(&job)?;
             Ok(ExitCode::SUCCESS)

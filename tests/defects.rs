@@ -288,3 +288,112 @@ fn segments_lost_for_good_are_marked_as_gaps_in_the_vod() {
 fn is_root() -> bool {
     run(std::process::Command::new("id").arg("-u")).stdout == b"0\n"
 }
+
+fn transcode(input: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    run(livefleet()
+        .arg("transcode")
+        .arg(input)
+        .arg("--profile")
+        .arg(profile("cpu-small.yaml"))
+        .arg("--out")
+        .arg(out)
+        .args(extra))
+}
+
+fn last_line(out: &std::process::Output) -> String {
+    text(&out.stderr)
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn a_failed_transcode_over_a_previous_vod_leaves_nothing_complete_looking() {
+    let tmp = tempfile::tempdir().unwrap();
+    let clip = tmp.path().join("in.flv");
+    make_clip(&clip, 6);
+    let out = tmp.path().join("out");
+    assert!(transcode(&clip, &out, &[]).status.success());
+    let vod = fs::read_to_string(out.join("360p/index.m3u8")).unwrap();
+    assert!(vod.contains("#EXT-X-ENDLIST"));
+
+    // Without --force a non-empty --out is refused, and the VOD is untouched.
+    let r = transcode(&clip, &out, &[]);
+    assert!(!r.status.success());
+    assert!(last_line(&r).contains("--force"), "{}", last_line(&r));
+    assert_eq!(
+        fs::read_to_string(out.join("360p/index.m3u8")).unwrap(),
+        vod
+    );
+
+    // With --force, a run that fails (a truncated input) leaves no ENDLIST,
+    // no static MPD, nothing of the old VOD that looks complete.
+    let long = tmp.path().join("long.flv");
+    make_clip(&long, 12);
+    let bytes = fs::read(&long).unwrap();
+    let cut = tmp.path().join("cut.flv");
+    fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let r = transcode(&cut, &out, &["--force"]);
+    assert!(!r.status.success(), "a truncated input must fail");
+    for p in channel_playlists(&out) {
+        let t = fs::read_to_string(&p).unwrap();
+        assert!(
+            !t.contains("#EXT-X-ENDLIST"),
+            "{} looks complete:\n{t}",
+            p.display()
+        );
+    }
+    if let Ok(mpd) = fs::read_to_string(out.join("manifest.mpd")) {
+        assert!(!mpd.contains("type=\"static\""), "the MPD looks complete");
+    }
+    if let Ok(master) = fs::read_to_string(out.join("master.m3u8")) {
+        // Whatever the master names decodes with the init segment beside it.
+        assert!(master.contains("360p/index.m3u8"));
+    }
+}
+
+#[test]
+fn transcode_errors_name_the_path_and_the_os_error() {
+    if !is_root() {
+        eprintln!("not root: cannot drop privileges or mount a tmpfs; this test needs root (CI runs as root)");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let clip = tmp.path().join("in.mp4");
+    clip_with_audio_rate(&clip, 48_000);
+    // A read-only directory, written by an unprivileged user (root ignores modes).
+    let ro = tmp.path().join("ro");
+    fs::create_dir(&ro).unwrap();
+    run(std::process::Command::new("chmod")
+        .arg("755")
+        .arg(tmp.path()));
+    run(std::process::Command::new("chmod").arg("555").arg(&ro));
+    run(std::process::Command::new("chmod").arg("644").arg(&clip));
+    let r = run(std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_livefleet"))
+        .arg("transcode")
+        .arg(&clip)
+        .arg("--profile")
+        .arg(profile("cpu-small.yaml"))
+        .arg("--out")
+        .arg(&ro));
+    assert!(!r.status.success(), "exit status {:?}", r.status);
+    let line = last_line(&r);
+    assert!(
+        line.contains("Permission denied") && line.contains(ro.to_str().unwrap()),
+        "read-only --out: {line}"
+    );
+    // A full filesystem.
+    let full = tmp.path().join("full");
+    let _mount = Tmpfs::mount(&full, "256k").expect("mount a tmpfs");
+    let r = transcode(&clip, &full, &[]);
+    assert!(!r.status.success(), "exit status {:?}", r.status);
+    let line = last_line(&r);
+    assert!(
+        line.contains("No space left on device") && line.contains(full.to_str().unwrap()),
+        "full --out: {line}"
+    );
+}

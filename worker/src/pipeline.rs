@@ -213,7 +213,27 @@ impl Broadcast {
         }
         let result = Session::run(self, source);
         self.sessions += 1;
-        result
+        match result {
+            Err(e) => Err(self.first_cause(e)),
+            ok => ok,
+        }
+    }
+
+    /// The error to report for a failed session: the packager's own, when it
+    /// stopped first (a store that refuses writes shows up in the encoder
+    /// threads only as "packager is gone"), otherwise `e`.
+    fn first_cause(&mut self, e: PipelineError) -> PipelineError {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+        while self.packager.as_ref().is_some_and(|h| !h.is_finished()) {
+            if std::time::Instant::now() >= deadline {
+                return e; // the packager is alive: the session failed on its own
+            }
+            thread::sleep(std::time::Duration::from_millis(5));
+        }
+        match self.join_packager() {
+            Err(first) => first,
+            Ok(_) => e,
+        }
     }
 
     /// Ends the broadcast: closes the last segments and writes the live-to-VOD

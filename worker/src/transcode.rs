@@ -1,7 +1,7 @@
 //! `livefleet transcode`: one input file or URL through the whole pipeline to a
 //! directory, ending exactly as a live channel ends (live-to-VOD).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -22,6 +22,8 @@ pub struct TranscodeJob {
     pub out: PathBuf,
     /// Forces an encoder family instead of probing (tests, benchmarks).
     pub encoder: Option<EncoderKind>,
+    /// Replace what `out` already holds (otherwise a non-empty `out` is refused).
+    pub force: bool,
 }
 
 /// Figures of a finished transcode.
@@ -104,6 +106,7 @@ pub fn transcode(
         None => encoder::select(&job.profile, encoder::probe_nvenc)?.kind,
     };
     let mut source = FileSource::open(&job.input)?;
+    clear_out(&job.out, job.force)?;
     let storage =
         LocalDir::new(job.out.clone()).map_err(|e| PipelineError::Output(e.to_string()))?;
     let sink = StorageSink::new(Arc::new(storage), "")
@@ -140,4 +143,51 @@ pub fn transcode(
         segments_written: progress.segments_written.load(Ordering::Relaxed),
         corrupt_packets: progress.corrupt_packets.load(Ordering::Relaxed),
     })
+}
+
+/// Makes `out` ready for a new output. A directory that already holds files
+/// is refused unless `force`: writing over a previous VOD would leave its
+/// complete-looking manifests beside the new run's segments until the new
+/// run ends, and for good if it failed. With `force`, the previous output's
+/// manifests go first (from then on nothing there looks complete), then its
+/// segments; files that are not ours are left alone.
+pub fn clear_out(out: &Path, force: bool) -> Result<(), PipelineError> {
+    let io = |what: &str, path: &Path, e: std::io::Error| {
+        PipelineError::Output(format!("{what} {}: {e}", path.display()))
+    };
+    let entries = match std::fs::read_dir(out) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io("cannot read the output directory", out, e)),
+    };
+    let entries: Vec<PathBuf> = entries.filter_map(|e| e.ok()).map(|e| e.path()).collect();
+    if entries.is_empty() {
+        return Ok(());
+    }
+    if !force {
+        return Err(PipelineError::Output(format!(
+            "the output directory {} is not empty (a previous output?); pass --force to replace it, or choose another --out",
+            out.display()
+        )));
+    }
+    let renditions: Vec<&PathBuf> = entries.iter().filter(|p| p.is_dir()).collect();
+    let mut manifests = vec![out.join("master.m3u8"), out.join("manifest.mpd")];
+    manifests.extend(renditions.iter().map(|d| d.join("index.m3u8")));
+    let mut media = Vec::new();
+    for dir in &renditions {
+        let files = std::fs::read_dir(dir).map_err(|e| io("cannot read", dir, e))?;
+        media.extend(files.filter_map(|f| f.ok()).map(|f| f.path()).filter(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            name.ends_with(".m4s") || (name.starts_with("init") && name.ends_with(".mp4"))
+        }));
+    }
+    for path in manifests.iter().chain(&media) {
+        match std::fs::remove_file(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io("cannot remove the previous output's", path, e)),
+        }
+    }
+    tracing::info!(out = %out.display(), removed = manifests.len() + media.len(), "previous output removed (--force)");
+    Ok(())
 }
