@@ -540,3 +540,50 @@ fn a_killed_leader_is_replaced_and_no_channel_is_assigned_twice() {
         );
     }
 }
+
+#[test]
+fn deleting_a_live_channel_ends_its_publish_and_broadcast_and_frees_its_worker() {
+    let fleet = Fleet::start(&["w1"]);
+    fleet.create_channel("gone", "gonekey-123456", "cpu-small.yaml");
+    let publisher = Publisher::ffmpeg(&fleet.publish_url("gonekey-123456"), 60);
+    let out = fleet.data().join("live/gone");
+    fleet.wait_for(40, "two segments", |_| {
+        playlist(&out, "360p").matches(".m4s").count() >= 2
+    });
+    fleet.wait_for(10, "the channel's worker", |f| f.owner("gone").is_some());
+    let deleted_at = Instant::now();
+    let deleted =
+        run(livefleet().args(["channel", "delete", "gone", "--nats-url", &fleet.nats_url]));
+    assert!(deleted.status.success(), "{}", text(&deleted.stderr));
+    // The publisher is told, with an RTMP error status naming the reason.
+    let (ok, err) = publisher.finish();
+    assert!(!ok, "the publisher kept publishing to a deleted channel");
+    assert!(
+        err.contains("deleted"),
+        "the publisher was not told why: {err}"
+    );
+    assert!(
+        deleted_at.elapsed() < Duration::from_secs(10),
+        "the publish ended {:?} after the delete",
+        deleted_at.elapsed()
+    );
+    // The broadcast ends (live-to-VOD) without waiting out the grace period, and the worker is free.
+    fleet.wait_for(10, "ENDLIST", |_| {
+        playlist(&out, "360p").contains("#EXT-X-ENDLIST")
+    });
+    fleet.wait_for(10, "the worker to let the channel go", |f| {
+        f.owner("gone").is_none()
+    });
+    let status =
+        run(livefleet().args(["fleet", "status", "--json", "--nats-url", &fleet.nats_url]));
+    assert!(
+        !text(&status.stdout).contains("\"gone\""),
+        "fleet status still lists the deleted channel: {}",
+        text(&status.stdout)
+    );
+    assert!(
+        fleet.logs().contains("channel gone was deleted"),
+        "{}",
+        fleet.logs()
+    );
+}

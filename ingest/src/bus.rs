@@ -100,6 +100,20 @@ impl PublishGate for RegistryGate {
             }
         }
     }
+
+    async fn recheck(&self, stream_key: &str, channel: &ChannelName) -> Result<(), Refusal> {
+        match self.registry.get(channel).await {
+            Ok(None) => Err(Refusal::bad_name(format!("channel {channel} was deleted"))),
+            Ok(Some(rec)) if rec.stream_key != stream_key => Err(Refusal::denied(format!(
+                "the stream key of channel {channel} was changed"
+            ))),
+            Ok(Some(_)) => Ok(()),
+            Err(e) => {
+                tracing::debug!(%channel, error = %e, "cannot recheck the publish; it goes on");
+                Ok(())
+            }
+        }
+    }
 }
 
 /// Publishes media packets into the JetStream media stream.

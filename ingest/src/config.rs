@@ -29,6 +29,10 @@ pub struct IngestConfig {
     /// the handshake and the first media packet.
     #[serde(rename = "idle_timeout_s", with = "seconds")]
     pub idle_timeout: Duration,
+    /// How often a running publish is checked against the channel registry:
+    /// a deleted channel or a changed stream key ends it.
+    #[serde(rename = "publish_recheck_s", with = "seconds")]
+    pub publish_recheck: Duration,
     /// The RTMP application publishers connect to: `rtmp://HOST:PORT/<app>/<stream key>`.
     pub app: String,
     /// Largest chunk size a publisher may set (Set Chunk Size). Values above
@@ -44,6 +48,7 @@ impl Default for IngestConfig {
             max_handshakes_per_address: 16,
             handshake_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(10),
+            publish_recheck: Duration::from_secs(2),
             app: "live".to_owned(),
             max_chunk_size: MAX_USEFUL_CHUNK_SIZE,
         }

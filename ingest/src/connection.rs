@@ -21,16 +21,21 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use bytes::Bytes;
 use livefleet_base::{ChannelName, MediaPacket, Track};
 use livefleet_flv::{FlvError, MediaTimeline, TagReader, TimestampJump};
-use rml_rtmp::chunk_io::ChunkDeserializer;
+use rml_rtmp::chunk_io::{ChunkDeserializer, ChunkSerializer};
 use rml_rtmp::handshake::{Handshake, HandshakeError, HandshakeProcessResult, PeerType};
+use rml_rtmp::messages::RtmpMessage;
+use rml_rtmp::rml_amf0::Amf0Value;
 use rml_rtmp::sessions::{
     ServerSession, ServerSessionConfig, ServerSessionEvent, ServerSessionResult, StreamMetadata,
 };
+use rml_rtmp::time::RtmpTimestamp;
 
 /// Largest chunk size the RTMP chunk format can express for a single message
 /// (message lengths are 24 bits); larger values are meaningless.
 pub const MAX_USEFUL_CHUNK_SIZE: u32 = 0xff_ffff;
 
+/// The chunk size this server announces to every client after the handshake.
+const OUTBOUND_CHUNK_SIZE: u32 = 4096;
 const SET_CHUNK_SIZE: u8 = 1;
 const WINDOW_ACK_SIZE: u8 = 5;
 /// Larger window acknowledgement sizes overflow rml_rtmp's 32-bit byte counter.
@@ -228,7 +233,7 @@ impl RtmpConnection {
                     } => {
                         push_send(events, response_bytes);
                         let mut config = ServerSessionConfig::new();
-                        config.chunk_size = 4096;
+                        config.chunk_size = OUTBOUND_CHUNK_SIZE;
                         let (session, results) =
                             contained("session start", || ServerSession::new(config))?
                                 .map_err(|e| ProtocolError::Chunk(e.to_string()))?;
@@ -398,6 +403,51 @@ impl RtmpConnection {
         let mut events = Vec::new();
         self.results(results, &mut events)?;
         Ok(events)
+    }
+
+    /// Ends the accepted publish with an RTMP error status (`onStatus`,
+    /// level `error`, `code` such as `NetStream.Publish.BadName`): the
+    /// channel was deleted or its key changed. The connection is finished.
+    ///
+    /// The status goes on message stream 1, the stream a publisher's only
+    /// `createStream` gets from this session, in one chunk of at most the
+    /// session's outbound chunk size.
+    pub fn end_publish(&mut self, code: &str, description: &str) -> Vec<ConnectionEvent> {
+        let mut events = Vec::new();
+        if self.publish.is_none() || !matches!(self.stage, Stage::Session { .. }) {
+            return events;
+        }
+        let mut status = std::collections::HashMap::new();
+        status.insert("level".to_owned(), Amf0Value::Utf8String("error".into()));
+        status.insert("code".to_owned(), Amf0Value::Utf8String(code.into()));
+        status.insert(
+            "description".to_owned(),
+            Amf0Value::Utf8String(description.into()),
+        );
+        let message = RtmpMessage::Amf0Command {
+            command_name: "onStatus".into(),
+            transaction_id: 0.0,
+            command_object: Amf0Value::Null,
+            additional_arguments: vec![Amf0Value::Object(status)],
+        };
+        let mut serializer = ChunkSerializer::new();
+        let bytes = message
+            .into_message_payload(RtmpTimestamp::new(0), 1)
+            .ok()
+            .and_then(|payload| {
+                serializer
+                    .set_max_chunk_size(OUTBOUND_CHUNK_SIZE, RtmpTimestamp::new(0))
+                    .ok()?;
+                serializer.serialize(&payload, true, false).ok()
+            });
+        if let Some(packet) = bytes {
+            push_send(&mut events, packet.bytes);
+        }
+        events.push(ConnectionEvent::Refused {
+            reason: description.to_owned(),
+        });
+        self.stage = Stage::Closed;
+        events
     }
 
     /// Refuses the pending publish with an RTMP error status (`code` such as

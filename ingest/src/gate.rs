@@ -61,6 +61,14 @@ impl Refusal {
 pub trait PublishGate: Send + Sync + 'static {
     /// The channel `stream_key` publishes to, or why it may not.
     async fn authorize(&self, stream_key: &str, peer: SocketAddr) -> Result<ChannelName, Refusal>;
+
+    /// Asked every few seconds while `channel` publishes with `stream_key`:
+    /// a refusal (the channel was deleted, its key changed) ends the publish
+    /// with that status. A gate that cannot tell (its store is down) answers
+    /// `Ok`: an outage never cuts a publisher off.
+    async fn recheck(&self, _stream_key: &str, _channel: &ChannelName) -> Result<(), Refusal> {
+        Ok(())
+    }
 }
 
 /// A fixed table of stream keys.

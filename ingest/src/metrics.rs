@@ -7,7 +7,9 @@ use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 pub struct IngestMetrics {
     /// `livefleet_ingest_connections`: connections open now.
     pub connections: IntGauge,
-    /// `livefleet_ingest_publishes_total{result="accepted|refused"}`.
+    /// `livefleet_ingest_publishes_total{result="accepted|refused|revoked"}`
+    /// (revoked: a running publish ended because its channel was deleted or
+    /// its stream key changed).
     pub publishes: IntCounterVec,
     /// `livefleet_ingest_bytes_received_total`: bytes read from publishers.
     pub bytes_received: IntCounter,

@@ -132,6 +132,7 @@ fn io_failure(e: std::io::Error) -> Ending {
 struct Live<'a> {
     shared: &'a Shared,
     channel: ChannelName,
+    stream_key: String,
     session: u32,
     last_dts: i64,
 }
@@ -236,8 +237,23 @@ async fn drive<'a>(
     let mut deadline = Instant::now() + config.handshake_timeout;
     let mut queue = VecDeque::new();
     let mut metadata = None;
+    let mut recheck = tokio::time::interval(config.publish_recheck.max(Duration::from_millis(100)));
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let n = tokio::select! {
+            _ = recheck.tick(), if live.is_some() => {
+                let Some(l) = live.as_ref() else { continue };
+                if let Err(refusal) = shared.gate.recheck(&l.stream_key, &l.channel).await {
+                    shared.metrics.publishes.with_label_values(&["revoked"]).inc();
+                    for event in conn.end_publish(refusal.code.as_str(), &refusal.reason) {
+                        if let ConnectionEvent::Send(bytes) = event {
+                            let _ = timeout(config.idle_timeout, socket.write_all(&bytes)).await;
+                        }
+                    }
+                    return Ending::Refused(format!("publish ended: {}", refusal.reason));
+                }
+                continue;
+            }
             read = socket.read(&mut buf) => match read {
                 Ok(n) => n,
                 Err(e) => return io_failure(e),
@@ -312,6 +328,7 @@ async fn drive<'a>(
                                 *live = Some(Live {
                                     shared,
                                     channel,
+                                    stream_key: request.stream_key.clone(),
                                     session,
                                     last_dts: 0,
                                 });

@@ -284,6 +284,8 @@ struct Running {
     cost: ChannelCost,
     kind: EncoderKind,
     stop: Arc<AtomicBool>,
+    /// Set once the channel is gone from the registry: the broadcast ends now.
+    deleted: Arc<AtomicBool>,
     thread: std::thread::JoinHandle<()>,
     forwarder: tokio::task::JoinHandle<()>,
 }
@@ -399,6 +401,7 @@ pub async fn run(
                     }
                 },
                 _ = tick.tick() => {
+                    notice_deleted(&node, &running).await;
                     reap(&node, &mut running).await;
                     heartbeat(&node, &running).await;
                     if let Some(m) = &metrics { m.channels.set(running.len() as i64); }
@@ -484,6 +487,7 @@ async fn start(node: &Arc<Node>, a: &Assignment) -> Result<Running, String> {
         tx,
     ));
     let stop = Arc::new(AtomicBool::new(false));
+    let deleted = Arc::new(AtomicBool::new(false));
     let live = LiveChannel {
         channel: a.channel.clone(),
         profile: profile.clone(),
@@ -493,6 +497,7 @@ async fn start(node: &Arc<Node>, a: &Assignment) -> Result<Running, String> {
         generation: Some(a.epoch.min(u64::from(u32::MAX)) as u32),
         resume,
         fleet: true,
+        deleted: deleted.clone(),
     };
     let feed = LiveFeed::new(rx, tokio::runtime::Handle::current());
     let fenced = Arc::new(AtomicBool::new(false));
@@ -527,6 +532,7 @@ async fn start(node: &Arc<Node>, a: &Assignment) -> Result<Running, String> {
         cost,
         kind: selection.kind,
         stop,
+        deleted,
         thread,
         forwarder,
     })
@@ -536,6 +542,20 @@ async fn stop(r: Running) {
     r.stop.store(true, Ordering::Relaxed);
     r.forwarder.abort();
     let _ = tokio::task::spawn_blocking(move || r.thread.join()).await;
+}
+
+/// Channels deleted from the registry end their broadcast at once (ENDLIST);
+/// `reap` then releases their assignments. The ingest ends their publish.
+async fn notice_deleted(node: &Arc<Node>, running: &HashMap<ChannelName, Running>) {
+    for (channel, r) in running {
+        if r.deleted.load(Ordering::Relaxed) {
+            continue;
+        }
+        if let Ok(None) = node.registry.get(channel).await {
+            tracing::info!(%channel, epoch = r.epoch, "channel deleted from the registry; ending its broadcast");
+            r.deleted.store(true, Ordering::Relaxed);
+        }
+    }
 }
 
 /// Channels whose broadcast ended: release their assignments.

@@ -389,6 +389,9 @@ pub struct LiveChannel {
     /// Run under a fleet assignment: one broadcast, and a stop hands the
     /// channel to another worker instead of ending the broadcast.
     pub fleet: bool,
+    /// Set when the channel was deleted: the broadcast ends as soon as its
+    /// publish does, without waiting the grace period for the publisher.
+    pub deleted: Arc<AtomicBool>,
 }
 
 /// Runs a channel's broadcasts on the calling (dedicated, blocking) thread
@@ -444,7 +447,7 @@ pub fn run_channel(
             if stop.load(Ordering::Relaxed) {
                 break;
             }
-            match LiveSource::start(&mut feed, ch.timing.grace, ch.timing.idle_timeout) {
+            match wait_for_return(ch, &mut feed, stop) {
                 Some(s) => {
                     tracing::info!(
                         session = s.session,
@@ -475,6 +478,36 @@ pub fn run_channel(
         }
     }
     Ok(())
+}
+
+/// Waits up to the grace period (in short steps, to notice a stop or the
+/// channel's deletion) for the publisher's next session.
+fn wait_for_return<'f>(
+    ch: &LiveChannel,
+    feed: &'f mut LiveFeed,
+    stop: &AtomicBool,
+) -> Option<LiveSource<'f>> {
+    let deadline = Instant::now() + ch.timing.grace;
+    loop {
+        if ch.deleted.load(Ordering::Relaxed) {
+            tracing::info!("channel deleted; ending the broadcast now");
+            return None;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || stop.load(Ordering::Relaxed) || feed.closed {
+            return None;
+        }
+        match feed.recv(left.min(Duration::from_millis(250))) {
+            Recv::Packet(p) => {
+                // Something came: let a session start from it, for the rest of the grace.
+                feed.carry = Some(p);
+                let left = deadline.saturating_duration_since(Instant::now());
+                return LiveSource::start(feed, left, ch.timing.idle_timeout);
+            }
+            Recv::Timeout => {}
+            Recv::Closed => return None,
+        }
+    }
 }
 
 /// Media silence after which the subscription is made again (a NATS server

@@ -189,6 +189,7 @@ async fn start_channel(
         generation: None,
         resume: None,
         fleet: false,
+        deleted: Arc::new(AtomicBool::new(false)),
     };
     let feed = LiveFeed::new(rx, tokio::runtime::Handle::current());
     let prefix = format!("live/{}/", rec.name);
