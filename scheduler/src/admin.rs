@@ -29,6 +29,10 @@ use serde_json::json;
 pub const PROFILES_BUCKET: &str = "livefleet_profiles";
 /// Largest request body.
 const MAX_BODY: usize = 1 << 20;
+/// Largest ladder profile (uploaded, or inline in a channel): it is stored
+/// in the channel record, which must fit a NATS message (1 MiB by default)
+/// with room to spare. Real ladders are a few hundred bytes.
+pub const MAX_PROFILE_BYTES: usize = 256 << 10;
 
 /// What the API needs.
 #[derive(Clone)]
@@ -101,6 +105,43 @@ impl IntoResponse for ApiError {
 
 type ApiResult<T> = Result<T, ApiError>;
 
+fn profile_size(yaml: &str) -> ApiResult<()> {
+    if yaml.len() > MAX_PROFILE_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the ladder profile is {} bytes; at most {MAX_PROFILE_BYTES} are stored",
+                yaml.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Errors the framework answers itself (a body over the limit, a bad path)
+/// get the API's JSON error shape too.
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let message = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => format!("the request body is over {MAX_BODY} bytes"),
+        StatusCode::NOT_FOUND => "no such route".to_owned(),
+        StatusCode::METHOD_NOT_ALLOWED => "method not allowed on this route".to_owned(),
+        other => other
+            .canonical_reason()
+            .unwrap_or("request refused")
+            .to_lowercase(),
+    };
+    ApiError::new(status, message).into_response()
+}
+
 fn internal(e: impl std::fmt::Display) -> ApiError {
     tracing::warn!("admin API: {e}");
     ApiError::new(
@@ -146,6 +187,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .merge(api)
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::map_response(json_errors))
         .with_state(state)
 }
 
@@ -249,6 +291,7 @@ async fn create_channel(State(state): State<AdminState>, body: Bytes) -> ApiResu
     let name = channel_name(&req.name)?;
     let (yaml, label) = match (req.profile, req.profile_yaml) {
         (Some(p), None) => {
+            let p = profile_name(&p)?;
             let stored = state.profiles.get(&p).await.map_err(internal)?;
             let Some(bytes) = stored else {
                 return Err(ApiError::new(
@@ -266,6 +309,7 @@ async fn create_channel(State(state): State<AdminState>, body: Bytes) -> ApiResu
             ))
         }
     };
+    profile_size(&yaml)?;
     let parsed = LadderProfile::from_yaml(&label, &yaml).map_err(profile_errors)?;
     let stream_key = match req.stream_key {
         Some(k) => {
@@ -341,7 +385,7 @@ fn profile_name(name: &str) -> ApiResult<String> {
     } else {
         Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "profile names are 1-64 characters of [a-z0-9_-]",
+            format!("profile name {name:?}: profile names are 1-64 characters of [a-z0-9_-]"),
         ))
     }
 }
@@ -392,6 +436,7 @@ async fn put_profile(
     }
     let text = std::str::from_utf8(&body)
         .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "the profile is not UTF-8 text"))?;
+    profile_size(text)?;
     let parsed = LadderProfile::from_yaml(&format!("{name}.yaml"), text).map_err(profile_errors)?;
     let existed = state.profiles.get(&name).await.map_err(internal)?.is_some();
     state
@@ -479,6 +524,12 @@ async fn drain_request(state: &AdminState, id: &str, undrain: bool) -> ApiResult
         )
     })?;
     let reply: DrainReply = serde_json::from_slice(&answer.payload).map_err(internal)?;
+    if reply.unknown_worker {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            reply.error.unwrap_or_else(|| format!("no worker {id}")),
+        ));
+    }
     if !reply.ok {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,

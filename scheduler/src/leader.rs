@@ -363,6 +363,22 @@ impl State<'_> {
             Err(e) => return refuse(format!("bad drain request: {e}")),
         };
         let worker = req.worker;
+        let known = self.view.contains(&worker)
+            || self.draining.contains(&worker)
+            || self
+                .current
+                .values()
+                .any(|a| a.worker.as_ref() == Some(&worker));
+        if !known {
+            return DrainReply {
+                ok: false,
+                error: Some(format!(
+                    "no worker {worker}: no heartbeat from it, no channel on it, not drained"
+                )),
+                unknown_worker: true,
+                ..Default::default()
+            };
+        }
         if req.undrain {
             self.draining.remove(&worker);
             self.view.set_draining(&worker, false);

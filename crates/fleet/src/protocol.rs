@@ -94,4 +94,8 @@ pub struct DrainReply {
     pub failed: Vec<NotMoved>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The request named a worker the leader does not know (no heartbeat,
+    /// no channel, not drained).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unknown_worker: bool,
 }
