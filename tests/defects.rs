@@ -397,3 +397,48 @@ fn transcode_errors_name_the_path_and_the_os_error() {
         "full --out: {line}"
     );
 }
+
+#[test]
+fn a_stalled_bus_loses_no_more_than_a_gop_and_keeps_the_publisher() {
+    let dev = Dev::start("stall", &["--grace", "4"]);
+    let dir = dev.channel_dir();
+    let publisher = Publisher::ffmpeg(&dev.publish_url, 26);
+    dev.wait_for(30, "the first segments", || {
+        dir.join("360p").exists() && segments(&dir.join("360p")).len() >= 2
+    });
+    let nats = text(
+        &run(std::process::Command::new("pgrep").args([
+            "-P",
+            &dev.child.id().to_string(),
+            "nats-server",
+        ]))
+        .stdout,
+    )
+    .trim()
+    .to_string();
+    assert!(!nats.is_empty(), "dev's nats-server child not found");
+    let signal = |sig: &str| {
+        run(std::process::Command::new("kill").args([sig, &nats]));
+    };
+    signal("-STOP");
+    std::thread::sleep(Duration::from_secs(8));
+    signal("-CONT");
+    let (ok, err) = publisher.finish();
+    assert!(ok, "the publisher was cut off by the stall: {err}");
+    dev.wait_for(40, "the live-to-VOD ending", || {
+        fs::read_to_string(dir.join("360p/index.m3u8")).is_ok_and(|p| p.contains("#EXT-X-ENDLIST"))
+    });
+    // The stalled media reached the worker once the bus answered: at most
+    // the GOP where the worker picked the stream up again is missing.
+    let listed = listed_seconds(&dir.join("360p/index.m3u8"));
+    assert!(
+        listed >= 26.0 - 2.0 - 0.5,
+        "{listed:.1} s of 26 s published are listed\n{}",
+        dev.log()
+    );
+    let (_, _, metrics) = http_get(&format!("{}/metrics", dev.http));
+    assert!(
+        text(&metrics).contains("livefleet_ingest_media_unacked_bytes"),
+        "the ingest's buffer is not measured"
+    );
+}

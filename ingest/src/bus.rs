@@ -2,11 +2,12 @@
 //! registry in JetStream KV, media into the JetStream media stream.
 
 use std::net::SocketAddr;
+use std::sync::Mutex;
 
 use livefleet_base::{ChannelName, MediaPacket};
 use livefleet_bus::{ChannelRegistry, MediaPublisher};
 
-use crate::{MediaSink, PublishGate, Refusal, SinkError};
+use crate::{IngestMetrics, MediaSink, PublishGate, Refusal, SinkError};
 
 /// Authorizes publishes against the channel registry and, in a fleet, asks
 /// the scheduler to place the channel before accepting it.
@@ -119,23 +120,50 @@ impl PublishGate for RegistryGate {
 /// Publishes media packets into the JetStream media stream.
 pub struct BusSink {
     publisher: MediaPublisher,
+    metrics: Option<IngestMetrics>,
+    /// The publisher's counts last added to the metrics (redelivered, lost).
+    exported: Mutex<(u64, u64)>,
 }
 
 impl BusSink {
     pub fn new(publisher: MediaPublisher) -> Self {
-        Self { publisher }
+        Self {
+            publisher,
+            metrics: None,
+            exported: Mutex::new((0, 0)),
+        }
+    }
+
+    /// Exports the publisher's delivery counts in `metrics`.
+    pub fn with_metrics(mut self, metrics: IngestMetrics) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    fn export(&self) {
+        let Some(m) = &self.metrics else { return };
+        m.media_unacked_bytes
+            .set(i64::try_from(self.publisher.unacked_bytes()).unwrap_or(i64::MAX));
+        let now = (self.publisher.redelivered(), self.publisher.lost());
+        let mut seen = self.exported.lock().unwrap_or_else(|e| e.into_inner());
+        m.media_redelivered.inc_by(now.0.saturating_sub(seen.0));
+        m.media_lost.inc_by(now.1.saturating_sub(seen.1));
+        *seen = now;
     }
 }
 
 #[async_trait::async_trait]
 impl MediaSink for BusSink {
     async fn publish(&self, channel: &ChannelName, packet: MediaPacket) -> Result<(), SinkError> {
-        self.publisher
+        let result = self
+            .publisher
             .publish(channel, &packet)
             .await
             .map_err(|e| SinkError {
                 channel: channel.clone(),
                 reason: e.to_string(),
-            })
+            });
+        self.export();
+        result
     }
 }

@@ -22,6 +22,15 @@ pub struct IngestMetrics {
     pub protocol_errors: IntCounterVec,
     /// `livefleet_ingest_pending_handshakes`: connections still in the RTMP handshake.
     pub pending_handshakes: IntGauge,
+    /// `livefleet_ingest_media_unacked_bytes`: media handed to the bus and not
+    /// yet acknowledged; it grows while the bus stalls (the packets wait in
+    /// memory and are sent again once it answers).
+    pub media_unacked_bytes: IntGauge,
+    /// `livefleet_ingest_media_redelivered_total`: packets stored only when
+    /// sent again after the bus failed to acknowledge them.
+    pub media_redelivered: IntCounter,
+    /// `livefleet_ingest_media_lost_total`: packets the bus never took.
+    pub media_lost: IntCounter,
 }
 
 impl IngestMetrics {
@@ -61,6 +70,18 @@ impl IngestMetrics {
                 "livefleet_ingest_pending_handshakes",
                 "Connections still in the RTMP handshake",
             )?,
+            media_unacked_bytes: IntGauge::new(
+                "livefleet_ingest_media_unacked_bytes",
+                "Media bytes handed to the bus and not yet acknowledged",
+            )?,
+            media_redelivered: IntCounter::new(
+                "livefleet_ingest_media_redelivered_total",
+                "Media packets stored only when sent again after a failed acknowledgement",
+            )?,
+            media_lost: IntCounter::new(
+                "livefleet_ingest_media_lost_total",
+                "Media packets the bus never took",
+            )?,
         };
         registry.register(Box::new(m.connections.clone()))?;
         registry.register(Box::new(m.publishes.clone()))?;
@@ -68,6 +89,9 @@ impl IngestMetrics {
         registry.register(Box::new(m.packets.clone()))?;
         registry.register(Box::new(m.protocol_errors.clone()))?;
         registry.register(Box::new(m.pending_handshakes.clone()))?;
+        registry.register(Box::new(m.media_unacked_bytes.clone()))?;
+        registry.register(Box::new(m.media_redelivered.clone()))?;
+        registry.register(Box::new(m.media_lost.clone()))?;
         Ok(m)
     }
 

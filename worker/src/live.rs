@@ -516,22 +516,27 @@ const RESUBSCRIBE_AFTER: Duration = Duration::from_secs(3);
 
 /// Feeds `tx` with the media of `channel` from the latest keyframe, until
 /// `tx` closes. When media stops for a few seconds the subscription is made
-/// again at the latest keyframe; frames already forwarded are skipped, so a
-/// publisher's pause never replays media.
+/// again, right after the last packet forwarded (so a bus that stalled and
+/// then delivers its backlog at once loses nothing), or at the latest
+/// keyframe when the stream lost that point (a server restart); frames
+/// already forwarded are skipped, so a publisher's pause never replays media.
 pub async fn forward_media(
     js: async_nats::jetstream::Context,
     channel: ChannelName,
     tx: tokio::sync::mpsc::Sender<MediaPacket>,
 ) {
     let mut last: std::collections::HashMap<(u32, Track), i64> = std::collections::HashMap::new();
+    // Where this worker is in the stream: a new subscription continues from there.
+    let mut position: Option<(u64, i128)> = None;
     loop {
-        let mut subscription = match livefleet_bus::subscribe_media(
-            &js,
-            &channel,
-            livefleet_bus::MediaStart::LatestKeyframe,
-        )
-        .await
-        {
+        let start = match position {
+            Some((sequence, stream_created)) => livefleet_bus::MediaStart::After {
+                sequence,
+                stream_created,
+            },
+            None => livefleet_bus::MediaStart::LatestKeyframe,
+        };
+        let mut subscription = match livefleet_bus::subscribe_media(&js, &channel, start).await {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(%channel, error = %e, "cannot subscribe to the media; retrying");
@@ -544,7 +549,8 @@ pub async fn forward_media(
         };
         loop {
             match tokio::time::timeout(RESUBSCRIBE_AFTER, subscription.next()).await {
-                Ok(Some(Ok((_, p)))) => {
+                Ok(Some(Ok((seq, p)))) => {
+                    position = Some((seq, subscription.stream_created()));
                     if p.kind == PacketKind::Frame {
                         let key = (p.session, p.track);
                         if last.get(&key).is_some_and(|d| p.dts_ms <= *d) {
@@ -567,7 +573,7 @@ pub async fn forward_media(
                     if tx.is_closed() {
                         return;
                     }
-                    tracing::debug!(%channel, "no media for {RESUBSCRIBE_AFTER:?}; subscribing again at the latest keyframe");
+                    tracing::debug!(%channel, "no media for {RESUBSCRIBE_AFTER:?}; subscribing again where this worker was");
                     break;
                 }
             }

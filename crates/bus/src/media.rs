@@ -39,8 +39,14 @@ pub const MEDIA_STREAM: &str = "LIVEFLEET_MEDIA";
 const HEADER_ROOM: usize = 1024;
 /// `max_payload` assumed while the client has not heard from a server.
 const DEFAULT_MAX_PAYLOAD: usize = 1024 * 1024;
-/// Publish acks awaited in the background before `publish` waits.
+/// Publish acks awaited in the background before `publish` waits: with
+/// about 80 packets per second of a channel, several seconds of media the
+/// ingest holds while the bus does not answer.
 const ACKS_IN_FLIGHT: usize = 1024;
+/// How long a packet JetStream did not acknowledge is sent again (with the
+/// same message id, so a copy that was stored after all is dropped as a
+/// duplicate) before it is given up. Below the stream's default max age.
+const REDELIVER_FOR: Duration = Duration::from_secs(20);
 
 /// Settings of the media stream. Used only when the stream is created;
 /// an existing stream is left as it is.
@@ -92,6 +98,8 @@ pub async fn ensure_media_stream(
         discard: stream::DiscardPolicy::Old,
         max_age: Duration::from_secs(config.max_age_secs.max(1)),
         max_bytes: config.max_bytes,
+        // Re-sent packets (same Nats-Msg-Id) are dropped within this window.
+        duplicate_window: Duration::from_secs(config.max_age_secs.clamp(1, 120)),
         num_replicas: 1,
         allow_direct: true,
         ..Default::default()
@@ -119,17 +127,39 @@ enum AckItem {
     Ack {
         ack: PublishAckFuture,
         channel: ChannelName,
+        /// What to send again if the ack fails.
+        resend: Resend,
     },
     Flush(oneshot::Sender<()>),
+}
+
+struct Resend {
+    subject: String,
+    headers: HeaderMap,
+    payload: Bytes,
+}
+
+/// What the publisher's background task counts.
+#[derive(Debug, Default)]
+struct Counters {
+    failures: AtomicU64,
+    redelivered: AtomicU64,
+    lost: AtomicU64,
+    unacked_bytes: AtomicU64,
 }
 
 /// Publishes media packets of any number of channels.
 ///
 /// Publishing does not wait for JetStream's ack: acks are awaited in order by
 /// a background task, up to 1024 in flight, after which `publish` waits
-/// (back-pressure). A failed ack is logged with its channel and counted in
-/// [`MediaPublisher::ack_failures`]. Packets of one channel must be published
-/// from one task, one after another.
+/// (back-pressure). A failed ack (the bus stalled, a server restarted) is
+/// logged with its channel, counted in [`MediaPublisher::ack_failures`], and
+/// the packet is sent again, with the same `Nats-Msg-Id` so that JetStream
+/// drops a copy that was stored after all, until the bus takes it or
+/// [`REDELIVER_FOR`] has passed ([`MediaPublisher::redelivered`],
+/// [`MediaPublisher::lost`]). Meanwhile the packets behind it wait in memory,
+/// bounded by the acks in flight, and the publisher stays connected.
+/// Packets of one channel must be published from one task, one after another.
 ///
 /// The stream lives in memory: when the NATS server restarts it is gone, the
 /// acks fail with "no stream", and the next `publish` creates it again.
@@ -140,7 +170,7 @@ pub struct MediaPublisher {
     channels: Mutex<HashMap<ChannelName, ChannelState>>,
     next_id: AtomicU64,
     acks: mpsc::Sender<AckItem>,
-    ack_failures: Arc<AtomicU64>,
+    counters: Arc<Counters>,
 }
 
 impl MediaPublisher {
@@ -151,11 +181,12 @@ impl MediaPublisher {
     ) -> Result<Self, BusError> {
         ensure_media_stream(js, config).await?;
         let (acks, rx) = mpsc::channel(ACKS_IN_FLIGHT);
-        let ack_failures = Arc::new(AtomicU64::new(0));
+        let counters = Arc::new(Counters::default());
         let stream_missing = Arc::new(AtomicBool::new(false));
         tokio::spawn(track_acks(
+            js.clone(),
             rx,
-            Arc::clone(&ack_failures),
+            Arc::clone(&counters),
             Arc::clone(&stream_missing),
         ));
         Ok(Self {
@@ -165,7 +196,7 @@ impl MediaPublisher {
             channels: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(rand::random()),
             acks,
-            ack_failures,
+            counters,
         })
     }
 
@@ -240,7 +271,22 @@ impl MediaPublisher {
 
     /// How many publishes JetStream did not acknowledge since the start.
     pub fn ack_failures(&self) -> u64 {
-        self.ack_failures.load(Ordering::Relaxed)
+        self.counters.failures.load(Ordering::Relaxed)
+    }
+
+    /// Packets stored only when sent again after a failed ack.
+    pub fn redelivered(&self) -> u64 {
+        self.counters.redelivered.load(Ordering::Relaxed)
+    }
+
+    /// Packets given up after [`REDELIVER_FOR`] of failed deliveries.
+    pub fn lost(&self) -> u64 {
+        self.counters.lost.load(Ordering::Relaxed)
+    }
+
+    /// Bytes published and not yet acknowledged (held for a resend).
+    pub fn unacked_bytes(&self) -> u64 {
+        self.counters.unacked_bytes.load(Ordering::Relaxed)
     }
 
     async fn send(
@@ -265,24 +311,35 @@ impl MediaPublisher {
             } else {
                 data_subject(channel)
             };
-            let ack = if count == 1 {
-                self.js.publish(subject, piece).await
-            } else {
-                let mut headers = HeaderMap::new();
+            let mut headers = HeaderMap::new();
+            headers.insert("Nats-Msg-Id", format!("{id:x}.{index}").as_str());
+            if count > 1 {
                 if let Some((frag, frag_id)) = (Part::Fragment { id, index, count }).header_values()
                 {
                     headers.insert(FRAG_HEADER, frag.as_str());
                     headers.insert(FRAG_ID_HEADER, frag_id.as_str());
                 }
-                self.js.publish_with_headers(subject, headers, piece).await
+            }
+            let resend = Resend {
+                subject: subject.clone(),
+                headers: headers.clone(),
+                payload: piece.clone(),
             };
-            let ack = ack.map_err(|e| {
-                BusError::nats(format!("cannot publish media of channel {channel}"), e)
-            })?;
+            let ack = self
+                .js
+                .publish_with_headers(subject, headers, piece)
+                .await
+                .map_err(|e| {
+                    BusError::nats(format!("cannot publish media of channel {channel}"), e)
+                })?;
+            self.counters
+                .unacked_bytes
+                .fetch_add(resend.payload.len() as u64, Ordering::Relaxed);
             self.acks
                 .send(AckItem::Ack {
                     ack,
                     channel: channel.clone(),
+                    resend,
                 })
                 .await
                 .map_err(|_| {
@@ -297,26 +354,84 @@ impl MediaPublisher {
 }
 
 async fn track_acks(
+    js: jetstream::Context,
     mut rx: mpsc::Receiver<AckItem>,
-    failures: Arc<AtomicU64>,
+    counters: Arc<Counters>,
     stream_missing: Arc<AtomicBool>,
 ) {
     while let Some(item) = rx.recv().await {
         match item {
-            AckItem::Ack { ack, channel } => {
+            AckItem::Ack {
+                ack,
+                channel,
+                resend,
+            } => {
                 if let Err(e) = ack.await {
-                    failures.fetch_add(1, Ordering::Relaxed);
+                    counters.failures.fetch_add(1, Ordering::Relaxed);
                     if e.kind() == jetstream::context::PublishErrorKind::StreamNotFound {
                         stream_missing.store(true, Ordering::Relaxed);
                     }
-                    tracing::warn!(%channel, "media packet was not stored by JetStream: {e}");
+                    tracing::warn!(%channel, "media packet was not stored by JetStream: {e}; sending it again");
+                    if redeliver(&js, &resend, &channel, &stream_missing).await {
+                        counters.redelivered.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        counters.lost.fetch_add(1, Ordering::Relaxed);
+                        tracing::error!(%channel, "media packet lost: the bus did not take it for {REDELIVER_FOR:?}");
+                    }
                 }
+                counters
+                    .unacked_bytes
+                    .fetch_sub(resend.payload.len() as u64, Ordering::Relaxed);
             }
             AckItem::Flush(done) => {
                 let _ = done.send(());
             }
         }
     }
+}
+
+/// Sends `resend` again until JetStream acknowledges it (true) or
+/// [`REDELIVER_FOR`] has passed (false). Recreates the in-memory stream
+/// when a restarted server lost it.
+async fn redeliver(
+    js: &jetstream::Context,
+    resend: &Resend,
+    channel: &ChannelName,
+    stream_missing: &AtomicBool,
+) -> bool {
+    let deadline = tokio::time::Instant::now() + REDELIVER_FOR;
+    let mut pause = Duration::from_millis(100);
+    while tokio::time::Instant::now() < deadline {
+        if stream_missing.swap(false, Ordering::Relaxed)
+            && ensure_media_stream(js, &MediaStreamConfig::default())
+                .await
+                .is_err()
+        {
+            stream_missing.store(true, Ordering::Relaxed);
+        }
+        let sent = js
+            .publish_with_headers(
+                resend.subject.clone(),
+                resend.headers.clone(),
+                resend.payload.clone(),
+            )
+            .await;
+        match sent {
+            Ok(ack) => match ack.await {
+                Ok(_) => return true,
+                Err(e) => {
+                    if e.kind() == jetstream::context::PublishErrorKind::StreamNotFound {
+                        stream_missing.store(true, Ordering::Relaxed);
+                    }
+                    tracing::debug!(%channel, "media packet still not stored: {e}");
+                }
+            },
+            Err(e) => tracing::debug!(%channel, "media packet cannot be sent yet: {e}"),
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(1));
+    }
+    false
 }
 
 /// Where a [`MediaSubscription`] starts.
@@ -331,11 +446,18 @@ pub enum MediaStart {
     New,
     /// At this stream sequence (as returned by [`MediaSubscription::next`]).
     Sequence(u64),
+    /// Right after `sequence` of the stream created at `stream_created`
+    /// ([`MediaSubscription::stream_created`]), so that nothing stored in the
+    /// meantime is skipped (a bus that stalled and then delivered its
+    /// backlog at once); at the latest keyframe when that stream is gone (a
+    /// server restart lost it) or no longer holds the sequence.
+    After { sequence: u64, stream_created: i128 },
 }
 
 /// The packets of one channel, in order, as a worker reads them.
 pub struct MediaSubscription {
     channel: ChannelName,
+    stream_created: i128,
     messages: consumer::push::Ordered,
     reassembler: Reassembler,
     last_config: [Option<(u32, Bytes)>; 2],
@@ -351,17 +473,39 @@ pub async fn subscribe_media(
     start: MediaStart,
 ) -> Result<MediaSubscription, BusError> {
     ensure_media_stream(js, &MediaStreamConfig::default()).await?;
-    let stream = js.get_stream_no_info(MEDIA_STREAM).await.map_err(|e| {
+    let mut stream = js.get_stream(MEDIA_STREAM).await.map_err(|e| {
         BusError::nats(
             format!("cannot open the JetStream stream {MEDIA_STREAM}"),
             e,
         )
     })?;
+    let info = stream.info().await.map_err(|e| {
+        BusError::nats(
+            format!("cannot read the JetStream stream {MEDIA_STREAM}"),
+            e,
+        )
+    })?;
+    let created = info.created.unix_timestamp_nanos();
+    let (first, last) = (info.state.first_sequence, info.state.last_sequence);
+    let start = match start {
+        MediaStart::After {
+            sequence,
+            stream_created,
+        } if stream_created == created && sequence + 1 >= first && sequence <= last => {
+            MediaStart::Sequence(sequence + 1)
+        }
+        MediaStart::After { sequence, .. } => {
+            tracing::info!(%channel, sequence, first, last, "the media stream no longer holds where this worker was; starting at the latest keyframe");
+            MediaStart::LatestKeyframe
+        }
+        other => other,
+    };
     let deliver_policy = match start {
         MediaStart::New => consumer::DeliverPolicy::New,
         MediaStart::Sequence(seq) => consumer::DeliverPolicy::ByStartSequence {
             start_sequence: seq.max(1),
         },
+        MediaStart::After { .. } => unreachable!("resolved above"),
         MediaStart::LatestKeyframe => match stream
             .get_last_raw_message_by_subject(&key_subject(channel))
             .await
@@ -397,6 +541,7 @@ pub async fn subscribe_media(
         .map_err(|e| BusError::nats(what(), e))?;
     Ok(MediaSubscription {
         channel: channel.clone(),
+        stream_created: created,
         messages,
         reassembler: Reassembler::new(channel.as_str()),
         last_config: [None, None],
@@ -407,6 +552,13 @@ impl MediaSubscription {
     /// The channel this subscription reads.
     pub fn channel(&self) -> &ChannelName {
         &self.channel
+    }
+
+    /// When the stream it reads was created (Unix nanoseconds): a stream
+    /// made again after a server restart has another, and its sequences
+    /// start over.
+    pub fn stream_created(&self) -> i128 {
+        self.stream_created
     }
 
     /// The next packet with its stream sequence (of its first fragment).
