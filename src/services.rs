@@ -169,10 +169,14 @@ pub async fn metrics_endpoint(
             }),
         )
         .route("/healthz", get(|| async { "ok" }));
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move { stop.cancelled().await })
-        .await
-        .context("metrics endpoint")
+    livefleet_http::serve(
+        listener,
+        app,
+        livefleet_http::HttpLimits::default(),
+        async move { stop.cancelled().await },
+    )
+    .await
+    .context("metrics endpoint")
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -191,6 +191,14 @@ fn admin_api_matches_its_openapi_description() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let t = Some(TOKEN);
+    // A client that sends half a request head and waits: checked at the end.
+    let half_header_since = Instant::now();
+    let mut half_header = std::net::TcpStream::connect(&http).unwrap();
+    std::io::Write::write_all(
+        &mut half_header,
+        b"GET /v1/channels HTTP/1.1\r\nHost: x\r\n",
+    )
+    .unwrap();
 
     // Without or with a wrong token: 401.
     for token in [None, Some("wrong")] {
@@ -367,4 +375,16 @@ fn admin_api_matches_its_openapi_description() {
     conforms(&spec, "delete", "/v1/channels/{name}", status, &body);
     let (status, _) = call("GET", &format!("{base}/v1/nothing"), t, None);
     assert_eq!(status, 404);
+
+    // The half header was closed by the server, not left open.
+    half_header
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    let mut rest = Vec::new();
+    let closed = std::io::Read::read_to_end(&mut half_header, &mut rest);
+    assert!(
+        closed.is_ok() && half_header_since.elapsed() < Duration::from_secs(20),
+        "a half request head kept its connection open for {:?}",
+        half_header_since.elapsed()
+    );
 }

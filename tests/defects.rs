@@ -442,3 +442,52 @@ fn a_stalled_bus_loses_no_more_than_a_gop_and_keeps_the_publisher() {
         "the ingest's buffer is not measured"
     );
 }
+
+/// (offset, size) of the top-level box `kind`, and of the boxes directly in it.
+fn boxes_of(data: &[u8], kind: &[u8; 4]) -> Option<(usize, Vec<(usize, usize)>)> {
+    let mut at = 0;
+    while at + 8 <= data.len() {
+        let size = u32::from_be_bytes(data[at..at + 4].try_into().unwrap()) as usize;
+        if &data[at + 4..at + 8] == kind {
+            let mut inner = Vec::new();
+            let mut j = at + 8;
+            while j + 8 <= at + size {
+                let s = u32::from_be_bytes(data[j..j + 4].try_into().unwrap()) as usize;
+                inner.push((j, s));
+                j += s;
+            }
+            return Some((at, inner));
+        }
+        at += size.max(8);
+    }
+    None
+}
+
+#[test]
+fn an_mp4_whose_moov_is_cut_short_is_refused_not_silently_muted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let whole = tmp.path().join("whole.mp4");
+    make_clip(&whole, 4);
+    let data = fs::read(&whole).unwrap();
+    let (_, inner) = boxes_of(&data, b"moov").expect("moov at the end of the file");
+    // Cut right after the first track: FFmpeg opens what is left as video only.
+    let second_trak = inner
+        .iter()
+        .filter(|(j, _)| &data[j + 4..j + 8] == b"trak")
+        .nth(1)
+        .expect("two tracks")
+        .0;
+    let cut = tmp.path().join("cut.mp4");
+    fs::write(&cut, &data[..second_trak]).unwrap();
+    let r = transcode(&cut, &tmp.path().join("out"), &[]);
+    assert!(!r.status.success(), "a cut file transcoded with exit 0");
+    let line = last_line(&r);
+    assert!(
+        line.contains("cut short") && line.contains("moov"),
+        "{line}"
+    );
+    // The whole file still transcodes.
+    assert!(transcode(&whole, &tmp.path().join("out2"), &[])
+        .status
+        .success());
+}

@@ -145,7 +145,11 @@ pub async fn serve(
     if let Ok(address) = listener.local_addr() {
         tracing::info!(%address, "origin listening");
     }
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    livefleet_http::serve(
+        listener,
+        router,
+        livefleet_http::HttpLimits::default(),
+        shutdown,
+    )
+    .await
 }

@@ -97,7 +97,13 @@ pub(crate) async fn count(
         .requests
         .with_label_values(&[kind, status_class(response.status())])
         .inc();
-    if let Some(bytes) = response.body().size_hint().exact() {
+    // A streamed object has no exact size hint; its Content-Length says it.
+    let length = response
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    if let Some(bytes) = response.body().size_hint().exact().or(length) {
         metrics.response_bytes.inc_by(bytes);
     }
     response

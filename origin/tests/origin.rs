@@ -449,3 +449,62 @@ async fn missing_player_scripts_are_explained() {
         .text()
         .contains("hls.js is not installed: run `npm ci` in the repository"));
 }
+
+fn peak_rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn huge_ranges_are_streamed_not_buffered() {
+    let origin = TestOrigin::start().await;
+    // A 512 MiB (sparse) segment: two concurrent whole-range reads would take
+    // 1 GiB of memory if ranges were read into memory before sending.
+    const LEN: u64 = 512 << 20;
+    let path = origin.dir.path().join("root/vod/demo/b1/360p/1.m4s");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::File::create(&path).unwrap().set_len(LEN).unwrap();
+    let before = peak_rss_bytes();
+    let fetch = |address: SocketAddr| async move {
+        let mut stream = TcpStream::connect(address).await.unwrap();
+        let request = format!(
+            "GET /vod/demo/b1/360p/1.m4s HTTP/1.1\r\nHost: origin.test\r\nRange: bytes=0-{}\r\nConnection: close\r\n\r\n",
+            LEN - 1
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut buf = vec![0u8; 64 << 10];
+        let mut total = 0u64;
+        let mut head = Vec::new();
+        loop {
+            let n = stream.read(&mut buf).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            if head.len() < 512 {
+                head.extend_from_slice(&buf[..n.min(512)]);
+            }
+            total += n as u64;
+        }
+        (String::from_utf8_lossy(&head).into_owned(), total)
+    };
+    let (a, b) = tokio::join!(fetch(origin.address), fetch(origin.address));
+    for (head, total) in [a, b] {
+        assert!(head.starts_with("HTTP/1.1 206"), "{head}");
+        assert!(
+            head.to_lowercase()
+                .contains(&format!("content-length: {LEN}")),
+            "{head}"
+        );
+        assert!(total > LEN, "the whole range came: {total}");
+    }
+    let grown = peak_rss_bytes().saturating_sub(before);
+    assert!(
+        grown < 128 << 20,
+        "two 512 MiB ranges raised the peak RSS by {} MiB",
+        grown >> 20
+    );
+}

@@ -559,7 +559,11 @@ pub async fn serve(
     state: AdminState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    livefleet_http::serve(
+        listener,
+        router(state),
+        livefleet_http::HttpLimits::default(),
+        shutdown,
+    )
+    .await
 }

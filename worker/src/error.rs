@@ -10,6 +10,8 @@ pub enum PipelineError {
         input: String,
         source: ffmpeg_next::Error,
     },
+    #[error("input {input} is cut short: {reason}")]
+    CutShort { input: String, reason: String },
     #[error("input {input} has no video stream")]
     NoVideoStream { input: String },
     #[error("input video codec {codec} is not supported (no decoder in this FFmpeg build)")]

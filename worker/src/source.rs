@@ -43,6 +43,12 @@ pub struct FileSource {
 
 impl FileSource {
     pub fn open(name: &str) -> Result<Self, PipelineError> {
+        if let Err(reason) = check_boxes(std::path::Path::new(name)) {
+            return Err(PipelineError::CutShort {
+                input: name.to_owned(),
+                reason,
+            });
+        }
         let input = format::input(&name).map_err(|source| PipelineError::OpenInput {
             input: name.to_owned(),
             source,
@@ -173,4 +179,57 @@ pub fn extradata(parameters: &codec::Parameters) -> Vec<u8> {
         }
         std::slice::from_raw_parts((*ptr).extradata, (*ptr).extradata_size as usize).to_vec()
     }
+}
+
+/// An MP4/MOV file whose top-level boxes run past its end was cut short.
+/// FFmpeg opens such a file when only the end of `moov` is missing, with
+/// whatever tracks the part that is there describes (typically the video
+/// without the audio) and without a word: refused here, naming the box.
+/// Not a local file, or not ISO BMFF: nothing to check.
+pub(crate) fn check_boxes(path: &std::path::Path) -> Result<(), String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return Ok(());
+    };
+    let Ok(len) = file.metadata().map(|m| m.len()) else {
+        return Ok(());
+    };
+    let mut at = 0u64;
+    let mut first = true;
+    while at + 8 <= len {
+        let mut head = [0u8; 16];
+        if file.seek(SeekFrom::Start(at)).is_err() || file.read_exact(&mut head[..8]).is_err() {
+            return Ok(());
+        }
+        let kind: [u8; 4] = [head[4], head[5], head[6], head[7]];
+        if first && &kind != b"ftyp" {
+            return Ok(()); // not ISO BMFF
+        }
+        first = false;
+        if !kind.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
+            return Ok(()); // not a box header: leave the judgement to FFmpeg
+        }
+        let size = match u32::from_be_bytes([head[0], head[1], head[2], head[3]]) {
+            0 => return Ok(()), // the last box runs to the end of the file
+            1 => {
+                if file.read_exact(&mut head[8..16]).is_err() {
+                    return Err(format!("box header at byte {at} is cut off"));
+                }
+                u64::from_be_bytes(head[8..16].try_into().unwrap_or_default())
+            }
+            n => u64::from(n),
+        };
+        if size < 8 {
+            return Ok(());
+        }
+        if at.saturating_add(size) > len {
+            return Err(format!(
+                "its '{}' box at byte {at} declares {size} bytes, but the file ends {} bytes later (copied or uploaded only in part?)",
+                String::from_utf8_lossy(&kind),
+                len - at
+            ));
+        }
+        at += size;
+    }
+    Ok(())
 }
