@@ -9,8 +9,6 @@ use livefleet_base::ChannelName;
 use livefleet_bus::{generate_stream_key, validate_stream_key, ChannelRecord, ChannelRegistry};
 use livefleet_profile::LadderProfile;
 
-use crate::services;
-
 #[derive(Subcommand)]
 pub enum ChannelCommand {
     /// Register a channel: its stream key and ladder profile.
@@ -22,33 +20,21 @@ pub enum ChannelCommand {
         /// Ladder profile (YAML), validated before anything is stored.
         #[arg(long)]
         profile: PathBuf,
-        #[arg(
-            long,
-            env = "LIVEFLEET_NATS_URL",
-            default_value = "nats://127.0.0.1:4222"
-        )]
-        nats_url: String,
+        #[command(flatten)]
+        nats: crate::nats::NatsArgs,
     },
     /// List channels (stream keys hidden unless --show-keys).
     List {
         #[arg(long)]
         show_keys: bool,
-        #[arg(
-            long,
-            env = "LIVEFLEET_NATS_URL",
-            default_value = "nats://127.0.0.1:4222"
-        )]
-        nats_url: String,
+        #[command(flatten)]
+        nats: crate::nats::NatsArgs,
     },
     /// Delete a channel.
     Delete {
         name: ChannelName,
-        #[arg(
-            long,
-            env = "LIVEFLEET_NATS_URL",
-            default_value = "nats://127.0.0.1:4222"
-        )]
-        nats_url: String,
+        #[command(flatten)]
+        nats: crate::nats::NatsArgs,
     },
 }
 
@@ -58,7 +44,7 @@ pub async fn run(command: ChannelCommand) -> anyhow::Result<ExitCode> {
             name,
             stream_key,
             profile,
-            nats_url,
+            nats,
         } => {
             let text = std::fs::read_to_string(&profile)
                 .with_context(|| format!("reading {}", profile.display()))?;
@@ -71,7 +57,7 @@ pub async fn run(command: ChannelCommand) -> anyhow::Result<ExitCode> {
                 }
                 None => generate_stream_key(),
             };
-            let (_c, js) = services::nats(&nats_url, "livefleet-cli").await?;
+            let (_c, js) = crate::nats::connect(&nats, "livefleet-cli").await?;
             let registry = ChannelRegistry::open(&js).await?;
             registry
                 .create(ChannelRecord {
@@ -88,11 +74,8 @@ pub async fn run(command: ChannelCommand) -> anyhow::Result<ExitCode> {
             println!("  publish to: rtmp://INGEST:1935/live/{key}");
             println!("  playback:   /live/{name}/master.m3u8, /live/{name}/manifest.mpd");
         }
-        ChannelCommand::List {
-            show_keys,
-            nats_url,
-        } => {
-            let (_c, js) = services::nats(&nats_url, "livefleet-cli").await?;
+        ChannelCommand::List { show_keys, nats } => {
+            let (_c, js) = crate::nats::connect(&nats, "livefleet-cli").await?;
             let registry = ChannelRegistry::open(&js).await?;
             let mut channels = registry.list().await?;
             channels.sort_by(|a, b| a.name.cmp(&b.name));
@@ -106,8 +89,8 @@ pub async fn run(command: ChannelCommand) -> anyhow::Result<ExitCode> {
                 println!("{:<24} {:<20} {}", c.name, c.profile_name, key);
             }
         }
-        ChannelCommand::Delete { name, nats_url } => {
-            let (_c, js) = services::nats(&nats_url, "livefleet-cli").await?;
+        ChannelCommand::Delete { name, nats } => {
+            let (_c, js) = crate::nats::connect(&nats, "livefleet-cli").await?;
             let registry = ChannelRegistry::open(&js).await?;
             if registry.delete(&name).await? {
                 println!("channel {name} deleted");

@@ -24,7 +24,7 @@ use crate::services;
 pub const DEFAULT_PROFILE: &str = include_str!("../ladder-profiles/cpu-small.yaml");
 
 pub struct DevOptions {
-    pub nats_url: Option<String>,
+    pub nats: crate::nats::NatsArgs,
     pub rtmp: SocketAddr,
     pub http: SocketAddr,
     pub data: PathBuf,
@@ -61,8 +61,8 @@ pub async fn run(o: DevOptions) -> anyhow::Result<()> {
 
     // NATS: ours as a child process, or the one given.
     let _nats_child;
-    let url = match &o.nats_url {
-        Some(url) => url.clone(),
+    let nats = match &o.nats.url {
+        Some(_) => o.nats.clone(),
         None => {
             let server = NatsServer::start(Some(data.join("nats"))).await.map_err(|e| {
                 anyhow::anyhow!("{e}\n(`livefleet dev` starts nats-server itself: install it with `apt-get install nats-server`, or pass --nats-url nats://HOST:4222)")
@@ -70,10 +70,10 @@ pub async fn run(o: DevOptions) -> anyhow::Result<()> {
             tracing::info!(url = %server.url(), "started nats-server");
             let url = server.url();
             _nats_child = Some(server);
-            url
+            o.nats.with_url(url)
         }
     };
-    let (_client, js) = services::nats(&url, "livefleet-dev").await?;
+    let (_client, js) = crate::nats::connect(&nats, "livefleet-dev").await?;
 
     // The channel, created fresh with this key and profile.
     let registry = ChannelRegistry::open(&js)

@@ -13,12 +13,8 @@ use serde::Serialize;
 pub enum FleetCommand {
     /// Every worker (from its heartbeats) with the channels it runs (from the assignments).
     Status {
-        #[arg(
-            long,
-            env = "LIVEFLEET_NATS_URL",
-            default_value = "nats://127.0.0.1:4222"
-        )]
-        nats_url: String,
+        #[command(flatten)]
+        nats: crate::nats::NatsArgs,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -60,16 +56,12 @@ struct Status {
 
 pub async fn run(command: FleetCommand) -> anyhow::Result<()> {
     match command {
-        FleetCommand::Status {
-            nats_url,
-            json,
-            listen,
-        } => status(&nats_url, json, listen).await,
+        FleetCommand::Status { nats, json, listen } => status(&nats, json, listen).await,
     }
 }
 
-async fn status(nats_url: &str, json: bool, listen: f64) -> anyhow::Result<()> {
-    let (client, js) = crate::services::nats(nats_url, "livefleet-fleet-status").await?;
+async fn status(nats: &crate::nats::NatsArgs, json: bool, listen: f64) -> anyhow::Result<()> {
+    let (client, js) = crate::nats::connect(nats, "livefleet-fleet-status").await?;
     let mut beats = client
         .subscribe(HEARTBEAT_SUBJECT_FILTER)
         .await
@@ -184,32 +176,24 @@ pub enum NodeCommand {
     /// discontinuity) and place nothing new on it until `undrain`.
     Drain {
         id: String,
-        #[arg(
-            long,
-            env = "LIVEFLEET_NATS_URL",
-            default_value = "nats://127.0.0.1:4222"
-        )]
-        nats_url: String,
+        #[command(flatten)]
+        nats: crate::nats::NatsArgs,
     },
     /// Let a drained worker take channels again.
     Undrain {
         id: String,
-        #[arg(
-            long,
-            env = "LIVEFLEET_NATS_URL",
-            default_value = "nats://127.0.0.1:4222"
-        )]
-        nats_url: String,
+        #[command(flatten)]
+        nats: crate::nats::NatsArgs,
     },
 }
 
 pub async fn node(command: NodeCommand) -> anyhow::Result<()> {
-    let (id, nats_url, undrain) = match command {
-        NodeCommand::Drain { id, nats_url } => (id, nats_url, false),
-        NodeCommand::Undrain { id, nats_url } => (id, nats_url, true),
+    let (id, nats, undrain) = match command {
+        NodeCommand::Drain { id, nats } => (id, nats, false),
+        NodeCommand::Undrain { id, nats } => (id, nats, true),
     };
     let worker = livefleet_fleet::WorkerId::new(id).map_err(anyhow::Error::msg)?;
-    let (client, _js) = crate::services::nats(&nats_url, "livefleet-node").await?;
+    let (client, _js) = crate::nats::connect(&nats, "livefleet-node").await?;
     let request = livefleet_fleet::DrainRequest {
         worker: worker.clone(),
         undrain,

@@ -3,6 +3,7 @@
 mod channel;
 mod dev;
 mod fleet;
+mod nats;
 mod services;
 
 use std::net::SocketAddr;
@@ -56,9 +57,9 @@ enum Command {
     },
     /// Everything on one machine: nats-server (child process), RTMP ingest, one worker, HTTP origin with a viewer page.
     Dev {
-        /// Use this NATS server instead of starting one.
-        #[arg(long, env = "LIVEFLEET_NATS_URL")]
-        nats_url: Option<String>,
+        /// Without --nats-url, dev starts a nats-server of its own.
+        #[command(flatten)]
+        nats: crate::nats::NatsArgs,
         /// RTMP listen address.
         #[arg(long, default_value = "0.0.0.0:1935")]
         rtmp: SocketAddr,
@@ -86,12 +87,8 @@ enum Command {
     },
     /// The RTMP ingest on its own.
     Ingest {
-        #[arg(
-            long,
-            env = "LIVEFLEET_NATS_URL",
-            default_value = "nats://127.0.0.1:4222"
-        )]
-        nats_url: String,
+        #[command(flatten)]
+        nats: crate::nats::NatsArgs,
         /// RTMP listen address.
         #[arg(long, default_value = "0.0.0.0:1935")]
         rtmp: SocketAddr,
@@ -108,12 +105,8 @@ enum Command {
     },
     /// A scheduler replica: places channels on workers, fails them over; run two or more for HA.
     Scheduler {
-        #[arg(
-            long,
-            env = "LIVEFLEET_NATS_URL",
-            default_value = "nats://127.0.0.1:4222"
-        )]
-        nats_url: String,
+        #[command(flatten)]
+        nats: crate::nats::NatsArgs,
         /// Scheduler configuration (YAML: replica_id, heartbeat_timeout, policy, lease_ttl).
         #[arg(long)]
         config: Option<PathBuf>,
@@ -148,12 +141,8 @@ enum Command {
     },
     /// A worker on its own: runs channels from the bus, writes to a local directory.
     Worker {
-        #[arg(
-            long,
-            env = "LIVEFLEET_NATS_URL",
-            default_value = "nats://127.0.0.1:4222"
-        )]
-        nats_url: String,
+        #[command(flatten)]
+        nats: crate::nats::NatsArgs,
         /// This node's id.
         #[arg(long, default_value = "worker")]
         id: String,
@@ -231,7 +220,7 @@ async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
     let seconds = |s: f64| Duration::from_secs_f64(s.clamp(0.0, 86_400.0));
     match command {
         Command::Dev {
-            nats_url,
+            nats,
             rtmp,
             http,
             data,
@@ -242,7 +231,7 @@ async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
             grace,
         } => {
             dev::run(dev::DevOptions {
-                nats_url,
+                nats,
                 rtmp,
                 http,
                 data,
@@ -255,7 +244,7 @@ async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
             .await?;
         }
         Command::Ingest {
-            nats_url,
+            nats,
             rtmp,
             config,
             metrics,
@@ -269,7 +258,7 @@ async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
                 }
                 None => Default::default(),
             };
-            let (client, js) = services::nats(&nats_url, "livefleet-ingest").await?;
+            let (client, js) = nats::connect(&nats, "livefleet-ingest").await?;
             let placement = (!no_scheduler).then_some(client);
             let registry = prometheus::Registry::new();
             let stop = tokio_util::sync::CancellationToken::new();
@@ -291,7 +280,7 @@ async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
             let _ = m.await;
         }
         Command::Worker {
-            nats_url,
+            nats,
             id,
             data,
             grace,
@@ -312,7 +301,7 @@ async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
                 }
                 None => services::WorkerFile::default(),
             };
-            let (client, js) = services::nats(&nats_url, &format!("livefleet-worker-{id}")).await?;
+            let (client, js) = nats::connect(&nats, &format!("livefleet-worker-{id}")).await?;
             let registry = prometheus::Registry::new();
             let stop = tokio_util::sync::CancellationToken::new();
             let metrics_listener = services::bind(metrics, "metrics").await?;
@@ -344,7 +333,7 @@ async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
         Command::Fleet { command } => fleet::run(command).await?,
         Command::Node { command } => fleet::node(command).await?,
         Command::Scheduler {
-            nats_url,
+            nats,
             config,
             id,
             metrics,
@@ -367,7 +356,7 @@ async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
                 cfg.replica_id = format!("scheduler-{}", std::process::id());
             }
             let (client, _js) =
-                services::nats(&nats_url, &format!("livefleet-{}", cfg.replica_id)).await?;
+                nats::connect(&nats, &format!("livefleet-{}", cfg.replica_id)).await?;
             let registry = prometheus::Registry::new();
             let stop = tokio_util::sync::CancellationToken::new();
             let metrics_listener = services::bind(metrics, "metrics").await?;

@@ -14,21 +14,6 @@ use livefleet_worker::service::WorkerConfig;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-/// Connects to NATS and opens JetStream.
-pub async fn nats(
-    url: &str,
-    name: &str,
-) -> anyhow::Result<(async_nats::Client, async_nats::jetstream::Context)> {
-    let client = tokio::time::timeout(std::time::Duration::from_secs(30), livefleet_bus::connect(url, name))
-        .await
-        .with_context(|| format!("NATS at {url} did not answer within 30 s (is nats-server running? start one, or use `livefleet dev` which starts its own)"))?
-        .with_context(|| format!("cannot connect to NATS at {url}"))?;
-    let js = livefleet_bus::jetstream(&client)
-        .await
-        .with_context(|| format!("JetStream is not enabled on {url} (run nats-server with -js)"))?;
-    Ok((client, js))
-}
-
 pub async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
     TcpListener::bind(addr)
         .await

@@ -4,6 +4,8 @@
 //! MP4 box reader.
 #![allow(dead_code)]
 
+pub mod cluster;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};

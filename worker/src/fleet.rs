@@ -374,6 +374,9 @@ pub async fn run(
         sequence: AtomicU64::new(0),
     });
     let mut running: HashMap<ChannelName, Running> = HashMap::new();
+    let checking = Arc::new(AtomicBool::new(false));
+    let channels = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let beats = spawn_heartbeats(node.clone(), channels.clone());
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(shutdown);
@@ -392,7 +395,10 @@ pub async fn run(
         loop {
             tokio::select! {
                 change = watch.next() => match change {
-                    Some(Ok(a)) => apply(&node, &mut running, a, metrics.as_ref()).await,
+                    Some(Ok(a)) => {
+                        apply(&node, &mut running, a, metrics.as_ref()).await;
+                        *channels.lock().unwrap_or_else(|e| e.into_inner()) = advertised(&running);
+                    }
                     Some(Err(e)) => tracing::warn!(error = %e, "assignment watch error"),
                     None => {
                         tracing::warn!("assignment watch ended; watching again");
@@ -401,9 +407,9 @@ pub async fn run(
                     }
                 },
                 _ = tick.tick() => {
-                    notice_deleted(&node, &running).await;
+                    notice_deleted(&node, &running, &checking);
                     reap(&node, &mut running).await;
-                    heartbeat(&node, &running).await;
+                    *channels.lock().unwrap_or_else(|e| e.into_inner()) = advertised(&running);
                     if let Some(m) = &metrics { m.channels.set(running.len() as i64); }
                 }
                 _ = &mut shutdown => break 'watch,
@@ -413,7 +419,8 @@ pub async fn run(
     tracing::info!(channels = running.len(), "fleet worker stopping");
     // Tell the scheduler at once, so it moves the channels without waiting for the heartbeat timeout.
     node.draining.store(true, Ordering::Relaxed);
-    heartbeat(&node, &running).await;
+    beats.abort();
+    heartbeat(&node, advertised(&running)).await;
     let _ = node.client.flush().await;
     for (_, r) in running.drain() {
         stop(r).await;
@@ -546,16 +553,33 @@ async fn stop(r: Running) {
 
 /// Channels deleted from the registry end their broadcast at once (ENDLIST);
 /// `reap` then releases their assignments. The ingest ends their publish.
-async fn notice_deleted(node: &Arc<Node>, running: &HashMap<ChannelName, Running>) {
-    for (channel, r) in running {
-        if r.deleted.load(Ordering::Relaxed) {
-            continue;
-        }
-        if let Ok(None) = node.registry.get(channel).await {
-            tracing::info!(%channel, epoch = r.epoch, "channel deleted from the registry; ending its broadcast");
-            r.deleted.store(true, Ordering::Relaxed);
-        }
+///
+/// The registry is read on a task of its own, one check at a time: a bus
+/// that is slow to answer (a cluster electing new leaders) must never hold
+/// the loop that sends the heartbeats.
+fn notice_deleted(
+    node: &Arc<Node>,
+    running: &HashMap<ChannelName, Running>,
+    checking: &Arc<AtomicBool>,
+) {
+    let watched: Vec<(ChannelName, Epoch, Arc<AtomicBool>)> = running
+        .iter()
+        .filter(|(_, r)| !r.deleted.load(Ordering::Relaxed))
+        .map(|(c, r)| (c.clone(), r.epoch, r.deleted.clone()))
+        .collect();
+    if watched.is_empty() || checking.swap(true, Ordering::AcqRel) {
+        return;
     }
+    let (node, checking) = (node.clone(), checking.clone());
+    tokio::spawn(async move {
+        for (channel, epoch, deleted) in watched {
+            if let Ok(None) = node.registry.get(&channel).await {
+                tracing::info!(%channel, epoch, "channel deleted from the registry; ending its broadcast");
+                deleted.store(true, Ordering::Relaxed);
+            }
+        }
+        checking.store(false, Ordering::Release);
+    });
 }
 
 /// Channels whose broadcast ended: release their assignments.
@@ -596,12 +620,9 @@ fn load_average() -> f64 {
         .unwrap_or(0.0)
 }
 
-async fn heartbeat(node: &Arc<Node>, running: &HashMap<ChannelName, Running>) {
-    let mut encoders = vec![FleetEncoder::X264];
-    if node.nvenc.is_ok() {
-        encoders.insert(0, FleetEncoder::Nvenc);
-    }
-    let channels = running
+/// What the heartbeats say this worker runs.
+fn advertised(running: &HashMap<ChannelName, Running>) -> Vec<RunningChannel> {
+    running
         .iter()
         .map(|(name, r)| {
             let nvenc = r.kind == EncoderKind::Nvenc;
@@ -617,7 +638,32 @@ async fn heartbeat(node: &Arc<Node>, running: &HashMap<ChannelName, Running>) {
                 pixel_rate: r.cost.pixel_rate,
             }
         })
-        .collect::<Vec<_>>();
+        .collect()
+}
+
+/// Sends heartbeats every second from what `channels` holds, on a task of
+/// its own: starting a channel (KV reads) or a slow bus never delays them,
+/// or the scheduler would think this worker dead and move its channels.
+fn spawn_heartbeats(
+    node: Arc<Node>,
+    channels: Arc<std::sync::Mutex<Vec<RunningChannel>>>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let now = channels.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            heartbeat(&node, now).await;
+        }
+    })
+}
+
+async fn heartbeat(node: &Arc<Node>, channels: Vec<RunningChannel>) {
+    let mut encoders = vec![FleetEncoder::X264];
+    if node.nvenc.is_ok() {
+        encoders.insert(0, FleetEncoder::Nvenc);
+    }
     let sessions: u32 = channels.iter().map(|c| c.sessions).sum();
     let hb = Heartbeat {
         worker: node.id.clone(),

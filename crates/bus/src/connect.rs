@@ -1,8 +1,9 @@
 //! Connecting a livefleet process to NATS.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
-use async_nats::{jetstream, ConnectErrorKind, ConnectOptions, Event};
+use async_nats::{jetstream, ConnectErrorKind, ConnectOptions, Event, ServerAddr};
 
 use crate::BusError;
 
@@ -19,9 +20,29 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// reconnects forever with the same backoff and logs disconnects and
 /// reconnects.
 pub async fn connect(url: &str, name: &str) -> Result<async_nats::Client, BusError> {
+    connect_with(&NatsConnect::servers(url), name).await
+}
+
+/// [`connect`] with credentials and TLS; `config.servers` may list several
+/// servers (a cluster's seed URLs, comma-separated): the client picks one,
+/// learns the cluster's other servers from it, and on losing its server
+/// reconnects to another.
+pub async fn connect_with(
+    config: &NatsConnect,
+    name: &str,
+) -> Result<async_nats::Client, BusError> {
+    let url = config.servers.as_str();
+    let servers = parse_servers(url).map_err(|message| BusError::Connect {
+        url: url.to_owned(),
+        source: message.into(),
+    })?;
     let mut attempt: u32 = 0;
     loop {
-        match options(name).connect(url).await {
+        match options_for(config, name)
+            .await?
+            .connect(servers.as_slice())
+            .await
+        {
             Ok(client) => {
                 if attempt > 0 {
                     tracing::info!(
@@ -55,6 +76,78 @@ pub async fn connect(url: &str, name: &str) -> Result<async_nats::Client, BusErr
             },
         }
     }
+}
+
+/// How to reach NATS: the servers and the credentials, as configured.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NatsConnect {
+    /// One server URL or a comma-separated list (a cluster's seed URLs).
+    pub servers: String,
+    /// A credentials file (user JWT + NKEY seed).
+    pub creds: Option<PathBuf>,
+    /// A file holding an NKEY seed.
+    pub nkey: Option<PathBuf>,
+    /// Require TLS.
+    pub tls: bool,
+    /// CA certificate (PEM) for the servers.
+    pub tls_ca: Option<PathBuf>,
+    /// Client certificate and key (PEM).
+    pub tls_client: Option<(PathBuf, PathBuf)>,
+}
+
+impl NatsConnect {
+    /// Plain servers, no credentials.
+    pub fn servers(servers: &str) -> Self {
+        Self {
+            servers: servers.to_owned(),
+            ..Self::default()
+        }
+    }
+}
+
+/// The server addresses of a comma-separated list.
+pub fn parse_servers(list: &str) -> Result<Vec<ServerAddr>, String> {
+    let addrs: Vec<&str> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    if addrs.is_empty() {
+        return Err("no NATS server given".to_owned());
+    }
+    addrs
+        .iter()
+        .map(|a| {
+            a.parse::<ServerAddr>()
+                .map_err(|e| format!("NATS server address {a:?}: {e}"))
+        })
+        .collect()
+}
+
+async fn options_for(config: &NatsConnect, name: &str) -> Result<ConnectOptions, BusError> {
+    let bad = |message: String| BusError::Config(message);
+    let mut options = options(name);
+    if let Some(path) = &config.creds {
+        options = options
+            .credentials_file(path)
+            .await
+            .map_err(|e| bad(format!("NATS credentials file {}: {e}", path.display())))?;
+    }
+    if let Some(path) = &config.nkey {
+        let seed = std::fs::read_to_string(path)
+            .map_err(|e| bad(format!("NATS NKEY seed file {}: {e}", path.display())))?;
+        options = options.nkey(seed.trim().to_owned());
+    }
+    if let Some(ca) = &config.tls_ca {
+        options = options.add_root_certificates(ca.clone());
+    }
+    if let Some((cert, key)) = &config.tls_client {
+        options = options.add_client_certificate(cert.clone(), key.clone());
+    }
+    if config.tls || config.tls_ca.is_some() || config.tls_client.is_some() {
+        options = options.require_tls(true);
+    }
+    Ok(options)
 }
 
 fn options(name: &str) -> ConnectOptions {

@@ -44,6 +44,9 @@ pub enum BusError {
         #[source]
         source: NatsError,
     },
+    /// The NATS configuration cannot be used (a credentials file that cannot be read).
+    #[error("{0}")]
+    Config(String),
     /// The server answers but JetStream is off.
     #[error(
         "JetStream is not available on the NATS server ({source}); start nats-server with -js"

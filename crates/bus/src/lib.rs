@@ -24,9 +24,10 @@ mod error;
 pub mod fragment;
 mod media;
 mod registry;
+pub mod replication;
 mod server;
 
-pub use connect::{connect, jetstream};
+pub use connect::{connect, connect_with, jetstream, parse_servers, NatsConnect};
 pub use error::{BusError, NatsError};
 pub use media::{
     channel_subjects, ensure_media_stream, subscribe_media, MediaPublisher, MediaStart,
@@ -36,4 +37,5 @@ pub use registry::{
     generate_stream_key, validate_stream_key, ChannelChange, ChannelRecord, ChannelRegistry,
     ChannelWatch, REGISTRY_BUCKET,
 };
+pub use replication::{configure_replication, open_kv_bucket, Replication, StreamKind};
 pub use server::{NatsServer, CHILD_MAX_PAYLOAD};

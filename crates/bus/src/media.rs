@@ -83,8 +83,9 @@ fn data_subject(channel: &ChannelName) -> String {
     format!("media.{channel}.data")
 }
 
-/// Creates the media stream if it does not exist yet. Idempotent; never
-/// changes an existing stream.
+/// Creates the media stream if it does not exist yet (replicated as
+/// [`crate::StreamKind::Media`]), or raises an existing one's replicas to the
+/// configured number; its other settings are left as they are.
 pub async fn ensure_media_stream(
     js: &jetstream::Context,
     config: &MediaStreamConfig,
@@ -100,13 +101,11 @@ pub async fn ensure_media_stream(
         max_bytes: config.max_bytes,
         // Re-sent packets (same Nats-Msg-Id) are dropped within this window.
         duplicate_window: Duration::from_secs(config.max_age_secs.clamp(1, 120)),
-        num_replicas: 1,
         allow_direct: true,
         ..Default::default()
     };
-    js.get_or_create_stream(wanted)
+    crate::replication::ensure_stream(js, wanted, crate::StreamKind::Media)
         .await
-        .map(|_| ())
         .map_err(|e| {
             BusError::nats(
                 format!("cannot create or open the JetStream stream {MEDIA_STREAM}"),

@@ -179,42 +179,18 @@ pub struct ChannelRegistry {
 }
 
 impl ChannelRegistry {
-    /// Opens the bucket, creating it (file storage, history 5) if missing.
+    /// Opens the bucket, creating it (file storage, history 5, replicated as
+    /// a state bucket) if missing.
     pub async fn open(js: &jetstream::Context) -> Result<Self, BusError> {
-        if let Ok(kv) = js.get_key_value(REGISTRY_BUCKET).await {
-            return Ok(Self { kv });
-        }
-        // `create_key_value` first reads the account info, which a 2.9 server
-        // answers in a form this client cannot read; create the bucket's
-        // stream directly, laid out as a KV bucket.
-        let created = js
-            .create_stream(jetstream::stream::Config {
-                name: format!("KV_{REGISTRY_BUCKET}"),
-                description: Some("livefleet channels: records and stream key index".to_owned()),
-                subjects: vec![format!("$KV.{REGISTRY_BUCKET}.>")],
-                max_messages_per_subject: HISTORY,
-                storage: jetstream::stream::StorageType::File,
-                discard: jetstream::stream::DiscardPolicy::New,
-                allow_rollup: true,
-                deny_delete: true,
-                allow_direct: true,
-                num_replicas: 1,
-                ..Default::default()
-            })
-            .await;
-        // Someone else may have created it meanwhile: open it either way.
-        match js.get_key_value(REGISTRY_BUCKET).await {
-            Ok(kv) => Ok(Self { kv }),
-            Err(open_err) => Err(match created {
-                Err(e) => {
-                    BusError::nats(format!("cannot create the KV bucket {REGISTRY_BUCKET}"), e)
-                }
-                Ok(_) => BusError::nats(
-                    format!("cannot open the KV bucket {REGISTRY_BUCKET}"),
-                    open_err,
-                ),
-            }),
-        }
+        let kv = crate::open_kv_bucket(
+            js,
+            REGISTRY_BUCKET,
+            "livefleet channels: records and stream key index",
+            HISTORY,
+        )
+        .await
+        .map_err(|e| BusError::nats(format!("cannot open the KV bucket {REGISTRY_BUCKET}"), e))?;
+        Ok(Self { kv })
     }
 
     /// Adds a channel. Fails with [`BusError::AlreadyExists`] if the name is

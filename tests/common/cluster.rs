@@ -1,0 +1,212 @@
+//! Three real `nats-server` processes on loopback ports forming a JetStream
+//! cluster (routes between all of them), started and stopped by the test.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One server of the cluster.
+pub struct Node {
+    pub name: String,
+    pub client_port: u16,
+    cluster_port: u16,
+    monitor_port: u16,
+    store: PathBuf,
+    log: PathBuf,
+    child: Option<Child>,
+}
+
+impl Node {
+    /// `nats://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.client_port)
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+}
+
+/// A JetStream cluster of real servers; every server is killed on drop.
+pub struct NatsCluster {
+    pub nodes: Vec<Node>,
+    _dir: tempfile::TempDir,
+}
+
+impl NatsCluster {
+    /// Starts `n` servers (named n0, n1, ...) and waits until JetStream has a
+    /// meta leader.
+    pub fn start(n: usize) -> NatsCluster {
+        let dir = tempfile::tempdir().unwrap();
+        let nodes = (0..n)
+            .map(|i| Node {
+                name: format!("n{i}"),
+                client_port: free_port(),
+                cluster_port: free_port(),
+                monitor_port: free_port(),
+                store: dir.path().join(format!("js{i}")),
+                log: dir.path().join(format!("nats{i}.log")),
+                child: None,
+            })
+            .collect();
+        let mut cluster = NatsCluster { nodes, _dir: dir };
+        for i in 0..n {
+            cluster.spawn(i);
+        }
+        cluster.wait_for(30, "a JetStream meta leader", |c| {
+            c.jsz(None).is_some_and(|j| {
+                j["meta_cluster"]["leader"]
+                    .as_str()
+                    .is_some_and(|l| !l.is_empty())
+            })
+        });
+        cluster
+    }
+
+    fn spawn(&mut self, i: usize) {
+        let routes: Vec<String> = self
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, n)| format!("nats://127.0.0.1:{}", n.cluster_port))
+            .collect();
+        let node = &self.nodes[i];
+        let child = Command::new("nats-server")
+            .args(["-a", "127.0.0.1", "-p", &node.client_port.to_string()])
+            .args(["-n", &node.name, "-js", "-sd", node.store.to_str().unwrap()])
+            .args(["--cluster_name", "livefleet-test"])
+            .args([
+                "--cluster",
+                &format!("nats://127.0.0.1:{}", node.cluster_port),
+            ])
+            .args(["--routes", &routes.join(",")])
+            .args(["-m", &node.monitor_port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&node.log).unwrap())
+            .spawn()
+            .expect("nats-server");
+        let port = node.client_port;
+        self.nodes[i].child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "nats-server n{i} did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Every server's client URL, comma-separated (what `--nats-url` takes).
+    pub fn urls(&self) -> String {
+        self.nodes
+            .iter()
+            .map(Node::url)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// SIGKILL of server `i`: no goodbye to the cluster.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut c) = self.nodes[i].child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts server `i` again with its store.
+    pub fn restart(&mut self, i: usize) {
+        assert!(!self.nodes[i].is_running());
+        self.spawn(i);
+    }
+
+    /// `/jsz` of the first running server (or of `only`), with streams.
+    pub fn jsz(&self, only: Option<usize>) -> Option<Value> {
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter(|(i, n)| n.is_running() && only.is_none_or(|o| o == *i))
+            .find_map(|(_, n)| {
+                let out = Command::new("curl")
+                    .args(["-s", "--max-time", "3"])
+                    .arg(format!(
+                        "http://127.0.0.1:{}/jsz?accounts=true&streams=true&config=true",
+                        n.monitor_port
+                    ))
+                    .output()
+                    .ok()?;
+                serde_json::from_slice::<Value>(&out.stdout).ok()
+            })
+    }
+
+    /// (name, replicas, leader) of every stream, as a running server reports them.
+    pub fn streams(&self) -> Vec<(String, u64, String)> {
+        let Some(j) = self.jsz(None) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for account in j["account_details"].as_array().into_iter().flatten() {
+            for s in account["stream_detail"].as_array().into_iter().flatten() {
+                out.push((
+                    s["name"].as_str().unwrap_or_default().to_string(),
+                    s["config"]["num_replicas"].as_u64().unwrap_or(0),
+                    s["cluster"]["leader"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                ));
+            }
+        }
+        out
+    }
+
+    /// The index of the server that leads `stream`.
+    pub fn leader_of(&self, stream: &str) -> Option<usize> {
+        let leader = self
+            .streams()
+            .into_iter()
+            .find(|(n, _, _)| n == stream)
+            .map(|(_, _, l)| l)?;
+        self.nodes.iter().position(|n| n.name == leader)
+    }
+
+    pub fn logs(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|n| {
+                format!(
+                    "--- {}\n{}",
+                    n.name,
+                    std::fs::read_to_string(&n.log).unwrap_or_default()
+                )
+            })
+            .collect()
+    }
+
+    pub fn wait_for(&self, secs: u64, what: &str, mut f: impl FnMut(&NatsCluster) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while !f(self) {
+            assert!(
+                Instant::now() < deadline,
+                "timed out after {secs} s waiting for {what}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for NatsCluster {
+    fn drop(&mut self) {
+        for i in 0..self.nodes.len() {
+            self.kill(i);
+        }
+    }
+}
