@@ -1,5 +1,6 @@
 //! Three real `nats-server` processes on loopback ports forming a JetStream
 //! cluster (routes between all of them), started and stopped by the test.
+//! Shared by the integration tests and `benches/bus_node_loss.rs`.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -145,6 +146,29 @@ impl NatsCluster {
                     .ok()?;
                 serde_json::from_slice::<Value>(&out.stdout).ok()
             })
+    }
+
+    /// Bytes the running servers have sent each other over their routes.
+    pub fn route_bytes(&self) -> u64 {
+        self.nodes
+            .iter()
+            .filter(|n| n.is_running())
+            .filter_map(|n| {
+                let out = Command::new("curl")
+                    .args(["-s", "--max-time", "3"])
+                    .arg(format!("http://127.0.0.1:{}/routez", n.monitor_port))
+                    .output()
+                    .ok()?;
+                let routez: Value = serde_json::from_slice(&out.stdout).ok()?;
+                Some(
+                    routez["routes"]
+                        .as_array()?
+                        .iter()
+                        .filter_map(|r| r["out_bytes"].as_u64())
+                        .sum::<u64>(),
+                )
+            })
+            .sum()
     }
 
     /// (name, replicas, leader) of every stream, as a running server reports them.
