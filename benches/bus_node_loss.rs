@@ -16,6 +16,7 @@
 //! Run: `cargo bench --bench bus_node_loss`. Figures only; nothing passes or fails.
 
 #[path = "../tests/common/cluster.rs"]
+#[allow(dead_code)]
 mod cluster;
 
 use std::path::{Path, PathBuf};

@@ -104,3 +104,57 @@ fn state_and_media_are_replicated_and_a_channel_outlives_bus_nodes() {
         }
     }
 }
+
+#[test]
+fn credentials_come_from_the_url_and_the_nats_arguments() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = std::process::Command::new("nats-server")
+        .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+        .arg(dir.path().join("js"))
+        .args(["--user", "fleet", "--pass", "s3cret-pass"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("nats-server");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let list = |url: &str, extra: &[&str]| {
+        run(livefleet()
+            .args(["channel", "list", "--nats-url", url])
+            .args(extra)
+            .env("RUST_LOG", "error"))
+    };
+    // User and password in the URL, in a list with a dead seed first.
+    let good = list(
+        &format!("nats://127.0.0.1:1,nats://fleet:s3cret-pass@127.0.0.1:{port}"),
+        &[],
+    );
+    assert!(good.status.success(), "{}", text(&good.stderr));
+    let refused = list(&format!("nats://127.0.0.1:{port}"), &[]);
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused.stderr).to_lowercase().contains("authoriz"),
+        "{}",
+        text(&refused.stderr)
+    );
+    let missing = list(
+        &format!("nats://127.0.0.1:{port}"),
+        &["--nats-creds", "/nonexistent/fleet.creds"],
+    );
+    assert!(!missing.status.success());
+    assert!(
+        text(&missing.stderr).contains("/nonexistent/fleet.creds"),
+        "{}",
+        text(&missing.stderr)
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+}

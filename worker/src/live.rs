@@ -513,6 +513,8 @@ fn wait_for_return<'f>(
 /// Media silence after which the subscription is made again (a NATS server
 /// restart loses the in-memory media stream and the consumer with it).
 const RESUBSCRIBE_AFTER: Duration = Duration::from_secs(3);
+/// How long one attempt to subscribe to the media may take.
+const SUBSCRIBE_WITHIN: Duration = Duration::from_secs(3);
 
 /// Feeds `tx` with the media of `channel` from the latest keyframe, until
 /// `tx` closes. When media stops for a few seconds the subscription is made
@@ -536,11 +538,23 @@ pub async fn forward_media(
             },
             None => livefleet_bus::MediaStart::LatestKeyframe,
         };
-        let mut subscription = match livefleet_bus::subscribe_media(&js, &channel, start).await {
+        // Bounded: on a cluster electing the stream's new leader, a request
+        // can hang for the client's whole timeout; trying again soon wins.
+        let attempt = match tokio::time::timeout(
+            SUBSCRIBE_WITHIN,
+            livefleet_bus::subscribe_media(&js, &channel, start),
+        )
+        .await
+        {
+            Ok(Ok(s)) => Ok(s),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("no answer within {SUBSCRIBE_WITHIN:?}")),
+        };
+        let mut subscription = match attempt {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(%channel, error = %e, "cannot subscribe to the media; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                tokio::time::sleep(Duration::from_millis(500)).await;
                 if tx.is_closed() {
                     return;
                 }

@@ -471,13 +471,30 @@ pub async fn subscribe_media(
     channel: &ChannelName,
     start: MediaStart,
 ) -> Result<MediaSubscription, BusError> {
-    ensure_media_stream(js, &MediaStreamConfig::default()).await?;
-    let mut stream = js.get_stream(MEDIA_STREAM).await.map_err(|e| {
-        BusError::nats(
-            format!("cannot open the JetStream stream {MEDIA_STREAM}"),
-            e,
-        )
-    })?;
+    let mut stream = match js.get_stream(MEDIA_STREAM).await {
+        Ok(stream) => stream,
+        Err(e)
+            if matches!(
+                e.kind(),
+                jetstream::context::GetStreamErrorKind::JetStream(_)
+            ) =>
+        {
+            // Not there (a fresh bus, or a restarted single server): make it.
+            ensure_media_stream(js, &MediaStreamConfig::default()).await?;
+            js.get_stream(MEDIA_STREAM).await.map_err(|e| {
+                BusError::nats(
+                    format!("cannot open the JetStream stream {MEDIA_STREAM}"),
+                    e,
+                )
+            })?
+        }
+        Err(e) => {
+            return Err(BusError::nats(
+                format!("cannot open the JetStream stream {MEDIA_STREAM}"),
+                e,
+            ))
+        }
+    };
     let info = stream.info().await.map_err(|e| {
         BusError::nats(
             format!("cannot read the JetStream stream {MEDIA_STREAM}"),

@@ -142,6 +142,9 @@ pub async fn ensure_stream(
         match js.create_stream(config.clone()).await {
             Ok(_) => {
                 tracing::debug!(stream = %name, replicas, "stream created");
+                if replicas > 1 {
+                    wait_for_leader(js, &name).await;
+                }
                 return Ok(());
             }
             // Another process may have created it meanwhile.
@@ -171,6 +174,23 @@ pub async fn ensure_stream(
         format!("cannot create stream {name} with {replicas} replicas"),
         error,
     ))
+}
+
+/// Waits (a few seconds at most) until a new replicated stream has elected
+/// its leader, so that the first reads and writes do not time out on it.
+async fn wait_for_leader(js: &jetstream::Context, name: &str) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while tokio::time::Instant::now() < deadline {
+        if let Ok(mut stream) = js.get_stream(name).await {
+            if let Ok(info) = stream.info().await {
+                if info.cluster.as_ref().is_some_and(|c| c.leader.is_some()) {
+                    return;
+                }
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    tracing::warn!(stream = %name, "the new stream has no leader yet; going on");
 }
 
 /// Whether the cluster the client sees has fewer servers than `replicas`.
