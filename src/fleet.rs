@@ -52,6 +52,10 @@ struct Status {
     workers: Vec<WorkerStatus>,
     /// Assigned channels whose worker sent no heartbeat while we listened.
     orphaned: Vec<ChannelStatus>,
+    /// Why the assignments could not be read (the channels are then those
+    /// the heartbeats report).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    assignments_error: Option<String>,
 }
 
 pub async fn run(command: FleetCommand) -> anyhow::Result<()> {
@@ -78,13 +82,32 @@ async fn status(nats: &crate::nats::NatsArgs, json: bool, listen: f64) -> anyhow
             }
         }
     }
-    let assignments = Assignments::open(&js)
-        .await
-        .context("opening the assignments")?;
-    let list = assignments
-        .list()
-        .await
-        .context("listing the assignments")?;
+    // A bus electing new leaders may not answer the KV for a while: the
+    // workers' own heartbeats still say what runs where.
+    let list = match Assignments::open(&js).await {
+        Ok(assignments) => assignments.list().await.map_err(anyhow::Error::from),
+        Err(e) => Err(anyhow::Error::from(e)),
+    };
+    let (list, assignments_error) = match list {
+        Ok(list) => (list, None),
+        Err(e) => {
+            let why = format!("{e:#}");
+            eprintln!("warning: the assignments cannot be read ({why}); channels as the workers' heartbeats report them");
+            let from_heartbeats = seen
+                .values()
+                .flat_map(|hb| {
+                    hb.channels.iter().map(|c| livefleet_fleet::Assignment {
+                        channel: c.name.clone(),
+                        worker: Some(hb.worker.clone()),
+                        epoch: c.epoch,
+                        assigned_unix_ms: 0,
+                        reason: "from the heartbeats".into(),
+                    })
+                })
+                .collect();
+            (from_heartbeats, Some(why))
+        }
+    };
     let now = livefleet_worker::pipeline::now_unix_ms();
     let mut workers: BTreeMap<String, WorkerStatus> = seen
         .values()
@@ -128,6 +151,7 @@ async fn status(nats: &crate::nats::NatsArgs, json: bool, listen: f64) -> anyhow
     let status = Status {
         workers: workers.into_values().collect(),
         orphaned,
+        assignments_error,
     };
     if json {
         println!("{}", serde_json::to_string_pretty(&status)?);

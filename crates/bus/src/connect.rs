@@ -36,13 +36,23 @@ pub async fn connect_with(
         url: url.to_owned(),
         source: message.into(),
     })?;
+    // Credentials in a URL (user:password, or a token alone) hold for the
+    // whole cluster; the client does not read them from the URL itself.
+    let url_auth = servers.iter().find_map(|s| {
+        s.username()
+            .map(|u| (u.to_owned(), s.password().map(str::to_owned)))
+    });
     let mut attempt: u32 = 0;
     loop {
-        match options_for(config, name)
-            .await?
-            .connect(servers.as_slice())
-            .await
-        {
+        let mut options = options_for(config, name).await?;
+        options = match &url_auth {
+            Some((user, Some(password))) => {
+                options.user_and_password(user.clone(), password.clone())
+            }
+            Some((token, None)) => options.token(token.clone()),
+            None => options,
+        };
+        match options.connect(servers.as_slice()).await {
             Ok(client) => {
                 if attempt > 0 {
                     tracing::info!(
