@@ -60,7 +60,7 @@ fn state_and_media_are_replicated_and_a_channel_outlives_bus_nodes() {
         cluster.kill(leader);
         killed.push(leader);
         dev.wait_for(
-            25,
+            60,
             &format!("segments after losing bus node n{leader} (round {round})"),
             || last_number(&dir).is_some_and(|n| n >= before + 2),
         );
