@@ -681,7 +681,15 @@ fn a_bus_node_lost_under_the_fleet_loses_no_channel_and_failover_still_works() {
         log.contains("disconnected from NATS") && log.matches("reconnected to NATS").count() >= 2
     });
 
-    // A worker killed after the node loss still fails over.
+    // The server comes back; a worker killed after the node loss still fails over.
+    cluster.restart(leader);
+    cluster.wait_for(30, "the restarted server to rejoin", |c| {
+        c.jsz(Some(leader)).is_some_and(|j| {
+            j["meta_cluster"]["leader"]
+                .as_str()
+                .is_some_and(|l| !l.is_empty())
+        })
+    });
     let mut owner = None;
     fleet.wait_for(60, "the channel's worker", |f| {
         owner = f.owner("cl");

@@ -339,7 +339,6 @@ async fn drive<'a>(
                 }
                 ConnectionEvent::Media(packet) => {
                     let Some(live) = live.as_mut() else { continue };
-                    deadline = Instant::now() + config.idle_timeout;
                     let track = match packet.track {
                         Track::Video => "video",
                         Track::Audio => "audio",
@@ -352,6 +351,8 @@ async fn drive<'a>(
                             reason: e.to_string(),
                         };
                     }
+                    // Time spent waiting on a slow bus is not the publisher's silence.
+                    deadline = Instant::now() + config.idle_timeout;
                 }
                 ConnectionEvent::Metadata(m) if metadata.as_ref() != Some(&m) => {
                     info!(
