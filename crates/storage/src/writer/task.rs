@@ -1,0 +1,176 @@
+//! The writer's background task: the queue in order, and between its puts
+//! the parked ones, tried again every few seconds.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use super::{Command, Counters, Losses, Put, WriterOptions};
+use crate::retry::put_with_retry;
+use crate::{Storage, StorageMetrics};
+
+/// The background task: the queue in order, and the parked puts between.
+pub(super) struct Task {
+    pub(super) storage: Arc<dyn Storage>,
+    pub(super) options: WriterOptions,
+    pub(super) counters: Arc<Counters>,
+    pub(super) losses: Arc<Losses>,
+    pub(super) metrics: StorageMetrics,
+    /// Given-up puts, oldest first, at most one per key.
+    pub(super) parked: Vec<Put>,
+    pub(super) parked_bytes: usize,
+}
+
+impl Task {
+    pub(super) async fn run(mut self, mut queue: mpsc::Receiver<Command>) {
+        let mut next_retry = tokio::time::Instant::now();
+        loop {
+            let command = if self.parked.is_empty() {
+                queue.recv().await
+            } else {
+                tokio::select! {
+                    command = queue.recv() => command,
+                    () = tokio::time::sleep_until(next_retry) => {
+                        self.retry_parked().await;
+                        next_retry = tokio::time::Instant::now() + self.options.parked_retry;
+                        continue;
+                    }
+                }
+            };
+            let Some(command) = command else { break };
+            match command {
+                Command::Put(put) => {
+                    self.counters.depth.fetch_sub(1, Ordering::Relaxed);
+                    self.metrics.queue_depth.dec();
+                    if self.parked.is_empty() {
+                        next_retry = tokio::time::Instant::now() + self.options.parked_retry;
+                    }
+                    self.store(put).await;
+                }
+                Command::Flush(done) => {
+                    let _ = done.send(());
+                }
+                Command::Settle(done) => {
+                    self.retry_parked().await;
+                    let _ = done.send(());
+                }
+            }
+        }
+        if !self.parked.is_empty() {
+            self.retry_parked().await;
+        }
+        for put in &self.parked {
+            tracing::error!(key = %put.key, "storage writer stopping; this object was never stored");
+        }
+        tracing::debug!("storage writer drained; stopping");
+    }
+
+    async fn store(&mut self, put: Put) {
+        if let Some(as_of) = put.names_as_of {
+            if as_of < self.losses.lost() {
+                // It may name a segment lost after it was made; its successor marks the gap.
+                self.metrics.manifests_held.inc();
+                tracing::debug!(key = %put.key, "manifest not stored: a segment it names was lost");
+                return;
+            }
+        }
+        let result = put_with_retry(
+            &*self.storage,
+            &put.key,
+            &put.body,
+            &put.meta,
+            &self.options.retry,
+            &self.metrics,
+        )
+        .await;
+        match result {
+            Ok(()) => self.stored(&put),
+            Err(_) => {
+                // Already logged with the error by the retry loop.
+                self.counters.failed.fetch_add(1, Ordering::Relaxed);
+                self.park(put);
+            }
+        }
+    }
+
+    /// `put` is stored: an older parked version of it is moot, a gap is closed.
+    fn stored(&mut self, put: &Put) {
+        if let Some(k) = self.parked.iter().position(|p| p.key == put.key) {
+            let old = self.parked.remove(k);
+            self.parked_bytes -= old.body.len();
+            self.metrics.parked.dec();
+        }
+        if put.is_segment() && self.losses.record_stored(&put.key) {
+            self.metrics.missing.dec();
+            tracing::info!(key = %put.key, "segment stored after all; the manifests name it again");
+        }
+    }
+
+    fn park(&mut self, put: Put) {
+        if put.is_segment()
+            && !self
+                .losses
+                .state
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .missing
+                .contains(&put.key)
+        {
+            self.losses.record_loss(&put.key);
+            self.metrics.missing.inc();
+        }
+        if let Some(k) = self.parked.iter().position(|p| p.key == put.key) {
+            let old = self.parked.remove(k);
+            self.parked_bytes -= old.body.len();
+            self.metrics.parked.dec();
+        }
+        if self.parked_bytes + put.body.len() > self.options.parked_bytes {
+            tracing::error!(
+                key = %put.key,
+                parked_bytes = self.parked_bytes,
+                limit = self.options.parked_bytes,
+                "too much waiting to be stored; this object is lost for good"
+            );
+            return;
+        }
+        tracing::warn!(key = %put.key, "put parked; trying again in the background");
+        self.parked_bytes += put.body.len();
+        self.metrics.parked.inc();
+        self.parked.push(put);
+    }
+
+    /// One attempt at every parked put, oldest first.
+    async fn retry_parked(&mut self) {
+        let parked = std::mem::take(&mut self.parked);
+        self.parked_bytes = 0;
+        self.metrics.parked.sub(parked.len() as i64);
+        let mut failing = false;
+        for put in parked {
+            // Once one fails the store is still down: keep the rest for the next round.
+            let result = if failing {
+                Err(())
+            } else {
+                self.storage
+                    .put(&put.key, put.body.clone(), put.meta.clone())
+                    .await
+                    .map_err(|error| {
+                        tracing::debug!(%error, key = %put.key, "parked put still fails");
+                    })
+            };
+            match result {
+                Ok(()) => {
+                    self.metrics.recovered();
+                    tracing::info!(key = %put.key, "parked put stored");
+                    self.stored(&put);
+                }
+                Err(()) => {
+                    failing = true;
+                    self.parked_bytes += put.body.len();
+                    self.metrics.parked.inc();
+                    self.parked.push(put);
+                }
+            }
+        }
+    }
+}
