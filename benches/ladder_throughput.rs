@@ -6,7 +6,9 @@
 //! fMP4 HLS. Printed: wall-clock throughput ratio (ours / CLI), CPU-seconds
 //! per content-second, peak RSS, per-rendition PSNR against the source, and
 //! decode-once versus one decode per rendition (four single-rendition
-//! transcodes in parallel).
+//! transcodes in parallel), and the floor: the four encoders alone from
+//! pre-scaled raw frames, one thread each, summed (ours / floor says what
+//! decoding, scaling, audio and packaging add).
 //!
 //! Run: `cargo bench --bench ladder_throughput` (LIVEFLEET_BENCH_SECONDS
 //! shortens the source). Figures only; nothing here passes or fails.
@@ -235,6 +237,65 @@ fn main() {
     args.push(format!("{}/v%v/index.m3u8", cli_out.display()));
     let cli = measure(Command::new("ffmpeg").args(&args));
 
+    // The floor: the four encoders alone, from pre-scaled raw frames, one
+    // thread each, summed: what no ladder can go below with these encoders.
+    let mut floor = Usage::default();
+    for (name, w, h, kbps) in LADDER {
+        let raw = dir.join(format!("{name}.yuv"));
+        ffmpeg(&[
+            "-i",
+            source.to_str().unwrap(),
+            "-vf",
+            &format!("scale={w}:{h}:flags=bicubic"),
+            "-pix_fmt",
+            "yuv420p",
+            "-f",
+            "rawvideo",
+            raw.to_str().unwrap(),
+        ]);
+        let u = measure(Command::new("ffmpeg").args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "yuv420p",
+            "-s",
+            &format!("{w}x{h}"),
+            "-r",
+            "30",
+            "-i",
+            raw.to_str().unwrap(),
+            "-c:v",
+            "libx264",
+            "-threads",
+            "1",
+            "-preset",
+            "veryfast",
+            "-b:v",
+            &format!("{kbps}k"),
+            "-maxrate",
+            &format!("{}k", kbps * 13 / 10),
+            "-bufsize",
+            &format!("{}k", kbps * 26 / 10),
+            "-g",
+            "60",
+            "-keyint_min",
+            "60",
+            "-sc_threshold",
+            "0",
+            "-f",
+            "null",
+            "-",
+        ]));
+        let _ = std::fs::remove_file(&raw);
+        floor.wall += u.wall;
+        floor.cpu += u.cpu;
+        floor.max_rss_mb = floor.max_rss_mb.max(u.max_rss_mb);
+    }
+
     // One decode per rendition: four single-rendition transcodes in parallel.
     let start = Instant::now();
     let mut children = Vec::new();
@@ -294,6 +355,13 @@ fn main() {
         cli.max_rss_mb
     );
     println!(
+        "{:<28} {:>10.1} {:>14.2} {:>12.0}",
+        "floor (encoders alone, 1 thr)",
+        floor.wall,
+        floor.cpu / content,
+        floor.max_rss_mb
+    );
+    println!(
         "{:<28} {:>10.1} {:>14.2} {:>12}",
         "livefleet, 1 decode/rendition",
         per_rendition_wall,
@@ -305,6 +373,11 @@ fn main() {
         cli.wall / ours.wall
     );
     println!("cpu ratio (ours / CLI): {:.2}", ours.cpu / cli.cpu);
+    println!("cpu ratio (ours / floor): {:.2}", ours.cpu / floor.cpu);
+    println!(
+        "peak RSS ratio (ours / CLI): {:.2}",
+        ours.max_rss_mb / cli.max_rss_mb
+    );
     println!(
         "decode once vs one decode per rendition: wall {:.2}x, cpu {:.2}x",
         per_rendition_wall / ours.wall,

@@ -65,7 +65,7 @@ pub async fn run(command: ChannelCommand) -> anyhow::Result<ExitCode> {
                     stream_key: key.clone(),
                     profile_yaml: text,
                     profile_name: parsed.name.clone(),
-                    created_unix_ms: livefleet_worker::pipeline::now_unix_ms(),
+                    created_unix_ms: livefleet_base::now_unix_ms(),
                 })
                 .await
                 .with_context(|| format!("creating channel {name}"))?;

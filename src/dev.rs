@@ -15,13 +15,61 @@ use livefleet_bus::{
 use livefleet_ingest::IngestConfig;
 use livefleet_origin::OriginConfig;
 use livefleet_profile::LadderProfile;
-use livefleet_worker::live::LiveTiming;
+use livefleet_worker::channel::LiveTiming;
 use tokio_util::sync::CancellationToken;
 
 use crate::services;
 
 /// The profile `dev` uses without `--profile`: small enough for any laptop.
 pub const DEFAULT_PROFILE: &str = include_str!("../ladder-profiles/cpu-small.yaml");
+
+/// Everything on one machine: nats-server (child process), RTMP ingest, one worker, HTTP origin with a viewer page.
+#[derive(clap::Args)]
+pub struct DevArgs {
+    /// Without --nats-url, dev starts a nats-server of its own.
+    #[command(flatten)]
+    pub nats: crate::nats::NatsArgs,
+    /// RTMP listen address.
+    #[arg(long, default_value = "0.0.0.0:1935")]
+    pub rtmp: SocketAddr,
+    /// HTTP listen address (origin, viewer page, /metrics).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub http: SocketAddr,
+    /// Storage directory (segments and manifests under live/<channel>/).
+    #[arg(long, default_value = "livefleet-data")]
+    pub data: PathBuf,
+    /// Channel name.
+    #[arg(long, default_value = "demo")]
+    pub channel: livefleet_base::ChannelName,
+    /// Stream key for the channel (default: random, printed at start).
+    #[arg(long)]
+    pub stream_key: Option<String>,
+    /// Ladder profile (default: the built-in ladder-profiles/cpu-small.yaml).
+    #[arg(long)]
+    pub profile: Option<PathBuf>,
+    /// Publish a synthetic test pattern with sound into the ingest.
+    #[arg(long)]
+    pub demo_source: bool,
+    /// Seconds a broadcast waits for its publisher to come back before it ends (ENDLIST).
+    #[arg(long, default_value_t = 10.0)]
+    pub grace: f64,
+}
+
+impl DevArgs {
+    pub fn options(self) -> DevOptions {
+        DevOptions {
+            nats: self.nats,
+            rtmp: self.rtmp,
+            http: self.http,
+            data: self.data,
+            channel: self.channel,
+            stream_key: self.stream_key,
+            profile: self.profile,
+            demo_source: self.demo_source,
+            grace: crate::config::seconds(self.grace),
+        }
+    }
+}
 
 pub struct DevOptions {
     pub nats: crate::nats::NatsArgs,
@@ -88,7 +136,7 @@ pub async fn run(o: DevOptions) -> anyhow::Result<()> {
             stream_key: stream_key.clone(),
             profile_yaml: profile_text,
             profile_name: profile.name.clone(),
-            created_unix_ms: livefleet_worker::pipeline::now_unix_ms(),
+            created_unix_ms: livefleet_base::now_unix_ms(),
         })
         .await
         .context("creating the channel")?;

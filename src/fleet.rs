@@ -108,7 +108,7 @@ async fn status(nats: &crate::nats::NatsArgs, json: bool, listen: f64) -> anyhow
             (from_heartbeats, Some(why))
         }
     };
-    let now = livefleet_worker::pipeline::now_unix_ms();
+    let now = livefleet_base::now_unix_ms();
     let mut workers: BTreeMap<String, WorkerStatus> = seen
         .values()
         .map(|hb| {

@@ -9,7 +9,7 @@ use anyhow::Context;
 use livefleet_bus::{ChannelRegistry, MediaPublisher, MediaStreamConfig};
 use livefleet_ingest::{BusSink, IngestConfig, IngestMetrics, RegistryGate};
 use livefleet_storage::LocalDir;
-use livefleet_worker::live::LiveTiming;
+use livefleet_worker::channel::LiveTiming;
 use livefleet_worker::service::WorkerConfig;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;

@@ -330,7 +330,11 @@ impl RtmpConnection {
                 data, timestamp, ..
             } => {
                 if let Some(p) = &mut self.publish {
-                    let dts = p.timeline.place(Track::Video, timestamp.value)?;
+                    let dts = if TagReader::is_sequence_header(Track::Video, &data) {
+                        p.timeline.peek(Track::Video, timestamp.value)
+                    } else {
+                        p.timeline.place(Track::Video, timestamp.value)?
+                    };
                     if let Some(packet) = p.reader.video(dts, data).map_err(ProtocolError::Video)? {
                         events.push(ConnectionEvent::Media(packet));
                     }
@@ -340,7 +344,11 @@ impl RtmpConnection {
                 data, timestamp, ..
             } => {
                 if let Some(p) = &mut self.publish {
-                    let dts = p.timeline.place(Track::Audio, timestamp.value)?;
+                    let dts = if TagReader::is_sequence_header(Track::Audio, &data) {
+                        p.timeline.peek(Track::Audio, timestamp.value)
+                    } else {
+                        p.timeline.place(Track::Audio, timestamp.value)?
+                    };
                     if let Some(packet) = p.reader.audio(dts, data).map_err(ProtocolError::Audio)? {
                         events.push(ConnectionEvent::Media(packet));
                     }

@@ -324,9 +324,7 @@ async fn create_channel(State(state): State<AdminState>, body: Bytes) -> ApiResu
         stream_key,
         profile_yaml: yaml,
         profile_name: parsed.name.clone(),
-        created_unix_ms: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64),
+        created_unix_ms: livefleet_base::now_unix_ms(),
     };
     match state.registry.create(rec.clone()).await {
         Ok(()) => {

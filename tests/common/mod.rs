@@ -488,8 +488,11 @@ impl Dev {
             ])
             .arg("--data")
             .arg(data.path().join("store"))
-            .arg("--profile")
-            .arg(profile("cpu-small.yaml"))
+            .args(if extra.contains(&"--profile") {
+                vec![]
+            } else {
+                vec!["--profile".into(), profile("cpu-small.yaml")]
+            })
             .args(extra)
             .env(
                 "RUST_LOG",

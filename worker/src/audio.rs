@@ -1,22 +1,41 @@
-//! Audio: decoded once, then resampled and AAC-encoded per audio rendition,
-//! or copied when the source already is what the rendition asks for.
+//! The audio stage: decoded once, then resampled and AAC-encoded per audio
+//! rendition, or copied when the source already is what the rendition asks for.
 //!
 //! Audio samples are stamped by count from the first decoded sample, on the
 //! same timeline as video (the session's origin is the first video frame):
-//! audio that starts before the first video frame is trimmed, audio that starts
-//! later starts later. The AAC encoder's priming delay is not signalled (no
-//! edit list), which shifts audio by 1024 samples (about 21 ms at 48 kHz),
-//! less than one video frame.
+//! audio that starts before the first video frame is trimmed. Every audio
+//! rendition covers the whole video timeline: a session without audio, and
+//! the start of a session whose audio begins late, are filled with silence,
+//! paced by the video ([`AudioMsg::VideoAt`]), so players never stall on an
+//! audio track that has no segment. The AAC encoder's priming delay is not
+//! signalled (no edit list), which shifts audio by 1024 samples (about
+//! 21 ms at 48 kHz), less than one video frame.
 
+use bytes::Bytes;
 use crossbeam_channel::Receiver;
 use ff::{codec, decoder, format, frame, software::resampling, ChannelLayout, Rational, Rescale};
 use ffmpeg_next as ff;
-use livefleet_packager::{Sample, TrackId, TrackMedia, TrackSpec};
+use livefleet_packager::{AudioConfig, Sample, TrackId, TrackMedia, TrackSpec};
 use livefleet_profile::AudioRendition;
 
+use crate::aac::{aac_extradata, asc_format, drain_encoder, open_audio_decoder};
 use crate::encoder::{self, VIDEO_TIME_BASE};
-use crate::pipeline::{audio_config, PackMsgSender};
+use crate::pack::PackSender;
+use crate::resample::resample_into;
+use crate::source::StreamInfo;
+use crate::timeline::Timeline;
 use crate::PipelineError;
+
+/// How far silence trails the video while no audio has come: audio packets
+/// arrive interleaved with video, a little behind it.
+const SILENCE_LAG_90K: i64 = 90_000;
+
+/// What the audio stage is told.
+pub enum AudioMsg {
+    Packet(ff::Packet),
+    /// The video reached this point of the timeline (90 kHz).
+    VideoAt(i64),
+}
 
 enum Output {
     Encode {
@@ -28,6 +47,8 @@ enum Output {
         next_pts: Option<i64>,
         /// Samples still to drop from the front (audio before the video origin).
         trim: usize,
+        /// Only silence so far: the first real audio is placed by its timestamp.
+        silent: bool,
     },
     Copy,
 }
@@ -39,42 +60,33 @@ struct AudioTrack {
     out: Output,
 }
 
-/// Every audio rendition of a session, fed from one decoder.
+/// Every audio rendition of a session, fed from one decoder (or from silence).
 pub struct AudioLadder {
     tracks: Vec<AudioTrack>,
     decoder: Option<decoder::Audio>,
     time_base: Rational,
-    origin_90k: i64,
-    base_90k: i64,
-}
-
-/// Sample rate and channel count from an AudioSpecificConfig, when it is one.
-fn asc_format(asc: &[u8]) -> Option<(u32, u8)> {
-    livefleet_packager::AudioConfig::new(bytes::Bytes::copy_from_slice(asc))
-        .ok()
-        .map(|c| (c.sample_rate(), c.channels()))
+    timeline: Timeline,
+    /// Furthest video point heard of (90 kHz).
+    video_at: i64,
 }
 
 impl AudioLadder {
+    /// The audio renditions of a session; `source` is `None` when the session has no audio.
     pub fn open(
         renditions: &[AudioRendition],
-        params: codec::Parameters,
-        extradata: &[u8],
-        time_base: Rational,
-        origin_90k: i64,
-        base_90k: i64,
+        source: Option<&StreamInfo>,
+        timeline: Timeline,
     ) -> Result<Self, PipelineError> {
-        let source_is_aac = params.id() == codec::Id::AAC;
-        let source_format = if source_is_aac {
-            asc_format(extradata)
-        } else {
-            None
-        };
+        let extradata = source
+            .map(|s| crate::source::extradata(&s.parameters))
+            .unwrap_or_default();
+        let source_format = source
+            .filter(|s| s.parameters.id() == codec::Id::AAC)
+            .and_then(|_| asc_format(&extradata));
         let mut tracks = Vec::new();
-        let mut need_decoder = false;
         for r in renditions {
             let copy = r.passthrough && source_format == Some((r.sample_rate, r.channels));
-            if r.passthrough && !copy {
+            if r.passthrough && !copy && source.is_some() {
                 tracing::info!(
                     rendition = %r.name,
                     source = ?source_format,
@@ -87,67 +99,42 @@ impl AudioLadder {
                 tracks.push(AudioTrack {
                     rendition: r.clone(),
                     sample_rate: r.sample_rate,
-                    asc: extradata.to_vec(),
+                    asc: extradata.clone(),
                     out: Output::Copy,
                 });
                 continue;
             }
-            need_decoder = true;
             let enc = encoder::open_aac(r.sample_rate, r.channels, r.bitrate, r.name.as_str())?;
-            // SAFETY: reading the opened encoder's extradata of its stated size.
-            let asc = unsafe {
-                let ctx = enc.as_ptr();
-                if (*ctx).extradata.is_null() {
-                    Vec::new()
-                } else {
-                    std::slice::from_raw_parts(
-                        (*ctx).extradata,
-                        (*ctx).extradata_size.max(0) as usize,
-                    )
-                    .to_vec()
-                }
-            };
             tracks.push(AudioTrack {
                 rendition: r.clone(),
                 sample_rate: r.sample_rate,
-                asc,
+                asc: aac_extradata(&enc),
                 out: Output::Encode {
                     enc,
                     resampler: None,
                     fifo: vec![Vec::new(); usize::from(r.channels)],
                     next_pts: None,
                     trim: 0,
+                    silent: true,
                 },
             });
         }
-        let decoder = if need_decoder {
-            let mut ctx = codec::context::Context::from_parameters(params).map_err(|source| {
-                PipelineError::Decoder {
-                    what: "audio",
-                    source,
-                }
-            })?;
-            // SAFETY: plain field write on an unopened context we own.
-            unsafe {
-                (*ctx.as_mut_ptr()).pkt_timebase = time_base.into();
-            }
-            Some(
-                ctx.decoder()
-                    .audio()
-                    .map_err(|source| PipelineError::Decoder {
-                        what: "audio",
-                        source,
-                    })?,
-            )
-        } else {
-            None
+        let need_decoder = tracks
+            .iter()
+            .any(|t| matches!(t.out, Output::Encode { .. }));
+        let decoder = match source {
+            Some(s) if need_decoder => Some(open_audio_decoder(s)?),
+            _ => None,
         };
+        if source.is_none() && !tracks.is_empty() {
+            tracing::info!("the source has no audio: the audio renditions carry silence");
+        }
         Ok(Self {
             tracks,
             decoder,
-            time_base,
-            origin_90k,
-            base_90k,
+            time_base: source.map_or(Rational::new(1, 1000), |s| s.time_base),
+            timeline,
+            video_at: timeline.base_90k,
         })
     }
 
@@ -159,7 +146,7 @@ impl AudioLadder {
                 Ok(TrackSpec {
                     name: t.rendition.name.to_string(),
                     media: TrackMedia::Audio {
-                        codec: audio_config(&t.asc)?,
+                        codec: AudioConfig::new(Bytes::copy_from_slice(&t.asc))?,
                     },
                     timescale: t.sample_rate,
                     bandwidth: t.rendition.bitrate,
@@ -169,38 +156,24 @@ impl AudioLadder {
             .collect()
     }
 
-    fn to_samples(&self, ts: i64, rate: u32) -> i64 {
-        let t90 = ts.rescale(self.time_base, VIDEO_TIME_BASE) - self.origin_90k + self.base_90k;
-        t90.rescale(VIDEO_TIME_BASE, Rational::new(1, rate as i32))
-    }
-
     /// Runs until `rx` closes; audio tracks are `first_track`, `first_track + 1`, ...
     pub(crate) fn run(
         &mut self,
-        rx: Receiver<ff::Packet>,
-        out: &PackMsgSender,
+        rx: Receiver<AudioMsg>,
+        out: &PackSender,
         first_track: usize,
     ) -> Result<(), PipelineError> {
         let mut decoded = frame::Audio::empty();
-        while let Ok(packet) = rx.recv() {
-            for i in 0..self.tracks.len() {
-                if matches!(self.tracks[i].out, Output::Copy) {
-                    let Some(pts) = packet.pts() else { continue };
-                    let t = self.to_samples(pts, self.tracks[i].sample_rate);
-                    if t < self.to_samples_base(self.tracks[i].sample_rate) {
-                        continue;
-                    }
-                    let sample = Sample {
-                        dts: t,
-                        pts: t,
-                        duration: None,
-                        keyframe: true,
-                        segment_start: false,
-                        data: bytes::Bytes::copy_from_slice(packet.data().unwrap_or_default()),
-                    };
-                    out.sample(TrackId(first_track + i), sample)?;
+        while let Ok(msg) = rx.recv() {
+            let packet = match msg {
+                AudioMsg::Packet(p) => p,
+                AudioMsg::VideoAt(t) => {
+                    self.video_at = self.video_at.max(t);
+                    self.fill_silence(t - SILENCE_LAG_90K, out, first_track)?;
+                    continue;
                 }
-            }
+            };
+            self.copy_packet(&packet, out, first_track)?;
             let Some(dec) = self.decoder.as_mut() else {
                 continue;
             };
@@ -208,68 +181,137 @@ impl AudioLadder {
                 tracing::warn!(pts = ?packet.pts(), error = %e, "corrupt audio packet skipped");
                 continue;
             }
-            while self
-                .decoder
-                .as_mut()
-                .is_some_and(|d| d.receive_frame(&mut decoded).is_ok())
-            {
+            while self.receive(&mut decoded) {
                 let f = std::mem::replace(&mut decoded, frame::Audio::empty());
                 self.encode_frame(&f, out, first_track)?;
             }
         }
         if let Some(dec) = self.decoder.as_mut() {
             let _ = dec.send_eof();
-            while self
-                .decoder
-                .as_mut()
-                .is_some_and(|d| d.receive_frame(&mut decoded).is_ok())
-            {
+            while self.receive(&mut decoded) {
                 let f = std::mem::replace(&mut decoded, frame::Audio::empty());
                 self.encode_frame(&f, out, first_track)?;
             }
         }
+        // A session that never had audio is silent to its end.
+        self.fill_silence(self.video_at, out, first_track)?;
         for i in 0..self.tracks.len() {
             self.flush_track(i, out, first_track)?;
         }
         Ok(())
     }
 
-    fn to_samples_base(&self, rate: u32) -> i64 {
-        self.base_90k
-            .rescale(VIDEO_TIME_BASE, Rational::new(1, rate as i32))
+    fn receive(&mut self, decoded: &mut frame::Audio) -> bool {
+        self.decoder
+            .as_mut()
+            .is_some_and(|d| d.receive_frame(decoded).is_ok())
     }
 
-    fn encode_frame(
+    fn copy_packet(
         &mut self,
-        f: &frame::Audio,
-        out: &PackMsgSender,
+        packet: &ff::Packet,
+        out: &PackSender,
         first_track: usize,
     ) -> Result<(), PipelineError> {
-        let ts = f.timestamp().or(f.pts());
+        let Some(pts) = packet.pts() else {
+            return Ok(());
+        };
+        for (i, t) in self.tracks.iter().enumerate() {
+            if !matches!(t.out, Output::Copy) {
+                continue;
+            }
+            let at = self.timeline.to_samples(pts, self.time_base, t.sample_rate);
+            if at < self.timeline.base_samples(t.sample_rate) {
+                continue;
+            }
+            let sample = Sample {
+                dts: at,
+                pts: at,
+                duration: None,
+                keyframe: true,
+                segment_start: false,
+                data: Bytes::copy_from_slice(packet.data().unwrap_or_default()),
+            };
+            out.sample(TrackId(first_track + i), sample)?;
+        }
+        Ok(())
+    }
+
+    /// Silence up to `until_90k` in every encoded track that has had no audio yet.
+    fn fill_silence(
+        &mut self,
+        until_90k: i64,
+        out: &PackSender,
+        first_track: usize,
+    ) -> Result<(), PipelineError> {
         for i in 0..self.tracks.len() {
             let rate = self.tracks[i].sample_rate;
-            let start = ts.map(|t| self.to_samples(t, rate));
-            let base = self.to_samples_base(rate);
-            let channels = usize::from(self.tracks[i].rendition.channels);
-            let name = self.tracks[i].rendition.name.clone();
+            let base = self.timeline.base_samples(rate);
+            let until = until_90k.rescale(VIDEO_TIME_BASE, Rational::new(1, rate as i32));
             let Output::Encode {
-                resampler,
                 fifo,
                 next_pts,
-                trim,
+                silent: true,
                 ..
             } = &mut self.tracks[i].out
             else {
                 continue;
             };
-            if next_pts.is_none() {
-                let s = start.unwrap_or(base);
-                if s < base {
-                    *trim = (base - s) as usize;
-                    *next_pts = Some(base);
-                } else {
-                    *next_pts = Some(s);
+            let at = next_pts
+                .get_or_insert(base)
+                .saturating_add(fifo[0].len() as i64);
+            if until > at {
+                let n = (until - at) as usize;
+                for buf in fifo.iter_mut() {
+                    buf.resize(buf.len() + n, 0.0);
                 }
+                self.drain_fifo(i, out, first_track, false)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn encode_frame(
+        &mut self,
+        f: &frame::Audio,
+        out: &PackSender,
+        first_track: usize,
+    ) -> Result<(), PipelineError> {
+        let ts = f.timestamp().or(f.pts());
+        for i in 0..self.tracks.len() {
+            let rate = self.tracks[i].sample_rate;
+            let start = ts.map(|t| self.timeline.to_samples(t, self.time_base, rate));
+            let base = self.timeline.base_samples(rate);
+            let channels = usize::from(self.tracks[i].rendition.channels);
+            let name = self.tracks[i].rendition.name.clone();
+            let failed = |what: &str, e: ff::Error| PipelineError::Rendition {
+                rendition: name.clone(),
+                message: format!("{what}: {e}"),
+            };
+            let Output::Encode {
+                resampler,
+                fifo,
+                next_pts,
+                trim,
+                silent,
+                ..
+            } = &mut self.tracks[i].out
+            else {
+                continue;
+            };
+            if *silent {
+                // The first real audio: placed by its timestamp, after the silence so far.
+                *silent = false;
+                let s = start.unwrap_or(base).max(base);
+                let at = next_pts
+                    .get_or_insert(s)
+                    .saturating_add(fifo[0].len() as i64);
+                if s > at {
+                    for buf in fifo.iter_mut() {
+                        buf.resize(buf.len() + (s - at) as usize, 0.0);
+                    }
+                }
+                *trim = (at - start.unwrap_or(at)).max(0) as usize;
             }
             let layout = if f.channel_layout().bits() == 0 {
                 ChannelLayout::default(i32::from(f.channels()))
@@ -280,12 +322,8 @@ impl AudioLadder {
             if resampler.as_ref().is_none_or(|(_, k)| *k != key) {
                 if let Some((old, _)) = resampler.as_mut() {
                     // The source format changed: what the old resampler holds still belongs to the stream.
-                    resample_into(old, None, channels, fifo).map_err(|e| {
-                        PipelineError::Rendition {
-                            rendition: name.clone(),
-                            message: format!("draining the resampler failed: {e}"),
-                        }
-                    })?;
+                    resample_into(old, None, channels, fifo)
+                        .map_err(|e| failed("draining the resampler failed", e))?;
                 }
                 let ctx = resampling::Context::get(
                     f.format(),
@@ -295,25 +333,21 @@ impl AudioLadder {
                     ChannelLayout::default(channels as i32),
                     rate,
                 )
-                .map_err(|e| PipelineError::Rendition {
-                    rendition: name.clone(),
-                    message: format!("cannot resample: {e}"),
-                })?;
+                .map_err(|e| failed("cannot resample", e))?;
                 *resampler = Some((ctx, key));
             }
             let (ctx, _) = resampler.as_mut().expect("set above");
             let mut src = f.clone();
             src.set_channel_layout(layout);
-            resample_into(ctx, Some(&src), channels, fifo).map_err(|e| {
-                PipelineError::Rendition {
-                    rendition: name.clone(),
-                    message: format!("resampling failed: {e}"),
-                }
-            })?;
+            let queued = fifo[0].len();
+            resample_into(ctx, Some(&src), channels, fifo)
+                .map_err(|e| failed("resampling failed", e))?;
             if *trim > 0 {
-                let n = (*trim).min(fifo[0].len());
+                // Drop the start of the new audio (what overlaps the silence
+                // or comes before the video origin), not what was queued before it.
+                let n = (*trim).min(fifo[0].len() - queued);
                 for buf in fifo.iter_mut() {
-                    buf.drain(..n);
+                    buf.drain(queued..queued + n);
                 }
                 *trim -= n;
             }
@@ -325,7 +359,7 @@ impl AudioLadder {
     fn drain_fifo(
         &mut self,
         i: usize,
-        out: &PackMsgSender,
+        out: &PackSender,
         first_track: usize,
         last: bool,
     ) -> Result<(), PipelineError> {
@@ -363,31 +397,7 @@ impl AudioLadder {
                     rendition: name.clone(),
                     message: format!("AAC encoder: {e}"),
                 })?;
-            Self::drain_encoder(enc, out, TrackId(first_track + i))?;
-        }
-        Ok(())
-    }
-
-    fn drain_encoder(
-        enc: &mut ff::encoder::Audio,
-        out: &PackMsgSender,
-        track: TrackId,
-    ) -> Result<(), PipelineError> {
-        // SAFETY: reading a plain field of the opened encoder.
-        let priming = i64::from(unsafe { (*enc.as_ptr()).initial_padding });
-        let mut packet = ff::Packet::empty();
-        while enc.receive_packet(&mut packet).is_ok() {
-            let Some(pts) = packet.pts() else { continue };
-            let t = pts + priming;
-            let sample = Sample {
-                dts: t,
-                pts: t,
-                duration: (packet.duration() > 0).then_some(packet.duration() as u32),
-                keyframe: true,
-                segment_start: false,
-                data: bytes::Bytes::copy_from_slice(packet.data().unwrap_or_default()),
-            };
-            out.sample(track, sample)?;
+            drain_encoder(enc, out, TrackId(first_track + i))?;
         }
         Ok(())
     }
@@ -395,7 +405,7 @@ impl AudioLadder {
     fn flush_track(
         &mut self,
         i: usize,
-        out: &PackMsgSender,
+        out: &PackSender,
         first_track: usize,
     ) -> Result<(), PipelineError> {
         let channels = usize::from(self.tracks[i].rendition.channels);
@@ -414,51 +424,8 @@ impl AudioLadder {
         self.drain_fifo(i, out, first_track, true)?;
         if let Output::Encode { enc, .. } = &mut self.tracks[i].out {
             let _ = enc.send_eof();
-            Self::drain_encoder(enc, out, TrackId(first_track + i))?;
+            drain_encoder(enc, out, TrackId(first_track + i))?;
         }
         Ok(())
-    }
-}
-
-/// Converts `input` (or, with `None`, drains what the resampler still holds)
-/// and appends the planar samples to `fifo`.
-///
-/// The output frame is sized by `swr_get_out_samples`, which counts the
-/// samples the resampler buffers: sized by the input's count instead, a
-/// 44.1 -> 48 kHz conversion leaves 48/44.1 - 1 of every frame inside the
-/// resampler, and that audio is never heard.
-fn resample_into(
-    ctx: &mut resampling::Context,
-    input: Option<&frame::Audio>,
-    channels: usize,
-    fifo: &mut [Vec<f32>],
-) -> Result<(), ff::Error> {
-    loop {
-        let in_samples = input.map_or(0, |f| f.samples() as i32);
-        // SAFETY: `ctx` is an initialised resampler owned by the caller.
-        let room = unsafe { ff::ffi::swr_get_out_samples(ctx.as_mut_ptr(), in_samples) };
-        if room < 0 {
-            return Err(ff::Error::from(room));
-        }
-        if room == 0 && input.is_none() {
-            return Ok(());
-        }
-        let mut converted = frame::Audio::new(
-            format::Sample::F32(format::sample::Type::Planar),
-            room.max(1) as usize,
-            ChannelLayout::default(channels as i32),
-        );
-        match input {
-            Some(f) => ctx.run(f, &mut converted)?,
-            None => ctx.flush(&mut converted)?,
-        };
-        let n = converted.samples();
-        for (ch, buf) in fifo.iter_mut().enumerate().take(converted.planes()) {
-            buf.extend_from_slice(&converted.plane::<f32>(ch)[..n]);
-        }
-        // Input is consumed in one call; a drain goes on until nothing comes out.
-        if input.is_some() || n == 0 {
-            return Ok(());
-        }
     }
 }

@@ -43,6 +43,22 @@ pub enum PipelineError {
     Packager(#[from] livefleet_packager::PackagerError),
     #[error("storage: {0}")]
     Output(String),
-    #[error("pipeline thread {0} stopped unexpectedly")]
-    ThreadDied(String),
+    #[error(transparent)]
+    Sink(#[from] crate::sink::SinkError),
+    #[error("the packager stopped")]
+    PackagerGone,
+    #[error("cannot start the {stage} thread: {source}")]
+    Spawn {
+        stage: &'static str,
+        source: std::io::Error,
+    },
+    #[error("the {stage} thread panicked; the channel ends")]
+    StagePanicked { stage: String },
+}
+
+impl PipelineError {
+    /// Whether the channel was fenced: another worker holds it now.
+    pub fn is_fenced(&self) -> bool {
+        matches!(self, Self::Sink(crate::sink::SinkError::Fenced { .. }))
+    }
 }

@@ -5,6 +5,8 @@ use ff::Rational;
 use ffmpeg_next as ff;
 use livefleet_profile::{FrameRate, LadderProfile, VideoRendition};
 
+use crate::encoder::VideoSettings;
+
 /// One video rendition as it will really be encoded (or copied).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlannedVideo {
@@ -52,13 +54,7 @@ pub fn plan(profile: &LadderProfile, src_w: u32, src_h: u32, src_fps: Rational) 
             continue;
         }
         let (width, height) = fit_within(src_w, src_h, r.width, r.height);
-        let frame_rate = match r.frame_rate {
-            FrameRate::Source => src_fps,
-            FrameRate::Fixed(f) if f64::from(src_fps) > 0.0 && f < f64::from(src_fps) => {
-                rational_fps(f)
-            }
-            FrameRate::Fixed(_) => src_fps,
-        };
+        let frame_rate = output_rate(r, src_fps);
         video.push(PlannedVideo {
             rendition: r.clone(),
             width,
@@ -67,6 +63,164 @@ pub fn plan(profile: &LadderProfile, src_w: u32, src_h: u32, src_fps: Rational) 
         });
     }
     Plan { video, dropped }
+}
+
+/// The ladder a session runs: every video rendition as planned, with its
+/// encoder settings (`None` for the passthrough rendition).
+///
+/// The first session of a broadcast decides which renditions exist (players
+/// read the multivariant playlist once, so the set cannot change); a later
+/// session whose source has another size fits the same renditions to it
+/// ([`Ladder::refit`]).
+#[derive(Debug, Clone)]
+pub struct Ladder {
+    pub video: Vec<PlannedVideo>,
+    pub settings: Vec<Option<VideoSettings>>,
+}
+
+impl Ladder {
+    /// The ladder for a broadcast's first session, and the renditions dropped (name, reason).
+    pub fn first(
+        profile: &LadderProfile,
+        src_w: u32,
+        src_h: u32,
+        src_fps: Rational,
+    ) -> (Self, Vec<(String, String)>) {
+        let p = plan(profile, src_w, src_h, src_fps);
+        (Self::with_settings(profile, p.video), p.dropped)
+    }
+
+    /// The same renditions fitted to a new source: passthrough at the source's
+    /// size, the others inside their box and never above the source unless the
+    /// profile allows upscaling.
+    pub fn refit(
+        &self,
+        profile: &LadderProfile,
+        src_w: u32,
+        src_h: u32,
+        src_fps: Rational,
+    ) -> Self {
+        let video = self
+            .video
+            .iter()
+            .map(|v| {
+                let r = &v.rendition;
+                if r.passthrough {
+                    return PlannedVideo {
+                        rendition: r.clone(),
+                        width: src_w,
+                        height: src_h,
+                        frame_rate: src_fps,
+                    };
+                }
+                let (bw, bh) = if profile.allow_upscale {
+                    (r.width, r.height)
+                } else {
+                    (r.width.min(src_w), r.height.min(src_h))
+                };
+                let (width, height) = fit_within(src_w, src_h, bw, bh);
+                PlannedVideo {
+                    rendition: r.clone(),
+                    width,
+                    height,
+                    frame_rate: output_rate(r, src_fps),
+                }
+            })
+            .collect();
+        Self::with_settings(profile, video)
+    }
+
+    /// Where each encoded rendition takes its frames from: `Some(j)` for
+    /// the frames rendition `j` scaled (the nearest larger encoded rendition
+    /// at a frame rate at least its own), `None` for the decoded source.
+    /// Scaling 480p from 720p instead of from 1080p reads a quarter of the
+    /// pixels; the measurement is in docs/design/worker-cpu.md.
+    pub fn sources(&self) -> Vec<Option<usize>> {
+        let pixels = |v: &PlannedVideo| u64::from(v.width) * u64::from(v.height);
+        (0..self.video.len())
+            .map(|i| {
+                let v = &self.video[i];
+                if v.rendition.passthrough {
+                    return None;
+                }
+                (0..self.video.len())
+                    .filter(|&j| j != i && !self.video[j].rendition.passthrough)
+                    .filter(|&j| {
+                        let p = &self.video[j];
+                        let larger = p.width >= v.width && p.height >= v.height;
+                        // Same size: the earlier one scales, the later one shares (no cycle).
+                        let before = pixels(p) > pixels(v) || j < i;
+                        larger && before && f64::from(p.frame_rate) >= f64::from(v.frame_rate)
+                    })
+                    .min_by_key(|&j| (pixels(&self.video[j]), j))
+            })
+            .collect()
+    }
+
+    /// Whether nothing would be encoded or copied.
+    pub fn is_empty(&self) -> bool {
+        self.video.is_empty()
+    }
+
+    fn with_settings(profile: &LadderProfile, video: Vec<PlannedVideo>) -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let settings = encoder_threads(&video, cores)
+            .into_iter()
+            .zip(&video)
+            .map(|(threads, v)| {
+                (!v.rendition.passthrough).then(|| VideoSettings {
+                    width: v.width,
+                    height: v.height,
+                    frame_rate: v.frame_rate,
+                    bitrate: v.rendition.bitrate,
+                    max_bitrate: v.rendition.max_bitrate.max(v.rendition.bitrate),
+                    gop_frames: gop_frames(profile.gop, v.frame_rate),
+                    codec: v.rendition.codec,
+                    h264_profile: v.rendition.h264_profile,
+                    level: v.rendition.level.clone(),
+                    preset: profile.preset,
+                    threads,
+                })
+            })
+            .collect();
+        Self { video, settings }
+    }
+}
+
+/// Encoder threads per rendition, by its share of the ladder's pixels: the
+/// largest rendition paces the whole ladder, so it gets the cores the small
+/// ones leave idle (with one thread each, a 1080p encoder alone sets the
+/// wall-clock time while the 360p one waits).
+fn encoder_threads(video: &[PlannedVideo], cores: usize) -> Vec<usize> {
+    let pixels = |v: &PlannedVideo| u64::from(v.width) * u64::from(v.height);
+    let total: u64 = video
+        .iter()
+        .filter(|v| !v.rendition.passthrough)
+        .map(pixels)
+        .sum::<u64>()
+        .max(1);
+    video
+        .iter()
+        .map(|v| {
+            let share = pixels(v) as f64 / total as f64;
+            ((cores as f64 * 1.5 * share).ceil() as usize).clamp(1, cores * 2)
+        })
+        .collect()
+}
+
+fn gop_frames(gop_seconds: f64, fps: Rational) -> u32 {
+    (gop_seconds * f64::from(fps)).round().max(1.0) as u32
+}
+
+/// A rendition's frame rate: the source's, or the profile's when lower.
+fn output_rate(r: &VideoRendition, src_fps: Rational) -> Rational {
+    match r.frame_rate {
+        FrameRate::Source => src_fps,
+        FrameRate::Fixed(f) if f64::from(src_fps) > 0.0 && f < f64::from(src_fps) => {
+            rational_fps(f)
+        }
+        FrameRate::Fixed(_) => src_fps,
+    }
 }
 
 /// Largest even size inside `box_w` x `box_h` with the aspect ratio of `src_w` x `src_h`.
@@ -124,5 +278,17 @@ mod tests {
         assert_eq!(out.dropped[0].0, "big");
         p.allow_upscale = true;
         assert_eq!(plan(&p, 640, 360, fps).video.len(), 2);
+    }
+
+    #[test]
+    fn each_rung_scales_from_the_nearest_larger_one() {
+        let yaml = "name: t\nsegment_duration: 2\ngop: 2\nencoder: x264\nvideo:\n  - name: src\n    passthrough: true\n  - name: a720\n    width: 1280\n    height: 720\n    bitrate: 3M\n  - name: a360\n    width: 640\n    height: 360\n    bitrate: 800k\n  - name: a480\n    width: 854\n    height: 480\n    bitrate: 1M\n  - name: b360\n    width: 640\n    height: 360\n    bitrate: 500k\n  - name: slow\n    width: 320\n    height: 180\n    bitrate: 200k\n    frame_rate: 15\naudio: []\n";
+        let p = LadderProfile::from_yaml("t", yaml).unwrap();
+        let (l, _) = Ladder::first(&p, 1920, 1080, Rational::new(30, 1));
+        assert_eq!(
+            l.sources(),
+            vec![None, None, Some(3), Some(1), Some(2), Some(2)],
+            "passthrough and the largest from the source; 480 from 720; 360s from 480 and each other"
+        );
     }
 }

@@ -1,38 +1,59 @@
 //! The livefleet worker: the heart of the transcoding path.
 //!
 //! ```text
-//! source (file demuxer | media packets from NATS)
-//!   -> decode once (video and audio)            [decode thread]
-//!   -> per video rendition: scale -> encode     [one thread per rendition]
-//!   -> passthrough rendition: copy              [same decode thread]
-//!   -> audio: resample -> AAC encode | copy     [audio thread]
-//!   -> CMAF packager (livefleet-packager)       [packager thread]
-//!   -> OutputSink (storage)
+//! source (file demuxer | media packets from NATS: feed, forward)
+//!   -> decode once + one boundary clock        [session thread: session, decode, boundary]
+//!   -> per video rendition: scale -> encode     [one thread each: rendition]
+//!   -> passthrough rendition: copy              [session thread: passthrough]
+//!   -> audio: resample -> AAC encode | copy     [audio thread: audio, aac, resample]
+//!   -> CMAF packager (livefleet-packager)       [packager thread: pack]
+//!   -> OutputSink (storage)                     [sink]
 //! ```
 //!
-//! Decoding, scaling and encoding are blocking work and run on dedicated
-//! threads joined by bounded queues, never on an async runtime. The decode
-//! thread decides segment boundaries once, from the source timeline, and every
-//! rendition forces an IDR at exactly those frames, so segments align across
-//! the ladder.
+//! A [`Broadcast`] holds a channel's package stage across its publish
+//! sessions; [`session`] runs one session through the stages, whose threads
+//! [`stages`] starts and joins. Decoding, scaling and encoding are blocking
+//! work and run on dedicated threads joined by bounded queues, never on an
+//! async runtime. The session thread decides segment boundaries once, from
+//! the source timeline ([`timeline`]), and every rendition forces an IDR at
+//! exactly those frames, so segments align across the ladder.
+//!
+//! Nodes: [`service`] (every channel of the registry) and [`fleet`] (the
+//! channels the scheduler assigns) run channels the same way ([`node`],
+//! [`channel`]). `transcode` runs one file.
 //!
 //! Encoders: libx264 on the CPU, or NVENC (`h264_nvenc` / `hevc_nvenc`)
 //! through FFmpeg. [`encoder::select`] probes for a usable NVIDIA GPU at
 //! start-up: `encoder: auto` falls back to libx264 with one log line naming the
 //! reason, `encoder: nvenc` refuses to start with that reason.
 
+mod aac;
 pub mod audio;
+pub mod boundary;
+pub mod broadcast;
 pub mod calibrate;
+pub mod channel;
+pub mod decode;
 pub mod encoder;
 pub mod error;
+pub mod feed;
 pub mod fleet;
+pub mod forward;
 pub mod ladder;
-pub mod live;
+pub mod node;
 pub mod nvml;
-pub mod pipeline;
+pub(crate) mod pack;
+pub mod passthrough;
+pub mod rendition;
+mod resample;
 pub mod service;
+pub(crate) mod session;
+pub mod sink;
 pub mod source;
+pub(crate) mod stages;
+pub mod timeline;
 pub mod transcode;
 
+pub use broadcast::{Broadcast, BroadcastConfig, Progress};
 pub use error::PipelineError;
-pub use pipeline::{Broadcast, BroadcastConfig, OutputSink, Progress};
+pub use sink::{OutputSink, SinkError};

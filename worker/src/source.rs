@@ -94,8 +94,7 @@ impl FileSource {
             time_base: a.time_base(),
             frame_rate: None,
         });
-        let duration = (input.duration() > 0)
-            .then(|| input.duration() as f64 / f64::from(ff::ffi::AV_TIME_BASE));
+        let duration = media_duration(&input, video_index);
         Ok(Self {
             info: SourceInfo {
                 video: video_info,
@@ -143,6 +142,26 @@ impl PacketSource for FileSource {
             return Ok(Some((track, packet)));
         }
     }
+}
+
+/// How long the video lasts, as the file declares it: the video stream's own
+/// duration, else the container's less its start time. The container's
+/// duration alone is no measure of the media: a file whose timestamps start
+/// at 30 s (an edit list, `-output_ts_offset`) declares 36 s for 6 s of video.
+fn media_duration(input: &format::context::Input, video_index: usize) -> Option<f64> {
+    let stream = input.stream(video_index)?;
+    if stream.duration() > 0 {
+        return Some(stream.duration() as f64 * f64::from(stream.time_base()));
+    }
+    let tb = f64::from(ff::ffi::AV_TIME_BASE);
+    // SAFETY: reading a plain field of the opened format context.
+    let start = unsafe { (*input.as_ptr()).start_time };
+    let start = if start == ff::ffi::AV_NOPTS_VALUE {
+        0
+    } else {
+        start.max(0)
+    };
+    (input.duration() > 0).then(|| (input.duration() - start).max(0) as f64 / tb)
 }
 
 /// Builds decoder parameters from a codec id and its configuration record

@@ -5,12 +5,13 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use livefleet_packager::{CacheClass as PackCache, Output};
+use livefleet_base::now_unix_ms;
 use livefleet_profile::LadderProfile;
-use livefleet_storage::{CacheClass, LocalDir, ObjectMeta, Storage};
+use livefleet_storage::LocalDir;
 
+use crate::broadcast::{Broadcast, BroadcastConfig, Progress};
 use crate::encoder::{self, EncoderKind};
-use crate::pipeline::{now_unix_ms, Broadcast, BroadcastConfig, OutputSink, Progress};
+use crate::sink::StorageSink;
 use crate::source::FileSource;
 use crate::PipelineError;
 
@@ -34,61 +35,6 @@ pub struct TranscodeReport {
     pub frames_decoded: u64,
     pub segments_written: u64,
     pub corrupt_packets: u64,
-}
-
-/// Writes packager output into any [`Storage`], synchronously and in order.
-pub struct StorageSink {
-    runtime: tokio::runtime::Runtime,
-    storage: Arc<dyn Storage>,
-    prefix: String,
-}
-
-impl StorageSink {
-    /// `prefix` is put in front of every key (e.g. `live/demo/`; empty for none).
-    pub fn new(storage: Arc<dyn Storage>, prefix: impl Into<String>) -> std::io::Result<Self> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        Ok(Self {
-            runtime,
-            storage,
-            prefix: prefix.into(),
-        })
-    }
-}
-
-/// The storage cache class for a packager object.
-pub fn cache_class(c: &PackCache) -> CacheClass {
-    match c {
-        PackCache::Immutable => CacheClass::Immutable,
-        PackCache::Manifest => CacheClass::Manifest,
-        PackCache::Final => CacheClass::Final,
-    }
-}
-
-impl OutputSink for StorageSink {
-    fn write(&mut self, outputs: Vec<Output>) -> Result<(), String> {
-        for o in outputs {
-            match o {
-                Output::Put {
-                    path,
-                    body,
-                    content_type,
-                    cache,
-                } => {
-                    let key = format!("{}{}", self.prefix, path);
-                    let meta = ObjectMeta {
-                        content_type: content_type.to_string(),
-                        cache: cache_class(&cache),
-                    };
-                    self.runtime
-                        .block_on(self.storage.put(&key, body, meta))
-                        .map_err(|e| format!("writing {key}: {e}"))?;
-                }
-            }
-        }
-        Ok(())
-    }
 }
 
 /// Runs a transcode to completion. On error the manifests are left without
@@ -120,7 +66,7 @@ pub fn transcode(
         start_time_unix_ms: now_unix_ms(),
         generation: None,
     };
-    let mut broadcast = Broadcast::new(config, Box::new(sink), progress.clone());
+    let mut broadcast = Broadcast::new(config, Box::new(sink), progress.clone())?;
     if let Err(e) = broadcast.run_session(&mut source) {
         let _ = broadcast.abandon();
         return Err(e);

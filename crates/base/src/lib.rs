@@ -6,9 +6,13 @@
 //! place where a binary installs its tracing subscriber ([`telemetry`]).
 //! Nothing here does I/O.
 
+pub mod cache;
+pub mod clock;
 pub mod media;
 pub mod names;
 pub mod telemetry;
 
+pub use cache::CacheClass;
+pub use clock::now_unix_ms;
 pub use media::{MediaPacket, PacketKind, Track, WireError};
 pub use names::{ChannelName, NameError, RenditionName};

@@ -13,7 +13,7 @@
 use async_nats::jetstream::{self, kv};
 use bytes::Bytes;
 use futures::StreamExt;
-use livefleet_base::ChannelName;
+use livefleet_base::{now_unix_ms, ChannelName};
 use serde::{Deserialize, Serialize};
 
 use crate::kv::open_bucket;
@@ -51,13 +51,6 @@ pub struct AssignmentEntry {
     pub assignment: Assignment,
     /// The key's revision, for the next compare-and-set.
     pub revision: u64,
-}
-
-fn now_unix_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 fn decode(key: &str, value: &[u8]) -> Option<Assignment> {

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, kv};
 use bytes::Bytes;
+use livefleet_base::now_unix_ms;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
@@ -62,13 +63,6 @@ pub struct Lease {
     kv: kv::Store,
     replica: String,
     revision: watch::Receiver<Option<u64>>,
-}
-
-fn now_unix_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 impl Lease {

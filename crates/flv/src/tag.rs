@@ -34,6 +34,18 @@ impl TagReader {
         self.session
     }
 
+    /// Whether a `VIDEODATA` (`track` video) or `AUDIODATA` body is an AVC
+    /// or AAC sequence header: a codec configuration, not media.
+    pub fn is_sequence_header(track: livefleet_base::Track, body: &[u8]) -> bool {
+        match (track, body) {
+            (livefleet_base::Track::Video, [first, 0, ..]) => {
+                first & 0x80 == 0 && first & 0x0f == AVC
+            }
+            (livefleet_base::Track::Audio, [first, 0, ..]) => first >> 4 == AAC,
+            _ => false,
+        }
+    }
+
     /// Reads one `VIDEODATA` body received at `dts_ms`. `Ok(None)` for
     /// bodies that carry nothing to forward (end of sequence, command frames,
     /// empty pictures).

@@ -69,6 +69,21 @@ impl MediaTimeline {
         }
     }
 
+    /// The dts in ms `raw` would get on `track`, without placing it: for a
+    /// codec configuration (a sequence header), whose timestamp encoders
+    /// often set to 0 whatever their media's (FFmpeg restreaming with
+    /// `-copyts`), so it must neither anchor the clock nor count as a jump.
+    pub fn peek(&self, track: Track, raw: u32) -> i64 {
+        let slot = match track {
+            Track::Video => self.video,
+            Track::Audio => self.audio,
+        };
+        match slot.or(self.anchor) {
+            Some(last) => extend(last, raw),
+            None => i64::from(raw),
+        }
+    }
+
     /// Places the RTMP timestamp `raw` of a `track` packet and returns its dts in ms.
     pub fn place(&mut self, track: Track, raw: u32) -> Result<i64, TimestampJump> {
         let slot = match track {
@@ -109,6 +124,17 @@ fn extend(from: Last, raw: u32) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn configurations_stamped_zero_neither_anchor_nor_jump() {
+        let mut t = MediaTimeline::default();
+        let start = 2_000_000_000u32;
+        assert_eq!(t.peek(Track::Video, 0), 0);
+        assert_eq!(t.peek(Track::Audio, 0), 0);
+        assert_eq!(t.place(Track::Video, start), Ok(i64::from(start)));
+        assert_eq!(t.place(Track::Audio, start + 10), Ok(i64::from(start) + 10));
+        assert_eq!(t.place(Track::Video, start + 33), Ok(i64::from(start) + 33));
+    }
 
     #[test]
     fn crosses_the_32_bit_wrap() {

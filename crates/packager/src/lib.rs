@@ -113,16 +113,8 @@ pub struct Sample {
     pub data: Bytes,
 }
 
-/// How long a stored object may be cached.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CacheClass {
-    /// Never changes (segments, init segments).
-    Immutable,
-    /// Rewritten while live (playlists, MPD).
-    Manifest,
-    /// The live-to-VOD ending: no longer changes.
-    Final,
-}
+/// How long a stored object may be cached: the one class of the base crate.
+pub use livefleet_base::CacheClass;
 
 /// An object to store, relative to the channel's prefix.
 #[derive(Debug, Clone, PartialEq)]
@@ -152,6 +144,14 @@ pub struct PeriodState {
     pub wallclock_ms: i64,
     /// Which init segments the period's segments need (0 = `init.mp4`).
     pub init_generation: u32,
+    /// Which version of the generation's init segments: a new one each time
+    /// the tracks' configuration changes ([`Packager::reconfigure`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub init_version: u32,
+}
+
+fn is_zero(v: &u32) -> bool {
+    *v == 0
 }
 
 /// Consecutive segments of one track with the same duration.
@@ -301,12 +301,16 @@ pub struct Packager {
     /// Wall clock of a period that begins with the next segment opened.
     pending_period: Option<i64>,
     pub(crate) init_generation: u32,
+    /// Version of the init segments within the generation (see [`PeriodState::init_version`]).
+    pub(crate) init_version: u32,
     master_written: bool,
     pub(crate) finished: bool,
     /// Segment paths (`<track>/<file>`) the store could not keep.
     pub(crate) missing: BTreeSet<String>,
     /// Segment numbers missing in at least one track (the MPD leaves them out everywhere).
     pub(crate) missing_numbers: BTreeSet<u64>,
+    /// Segment numbers a rendition skipped (its encoder placed no keyframe at the boundary).
+    pub(crate) skipped_numbers: BTreeSet<u64>,
 }
 
 impl Packager {
@@ -393,10 +397,12 @@ impl Packager {
             published: state.next_number.checked_sub(1).filter(|_| !fresh),
             periods: state.periods,
             init_generation,
+            init_version: 0,
             master_written: false,
             finished: false,
             missing: BTreeSet::new(),
             missing_numbers: BTreeSet::new(),
+            skipped_numbers: BTreeSet::new(),
         };
         let mut p = p;
         p.set_missing(&state.missing);
@@ -404,17 +410,22 @@ impl Packager {
         Ok((p, outputs))
     }
 
-    pub(crate) fn init_path(track: &str, generation: u32) -> String {
-        if generation == 0 {
-            format!("{track}/init.mp4")
-        } else {
-            format!("{track}/init-{generation}.mp4")
+    /// `init.mp4`, `init-<g>.mp4` after a failover, `init-<g>-<v>.mp4` after a reconfiguration.
+    pub(crate) fn init_name(generation: u32, version: u32) -> String {
+        match (generation, version) {
+            (0, 0) => "init.mp4".into(),
+            (g, 0) => format!("init-{g}.mp4"),
+            (g, v) => format!("init-{g}-{v}.mp4"),
         }
     }
 
     fn init_output(&self, t: &Track) -> Output {
         Output::Put {
-            path: Self::init_path(&t.spec.name, self.init_generation),
+            path: format!(
+                "{}/{}",
+                t.spec.name,
+                Self::init_name(self.init_generation, self.init_version)
+            ),
             body: Bytes::from(mp4::init_segment(&t.spec)),
             content_type: t.content_type(),
             cache: CacheClass::Immutable,
@@ -477,7 +488,17 @@ impl Packager {
                 self.open(i, number, sample.dts);
             }
             Some(open) if sample.segment_start && sample.keyframe && !open.samples.is_empty() => {
-                let next = open.number + 1;
+                // A rendition that missed a boundary (its encoder placed no
+                // keyframe there) takes the number the lead gave this time,
+                // so its later segments keep the ladder's numbers.
+                let next = if is_lead {
+                    open.number + 1
+                } else {
+                    self.number_for(i, sample.dts).max(open.number + 1)
+                };
+                if next > open.number + 1 {
+                    note_skipped(&mut self.skipped_numbers, open.number + 1..next);
+                }
                 self.close(i, Some(sample.dts), out);
                 self.open(i, next, sample.dts);
             }
@@ -635,6 +656,7 @@ impl Packager {
                 first_number: number,
                 wallclock_ms,
                 init_generation: self.init_generation,
+                init_version: self.init_version,
             });
         }
         if self.lead == Some(i) {
@@ -800,6 +822,48 @@ impl Packager {
         out
     }
 
+    /// Ends a publish session whose successor's tracks are configured anew
+    /// (a publisher that came back with another resolution or codec
+    /// parameters): a [`discontinuity`](Self::discontinuity), then the next
+    /// period uses new init segments (`init-<g>-<v>.mp4`, written here),
+    /// while the earlier periods keep theirs. `tracks` must name the same
+    /// tracks, of the same kinds and timescales, in the same order: the
+    /// multivariant playlist is read once by players and cannot change.
+    #[must_use = "the outputs must be stored"]
+    pub fn reconfigure(
+        &mut self,
+        tracks: Vec<TrackSpec>,
+        wallclock_ms: i64,
+    ) -> Result<Vec<Output>, PackagerError> {
+        let same_shape = tracks.len() == self.tracks.len()
+            && tracks.iter().zip(&self.tracks).all(|(n, t)| {
+                n.name == t.spec.name
+                    && n.timescale == t.spec.timescale
+                    && matches!(n.media, TrackMedia::Video { .. }) == t.is_video()
+            });
+        if !same_shape {
+            return Err(PackagerError::Config(
+                "a reconfiguration must keep the tracks (names, kinds, timescales, order)".into(),
+            ));
+        }
+        let mut fresh = Vec::with_capacity(tracks.len());
+        for spec in tracks {
+            fresh.push(Track::new(spec)?);
+        }
+        let mut out = self.discontinuity(wallclock_ms);
+        if self.finished {
+            return Ok(out);
+        }
+        for (t, f) in self.tracks.iter_mut().zip(fresh) {
+            t.spec = f.spec;
+            t.codecs = f.codecs;
+            t.default_duration = f.default_duration;
+        }
+        self.init_version += 1;
+        out.extend(self.tracks.iter().map(|t| self.init_output(t)));
+        Ok(out)
+    }
+
     /// Ends the broadcast: closes the last segments and writes the
     /// live-to-VOD manifests (ENDLIST, a static MPD listing every segment,
     /// the master with measured bandwidth).
@@ -892,6 +956,25 @@ impl Packager {
     /// The highest segment number listed in the manifests.
     pub fn published_through(&self) -> Option<u64> {
         self.published
+    }
+}
+
+/// Numbers a rendition skipped: the MPD leaves them out in every
+/// representation (as it does a lost segment), so `$Number$` stays right.
+fn note_skipped(skipped: &mut BTreeSet<u64>, numbers: std::ops::Range<u64>) {
+    skipped.extend(numbers);
+    while skipped.len() > 1024 {
+        skipped.pop_first();
+    }
+}
+
+impl Packager {
+    /// Segment numbers the MPD leaves out: lost or skipped in some rendition.
+    pub(crate) fn holes(&self) -> BTreeSet<u64> {
+        self.missing_numbers
+            .union(&self.skipped_numbers)
+            .copied()
+            .collect()
     }
 }
 

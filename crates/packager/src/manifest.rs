@@ -141,18 +141,27 @@ pub(crate) fn media_playlist(p: &Packager, t: &Track) -> String {
     let mut previous: Option<usize> = None;
     for e in entries {
         let pi = period_of(p, e.number);
-        let generation = p
+        let (generation, version) = p
             .periods
             .get(pi)
-            .map_or(p.init_generation, |x| x.init_generation);
-        let map = format!("#EXT-X-MAP:URI=\"{}\"", init_name(generation));
+            .map_or((p.init_generation, p.init_version), |x| {
+                (x.init_generation, x.init_version)
+            });
+        let map = format!(
+            "#EXT-X-MAP:URI=\"{}\"",
+            crate::Packager::init_name(generation, version)
+        );
         match previous {
             None => {
                 let _ = writeln!(s, "{map}");
             }
             Some(prev) if prev != pi => {
                 let _ = writeln!(s, "#EXT-X-DISCONTINUITY");
-                if p.periods.get(prev).map(|x| x.init_generation) != Some(generation) {
+                if p.periods
+                    .get(prev)
+                    .map(|x| (x.init_generation, x.init_version))
+                    != Some((generation, version))
+                {
                     let _ = writeln!(s, "{map}");
                 }
             }
@@ -180,14 +189,6 @@ pub(crate) fn media_playlist(p: &Packager, t: &Track) -> String {
         let _ = writeln!(s, "#EXT-X-ENDLIST");
     }
     s
-}
-
-fn init_name(generation: u32) -> String {
-    if generation == 0 {
-        "init.mp4".into()
-    } else {
-        format!("init-{generation}.mp4")
-    }
 }
 
 /// The multivariant playlist: a variant per video rendition, audio in one group.
@@ -380,7 +381,8 @@ pub(crate) fn mpd(p: &Packager) -> String {
         // A segment missing from the store splits the period: the part after
         // the hole is a Period of its own that starts where the hole ends, so
         // $Number$ addressing stays right and no player asks for the hole.
-        for (k, part) in parts(whole, &p.missing_numbers).into_iter().enumerate() {
+        let holes = p.holes();
+        for (k, part) in parts(whole, &holes).into_iter().enumerate() {
             let range = (part.0.max(w.0), part.1.min(w.1));
             if range.0 > range.1 || listed(reference, range).is_empty() {
                 continue;
@@ -398,7 +400,7 @@ pub(crate) fn mpd(p: &Packager) -> String {
                 "  <Period id=\"{id}\" start=\"{}\">",
                 duration(part_start)
             );
-            write_period_sets(&mut s, p, period.init_generation, range, |t: &Track| {
+            write_period_sets(&mut s, p, period, range, |t: &Track| {
                 let pto = listed(t, whole).first().map_or(0, |e| e.start);
                 pto + crate::rescale(
                     offset_ref,
@@ -435,12 +437,15 @@ fn parts(whole: (u64, u64), holes: &std::collections::BTreeSet<u64>) -> Vec<(u64
 fn write_period_sets(
     s: &mut String,
     p: &Packager,
-    init_generation: u32,
+    period: &crate::PeriodState,
     range: (u64, u64),
     pto: impl Fn(&Track) -> i64,
 ) {
-    let init = format!("$RepresentationID$/{}", init_name(init_generation));
-    let media = crate::segment_name(0, init_generation).replacen('0', "$Number$", 1);
+    let init = format!(
+        "$RepresentationID$/{}",
+        crate::Packager::init_name(period.init_generation, period.init_version)
+    );
+    let media = crate::segment_name(0, period.init_generation).replacen('0', "$Number$", 1);
     let template = |t: &Track| -> String {
         let entries = listed(t, range);
         format!(

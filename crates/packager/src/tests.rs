@@ -426,3 +426,77 @@ fn missing_segments_are_gaps_in_hls_and_holes_in_dash() {
     assert!(!text(&again, "240p/index.m3u8").contains("#EXT-X-GAP"));
     assert_eq!(text(&again, "manifest.mpd").matches("<Period ").count(), 1);
 }
+
+#[test]
+fn reconfigure_gives_the_next_period_new_init_segments() {
+    let (mut p, _) = Packager::new(config(), specs()).unwrap();
+    let mut out = feed(&mut p, 0.0, 5.0);
+    let mut bigger = specs();
+    bigger[0] = video_spec("360p", 854, 480, 900_000);
+    let renamed = vec![video_spec("480p", 854, 480, 1), audio_spec()];
+    assert!(
+        p.reconfigure(renamed, START_MS).is_err(),
+        "tracks must stay"
+    );
+    let changed = p.reconfigure(bigger, START_MS + 9_000).unwrap();
+    for t in ["360p", "240p", "aac"] {
+        assert!(
+            find(&changed, &format!("{t}/init-0-1.mp4")).is_some(),
+            "{t}: no new init segment"
+        );
+    }
+    out.extend(changed);
+    out.extend(feed(&mut p, 5.0, 4.0));
+    out.extend(p.finish());
+    let pl = text(&out, "360p/index.m3u8");
+    let maps: Vec<&str> = pl.lines().filter(|l| l.starts_with("#EXT-X-MAP")).collect();
+    assert_eq!(
+        maps,
+        [
+            "#EXT-X-MAP:URI=\"init.mp4\"",
+            "#EXT-X-MAP:URI=\"init-0-1.mp4\""
+        ],
+        "{pl}"
+    );
+    let after = pl.split("#EXT-X-DISCONTINUITY\n").nth(1).unwrap();
+    assert!(after.starts_with("#EXT-X-MAP:URI=\"init-0-1.mp4\""), "{pl}");
+    let mpd = text(&out, "manifest.mpd");
+    assert!(mpd.contains("$RepresentationID$/init.mp4"), "{mpd}");
+    assert!(mpd.contains("$RepresentationID$/init-0-1.mp4"), "{mpd}");
+    // The state carries each period's init version to the next worker.
+    let state = p.state();
+    assert_eq!(state.periods.last().unwrap().init_version, 1);
+}
+
+#[test]
+fn a_rendition_that_misses_a_boundary_keeps_the_ladder_numbers() {
+    let (mut p, _) = Packager::new(config(), specs()).unwrap();
+    let mut out = Vec::new();
+    for f in 0..(8 * 30) {
+        let dts = f * 3000;
+        let key = f % 60 == 0;
+        for t in 0..2 {
+            // The second rendition's encoder placed no keyframe at 2 s.
+            let its_key = key && !(t == 1 && f == 60);
+            let sample = Sample {
+                dts,
+                pts: dts,
+                duration: None,
+                keyframe: its_key,
+                segment_start: its_key,
+                data: Bytes::from(vec![0, 0, 0, 2, if its_key { 0x65 } else { 0x41 }, t as u8]),
+            };
+            out.extend(p.push(TrackId(t), sample).unwrap());
+        }
+    }
+    out.extend(p.finish());
+    assert!(
+        find(&out, "240p/1.m4s").is_none(),
+        "no segment 1 in the rendition that missed it"
+    );
+    for n in [2, 3] {
+        let a = find(&out, &format!("360p/{n}.m4s")).unwrap();
+        let b = find(&out, &format!("240p/{n}.m4s")).unwrap();
+        assert_eq!(tfdt(a), tfdt(b), "segment {n} starts at the same time");
+    }
+}

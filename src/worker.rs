@@ -1,0 +1,126 @@
+//! `livefleet worker`: a worker node, and `worker calibrate`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::{config, nats, services};
+
+/// A worker on its own: runs channels from the bus, writes to a local directory.
+#[derive(clap::Args)]
+pub struct WorkerArgs {
+    #[command(flatten)]
+    pub nats: crate::nats::NatsArgs,
+    /// This node's id.
+    #[arg(long, default_value = "worker")]
+    pub id: String,
+    /// Storage directory.
+    #[arg(long, default_value = "livefleet-data")]
+    pub data: PathBuf,
+    /// Seconds a broadcast waits for its publisher to come back before it ends.
+    #[arg(long, default_value_t = 10.0)]
+    pub grace: f64,
+    /// Where /metrics is served (port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub metrics: SocketAddr,
+    /// Worker configuration (YAML: capacity_cpu_pps, capacity_nvenc_pps, nvenc_session_limit, gpu_model).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Run every registered channel, without a scheduler (one worker only).
+    #[arg(long)]
+    pub all_channels: bool,
+    #[command(subcommand)]
+    pub action: Option<WorkerAction>,
+}
+
+#[derive(clap::Subcommand)]
+pub enum WorkerAction {
+    /// Measure this node's real-time encoding capacity (pixels/s) per encoder kind; prints a --config snippet.
+    Calibrate {
+        /// Seconds of encoding per encoder kind.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+    },
+}
+
+pub async fn run(a: WorkerArgs) -> anyhow::Result<ExitCode> {
+    if let Some(WorkerAction::Calibrate { seconds }) = a.action {
+        return calibrate(seconds).await;
+    }
+    let node: services::WorkerFile = config::load(a.config.as_deref())?;
+    let (client, js) = nats::connect(&a.nats, &format!("livefleet-worker-{}", a.id)).await?;
+    let registry = prometheus::Registry::new();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let metrics_listener = services::bind(a.metrics, "metrics").await?;
+    tracing::info!(metrics = %metrics_listener.local_addr()?, "worker metrics");
+    let m = tokio::spawn(services::metrics_endpoint(
+        metrics_listener,
+        registry.clone(),
+        stop.clone(),
+    ));
+    let s = stop.clone();
+    tokio::spawn(async move {
+        services::termination().await;
+        s.cancel();
+    });
+    let timing = livefleet_worker::channel::LiveTiming {
+        grace: config::seconds(a.grace),
+        ..Default::default()
+    };
+    if a.all_channels {
+        services::worker(js, a.id, a.data, timing, registry, stop.clone()).await?;
+    } else {
+        services::fleet_worker(
+            client,
+            js,
+            a.id,
+            a.data,
+            timing,
+            node,
+            registry,
+            stop.clone(),
+        )
+        .await?;
+    }
+    stop.cancel();
+    let _ = m.await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `livefleet worker calibrate`.
+async fn calibrate(seconds: f64) -> anyhow::Result<ExitCode> {
+    use livefleet_worker::calibrate::measure;
+    use livefleet_worker::encoder::{probe_nvenc, EncoderKind};
+    let duration = std::time::Duration::from_secs_f64(seconds.clamp(0.5, 120.0));
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    eprintln!("measuring libx264 on {cores} parallel 720p30 encoders for {duration:?}...");
+    let cpu = tokio::task::spawn_blocking(move || measure(EncoderKind::X264, cores, duration))
+        .await?
+        .map_err(anyhow::Error::msg)?;
+    eprintln!(
+        "libx264: {:.0} frames/s, {:.1} Mpx/s sustained",
+        cpu.frames_per_second,
+        cpu.pixels_per_second / 1e6
+    );
+    let nvenc = match tokio::task::spawn_blocking(probe_nvenc).await? {
+        Ok(()) => {
+            eprintln!("measuring NVENC on 2 parallel sessions for {duration:?}...");
+            let n = tokio::task::spawn_blocking(move || measure(EncoderKind::Nvenc, 2, duration))
+                .await?
+                .map_err(anyhow::Error::msg)?;
+            eprintln!("NVENC: {:.1} Mpx/s sustained", n.pixels_per_second / 1e6);
+            Some(n)
+        }
+        Err(reason) => {
+            eprintln!("NVENC not measured: {reason}");
+            None
+        }
+    };
+    println!("# livefleet worker --config (80% of the measured rates)");
+    println!("capacity_cpu_pps: {}", cpu.capacity_pps);
+    println!(
+        "capacity_nvenc_pps: {}",
+        nvenc.map_or(0, |n| n.capacity_pps)
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,160 @@
+//! Where segments and GOPs start: decided once per session, for every
+//! rendition, by one [`BoundaryClock`].
+//!
+//! Boundaries sit on a grid from the session's start (segment duration and
+//! GOP from the profile). Every encoded rendition forces an IDR at exactly
+//! the frames the clock names, so segments align across the ladder. With a
+//! passthrough rendition a segment may only start on a source keyframe:
+//! then the clock decides at the keyframe's packet (the copied rendition
+//! needs the answer before the frame is decoded), and the decoded frame
+//! with that timestamp carries the same answer to the encoders.
+
+use std::collections::BTreeMap;
+
+/// Decides, once for the whole ladder, which frames start a segment and which start a GOP.
+#[derive(Debug, Clone)]
+pub struct BoundaryClock {
+    segment: i64,
+    gop: i64,
+    next_segment: i64,
+    next_gop: i64,
+    keyframes_only: bool,
+    started: bool,
+    /// Source keyframes seen but not decoded yet: timestamp -> starts a segment.
+    decided: BTreeMap<i64, bool>,
+}
+
+/// What the clock says about one frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Boundary {
+    pub segment_start: bool,
+    pub force_key: bool,
+}
+
+/// Source keyframes remembered at most (a decoder that never outputs some).
+const MAX_DECIDED: usize = 64;
+
+impl BoundaryClock {
+    /// `segment` and `gop` in the same units as the timestamps; `keyframes_only`
+    /// when a passthrough rendition copies the source's GOPs.
+    pub fn new(start: i64, segment: i64, gop: i64, keyframes_only: bool) -> Self {
+        Self {
+            segment: segment.max(1),
+            gop: gop.max(1),
+            next_segment: start,
+            next_gop: start,
+            keyframes_only,
+            started: false,
+            decided: BTreeMap::new(),
+        }
+    }
+
+    pub fn keyframes_only(&self) -> bool {
+        self.keyframes_only
+    }
+
+    /// A source keyframe's packet was read (decode order): whether it starts
+    /// a segment (only ever true with `keyframes_only`). Asking twice for the
+    /// same timestamp gives the same answer.
+    pub fn source_keyframe(&mut self, pts: i64) -> bool {
+        if let Some(d) = self.decided.get(&pts) {
+            return *d;
+        }
+        let start = self.keyframes_only && (!self.started || pts >= self.next_segment);
+        if start {
+            self.started = true;
+            while self.next_segment <= pts {
+                self.next_segment += self.segment;
+            }
+        }
+        self.decided.insert(pts, start);
+        while self.decided.len() > MAX_DECIDED {
+            self.decided.pop_first();
+        }
+        start
+    }
+
+    /// A decoded frame (presentation order).
+    pub fn frame(&mut self, pts: i64) -> Boundary {
+        let mut b = Boundary::default();
+        if self.keyframes_only {
+            // Keyframes older than this frame will never be decoded now.
+            self.decided = self.decided.split_off(&pts);
+            b.segment_start = self.decided.get(&pts).copied().unwrap_or(false);
+            if !self.started {
+                return b;
+            }
+        } else {
+            b.segment_start = !self.started || pts >= self.next_segment;
+            self.started = true;
+            if b.segment_start {
+                while self.next_segment <= pts {
+                    self.next_segment += self.segment;
+                }
+            }
+        }
+        b.force_key = b.segment_start || pts >= self.next_gop;
+        if b.force_key {
+            while self.next_gop <= pts {
+                self.next_gop += self.gop;
+            }
+        }
+        b
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn boundaries_on_the_grid() {
+        let mut c = BoundaryClock::new(0, 180_000, 90_000, false);
+        let f = 3000; // 30 fps
+        let marks: Vec<(i64, Boundary)> = (0..200).map(|i| (i * f, c.frame(i * f))).collect();
+        let seg: Vec<i64> = marks
+            .iter()
+            .filter(|(_, b)| b.segment_start)
+            .map(|(t, _)| *t)
+            .collect();
+        let key: Vec<i64> = marks
+            .iter()
+            .filter(|(_, b)| b.force_key)
+            .map(|(t, _)| *t)
+            .collect();
+        assert_eq!(seg, vec![0, 180_000, 360_000, 540_000]);
+        assert_eq!(
+            key,
+            vec![0, 90_000, 180_000, 270_000, 360_000, 450_000, 540_000]
+        );
+    }
+
+    #[test]
+    fn passthrough_boundaries_wait_for_source_keyframes() {
+        let mut c = BoundaryClock::new(0, 180_000, 90_000, true);
+        assert!(
+            !c.frame(0).segment_start,
+            "no start before the first source keyframe"
+        );
+        assert!(c.source_keyframe(3000));
+        assert!(c.frame(3000).segment_start);
+        assert!(!c.frame(183_000).segment_start, "not a source keyframe");
+        assert!(c.source_keyframe(186_000));
+        assert!(c.source_keyframe(186_000), "asked twice, same answer");
+        let b = c.frame(186_000);
+        assert!(b.segment_start && b.force_key);
+        assert!(!c.source_keyframe(200_000), "a keyframe inside the segment");
+        assert!(!c.frame(200_000).segment_start);
+    }
+
+    #[test]
+    fn the_decode_side_and_the_copy_side_agree() {
+        // Keyframe packets arrive before their frames; frames in another order (B-frames).
+        let mut c = BoundaryClock::new(0, 180_000, 90_000, true);
+        let keys = [0i64, 120_000, 240_000, 360_000];
+        let copied: Vec<bool> = keys.iter().map(|k| c.source_keyframe(*k)).collect();
+        let decoded: Vec<bool> = keys.iter().map(|k| c.frame(*k).segment_start).collect();
+        assert_eq!(copied, decoded);
+        assert_eq!(copied, vec![true, false, true, true]);
+    }
+}

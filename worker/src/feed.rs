@@ -1,0 +1,323 @@
+//! A live channel's media as the decode thread receives it: the packets
+//! forwarded from the bus ([`LiveFeed`]), cut into publish sessions
+//! ([`LiveSource`]), each a [`PacketSource`] for the pipeline.
+//!
+//! A session starts with a video configuration; a new video configuration
+//! (another resolution or codec parameters) or a new session number ends it,
+//! and the packet that did is carried into the next session.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use ff::{codec, Rational};
+use ffmpeg_next as ff;
+use livefleet_base::{MediaPacket, PacketKind, Track};
+use tokio::sync::mpsc;
+
+use crate::source::{parameters_from_config, PacketSource, SourceInfo, StreamInfo};
+use crate::PipelineError;
+
+/// Media packets of one channel as the decode thread receives them.
+pub struct LiveFeed {
+    rx: mpsc::Receiver<MediaPacket>,
+    runtime: tokio::runtime::Handle,
+    pub(crate) carry: Option<MediaPacket>,
+    pub(crate) closed: bool,
+    /// The last audio configuration seen, with its publish session: a
+    /// session restarted by a new video configuration keeps its audio.
+    audio_config: Option<(u32, Bytes)>,
+}
+
+pub(crate) enum Recv {
+    Packet(MediaPacket),
+    Timeout,
+    Closed,
+}
+
+impl LiveFeed {
+    pub fn new(rx: mpsc::Receiver<MediaPacket>, runtime: tokio::runtime::Handle) -> Self {
+        Self {
+            rx,
+            runtime,
+            carry: None,
+            closed: false,
+            audio_config: None,
+        }
+    }
+
+    pub(crate) fn recv(&mut self, timeout: Duration) -> Recv {
+        if let Some(p) = self.carry.take() {
+            return Recv::Packet(p);
+        }
+        if self.closed {
+            return Recv::Closed;
+        }
+        // The timer is created inside the runtime's context (block_on enters it).
+        let rx = &mut self.rx;
+        match self
+            .runtime
+            .block_on(async { tokio::time::timeout(timeout, rx.recv()).await })
+        {
+            Ok(Some(p)) => Recv::Packet(p),
+            Ok(None) => {
+                self.closed = true;
+                Recv::Closed
+            }
+            Err(_) => Recv::Timeout,
+        }
+    }
+}
+
+/// One publish session read from a [`LiveFeed`].
+pub struct LiveSource<'a> {
+    feed: &'a mut LiveFeed,
+    info: SourceInfo,
+    pub(crate) session: u32,
+    video_config: Bytes,
+    buffered: VecDeque<MediaPacket>,
+    idle_timeout: Duration,
+}
+
+/// Frame rate from the decode-time steps of the first frames (RTMP carries none per packet).
+fn estimate_fps(dts: &[i64]) -> Rational {
+    // The mean step over the window: millisecond rounding makes single steps
+    // alternate (33, 34, 33 ms at 30 fps) but their sum is exact.
+    let steps = dts.windows(2).filter(|w| w[1] > w[0]).count();
+    let (Some(first), Some(last)) = (dts.first(), dts.last()) else {
+        return Rational::new(30, 1);
+    };
+    if steps == 0 || last <= first {
+        return Rational::new(30, 1);
+    }
+    let span = (last - first) as f64;
+    let fps = 1000.0 * steps as f64 / span;
+    // Millisecond timestamps leave +-1 ms of doubt over the span: among the
+    // common rates inside it, an integer rate wins (30 over 29.97 when the
+    // window cannot tell them apart).
+    let (lo, hi) = (
+        1000.0 * steps as f64 / (span + 1.0),
+        1000.0 * steps as f64 / (span - 1.0).max(1.0),
+    );
+    const COMMON: [f64; 9] = [24.0, 25.0, 30.0, 48.0, 50.0, 60.0, 23.976, 29.97, 59.94];
+    if let Some(rate) = COMMON.into_iter().find(|r| (lo..=hi).contains(r)) {
+        return crate::ladder::rational_fps(rate);
+    }
+    let closest = COMMON
+        .into_iter()
+        .min_by(|a, b| ((fps - a).abs() / a).total_cmp(&((fps - b).abs() / b)))
+        .expect("candidates");
+    if (fps - closest).abs() / closest < 0.02 {
+        return crate::ladder::rational_fps(closest);
+    }
+    crate::ladder::rational_fps(fps.round().clamp(1.0, 240.0))
+}
+
+impl<'a> LiveSource<'a> {
+    /// Waits up to `wait` for the start of a publish session (a video
+    /// configuration), then up to the idle timeout for enough frames to
+    /// estimate the frame rate.
+    /// `Ok(None)` when no session started in time or the feed closed.
+    pub fn start(feed: &'a mut LiveFeed, wait: Duration, idle_timeout: Duration) -> Option<Self> {
+        let deadline = Instant::now() + wait;
+        let mut video_config: Option<(u32, Bytes)> = None;
+        let mut audio_config: Option<Bytes> = None;
+        let mut buffered: VecDeque<MediaPacket> = VecDeque::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            // Once a session's configuration is in, wait for its frames as long as
+            // the publisher may be idle: returning now would lose the configuration.
+            let budget = if video_config.is_some() {
+                idle_timeout
+            } else {
+                left
+            };
+            let p = match feed.recv(budget) {
+                Recv::Packet(p) => p,
+                Recv::Timeout | Recv::Closed => {
+                    if video_config.is_some() && buffered.iter().any(|p| p.track == Track::Video) {
+                        break;
+                    }
+                    return None;
+                }
+            };
+            match (&video_config, p.kind, p.track) {
+                (_, PacketKind::Config, Track::Video) => {
+                    if video_config.as_ref().is_some_and(|(s, _)| *s != p.session) {
+                        buffered.clear();
+                        audio_config = None;
+                    }
+                    video_config = Some((p.session, p.data.clone()));
+                }
+                (Some((s, _)), PacketKind::Config, Track::Audio) if *s == p.session => {
+                    feed.audio_config = Some((p.session, p.data.clone()));
+                    audio_config = Some(p.data.clone())
+                }
+                (None, PacketKind::Config, Track::Audio) => {
+                    feed.audio_config = Some((p.session, p.data.clone()));
+                    audio_config = Some(p.data.clone())
+                }
+                (Some((s, _)), PacketKind::Frame, _) if *s == p.session => {
+                    if buffered.is_empty() && !(p.track == Track::Video && p.keyframe) {
+                        continue; // start on a video keyframe
+                    }
+                    buffered.push_back(p);
+                    let frames = buffered.iter().filter(|p| p.track == Track::Video).count();
+                    if frames >= 12 {
+                        break;
+                    }
+                }
+                (Some((s, _)), PacketKind::End, _) if *s == p.session => {
+                    if buffered.iter().any(|p| p.track == Track::Video) {
+                        feed.carry = Some(p);
+                        break;
+                    }
+                    video_config = None;
+                    buffered.clear();
+                }
+                _ => {} // frames before any configuration, or of an older session
+            }
+            if Instant::now() >= deadline && video_config.is_none() {
+                return None;
+            }
+        }
+        let (session, video_config) = video_config?;
+        let audio_config = audio_config.or_else(|| {
+            feed.audio_config
+                .as_ref()
+                .filter(|(s, _)| *s == session)
+                .map(|(_, c)| c.clone())
+        });
+        let dts: Vec<i64> = buffered
+            .iter()
+            .filter(|p| p.track == Track::Video)
+            .map(|p| p.dts_ms)
+            .collect();
+        let ms = Rational::new(1, 1000);
+        let info = SourceInfo {
+            video: StreamInfo {
+                parameters: parameters_from_config(Track::Video, codec::Id::H264, &video_config),
+                time_base: ms,
+                frame_rate: Some(estimate_fps(&dts)),
+            },
+            audio: audio_config.map(|asc| StreamInfo {
+                parameters: parameters_from_config(Track::Audio, codec::Id::AAC, &asc),
+                time_base: ms,
+                frame_rate: None,
+            }),
+            duration: None,
+        };
+        Some(Self {
+            feed,
+            info,
+            session,
+            video_config,
+            buffered,
+            idle_timeout,
+        })
+    }
+}
+
+fn to_packet(p: &MediaPacket) -> ff::Packet {
+    let mut packet = ff::Packet::copy(&p.data);
+    packet.set_pts(Some(p.pts_ms));
+    packet.set_dts(Some(p.dts_ms));
+    if p.keyframe {
+        packet.set_flags(codec::packet::Flags::KEY);
+    }
+    packet.set_stream(match p.track {
+        Track::Video => 0,
+        Track::Audio => 1,
+    });
+    packet
+}
+
+impl PacketSource for LiveSource<'_> {
+    fn info(&self) -> &SourceInfo {
+        &self.info
+    }
+
+    fn next_packet(&mut self) -> Result<Option<(Track, ff::Packet)>, PipelineError> {
+        loop {
+            let p = match self.buffered.pop_front() {
+                Some(p) => p,
+                None => match self.feed.recv(self.idle_timeout) {
+                    Recv::Packet(p) => p,
+                    Recv::Timeout => {
+                        tracing::warn!(
+                            session = self.session,
+                            "no media for {:?}; ending the publish session",
+                            self.idle_timeout
+                        );
+                        return Ok(None);
+                    }
+                    Recv::Closed => return Ok(None),
+                },
+            };
+            if p.session != self.session {
+                self.feed.carry = Some(p);
+                return Ok(None);
+            }
+            match p.kind {
+                PacketKind::End => return Ok(None),
+                PacketKind::Config if p.track == Track::Video && p.data != self.video_config => {
+                    // New parameters mid-session (resolution change): restart the decoder as a new session.
+                    self.feed.carry = Some(p);
+                    return Ok(None);
+                }
+                PacketKind::Config if p.track == Track::Audio => {
+                    self.feed.audio_config = Some((p.session, p.data.clone()));
+                    if self.info.audio.is_none() {
+                        // Audio that begins mid-publish: a new session with it (one discontinuity).
+                        tracing::info!(
+                            session = self.session,
+                            "audio begins mid-publish; restarting the session with it"
+                        );
+                        self.feed.carry = Some(MediaPacket {
+                            kind: PacketKind::Config,
+                            track: Track::Video,
+                            keyframe: false,
+                            session: p.session,
+                            dts_ms: p.dts_ms,
+                            pts_ms: p.pts_ms,
+                            data: self.video_config.clone(),
+                        });
+                        return Ok(None);
+                    }
+                }
+                PacketKind::Config => continue,
+                PacketKind::Frame => {
+                    if p.track == Track::Audio && self.info.audio.is_none() {
+                        continue;
+                    }
+                    return Ok(Some((p.track, to_packet(&p))));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_rate_from_timestamps() {
+        let at = |step: f64, n: usize| {
+            (0..n)
+                .map(|i| (i as f64 * step).round() as i64)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(estimate_fps(&at(1000.0 / 30.0, 12)), Rational::new(30, 1));
+        assert_eq!(estimate_fps(&at(1000.0 / 25.0, 12)), Rational::new(25, 1));
+        // 12 frames cannot tell 29.97 from 30 at millisecond precision; 120 can.
+        assert_eq!(estimate_fps(&at(1001.0 / 30.0, 12)), Rational::new(30, 1));
+        assert_eq!(
+            estimate_fps(&at(1001.0 / 30.0, 120)),
+            Rational::new(30000, 1001)
+        );
+        assert_eq!(estimate_fps(&at(1000.0 / 60.0, 12)), Rational::new(60, 1));
+        assert_eq!(estimate_fps(&at(1000.0 / 12.5, 12)), Rational::new(13, 1));
+        assert_eq!(estimate_fps(&[]), Rational::new(30, 1));
+    }
+}

@@ -1,0 +1,114 @@
+//! The sink of a fleet channel: segments first, then (if this worker still
+//! holds the channel) the packager state, then the manifests.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use livefleet_base::ChannelName;
+use livefleet_fleet::{Assignments, Epoch, WorkerId};
+use livefleet_packager::{Output, PackagerState};
+
+use super::record::{BroadcastRecord, BroadcastStore, SaveError};
+use crate::sink::{is_manifest, OutputSink, SinkError, WriterSink};
+
+/// Writes a fleet channel's output: segments first, then (if this worker
+/// still holds the channel) the packager state, then the manifests.
+pub(crate) struct FencedSink {
+    pub inner: WriterSink,
+    pub runtime: tokio::runtime::Handle,
+    pub store: BroadcastStore,
+    pub assignments: Assignments,
+    pub worker: WorkerId,
+    pub channel: ChannelName,
+    pub epoch: Epoch,
+    pub fenced: Arc<AtomicBool>,
+}
+
+impl FencedSink {
+    fn fence(&self, why: &str) -> SinkError {
+        SinkError::Fenced {
+            channel: self.channel.to_string(),
+            epoch: self.epoch,
+            why: why.to_owned(),
+        }
+    }
+
+    fn check(&self) -> Result<(), SinkError> {
+        if self.fenced.load(Ordering::Relaxed) {
+            return Err(self.fence("the epoch is no longer ours"));
+        }
+        Ok(())
+    }
+}
+
+impl OutputSink for FencedSink {
+    fn write(&mut self, outputs: Vec<Output>) -> Result<(), SinkError> {
+        self.check()?;
+        self.inner.write(outputs)
+    }
+
+    fn missing_changed(&mut self) -> Option<Vec<String>> {
+        self.inner.missing_changed()
+    }
+
+    fn settle(&mut self) {
+        self.inner.settle();
+    }
+
+    fn write_published(
+        &mut self,
+        outputs: Vec<Output>,
+        state: &PackagerState,
+    ) -> Result<(), SinkError> {
+        self.check()?;
+        let (manifests, media): (Vec<Output>, Vec<Output>) =
+            outputs.into_iter().partition(is_manifest);
+        self.inner.write(media)?;
+        let writer = self.inner.writer.clone();
+        let record = BroadcastRecord {
+            channel: self.channel.clone(),
+            worker: self.worker.to_string(),
+            epoch: self.epoch,
+            state: state.clone(),
+            timeline_end_90k: state.end_time(90_000).unwrap_or(0),
+            updated_unix_ms: livefleet_base::now_unix_ms(),
+        };
+        let (store, assignments, worker, channel, epoch) = (
+            self.store.clone(),
+            self.assignments.clone(),
+            self.worker.clone(),
+            self.channel.clone(),
+            self.epoch,
+        );
+        let verdict = self.runtime.block_on(async move {
+            // The segments must be stored before the state says they are listed.
+            writer
+                .flush()
+                .await
+                .map_err(|e| SaveError::Bus(e.to_string()))?;
+            match assignments.holds(&channel, &worker, epoch).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Err(SaveError::Fenced(
+                        "the assignment moved to another epoch".into(),
+                    ))
+                }
+                Err(e) => return Err(SaveError::Bus(e.to_string())),
+            }
+            store.save(&record).await
+        });
+        match verdict {
+            Ok(()) => {}
+            Err(SaveError::Fenced(why)) => {
+                self.fenced.store(true, Ordering::Relaxed);
+                tracing::warn!(channel = %self.channel, epoch = self.epoch, %why, "fenced: leaving the manifests to the new owner");
+                return Err(self.fence(&why));
+            }
+            Err(SaveError::Bus(e)) => {
+                // The bus is down: keep serving viewers; failover state is a little behind.
+                tracing::warn!(channel = %self.channel, error = %e, "could not save the broadcast state");
+            }
+        }
+        self.inner.write(manifests)
+    }
+}

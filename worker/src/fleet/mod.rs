@@ -1,0 +1,315 @@
+//! A worker in a fleet: it heartbeats, runs only the channels the scheduler
+//! assigns to it, and writes their output under its assignment's epoch.
+//!
+//! ```text
+//! worker --heartbeat every 1 s--> livefleet.fleet.heartbeat.<id> --> scheduler
+//! scheduler --CAS--> KV livefleet_assignments --watch--> worker: start / stop channels
+//! worker --fenced save per published segment--> KV livefleet_broadcasts --> next worker (failover)
+//! ```
+//!
+//! Fencing: a channel runs under `(worker, epoch)`. Its segment and init
+//! file names carry the epoch, so a stale worker can never overwrite a file
+//! the new one wrote; before each manifest update the worker waits for the
+//! segments to be stored, checks that it still holds the assignment, and
+//! saves the packager state; if it does not hold it any more it stops
+//! without touching the manifests.
+
+mod beat;
+mod fenced;
+mod record;
+
+pub use beat::NodeCapacity;
+pub use record::{BroadcastRecord, BroadcastStore, BROADCASTS_BUCKET};
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream;
+use livefleet_base::ChannelName;
+use livefleet_bus::ChannelRegistry;
+use livefleet_fleet::{Assignment, Assignments, ChannelCost, Epoch, WorkerId};
+use livefleet_storage::Storage;
+use prometheus::Registry;
+
+use crate::node::{ChannelRun, NodeBase, RunSpec, StartError, WorkerConfig};
+use crate::sink::{OutputSink, WriterSink};
+use fenced::FencedSink;
+
+/// A channel this worker runs under an assignment.
+struct Running {
+    epoch: Epoch,
+    cost: ChannelCost,
+    run: ChannelRun,
+}
+
+/// Everything a fleet worker shares between its tasks.
+struct Node {
+    js: jetstream::Context,
+    client: async_nats::Client,
+    id: WorkerId,
+    config: WorkerConfig,
+    capacity: NodeCapacity,
+    base: NodeBase,
+    registry: ChannelRegistry,
+    assignments: Assignments,
+    store: BroadcastStore,
+    draining: AtomicBool,
+    sequence: AtomicU64,
+}
+
+/// Runs a fleet worker until `shutdown` resolves. On shutdown its channels
+/// stop without an ending; the scheduler moves them once heartbeats stop.
+pub async fn run(
+    client: async_nats::Client,
+    js: jetstream::Context,
+    config: WorkerConfig,
+    capacity: NodeCapacity,
+    storage: Arc<dyn Storage>,
+    metrics_registry: Registry,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), crate::PipelineError> {
+    let id = WorkerId::new(config.id.clone())
+        .map_err(|e| crate::PipelineError::Output(format!("worker id: {e}")))?;
+    let span = tracing::info_span!("worker", node = %id);
+    let _e = span.enter();
+    let base = NodeBase::start(storage, &metrics_registry).await?;
+    let (registry, assignments, store) = loop {
+        let opened = async {
+            Ok::<_, String>((
+                ChannelRegistry::open(&js)
+                    .await
+                    .map_err(|e| e.to_string())?,
+                Assignments::open(&js).await.map_err(|e| e.to_string())?,
+                BroadcastStore::open(&js).await?,
+            ))
+        };
+        match opened.await {
+            Ok(v) => break v,
+            Err(e) => {
+                tracing::warn!(error = %e, "fleet buckets not reachable yet; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    };
+    let node = Arc::new(Node {
+        js,
+        client,
+        id,
+        config,
+        capacity,
+        base,
+        registry,
+        assignments,
+        store,
+        draining: AtomicBool::new(false),
+        sequence: AtomicU64::new(0),
+    });
+    let mut running: HashMap<ChannelName, Running> = HashMap::new();
+    let checking = Arc::new(AtomicBool::new(false));
+    let channels = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let beats = beat::spawn_heartbeats(node.clone(), channels.clone());
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(shutdown);
+    tracing::info!("fleet worker ready");
+    'watch: loop {
+        let mut watch = match node.assignments.watch_with_current().await {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch assignments; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                    _ = &mut shutdown => break 'watch,
+                }
+            }
+        };
+        loop {
+            tokio::select! {
+                change = watch.next() => match change {
+                    Some(Ok(a)) => {
+                        apply(&node, &mut running, a).await;
+                        *channels.lock().unwrap_or_else(|e| e.into_inner()) = beat::advertised(&running);
+                    }
+                    Some(Err(e)) => tracing::warn!(error = %e, "assignment watch error"),
+                    None => {
+                        tracing::warn!("assignment watch ended; watching again");
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        continue 'watch;
+                    }
+                },
+                _ = tick.tick() => {
+                    notice_deleted(&node, &running, &checking);
+                    reap(&node, &mut running).await;
+                    *channels.lock().unwrap_or_else(|e| e.into_inner()) = beat::advertised(&running);
+                    if let Some(m) = &node.base.metrics { m.channels.set(running.len() as i64); }
+                }
+                _ = &mut shutdown => break 'watch,
+            }
+        }
+    }
+    tracing::info!(channels = running.len(), "fleet worker stopping");
+    // Tell the scheduler at once, so it moves the channels without waiting for the heartbeat timeout.
+    node.draining.store(true, Ordering::Relaxed);
+    beats.abort();
+    beat::heartbeat(&node, beat::advertised(&running)).await;
+    let _ = node.client.flush().await;
+    for (_, r) in running.drain() {
+        r.run.stop().await;
+    }
+    let _ = node.base.writer.flush().await;
+    Ok(())
+}
+
+/// Starts or stops a channel after an assignment change.
+async fn apply(node: &Arc<Node>, running: &mut HashMap<ChannelName, Running>, a: Assignment) {
+    let mine = a.worker.as_ref() == Some(&node.id);
+    if let Some(r) = running.get(&a.channel) {
+        if mine && r.epoch == a.epoch {
+            return;
+        }
+        tracing::info!(channel = %a.channel, epoch = a.epoch, owner = ?a.worker.as_ref().map(|w| w.to_string()), "assignment changed; stopping the channel here");
+        if let Some(r) = running.remove(&a.channel) {
+            r.run.stop().await;
+        }
+    }
+    if !mine {
+        return;
+    }
+    match start(node, &a).await {
+        Ok(r) => {
+            running.insert(a.channel.clone(), r);
+            node.base.started(true);
+        }
+        Err(e) => {
+            tracing::error!(channel = %a.channel, epoch = a.epoch, error = %e, "cannot run the assigned channel; releasing it");
+            node.base.started(false);
+            let _ = node
+                .assignments
+                .release(
+                    &a.channel,
+                    a.epoch,
+                    &format!("released by {}: {e}", node.id),
+                )
+                .await;
+        }
+    }
+}
+
+async fn start(node: &Arc<Node>, a: &Assignment) -> Result<Running, StartError> {
+    let rec = node
+        .registry
+        .get(&a.channel)
+        .await
+        .map_err(|e| StartError::Bus(e.to_string()))?
+        .ok_or(StartError::NotRegistered)?;
+    let resume = node
+        .store
+        .load(&a.channel)
+        .await
+        .map_err(StartError::Bus)?
+        .map(|r| {
+            tracing::info!(channel = %a.channel, from = %r.worker, from_epoch = r.epoch, next_segment = r.state.next_number, "continuing the broadcast");
+            (r.state, r.timeline_end_90k)
+        });
+    let spec = RunSpec {
+        timing: node.config.timing.clone(),
+        generation: Some(a.epoch.min(u64::from(u32::MAX)) as u32),
+        resume,
+        fleet: true,
+    };
+    let fenced = Arc::new(AtomicBool::new(false));
+    let (sink_node, channel, epoch) = (node.clone(), a.channel.clone(), a.epoch);
+    let runtime = tokio::runtime::Handle::current();
+    let make_sink = Box::new(move || -> Box<dyn OutputSink> {
+        let node = &sink_node;
+        Box::new(FencedSink {
+            inner: WriterSink::new(node.base.writer.clone(), format!("live/{channel}/")),
+            runtime: runtime.clone(),
+            store: node.store.clone(),
+            assignments: node.assignments.clone(),
+            worker: node.id.clone(),
+            channel: channel.clone(),
+            epoch,
+            fenced: fenced.clone(),
+        })
+    });
+    let run = ChannelRun::start(
+        &node.base,
+        &node.js,
+        &rec,
+        spec,
+        node.base.metrics.clone(),
+        make_sink,
+    )?;
+    let cost = ChannelCost::of(&run.profile, None);
+    tracing::info!(channel = %a.channel, epoch = a.epoch, "running under the assignment");
+    Ok(Running {
+        epoch: a.epoch,
+        cost,
+        run,
+    })
+}
+
+/// Channels deleted from the registry end their broadcast at once (ENDLIST);
+/// `reap` then releases their assignments. The ingest ends their publish.
+///
+/// The registry is read on a task of its own, one check at a time: a bus
+/// that is slow to answer (a cluster electing new leaders) must never hold
+/// the loop that sends the heartbeats.
+fn notice_deleted(
+    node: &Arc<Node>,
+    running: &HashMap<ChannelName, Running>,
+    checking: &Arc<AtomicBool>,
+) {
+    let watched: Vec<(ChannelName, Epoch, Arc<AtomicBool>)> = running
+        .iter()
+        .filter(|(_, r)| !r.run.deleted.load(Ordering::Relaxed))
+        .map(|(c, r)| (c.clone(), r.epoch, r.run.deleted.clone()))
+        .collect();
+    if watched.is_empty() || checking.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let (node, checking) = (node.clone(), checking.clone());
+    tokio::spawn(async move {
+        for (channel, epoch, deleted) in watched {
+            if let Ok(None) = node.registry.get(&channel).await {
+                tracing::info!(%channel, epoch, "channel deleted from the registry; ending its broadcast");
+                deleted.store(true, Ordering::Relaxed);
+            }
+        }
+        checking.store(false, Ordering::Release);
+    });
+}
+
+/// Channels whose broadcast ended: release their assignments.
+async fn reap(node: &Arc<Node>, running: &mut HashMap<ChannelName, Running>) {
+    let ended: Vec<ChannelName> = running
+        .iter()
+        .filter(|(_, r)| r.run.is_finished())
+        .map(|(c, _)| c.clone())
+        .collect();
+    for channel in ended {
+        let Some(r) = running.remove(&channel) else {
+            continue;
+        };
+        r.run.end_forwarding();
+        match node
+            .assignments
+            .release(
+                &channel,
+                r.epoch,
+                &format!("broadcast ended on {}", node.id),
+            )
+            .await
+        {
+            Ok(_) => {
+                tracing::info!(%channel, epoch = r.epoch, "broadcast ended; assignment released")
+            }
+            Err(e) => {
+                tracing::info!(%channel, epoch = r.epoch, error = %e, "broadcast ended; assignment already moved")
+            }
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! The broadcast records in JetStream KV: where the last worker to run a
+//! channel left its broadcast, saved fenced by assignment epoch, read by the
+//! next worker (failover).
+
+use async_nats::jetstream::{self, kv};
+use livefleet_base::ChannelName;
+use livefleet_fleet::Epoch;
+use livefleet_packager::PackagerState;
+use serde::{Deserialize, Serialize};
+
+/// KV bucket of per-channel broadcast state (packager state for failover).
+pub const BROADCASTS_BUCKET: &str = "livefleet_broadcasts";
+/// Largest broadcast record read back.
+const MAX_RECORD_BYTES: usize = 8 << 20;
+
+/// A channel's broadcast as the last worker to run it left it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BroadcastRecord {
+    pub channel: ChannelName,
+    pub worker: String,
+    pub epoch: Epoch,
+    pub state: PackagerState,
+    /// Media end of the last listed segment (90 kHz): where the next worker's timeline continues.
+    pub timeline_end_90k: i64,
+    pub updated_unix_ms: i64,
+}
+
+/// The broadcast records in JetStream KV.
+#[derive(Clone)]
+pub struct BroadcastStore {
+    kv: kv::Store,
+}
+
+impl BroadcastStore {
+    pub async fn open(js: &jetstream::Context) -> Result<Self, String> {
+        let kv = livefleet_fleet::open_bucket(
+            js,
+            BROADCASTS_BUCKET,
+            "livefleet broadcast state for failover",
+            1,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        Ok(Self { kv })
+    }
+
+    /// The record of `channel`, if any (an unreadable one is logged and ignored).
+    pub async fn load(&self, channel: &ChannelName) -> Result<Option<BroadcastRecord>, String> {
+        let value = self
+            .kv
+            .get(channel.as_str())
+            .await
+            .map_err(|e| format!("reading the broadcast state of {channel}: {e}"))?;
+        let Some(bytes) = value else { return Ok(None) };
+        if bytes.len() > MAX_RECORD_BYTES {
+            tracing::warn!(%channel, bytes = bytes.len(), "broadcast state too large; starting the channel afresh");
+            return Ok(None);
+        }
+        match serde_json::from_slice::<BroadcastRecord>(&bytes) {
+            Ok(r) if r.channel == *channel => Ok(Some(r)),
+            Ok(r) => {
+                tracing::warn!(%channel, stored = %r.channel, "broadcast state names another channel; ignored");
+                Ok(None)
+            }
+            Err(e) => {
+                tracing::warn!(%channel, error = %e, "unreadable broadcast state; starting the channel afresh");
+                Ok(None)
+            }
+        }
+    }
+
+    /// Saves `record` unless a newer epoch already wrote one (then `Err(Fenced)`).
+    pub(crate) async fn save(&self, record: &BroadcastRecord) -> Result<(), SaveError> {
+        for _ in 0..5 {
+            let entry = self
+                .kv
+                .entry(record.channel.as_str())
+                .await
+                .map_err(|e| SaveError::Bus(e.to_string()))?;
+            let revision = match &entry {
+                Some(e) if e.operation == kv::Operation::Put => {
+                    if let Ok(stored) = serde_json::from_slice::<BroadcastRecord>(&e.value) {
+                        if stored.epoch > record.epoch {
+                            return Err(SaveError::Fenced(format!(
+                                "epoch {} wrote the broadcast state",
+                                stored.epoch
+                            )));
+                        }
+                    }
+                    e.revision
+                }
+                Some(e) => e.revision,
+                None => 0,
+            };
+            let bytes = serde_json::to_vec(record).map_err(|e| SaveError::Bus(e.to_string()))?;
+            let result = if revision == 0 {
+                self.kv
+                    .create(record.channel.as_str(), bytes.into())
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            } else {
+                self.kv
+                    .update(record.channel.as_str(), bytes.into(), revision)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            };
+            match result {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    tracing::debug!(channel = %record.channel, error = %e, "broadcast state write raced; retrying")
+                }
+            }
+        }
+        Err(SaveError::Bus(
+            "broadcast state kept changing under us".into(),
+        ))
+    }
+}
+
+pub(crate) enum SaveError {
+    Fenced(String),
+    Bus(String),
+}

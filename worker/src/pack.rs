@@ -1,0 +1,186 @@
+//! The package stage: one thread per broadcast turns the renditions' samples
+//! into CMAF segments and manifests and hands them to the [`OutputSink`].
+//!
+//! Every other stage talks to it through a [`PackSender`]; messages are
+//! handled in the order they arrive, and the queue is bounded, so a slow
+//! store slows the encoders rather than growing memory.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+
+use crossbeam_channel::{bounded, Receiver, Sender};
+use livefleet_packager::{
+    Output, Packager, PackagerConfig, PackagerState, Sample, TrackId, TrackSpec,
+};
+
+use crate::broadcast::Progress;
+use crate::sink::{is_manifest, OutputSink};
+use crate::PipelineError;
+
+/// What the package stage is told.
+pub(crate) enum PackMsg {
+    /// The broadcast's first session: its tracks, and where a previous worker left it.
+    Start {
+        tracks: Vec<TrackSpec>,
+        state: Option<PackagerState>,
+    },
+    Sample(TrackId, Sample),
+    /// A new publish session with the same track configuration, at this wall clock (ms).
+    Discontinuity(i64),
+    /// A new publish session whose tracks are configured anew (new init segments).
+    Reconfigure {
+        tracks: Vec<TrackSpec>,
+        wallclock_ms: i64,
+    },
+    Finish,
+}
+
+/// A stage's handle on the package stage.
+#[derive(Clone)]
+pub(crate) struct PackSender(Sender<PackMsg>);
+
+impl PackSender {
+    pub(crate) fn send(&self, msg: PackMsg) -> Result<(), PipelineError> {
+        self.0.send(msg).map_err(|_| PipelineError::PackagerGone)
+    }
+
+    pub(crate) fn sample(&self, track: TrackId, sample: Sample) -> Result<(), PipelineError> {
+        self.send(PackMsg::Sample(track, sample))
+    }
+
+    /// A sender whose stage is gone: what is left once the broadcast let go of its packager.
+    pub(crate) fn closed() -> Self {
+        Self(bounded(1).0)
+    }
+}
+
+/// Starts the package stage of a broadcast.
+pub(crate) fn spawn(
+    label: &str,
+    config: PackagerConfig,
+    sink: Box<dyn OutputSink>,
+    progress: Arc<Progress>,
+) -> Result<(PackSender, JoinHandle<Result<PackagerState, PipelineError>>), PipelineError> {
+    let (tx, rx) = bounded::<PackMsg>(256);
+    let label = label.to_owned();
+    let handle = thread::Builder::new()
+        .name(format!("pack-{label}"))
+        .spawn(move || run(&label, config, rx, sink, &progress))
+        .map_err(|e| PipelineError::Spawn {
+            stage: "packager",
+            source: e,
+        })?;
+    Ok((PackSender(tx), handle))
+}
+
+struct Stage<'a> {
+    sink: Box<dyn OutputSink>,
+    progress: &'a Progress,
+}
+
+impl Stage<'_> {
+    fn write(&mut self, outputs: Vec<Output>, p: &Packager) -> Result<(), PipelineError> {
+        if outputs.is_empty() {
+            return Ok(());
+        }
+        let segments = outputs
+            .iter()
+            .filter(|o| matches!(o, Output::Put { path, .. } if path.ends_with(".m4s")))
+            .count();
+        if outputs.iter().any(is_manifest) {
+            self.sink.write_published(outputs, &p.state())?;
+        } else {
+            self.sink.write(outputs)?;
+        }
+        self.progress
+            .segments_written
+            .fetch_add(segments as u64, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Segments the store lost become gaps in the manifests, re-rendered at once.
+    fn sync_gaps(&mut self, p: &mut Packager) -> Result<(), PipelineError> {
+        if let Some(paths) = self.sink.missing_changed() {
+            if p.set_missing(&paths) {
+                tracing::warn!(
+                    missing = paths.len(),
+                    "segments missing from the store; manifests mark them as gaps"
+                );
+                let outputs = p.manifests();
+                self.write(outputs, p)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn run(
+    label: &str,
+    config: PackagerConfig,
+    rx: Receiver<PackMsg>,
+    sink: Box<dyn OutputSink>,
+    progress: &Progress,
+) -> Result<PackagerState, PipelineError> {
+    let span = tracing::info_span!("packager", channel = %label);
+    let _enter = span.enter();
+    let mut stage = Stage { sink, progress };
+    let mut packager: Option<Packager> = None;
+    while let Ok(msg) = rx.recv() {
+        if let Some(p) = packager.as_mut() {
+            stage.sync_gaps(p)?;
+        }
+        match msg {
+            PackMsg::Start { tracks, state } => {
+                let (p, outputs) = match state {
+                    Some(state) => Packager::resume(config.clone(), tracks, state)?,
+                    None => Packager::new(config.clone(), tracks)?,
+                };
+                stage.write(outputs, &p)?;
+                packager = Some(p);
+            }
+            PackMsg::Sample(track, sample) => {
+                let Some(p) = packager.as_mut() else { continue };
+                match p.push(track, sample) {
+                    Ok(outputs) => stage.write(outputs, p)?,
+                    Err(e) => {
+                        tracing::warn!(track = track.0, error = %e, "sample dropped by the packager")
+                    }
+                }
+            }
+            PackMsg::Discontinuity(wallclock) => {
+                if let Some(p) = packager.as_mut() {
+                    let outputs = p.discontinuity(wallclock);
+                    stage.write(outputs, p)?;
+                }
+            }
+            PackMsg::Reconfigure {
+                tracks,
+                wallclock_ms,
+            } => {
+                if let Some(p) = packager.as_mut() {
+                    let outputs = p.reconfigure(tracks, wallclock_ms)?;
+                    tracing::info!(
+                        "tracks configured anew; new init segments from the next period"
+                    );
+                    stage.write(outputs, p)?;
+                }
+            }
+            PackMsg::Finish => {
+                if let Some(p) = packager.as_mut() {
+                    stage.sink.settle();
+                    stage.sync_gaps(p)?;
+                    let outputs = p.finish();
+                    stage.write(outputs, p)?;
+                    // The last segments may have been lost too: the VOD must mark them.
+                    for _ in 0..2 {
+                        stage.sink.settle();
+                        stage.sync_gaps(p)?;
+                    }
+                }
+                break;
+            }
+        }
+    }
+    Ok(packager.map(|p| p.state()).unwrap_or_default())
+}

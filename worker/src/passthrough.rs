@@ -1,0 +1,147 @@
+//! The passthrough stage: the source's H.264 copied as a rendition, its
+//! packets turned into samples; segments start on the source keyframes the
+//! [`BoundaryClock`](crate::boundary::BoundaryClock) chose.
+
+use bytes::Bytes;
+use ff::Rational;
+use ffmpeg_next as ff;
+use livefleet_packager::{annexb, Sample, TrackId, TrackMedia, TrackSpec, VideoCodecConfig};
+
+use crate::ladder::PlannedVideo;
+use crate::timeline::Timeline;
+use crate::PipelineError;
+
+/// Advertised bandwidth of a passthrough rendition whose profile names none.
+const DEFAULT_BITRATE: u64 = 5_000_000;
+
+/// The copied source rendition of one session.
+pub struct Passthrough {
+    pub track: TrackId,
+    /// Length size of the source's AVCC NAL units; None = Annex B source.
+    length_size: Option<usize>,
+    shift: Option<i64>,
+    started: bool,
+    /// Media end so far on the broadcast's timeline (90 kHz).
+    pub end_90k: i64,
+}
+
+impl Passthrough {
+    pub fn new(track: TrackId, extradata: &[u8]) -> Self {
+        let length_size =
+            (extradata.len() > 4 && extradata[0] == 1).then(|| usize::from(extradata[4] & 3) + 1);
+        Self {
+            track,
+            length_size,
+            shift: None,
+            started: false,
+            end_90k: 0,
+        }
+    }
+
+    /// The packager track of a passthrough rendition of a `width` x `height` source.
+    pub fn track_spec(
+        v: &PlannedVideo,
+        extradata: &[u8],
+        width: u32,
+        height: u32,
+        fps: Rational,
+    ) -> Result<TrackSpec, PipelineError> {
+        let codec =
+            VideoCodecConfig::from_extradata(livefleet_packager::VideoCodec::H264, extradata)
+                .map_err(|e| PipelineError::Rendition {
+                    rendition: v.rendition.name.clone(),
+                    message: format!(
+                        "passthrough needs an H.264 source with its configuration: {e}"
+                    ),
+                })?;
+        let bitrate = if v.rendition.bitrate > 0 {
+            v.rendition.bitrate
+        } else {
+            DEFAULT_BITRATE
+        };
+        Ok(TrackSpec {
+            name: v.rendition.name.to_string(),
+            media: TrackMedia::Video {
+                width,
+                height,
+                frame_rate: Some((fps.numerator() as u32, fps.denominator() as u32)),
+                codec,
+            },
+            timescale: 90_000,
+            bandwidth: v.rendition.max_bitrate.max(bitrate),
+            average_bandwidth: bitrate,
+        })
+    }
+
+    /// The sample of a source packet, `None` before the first keyframe.
+    /// `segment_start` is the clock's answer for a keyframe.
+    pub fn sample(
+        &mut self,
+        packet: &ff::Packet,
+        timeline: &Timeline,
+        time_base: Rational,
+        segment_start: bool,
+    ) -> Option<Sample> {
+        let (pts, dts) = (packet.pts()?, packet.dts().or(packet.pts())?);
+        let key = packet.is_key();
+        if !self.started && !key {
+            return None;
+        }
+        self.started = true;
+        let (pts, dts) = (
+            timeline.to_90k(pts, time_base),
+            timeline.to_90k(dts, time_base),
+        );
+        let shift = *self.shift.get_or_insert((pts - dts).max(0));
+        let raw = packet.data().unwrap_or_default();
+        let data = match self.length_size {
+            Some(4) => raw.to_vec(),
+            Some(n) => relength(raw, n),
+            None => annexb::to_length_prefixed(raw),
+        };
+        let duration = packet.duration().max(0);
+        let duration_90k = timeline.to_90k(duration, time_base) - timeline.to_90k(0, time_base);
+        self.end_90k = self.end_90k.max(pts + duration_90k);
+        Some(Sample {
+            dts: dts + shift,
+            pts,
+            duration: None,
+            keyframe: key,
+            segment_start: key && segment_start,
+            data: Bytes::from(data),
+        })
+    }
+}
+
+/// Rewrites NAL units with `n`-byte lengths to 4-byte lengths; stops at the first lie.
+fn relength(raw: &[u8], n: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len() + 8);
+    let mut i = 0;
+    while i + n <= raw.len() {
+        let len = raw[i..i + n]
+            .iter()
+            .fold(0usize, |a, b| (a << 8) | usize::from(*b));
+        i += n;
+        if i + len > raw.len() {
+            break;
+        }
+        out.extend_from_slice(&(len as u32).to_be_bytes());
+        out.extend_from_slice(&raw[i..i + len]);
+        i += len;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relength_rewrites_and_stops_at_lies() {
+        assert_eq!(
+            relength(&[0, 2, 0xAA, 0xBB, 0, 1, 0xCC], 2),
+            vec![0, 0, 0, 2, 0xAA, 0xBB, 0, 0, 0, 1, 0xCC]
+        );
+        assert_eq!(relength(&[0, 9, 0xAA], 2), Vec::<u8>::new());
+    }
+}

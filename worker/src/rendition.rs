@@ -1,0 +1,311 @@
+//! The per-rendition stage: scale the shared decoded frame to the
+//! rendition's size, reduce the frame rate, force keyframes where the
+//! [`BoundaryClock`](crate::boundary::BoundaryClock) said, encode, and hand
+//! the samples to the package stage. One thread per encoded rendition.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use crossbeam_channel::{Receiver, Sender};
+use ff::{format, frame, software::scaling};
+use ffmpeg_next as ff;
+use livefleet_base::RenditionName;
+use livefleet_packager::{annexb, Sample, TrackId, TrackMedia, TrackSpec, VideoCodecConfig};
+use livefleet_profile::VideoCodec;
+
+use crate::boundary::Boundary;
+use crate::encoder::{self, EncoderKind, VideoSettings};
+use crate::pack::PackSender;
+use crate::PipelineError;
+
+/// A decoded frame for every rendition, stamped on the broadcast's timeline.
+pub struct VideoJob {
+    pub frame: Arc<frame::Video>,
+    pub pts: i64,
+    pub boundary: Boundary,
+}
+
+/// An opened encoder of one rendition, before its thread starts.
+pub struct RenditionEncoder {
+    encoder: ff::encoder::Video,
+    settings: VideoSettings,
+    track: TrackId,
+    name: RenditionName,
+}
+
+impl RenditionEncoder {
+    /// Opens the encoder and describes the rendition's packager track (the
+    /// init segment needs the encoder's configuration, so this comes first).
+    pub fn open(
+        kind: EncoderKind,
+        settings: &VideoSettings,
+        name: &RenditionName,
+        track: TrackId,
+    ) -> Result<(Self, TrackSpec), PipelineError> {
+        let encoder = encoder::open_video(kind, settings, name.as_str())?;
+        let codec = VideoCodecConfig::from_extradata(
+            packager_codec(settings.codec),
+            &encoder_extradata(&encoder),
+        )?;
+        let s = settings;
+        let spec = TrackSpec {
+            name: name.to_string(),
+            media: TrackMedia::Video {
+                width: s.width,
+                height: s.height,
+                frame_rate: Some((
+                    s.frame_rate.numerator() as u32,
+                    s.frame_rate.denominator() as u32,
+                )),
+                codec,
+            },
+            timescale: 90_000,
+            bandwidth: s.max_bitrate,
+            average_bandwidth: s.bitrate,
+        };
+        Ok((
+            Self {
+                encoder,
+                settings: settings.clone(),
+                track,
+                name: name.clone(),
+            },
+            spec,
+        ))
+    }
+
+    /// Runs until `rx` closes. `max_end` is raised to the media end of every
+    /// sample sent (90 kHz), where the next session continues.
+    pub(crate) fn run(
+        mut self,
+        rx: Receiver<VideoJob>,
+        children: Vec<Sender<VideoJob>>,
+        out: &PackSender,
+        max_end: &AtomicU64,
+    ) -> Result<(), PipelineError> {
+        let target = self.settings.clone();
+        let mut scaler = Scaler::default();
+        let mut keys = KeyTracker::default();
+        let frame_90k = 90_000 * i64::from(target.frame_rate.denominator())
+            / i64::from(target.frame_rate.numerator().max(1));
+        let mut next_keep = i64::MIN;
+        let mut last_pts = i64::MIN;
+        while let Ok(VideoJob {
+            frame: src,
+            pts,
+            boundary,
+        }) = rx.recv()
+        {
+            // Frame-rate reduction: keep a frame per output interval; forced keyframes are always kept.
+            if (!boundary.force_key && pts < next_keep) || pts <= last_pts {
+                continue;
+            }
+            last_pts = pts;
+            next_keep = if next_keep == i64::MIN || boundary.force_key {
+                pts + frame_90k
+            } else {
+                next_keep + frame_90k
+            };
+            if next_keep <= pts {
+                next_keep = pts + frame_90k;
+            }
+            let scaled = scaler.scale(&src, &target).map_err(|m| self.failed(m))?;
+            let mut f = if children.is_empty() {
+                scaled
+            } else {
+                // The smaller renditions scale from this one's frame.
+                let shared = Arc::new(scaled);
+                for child in &children {
+                    let _ = child.send(VideoJob {
+                        frame: shared.clone(),
+                        pts,
+                        boundary,
+                    });
+                }
+                share_frame(&shared)
+            };
+            f.set_pts(Some(pts));
+            f.set_kind(if boundary.force_key {
+                ff::picture::Type::I
+            } else {
+                ff::picture::Type::None
+            });
+            if boundary.segment_start {
+                keys.starts.push_back(pts);
+            }
+            self.encoder
+                .send_frame(&f)
+                .map_err(|e| self.failed(format!("encoder refused a frame at {pts}: {e}")))?;
+            self.drain(&mut keys, out, max_end, frame_90k)?;
+        }
+        self.encoder
+            .send_eof()
+            .map_err(|e| self.failed(format!("encoder flush failed: {e}")))?;
+        self.drain(&mut keys, out, max_end, frame_90k)
+    }
+
+    pub fn name(&self) -> &RenditionName {
+        &self.name
+    }
+
+    fn failed(&self, message: String) -> PipelineError {
+        PipelineError::Rendition {
+            rendition: self.name.clone(),
+            message,
+        }
+    }
+
+    fn drain(
+        &mut self,
+        keys: &mut KeyTracker,
+        out: &PackSender,
+        max_end: &AtomicU64,
+        frame_90k: i64,
+    ) -> Result<(), PipelineError> {
+        let mut packet = ff::Packet::empty();
+        while self.encoder.receive_packet(&mut packet).is_ok() {
+            let (Some(pts), Some(dts)) = (packet.pts(), packet.dts()) else {
+                continue;
+            };
+            let shift = *keys.shift.get_or_insert((pts - dts).max(0));
+            let key = packet.is_key();
+            let segment_start = key && keys.starts_segment(pts);
+            let data = annexb::to_length_prefixed(packet.data().unwrap_or_default());
+            max_end.fetch_max((pts + frame_90k).max(0) as u64, Ordering::Relaxed);
+            let sample = Sample {
+                dts: dts + shift,
+                pts,
+                duration: None,
+                keyframe: key,
+                segment_start,
+                data: Bytes::from(data),
+            };
+            out.sample(self.track, sample)?;
+        }
+        Ok(())
+    }
+}
+
+/// Which encoded keyframes start a segment.
+#[derive(Default)]
+struct KeyTracker {
+    /// Segment starts asked of the encoder, not yet seen in its output.
+    starts: VecDeque<i64>,
+    /// Decode-to-presentation shift of the first packet (B-frames).
+    shift: Option<i64>,
+}
+
+impl KeyTracker {
+    /// A keyframe at `pts` starts a segment when a start was asked at or
+    /// before it: an encoder that missed a forced keyframe starts the
+    /// segment at its next one, and the packager numbers it by time, so the
+    /// rendition's segment numbers stay those of the ladder.
+    fn starts_segment(&mut self, pts: i64) -> bool {
+        let mut any = false;
+        while self.starts.front().is_some_and(|s| *s <= pts) {
+            self.starts.pop_front();
+            any = true;
+        }
+        any
+    }
+}
+
+/// The rendition's scaler, made again when the source's format or size changes.
+#[derive(Default)]
+struct Scaler {
+    ctx: Option<(scaling::Context, (format::Pixel, u32, u32))>,
+}
+
+impl Scaler {
+    fn scale(
+        &mut self,
+        src: &frame::Video,
+        target: &VideoSettings,
+    ) -> Result<frame::Video, String> {
+        if src.width() == target.width
+            && src.height() == target.height
+            && src.format() == format::Pixel::YUV420P
+        {
+            return Ok(share_frame(src));
+        }
+        let key = (src.format(), src.width(), src.height());
+        if self.ctx.as_ref().is_none_or(|(_, k)| *k != key) {
+            let ctx = scaling::Context::get(
+                src.format(),
+                src.width(),
+                src.height(),
+                format::Pixel::YUV420P,
+                target.width,
+                target.height,
+                scaling::Flags::BICUBIC,
+            )
+            .map_err(|e| {
+                format!(
+                    "cannot scale {}x{} to {}x{}: {e}",
+                    src.width(),
+                    src.height(),
+                    target.width,
+                    target.height
+                )
+            })?;
+            self.ctx = Some((ctx, key));
+        }
+        let (ctx, _) = self.ctx.as_mut().expect("set above");
+        let mut scaled = frame::Video::empty();
+        ctx.run(src, &mut scaled)
+            .map_err(|e| format!("scaling failed: {e}"))?;
+        Ok(scaled)
+    }
+}
+
+/// A new frame referencing the same buffers (no pixel copy).
+fn share_frame(src: &frame::Video) -> frame::Video {
+    let mut f = frame::Video::empty();
+    // SAFETY: av_frame_ref adds references to src's refcounted buffers; both frames are valid.
+    unsafe {
+        ff::ffi::av_frame_ref(f.as_mut_ptr(), src.as_ptr());
+    }
+    f
+}
+
+fn encoder_extradata(enc: &ff::encoder::Video) -> Vec<u8> {
+    // SAFETY: reading the opened encoder's extradata of its stated size.
+    unsafe {
+        let ctx = enc.as_ptr();
+        if (*ctx).extradata.is_null() || (*ctx).extradata_size <= 0 {
+            return Vec::new();
+        }
+        std::slice::from_raw_parts((*ctx).extradata, (*ctx).extradata_size as usize).to_vec()
+    }
+}
+
+fn packager_codec(c: VideoCodec) -> livefleet_packager::VideoCodec {
+    match c {
+        VideoCodec::H264 => livefleet_packager::VideoCodec::H264,
+        VideoCodec::Hevc => livefleet_packager::VideoCodec::Hevc,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_late_keyframe_still_starts_its_segment() {
+        let mut k = KeyTracker::default();
+        k.starts.extend([0, 180_000, 360_000]);
+        assert!(k.starts_segment(0));
+        assert!(
+            !k.starts_segment(90_000),
+            "a GOP keyframe inside the segment"
+        );
+        assert!(
+            k.starts_segment(183_000),
+            "the forced keyframe came a frame late"
+        );
+        assert!(k.starts_segment(360_000));
+        assert!(!k.starts_segment(450_000));
+    }
+}

@@ -1,0 +1,274 @@
+//! One publish session through the stages:
+//!
+//! ```text
+//! source -> decode (+ boundary clock) -+-> rendition (scale + encode), one thread each --+
+//!                                      +-> passthrough (copy, on this thread) -----------+-> package
+//!        -> audio (decode, resample, encode | copy; silence where there is none) -------+
+//! ```
+//!
+//! The calling thread reads packets, decodes video once, decides segment
+//! boundaries once for every rendition, copies the passthrough rendition and
+//! fans frames out. Queues between stages are bounded, so a slow encoder
+//! slows the reader rather than growing memory.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use crossbeam_channel::Sender;
+use ff::{frame, Rational};
+use ffmpeg_next as ff;
+use livefleet_base::Track;
+use livefleet_packager::TrackId;
+
+use crate::audio::{AudioLadder, AudioMsg};
+use crate::boundary::BoundaryClock;
+use crate::broadcast::Broadcast;
+use crate::decode::VideoDecode;
+use crate::ladder::Ladder;
+use crate::passthrough::Passthrough;
+use crate::rendition::{RenditionEncoder, VideoJob};
+use crate::source::{self, PacketSource};
+use crate::stages::Stages;
+use crate::timeline::{secs_90k, Timeline};
+use crate::PipelineError;
+
+/// Frame rate assumed when the source declares none.
+const DEFAULT_FPS: Rational = Rational(30, 1);
+
+/// The packets read before the first decoded frame, and that frame.
+struct Primed {
+    first: frame::Video,
+    pending: VecDeque<(Track, ff::Packet)>,
+}
+
+/// Reads until the first decoded frame: it tells the source's size and the timeline's origin.
+fn prime(
+    source: &mut dyn PacketSource,
+    decode: &mut VideoDecode,
+    b: &Broadcast,
+) -> Result<Option<Primed>, PipelineError> {
+    let mut pending = VecDeque::new();
+    loop {
+        let Some((track, packet)) = source.next_packet()? else {
+            return Ok(None);
+        };
+        let mut first = None;
+        if track == Track::Video {
+            if decode.push(&packet).is_err() {
+                b.progress.corrupt_packets.fetch_add(1, Ordering::Relaxed);
+            }
+            first = decode.pull();
+        }
+        pending.push_back((track, packet));
+        if let Some(first) = first {
+            return Ok(Some(Primed { first, pending }));
+        }
+    }
+}
+
+pub(crate) fn run(b: &mut Broadcast, source: &mut dyn PacketSource) -> Result<(), PipelineError> {
+    let info = source.info();
+    let vtb = info.video.time_base;
+    let mut decode = VideoDecode::open(&info.video)?;
+    let video_extradata = source::extradata(&info.video.parameters);
+    let src_fps = info
+        .video
+        .frame_rate
+        .filter(|r| r.numerator() > 0)
+        .unwrap_or(DEFAULT_FPS);
+    let has_audio = info.audio.is_some();
+    let Some(Primed { first, mut pending }) = prime(source, &mut decode, b)? else {
+        if b.sessions == 0 {
+            return Err(PipelineError::NoFrames);
+        }
+        tracing::warn!("publish session ended before its first decodable frame");
+        return Ok(());
+    };
+    let origin = first.timestamp().or(first.pts()).unwrap_or(0);
+    let timeline = Timeline::new(origin, vtb, b.timeline_end_90k);
+    let (width, height) = (first.width(), first.height());
+    let ladder = b.ladder_for(width, height, src_fps)?;
+
+    // Open every encoder before anything is written: the init segments need their configuration.
+    let mut encoders = std::collections::HashMap::new();
+    let mut specs = Vec::new();
+    let mut passthrough = None;
+    for (i, (v, s)) in ladder.video.iter().zip(&ladder.settings).enumerate() {
+        match s {
+            Some(s) => {
+                let (enc, spec) =
+                    RenditionEncoder::open(b.config.encoder, s, &v.rendition.name, TrackId(i))?;
+                specs.push(spec);
+                encoders.insert(i, enc);
+            }
+            None => {
+                specs.push(Passthrough::track_spec(
+                    v,
+                    &video_extradata,
+                    width,
+                    height,
+                    src_fps,
+                )?);
+                passthrough = Some(Passthrough::new(TrackId(i), &video_extradata));
+            }
+        }
+    }
+    let audio = if b.config.profile.audio.is_empty() {
+        None
+    } else {
+        let audio_info = source.info().audio.as_ref().filter(|_| has_audio);
+        Some(AudioLadder::open(
+            &b.config.profile.audio,
+            audio_info,
+            timeline,
+        )?)
+    };
+    let audio_first_track = specs.len();
+    if let Some(a) = &audio {
+        specs.extend(a.track_specs()?);
+    }
+    b.announce(specs)?;
+
+    let mut stages = Stages::new();
+    spawn_renditions(&mut stages, b, &ladder, encoders)?;
+    if let Some(a) = audio {
+        stages.spawn_audio(&b.config.label, a, b.pack.clone(), audio_first_track)?;
+    }
+
+    let profile = &b.config.profile;
+    let mut clock = BoundaryClock::new(
+        timeline.base_90k,
+        secs_90k(profile.segment_duration),
+        secs_90k(profile.gop),
+        passthrough.is_some(),
+    );
+    let keyframe_at = |clock: &mut BoundaryClock, packet: &ff::Packet| -> bool {
+        match packet.pts() {
+            Some(p) if packet.is_key() && clock.keyframes_only() => {
+                clock.source_keyframe(timeline.to_90k(p, vtb))
+            }
+            _ => false,
+        }
+    };
+    // The keyframes read before the first frame came out are decided before it.
+    for (track, packet) in &pending {
+        if *track == Track::Video {
+            keyframe_at(&mut clock, packet);
+        }
+    }
+    let fan_out = |f: frame::Video, clock: &mut BoundaryClock, stages: &Stages| -> bool {
+        let ts = f.timestamp().or(f.pts()).unwrap_or(origin);
+        let pts = timeline.to_90k(ts, vtb);
+        b.progress.frames_decoded.fetch_add(1, Ordering::Relaxed);
+        b.progress.media_ms.store(
+            ((pts - timeline.base_90k).max(0) / 90) as u64,
+            Ordering::Relaxed,
+        );
+        let boundary = clock.frame(pts);
+        let frame = Arc::new(f);
+        let sent = stages.video.iter().all(|tx| {
+            tx.send(VideoJob {
+                frame: frame.clone(),
+                pts,
+                boundary,
+            })
+            .is_ok()
+        });
+        let heard = stages
+            .audio
+            .as_ref()
+            .is_none_or(|tx| tx.send(AudioMsg::VideoAt(pts)).is_ok());
+        sent && heard
+    };
+
+    let mut alive = fan_out(first, &mut clock, &stages);
+    let mut read_error = None;
+    while alive {
+        let next = match pending.pop_front() {
+            Some(p) => Some((p, true)),
+            None => match source.next_packet() {
+                Ok(p) => p.map(|p| (p, false)),
+                Err(e) => {
+                    read_error = Some(e);
+                    None
+                }
+            },
+        };
+        let Some(((track, packet), already_decoded)) = next else {
+            break;
+        };
+        match track {
+            Track::Video => {
+                let segment_start = keyframe_at(&mut clock, &packet);
+                if let Some(p) = passthrough.as_mut() {
+                    if let Some(sample) = p.sample(&packet, &timeline, vtb, segment_start) {
+                        alive &= b.pack.sample(p.track, sample).is_ok();
+                    }
+                }
+                if already_decoded {
+                    continue;
+                }
+                if let Err(e) = decode.push(&packet) {
+                    b.progress.corrupt_packets.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(pts = ?packet.pts(), error = %e, "corrupt video packet skipped");
+                    continue;
+                }
+                while let Some(f) = decode.pull() {
+                    alive &= fan_out(f, &mut clock, &stages);
+                }
+            }
+            Track::Audio => {
+                if let Some(tx) = &stages.audio {
+                    if has_audio {
+                        alive &= tx.send(AudioMsg::Packet(packet)).is_ok();
+                    }
+                }
+            }
+        }
+    }
+    decode.finish();
+    while let Some(f) = decode.pull() {
+        fan_out(f, &mut clock, &stages);
+    }
+    let max_end = stages.max_end.clone();
+    let joined = stages.join();
+    let mut end_90k = max_end.load(Ordering::Relaxed) as i64;
+    if let Some(p) = &passthrough {
+        end_90k = end_90k.max(p.end_90k);
+    }
+    b.timeline_end_90k = b.timeline_end_90k.max(end_90k);
+    if let Some(e) = read_error {
+        return Err(e);
+    }
+    joined
+}
+
+/// Starts the rendition threads, smallest first: a rendition that scales
+/// from a larger one ([`Ladder::sources`]) must be running before it.
+fn spawn_renditions(
+    stages: &mut Stages,
+    b: &Broadcast,
+    ladder: &Ladder,
+    mut encoders: HashMap<usize, RenditionEncoder>,
+) -> Result<(), PipelineError> {
+    let sources = ladder.sources();
+    let pixels = |i: usize| u64::from(ladder.video[i].width) * u64::from(ladder.video[i].height);
+    let mut order: Vec<usize> = encoders.keys().copied().collect();
+    order.sort_by_key(|&i| (pixels(i), std::cmp::Reverse(i)));
+    let mut feeds: HashMap<usize, Sender<VideoJob>> = HashMap::new();
+    for i in order {
+        let children = (0..sources.len())
+            .filter(|&c| sources[c] == Some(i))
+            .filter_map(|c| feeds.remove(&c))
+            .collect();
+        let enc = encoders
+            .remove(&i)
+            .expect("an encoder per encoded rendition");
+        let tx = stages.spawn_rendition(&b.config.label, enc, children, b.pack.clone())?;
+        feeds.insert(i, tx);
+    }
+    // What is left is fed from the decoded source.
+    stages.video.extend(feeds.into_values());
+    Ok(())
+}

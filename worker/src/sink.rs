@@ -1,0 +1,182 @@
+//! Where packaged objects go: the [`OutputSink`] a broadcast writes through,
+//! and the two sinks of the worker: [`StorageSink`] (synchronous, for
+//! `transcode`) and [`WriterSink`] (the ordered, retrying storage writer of
+//! live channels).
+
+use std::sync::Arc;
+
+use livefleet_packager::{CacheClass, Output, PackagerState};
+use livefleet_storage::{ObjectMeta, Put, Storage, StorageWriter};
+
+/// Why a sink refused a batch.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SinkError {
+    /// Another worker holds the channel now (a newer assignment epoch): this
+    /// one must stop without touching the manifests.
+    #[error("channel {channel} is fenced at epoch {epoch}: {why}")]
+    Fenced {
+        channel: String,
+        epoch: u64,
+        why: String,
+    },
+    /// The store refused an object for good.
+    #[error("{0}")]
+    Store(String),
+}
+
+/// Where packaged objects go. Called from the packager thread, in the order
+/// the objects must be written (segments before the playlists naming them).
+pub trait OutputSink: Send + 'static {
+    fn write(&mut self, outputs: Vec<Output>) -> Result<(), SinkError>;
+
+    /// Writes a batch that updates the manifests; `state` is the packager
+    /// state once they are written (a fleet worker saves it, fenced, so
+    /// another worker can continue the broadcast).
+    fn write_published(
+        &mut self,
+        outputs: Vec<Output>,
+        _state: &PackagerState,
+    ) -> Result<(), SinkError> {
+        self.write(outputs)
+    }
+
+    /// The packager paths (`<track>/<n>.m4s`) of the segments that could not
+    /// be stored, when they changed since the last call. A sink that fails
+    /// instead of losing a put never has any (the default).
+    fn missing_changed(&mut self) -> Option<Vec<String>> {
+        None
+    }
+
+    /// Waits until everything written is stored or given up, and tries what
+    /// was given up once more: the end of a broadcast, before its last manifests.
+    fn settle(&mut self) {}
+}
+
+/// Whether an output is a manifest (HLS playlist or DASH MPD).
+pub fn is_manifest(o: &Output) -> bool {
+    let p = o.path();
+    p.ends_with(".m3u8") || p.ends_with(".mpd")
+}
+
+/// Writes packager output into any [`Storage`], synchronously and in order.
+pub struct StorageSink {
+    runtime: tokio::runtime::Runtime,
+    storage: Arc<dyn Storage>,
+    prefix: String,
+}
+
+impl StorageSink {
+    /// `prefix` is put in front of every key (e.g. `live/demo/`; empty for none).
+    pub fn new(storage: Arc<dyn Storage>, prefix: impl Into<String>) -> std::io::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        Ok(Self {
+            runtime,
+            storage,
+            prefix: prefix.into(),
+        })
+    }
+}
+
+impl OutputSink for StorageSink {
+    fn write(&mut self, outputs: Vec<Output>) -> Result<(), SinkError> {
+        for o in outputs {
+            let Output::Put {
+                path,
+                body,
+                content_type,
+                cache,
+            } = o;
+            let key = format!("{}{}", self.prefix, path);
+            let meta = ObjectMeta {
+                content_type: content_type.to_string(),
+                cache,
+            };
+            self.runtime
+                .block_on(self.storage.put(&key, body, meta))
+                .map_err(|e| SinkError::Store(format!("writing {key}: {e}")))?;
+        }
+        Ok(())
+    }
+}
+
+/// Packager output into the ordered, retrying storage writer.
+///
+/// Segments the writer gives up on come back to the packager through
+/// [`OutputSink::missing_changed`] and are marked as gaps; every manifest put
+/// carries the loss count its gaps reflect ([`Put::naming_as_of`]), so the
+/// writer never stores a manifest that names a lost segment unmarked.
+pub struct WriterSink {
+    pub(crate) writer: Arc<StorageWriter>,
+    /// Key prefix, e.g. `live/demo/`.
+    prefix: String,
+    /// The writer's missing-set version last handed to the packager.
+    seen_version: Option<u64>,
+    /// The loss count the packager's gaps reflect.
+    lost_as_of: u64,
+}
+
+impl WriterSink {
+    pub fn new(writer: Arc<StorageWriter>, prefix: String) -> Self {
+        Self {
+            writer,
+            prefix,
+            seen_version: None,
+            lost_as_of: 0,
+        }
+    }
+}
+
+impl OutputSink for WriterSink {
+    fn write(&mut self, outputs: Vec<Output>) -> Result<(), SinkError> {
+        for o in outputs {
+            let Output::Put {
+                path,
+                body,
+                content_type,
+                cache,
+            } = o;
+            let key = format!("{}{}", self.prefix, path);
+            let mut put = Put {
+                key,
+                body,
+                meta: ObjectMeta {
+                    content_type: content_type.to_string(),
+                    cache,
+                },
+                names_as_of: None,
+            };
+            if put.meta.cache != CacheClass::Immutable {
+                put = put.naming_as_of(self.lost_as_of);
+            }
+            self.writer
+                .blocking_put(put)
+                .map_err(|e| SinkError::Store(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    fn missing_changed(&mut self) -> Option<Vec<String>> {
+        let version = self.writer.missing_version();
+        if self.seen_version == Some(version) {
+            return None;
+        }
+        self.seen_version = Some(version);
+        let missing = self.writer.missing(&self.prefix);
+        self.lost_as_of = missing.lost;
+        Some(
+            missing
+                .keys
+                .into_iter()
+                .filter_map(|k| k.strip_prefix(&self.prefix).map(str::to_owned))
+                .collect(),
+        )
+    }
+
+    fn settle(&mut self) {
+        if let Err(e) = self.writer.blocking_settle() {
+            tracing::warn!(error = %e, "could not wait for the storage writer");
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! The threads of a session and how they end: one per encoded rendition,
+//! one for audio. A stage that fails records its error; a stage that panics
+//! is reported as [`PipelineError::StagePanicked`], never silently.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+
+use crossbeam_channel::{bounded, Sender};
+
+use crate::audio::{AudioLadder, AudioMsg};
+use crate::pack::PackSender;
+use crate::rendition::{RenditionEncoder, VideoJob};
+use crate::PipelineError;
+
+/// Frames queued per rendition: enough to absorb one slow frame, small
+/// enough that a slow encoder slows the decoder instead of growing memory.
+const VIDEO_QUEUE: usize = 4;
+/// Audio messages queued.
+const AUDIO_QUEUE: usize = 64;
+
+/// The running threads of one session.
+pub(crate) struct Stages {
+    /// The renditions fed from the decoded source (the others from a larger rendition).
+    pub video: Vec<Sender<VideoJob>>,
+    pub audio: Option<Sender<AudioMsg>>,
+    threads: Vec<(String, JoinHandle<()>)>,
+    errors: Arc<Mutex<Vec<PipelineError>>>,
+    /// Media end of the encoded renditions (90 kHz).
+    pub max_end: Arc<AtomicU64>,
+}
+
+impl Stages {
+    pub fn new() -> Self {
+        Self {
+            video: Vec::new(),
+            audio: None,
+            threads: Vec::new(),
+            errors: Arc::default(),
+            max_end: Arc::default(),
+        }
+    }
+
+    /// Starts the thread of an encoded rendition, which hands its scaled
+    /// frames on to `children`; returns the queue that feeds it.
+    pub fn spawn_rendition(
+        &mut self,
+        label: &str,
+        encoder: RenditionEncoder,
+        children: Vec<Sender<VideoJob>>,
+        out: PackSender,
+    ) -> Result<Sender<VideoJob>, PipelineError> {
+        let (tx, rx) = bounded::<VideoJob>(VIDEO_QUEUE);
+        let name = encoder.name().to_string();
+        let (errors, max_end) = (self.errors.clone(), self.max_end.clone());
+        let span = tracing::info_span!("rendition", channel = %label, rendition = %name);
+        let handle = thread::Builder::new()
+            .name(format!("enc-{name}"))
+            .spawn(move || {
+                let _e = span.enter();
+                if let Err(e) = encoder.run(rx, children, &out, &max_end) {
+                    tracing::error!(error = %e, "rendition encoder stopped");
+                    record(&errors, e);
+                }
+            })
+            .map_err(|source| PipelineError::Spawn {
+                stage: "encoder",
+                source,
+            })?;
+        self.threads.push((format!("encoder {name}"), handle));
+        Ok(tx)
+    }
+
+    /// Starts the audio thread; its tracks are `first_track`, `first_track + 1`, ...
+    pub fn spawn_audio(
+        &mut self,
+        label: &str,
+        mut audio: AudioLadder,
+        out: PackSender,
+        first_track: usize,
+    ) -> Result<(), PipelineError> {
+        let (tx, rx) = bounded::<AudioMsg>(AUDIO_QUEUE);
+        let errors = self.errors.clone();
+        let span = tracing::info_span!("rendition", channel = %label, rendition = "audio");
+        let handle = thread::Builder::new()
+            .name("audio".into())
+            .spawn(move || {
+                let _e = span.enter();
+                if let Err(e) = audio.run(rx, &out, first_track) {
+                    tracing::error!(error = %e, "audio stopped");
+                    record(&errors, e);
+                }
+            })
+            .map_err(|source| PipelineError::Spawn {
+                stage: "audio",
+                source,
+            })?;
+        self.audio = Some(tx);
+        self.threads.push(("audio".into(), handle));
+        Ok(())
+    }
+
+    /// Closes every queue, waits for every thread, and returns the first
+    /// failure: a panic before an error, since a panic explains the errors
+    /// of the stages that lost their peer.
+    pub fn join(mut self) -> Result<(), PipelineError> {
+        self.video.clear();
+        self.audio = None;
+        let mut panicked = None;
+        for (stage, handle) in self.threads.drain(..) {
+            if handle.join().is_err() {
+                tracing::error!(%stage, "pipeline thread panicked; the channel ends");
+                panicked.get_or_insert(PipelineError::StagePanicked { stage });
+            }
+        }
+        if let Some(p) = panicked {
+            return Err(p);
+        }
+        let mut errors =
+            std::mem::take(&mut *self.errors.lock().unwrap_or_else(|p| p.into_inner()));
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.remove(0))
+        }
+    }
+}
+
+fn record(errors: &Mutex<Vec<PipelineError>>, e: PipelineError) {
+    errors.lock().unwrap_or_else(|p| p.into_inner()).push(e);
+}
+
+/// Waits for a stage's thread; a panic becomes [`PipelineError::StagePanicked`].
+pub(crate) fn join<T>(
+    stage: &str,
+    handle: JoinHandle<Result<T, PipelineError>>,
+) -> Result<T, PipelineError> {
+    match handle.join() {
+        Ok(r) => r,
+        Err(_) => {
+            tracing::error!(%stage, "pipeline thread panicked");
+            Err(PipelineError::StagePanicked {
+                stage: stage.to_owned(),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_stage_is_reported() {
+        let mut stages = Stages::new();
+        let handle = thread::spawn(|| panic!("boom"));
+        stages.threads.push(("audio".into(), handle));
+        let ok = thread::spawn(|| {});
+        stages.threads.push(("encoder 360p".into(), ok));
+        match stages.join() {
+            Err(PipelineError::StagePanicked { stage }) => assert_eq!(stage, "audio"),
+            other => panic!("expected a panic report, got {other:?}"),
+        }
+        let h = thread::spawn(|| -> Result<(), PipelineError> { panic!("boom") });
+        assert!(matches!(
+            join("packager", h),
+            Err(PipelineError::StagePanicked { .. })
+        ));
+    }
+
+    #[test]
+    fn an_error_is_reported_when_nothing_panicked() {
+        let stages = Stages::new();
+        record(&stages.errors, PipelineError::PackagerGone);
+        assert!(matches!(stages.join(), Err(PipelineError::PackagerGone)));
+    }
+}
