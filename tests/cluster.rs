@@ -102,7 +102,13 @@ fn state_and_media_are_replicated_and_a_channel_outlives_bus_nodes() {
         );
         match &shape {
             None => shape = Some(disc),
-            Some(d) => assert_eq!(d, &disc, "{r}: discontinuities differ between renditions"),
+            Some(d) => assert_eq!(
+                d,
+                &disc,
+                "{r}: discontinuities differ between renditions\n{}\n{}",
+                fs::read_to_string(dir.join("360p/index.m3u8")).unwrap(),
+                fs::read_to_string(dir.join(r).join("index.m3u8")).unwrap()
+            ),
         }
     }
 }

@@ -9,7 +9,7 @@
 //! ([`PackMsg::Reconfigure`]); the renditions themselves stay those of the
 //! first session.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -23,21 +23,11 @@ use livefleet_profile::LadderProfile;
 use crate::encoder::EncoderKind;
 use crate::ladder::Ladder;
 use crate::pack::{self, PackMsg, PackSender};
+pub use crate::progress::Progress;
+use crate::session::SessionHost;
 use crate::sink::OutputSink;
 use crate::source::PacketSource;
 use crate::PipelineError;
-
-/// Counters a caller can watch while a broadcast runs (progress bars, status lines, metrics).
-#[derive(Debug, Default)]
-pub struct Progress {
-    /// Media time reached by the decoder, in milliseconds.
-    pub media_ms: AtomicU64,
-    /// Declared duration of the input in milliseconds (0 = unknown / live).
-    pub duration_ms: AtomicU64,
-    pub frames_decoded: AtomicU64,
-    pub segments_written: AtomicU64,
-    pub corrupt_packets: AtomicU64,
-}
 
 /// How a broadcast is encoded and packaged.
 #[derive(Debug, Clone)]
@@ -235,6 +225,53 @@ impl Broadcast {
             Some(h) => crate::stages::join("packager", h),
             None => Err(PipelineError::PackagerGone),
         }
+    }
+}
+
+impl SessionHost for Broadcast {
+    fn label(&self) -> &str {
+        &self.config.label
+    }
+
+    fn profile(&self) -> &LadderProfile {
+        &self.config.profile
+    }
+
+    fn encoder(&self) -> EncoderKind {
+        self.config.encoder
+    }
+
+    fn progress(&self) -> &Progress {
+        &self.progress
+    }
+
+    fn pack(&self) -> &PackSender {
+        &self.pack
+    }
+
+    fn first_session(&self) -> bool {
+        self.sessions == 0
+    }
+
+    fn timeline_end_90k(&self) -> i64 {
+        self.timeline_end_90k
+    }
+
+    fn extend_timeline(&mut self, end_90k: i64) {
+        self.timeline_end_90k = self.timeline_end_90k.max(end_90k);
+    }
+
+    fn ladder_for(
+        &mut self,
+        width: u32,
+        height: u32,
+        fps: Rational,
+    ) -> Result<Ladder, PipelineError> {
+        Broadcast::ladder_for(self, width, height, fps)
+    }
+
+    fn announce(&mut self, tracks: Vec<TrackSpec>) -> Result<(), PipelineError> {
+        Broadcast::announce(self, tracks)
     }
 }
 

@@ -130,33 +130,6 @@ impl Ladder {
         Self::with_settings(profile, video)
     }
 
-    /// Where each encoded rendition takes its frames from: `Some(j)` for
-    /// the frames rendition `j` scaled (the nearest larger encoded rendition
-    /// at a frame rate at least its own), `None` for the decoded source.
-    /// Scaling 480p from 720p instead of from 1080p reads a quarter of the
-    /// pixels; the measurement is in docs/design/worker-cpu.md.
-    pub fn sources(&self) -> Vec<Option<usize>> {
-        let pixels = |v: &PlannedVideo| u64::from(v.width) * u64::from(v.height);
-        (0..self.video.len())
-            .map(|i| {
-                let v = &self.video[i];
-                if v.rendition.passthrough {
-                    return None;
-                }
-                (0..self.video.len())
-                    .filter(|&j| j != i && !self.video[j].rendition.passthrough)
-                    .filter(|&j| {
-                        let p = &self.video[j];
-                        let larger = p.width >= v.width && p.height >= v.height;
-                        // Same size: the earlier one scales, the later one shares (no cycle).
-                        let before = pixels(p) > pixels(v) || j < i;
-                        larger && before && f64::from(p.frame_rate) >= f64::from(v.frame_rate)
-                    })
-                    .min_by_key(|&j| (pixels(&self.video[j]), j))
-            })
-            .collect()
-    }
-
     /// Whether nothing would be encoded or copied.
     pub fn is_empty(&self) -> bool {
         self.video.is_empty()
@@ -278,17 +251,5 @@ mod tests {
         assert_eq!(out.dropped[0].0, "big");
         p.allow_upscale = true;
         assert_eq!(plan(&p, 640, 360, fps).video.len(), 2);
-    }
-
-    #[test]
-    fn each_rung_scales_from_the_nearest_larger_one() {
-        let yaml = "name: t\nsegment_duration: 2\ngop: 2\nencoder: x264\nvideo:\n  - name: src\n    passthrough: true\n  - name: a720\n    width: 1280\n    height: 720\n    bitrate: 3M\n  - name: a360\n    width: 640\n    height: 360\n    bitrate: 800k\n  - name: a480\n    width: 854\n    height: 480\n    bitrate: 1M\n  - name: b360\n    width: 640\n    height: 360\n    bitrate: 500k\n  - name: slow\n    width: 320\n    height: 180\n    bitrate: 200k\n    frame_rate: 15\naudio: []\n";
-        let p = LadderProfile::from_yaml("t", yaml).unwrap();
-        let (l, _) = Ladder::first(&p, 1920, 1080, Rational::new(30, 1));
-        assert_eq!(
-            l.sources(),
-            vec![None, None, Some(3), Some(1), Some(2), Some(2)],
-            "passthrough and the largest from the source; 480 from 720; 360s from 480 and each other"
-        );
     }
 }

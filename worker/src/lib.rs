@@ -44,6 +44,7 @@ pub mod node;
 pub mod nvml;
 pub(crate) mod pack;
 pub mod passthrough;
+pub mod progress;
 pub mod rendition;
 mod resample;
 pub mod service;

@@ -1,6 +1,6 @@
-//! What the two node loops share: the standalone worker ([`crate::service`],
-//! every channel of the registry) and the fleet worker ([`crate::fleet`],
-//! the channels assigned to it) start a node the same way ([`NodeBase`]) and
+//! What the two node loops share: the standalone worker (`service`, every
+//! channel of the registry) and the fleet worker (`fleet`, the channels
+//! assigned to it) start a node the same way ([`NodeBase`]) and
 //! run each channel the same way ([`ChannelRun`]): a thread of its own for
 //! the pipeline, a task forwarding its media from the bus.
 
@@ -15,10 +15,10 @@ use livefleet_storage::{Storage, StorageMetrics, StorageWriter, WriterOptions};
 use prometheus::{IntCounterVec, IntGauge, Opts, Registry};
 use tokio::sync::mpsc;
 
-use crate::broadcast::Progress;
 use crate::channel::{run_channel, LiveChannel, LiveTiming};
 use crate::encoder::{self, EncoderError, EncoderKind};
 use crate::feed::LiveFeed;
+use crate::progress::Progress;
 use crate::sink::OutputSink;
 use crate::PipelineError;
 
@@ -139,7 +139,7 @@ pub(crate) struct RunSpec {
     pub generation: Option<u32>,
     /// Where a previous worker left the broadcast: its state and media end (90 kHz).
     pub resume: Option<(PackagerState, i64)>,
-    /// Run under a fleet assignment (see [`LiveChannel::fleet`]).
+    /// Run under a fleet assignment (see `LiveChannel::fleet`).
     pub fleet: bool,
 }
 

@@ -14,7 +14,7 @@ use livefleet_packager::{
     Output, Packager, PackagerConfig, PackagerState, Sample, TrackId, TrackSpec,
 };
 
-use crate::broadcast::Progress;
+use crate::progress::Progress;
 use crate::sink::{is_manifest, OutputSink};
 use crate::PipelineError;
 

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Receiver;
 use ff::{format, frame, software::scaling};
 use ffmpeg_next as ff;
 use livefleet_base::RenditionName;
@@ -81,7 +81,6 @@ impl RenditionEncoder {
     pub(crate) fn run(
         mut self,
         rx: Receiver<VideoJob>,
-        children: Vec<Sender<VideoJob>>,
         out: &PackSender,
         max_end: &AtomicU64,
     ) -> Result<(), PipelineError> {
@@ -111,21 +110,7 @@ impl RenditionEncoder {
             if next_keep <= pts {
                 next_keep = pts + frame_90k;
             }
-            let scaled = scaler.scale(&src, &target).map_err(|m| self.failed(m))?;
-            let mut f = if children.is_empty() {
-                scaled
-            } else {
-                // The smaller renditions scale from this one's frame.
-                let shared = Arc::new(scaled);
-                for child in &children {
-                    let _ = child.send(VideoJob {
-                        frame: shared.clone(),
-                        pts,
-                        boundary,
-                    });
-                }
-                share_frame(&shared)
-            };
+            let mut f = scaler.scale(&src, &target).map_err(|m| self.failed(m))?;
             f.set_pts(Some(pts));
             f.set_kind(if boundary.force_key {
                 ff::picture::Type::I

@@ -11,22 +11,24 @@
 //! fans frames out. Queues between stages are bounded, so a slow encoder
 //! slows the reader rather than growing memory.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use crossbeam_channel::Sender;
 use ff::{frame, Rational};
 use ffmpeg_next as ff;
 use livefleet_base::Track;
-use livefleet_packager::TrackId;
+use livefleet_packager::{TrackId, TrackSpec};
+use livefleet_profile::LadderProfile;
 
 use crate::audio::{AudioLadder, AudioMsg};
 use crate::boundary::BoundaryClock;
-use crate::broadcast::Broadcast;
 use crate::decode::VideoDecode;
+use crate::encoder::EncoderKind;
 use crate::ladder::Ladder;
+use crate::pack::PackSender;
 use crate::passthrough::Passthrough;
+use crate::progress::Progress;
 use crate::rendition::{RenditionEncoder, VideoJob};
 use crate::source::{self, PacketSource};
 use crate::stages::Stages;
@@ -35,6 +37,32 @@ use crate::PipelineError;
 
 /// Frame rate assumed when the source declares none.
 const DEFAULT_FPS: Rational = Rational(30, 1);
+
+/// What a session needs of the broadcast it belongs to (the broadcast
+/// implements it; a session never sees the broadcast itself).
+pub(crate) trait SessionHost {
+    /// Channel or input name, for logs and thread names.
+    fn label(&self) -> &str;
+    fn profile(&self) -> &LadderProfile;
+    fn encoder(&self) -> EncoderKind;
+    fn progress(&self) -> &Progress;
+    fn pack(&self) -> &PackSender;
+    /// Whether this is the broadcast's first session.
+    fn first_session(&self) -> bool;
+    /// Where this session starts on the broadcast's timeline (90 kHz).
+    fn timeline_end_90k(&self) -> i64;
+    /// The session reached `end_90k` on the timeline.
+    fn extend_timeline(&mut self, end_90k: i64);
+    /// The renditions for a source of this size and rate.
+    fn ladder_for(
+        &mut self,
+        width: u32,
+        height: u32,
+        fps: Rational,
+    ) -> Result<Ladder, PipelineError>;
+    /// The session's packager tracks (the broadcast decides: start, discontinuity or new init segments).
+    fn announce(&mut self, tracks: Vec<TrackSpec>) -> Result<(), PipelineError>;
+}
 
 /// The packets read before the first decoded frame, and that frame.
 struct Primed {
@@ -46,7 +74,7 @@ struct Primed {
 fn prime(
     source: &mut dyn PacketSource,
     decode: &mut VideoDecode,
-    b: &Broadcast,
+    b: &dyn SessionHost,
 ) -> Result<Option<Primed>, PipelineError> {
     let mut pending = VecDeque::new();
     loop {
@@ -56,7 +84,7 @@ fn prime(
         let mut first = None;
         if track == Track::Video {
             if decode.push(&packet).is_err() {
-                b.progress.corrupt_packets.fetch_add(1, Ordering::Relaxed);
+                b.progress().corrupt_packets.fetch_add(1, Ordering::Relaxed);
             }
             first = decode.pull();
         }
@@ -67,7 +95,10 @@ fn prime(
     }
 }
 
-pub(crate) fn run(b: &mut Broadcast, source: &mut dyn PacketSource) -> Result<(), PipelineError> {
+pub(crate) fn run(
+    b: &mut dyn SessionHost,
+    source: &mut dyn PacketSource,
+) -> Result<(), PipelineError> {
     let info = source.info();
     let vtb = info.video.time_base;
     let mut decode = VideoDecode::open(&info.video)?;
@@ -79,28 +110,28 @@ pub(crate) fn run(b: &mut Broadcast, source: &mut dyn PacketSource) -> Result<()
         .unwrap_or(DEFAULT_FPS);
     let has_audio = info.audio.is_some();
     let Some(Primed { first, mut pending }) = prime(source, &mut decode, b)? else {
-        if b.sessions == 0 {
+        if b.first_session() {
             return Err(PipelineError::NoFrames);
         }
         tracing::warn!("publish session ended before its first decodable frame");
         return Ok(());
     };
     let origin = first.timestamp().or(first.pts()).unwrap_or(0);
-    let timeline = Timeline::new(origin, vtb, b.timeline_end_90k);
+    let timeline = Timeline::new(origin, vtb, b.timeline_end_90k());
     let (width, height) = (first.width(), first.height());
     let ladder = b.ladder_for(width, height, src_fps)?;
 
     // Open every encoder before anything is written: the init segments need their configuration.
-    let mut encoders = std::collections::HashMap::new();
+    let mut encoders = Vec::new();
     let mut specs = Vec::new();
     let mut passthrough = None;
     for (i, (v, s)) in ladder.video.iter().zip(&ladder.settings).enumerate() {
         match s {
             Some(s) => {
                 let (enc, spec) =
-                    RenditionEncoder::open(b.config.encoder, s, &v.rendition.name, TrackId(i))?;
+                    RenditionEncoder::open(b.encoder(), s, &v.rendition.name, TrackId(i))?;
                 specs.push(spec);
-                encoders.insert(i, enc);
+                encoders.push(enc);
             }
             None => {
                 specs.push(Passthrough::track_spec(
@@ -114,15 +145,11 @@ pub(crate) fn run(b: &mut Broadcast, source: &mut dyn PacketSource) -> Result<()
             }
         }
     }
-    let audio = if b.config.profile.audio.is_empty() {
+    let audio = if b.profile().audio.is_empty() {
         None
     } else {
         let audio_info = source.info().audio.as_ref().filter(|_| has_audio);
-        Some(AudioLadder::open(
-            &b.config.profile.audio,
-            audio_info,
-            timeline,
-        )?)
+        Some(AudioLadder::open(&b.profile().audio, audio_info, timeline)?)
     };
     let audio_first_track = specs.len();
     if let Some(a) = &audio {
@@ -131,16 +158,18 @@ pub(crate) fn run(b: &mut Broadcast, source: &mut dyn PacketSource) -> Result<()
     b.announce(specs)?;
 
     let mut stages = Stages::new();
-    spawn_renditions(&mut stages, b, &ladder, encoders)?;
+    for enc in encoders {
+        stages.spawn_rendition(b.label(), enc, b.pack().clone())?;
+    }
     if let Some(a) = audio {
-        stages.spawn_audio(&b.config.label, a, b.pack.clone(), audio_first_track)?;
+        stages.spawn_audio(b.label(), a, b.pack().clone(), audio_first_track)?;
     }
 
-    let profile = &b.config.profile;
+    let (segment, gop) = (b.profile().segment_duration, b.profile().gop);
     let mut clock = BoundaryClock::new(
         timeline.base_90k,
-        secs_90k(profile.segment_duration),
-        secs_90k(profile.gop),
+        secs_90k(segment),
+        secs_90k(gop),
         passthrough.is_some(),
     );
     let keyframe_at = |clock: &mut BoundaryClock, packet: &ff::Packet| -> bool {
@@ -160,8 +189,8 @@ pub(crate) fn run(b: &mut Broadcast, source: &mut dyn PacketSource) -> Result<()
     let fan_out = |f: frame::Video, clock: &mut BoundaryClock, stages: &Stages| -> bool {
         let ts = f.timestamp().or(f.pts()).unwrap_or(origin);
         let pts = timeline.to_90k(ts, vtb);
-        b.progress.frames_decoded.fetch_add(1, Ordering::Relaxed);
-        b.progress.media_ms.store(
+        b.progress().frames_decoded.fetch_add(1, Ordering::Relaxed);
+        b.progress().media_ms.store(
             ((pts - timeline.base_90k).max(0) / 90) as u64,
             Ordering::Relaxed,
         );
@@ -203,14 +232,14 @@ pub(crate) fn run(b: &mut Broadcast, source: &mut dyn PacketSource) -> Result<()
                 let segment_start = keyframe_at(&mut clock, &packet);
                 if let Some(p) = passthrough.as_mut() {
                     if let Some(sample) = p.sample(&packet, &timeline, vtb, segment_start) {
-                        alive &= b.pack.sample(p.track, sample).is_ok();
+                        alive &= b.pack().sample(p.track, sample).is_ok();
                     }
                 }
                 if already_decoded {
                     continue;
                 }
                 if let Err(e) = decode.push(&packet) {
-                    b.progress.corrupt_packets.fetch_add(1, Ordering::Relaxed);
+                    b.progress().corrupt_packets.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(pts = ?packet.pts(), error = %e, "corrupt video packet skipped");
                     continue;
                 }
@@ -237,38 +266,9 @@ pub(crate) fn run(b: &mut Broadcast, source: &mut dyn PacketSource) -> Result<()
     if let Some(p) = &passthrough {
         end_90k = end_90k.max(p.end_90k);
     }
-    b.timeline_end_90k = b.timeline_end_90k.max(end_90k);
+    b.extend_timeline(end_90k);
     if let Some(e) = read_error {
         return Err(e);
     }
     joined
-}
-
-/// Starts the rendition threads, smallest first: a rendition that scales
-/// from a larger one ([`Ladder::sources`]) must be running before it.
-fn spawn_renditions(
-    stages: &mut Stages,
-    b: &Broadcast,
-    ladder: &Ladder,
-    mut encoders: HashMap<usize, RenditionEncoder>,
-) -> Result<(), PipelineError> {
-    let sources = ladder.sources();
-    let pixels = |i: usize| u64::from(ladder.video[i].width) * u64::from(ladder.video[i].height);
-    let mut order: Vec<usize> = encoders.keys().copied().collect();
-    order.sort_by_key(|&i| (pixels(i), std::cmp::Reverse(i)));
-    let mut feeds: HashMap<usize, Sender<VideoJob>> = HashMap::new();
-    for i in order {
-        let children = (0..sources.len())
-            .filter(|&c| sources[c] == Some(i))
-            .filter_map(|c| feeds.remove(&c))
-            .collect();
-        let enc = encoders
-            .remove(&i)
-            .expect("an encoder per encoded rendition");
-        let tx = stages.spawn_rendition(&b.config.label, enc, children, b.pack.clone())?;
-        feeds.insert(i, tx);
-    }
-    // What is left is fed from the decoded source.
-    stages.video.extend(feeds.into_values());
-    Ok(())
 }

@@ -21,7 +21,6 @@ const AUDIO_QUEUE: usize = 64;
 
 /// The running threads of one session.
 pub(crate) struct Stages {
-    /// The renditions fed from the decoded source (the others from a larger rendition).
     pub video: Vec<Sender<VideoJob>>,
     pub audio: Option<Sender<AudioMsg>>,
     threads: Vec<(String, JoinHandle<()>)>,
@@ -41,15 +40,13 @@ impl Stages {
         }
     }
 
-    /// Starts the thread of an encoded rendition, which hands its scaled
-    /// frames on to `children`; returns the queue that feeds it.
+    /// Starts the thread of an encoded rendition.
     pub fn spawn_rendition(
         &mut self,
         label: &str,
         encoder: RenditionEncoder,
-        children: Vec<Sender<VideoJob>>,
         out: PackSender,
-    ) -> Result<Sender<VideoJob>, PipelineError> {
+    ) -> Result<(), PipelineError> {
         let (tx, rx) = bounded::<VideoJob>(VIDEO_QUEUE);
         let name = encoder.name().to_string();
         let (errors, max_end) = (self.errors.clone(), self.max_end.clone());
@@ -58,7 +55,7 @@ impl Stages {
             .name(format!("enc-{name}"))
             .spawn(move || {
                 let _e = span.enter();
-                if let Err(e) = encoder.run(rx, children, &out, &max_end) {
+                if let Err(e) = encoder.run(rx, &out, &max_end) {
                     tracing::error!(error = %e, "rendition encoder stopped");
                     record(&errors, e);
                 }
@@ -67,8 +64,9 @@ impl Stages {
                 stage: "encoder",
                 source,
             })?;
+        self.video.push(tx);
         self.threads.push((format!("encoder {name}"), handle));
-        Ok(tx)
+        Ok(())
     }
 
     /// Starts the audio thread; its tracks are `first_track`, `first_track + 1`, ...

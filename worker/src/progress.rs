@@ -1,0 +1,15 @@
+//! What a running broadcast counts, for progress bars, status lines and metrics.
+
+use std::sync::atomic::AtomicU64;
+
+/// Counters a caller can watch while a broadcast runs (progress bars, status lines, metrics).
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Media time reached by the decoder, in milliseconds.
+    pub media_ms: AtomicU64,
+    /// Declared duration of the input in milliseconds (0 = unknown / live).
+    pub duration_ms: AtomicU64,
+    pub frames_decoded: AtomicU64,
+    pub segments_written: AtomicU64,
+    pub corrupt_packets: AtomicU64,
+}
