@@ -14,8 +14,9 @@
 //!
 //! Run: `cargo bench --bench live_capacity` (needs nats-server, nginx-light
 //! and libnginx-mod-rtmp; LIVEFLEET_BENCH_SECONDS sets the measuring window
-//! per step, default 24; LIVEFLEET_BENCH_MAX_CHANNELS caps the steps,
-//! default 12). Figures only; nothing here passes or fails.
+//! per step, default 16; LIVEFLEET_BENCH_STEP the channels added per step,
+//! default 2; LIVEFLEET_BENCH_MAX_CHANNELS the most, default 40). Figures
+//! only; nothing here passes or fails.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -24,7 +25,7 @@ use std::time::{Duration, Instant};
 
 /// A channel keeps real time when its segments come at least this fast.
 const REAL_TIME: f64 = 0.97;
-const WARM_UP: Duration = Duration::from_secs(8);
+const WARM_UP: Duration = Duration::from_secs(6);
 const SEGMENT: f64 = 2.0;
 
 struct Killed(Child);
@@ -131,6 +132,7 @@ impl Side for Ours {
             .arg("--profile")
             .arg(&self.profile)
             .stdout(Stdio::null())
+            .stderr(Stdio::null())
             .status()
             .expect("livefleet channel create")
             .success();
@@ -211,34 +213,58 @@ fn publisher(clip: &Path, url: &str) -> Killed {
     )
 }
 
-/// Adds channels until one falls below real time; returns the most kept at real time.
-fn capacity(side: &mut dyn Side, clip: &Path, window: Duration, max: usize) -> usize {
+/// Busy and total jiffies of all CPUs, from /proc/stat.
+fn cpu_jiffies() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let v: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
+    let total: u64 = v.iter().sum();
+    (total - idle, total)
+}
+
+/// Adds channels (`step` at a time) until one falls below real time;
+/// returns the most kept at real time.
+fn capacity(side: &mut dyn Side, clip: &Path, window: Duration, max: usize, step: usize) -> usize {
     let mut watches: Vec<Watch> = Vec::new();
     let mut kept = 0;
-    for n in 1..=max {
-        let dir = side.add(n, clip);
-        watches.push(Watch {
-            dir,
-            seen: HashMap::new(),
-        });
+    while watches.len() < max {
+        for _ in 0..step.min(max - watches.len()) {
+            let n = watches.len() + 1;
+            let dir = side.add(n, clip);
+            watches.push(Watch {
+                dir,
+                seen: HashMap::new(),
+            });
+        }
+        let n = watches.len();
         let from = Instant::now() + WARM_UP;
         let to = from + window;
+        let mut busy = None;
         while Instant::now() < to {
+            if busy.is_none() && Instant::now() >= from {
+                busy = Some(cpu_jiffies());
+            }
             for w in &mut watches {
                 w.poll();
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+        let (b0, t0) = busy.unwrap_or_default();
+        let (b1, t1) = cpu_jiffies();
+        let load = (b1 - b0) as f64 / (t1 - t0).max(1) as f64;
         let speeds: Vec<f64> = watches.iter().map(|w| w.speed(from, to)).collect();
         let slowest = speeds.iter().copied().fold(f64::INFINITY, f64::min);
         println!(
-            "{:<24} {n:>3} channels: slowest {slowest:.2}x real time ({})",
+            "{:<24} {n:>3} channels: slowest {slowest:.2}x real time, CPU {:.0}% busy",
             side.name(),
-            speeds
-                .iter()
-                .map(|s| format!("{s:.2}"))
-                .collect::<Vec<_>>()
-                .join(" ")
+            load * 100.0
         );
         if slowest < REAL_TIME {
             break;
@@ -258,8 +284,9 @@ fn main() {
             .and_then(|s| s.parse().ok())
             .unwrap_or(d)
     };
-    let window = Duration::from_secs(env("LIVEFLEET_BENCH_SECONDS", 24));
-    let max = env("LIVEFLEET_BENCH_MAX_CHANNELS", 12) as usize;
+    let window = Duration::from_secs(env("LIVEFLEET_BENCH_SECONDS", 16));
+    let max = env("LIVEFLEET_BENCH_MAX_CHANNELS", 40) as usize;
+    let step = env("LIVEFLEET_BENCH_STEP", 2) as usize;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
@@ -328,7 +355,7 @@ fn main() {
             profile: profile.clone(),
             procs: vec![nats, ingest, worker],
         };
-        let kept = capacity(&mut side, &clip, window, max);
+        let kept = capacity(&mut side, &clip, window, max, step);
         drop(side);
         kept
     };
@@ -359,7 +386,7 @@ fn main() {
             out: dir.join("cli"),
             procs: vec![nginx],
         };
-        let kept = capacity(&mut side, &clip, window, max);
+        let kept = capacity(&mut side, &clip, window, max, step);
         drop(side);
         kept
     };
