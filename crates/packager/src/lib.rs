@@ -311,6 +311,9 @@ pub struct Packager {
     pub(crate) missing_numbers: BTreeSet<u64>,
     /// Segment numbers a rendition skipped (its encoder placed no keyframe at the boundary).
     pub(crate) skipped_numbers: BTreeSet<u64>,
+    /// The tracks as they were before each reconfiguration, by the
+    /// (generation, version) of the init segments they went with.
+    earlier_tracks: BTreeMap<(u32, u32), Vec<(TrackSpec, String)>>,
 }
 
 impl Packager {
@@ -403,6 +406,7 @@ impl Packager {
             missing: BTreeSet::new(),
             missing_numbers: BTreeSet::new(),
             skipped_numbers: BTreeSet::new(),
+            earlier_tracks: BTreeMap::new(),
         };
         let mut p = p;
         p.set_missing(&state.missing);
@@ -854,6 +858,13 @@ impl Packager {
         if self.finished {
             return Ok(out);
         }
+        let before = self
+            .tracks
+            .iter()
+            .map(|t| (t.spec.clone(), t.codecs.clone()))
+            .collect();
+        self.earlier_tracks
+            .insert((self.init_generation, self.init_version), before);
         for (t, f) in self.tracks.iter_mut().zip(fresh) {
             t.spec = f.spec;
             t.codecs = f.codecs;
@@ -969,6 +980,16 @@ fn note_skipped(skipped: &mut BTreeSet<u64>, numbers: std::ops::Range<u64>) {
 }
 
 impl Packager {
+    /// Track `i`'s description and codecs string as they were in `period`:
+    /// a reconfiguration changes them for the periods after it only.
+    pub(crate) fn track_in(&self, period: &PeriodState, i: usize) -> (&TrackSpec, &str) {
+        self.earlier_tracks
+            .get(&(period.init_generation, period.init_version))
+            .and_then(|tracks| tracks.get(i))
+            .map(|(spec, codecs)| (spec, codecs.as_str()))
+            .unwrap_or((&self.tracks[i].spec, self.tracks[i].codecs.as_str()))
+    }
+
     /// Segment numbers the MPD leaves out: lost or skipped in some rendition.
     pub(crate) fn holes(&self) -> BTreeSet<u64> {
         self.missing_numbers

@@ -463,13 +463,14 @@ fn write_period_sets(
             "    <AdaptationSet id=\"0\" contentType=\"video\" mimeType=\"video/mp4\" segmentAlignment=\"true\" startWithSAP=\"1\">"
         );
         s.push_str(&template(lead));
-        for v in &video {
+        for (i, v) in p.tracks.iter().enumerate().filter(|(_, t)| t.is_video()) {
+            let (spec, codecs) = p.track_in(period, i);
             if let TrackMedia::Video {
                 width,
                 height,
                 frame_rate,
                 ..
-            } = &v.spec.media
+            } = &spec.media
             {
                 let fr = frame_rate_attr(*frame_rate);
                 let fr = if fr.is_empty() {
@@ -482,14 +483,21 @@ fn write_period_sets(
                     "      <Representation id=\"{}\" bandwidth=\"{}\" codecs=\"{}\" width=\"{width}\" height=\"{height}\"{fr} sar=\"1:1\"/>",
                     v.spec.name,
                     bandwidths(p, v).0,
-                    v.codecs
+                    codecs
                 );
             }
         }
         s.push_str("    </AdaptationSet>\n");
     }
-    for (k, a) in p.tracks.iter().filter(|t| !t.is_video()).enumerate() {
-        let TrackMedia::Audio { codec } = &a.spec.media else {
+    for (k, (i, a)) in p
+        .tracks
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| !t.is_video())
+        .enumerate()
+    {
+        let (spec, codecs) = p.track_in(period, i);
+        let TrackMedia::Audio { codec } = &spec.media else {
             continue;
         };
         let _ = writeln!(
@@ -503,7 +511,7 @@ fn write_period_sets(
             "      <Representation id=\"{}\" bandwidth=\"{}\" codecs=\"{}\" audioSamplingRate=\"{}\">\n        <AudioChannelConfiguration schemeIdUri=\"urn:mpeg:dash:23003:3:audio_channel_configuration:2011\" value=\"{}\"/>\n      </Representation>",
             a.spec.name,
             bandwidths(p, a).0,
-            a.codecs,
+            codecs,
             codec.sample_rate(),
             codec.channels()
         );

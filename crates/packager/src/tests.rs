@@ -463,6 +463,17 @@ fn reconfigure_gives_the_next_period_new_init_segments() {
     let mpd = text(&out, "manifest.mpd");
     assert!(mpd.contains("$RepresentationID$/init.mp4"), "{mpd}");
     assert!(mpd.contains("$RepresentationID$/init-0-1.mp4"), "{mpd}");
+    // Each period describes the tracks as they were then.
+    let periods: Vec<&str> = mpd.split("<Period").skip(1).collect();
+    assert_eq!(periods.len(), 2, "{mpd}");
+    assert!(
+        periods[0].contains("id=\"360p\"") && periods[0].contains("width=\"640\""),
+        "{mpd}"
+    );
+    assert!(
+        periods[1].contains("width=\"854\"") && !periods[1].contains("width=\"640\""),
+        "{mpd}"
+    );
     // The state carries each period's init version to the next worker.
     let state = p.state();
     assert_eq!(state.periods.last().unwrap().init_version, 1);
