@@ -198,3 +198,33 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn ffmpeg_log_lines_go_through_tracing_never_raw_to_stderr() {
+    let tmp = tempfile::tempdir().unwrap();
+    let clip = tmp.path().join("in.mp4");
+    make_clip(&clip, 3);
+    let r = transcode(&clip, &profile("cpu-small.yaml"), &tmp.path().join("out"));
+    assert!(r.status.success(), "{}", text(&r.stderr));
+    let raw: Vec<String> = text(&r.stderr)
+        .lines()
+        .filter(|l| l.starts_with('['))
+        .map(str::to_owned)
+        .collect();
+    assert!(raw.is_empty(), "raw FFmpeg lines on stderr: {raw:?}");
+    // Asked for, the encoder banners come as tracing events of the `ffmpeg` target.
+    let r = run(livefleet()
+        .env("RUST_LOG", "ffmpeg=debug")
+        .arg("transcode")
+        .arg(&clip)
+        .arg("--profile")
+        .arg(profile("cpu-small.yaml"))
+        .arg("--out")
+        .arg(tmp.path().join("out2")));
+    let err = text(&r.stderr);
+    assert!(
+        err.lines()
+            .any(|l| l.contains("DEBUG") && l.contains("ffmpeg") && l.contains("[libx264 @")),
+        "{err}"
+    );
+}

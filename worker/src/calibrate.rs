@@ -38,6 +38,7 @@ pub fn measure(
     duration: Duration,
 ) -> Result<Calibration, String> {
     ff::init().map_err(|e| format!("FFmpeg initialisation: {e}"))?;
+    crate::ffmpeg_log::route_to_tracing();
     let settings = VideoSettings {
         width: WIDTH,
         height: HEIGHT,

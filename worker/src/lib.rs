@@ -37,6 +37,7 @@ pub mod decode;
 pub mod encoder;
 pub mod error;
 pub mod feed;
+pub mod ffmpeg_log;
 pub mod fleet;
 pub mod forward;
 pub mod ladder;

@@ -98,6 +98,7 @@ impl NodeBase {
             what: "FFmpeg initialisation",
             source,
         })?;
+        crate::ffmpeg_log::route_to_tracing();
         let nvenc = tokio::task::spawn_blocking(encoder::probe_nvenc)
             .await
             .unwrap_or_else(|e| Err(e.to_string()));

@@ -47,6 +47,7 @@ pub fn transcode(
         what: "FFmpeg initialisation",
         source,
     })?;
+    crate::ffmpeg_log::route_to_tracing();
     let kind = match job.encoder {
         Some(k) => k,
         None => encoder::select(&job.profile, encoder::probe_nvenc)?.kind,

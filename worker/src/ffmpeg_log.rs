@@ -1,0 +1,84 @@
+//! FFmpeg's own log lines through `tracing`, never raw to stderr.
+//!
+//! Levels map as operators need them: FFmpeg's errors and fatals are
+//! `error`, its warnings `warn`, and everything FFmpeg calls information
+//! (encoder banners such as libx264's "using cpu capabilities", stream
+//! summaries) is `debug`: a running worker's log says what livefleet did,
+//! and `RUST_LOG=ffmpeg=debug` shows FFmpeg's chatter when it is wanted.
+//! Lines carry the `ffmpeg` target and the FFmpeg context prefix
+//! (`[libx264 @ 0x...]`).
+
+use std::ffi::{c_char, c_int, c_void, CStr};
+use std::sync::Once;
+
+use ffmpeg_next as ff;
+
+static INSTALL: Once = Once::new();
+
+/// Routes FFmpeg's log through `tracing` (once per process; later calls do nothing).
+pub fn route_to_tracing() {
+    INSTALL.call_once(install);
+}
+
+#[cfg(target_arch = "x86_64")]
+fn install() {
+    // SAFETY: both calls only store a level and a function pointer in FFmpeg's
+    // globals; `callback` is a plain function that lives for the whole process.
+    unsafe {
+        ff::ffi::av_log_set_level(ff::ffi::AV_LOG_INFO as c_int);
+        ff::ffi::av_log_set_callback(Some(callback));
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn install() {
+    tracing::info!(
+        "FFmpeg's log is left on stderr on this architecture (its va_list is not a pointer here)"
+    );
+}
+
+#[cfg(target_arch = "x86_64")]
+unsafe extern "C" fn callback(
+    avcl: *mut c_void,
+    level: c_int,
+    fmt: *const c_char,
+    args: *mut ff::ffi::__va_list_tag,
+) {
+    if level > ff::ffi::av_log_get_level() {
+        return;
+    }
+    let mut line = [0 as c_char; 1024];
+    let mut prefix: c_int = 1;
+    // SAFETY: FFmpeg calls this with its own context, format and argument
+    // list; av_log_format_line2 writes at most `line.len()` bytes, NUL included.
+    let text = unsafe {
+        ff::ffi::av_log_format_line2(
+            avcl,
+            level,
+            fmt,
+            args,
+            line.as_mut_ptr(),
+            line.len() as c_int,
+            &mut prefix,
+        );
+        CStr::from_ptr(line.as_ptr()).to_string_lossy()
+    };
+    let text = text.trim_end();
+    if text.is_empty() {
+        return;
+    }
+    emit(level, text);
+}
+
+/// Logs one FFmpeg line at the level it maps to.
+fn emit(level: c_int, text: &str) {
+    if level <= ff::ffi::AV_LOG_ERROR as c_int {
+        tracing::error!(target: "ffmpeg", "{text}");
+    } else if level <= ff::ffi::AV_LOG_WARNING as c_int {
+        tracing::warn!(target: "ffmpeg", "{text}");
+    } else if level <= ff::ffi::AV_LOG_INFO as c_int {
+        tracing::debug!(target: "ffmpeg", "{text}");
+    } else {
+        tracing::trace!(target: "ffmpeg", "{text}");
+    }
+}
