@@ -82,7 +82,11 @@ fn state_and_media_are_replicated_and_a_channel_outlives_bus_nodes() {
     }
     publisher.kill();
     dev.wait_for(60, "the live-to-VOD ending", || {
-        fs::read_to_string(dir.join("360p/index.m3u8")).is_ok_and(|p| p.contains("#EXT-X-ENDLIST"))
+        // Every rendition's VOD playlist, not only the first one stored.
+        ["360p", "240p", "audio"].iter().all(|r| {
+            fs::read_to_string(dir.join(r).join("index.m3u8"))
+                .is_ok_and(|p| p.contains("#EXT-X-ENDLIST"))
+        })
     });
     // Numbers never repeat or skip, and the same discontinuities are in every rendition.
     let mut shape = None;

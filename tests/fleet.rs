@@ -344,7 +344,9 @@ fn killed_worker_is_replaced_without_a_gap_and_unfit_channels_are_refused() {
     let (ok, err) = publisher.finish();
     assert!(ok, "the publisher failed: {err}");
     fleet.wait_for(30, "ENDLIST after the grace period", |_| {
-        playlist(&out, "360p").contains("#EXT-X-ENDLIST")
+        ["360p", "240p", "audio"]
+            .iter()
+            .all(|r| playlist(&out, r).contains("#EXT-X-ENDLIST"))
     });
 
     // Every rendition: consecutive numbers, no duplicate, the same discontinuity.
@@ -484,8 +486,11 @@ fn drain_moves_channels_without_a_gap_and_keeps_the_node_empty() {
 
     let (ok, err) = publisher.finish();
     assert!(ok, "the publisher was disturbed by the drain: {err}");
+    // Every rendition's VOD playlist, not only the first one stored.
     fleet.wait_for(30, "ENDLIST", |_| {
-        playlist(&out, "360p").contains("#EXT-X-ENDLIST")
+        ["360p", "240p", "audio"]
+            .iter()
+            .all(|r| playlist(&out, r).contains("#EXT-X-ENDLIST"))
     });
     for r in ["360p", "240p", "audio"] {
         let (uris, disc) = playlist_entries(&playlist(&out, r));
