@@ -15,6 +15,9 @@
 //! Run: `cargo bench --bench fleet_failover` (LIVEFLEET_BENCH_KILLS, default
 //! 10; LIVEFLEET_BENCH_STARTS, default 5). Figures only; nothing passes or fails.
 
+mod common;
+
+use common::free_port;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -25,14 +28,6 @@ impl Drop for Proc {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn bin() -> PathBuf {

@@ -11,34 +11,16 @@
 //! libnginx-mod-rtmp; LIVEFLEET_BENCH_SECONDS sets the publish length,
 //! default 40). Figures only; nothing here passes or fails.
 
+mod common;
+
+use common::{free_port, Killed};
 use std::collections::HashMap;
 use std::io::BufRead;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const LADDER: &str = "name: bench-3\nsegment_duration: 2\ngop: 2\nencoder: x264\npreset: p1\naudio:\n  - name: audio\n    bitrate: 96k\nvideo:\n  - name: 360p\n    width: 640\n    height: 360\n    bitrate: 730k\n  - name: 270p\n    width: 480\n    height: 270\n    bitrate: 450k\n  - name: 180p\n    width: 320\n    height: 180\n    bitrate: 250k\n";
-
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.0.id().to_string())
-            .status();
-        std::thread::sleep(Duration::from_millis(500));
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// (segment uri, media end time in seconds) for the segments of a playlist.
 /// A live playlist slides, so media time is anchored on a segment whose end

@@ -18,36 +18,18 @@
 //! default 2; LIVEFLEET_BENCH_MAX_CHANNELS the most, default 40). Figures
 //! only; nothing here passes or fails.
 
+mod common;
+
+use common::{free_port, Killed};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A channel keeps real time when its segments come at least this fast.
 const REAL_TIME: f64 = 0.97;
 const WARM_UP: Duration = Duration::from_secs(6);
 const SEGMENT: f64 = 2.0;
-
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.0.id().to_string())
-            .status();
-        std::thread::sleep(Duration::from_millis(300));
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn spawn(cmd: &mut Command, what: &str) -> Killed {
     Killed(

@@ -31,6 +31,28 @@ fn assert_ok(r: &std::process::Output) {
     );
 }
 
+/// A `secs`-second 640x360 30 fps clip (testsrc2, and `sine` as the audio
+/// input) made with `extra` output options, H.264 veryfast + AAC.
+fn lavfi_clip(path: &Path, secs: u32, sine: &str, extra: &[&str]) {
+    let t = secs.to_string();
+    let mut args = vec![
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=640x360:rate=30",
+        "-f",
+        "lavfi",
+        "-i",
+        sine,
+        "-t",
+        &t,
+    ];
+    args.extend_from_slice(extra);
+    args.extend(["-c:v", "libx264", "-preset", "veryfast", "-c:a", "aac"]);
+    args.push(path.to_str().unwrap());
+    ffmpeg(&args);
+}
+
 /// Seconds of media ffprobe reads from a manifest.
 fn probed_seconds(manifest: &Path) -> f64 {
     let probe = run(Command::new("ffprobe")
@@ -92,29 +114,12 @@ fn a_file_whose_timestamps_start_at_30_s_is_decided_by_its_media() {
     // The container declares 36 s (its edit list starts at 30 s) for 6 s of media.
     let tmp = tempfile::tempdir().unwrap();
     let clip = tmp.path().join("offset.mp4");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=640x360:rate=30",
-        "-f",
-        "lavfi",
-        "-i",
+    lavfi_clip(
+        &clip,
+        8,
         "sine=sample_rate=48000",
-        "-t",
-        "8",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
-        "-g",
-        "60",
-        "-c:a",
-        "aac",
-        "-output_ts_offset",
-        "30",
-        clip.to_str().unwrap(),
-    ]);
+        &["-g", "60", "-output_ts_offset", "30"],
+    );
     let out = tmp.path().join("out");
     assert_ok(&transcode(&clip, &out));
     check_presentation(&out, &["360p", "240p"], "audio", 2.0, 4);
@@ -127,29 +132,17 @@ fn variable_frame_rate_input_keeps_its_timing() {
     // 30 fps for 2 s, then every third frame (10 fps): timestamps, not a rate, tell the time.
     let tmp = tempfile::tempdir().unwrap();
     let clip = tmp.path().join("vfr.mp4");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=640x360:rate=30",
-        "-f",
-        "lavfi",
-        "-i",
+    lavfi_clip(
+        &clip,
+        10,
         "sine=sample_rate=48000",
-        "-t",
-        "10",
-        "-vf",
-        "select='lt(n\\,60)+not(mod(n\\,3))'",
-        "-fps_mode",
-        "vfr",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
-        "-c:a",
-        "aac",
-        clip.to_str().unwrap(),
-    ]);
+        &[
+            "-vf",
+            "select='lt(n\\,60)+not(mod(n\\,3))'",
+            "-fps_mode",
+            "vfr",
+        ],
+    );
     let out = tmp.path().join("out");
     assert_ok(&transcode(&clip, &out));
     check_presentation(&out, &["360p", "240p"], "audio", 2.0, 5);
@@ -164,48 +157,26 @@ fn variable_frame_rate_input_keeps_its_timing() {
 fn audio_that_starts_3_s_late_is_preceded_by_silence() {
     let tmp = tempfile::tempdir().unwrap();
     let clip = tmp.path().join("late-audio.mp4");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=640x360:rate=30",
-        "-f",
-        "lavfi",
-        "-i",
+    lavfi_clip(
+        &clip,
+        10,
         "sine=sample_rate=48000:duration=7",
-        "-filter_complex",
-        "[1:a]adelay=3000:all=1[a]",
-        "-map",
-        "0:v",
-        "-map",
-        "[a]",
-        "-t",
-        "10",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
-        "-g",
-        "60",
-        "-c:a",
-        "aac",
-        clip.to_str().unwrap(),
-    ]);
+        &[
+            "-filter_complex",
+            "[1:a]adelay=3000:all=1[a]",
+            "-map",
+            "0:v",
+            "-map",
+            "[a]",
+            "-g",
+            "60",
+        ],
+    );
     let out = tmp.path().join("out");
     assert_ok(&transcode(&clip, &out));
     // Audio starts with video in segment 0 and lasts as long.
     check_presentation(&out, &["360p", "240p"], "audio", 2.0, 5);
-    let audio = run(Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "format=duration",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(out.join("audio/index.m3u8")));
-    let a: f64 = text(&audio.stdout).trim().parse().unwrap_or(0.0);
+    let a = probed_seconds(&out.join("audio/index.m3u8"));
     assert!((a - 10.0).abs() < 0.3, "audio lasts {a} s, video 10 s");
 }
 

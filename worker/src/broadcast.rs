@@ -133,62 +133,6 @@ impl Broadcast {
         }
     }
 
-    /// The session's ladder: planned from the first session's source, and
-    /// the same renditions fitted to a later session's source.
-    pub(crate) fn ladder_for(
-        &mut self,
-        width: u32,
-        height: u32,
-        fps: Rational,
-    ) -> Result<Ladder, PipelineError> {
-        let profile = &self.config.profile;
-        let ladder = match &self.ladder {
-            Some(l) => l.refit(profile, width, height, fps),
-            None => {
-                let (l, dropped) = Ladder::first(profile, width, height, fps);
-                for (name, why) in &dropped {
-                    tracing::info!(rendition = %name, reason = %why, "rendition dropped");
-                }
-                l
-            }
-        };
-        if ladder.is_empty() {
-            return Err(PipelineError::NothingToEncode { width, height });
-        }
-        self.ladder = Some(ladder.clone());
-        Ok(ladder)
-    }
-
-    /// Tells the package stage a session starts with `tracks`: the
-    /// broadcast's start, a discontinuity, or new init segments when the
-    /// tracks are configured otherwise than in the last session.
-    pub(crate) fn announce(&mut self, tracks: Vec<TrackSpec>) -> Result<(), PipelineError> {
-        let msg = match &self.tracks {
-            None => {
-                let state = self.resume.take();
-                let resumed = self.timeline_end_90k > 0;
-                self.pack.send(PackMsg::Start {
-                    tracks: tracks.clone(),
-                    state,
-                })?;
-                resumed.then(|| PackMsg::Discontinuity(now_unix_ms()))
-            }
-            Some(previous) if *previous == tracks => Some(PackMsg::Discontinuity(now_unix_ms())),
-            Some(_) => {
-                tracing::info!("the source changed (size or codec parameters): new init segments in every rendition");
-                Some(PackMsg::Reconfigure {
-                    tracks: tracks.clone(),
-                    wallclock_ms: now_unix_ms(),
-                })
-            }
-        };
-        if let Some(msg) = msg {
-            self.pack.send(msg)?;
-        }
-        self.tracks = Some(tracks);
-        Ok(())
-    }
-
     /// The error to report for a failed session: the package stage's own,
     /// when it stopped first (a store that refuses writes shows up in the
     /// encoder threads only as "packager is gone"), otherwise `e`.
@@ -261,17 +205,60 @@ impl SessionHost for Broadcast {
         self.timeline_end_90k = self.timeline_end_90k.max(end_90k);
     }
 
+    /// The session's ladder: planned from the first session's source, and
+    /// the same renditions fitted to a later session's source.
     fn ladder_for(
         &mut self,
         width: u32,
         height: u32,
         fps: Rational,
     ) -> Result<Ladder, PipelineError> {
-        Broadcast::ladder_for(self, width, height, fps)
+        let profile = &self.config.profile;
+        let ladder = match &self.ladder {
+            Some(l) => l.refit(profile, width, height, fps),
+            None => {
+                let (l, dropped) = Ladder::first(profile, width, height, fps);
+                for (name, why) in &dropped {
+                    tracing::info!(rendition = %name, reason = %why, "rendition dropped");
+                }
+                l
+            }
+        };
+        if ladder.is_empty() {
+            return Err(PipelineError::NothingToEncode { width, height });
+        }
+        self.ladder = Some(ladder.clone());
+        Ok(ladder)
     }
 
+    /// Tells the package stage a session starts with `tracks`: the
+    /// broadcast's start, a discontinuity, or new init segments when the
+    /// tracks are configured otherwise than in the last session.
     fn announce(&mut self, tracks: Vec<TrackSpec>) -> Result<(), PipelineError> {
-        Broadcast::announce(self, tracks)
+        let msg = match &self.tracks {
+            None => {
+                let state = self.resume.take();
+                let resumed = self.timeline_end_90k > 0;
+                self.pack.send(PackMsg::Start {
+                    tracks: tracks.clone(),
+                    state,
+                })?;
+                resumed.then(|| PackMsg::Discontinuity(now_unix_ms()))
+            }
+            Some(previous) if *previous == tracks => Some(PackMsg::Discontinuity(now_unix_ms())),
+            Some(_) => {
+                tracing::info!("the source changed (size or codec parameters): new init segments in every rendition");
+                Some(PackMsg::Reconfigure {
+                    tracks: tracks.clone(),
+                    wallclock_ms: now_unix_ms(),
+                })
+            }
+        };
+        if let Some(msg) = msg {
+            self.pack.send(msg)?;
+        }
+        self.tracks = Some(tracks);
+        Ok(())
     }
 }
 

@@ -162,7 +162,6 @@ impl ChannelRun {
         js: &jetstream::Context,
         rec: &ChannelRecord,
         spec: RunSpec,
-        metrics: Option<WorkerMetrics>,
         make_sink: Box<dyn Fn() -> Box<dyn OutputSink> + Send>,
     ) -> Result<Self, StartError> {
         let profile =
@@ -189,6 +188,7 @@ impl ChannelRun {
         };
         let feed = LiveFeed::new(rx, tokio::runtime::Handle::current());
         let thread_stop = stop.clone();
+        let metrics = base.metrics.clone();
         let thread = std::thread::Builder::new()
             .name(format!("ch-{}", rec.name))
             .spawn(move || {

@@ -69,7 +69,7 @@ pub async fn run(
                             let make_sink = Box::new(move || -> Box<dyn OutputSink> {
                                 Box::new(WriterSink::new(writer.clone(), prefix.clone()))
                             });
-                            match ChannelRun::start(&base, &js, &rec, spec, base.metrics.clone(), make_sink) {
+                            match ChannelRun::start(&base, &js, &rec, spec, make_sink) {
                                 Ok(r) => {
                                     running.insert(rec.name.clone(), r);
                                     base.started(true);

@@ -148,8 +148,11 @@ pub(crate) fn run(
     let audio = if b.profile().audio.is_empty() {
         None
     } else {
-        let audio_info = source.info().audio.as_ref().filter(|_| has_audio);
-        Some(AudioLadder::open(&b.profile().audio, audio_info, timeline)?)
+        Some(AudioLadder::open(
+            &b.profile().audio,
+            source.info().audio.as_ref(),
+            timeline,
+        )?)
     };
     let audio_first_track = specs.len();
     if let Some(a) = &audio {

@@ -44,6 +44,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// Largest media segment the packager builds before refusing samples.
 pub const MAX_SEGMENT_BYTES: usize = 256 << 20;
+/// Skipped segment numbers remembered (a rendition that keeps missing boundaries).
+const MAX_SKIPPED: usize = 1024;
 /// Largest amount of audio held while waiting for a video boundary.
 const MAX_PENDING_BYTES: usize = 32 << 20;
 
@@ -500,8 +502,11 @@ impl Packager {
                 } else {
                     self.number_for(i, sample.dts).max(open.number + 1)
                 };
-                if next > open.number + 1 {
-                    note_skipped(&mut self.skipped_numbers, open.number + 1..next);
+                // The MPD leaves skipped numbers out everywhere (as it does a
+                // lost segment), so `$Number$` stays right.
+                self.skipped_numbers.extend(open.number + 1..next);
+                while self.skipped_numbers.len() > MAX_SKIPPED {
+                    self.skipped_numbers.pop_first();
                 }
                 self.close(i, Some(sample.dts), out);
                 self.open(i, next, sample.dts);
@@ -967,15 +972,6 @@ impl Packager {
     /// The highest segment number listed in the manifests.
     pub fn published_through(&self) -> Option<u64> {
         self.published
-    }
-}
-
-/// Numbers a rendition skipped: the MPD leaves them out in every
-/// representation (as it does a lost segment), so `$Number$` stays right.
-fn note_skipped(skipped: &mut BTreeSet<u64>, numbers: std::ops::Range<u64>) {
-    skipped.extend(numbers);
-    while skipped.len() > 1024 {
-        skipped.pop_first();
     }
 }
 

@@ -360,6 +360,7 @@ pub(crate) fn mpd(p: &Packager) -> String {
         return s;
     };
     let mut static_start = 0.0;
+    let holes = p.holes();
     for (pi, period) in p.periods.iter().enumerate() {
         let last = p
             .periods
@@ -381,7 +382,6 @@ pub(crate) fn mpd(p: &Packager) -> String {
         // A segment missing from the store splits the period: the part after
         // the hole is a Period of its own that starts where the hole ends, so
         // $Number$ addressing stays right and no player asks for the hole.
-        let holes = p.holes();
         for (k, part) in parts(whole, &holes).into_iter().enumerate() {
             let range = (part.0.max(w.0), part.1.min(w.1));
             if range.0 > range.1 || listed(reference, range).is_empty() {

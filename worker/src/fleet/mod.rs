@@ -235,14 +235,7 @@ async fn start(node: &Arc<Node>, a: &Assignment) -> Result<Running, StartError> 
             fenced: fenced.clone(),
         })
     });
-    let run = ChannelRun::start(
-        &node.base,
-        &node.js,
-        &rec,
-        spec,
-        node.base.metrics.clone(),
-        make_sink,
-    )?;
+    let run = ChannelRun::start(&node.base, &node.js, &rec, spec, make_sink)?;
     let cost = ChannelCost::of(&run.profile, None);
     tracing::info!(channel = %a.channel, epoch = a.epoch, "running under the assignment");
     Ok(Running {

@@ -1,0 +1,30 @@
+//! What the benches share: child processes stopped on drop, free loopback ports.
+// Each bench uses part of this.
+#![allow(dead_code)]
+
+use std::process::{Child, Command};
+use std::time::Duration;
+
+/// A child process asked to stop (SIGTERM), then killed, when dropped.
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.0.id().to_string())
+            .status();
+        std::thread::sleep(Duration::from_millis(500));
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A TCP port free on 127.0.0.1 right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
