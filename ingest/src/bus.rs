@@ -47,7 +47,7 @@ impl RegistryGate {
             source: None,
         };
         let body = serde_json::to_vec(&request)
-            .map_err(|e| Refusal::denied(format!("placement request: {e}")))?;
+            .map_err(|e| Refusal::denied(format!("placement request: {e}")).because("scheduler"))?;
         let answer = tokio::time::timeout(
             PLACEMENT_TIMEOUT,
             client.request(livefleet_fleet::PLACE_SUBJECT, body.into()),
@@ -57,13 +57,16 @@ impl RegistryGate {
             Ok(Ok(m)) => m,
             Ok(Err(e)) => {
                 tracing::warn!(%peer, %channel, error = %e, "no scheduler answered the placement request");
-                return Err(Refusal::denied("no scheduler is running, try again"));
+                return Err(
+                    Refusal::denied("no scheduler is running, try again").because("scheduler")
+                );
             }
             Err(_) => {
                 tracing::warn!(%peer, %channel, "placement request timed out");
-                return Err(Refusal::denied(
-                    "the scheduler did not answer in time, try again",
-                ));
+                return Err(
+                    Refusal::denied("the scheduler did not answer in time, try again")
+                        .because("scheduler"),
+                );
             }
         };
         match serde_json::from_slice::<livefleet_fleet::PlaceReply>(&message.payload) {
@@ -74,11 +77,11 @@ impl RegistryGate {
             Ok(r) => {
                 let reason = r.reason.unwrap_or_else(|| "no capacity".into());
                 tracing::warn!(%peer, %channel, %reason, "publish refused: the channel cannot be placed");
-                Err(Refusal::denied(format!("no capacity: {reason}")))
+                Err(Refusal::denied(format!("no capacity: {reason}")).because("no_capacity"))
             }
             Err(e) => {
                 tracing::warn!(%peer, %channel, error = %e, "unreadable placement answer");
-                Err(Refusal::denied("the scheduler's answer was unreadable"))
+                Err(Refusal::denied("the scheduler's answer was unreadable").because("scheduler"))
             }
         }
     }
@@ -94,20 +97,23 @@ impl PublishGate for RegistryGate {
                 }
                 Ok(rec.name)
             }
-            Ok(None) => Err(Refusal::bad_name("unknown stream key")),
+            Ok(None) => Err(Refusal::bad_name("unknown stream key").because("unknown_key")),
             Err(e) => {
                 tracing::error!(%peer, error = %e, "channel registry unavailable; refusing the publish");
-                Err(Refusal::denied("channel registry unavailable, try again"))
+                Err(Refusal::denied("channel registry unavailable, try again").because("registry"))
             }
         }
     }
 
     async fn recheck(&self, stream_key: &str, channel: &ChannelName) -> Result<(), Refusal> {
         match self.registry.get(channel).await {
-            Ok(None) => Err(Refusal::bad_name(format!("channel {channel} was deleted"))),
+            Ok(None) => {
+                Err(Refusal::bad_name(format!("channel {channel} was deleted")).because("deleted"))
+            }
             Ok(Some(rec)) if rec.stream_key != stream_key => Err(Refusal::denied(format!(
                 "the stream key of channel {channel} was changed"
-            ))),
+            ))
+            .because("key_changed")),
             Ok(Some(_)) => Ok(()),
             Err(e) => {
                 tracing::debug!(%channel, error = %e, "cannot recheck the publish; it goes on");

@@ -14,6 +14,10 @@ pub struct Refusal {
     /// `NetStream.Publish.Denied` (known key, not allowed now).
     pub code: RefusalCode,
     pub reason: String,
+    /// The reason as a metric label, from a fixed set (`unknown_key`, `busy`,
+    /// `no_capacity`, `scheduler`, `registry`, `deleted`, `key_changed`;
+    /// `bad_name` / `denied` when not given).
+    pub kind: &'static str,
 }
 
 /// The RTMP status code of a [`Refusal`].
@@ -41,6 +45,7 @@ impl Refusal {
         Self {
             code: RefusalCode::BadName,
             reason: reason.into(),
+            kind: "bad_name",
         }
     }
 
@@ -49,7 +54,14 @@ impl Refusal {
         Self {
             code: RefusalCode::Denied,
             reason: reason.into(),
+            kind: "denied",
         }
+    }
+
+    /// Names the reason's kind for the metrics.
+    pub fn because(mut self, kind: &'static str) -> Self {
+        self.kind = kind;
+        self
     }
 }
 
@@ -88,6 +100,6 @@ impl PublishGate for StaticKeys {
         self.0
             .get(stream_key)
             .cloned()
-            .ok_or_else(|| Refusal::bad_name("unknown stream key"))
+            .ok_or_else(|| Refusal::bad_name("unknown stream key").because("unknown_key"))
     }
 }

@@ -11,6 +11,14 @@ pub struct IngestMetrics {
     /// (revoked: a running publish ended because its channel was deleted or
     /// its stream key changed).
     pub publishes: IntCounterVec,
+    /// `livefleet_ingest_publishers`: publishes running now.
+    pub publishers: IntGauge,
+    /// `livefleet_ingest_publishes_refused_total{reason}`: publish requests
+    /// refused, by [`Refusal::kind`](crate::Refusal::kind).
+    pub refusals: IntCounterVec,
+    /// `livefleet_ingest_handshake_failures_total`: connections that never
+    /// completed the RTMP handshake (bad bytes, timeout, evicted).
+    pub handshake_failures: IntCounter,
     /// `livefleet_ingest_bytes_received_total`: bytes read from publishers.
     pub bytes_received: IntCounter,
     /// `livefleet_ingest_packets_total{track="video|audio"}`: packets forwarded.
@@ -47,6 +55,21 @@ impl IngestMetrics {
                     "Publish requests by result",
                 ),
                 &["result"],
+            )?,
+            publishers: IntGauge::new(
+                "livefleet_ingest_publishers",
+                "Publishes running now",
+            )?,
+            refusals: IntCounterVec::new(
+                Opts::new(
+                    "livefleet_ingest_publishes_refused_total",
+                    "Publish requests refused, by reason (unknown_key, busy, no_capacity, scheduler, registry, deleted, key_changed)",
+                ),
+                &["reason"],
+            )?,
+            handshake_failures: IntCounter::new(
+                "livefleet_ingest_handshake_failures_total",
+                "Connections that never completed the RTMP handshake",
             )?,
             bytes_received: IntCounter::new(
                 "livefleet_ingest_bytes_received_total",
@@ -85,6 +108,9 @@ impl IngestMetrics {
         };
         registry.register(Box::new(m.connections.clone()))?;
         registry.register(Box::new(m.publishes.clone()))?;
+        registry.register(Box::new(m.publishers.clone()))?;
+        registry.register(Box::new(m.refusals.clone()))?;
+        registry.register(Box::new(m.handshake_failures.clone()))?;
         registry.register(Box::new(m.bytes_received.clone()))?;
         registry.register(Box::new(m.packets.clone()))?;
         registry.register(Box::new(m.protocol_errors.clone()))?;
@@ -92,6 +118,21 @@ impl IngestMetrics {
         registry.register(Box::new(m.media_unacked_bytes.clone()))?;
         registry.register(Box::new(m.media_redelivered.clone()))?;
         registry.register(Box::new(m.media_lost.clone()))?;
+        // Known label values start at zero, so rates and alerts have a series before the first event.
+        for reason in [
+            "unknown_key",
+            "busy",
+            "no_capacity",
+            "scheduler",
+            "registry",
+            "deleted",
+            "key_changed",
+        ] {
+            m.refusals.with_label_values(&[reason]);
+        }
+        for result in ["accepted", "refused", "revoked"] {
+            m.publishes.with_label_values(&[result]);
+        }
         Ok(m)
     }
 

@@ -82,6 +82,7 @@ pub async fn serve(
                 let (ticket, evict, evicted) = shared.handshakes.admit(peer.ip());
                 if evicted > 0 {
                     shared.metrics.protocol_errors.with_label_values(&["handshake_evicted"]).inc_by(evicted as u64);
+                    shared.metrics.handshake_failures.inc_by(evicted as u64);
                     warn!(%peer, evicted, max = shared.config.max_handshakes, per_address = shared.config.max_handshakes_per_address, "handshake budget spent; closed the oldest unfinished handshakes");
                 }
                 shared.metrics.pending_handshakes.set(shared.handshakes.pending() as i64);
@@ -196,10 +197,14 @@ async fn connection(
                 .protocol_errors
                 .with_label_values(&[kind])
                 .inc();
+            if kind.starts_with("handshake") {
+                shared.metrics.handshake_failures.inc();
+            }
             warn!(%peer, kind, %reason, "connection ended");
         }
     }
     if let Some(live) = live.take() {
+        shared.metrics.publishers.dec();
         let end = MediaPacket {
             kind: PacketKind::End,
             track: Track::Video,
@@ -325,6 +330,7 @@ async fn drive<'a>(
                             if let Some((channel, session)) = accepted {
                                 tracing::Span::current().record("channel", channel.as_str());
                                 info!(%channel, session, "publish accepted");
+                                shared.metrics.publishers.inc();
                                 *live = Some(Live {
                                     shared,
                                     channel,
@@ -402,9 +408,10 @@ async fn decide(
             if claimed {
                 Ok(channel)
             } else {
-                Err(Refusal::bad_name(format!(
-                    "channel {channel} already has a publisher"
-                )))
+                Err(
+                    Refusal::bad_name(format!("channel {channel} already has a publisher"))
+                        .because("busy"),
+                )
             }
         }
         Err(refusal) => Err(refusal),
@@ -430,6 +437,11 @@ async fn decide(
             }
         }
         Err(refusal) => {
+            shared
+                .metrics
+                .refusals
+                .with_label_values(&[refusal.kind])
+                .inc();
             let events = conn.refuse_publish(request, refusal.code.as_str(), &refusal.reason)?;
             Ok((events, None))
         }

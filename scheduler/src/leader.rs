@@ -196,7 +196,7 @@ impl State<'_> {
                 if self.view.observe(hb, Instant::now()) {
                     tracing::info!(%worker, "worker joined");
                 }
-                self.leading.metrics.workers.set(self.view.len() as i64);
+                self.leading.metrics.fleet(&self.view.summary());
             }
             Err(e) => {
                 self.leading.metrics.bad_heartbeats.inc();
@@ -217,7 +217,7 @@ impl State<'_> {
         for gone in self.view.expire(Instant::now()) {
             tracing::warn!(worker = %gone.worker, "worker silent for longer than {:?}; moving its channels", self.view.timeout());
         }
-        self.leading.metrics.workers.set(self.view.len() as i64);
+        self.leading.metrics.fleet(&self.view.summary());
         // Channels on workers not in the view: the expired ones above, and
         // after the first timeout also those of workers that died before
         // this replica led.
@@ -255,7 +255,11 @@ impl State<'_> {
                 // moves as soon as a worker has room (releasing it would leave
                 // a live publisher with nobody transcoding).
                 if self.stranded.insert(channel.clone()) {
-                    self.leading.metrics.refused.inc();
+                    self.leading
+                        .metrics
+                        .refusals
+                        .with_label_values(&[no_fit.kind])
+                        .inc();
                     tracing::warn!(%channel, %from, "no worker can take the channel over yet: {no_fit}; retrying");
                 }
                 return;
@@ -508,12 +512,23 @@ impl State<'_> {
         }
         let cost = match self.cost(&channel, req.source).await {
             Ok(c) => c,
-            Err(reason) => return (PlaceReply::refused(reason), "refused"),
+            Err(reason) => {
+                self.leading
+                    .metrics
+                    .refusals
+                    .with_label_values(&["profile"])
+                    .inc();
+                return (PlaceReply::refused(reason), "refused");
+            }
         };
         let placement = match self.view.place(&channel, &cost, self.leading.config.policy) {
             Ok(p) => p,
             Err(no_fit) => {
-                self.leading.metrics.refused.inc();
+                self.leading
+                    .metrics
+                    .refusals
+                    .with_label_values(&[no_fit.kind])
+                    .inc();
                 tracing::info!(%channel, "placement refused: {no_fit}");
                 return (PlaceReply::refused(no_fit.reason), "refused");
             }

@@ -114,6 +114,7 @@ pub async fn run(
             }
         }
         metrics.leader.set(1);
+        metrics.leader_changes.inc();
         let term = match lease.leadership() {
             livefleet_fleet::Leadership::Leader { term } => term,
             livefleet_fleet::Leadership::Follower => 0,
@@ -132,7 +133,7 @@ pub async fn run(
             _ = &mut shutdown => None,
         };
         metrics.leader.set(0);
-        metrics.workers.set(0);
+        metrics.fleet(&livefleet_fleet::FleetSummary::default());
         match outcome {
             None => {
                 lease.resign().await;

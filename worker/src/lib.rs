@@ -41,6 +41,7 @@ pub mod ffmpeg_log;
 pub mod fleet;
 pub mod forward;
 pub mod ladder;
+pub mod metrics;
 pub mod node;
 pub mod nvml;
 pub(crate) mod pack;

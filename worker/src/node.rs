@@ -12,12 +12,13 @@ use livefleet_bus::ChannelRecord;
 use livefleet_packager::PackagerState;
 use livefleet_profile::{LadderProfile, ProfileErrors};
 use livefleet_storage::{Storage, StorageMetrics, StorageWriter, WriterOptions};
-use prometheus::{IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::Registry;
 use tokio::sync::mpsc;
 
 use crate::channel::{run_channel, LiveChannel, LiveTiming};
 use crate::encoder::{self, EncoderError, EncoderKind};
 use crate::feed::LiveFeed;
+pub use crate::metrics::WorkerMetrics;
 use crate::progress::Progress;
 use crate::sink::OutputSink;
 use crate::PipelineError;
@@ -28,43 +29,6 @@ pub struct WorkerConfig {
     /// This node's id, in logs, heartbeats and assignments.
     pub id: String,
     pub timing: LiveTiming,
-}
-
-/// Worker metrics, registered once per process.
-#[derive(Clone)]
-pub struct WorkerMetrics {
-    pub channels: IntGauge,
-    pub sessions: IntCounterVec,
-    /// Channels whose pipeline stopped with an error, by kind.
-    pub failures: IntCounterVec,
-}
-
-impl WorkerMetrics {
-    pub fn new(registry: &Registry) -> Result<Self, prometheus::Error> {
-        let channels = IntGauge::new("livefleet_worker_channels", "Channels this worker runs")?;
-        let sessions = IntCounterVec::new(
-            Opts::new(
-                "livefleet_worker_channel_starts_total",
-                "Channels started, by outcome",
-            ),
-            &["result"],
-        )?;
-        let failures = IntCounterVec::new(
-            Opts::new(
-                "livefleet_worker_channel_failures_total",
-                "Channels whose pipeline stopped with an error, by kind (panic, fenced, error)",
-            ),
-            &["kind"],
-        )?;
-        registry.register(Box::new(channels.clone()))?;
-        registry.register(Box::new(sessions.clone()))?;
-        registry.register(Box::new(failures.clone()))?;
-        Ok(Self {
-            channels,
-            sessions,
-            failures,
-        })
-    }
 }
 
 /// Why a channel could not start on this node.
@@ -87,6 +51,35 @@ pub(crate) struct NodeBase {
     pub nvenc: Result<(), String>,
     pub writer: Arc<StorageWriter>,
     pub metrics: Option<WorkerMetrics>,
+    /// Reads NVML into the GPU gauges while the node runs.
+    gpu_poll: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for NodeBase {
+    fn drop(&mut self) {
+        if let Some(p) = &self.gpu_poll {
+            p.abort();
+        }
+    }
+}
+
+/// How often the GPU gauges are read from NVML.
+const GPU_POLL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Keeps the GPU gauges current; without a driver it says so once and stops.
+async fn poll_gpu(metrics: WorkerMetrics, registry: Registry) {
+    loop {
+        match tokio::task::spawn_blocking(crate::nvml::probe).await {
+            Ok(Ok(gpu)) => metrics.set_gpu(&registry, Some(&gpu), gpu.session_limit),
+            Ok(Err(reason)) => {
+                tracing::debug!(%reason, "no GPU gauges");
+                metrics.set_gpu(&registry, None, None);
+                return;
+            }
+            Err(_) => return,
+        }
+        tokio::time::sleep(GPU_POLL).await;
+    }
 }
 
 impl NodeBase {
@@ -109,6 +102,9 @@ impl NodeBase {
             }
         }
         let metrics = WorkerMetrics::new(registry).ok();
+        let gpu_poll = metrics
+            .clone()
+            .map(|m| tokio::spawn(poll_gpu(m, registry.clone())));
         let storage_metrics = StorageMetrics::register(registry)
             .or_else(|_| StorageMetrics::unregistered())
             .map_err(|e| PipelineError::Output(format!("storage metrics: {e}")))?;
@@ -121,6 +117,7 @@ impl NodeBase {
             nvenc,
             writer,
             metrics,
+            gpu_poll,
         })
     }
 
@@ -180,7 +177,10 @@ impl ChannelRun {
             profile: profile.clone(),
             encoder: selection.kind,
             timing: spec.timing,
-            progress: Arc::new(Progress::default()),
+            progress: Arc::new(Progress {
+                meter: base.metrics.as_ref().map(|m| m.channel(rec.name.as_str())),
+                ..Progress::default()
+            }),
             generation: spec.generation,
             resume: spec.resume,
             fleet: spec.fleet,
@@ -192,7 +192,11 @@ impl ChannelRun {
         let thread = std::thread::Builder::new()
             .name(format!("ch-{}", rec.name))
             .spawn(move || {
-                if let Err(e) = run_channel(&live, feed, &*make_sink, &thread_stop) {
+                let result = run_channel(&live, feed, &*make_sink, &thread_stop);
+                if let Some(m) = &live.progress.meter {
+                    m.retire();
+                }
+                if let Err(e) = result {
                     tracing::error!(channel = %live.channel, error = %e, "channel stopped");
                     if let Some(m) = &metrics {
                         let kind = match &e {

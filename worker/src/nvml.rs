@@ -13,6 +13,9 @@ pub struct GpuInfo {
     /// The driver's concurrent NVENC session cap for consumer (GeForce)
     /// cards; `None` for data-centre cards, which have none.
     pub session_limit: Option<u32>,
+    /// NVENC and NVDEC utilisation in percent over NVML's last sample period.
+    pub encoder_utilization: Option<u32>,
+    pub decoder_utilization: Option<u32>,
 }
 
 type Device = *mut c_void;
@@ -44,6 +47,16 @@ pub fn probe() -> Result<GpuInfo, String> {
         > = lib
             .get(b"nvmlDeviceGetEncoderSessions\0")
             .map_err(|e| format!("NVML: {e}"))?;
+        let utilization: libloading::Symbol<
+            unsafe extern "C" fn(Device, *mut c_uint, *mut c_uint) -> c_int,
+        > = lib
+            .get(b"nvmlDeviceGetEncoderUtilization\0")
+            .map_err(|e| format!("NVML: {e}"))?;
+        let dec_utilization: libloading::Symbol<
+            unsafe extern "C" fn(Device, *mut c_uint, *mut c_uint) -> c_int,
+        > = lib
+            .get(b"nvmlDeviceGetDecoderUtilization\0")
+            .map_err(|e| format!("NVML: {e}"))?;
         let rc = init();
         if rc != 0 {
             return Err(format!(
@@ -73,7 +86,15 @@ pub fn probe() -> Result<GpuInfo, String> {
             if sessions(dev, &mut open, std::ptr::null_mut()) != 0 {
                 open = 0;
             }
+            let read = |f: &libloading::Symbol<
+                unsafe extern "C" fn(Device, *mut c_uint, *mut c_uint) -> c_int,
+            >| {
+                let (mut percent, mut period_us): (c_uint, c_uint) = (0, 0);
+                (f(dev, &mut percent, &mut period_us) == 0).then_some(percent)
+            };
             Ok(GpuInfo {
+                encoder_utilization: read(&utilization),
+                decoder_utilization: read(&dec_utilization),
                 session_limit: consumer_session_limit(&model),
                 model,
                 encoder_sessions: open,

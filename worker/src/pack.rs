@@ -14,6 +14,7 @@ use livefleet_packager::{
     Output, Packager, PackagerConfig, PackagerState, Sample, TrackId, TrackSpec,
 };
 
+use crate::metrics::DropReason;
 use crate::progress::Progress;
 use crate::sink::{is_manifest, OutputSink};
 use crate::PipelineError;
@@ -80,7 +81,13 @@ struct Stage<'a> {
 }
 
 impl Stage<'_> {
-    fn write(&mut self, outputs: Vec<Output>, p: &Packager) -> Result<(), PipelineError> {
+    fn write(&mut self, outputs: Vec<Output>, p: &mut Packager) -> Result<(), PipelineError> {
+        let closed = p.take_closed();
+        if let Some(m) = &self.progress.meter {
+            for c in &closed {
+                m.segment(&c.track, c.seconds, c.bytes);
+            }
+        }
         if outputs.is_empty() {
             return Ok(());
         }
@@ -126,17 +133,21 @@ fn run(
     let _enter = span.enter();
     let mut stage = Stage { sink, progress };
     let mut packager: Option<Packager> = None;
+    let depth = progress.meter.as_ref().map(|m| m.queue("package"));
     while let Ok(msg) = rx.recv() {
+        if let Some(d) = &depth {
+            d.set(rx.len() as i64);
+        }
         if let Some(p) = packager.as_mut() {
             stage.sync_gaps(p)?;
         }
         match msg {
             PackMsg::Start { tracks, state } => {
-                let (p, outputs) = match state {
+                let (mut p, outputs) = match state {
                     Some(state) => Packager::resume(config.clone(), tracks, state)?,
                     None => Packager::new(config.clone(), tracks)?,
                 };
-                stage.write(outputs, &p)?;
+                stage.write(outputs, &mut p)?;
                 packager = Some(p);
             }
             PackMsg::Sample(track, sample) => {
@@ -144,6 +155,9 @@ fn run(
                 match p.push(track, sample) {
                     Ok(outputs) => stage.write(outputs, p)?,
                     Err(e) => {
+                        if let Some(m) = &stage.progress.meter {
+                            m.dropped(DropReason::Packager);
+                        }
                         tracing::warn!(track = track.0, error = %e, "sample dropped by the packager")
                     }
                 }

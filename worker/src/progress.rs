@@ -2,6 +2,8 @@
 
 use std::sync::atomic::AtomicU64;
 
+use crate::metrics::ChannelMeter;
+
 /// Counters a caller can watch while a broadcast runs (progress bars, status lines, metrics).
 #[derive(Debug, Default)]
 pub struct Progress {
@@ -12,4 +14,6 @@ pub struct Progress {
     pub frames_decoded: AtomicU64,
     pub segments_written: AtomicU64,
     pub corrupt_packets: AtomicU64,
+    /// The channel's Prometheus series (live channels on a node; `None` for `transcode`).
+    pub meter: Option<ChannelMeter>,
 }

@@ -17,6 +17,7 @@ use livefleet_profile::VideoCodec;
 
 use crate::boundary::Boundary;
 use crate::encoder::{self, EncoderKind, VideoSettings};
+use crate::metrics::{DropReason, RenditionMeter, SpeedWindow};
 use crate::pack::PackSender;
 use crate::PipelineError;
 
@@ -33,6 +34,8 @@ pub struct RenditionEncoder {
     settings: VideoSettings,
     track: TrackId,
     name: RenditionName,
+    kind: EncoderKind,
+    meter: Option<RenditionMeter>,
 }
 
 impl RenditionEncoder {
@@ -71,9 +74,16 @@ impl RenditionEncoder {
                 settings: settings.clone(),
                 track,
                 name: name.clone(),
+                kind,
+                meter: None,
             },
             spec,
         ))
+    }
+
+    /// Counts this rendition in a channel's metrics.
+    pub fn meter(&mut self, channel: &crate::metrics::ChannelMeter) {
+        self.meter = Some(channel.rendition(self.name.as_str(), self.kind));
     }
 
     /// Runs until `rx` closes. `max_end` is raised to the media end of every
@@ -91,16 +101,24 @@ impl RenditionEncoder {
             / i64::from(target.frame_rate.numerator().max(1));
         let mut next_keep = i64::MIN;
         let mut last_pts = i64::MIN;
+        let mut speed = SpeedWindow::default();
         while let Ok(VideoJob {
             frame: src,
             pts,
             boundary,
         }) = rx.recv()
         {
-            // Frame-rate reduction: keep a frame per output interval; forced keyframes are always kept.
-            if (!boundary.force_key && pts < next_keep) || pts <= last_pts {
+            if pts <= last_pts {
+                if let Some(m) = &self.meter {
+                    m.channel().dropped(DropReason::OutOfOrder);
+                }
                 continue;
             }
+            // Frame-rate reduction: keep a frame per output interval; forced keyframes are always kept.
+            if !boundary.force_key && pts < next_keep {
+                continue;
+            }
+            let work = std::time::Instant::now();
             last_pts = pts;
             next_keep = if next_keep == i64::MIN || boundary.force_key {
                 pts + frame_90k
@@ -123,12 +141,15 @@ impl RenditionEncoder {
             self.encoder
                 .send_frame(&f)
                 .map_err(|e| self.failed(format!("encoder refused a frame at {pts}: {e}")))?;
-            self.drain(&mut keys, out, max_end, frame_90k)?;
+            // Time waiting on the packager (a slow store) is not encode time.
+            let handing = self.drain(&mut keys, out, max_end, frame_90k)?;
+            let busy = work.elapsed().saturating_sub(handing);
+            speed.add(frame_90k as f64 / 90_000.0, busy, self.meter.as_ref());
         }
         self.encoder
             .send_eof()
             .map_err(|e| self.failed(format!("encoder flush failed: {e}")))?;
-        self.drain(&mut keys, out, max_end, frame_90k)
+        self.drain(&mut keys, out, max_end, frame_90k).map(drop)
     }
 
     pub fn name(&self) -> &RenditionName {
@@ -148,7 +169,8 @@ impl RenditionEncoder {
         out: &PackSender,
         max_end: &AtomicU64,
         frame_90k: i64,
-    ) -> Result<(), PipelineError> {
+    ) -> Result<std::time::Duration, PipelineError> {
+        let mut handing = std::time::Duration::ZERO;
         let mut packet = ff::Packet::empty();
         while self.encoder.receive_packet(&mut packet).is_ok() {
             let (Some(pts), Some(dts)) = (packet.pts(), packet.dts()) else {
@@ -157,6 +179,12 @@ impl RenditionEncoder {
             let shift = *keys.shift.get_or_insert((pts - dts).max(0));
             let key = packet.is_key();
             let segment_start = key && keys.starts_segment(pts);
+            if let Some(m) = &self.meter {
+                m.frames_encoded(1);
+                for _ in 0..std::mem::take(&mut keys.missed) {
+                    m.keyframe_missed();
+                }
+            }
             let data = annexb::to_length_prefixed(packet.data().unwrap_or_default());
             max_end.fetch_max((pts + frame_90k).max(0) as u64, Ordering::Relaxed);
             let sample = Sample {
@@ -167,9 +195,11 @@ impl RenditionEncoder {
                 segment_start,
                 data: Bytes::from(data),
             };
+            let t = std::time::Instant::now();
             out.sample(self.track, sample)?;
+            handing += t.elapsed();
         }
-        Ok(())
+        Ok(handing)
     }
 }
 
@@ -180,6 +210,8 @@ struct KeyTracker {
     starts: VecDeque<i64>,
     /// Decode-to-presentation shift of the first packet (B-frames).
     shift: Option<i64>,
+    /// Forced keyframes the encoder did not place where asked, not yet counted.
+    missed: u64,
 }
 
 impl KeyTracker {
@@ -189,8 +221,11 @@ impl KeyTracker {
     /// rendition's segment numbers stay those of the ladder.
     fn starts_segment(&mut self, pts: i64) -> bool {
         let mut any = false;
-        while self.starts.front().is_some_and(|s| *s <= pts) {
+        while let Some(s) = self.starts.front().copied().filter(|s| *s <= pts) {
             self.starts.pop_front();
+            if s < pts {
+                self.missed += 1;
+            }
             any = true;
         }
         any

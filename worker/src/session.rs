@@ -26,6 +26,7 @@ use crate::boundary::BoundaryClock;
 use crate::decode::VideoDecode;
 use crate::encoder::EncoderKind;
 use crate::ladder::Ladder;
+use crate::metrics::DropReason;
 use crate::pack::PackSender;
 use crate::passthrough::Passthrough;
 use crate::progress::Progress;
@@ -128,8 +129,11 @@ pub(crate) fn run(
     for (i, (v, s)) in ladder.video.iter().zip(&ladder.settings).enumerate() {
         match s {
             Some(s) => {
-                let (enc, spec) =
+                let (mut enc, spec) =
                     RenditionEncoder::open(b.encoder(), s, &v.rendition.name, TrackId(i))?;
+                if let Some(m) = &b.progress().meter {
+                    enc.meter(m);
+                }
                 specs.push(spec);
                 encoders.push(enc);
             }
@@ -160,13 +164,23 @@ pub(crate) fn run(
     }
     b.announce(specs)?;
 
+    let meter = b.progress().meter.clone();
     let mut stages = Stages::new();
     for enc in encoders {
-        stages.spawn_rendition(b.label(), enc, b.pack().clone())?;
+        let depth = meter.as_ref().map(|m| m.queue(enc.name().as_str()));
+        stages.spawn_rendition(b.label(), enc, b.pack().clone(), depth)?;
     }
     if let Some(a) = audio {
-        stages.spawn_audio(b.label(), a, b.pack().clone(), audio_first_track)?;
+        let depth = meter.as_ref().map(|m| m.queue("audio"));
+        stages.spawn_audio(b.label(), a, b.pack().clone(), audio_first_track, depth)?;
     }
+    let decoded = meter.as_ref().map(|m| m.frame_decoded());
+    let corrupt = || {
+        b.progress().corrupt_packets.fetch_add(1, Ordering::Relaxed);
+        if let Some(m) = &meter {
+            m.dropped(DropReason::Corrupt);
+        }
+    };
 
     let (segment, gop) = (b.profile().segment_duration, b.profile().gop);
     let mut clock = BoundaryClock::new(
@@ -193,6 +207,9 @@ pub(crate) fn run(
         let ts = f.timestamp().or(f.pts()).unwrap_or(origin);
         let pts = timeline.to_90k(ts, vtb);
         b.progress().frames_decoded.fetch_add(1, Ordering::Relaxed);
+        if let Some(d) = &decoded {
+            d.inc();
+        }
         b.progress().media_ms.store(
             ((pts - timeline.base_90k).max(0) / 90) as u64,
             Ordering::Relaxed,
@@ -211,6 +228,7 @@ pub(crate) fn run(
             .audio
             .as_ref()
             .is_none_or(|tx| tx.send(AudioMsg::VideoAt(pts)).is_ok());
+        stages.measure_queues();
         sent && heard
     };
 
@@ -242,7 +260,7 @@ pub(crate) fn run(
                     continue;
                 }
                 if let Err(e) = decode.push(&packet) {
-                    b.progress().corrupt_packets.fetch_add(1, Ordering::Relaxed);
+                    corrupt();
                     tracing::warn!(pts = ?packet.pts(), error = %e, "corrupt video packet skipped");
                     continue;
                 }

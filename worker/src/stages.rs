@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 
 use crossbeam_channel::{bounded, Sender};
+use prometheus::IntGauge;
 
 use crate::audio::{AudioLadder, AudioMsg};
 use crate::pack::PackSender;
@@ -23,6 +24,8 @@ const AUDIO_QUEUE: usize = 64;
 pub(crate) struct Stages {
     pub video: Vec<Sender<VideoJob>>,
     pub audio: Option<Sender<AudioMsg>>,
+    /// Depth gauges of the queues above, in the same order (video, then audio).
+    depth: Vec<(usize, IntGauge)>,
     threads: Vec<(String, JoinHandle<()>)>,
     errors: Arc<Mutex<Vec<PipelineError>>>,
     /// Media end of the encoded renditions (90 kHz).
@@ -34,6 +37,7 @@ impl Stages {
         Self {
             video: Vec::new(),
             audio: None,
+            depth: Vec::new(),
             threads: Vec::new(),
             errors: Arc::default(),
             max_end: Arc::default(),
@@ -46,6 +50,7 @@ impl Stages {
         label: &str,
         encoder: RenditionEncoder,
         out: PackSender,
+        depth: Option<IntGauge>,
     ) -> Result<(), PipelineError> {
         let (tx, rx) = bounded::<VideoJob>(VIDEO_QUEUE);
         let name = encoder.name().to_string();
@@ -64,6 +69,9 @@ impl Stages {
                 stage: "encoder",
                 source,
             })?;
+        if let Some(d) = depth {
+            self.depth.push((self.video.len(), d));
+        }
         self.video.push(tx);
         self.threads.push((format!("encoder {name}"), handle));
         Ok(())
@@ -76,6 +84,7 @@ impl Stages {
         mut audio: AudioLadder,
         out: PackSender,
         first_track: usize,
+        depth: Option<IntGauge>,
     ) -> Result<(), PipelineError> {
         let (tx, rx) = bounded::<AudioMsg>(AUDIO_QUEUE);
         let errors = self.errors.clone();
@@ -93,9 +102,23 @@ impl Stages {
                 stage: "audio",
                 source,
             })?;
+        if let Some(d) = depth {
+            self.depth.push((usize::MAX, d));
+        }
         self.audio = Some(tx);
         self.threads.push(("audio".into(), handle));
         Ok(())
+    }
+
+    /// Sets the queue depth gauges (the session thread calls it as it fans out).
+    pub fn measure_queues(&self) {
+        for (i, gauge) in &self.depth {
+            let len = match self.video.get(*i) {
+                Some(tx) => tx.len(),
+                None => self.audio.as_ref().map_or(0, Sender::len),
+            };
+            gauge.set(len as i64);
+        }
     }
 
     /// Closes every queue, waits for every thread, and returns the first

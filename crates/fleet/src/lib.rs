@@ -45,5 +45,6 @@ pub use protocol::{
     MAX_PLACE_REQUEST_BYTES, PLACE_SUBJECT,
 };
 pub use view::{
-    FleetView, NoFit, Placement, Policy, DEFAULT_HEARTBEAT_TIMEOUT, RESERVATION_HEARTBEATS,
+    FleetSummary, FleetView, NoFit, Placement, Policy, DEFAULT_HEARTBEAT_TIMEOUT,
+    RESERVATION_HEARTBEATS,
 };

@@ -54,6 +54,22 @@ pub struct Placement {
 pub struct NoFit {
     /// Human-readable reason.
     pub reason: String,
+    /// The reason as a metric label: `no_workers`, `all_draining`,
+    /// `no_encoder` (no ready node offers an encoder the profile allows),
+    /// `no_sessions` (NVENC sessions exhausted) or `no_capacity`.
+    pub kind: &'static str,
+}
+
+/// What the fleet holds now, for the scheduler's gauges.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FleetSummary {
+    pub ready: usize,
+    pub draining: usize,
+    /// Pixels per second free and in all on ready nodes: `(free, capacity)`.
+    pub x264: (u64, u64),
+    pub nvenc: (u64, u64),
+    /// NVENC sessions free on ready GPU nodes with a cap (uncapped nodes add none).
+    pub nvenc_sessions_free: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -432,17 +448,23 @@ impl FleetView {
 
     /// Explains why nothing fits, naming the closest candidate.
     fn why_no_fit(&self, cost: &ChannelCost) -> NoFit {
-        let reason = |reason: String| NoFit { reason };
+        let no_fit = |kind: &'static str, reason: String| NoFit { reason, kind };
         let ready: Vec<(&WorkerId, &Node)> = self
             .nodes
             .iter()
             .filter(|(_, n)| n.heartbeat.state == NodeState::Ready)
             .collect();
         if self.nodes.is_empty() {
-            return reason("no worker is ready: no heartbeat from any worker".into());
+            return no_fit(
+                "no_workers",
+                "no worker is ready: no heartbeat from any worker".into(),
+            );
         }
         if ready.is_empty() {
-            return reason(format!("every worker ({}) is draining", self.nodes.len()));
+            return no_fit(
+                "all_draining",
+                format!("every worker ({}) is draining", self.nodes.len()),
+            );
         }
         let gpu: Vec<_> = ready
             .iter()
@@ -453,15 +475,25 @@ impl FleetView {
             .filter(|(_, n)| n.offers(EncoderKind::X264))
             .collect();
         if cost.needs_nvenc && gpu.is_empty() {
-            return reason("profile needs NVENC and no GPU node is ready".into());
+            return no_fit(
+                "no_encoder",
+                "profile needs NVENC and no GPU node is ready".into(),
+            );
         }
         if !cost.nvenc_allowed && cpu.is_empty() {
-            return reason("profile needs x264 and no ready node offers it".into());
+            return no_fit(
+                "no_encoder",
+                "profile needs x264 and no ready node offers it".into(),
+            );
         }
         if !cost.cpu_allowed && gpu.is_empty() {
-            return reason("profile may not run on CPU and no GPU node is ready".into());
+            return no_fit(
+                "no_encoder",
+                "profile may not run on CPU and no GPU node is ready".into(),
+            );
         }
         let mut parts = Vec::new();
+        let mut kind = "no_capacity";
         if cost.nvenc_allowed && !gpu.is_empty() {
             let free = |n: &Node| n.free(EncoderKind::Nvenc);
             let with_sessions: Vec<_> = gpu
@@ -476,6 +508,9 @@ impl FleetView {
                     .filter_map(|(id, n)| Some((*id, free(n)?.sessions.unwrap_or(u32::MAX))))
                     .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0)))
                     .unwrap_or((gpu[0].0, 0));
+                if !cost.cpu_allowed {
+                    kind = "no_sessions";
+                }
                 parts.push(format!(
                     "no node has {} free NVENC sessions; largest free: {most} on {id}",
                     cost.nvenc_sessions
@@ -510,7 +545,29 @@ impl FleetView {
         } else if ready.iter().any(|(_, n)| !n.offers(EncoderKind::Nvenc)) {
             parts.push("CPU-only nodes are not allowed for this profile".into());
         }
-        reason(parts.join("; "))
+        no_fit(kind, parts.join("; "))
+    }
+
+    /// Nodes by state and the capacity free on ready nodes, per encoder kind.
+    pub fn summary(&self) -> FleetSummary {
+        let mut s = FleetSummary::default();
+        for node in self.nodes.values() {
+            if node.heartbeat.state != NodeState::Ready {
+                s.draining += 1;
+                continue;
+            }
+            s.ready += 1;
+            if let Some(f) = node.free(EncoderKind::X264) {
+                s.x264.0 += f.pixel_rate;
+                s.x264.1 += f.capacity;
+            }
+            if let Some(f) = node.free(EncoderKind::Nvenc) {
+                s.nvenc.0 += f.pixel_rate;
+                s.nvenc.1 += f.capacity;
+                s.nvenc_sessions_free += u64::from(f.sessions.unwrap_or(0));
+            }
+        }
+        s
     }
 }
 

@@ -140,6 +140,15 @@ impl Output {
     }
 }
 
+/// A media segment the packager closed, for metrics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClosedSegment {
+    /// The track (rendition) name.
+    pub track: String,
+    pub seconds: f64,
+    pub bytes: u64,
+}
+
 struct OpenSegment {
     number: u64,
     samples: Vec<Sample>,
@@ -242,9 +251,16 @@ pub struct Packager {
     /// The tracks as they were before each reconfiguration, by the
     /// (generation, version) of the init segments they went with.
     earlier_tracks: BTreeMap<(u32, u32), Vec<(TrackSpec, String)>>,
+    /// Segments closed since [`Packager::take_closed`] was last called.
+    closed: Vec<ClosedSegment>,
 }
 
 impl Packager {
+    /// The segments closed since the last call (duration and size, for metrics).
+    pub fn take_closed(&mut self) -> Vec<ClosedSegment> {
+        std::mem::take(&mut self.closed)
+    }
+
     /// A new broadcast. Returns the init segments to store.
     #[must_use = "the outputs must be stored"]
     pub fn new(
@@ -335,6 +351,7 @@ impl Packager {
             missing_numbers: BTreeSet::new(),
             skipped_numbers: BTreeSet::new(),
             earlier_tracks: BTreeMap::new(),
+            closed: Vec::new(),
         };
         let mut p = p;
         p.set_missing(&state.missing);
@@ -650,12 +667,18 @@ impl Packager {
             duration: total,
             bytes: body.len() as u64,
         });
+        let closed = ClosedSegment {
+            track: t.spec.name.clone(),
+            seconds: total as f64 / f64::from(t.spec.timescale.max(1)),
+            bytes: body.len() as u64,
+        };
         out.push(Output::Put {
             path: format!("{}/{}", t.spec.name, segment_name(open.number, generation)),
             body: Bytes::from(body),
             content_type: t.content_type(),
             cache: CacheClass::Immutable,
         });
+        self.closed.push(closed);
     }
 
     /// Closes every open segment (pending audio included).

@@ -41,6 +41,10 @@ impl StorageMetrics {
         registry.register(Box::new(metrics.parked.clone()))?;
         registry.register(Box::new(metrics.missing.clone()))?;
         registry.register(Box::new(metrics.manifests_held.clone()))?;
+        // Every result starts at zero, so rates and alerts have a series before the first event.
+        for result in ["ok", "retry", "failed", "recovered"] {
+            metrics.puts.with_label_values(&[result]);
+        }
         Ok(metrics)
     }
 
