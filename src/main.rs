@@ -8,6 +8,7 @@ mod dev;
 mod fleet;
 mod ingest;
 mod nats;
+mod origin;
 mod profile;
 mod scheduler;
 mod services;
@@ -55,6 +56,8 @@ enum Command {
         #[command(subcommand)]
         command: fleet::NodeCommand,
     },
+    /// The HTTP origin on its own: serves the workers' storage directory (playlists, segments, viewer page, /metrics).
+    Origin(origin::OriginArgs),
     /// A worker on its own: runs channels from the bus, writes to a local directory.
     Worker(worker::WorkerArgs),
     /// Channels in the registry (JetStream KV).
@@ -94,6 +97,7 @@ async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
         Command::Fleet { command } => fleet::run(command).await?,
         Command::Node { command } => fleet::node(command).await?,
         Command::Scheduler(a) => scheduler::run(a).await?,
+        Command::Origin(a) => origin::run(a).await?,
         Command::Transcode(_) | Command::Profile { .. } => {
             unreachable!("handled without a runtime")
         }

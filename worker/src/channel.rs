@@ -103,7 +103,11 @@ pub fn run_channel(
         loop {
             if let Some(mut s) = source.take() {
                 let session = s.session;
-                match broadcast.run_session(&mut s) {
+                let meter = ch.progress.meter.as_ref();
+                meter.inspect(|m| m.publishing(true));
+                let ran = broadcast.run_session(&mut s);
+                meter.inspect(|m| m.publishing(false));
+                match ran {
                     Ok(()) => {}
                     Err(e @ PipelineError::StagePanicked { .. }) => {
                         // A bug, not bad input: end the broadcast with what is stored and stop the channel.

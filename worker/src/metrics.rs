@@ -47,6 +47,7 @@ pub struct WorkerMetrics {
     pub sessions: IntCounterVec,
     /// Channels whose pipeline stopped with an error, by kind.
     pub failures: IntCounterVec,
+    publishing: IntGaugeVec,
     frames_decoded: IntCounterVec,
     frames_encoded: IntCounterVec,
     frames_dropped: IntCounterVec,
@@ -82,6 +83,13 @@ impl WorkerMetrics {
                 "livefleet_worker_channel_failures_total",
                 "Channels whose pipeline stopped with an error, by kind (panic, fenced, error)",
                 &["kind"],
+            )?,
+            publishing: IntGaugeVec::new(
+                Opts::new(
+                    "livefleet_worker_publishing",
+                    "1 while a publish session of the channel runs on this worker, 0 while it waits for one",
+                ),
+                &["channel"],
             )?,
             frames_decoded: counter(
                 "livefleet_worker_frames_decoded_total",
@@ -166,6 +174,7 @@ impl WorkerMetrics {
         registry.register(Box::new(m.channels.clone()))?;
         registry.register(Box::new(m.sessions.clone()))?;
         registry.register(Box::new(m.failures.clone()))?;
+        registry.register(Box::new(m.publishing.clone()))?;
         registry.register(Box::new(m.frames_decoded.clone()))?;
         registry.register(Box::new(m.frames_encoded.clone()))?;
         registry.register(Box::new(m.frames_dropped.clone()))?;
@@ -202,6 +211,7 @@ impl WorkerMetrics {
             meter.note("dropped", &labels);
             self.frames_dropped.with_label_values(&labels);
         }
+        meter.publishing(false);
         meter
     }
 
@@ -265,6 +275,16 @@ impl ChannelMeter {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(key);
+    }
+
+    /// Whether a publish session runs now.
+    pub fn publishing(&self, on: bool) {
+        self.note("publishing", &[&self.inner.channel]);
+        self.inner
+            .metrics
+            .publishing
+            .with_label_values(&[&self.inner.channel])
+            .set(i64::from(on));
     }
 
     pub fn frame_decoded(&self) -> IntCounter {
@@ -335,6 +355,7 @@ impl ChannelMeter {
         for (family, labels) in series {
             let l: Vec<&str> = labels.iter().map(String::as_str).collect();
             let _ = match family {
+                "publishing" => m.publishing.remove_label_values(&l),
                 "decoded" => m.frames_decoded.remove_label_values(&l),
                 "dropped" => m.frames_dropped.remove_label_values(&l),
                 "queue" => m.queue_depth.remove_label_values(&l),

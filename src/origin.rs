@@ -1,0 +1,40 @@
+//! `livefleet origin`: serves a storage directory over HTTP (playlists,
+//! segments, the viewer page and /metrics), for a CDN to pull from.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use livefleet_origin::OriginConfig;
+
+use crate::services;
+
+/// The HTTP origin on its own, over the directory the workers write.
+#[derive(clap::Args)]
+pub struct OriginArgs {
+    /// Storage directory (the workers' `--data`).
+    #[arg(long, default_value = "livefleet-data")]
+    pub data: PathBuf,
+    /// HTTP listen address (origin, viewer page, /metrics).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Channel the viewer page plays when none is named.
+    #[arg(long, default_value = "demo")]
+    pub channel: String,
+}
+
+pub async fn run(a: OriginArgs) -> anyhow::Result<()> {
+    let listener = services::bind(a.listen, "HTTP").await?;
+    tracing::info!(http = %listener.local_addr()?, data = %a.data.display(), "origin listening");
+    let router = livefleet_origin::router(
+        OriginConfig {
+            root: a.data,
+            assets: None,
+            default_channel: a.channel,
+        },
+        prometheus::Registry::new(),
+    );
+    livefleet_origin::serve(listener, router, services::termination())
+        .await
+        .context("HTTP origin")
+}
