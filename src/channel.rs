@@ -30,6 +30,15 @@ pub enum ChannelCommand {
         #[command(flatten)]
         nats: crate::nats::NatsArgs,
     },
+    /// Give a channel a new stream key; the old one stops working, and a publish using it ends within seconds.
+    RotateKey {
+        name: ChannelName,
+        /// The new key (default: random, printed).
+        #[arg(long)]
+        stream_key: Option<String>,
+        #[command(flatten)]
+        nats: crate::nats::NatsArgs,
+    },
     /// Delete a channel.
     Delete {
         name: ChannelName,
@@ -88,6 +97,22 @@ pub async fn run(command: ChannelCommand) -> anyhow::Result<ExitCode> {
                 };
                 println!("{:<24} {:<20} {}", c.name, c.profile_name, key);
             }
+        }
+        ChannelCommand::RotateKey {
+            name,
+            stream_key,
+            nats,
+        } => {
+            let key = stream_key.unwrap_or_else(generate_stream_key);
+            validate_stream_key(&key).map_err(|e| anyhow::anyhow!("--stream-key: {e}"))?;
+            let (_c, js) = crate::nats::connect(&nats, "livefleet-cli").await?;
+            let registry = ChannelRegistry::open(&js).await?;
+            let rec = registry
+                .rotate_key(&name, key)
+                .await
+                .with_context(|| format!("rotating the stream key of {name}"))?;
+            println!("channel {name}: new stream key {}", rec.stream_key);
+            println!("  publish to: rtmp://INGEST:1935/live/{}", rec.stream_key);
         }
         ChannelCommand::Delete { name, nats } => {
             let (_c, js) = crate::nats::connect(&nats, "livefleet-cli").await?;

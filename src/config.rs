@@ -21,3 +21,45 @@ pub fn load<T: DeserializeOwned + Default>(path: Option<&Path>) -> anyhow::Resul
 pub fn seconds(s: f64) -> Duration {
     Duration::from_secs_f64(s.clamp(0.0, 86_400.0))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    fn sample(name: &str) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("docs/config")
+            .join(name)
+    }
+
+    /// The annotated samples in docs/config load through this loader and say
+    /// the defaults they claim (a changed default must change its sample).
+    #[test]
+    fn the_sample_configurations_load_and_state_the_defaults() {
+        let ingest: livefleet_ingest::IngestConfig = load(Some(&sample("ingest.yaml"))).unwrap();
+        assert_eq!(ingest, livefleet_ingest::IngestConfig::default());
+        let scheduler: livefleet_scheduler::SchedulerConfig =
+            load(Some(&sample("scheduler.yaml"))).unwrap();
+        assert_eq!(scheduler, livefleet_scheduler::SchedulerConfig::default());
+        let worker: crate::services::WorkerFile = load(Some(&sample("worker.yaml"))).unwrap();
+        assert_eq!(worker.capacity_cpu_pps, Some(24_000_000));
+        assert_eq!(worker.capacity_nvenc_pps, Some(1_200_000_000));
+        assert_eq!(worker.nvenc_session_limit, Some(8));
+        assert_eq!(worker.gpu_model.as_deref(), Some("Tesla T4"));
+    }
+
+    #[test]
+    fn an_unknown_key_is_refused_with_the_file_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ingest.yaml");
+        std::fs::write(&path, "max_conections: 3\n").unwrap();
+        let err = load::<livefleet_ingest::IngestConfig>(Some(&path)).unwrap_err();
+        let text = format!("{err:#}");
+        assert!(
+            text.contains("ingest.yaml") && text.contains("unknown field"),
+            "{text}"
+        );
+    }
+}

@@ -13,7 +13,7 @@ pub struct IngestArgs {
     /// RTMP listen address.
     #[arg(long, default_value = "0.0.0.0:1935")]
     pub rtmp: SocketAddr,
-    /// Ingest configuration (YAML; see docs/configuration.md).
+    /// Ingest configuration (YAML; every key in docs/config/ingest.yaml).
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Where /metrics is served.

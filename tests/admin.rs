@@ -368,6 +368,63 @@ fn admin_api_matches_its_openapi_description() {
     assert!(parsed["error"].is_string(), "{body}");
     conforms(&spec, "put", "/v1/profiles/{name}", status, &body);
 
+    // Rotating the stream key: a new one (generated, then chosen), the old one gone.
+    let (_, before) = call("GET", &format!("{base}/v1/channels/show"), t, None);
+    let old_key = serde_json::from_str::<Value>(&before).unwrap()["stream_key"].clone();
+    let rotate = format!("{base}/v1/channels/show/stream-key");
+    let (status, body) = call("POST", &rotate, t, None);
+    assert_eq!(status, 200, "{body}");
+    conforms(
+        &spec,
+        "post",
+        "/v1/channels/{name}/stream-key",
+        status,
+        &body,
+    );
+    let rotated: Value = serde_json::from_str(&body).unwrap();
+    assert_ne!(rotated["stream_key"], old_key);
+    assert!(rotated["rtmp_url"]
+        .as_str()
+        .unwrap()
+        .ends_with(rotated["stream_key"].as_str().unwrap()));
+    let (status, body) = call(
+        "POST",
+        &rotate,
+        t,
+        Some(("application/json", r#"{"stream_key":"chosen_key-0001"}"#)),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("chosen_key-0001"), "{body}");
+    for (req, want) in [
+        (r#"{"stream_key":"chosen_key-0001"}"#, 422),
+        (r#"{"stream_key":"bad key"}"#, 422),
+        (r#"{"key":"x"}"#, 400),
+    ] {
+        let (status, body) = call("POST", &rotate, t, Some(("application/json", req)));
+        assert_eq!(status, want, "{req}: {body}");
+        conforms(
+            &spec,
+            "post",
+            "/v1/channels/{name}/stream-key",
+            status,
+            &body,
+        );
+    }
+    let (status, body) = call(
+        "POST",
+        &format!("{base}/v1/channels/nobody/stream-key"),
+        t,
+        None,
+    );
+    assert_eq!(status, 404, "{body}");
+    conforms(
+        &spec,
+        "post",
+        "/v1/channels/{name}/stream-key",
+        status,
+        &body,
+    );
+
     let (status, body) = call("DELETE", &format!("{base}/v1/channels/show"), t, None);
     assert_eq!(status, 204, "{body}");
     let (status, body) = call("DELETE", &format!("{base}/v1/channels/show"), t, None);

@@ -576,6 +576,42 @@ fn a_killed_leader_is_replaced_and_no_channel_is_assigned_twice() {
 }
 
 #[test]
+fn rotating_a_stream_key_ends_the_old_publish_and_the_new_key_continues() {
+    let fleet = Fleet::start(&["w1"]);
+    fleet.create_channel("rot", "rotkey-old-0001", "cpu-small.yaml");
+    let publisher = Publisher::ffmpeg(&fleet.publish_url("rotkey-old-0001"), 60);
+    let out = fleet.data().join("live/rot");
+    fleet.wait_for(40, "two segments", |_| {
+        playlist(&out, "360p").matches(".m4s").count() >= 2
+    });
+    let rotated = run(livefleet().args([
+        "channel",
+        "rotate-key",
+        "rot",
+        "--stream-key",
+        "rotkey-new-0001",
+        "--nats-url",
+        &fleet.nats_url,
+    ]));
+    assert!(rotated.status.success(), "{}", text(&rotated.stderr));
+    assert!(text(&rotated.stdout).contains("rotkey-new-0001"));
+    let (ok, err) = publisher.finish();
+    assert!(!ok, "the publisher kept publishing with a retired key");
+    assert!(
+        err.contains("changed"),
+        "the publisher was not told why: {err}"
+    );
+    // The old key is refused; the new one continues the broadcast.
+    let (ok, err) = Publisher::ffmpeg(&fleet.publish_url("rotkey-old-0001"), 5).finish();
+    assert!(!ok, "the retired key was accepted: {err}");
+    let before = playlist(&out, "360p").matches(".m4s").count();
+    let _new = Publisher::ffmpeg(&fleet.publish_url("rotkey-new-0001"), 60);
+    fleet.wait_for(40, "segments from the new key", |_| {
+        playlist(&out, "360p").matches(".m4s").count() >= before + 2
+    });
+}
+
+#[test]
 fn deleting_a_live_channel_ends_its_publish_and_broadcast_and_frees_its_worker() {
     let fleet = Fleet::start(&["w1"]);
     fleet.create_channel("gone", "gonekey-123456", "cpu-small.yaml");

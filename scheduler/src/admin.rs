@@ -158,6 +158,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/channels"),
     ("get", "/v1/channels/{name}"),
     ("delete", "/v1/channels/{name}"),
+    ("post", "/v1/channels/{name}/stream-key"),
     ("get", "/v1/profiles"),
     ("get", "/v1/profiles/{name}"),
     ("put", "/v1/profiles/{name}"),
@@ -174,6 +175,7 @@ pub fn router(state: AdminState) -> Router {
             "/v1/channels/{name}",
             get(get_channel).delete(delete_channel),
         )
+        .route("/v1/channels/{name}/stream-key", post(rotate_stream_key))
         .route("/v1/profiles", get(list_profiles))
         .route("/v1/profiles/{name}", get(get_profile).put(put_profile))
         .route("/v1/fleet", get(fleet))
@@ -369,6 +371,45 @@ async fn delete_channel(
             StatusCode::NOT_FOUND,
             format!("no channel {name}"),
         ))
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RotateKey {
+    /// The new key; generated when absent.
+    #[serde(default)]
+    stream_key: Option<String>,
+}
+
+/// A new stream key for the channel; the old one stops working at once and
+/// a publish running with it ends within the ingest's recheck interval.
+async fn rotate_stream_key(
+    State(state): State<AdminState>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<ChannelView>> {
+    let name = channel_name(&name)?;
+    let req: RotateKey = if body.is_empty() {
+        RotateKey::default()
+    } else {
+        json_body(&body)?
+    };
+    let key = req.stream_key.unwrap_or_else(generate_stream_key);
+    match state.registry.rotate_key(&name, key).await {
+        Ok(rec) => {
+            tracing::info!(channel = %name, "stream key rotated through the admin API");
+            Ok(Json(view(&state, &rec)))
+        }
+        Err(e @ BusError::NotFound(_)) => Err(ApiError::new(StatusCode::NOT_FOUND, e.to_string())),
+        Err(e @ (BusError::StreamKeyInUse(_) | BusError::Changed(_))) => {
+            Err(ApiError::new(StatusCode::CONFLICT, e.to_string()))
+        }
+        Err(e @ BusError::InvalidStreamKey(_)) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            e.to_string(),
+        )),
+        Err(e) => Err(internal(e)),
     }
 }
 

@@ -68,6 +68,12 @@ pub enum BusError {
     /// `ChannelRegistry::create` with a stream key that another channel uses.
     #[error("the stream key given for channel {0} is already used by another channel; generate a new one")]
     StreamKeyInUse(ChannelName),
+    /// No channel of that name.
+    #[error("no channel {0}")]
+    NotFound(ChannelName),
+    /// The record changed while it was being updated; read it again and retry.
+    #[error("channel {0} changed while its stream key was rotated; try again")]
+    Changed(ChannelName),
     /// A stream key that does not meet the rules. The key itself is not shown.
     #[error("invalid stream key: {0}")]
     InvalidStreamKey(&'static str),

@@ -282,6 +282,76 @@ impl ChannelRegistry {
             .map_err(|_| BusError::StreamKeyInUse(rec.name.clone()))
     }
 
+    /// Gives the channel a new stream key and retires the old one: the new
+    /// key is claimed first (so no other channel can take it), the record is
+    /// updated only if nobody changed it meanwhile, then the old key's index
+    /// goes. A publish running with the old key is ended by the ingest's
+    /// next check (`publish_recheck_s`); publishers reconnect with the new key.
+    pub async fn rotate_key(
+        &self,
+        name: &ChannelName,
+        new_key: String,
+    ) -> Result<ChannelRecord, BusError> {
+        validate_stream_key(&new_key)?;
+        let key = channel_key(name);
+        let what = || format!("cannot rotate the stream key of channel {name}");
+        let entry = self
+            .kv
+            .entry(&key)
+            .await
+            .map_err(|e| BusError::nats(what(), e))?
+            .filter(|e| e.operation == kv::Operation::Put)
+            .ok_or_else(|| BusError::NotFound(name.clone()))?;
+        let old =
+            decode_record(&key, &entry.value).ok_or_else(|| BusError::NotFound(name.clone()))?;
+        if constant_time_eq(old.stream_key.as_bytes(), new_key.as_bytes()) {
+            return Err(BusError::InvalidStreamKey(
+                "the new stream key is the current one",
+            ));
+        }
+        let rec = ChannelRecord {
+            stream_key: new_key,
+            ..old.clone()
+        };
+        let index = index_key(&rec.stream_key);
+        let name_bytes = Bytes::from(name.as_str().to_owned());
+        match self.kv.create(&index, name_bytes.clone()).await {
+            Ok(_) => {}
+            Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {
+                self.take_over_stale_index(&rec, &index, name_bytes).await?;
+            }
+            Err(e) => return Err(BusError::nats(what(), e)),
+        }
+        let value = serde_json::to_vec(&rec).map_err(|source| BusError::Encode {
+            channel: name.clone(),
+            source,
+        })?;
+        if let Err(e) = self
+            .kv
+            .update(&key, Bytes::from(value), entry.revision)
+            .await
+        {
+            if let Err(undo) = self.kv.purge(&index).await {
+                tracing::warn!(channel = %name, "cannot remove the new stream key's index after a failed rotation: {undo}");
+            }
+            tracing::warn!(channel = %name, error = %e, "stream key rotation lost a race");
+            return Err(BusError::Changed(name.clone()));
+        }
+        let old_index = index_key(&old.stream_key);
+        let owner = self
+            .kv
+            .get(&old_index)
+            .await
+            .map_err(|e| BusError::nats(what(), e))?;
+        if owner.as_deref() == Some(name.as_str().as_bytes()) {
+            self.kv
+                .purge(&old_index)
+                .await
+                .map_err(|e| BusError::nats(what(), e))?;
+        }
+        Ok(rec)
+    }
+
     /// The channel's record, `None` if there is none (or it is unreadable).
     pub async fn get(&self, name: &ChannelName) -> Result<Option<ChannelRecord>, BusError> {
         let key = channel_key(name);

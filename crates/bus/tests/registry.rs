@@ -186,3 +186,52 @@ async fn watch_sees_puts_and_deletes() {
         ChannelChange::Deleted(existing.name)
     );
 }
+
+#[tokio::test]
+async fn rotating_a_stream_key_retires_the_old_one() {
+    let (_server, _js, registry) = setup().await;
+    let a = record("alpha", "alpha_key-0001");
+    let b = record("beta", "beta_key-0001");
+    registry.create(a.clone()).await.unwrap();
+    registry.create(b.clone()).await.unwrap();
+
+    let rotated = registry
+        .rotate_key(&a.name, "alpha_key-0002".into())
+        .await
+        .unwrap();
+    assert_eq!(rotated.stream_key, "alpha_key-0002");
+    assert_eq!(rotated.profile_yaml, a.profile_yaml);
+    assert_eq!(registry.get(&a.name).await.unwrap(), Some(rotated.clone()));
+    assert_eq!(registry.find_by_key("alpha_key-0001").await.unwrap(), None);
+    assert_eq!(
+        registry.find_by_key("alpha_key-0002").await.unwrap(),
+        Some(rotated.clone())
+    );
+    // The old key is free for anyone again; another channel's key is not.
+    assert!(matches!(
+        registry.rotate_key(&a.name, "beta_key-0001".into()).await,
+        Err(BusError::StreamKeyInUse(_))
+    ));
+    assert_eq!(
+        registry.find_by_key("beta_key-0001").await.unwrap(),
+        Some(b.clone())
+    );
+    assert!(matches!(
+        registry.rotate_key(&a.name, "alpha_key-0002".into()).await,
+        Err(BusError::InvalidStreamKey(_))
+    ));
+    assert!(matches!(
+        registry.rotate_key(&a.name, "bad key".into()).await,
+        Err(BusError::InvalidStreamKey(_))
+    ));
+    assert!(matches!(
+        registry
+            .rotate_key(&ChannelName::new("gamma").unwrap(), "gamma_key-0001".into())
+            .await,
+        Err(BusError::NotFound(_))
+    ));
+    registry
+        .create(record("delta", "alpha_key-0001"))
+        .await
+        .unwrap();
+}
