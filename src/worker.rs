@@ -41,11 +41,23 @@ pub enum WorkerAction {
         #[arg(long, default_value_t = 5.0)]
         seconds: f64,
     },
+    /// What this node's GPU can do: driver, CUDA device, NVDEC codecs, NVENC H.264/HEVC, scale_cuda, and a short run of each mode.
+    /// Exit 0: NVENC works; 2: no NVIDIA GPU or driver; 3: a GPU without a usable NVENC; 4: the check could not run.
+    GpuCheck {
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Seconds of encoding per mode that can run here (0: none).
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+    },
 }
 
 pub async fn run(a: WorkerArgs) -> anyhow::Result<ExitCode> {
-    if let Some(WorkerAction::Calibrate { seconds }) = a.action {
-        return calibrate(seconds).await;
+    match a.action {
+        Some(WorkerAction::Calibrate { seconds }) => return calibrate(seconds).await,
+        Some(WorkerAction::GpuCheck { json, seconds }) => return gpu_check(json, seconds).await,
+        None => {}
     }
     let node: services::WorkerFile = config::load(a.config.as_deref())?;
     let (client, js) = nats::connect(&a.nats, &format!("livefleet-worker-{}", a.id)).await?;
@@ -85,6 +97,22 @@ pub async fn run(a: WorkerArgs) -> anyhow::Result<ExitCode> {
     stop.cancel();
     let _ = m.await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `livefleet worker gpu-check`.
+async fn gpu_check(json: bool, seconds: f64) -> anyhow::Result<ExitCode> {
+    use livefleet_worker::gpu_check;
+    let run_for = config::seconds(seconds.min(60.0));
+    let report = match tokio::task::spawn_blocking(move || gpu_check::check(run_for)).await {
+        Ok(r) => r,
+        Err(e) => gpu_check::GpuReport::failed(&format!("the check panicked: {e}")),
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", gpu_check::render(&report));
+    }
+    Ok(ExitCode::from(report.exit_code))
 }
 
 /// `livefleet worker calibrate`.

@@ -54,10 +54,19 @@ pub struct Selection {
     pub nvenc_unavailable: Option<String>,
 }
 
-/// Probes once whether NVENC can open a session here. `Err` carries the reason.
+/// Probes once whether NVENC can open an H.264 session here. `Err` carries the reason.
 pub fn probe_nvenc() -> Result<(), String> {
-    if encoder::find_by_name("h264_nvenc").is_none() {
-        return Err("this FFmpeg build has no h264_nvenc encoder".into());
+    probe_nvenc_codec(VideoCodec::H264)
+}
+
+/// Whether NVENC opens a session of `codec` here (`h264_nvenc`, `hevc_nvenc`).
+pub fn probe_nvenc_codec(codec: VideoCodec) -> Result<(), String> {
+    let name = match codec {
+        VideoCodec::H264 => "h264_nvenc",
+        VideoCodec::Hevc => "hevc_nvenc",
+    };
+    if encoder::find_by_name(name).is_none() {
+        return Err(format!("this FFmpeg build has no {name} encoder"));
     }
     // SAFETY: loading a shared library runs its initialisers; libcuda is the
     // NVIDIA driver's own library, loaded exactly as FFmpeg itself would.
@@ -74,7 +83,7 @@ pub fn probe_nvenc() -> Result<(), String> {
         bitrate: 300_000,
         max_bitrate: 400_000,
         gop_frames: 60,
-        codec: VideoCodec::H264,
+        codec,
         h264_profile: H264Profile::Main,
         level: None,
         preset: Preset::default(),
@@ -84,7 +93,7 @@ pub fn probe_nvenc() -> Result<(), String> {
         .map(|_| ())
         .map_err(|e| match e {
             EncoderError::Open { source, .. } => {
-                format!("opening an h264_nvenc session failed: {source}")
+                format!("opening an {name} session failed: {source} (data-centre GPUs such as A100, H100 and H200 have no NVENC engine)")
             }
             other => other.to_string(),
         })

@@ -40,6 +40,8 @@ pub mod feed;
 pub mod ffmpeg_log;
 pub mod fleet;
 pub mod forward;
+pub mod gpu_check;
+pub mod hw;
 pub mod ladder;
 pub mod metrics;
 pub mod node;

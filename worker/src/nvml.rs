@@ -16,6 +16,8 @@ pub struct GpuInfo {
     /// NVENC and NVDEC utilisation in percent over NVML's last sample period.
     pub encoder_utilization: Option<u32>,
     pub decoder_utilization: Option<u32>,
+    /// The driver's version string, as nvidia-smi shows it.
+    pub driver_version: Option<String>,
 }
 
 type Device = *mut c_void;
@@ -57,6 +59,9 @@ pub fn probe() -> Result<GpuInfo, String> {
         > = lib
             .get(b"nvmlDeviceGetDecoderUtilization\0")
             .map_err(|e| format!("NVML: {e}"))?;
+        let driver_version: libloading::Symbol<unsafe extern "C" fn(*mut c_char, c_uint) -> c_int> =
+            lib.get(b"nvmlSystemGetDriverVersion\0")
+                .map_err(|e| format!("NVML: {e}"))?;
         let rc = init();
         if rc != 0 {
             return Err(format!(
@@ -92,7 +97,15 @@ pub fn probe() -> Result<GpuInfo, String> {
                 let (mut percent, mut period_us): (c_uint, c_uint) = (0, 0);
                 (f(dev, &mut percent, &mut period_us) == 0).then_some(percent)
             };
+            let mut version = [0 as c_char; 96];
+            let driver_version =
+                (driver_version(version.as_mut_ptr(), version.len() as c_uint) == 0).then(|| {
+                    std::ffi::CStr::from_ptr(version.as_ptr())
+                        .to_string_lossy()
+                        .into_owned()
+                });
             Ok(GpuInfo {
+                driver_version,
                 encoder_utilization: read(&utilization),
                 decoder_utilization: read(&dec_utilization),
                 session_limit: consumer_session_limit(&model),

@@ -1,0 +1,112 @@
+//! The FFmpeg hardware calls the safe `ffmpeg-next` API does not cover:
+//! opening a CUDA device and asking a decoder which hardware it can use. Every
+//! unsafe block of the GPU path lives here, each with its SAFETY argument.
+
+use std::ffi::CStr;
+use std::ptr;
+
+use ff::ffi;
+use ffmpeg_next as ff;
+
+/// An opened CUDA device (`AVHWDeviceContext` of type CUDA); released on drop.
+pub struct CudaDevice {
+    ctx: *mut ffi::AVBufferRef,
+}
+
+// SAFETY: the buffer reference is owned by this value alone and FFmpeg's
+// device contexts may be used from any thread.
+unsafe impl Send for CudaDevice {}
+
+impl Drop for CudaDevice {
+    fn drop(&mut self) {
+        // SAFETY: `ctx` came from av_hwdevice_ctx_create and is unreferenced exactly once.
+        unsafe { ffi::av_buffer_unref(&mut self.ctx) };
+    }
+}
+
+/// FFmpeg's text for an error code.
+pub fn av_error(code: i32) -> String {
+    let mut buf = [0 as std::ffi::c_char; 128];
+    // SAFETY: av_strerror writes at most `buf.len()` bytes, NUL-terminated.
+    unsafe {
+        ffi::av_strerror(code, buf.as_mut_ptr(), buf.len());
+        CStr::from_ptr(buf.as_ptr()).to_string_lossy().into_owned()
+    }
+}
+
+/// Opens the first CUDA device through FFmpeg (what NVDEC decoding and
+/// `scale_cuda` run on). `Err` says why not, in terms an operator can act on.
+pub fn open_cuda() -> Result<CudaDevice, String> {
+    // SAFETY: loading the driver's library runs its initialisers; it is
+    // loaded exactly as FFmpeg itself would load it, and unloaded again.
+    let driver = unsafe { libloading::Library::new("libcuda.so.1") };
+    if let Err(e) = driver {
+        return Err(format!(
+            "no NVIDIA driver: libcuda.so.1 cannot be loaded ({e}); in a container, run with the NVIDIA runtime (--gpus all)"
+        ));
+    }
+    let mut ctx: *mut ffi::AVBufferRef = ptr::null_mut();
+    // SAFETY: `ctx` is a valid out-pointer; a null device name and options
+    // select the default device; on failure nothing is allocated.
+    let rc = unsafe {
+        ffi::av_hwdevice_ctx_create(
+            &mut ctx,
+            ffi::AVHWDeviceType::AV_HWDEVICE_TYPE_CUDA,
+            ptr::null(),
+            ptr::null_mut(),
+            0,
+        )
+    };
+    if rc < 0 || ctx.is_null() {
+        return Err(format!(
+            "the CUDA device cannot be opened through FFmpeg: {} (is this FFmpeg built with CUDA, and does nvidia-smi see a GPU?)",
+            av_error(rc)
+        ));
+    }
+    Ok(CudaDevice { ctx })
+}
+
+/// Whether FFmpeg's native decoder for `codec` can decode on a CUDA device (NVDEC).
+pub fn decoder_has_cuda(codec: ff::codec::Id) -> bool {
+    let Some(decoder) = ff::decoder::find(codec) else {
+        return false;
+    };
+    for i in 0.. {
+        // SAFETY: the codec pointer comes from FFmpeg's registry and lives
+        // for the process; the index walk stops at the first null entry.
+        let config = unsafe { ffi::avcodec_get_hw_config(decoder.as_ptr(), i) };
+        if config.is_null() {
+            return false;
+        }
+        // SAFETY: a non-null entry points at FFmpeg's static description.
+        let config = unsafe { &*config };
+        let by_device = config.methods & ffi::AV_CODEC_HW_CONFIG_METHOD_HW_DEVICE_CTX as i32 != 0;
+        if by_device && config.device_type == ffi::AVHWDeviceType::AV_HWDEVICE_TYPE_CUDA {
+            return true;
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_a_gpu_cuda_says_why() {
+        ff::init().unwrap();
+        if std::path::Path::new("/dev/nvidia0").exists() {
+            return; // a GPU machine: the ignored GPU tests cover it
+        }
+        let e = open_cuda().err().expect("no CUDA device here");
+        assert!(e.contains("NVIDIA") || e.contains("CUDA"), "{e}");
+    }
+
+    #[test]
+    fn the_h264_decoder_is_asked_about_cuda_without_a_device() {
+        ff::init().unwrap();
+        // Debian's FFmpeg builds the CUDA hwaccel in; asking needs no device.
+        let _ = decoder_has_cuda(ff::codec::Id::H264);
+        assert!(!decoder_has_cuda(ff::codec::Id::PCM_S16LE));
+    }
+}
