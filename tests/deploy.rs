@@ -159,6 +159,37 @@ fn terraform_modules_are_typed_described_and_wired() {
 }
 
 #[test]
+fn the_compose_fleets_prometheus_config_loads_the_alert_rules() {
+    // Laid out as compose mounts them: the config with alerts.yml beside it.
+    let dir = tempfile::tempdir().unwrap();
+    fs::copy(
+        repo().join("docker/prometheus.yml"),
+        dir.path().join("prometheus.yml"),
+    )
+    .unwrap();
+    fs::copy(
+        repo().join("monitoring/prometheus/alerts.yml"),
+        dir.path().join("alerts.yml"),
+    )
+    .unwrap();
+    let (ok, log) = output(
+        Command::new("promtool")
+            .args(["check", "config", "prometheus.yml"])
+            .current_dir(dir.path()),
+    );
+    assert!(ok && log.contains("rules found"), "{log}");
+    let config = fs::read_to_string(repo().join("docker/prometheus.yml")).unwrap();
+    for job in [
+        "livefleet-scheduler",
+        "livefleet-ingest",
+        "livefleet-worker",
+        "livefleet-origin",
+    ] {
+        assert!(config.contains(job), "no {job} job");
+    }
+}
+
+#[test]
 fn grafana_provisioning_names_the_dashboards_folder() {
     let provider =
         fs::read_to_string(repo().join("monitoring/grafana/provisioning/dashboards/livefleet.yml"))

@@ -41,6 +41,26 @@ pub struct IngestMetrics {
     pub media_lost: IntCounter,
 }
 
+/// Every `kind` of `livefleet_ingest_protocol_errors_total`.
+const PROTOCOL_ERROR_KINDS: [&str; 16] = [
+    "handshake",
+    "chunk",
+    "chunk_size",
+    "window_ack_size",
+    "library_panic",
+    "unsupported_codec",
+    "video",
+    "audio",
+    "timestamp",
+    "closed",
+    "handshake_timeout",
+    "handshake_evicted",
+    "connection_limit",
+    "idle_timeout",
+    "sink",
+    "io",
+];
+
 impl IngestMetrics {
     /// Creates the metrics and registers them in `registry`.
     pub fn new(registry: &Registry) -> Result<Self, prometheus::Error> {
@@ -132,6 +152,9 @@ impl IngestMetrics {
         }
         for result in ["accepted", "refused", "revoked"] {
             m.publishes.with_label_values(&[result]);
+        }
+        for kind in PROTOCOL_ERROR_KINDS {
+            m.protocol_errors.with_label_values(&[kind]);
         }
         Ok(m)
     }

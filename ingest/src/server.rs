@@ -81,8 +81,7 @@ pub async fn serve(
                 };
                 let (ticket, evict, evicted) = shared.handshakes.admit(peer.ip());
                 if evicted > 0 {
-                    shared.metrics.protocol_errors.with_label_values(&["handshake_evicted"]).inc_by(evicted as u64);
-                    shared.metrics.handshake_failures.inc_by(evicted as u64);
+                    // Each evicted connection counts itself as it ends (kind handshake_evicted).
                     warn!(%peer, evicted, max = shared.config.max_handshakes, per_address = shared.config.max_handshakes_per_address, "handshake budget spent; closed the oldest unfinished handshakes");
                 }
                 shared.metrics.pending_handshakes.set(shared.handshakes.pending() as i64);

@@ -29,6 +29,12 @@ impl OriginMetrics {
         let metrics = Self::unregistered();
         registry.register(Box::new(metrics.requests.clone()))?;
         registry.register(Box::new(metrics.response_bytes.clone()))?;
+        // Every kind and status class starts at zero, so rates have a series before the first request.
+        for kind in ["playlist", "segment", "init", "page", "asset", "other"] {
+            for status in ["2xx", "3xx", "4xx", "5xx"] {
+                metrics.requests.with_label_values(&[kind, status]);
+            }
+        }
         Ok(metrics)
     }
 
