@@ -206,6 +206,22 @@ fn start_replica(url: String, id: &str, registry: prometheus::Registry) -> JoinH
     })
 }
 
+/// The value of the series of `name` whose label `label.0` is `label.1`.
+fn labelled(registry: &prometheus::Registry, name: &str, label: (&str, &str)) -> f64 {
+    registry
+        .gather()
+        .iter()
+        .filter(|f| f.name() == name)
+        .flat_map(|f| f.get_metric().iter())
+        .filter(|m| {
+            m.get_label()
+                .iter()
+                .any(|l| l.name() == label.0 && l.value() == label.1)
+        })
+        .map(|m| m.get_gauge().get_value() + m.get_counter().get_value())
+        .sum()
+}
+
 fn metric(registry: &prometheus::Registry, name: &str) -> f64 {
     registry
         .gather()
@@ -349,7 +365,33 @@ async fn places_within_capacity_fails_over_and_survives_the_leader() {
     assert!(!reply.ok);
     let reason = reply.reason.unwrap();
     assert!(reason.contains("2 free NVENC sessions"), "{reason}");
-    assert!(metric(&metrics_1, "livefleet_scheduler_refused_total") >= 1.0);
+    assert!(
+        labelled(
+            &metrics_1,
+            "livefleet_scheduler_refusals_total",
+            ("reason", "no_sessions")
+        ) >= 1.0
+    );
+    // The fleet gauges: three ready workers, capacity free for each encoder kind, one leadership.
+    assert_eq!(
+        labelled(
+            &metrics_1,
+            "livefleet_scheduler_workers",
+            ("state", "ready")
+        ),
+        3.0
+    );
+    assert!(
+        labelled(
+            &metrics_1,
+            "livefleet_scheduler_capacity_pixels_per_second",
+            ("encoder", "x264")
+        ) > 0.0
+    );
+    assert_eq!(
+        metric(&metrics_1, "livefleet_scheduler_leader_changes_total"),
+        1.0
+    );
     // Asking again for a placed channel gives its assignment back.
     let again = place(&client, "c1").await;
     assert_eq!(again.worker.as_ref(), Some(&placed["c1"]));
