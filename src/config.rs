@@ -48,6 +48,13 @@ mod tests {
         assert_eq!(worker.capacity_nvenc_pps, Some(1_200_000_000));
         assert_eq!(worker.nvenc_session_limit, Some(8));
         assert_eq!(worker.gpu_model.as_deref(), Some("Tesla T4"));
+        assert_eq!(
+            worker.location(std::path::Path::new("unused")).unwrap(),
+            livefleet_storage::Location::S3 {
+                bucket: "livefleet-media".into(),
+                prefix: String::new()
+            }
+        );
     }
 
     #[test]

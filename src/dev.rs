@@ -163,14 +163,20 @@ pub async fn run(o: DevOptions) -> anyhow::Result<()> {
             .await
         });
     }
+    // The origin's clock, for the MPD's UTCTiming (dash.js synchronises on it).
+    let mut time_addr = http_addr;
+    if time_addr.ip().is_unspecified() {
+        time_addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
     let timing = LiveTiming {
         grace: o.grace,
+        utc_timing_url: Some(format!("http://{time_addr}/time")),
         ..LiveTiming::default()
     };
     tasks.spawn(services::worker(
         js.clone(),
         "dev".into(),
-        data.clone(),
+        livefleet_storage::Location::Local(data.clone()),
         timing,
         metrics.clone(),
         stop.clone(),

@@ -2,13 +2,12 @@
 //! process; shared by `livefleet dev` and the single-part subcommands.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
 use livefleet_bus::{ChannelRegistry, MediaPublisher, MediaStreamConfig};
 use livefleet_ingest::{BusSink, IngestConfig, IngestMetrics, RegistryGate};
-use livefleet_storage::LocalDir;
+use livefleet_storage::{Location, Storage};
 use livefleet_worker::channel::LiveTiming;
 use livefleet_worker::service::WorkerConfig;
 use tokio::net::TcpListener;
@@ -55,22 +54,39 @@ pub async fn ingest(
 pub async fn worker(
     js: async_nats::jetstream::Context,
     id: String,
-    data: PathBuf,
+    storage: Location,
     timing: LiveTiming,
     metrics: prometheus::Registry,
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
-    let storage = LocalDir::new(data.clone())
-        .with_context(|| format!("storage directory {}", data.display()))?;
+    let storage = open_storage(&storage).await?;
     livefleet_worker::service::run(
         js,
         WorkerConfig { id, timing },
-        Arc::new(storage),
+        storage,
         metrics,
         async move { stop.cancelled().await },
     )
     .await
     .context("worker")
+}
+
+/// Opens the storage a worker writes to, naming it in the error.
+pub async fn open_storage(location: &Location) -> anyhow::Result<Arc<dyn Storage>> {
+    location
+        .open()
+        .await
+        .with_context(|| format!("storage {location}"))
+}
+
+impl WorkerFile {
+    /// Where the worker writes: the `storage` key, else the `--data` directory.
+    pub fn location(&self, data: &std::path::Path) -> anyhow::Result<Location> {
+        match &self.storage {
+            Some(s) => Location::parse(s).map_err(|e| anyhow::anyhow!("storage: {e}")),
+            None => Ok(Location::Local(data.to_path_buf())),
+        }
+    }
 }
 
 /// A fleet worker's `--config` file.
@@ -85,6 +101,9 @@ pub struct WorkerFile {
     pub nvenc_session_limit: Option<u32>,
     /// GPU model, reported in heartbeats.
     pub gpu_model: Option<String>,
+    /// Where segments and manifests go: a directory or `s3://BUCKET/PREFIX`
+    /// (default: the `--data` directory).
+    pub storage: Option<String>,
 }
 
 /// A fleet worker: runs the channels the scheduler assigns to it.
@@ -93,14 +112,13 @@ pub async fn fleet_worker(
     client: async_nats::Client,
     js: async_nats::jetstream::Context,
     id: String,
-    data: PathBuf,
+    storage: Location,
     timing: LiveTiming,
     file: WorkerFile,
     metrics: prometheus::Registry,
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
-    let storage = LocalDir::new(data.clone())
-        .with_context(|| format!("storage directory {}", data.display()))?;
+    let storage = open_storage(&storage).await?;
     let defaults = livefleet_worker::fleet::NodeCapacity::cpu_default();
     let gpu = match tokio::task::spawn_blocking(livefleet_worker::nvml::probe).await? {
         Ok(g) => {
@@ -125,7 +143,7 @@ pub async fn fleet_worker(
         js,
         WorkerConfig { id, timing },
         capacity,
-        Arc::new(storage),
+        storage,
         metrics,
         async move { stop.cancelled().await },
     )

@@ -20,9 +20,11 @@ pub struct TranscodeArgs {
     /// Ladder profile (YAML).
     #[arg(long)]
     pub profile: PathBuf,
-    /// Output directory (created if missing): master.m3u8, manifest.mpd, one directory per rendition.
-    #[arg(long)]
-    pub out: PathBuf,
+    /// Where the output goes: a directory (created if missing) or s3://BUCKET/PREFIX
+    /// (credentials, region and AWS_ENDPOINT_URL from the AWS environment):
+    /// master.m3u8, manifest.mpd, one folder per rendition.
+    #[arg(long, value_parser = livefleet_storage::Location::parse)]
+    pub out: livefleet_storage::Location,
     /// Override the profile's encoder choice.
     #[arg(long, value_enum)]
     pub encoder: Option<EncoderArg>,
@@ -87,7 +89,7 @@ fn run_transcode(job: &TranscodeJob) -> anyhow::Result<()> {
     let report = result.with_context(|| format!("transcoding {}", job.input))?;
     println!(
         "{}: {:.1} s of media, {} frames, {} segments, encoder {}{}",
-        job.out.display(),
+        job.out,
         report.media_seconds,
         report.frames_decoded,
         report.segments_written,

@@ -14,7 +14,7 @@ pub struct WorkerArgs {
     /// This node's id.
     #[arg(long, default_value = "worker")]
     pub id: String,
-    /// Storage directory.
+    /// Storage directory (the configuration's `storage` key, a directory or s3://BUCKET/PREFIX, takes precedence).
     #[arg(long, default_value = "livefleet-data")]
     pub data: PathBuf,
     /// Seconds a broadcast waits for its publisher to come back before it ends.
@@ -23,7 +23,7 @@ pub struct WorkerArgs {
     /// Where /metrics is served (port 0 picks a free one).
     #[arg(long, default_value = "127.0.0.1:0")]
     pub metrics: SocketAddr,
-    /// Worker configuration (YAML: capacity_cpu_pps, capacity_nvenc_pps, nvenc_session_limit, gpu_model).
+    /// Worker configuration (YAML: capacity_cpu_pps, capacity_nvenc_pps, nvenc_session_limit, gpu_model, storage; docs/config/worker.yaml).
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Run every registered channel, without a scheduler (one worker only).
@@ -80,13 +80,14 @@ pub async fn run(a: WorkerArgs) -> anyhow::Result<ExitCode> {
         ..Default::default()
     };
     if a.all_channels {
-        services::worker(js, a.id, a.data, timing, registry, stop.clone()).await?;
+        let storage = node.location(&a.data)?;
+        services::worker(js, a.id, storage, timing, registry, stop.clone()).await?;
     } else {
         services::fleet_worker(
             client,
             js,
             a.id,
-            a.data,
+            node.location(&a.data)?,
             timing,
             node,
             registry,

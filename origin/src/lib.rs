@@ -111,6 +111,7 @@ pub fn router(config: OriginConfig, registry: prometheus::Registry) -> Router {
     Router::new()
         .route("/", get(page::viewer))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/time", get(time))
         .route("/metrics", get(metrics::exposition))
         .route("/assets/{file}", get(assets::serve))
         .route("/live/{*path}", get(files::live))
@@ -122,6 +123,22 @@ pub fn router(config: OriginConfig, registry: prometheus::Registry) -> Router {
             metrics::count,
         ))
         .layer(cors)
+}
+
+/// The origin's clock (`2026-12-01T18:00:00.123Z`), the MPD's
+/// `urn:mpeg:dash:utc:http-iso:2014` time source; never cached.
+async fn time() -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        livefleet_base::clock::iso8601(livefleet_base::now_unix_ms()),
+    )
+        .into_response()
 }
 
 /// A 404 that caches (and CDNs) must not keep: a segment asked for a moment

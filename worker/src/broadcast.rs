@@ -44,6 +44,8 @@ pub struct BroadcastConfig {
     pub start_time_unix_ms: i64,
     /// File generation (a fleet worker's assignment epoch); `None` = automatic.
     pub generation: Option<u32>,
+    /// The MPD's HTTP time source (see `PackagerConfig::utc_timing_url`).
+    pub utc_timing_url: Option<String>,
 }
 
 /// A channel's broadcast across publish sessions.
@@ -96,6 +98,7 @@ impl Broadcast {
             dvr_window: config.dvr_window,
             start_time_unix_ms: config.start_time_unix_ms,
             generation: config.generation,
+            utc_timing_url: config.utc_timing_url.clone(),
         };
         let (pack, packager) = pack::spawn(&config.label, pconfig, sink, progress.clone())?;
         Ok(Self {

@@ -29,6 +29,8 @@ pub struct LiveTiming {
     pub idle_timeout: Duration,
     pub live_window: usize,
     pub dvr_window: Option<f64>,
+    /// An HTTP time source players reach (the origin's `/time`), for the MPD's UTCTiming.
+    pub utc_timing_url: Option<String>,
 }
 
 impl Default for LiveTiming {
@@ -38,6 +40,7 @@ impl Default for LiveTiming {
             idle_timeout: Duration::from_secs(5),
             live_window: 6,
             dvr_window: None,
+            utc_timing_url: None,
         }
     }
 }
@@ -92,6 +95,7 @@ pub fn run_channel(
             dvr_window: ch.timing.dvr_window,
             start_time_unix_ms: now_unix_ms(),
             generation: ch.generation,
+            utc_timing_url: ch.timing.utc_timing_url.clone(),
         };
         let mut broadcast = match resume.take() {
             Some((state, end)) => {

@@ -71,11 +71,21 @@ impl StorageSink {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        Ok(Self {
+        Ok(Self::with_runtime(runtime, storage, prefix))
+    }
+
+    /// As [`StorageSink::new`], on the runtime the storage was opened on
+    /// (an S3 client's connections belong to it).
+    pub fn with_runtime(
+        runtime: tokio::runtime::Runtime,
+        storage: Arc<dyn Storage>,
+        prefix: impl Into<String>,
+    ) -> Self {
+        Self {
             runtime,
             storage,
             prefix: prefix.into(),
-        })
+        }
     }
 }
 
@@ -83,16 +93,10 @@ impl OutputSink for StorageSink {
     fn write(&mut self, outputs: Vec<Output>) -> Result<(), SinkError> {
         for o in outputs {
             let Output::Put {
-                path,
-                body,
-                content_type,
-                cache,
+                path, body, cache, ..
             } = o;
             let key = format!("{}{}", self.prefix, path);
-            let meta = ObjectMeta {
-                content_type: content_type.to_string(),
-                cache,
-            };
+            let meta = ObjectMeta::packaged(&key, cache);
             self.runtime
                 .block_on(self.storage.put(&key, body, meta))
                 .map_err(|e| SinkError::Store(format!("writing {key}: {e}")))?;
@@ -132,19 +136,13 @@ impl OutputSink for WriterSink {
     fn write(&mut self, outputs: Vec<Output>) -> Result<(), SinkError> {
         for o in outputs {
             let Output::Put {
-                path,
-                body,
-                content_type,
-                cache,
+                path, body, cache, ..
             } = o;
             let key = format!("{}{}", self.prefix, path);
             let mut put = Put {
+                meta: ObjectMeta::packaged(&key, cache),
                 key,
                 body,
-                meta: ObjectMeta {
-                    content_type: content_type.to_string(),
-                    cache,
-                },
                 names_as_of: None,
             };
             if put.meta.cache != CacheClass::Immutable {

@@ -1,13 +1,12 @@
 //! `livefleet transcode`: one input file or URL through the whole pipeline to a
 //! directory, ending exactly as a live channel ends (live-to-VOD).
 
-use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use livefleet_base::now_unix_ms;
 use livefleet_profile::LadderProfile;
-use livefleet_storage::LocalDir;
+use livefleet_storage::{Location, RetryPolicy, RetryingStorage, Storage, StorageMetrics};
 
 use crate::broadcast::{Broadcast, BroadcastConfig, Progress};
 use crate::encoder::{self, EncoderKind};
@@ -20,7 +19,8 @@ use crate::PipelineError;
 pub struct TranscodeJob {
     pub input: String,
     pub profile: LadderProfile,
-    pub out: PathBuf,
+    /// A directory or `s3://BUCKET/PREFIX`.
+    pub out: Location,
     /// Forces an encoder family instead of probing (tests, benchmarks).
     pub encoder: Option<EncoderKind>,
     /// Replace what `out` already holds (otherwise a non-empty `out` is refused).
@@ -53,11 +53,26 @@ pub fn transcode(
         None => encoder::select(&job.profile, encoder::probe_nvenc)?.kind,
     };
     let mut source = FileSource::open(&job.input)?;
-    clear_out(&job.out, job.force)?;
-    let storage =
-        LocalDir::new(job.out.clone()).map_err(|e| PipelineError::Output(e.to_string()))?;
-    let sink = StorageSink::new(Arc::new(storage), "")
-        .map_err(|e| PipelineError::Output(e.to_string()))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| PipelineError::Output(format!("cannot start the storage runtime: {e}")))?;
+    let out = job.out.to_string();
+    let storage = runtime
+        .block_on(job.out.open())
+        .map_err(|e| PipelineError::Output(format!("{out}: {e}")))?;
+    runtime.block_on(clear_out(&*storage, &out, job.force))?;
+    // A remote store's passing failures are retried; a directory's are not (they do not pass).
+    let storage: Arc<dyn Storage> = match job.out {
+        Location::Local(_) => storage,
+        Location::S3 { .. } => Arc::new(RetryingStorage::new(
+            storage,
+            RetryPolicy::default(),
+            StorageMetrics::unregistered()
+                .map_err(|e| PipelineError::Output(format!("storage metrics: {e}")))?,
+        )),
+    };
+    let sink = StorageSink::with_runtime(runtime, storage, "");
     let config = BroadcastConfig {
         label: job.input.clone(),
         profile: job.profile.clone(),
@@ -66,6 +81,7 @@ pub fn transcode(
         dvr_window: None,
         start_time_unix_ms: now_unix_ms(),
         generation: None,
+        utc_timing_url: None,
     };
     let mut broadcast = Broadcast::new(config, Box::new(sink), progress.clone())?;
     if let Err(e) = broadcast.run_session(&mut source) {
@@ -92,49 +108,44 @@ pub fn transcode(
     })
 }
 
-/// Makes `out` ready for a new output. A directory that already holds files
-/// is refused unless `force`: writing over a previous VOD would leave its
-/// complete-looking manifests beside the new run's segments until the new
-/// run ends, and for good if it failed. With `force`, the previous output's
-/// manifests go first (from then on nothing there looks complete), then its
-/// segments; files that are not ours are left alone.
-pub fn clear_out(out: &Path, force: bool) -> Result<(), PipelineError> {
-    let io = |what: &str, path: &Path, e: std::io::Error| {
-        PipelineError::Output(format!("{what} {}: {e}", path.display()))
+/// Makes the output location ready for a new output. A location that
+/// already holds objects is refused unless `force`: writing over a previous
+/// VOD would leave its complete-looking manifests beside the new run's
+/// segments until the new run ends, and for good if it failed. With `force`,
+/// the previous output's manifests go first (from then on nothing there looks
+/// complete), then its segments; objects that are not ours are left alone.
+pub async fn clear_out(storage: &dyn Storage, out: &str, force: bool) -> Result<(), PipelineError> {
+    let failed = |what: &str, e: livefleet_storage::StorageError| {
+        PipelineError::Output(format!("{what} {out}: {e}"))
     };
-    let entries = match std::fs::read_dir(out) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(io("cannot read the output directory", out, e)),
-    };
-    let entries: Vec<PathBuf> = entries.filter_map(|e| e.ok()).map(|e| e.path()).collect();
-    if entries.is_empty() {
+    let keys = storage
+        .list("")
+        .await
+        .map_err(|e| failed("cannot list the output", e))?;
+    if keys.is_empty() {
         return Ok(());
     }
     if !force {
         return Err(PipelineError::Output(format!(
-            "the output directory {} is not empty (a previous output?); pass --force to replace it, or choose another --out",
-            out.display()
+            "the output {out} is not empty (a previous output?); pass --force to replace it, or choose another --out"
         )));
     }
-    let renditions: Vec<&PathBuf> = entries.iter().filter(|p| p.is_dir()).collect();
-    let mut manifests = vec![out.join("master.m3u8"), out.join("manifest.mpd")];
-    manifests.extend(renditions.iter().map(|d| d.join("index.m3u8")));
-    let mut media = Vec::new();
-    for dir in &renditions {
-        let files = std::fs::read_dir(dir).map_err(|e| io("cannot read", dir, e))?;
-        media.extend(files.filter_map(|f| f.ok()).map(|f| f.path()).filter(|p| {
-            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            name.ends_with(".m4s") || (name.starts_with("init") && name.ends_with(".mp4"))
-        }));
+    let name = |k: &str| k.rsplit('/').next().unwrap_or(k).to_owned();
+    let manifests = keys
+        .iter()
+        .filter(|k| k.ends_with(".m3u8") || k.ends_with(".mpd"));
+    let media = keys.iter().filter(|k| {
+        let n = name(k);
+        n.ends_with(".m4s") || (n.starts_with("init") && n.ends_with(".mp4"))
+    });
+    let mut removed = 0;
+    for key in manifests.chain(media) {
+        storage
+            .delete(key)
+            .await
+            .map_err(|e| failed("cannot remove the previous output's objects in", e))?;
+        removed += 1;
     }
-    for path in manifests.iter().chain(&media) {
-        match std::fs::remove_file(path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io("cannot remove the previous output's", path, e)),
-        }
-    }
-    tracing::info!(out = %out.display(), removed = manifests.len() + media.len(), "previous output removed (--force)");
+    tracing::info!(%out, removed, "previous output removed (--force)");
     Ok(())
 }

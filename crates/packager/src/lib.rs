@@ -68,6 +68,11 @@ pub struct PackagerConfig {
     /// one above the state's for a resumed one. A fleet worker passes its
     /// assignment epoch, so two workers never write the same file name.
     pub generation: Option<u32>,
+    /// An HTTP time source players can reach (`urn:mpeg:dash:utc:http-iso:2014`),
+    /// listed first among the MPD's `UTCTiming` elements; the MPD also carries
+    /// its own write time (`urn:mpeg:dash:utc:direct:2014`) for players that
+    /// cannot reach it.
+    pub utc_timing_url: Option<String>,
 }
 
 /// What a track carries.
@@ -132,6 +137,17 @@ pub enum Output {
 }
 
 impl Output {
+    /// An object to store; its content type follows from the path (the one
+    /// table in `livefleet_base::content_type`).
+    pub fn put(path: String, body: Bytes, cache: CacheClass) -> Output {
+        Output::Put {
+            content_type: livefleet_base::content_type_for_key(&path),
+            path,
+            body,
+            cache,
+        }
+    }
+
     /// The object's path.
     pub fn path(&self) -> &str {
         match self {
@@ -210,14 +226,6 @@ impl Track {
 
     pub(crate) fn is_video(&self) -> bool {
         matches!(self.spec.media, TrackMedia::Video { .. })
-    }
-
-    fn content_type(&self) -> &'static str {
-        if self.is_video() {
-            "video/mp4"
-        } else {
-            "audio/mp4"
-        }
     }
 }
 
@@ -369,16 +377,15 @@ impl Packager {
     }
 
     fn init_output(&self, t: &Track) -> Output {
-        Output::Put {
-            path: format!(
+        Output::put(
+            format!(
                 "{}/{}",
                 t.spec.name,
                 Self::init_name(self.init_generation, self.init_version)
             ),
-            body: Bytes::from(mp4::init_segment(&t.spec)),
-            content_type: t.content_type(),
-            cache: CacheClass::Immutable,
-        }
+            Bytes::from(mp4::init_segment(&t.spec)),
+            CacheClass::Immutable,
+        )
     }
 
     /// Adds a sample. Returns what became ready to store: closed segments,
@@ -672,12 +679,11 @@ impl Packager {
             seconds: total as f64 / f64::from(t.spec.timescale.max(1)),
             bytes: body.len() as u64,
         };
-        out.push(Output::Put {
-            path: format!("{}/{}", t.spec.name, segment_name(open.number, generation)),
-            body: Bytes::from(body),
-            content_type: t.content_type(),
-            cache: CacheClass::Immutable,
-        });
+        out.push(Output::put(
+            format!("{}/{}", t.spec.name, segment_name(open.number, generation)),
+            Bytes::from(body),
+            CacheClass::Immutable,
+        ));
         self.closed.push(closed);
     }
 
@@ -741,28 +747,25 @@ impl Packager {
             CacheClass::Manifest
         };
         for t in &self.tracks {
-            out.push(Output::Put {
-                path: format!("{}/index.m3u8", t.spec.name),
-                body: Bytes::from(manifest::media_playlist(self, t)),
-                content_type: "application/vnd.apple.mpegurl",
+            out.push(Output::put(
+                format!("{}/index.m3u8", t.spec.name),
+                Bytes::from(manifest::media_playlist(self, t)),
                 cache,
-            });
+            ));
         }
         if !self.master_written || self.finished {
             self.master_written = true;
-            out.push(Output::Put {
-                path: "master.m3u8".into(),
-                body: Bytes::from(manifest::master_playlist(self)),
-                content_type: "application/vnd.apple.mpegurl",
-                cache: CacheClass::Manifest,
-            });
+            out.push(Output::put(
+                "master.m3u8".into(),
+                Bytes::from(manifest::master_playlist(self)),
+                cache,
+            ));
         }
-        out.push(Output::Put {
-            path: "manifest.mpd".into(),
-            body: Bytes::from(manifest::mpd(self)),
-            content_type: "application/dash+xml",
+        out.push(Output::put(
+            "manifest.mpd".into(),
+            Bytes::from(manifest::mpd(self)),
             cache,
-        });
+        ));
     }
 
     /// Ends a publish session: open segments close, and the next segment

@@ -356,6 +356,7 @@ pub(crate) fn mpd(p: &Packager) -> String {
         duration(seg)
     );
     let Some(w) = w else {
+        utc_timing(&mut s, p, ast);
         s.push_str("</MPD>\n");
         return s;
     };
@@ -411,8 +412,34 @@ pub(crate) fn mpd(p: &Packager) -> String {
             s.push_str("  </Period>\n");
         }
     }
+    utc_timing(&mut s, p, ast);
     s.push_str("</MPD>\n");
     s
+}
+
+/// The MPD's time sources, so a DASH player synchronises its clock without
+/// an outside time server: the configured HTTP source first, then the time
+/// this version describes (the end of its last segment on the wall clock).
+fn utc_timing(s: &mut String, p: &Packager, ast: i64) {
+    if let Some(url) = &p.config.utc_timing_url {
+        let url = url
+            .replace('&', "&amp;")
+            .replace('"', "&quot;")
+            .replace('<', "&lt;");
+        let _ = writeln!(
+            s,
+            "  <UTCTiming schemeIdUri=\"urn:mpeg:dash:utc:http-iso:2014\" value=\"{url}\"/>"
+        );
+    }
+    let reference = reference(p);
+    let now = reference.history.last().map_or(ast, |e| {
+        program_date_ms(p, reference, e) + e.duration * 1000 / i64::from(reference.spec.timescale)
+    });
+    let _ = writeln!(
+        s,
+        "  <UTCTiming schemeIdUri=\"urn:mpeg:dash:utc:direct:2014\" value=\"{}\"/>",
+        iso8601(now)
+    );
 }
 
 /// `(first, last)` split around the numbers in `holes` (holes left out).

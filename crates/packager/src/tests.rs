@@ -46,6 +46,7 @@ fn config() -> PackagerConfig {
         dvr_window: None,
         start_time_unix_ms: START_MS,
         generation: None,
+        utc_timing_url: None,
     }
 }
 
@@ -510,4 +511,41 @@ fn a_rendition_that_misses_a_boundary_keeps_the_ladder_numbers() {
         let b = find(&out, &format!("240p/{n}.m4s")).unwrap();
         assert_eq!(tfdt(a), tfdt(b), "segment {n} starts at the same time");
     }
+}
+
+#[test]
+fn the_mpd_names_its_time_sources_and_every_object_its_content_type() {
+    let config = PackagerConfig {
+        utc_timing_url: Some("https://play.example.com/time?a=1&b=2".into()),
+        ..config()
+    };
+    let (mut p, init) = Packager::new(config, specs()).unwrap();
+    let out = feed(&mut p, 0.0, 5.0);
+    let mpd = text(&out, "manifest.mpd");
+    let http = mpd
+        .find(
+            "urn:mpeg:dash:utc:http-iso:2014\" value=\"https://play.example.com/time?a=1&amp;b=2\"",
+        )
+        .expect("the HTTP time source");
+    let direct = mpd
+        .find("urn:mpeg:dash:utc:direct:2014")
+        .expect("the MPD's own time");
+    assert!(http < direct, "the reachable source comes first: {mpd}");
+    assert!(
+        mpd.find("</Period>").unwrap() < http,
+        "UTCTiming follows the periods"
+    );
+    for o in init.iter().chain(&out) {
+        let Output::Put {
+            path, content_type, ..
+        } = o;
+        assert_eq!(
+            *content_type,
+            livefleet_base::content_type_for_key(path),
+            "{path}"
+        );
+    }
+    assert!(out
+        .iter()
+        .any(|o| matches!(o, Output::Put { path, content_type: "video/iso.segment", .. } if path.ends_with(".m4s"))));
 }

@@ -44,38 +44,27 @@ impl ObjectMeta {
     /// The metadata derived from the key alone, by [`content_type_for_key`]
     /// and [`cache_class_for_key`].
     pub fn for_key(key: &str) -> Self {
+        Self::packaged(key, cache_class_for_key(key))
+    }
+
+    /// The metadata of an object the packager made: the content type of its
+    /// key, the cache class the packager chose, except that nothing under
+    /// `live/` is cached as final: the channel's next broadcast rewrites its
+    /// playlists under the same keys.
+    pub fn packaged(key: &str, cache: CacheClass) -> Self {
+        let cache = match cache {
+            CacheClass::Final if key.starts_with("live/") => CacheClass::Manifest,
+            c => c,
+        };
         ObjectMeta {
             content_type: content_type_for_key(key).to_owned(),
-            cache: cache_class_for_key(key),
+            cache,
         }
     }
 }
 
-fn extension(key: &str) -> &str {
-    let name = key.rsplit('/').next().unwrap_or(key);
-    match name.rsplit_once('.') {
-        Some((stem, ext)) if !stem.is_empty() => ext,
-        _ => "",
-    }
-}
-
-/// The `Content-Type` of the object under `key`, from its extension (see the
-/// table in the [module docs](self)).
-pub fn content_type_for_key(key: &str) -> &'static str {
-    match extension(key).to_ascii_lowercase().as_str() {
-        "m3u8" => "application/vnd.apple.mpegurl",
-        "mpd" => "application/dash+xml",
-        "m4s" => "video/iso.segment",
-        "mp4" => "video/mp4",
-        "m4a" => "audio/mp4",
-        "json" => "application/json",
-        "vtt" => "text/vtt; charset=utf-8",
-        "html" => "text/html; charset=utf-8",
-        "js" => "text/javascript",
-        "css" => "text/css; charset=utf-8",
-        _ => "application/octet-stream",
-    }
-}
+pub use livefleet_base::content_type::content_type_for_key;
+use livefleet_base::content_type::extension;
 
 /// The cache class of the object under `key` (see the table in the
 /// [module docs](self)).
@@ -158,6 +147,18 @@ pub(crate) fn validate_prefix(prefix: &str) -> Result<(), StorageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nothing_under_live_is_cached_as_final() {
+        let m = ObjectMeta::packaged("live/show/master.m3u8", CacheClass::Final);
+        assert_eq!(m.cache, CacheClass::Manifest);
+        assert_eq!(m.content_type, "application/vnd.apple.mpegurl");
+        let v = ObjectMeta::packaged("vod/show/1/master.m3u8", CacheClass::Final);
+        assert_eq!(v.cache, CacheClass::Final);
+        let seg = ObjectMeta::packaged("live/show/720p/3.m4s", CacheClass::Immutable);
+        assert_eq!(seg.cache, CacheClass::Immutable);
+        assert_eq!(seg.content_type, "video/iso.segment");
+    }
 
     #[test]
     fn content_types_follow_the_extension() {

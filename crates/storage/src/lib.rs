@@ -8,7 +8,7 @@
 //! ```text
 //! worker/packager --Put--> StorageWriter (ordered queue, retries) --> Storage
 //!                                                                     |-- LocalDir (embedded default; served by the origin)
-//!                                                                     '-- S3 (later)
+//!                                                                     '-- S3Storage (any S3-compatible store)
 //! ```
 //!
 //! - [`keys`] holds the one mapping from a key to its content type and cache
@@ -25,8 +25,10 @@
 mod error;
 pub mod keys;
 mod local;
+mod location;
 mod metrics;
 mod retry;
+pub mod s3;
 mod writer;
 
 use async_trait::async_trait;
@@ -35,8 +37,10 @@ use bytes::Bytes;
 pub use error::StorageError;
 pub use keys::{cache_class_for_key, content_type_for_key, validate_key, CacheClass, ObjectMeta};
 pub use local::{LocalDir, TEMP_PREFIX};
+pub use location::Location;
 pub use metrics::StorageMetrics;
 pub use retry::{RetryPolicy, RetryingStorage};
+pub use s3::{S3Config, S3Storage};
 pub use writer::{MissingObjects, Put, StorageWriter, WriterError, WriterOptions};
 
 /// An object store for segments and manifests.

@@ -1,0 +1,236 @@
+//! Storage on S3 against a real S3-compatible server (`s3s-fs`, which
+//! `scripts/setup` installs), started on a free port with credentials: the
+//! transcode output read back from the server, the headers every object is
+//! stored with, and the errors of a store that cannot be used.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const KEY: &str = "livefleet-test";
+const SECRET: &str = "livefleet-test-secret-0123456789";
+
+/// An s3s-fs server over a temporary directory (one folder per bucket); killed on drop.
+struct S3Server {
+    child: Child,
+    root: tempfile::TempDir,
+    port: u16,
+}
+
+impl S3Server {
+    fn start(buckets: &[&str]) -> S3Server {
+        let root = tempfile::tempdir().unwrap();
+        for b in buckets {
+            fs::create_dir_all(root.path().join(b)).unwrap();
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("s3s-fs")
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--access-key", KEY, "--secret-key", SECRET])
+            .arg(root.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("s3s-fs (cargo install --locked s3s-fs@0.14.1 --features binary; scripts/setup does)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "s3s-fs did not listen");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        S3Server { child, root, port }
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Where the server keeps `bucket/key`.
+    fn path(&self, bucket_and_key: &str) -> PathBuf {
+        self.root.path().join(bucket_and_key)
+    }
+
+    /// A livefleet command with this server's credentials and endpoint.
+    fn livefleet(&self) -> Command {
+        let mut c = livefleet();
+        c.env("AWS_ACCESS_KEY_ID", KEY)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ENDPOINT_URL", self.endpoint())
+            .env_remove("AWS_ENDPOINT_URL_S3")
+            .env_remove("AWS_PROFILE");
+        c
+    }
+
+    /// HEAD of an object, signed: the response headers, lower-cased.
+    fn head(&self, bucket_and_key: &str) -> String {
+        let out = run(Command::new("curl")
+            .args([
+                "-sfI",
+                "--max-time",
+                "10",
+                "--aws-sigv4",
+                "aws:amz:us-east-1:s3",
+            ])
+            .args(["--user", &format!("{KEY}:{SECRET}")])
+            .args(["-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD"])
+            .arg(format!("{}/{bucket_and_key}", self.endpoint())));
+        assert!(out.status.success(), "HEAD {bucket_and_key} failed");
+        text(&out.stdout).to_lowercase().replace('\r', "")
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn transcode_to(s3: &S3Server, clip: &Path, out: &str, extra: &[&str]) -> Output {
+    run(s3
+        .livefleet()
+        .arg("transcode")
+        .arg(clip)
+        .arg("--profile")
+        .arg(profile("cpu-small.yaml"))
+        .args(["--out", out])
+        .args(extra))
+}
+
+/// Every file under `dir`, relative to it.
+fn files(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p.strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn a_transcode_to_s3_is_complete_on_the_server_with_its_headers() {
+    let s3 = S3Server::start(&["media"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let clip = tmp.path().join("in.flv");
+    make_clip(&clip, 12);
+    let r = transcode_to(&s3, &clip, "s3://media/vod/show1", &[]);
+    assert!(r.status.success(), "{}{}", text(&r.stdout), text(&r.stderr));
+    assert!(text(&r.stdout).contains("s3://media/vod/show1"));
+
+    // The transcoding checks, on what the server stored.
+    let out = s3.path("media/vod/show1");
+    check_presentation(&out, &["360p", "240p"], "audio", 2.0, 6);
+    for manifest in ["master.m3u8", "manifest.mpd"] {
+        let errors = decode_errors(&out.join(manifest));
+        assert!(errors.trim().is_empty(), "{manifest}: {errors}");
+    }
+    let mpd = fs::read_to_string(out.join("manifest.mpd")).unwrap();
+    assert!(mpd.contains("<UTCTiming"), "{mpd}");
+
+    // Every object carries the content type and Cache-Control of its kind.
+    let objects = files(&out);
+    assert!(objects.len() >= 20, "{objects:?}");
+    for key in &objects {
+        let h = s3.head(&format!("media/vod/show1/{key}"));
+        let (ctype, cache) = match key.rsplit('.').next().unwrap() {
+            "m3u8" => ("application/vnd.apple.mpegurl", "max-age=86400"),
+            "mpd" => ("application/dash+xml", "max-age=86400"),
+            "m4s" => ("video/iso.segment", "immutable"),
+            "mp4" => ("video/mp4", "immutable"),
+            other => panic!("unexpected object {key} ({other})"),
+        };
+        assert!(h.contains(&format!("content-type: {ctype}")), "{key}: {h}");
+        assert!(
+            h.lines()
+                .any(|l| l.starts_with("cache-control:") && l.contains(cache)),
+            "{key}: {h}"
+        );
+    }
+
+    // A second run to the same prefix is refused unless --force, which replaces it.
+    let again = transcode_to(&s3, &clip, "s3://media/vod/show1", &[]);
+    assert!(!again.status.success());
+    assert!(
+        text(&again.stderr).contains("not empty"),
+        "{}",
+        text(&again.stderr)
+    );
+    let forced = transcode_to(&s3, &clip, "s3://media/vod/show1", &["--force"]);
+    assert!(forced.status.success(), "{}", text(&forced.stderr));
+    check_presentation(&out, &["360p", "240p"], "audio", 2.0, 6);
+}
+
+#[test]
+fn a_store_that_cannot_be_used_fails_at_start_naming_bucket_and_endpoint() {
+    let s3 = S3Server::start(&["media"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let clip = tmp.path().join("in.flv");
+    make_clip(&clip, 2);
+
+    let missing = transcode_to(&s3, &clip, "s3://nobucket/x", &[]);
+    let err = text(&missing.stderr);
+    assert!(!missing.status.success());
+    assert!(
+        err.contains("\"nobucket\"")
+            && err.contains(&s3.endpoint())
+            && err.contains("does not exist"),
+        "{err}"
+    );
+
+    let wrong = run(s3
+        .livefleet()
+        .env("AWS_SECRET_ACCESS_KEY", "not-the-secret-at-all")
+        .arg("transcode")
+        .arg(&clip)
+        .arg("--profile")
+        .arg(profile("cpu-small.yaml"))
+        .args(["--out", "s3://media/x"]));
+    let err = text(&wrong.stderr);
+    assert!(!wrong.status.success());
+    assert!(
+        err.contains("\"media\"") && err.contains("access denied"),
+        "{err}"
+    );
+
+    let unreachable = run(s3
+        .livefleet()
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .arg("transcode")
+        .arg(&clip)
+        .arg("--profile")
+        .arg(profile("cpu-small.yaml"))
+        .args(["--out", "s3://media/x"]));
+    let err = text(&unreachable.stderr);
+    assert!(!unreachable.status.success());
+    assert!(
+        err.contains("http://127.0.0.1:9") && err.contains("cannot be reached"),
+        "{err}"
+    );
+    // Nothing was written anywhere.
+    assert!(files(&s3.path("media")).is_empty());
+
+    let bad = transcode_to(&s3, &clip, "s3://Bad_Bucket/x", &[]);
+    assert!(!bad.status.success());
+    assert!(
+        text(&bad.stderr).contains("not a bucket name"),
+        "{}",
+        text(&bad.stderr)
+    );
+}
