@@ -83,15 +83,12 @@ data "aws_iam_policy_document" "worker" {
     ]
   }
 
+  # HeadBucket (the worker's start-up check) and listing need ListBucket on
+  # the bucket itself; it reveals key names, never contents.
   statement {
-    sid       = "ListMediaPrefixes"
+    sid       = "ListMedia"
     actions   = ["s3:ListBucket"]
     resources = [var.bucket_arn]
-    condition {
-      test     = "StringLike"
-      variable = "s3:prefix"
-      values   = ["live/*", "vod/*"]
-    }
   }
 
   statement {
