@@ -1,0 +1,79 @@
+// Plays a manifest in headless Chromium (Debian's, driven by playwright-core)
+// with a third-party player at its default settings, loaded from its npm
+// package, and prints one JSON line:
+// {"advanced": bool, "start": s, "end": s, "errors": [...]}.
+// Usage: node tests/browser/players.mjs dashjs|shaka|hlsjs MANIFEST_URL [seconds]
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const libraries = {
+  dashjs: 'node_modules/dashjs/dist/modern/umd/dash.all.min.js',
+  shaka: 'node_modules/shaka-player/dist/shaka-player.compiled.js',
+  hlsjs: 'node_modules/hls.js/dist/hls.min.js',
+};
+const [player, url, secondsArg] = process.argv.slice(2);
+const seconds = Number(secondsArg || 30);
+if (!libraries[player]) throw new Error(`unknown player ${player}`);
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    '--autoplay-policy=no-user-gesture-required'],
+});
+const result = { player, advanced: false, start: null, end: null, errors: [] };
+try {
+  const page = await browser.newPage();
+  page.on('pageerror', (e) => result.errors.push(`page: ${e}`));
+  // A page on the origin itself, so the player's requests are same-origin.
+  await page.goto(new URL('/healthz', url).href);
+  await page.setContent('<video muted playsinline style="width:640px"></video>');
+  await page.addScriptTag({ path: path.join(root, libraries[player]) });
+  await page.evaluate(async ({ player, url }) => {
+    const video = document.querySelector('video');
+    const errors = (window.playerErrors = []);
+    if (player === 'dashjs') {
+      const p = window.dashjs.MediaPlayer().create();
+      p.on(window.dashjs.MediaPlayer.events.ERROR, (e) => errors.push(
+        e.error ? `dash.js ${e.error.code}: ${e.error.message}` : `dash.js ${JSON.stringify(e)}`));
+      p.initialize(video, url, true);
+    } else if (player === 'shaka') {
+      window.shaka.polyfill.installAll();
+      const p = new window.shaka.Player();
+      p.addEventListener('error', (e) => errors.push(`shaka ${e.detail && e.detail.code}: ${JSON.stringify(e.detail).slice(0, 300)}`));
+      await p.attach(video);
+      try {
+        await p.load(url);
+      } catch (e) {
+        errors.push(`shaka load ${e.code}: ${JSON.stringify(e).slice(0, 300)}`);
+      }
+      video.play().catch(() => {});
+    } else {
+      const h = new window.Hls();
+      h.on(window.Hls.Events.ERROR, (_, d) => { if (d.fatal) errors.push(`hls.js ${d.type}: ${d.details}`); });
+      h.loadSource(url);
+      h.attachMedia(video);
+      video.play().catch(() => {});
+    }
+  }, { player, url });
+  const deadline = Date.now() + seconds * 1000;
+  let first = null;
+  while (Date.now() < deadline) {
+    const s = await page.evaluate(() => ({
+      time: document.querySelector('video').currentTime,
+      errors: window.playerErrors || [],
+    }));
+    if (first === null && s.time > 0) first = s.time;
+    result.end = s.time;
+    result.errors = result.errors.concat(s.errors).filter((e, i, a) => a.indexOf(e) === i);
+    if (first !== null && s.time > first + 2) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  result.start = first;
+  result.advanced = first !== null && result.end > first + 2;
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify(result));
