@@ -38,14 +38,6 @@ impl Drop for Varnish {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Lets this process hold a connection per viewer.
 fn raise_open_files() {
     // SAFETY: plain libc calls on a local struct.

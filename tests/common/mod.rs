@@ -11,6 +11,15 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// A TCP port free on 127.0.0.1 right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// The livefleet binary cargo built for these tests.
 pub fn livefleet() -> Command {
     Command::new(env!("CARGO_BIN_EXE_livefleet"))
