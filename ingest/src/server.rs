@@ -3,6 +3,7 @@
 use std::collections::{HashSet, VecDeque};
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::{sleep_until, timeout, Instant};
-use tracing::{info, warn, Instrument};
+use tracing::{debug, info, warn, Instrument};
 
 use crate::connection::{
     ConnectionEvent, ConnectionSettings, ProtocolError, PublishRequest, RtmpConnection,
@@ -22,6 +23,21 @@ use crate::handshakes::{Handshakes, Ticket};
 use crate::{IngestConfig, IngestMetrics, MediaSink, PublishGate, Refusal};
 
 const READ_BUFFER: usize = 64 * 1024;
+
+/// A recheck of a running publish in flight: the registry's verdict, or
+/// `Elapsed` when it did not answer within [`recheck_bound`].
+type Recheck<'a> = Pin<
+    Box<dyn Future<Output = Result<Result<(), Refusal>, tokio::time::error::Elapsed>> + Send + 'a>,
+>;
+
+/// How long one recheck of a running publish may wait on the registry: at
+/// most one recheck period, and never more than 2 s. A recheck that cannot
+/// answer lets the publish go on; the next one asks again.
+fn recheck_bound(config: &IngestConfig) -> Duration {
+    config
+        .publish_recheck
+        .clamp(Duration::from_millis(100), Duration::from_secs(2))
+}
 /// How long a refused client gets to read its error status before the socket closes.
 const REFUSAL_LINGER: Duration = Duration::from_secs(2);
 
@@ -243,18 +259,37 @@ async fn drive<'a>(
     let mut metadata = None;
     let mut recheck = tokio::time::interval(config.publish_recheck.max(Duration::from_millis(100)));
     recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut pending: Option<Recheck<'a>> = None;
     loop {
         let n = tokio::select! {
-            _ = recheck.tick(), if live.is_some() => {
+            // The recheck runs beside the reads: a registry that cannot answer
+            // (its bus node lost, a stream re-electing) neither stalls the
+            // publish nor ends it, and its wait is bounded.
+            _ = recheck.tick(), if live.is_some() && pending.is_none() => {
+                if let Some(l) = live.as_ref() {
+                    let (key, channel) = (l.stream_key.clone(), l.channel.clone());
+                    let bound = recheck_bound(config);
+                    pending = Some(Box::pin(async move {
+                        timeout(bound, shared.gate.recheck(&key, &channel)).await
+                    }));
+                }
+                continue;
+            }
+            verdict = async { pending.as_mut().expect("guarded by is_some").await }, if pending.is_some() => {
+                pending = None;
                 let Some(l) = live.as_ref() else { continue };
-                if let Err(refusal) = shared.gate.recheck(&l.stream_key, &l.channel).await {
-                    shared.metrics.publishes.with_label_values(&["revoked"]).inc();
-                    for event in conn.end_publish(refusal.code.as_str(), &refusal.reason) {
-                        if let ConnectionEvent::Send(bytes) = event {
-                            let _ = timeout(config.idle_timeout, socket.write_all(&bytes)).await;
+                match verdict {
+                    Ok(Ok(())) => {}
+                    Err(_) => debug!(channel = %l.channel, "the publish recheck timed out; it goes on"),
+                    Ok(Err(refusal)) => {
+                        shared.metrics.publishes.with_label_values(&["revoked"]).inc();
+                        for event in conn.end_publish(refusal.code.as_str(), &refusal.reason) {
+                            if let ConnectionEvent::Send(bytes) = event {
+                                let _ = timeout(config.idle_timeout, socket.write_all(&bytes)).await;
+                            }
                         }
+                        return Ending::Refused(format!("publish ended: {}", refusal.reason));
                     }
-                    return Ending::Refused(format!("publish ended: {}", refusal.reason));
                 }
                 continue;
             }

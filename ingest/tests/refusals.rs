@@ -2,11 +2,12 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::{avc_picture, avc_sequence_header, ffmpeg_publish, finish, RawClient, TestIngest};
 use livefleet_base::{PacketKind, Track};
-use livefleet_ingest::IngestConfig;
+use livefleet_ingest::{IngestConfig, PublishGate, Refusal, StaticKeys};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_key_is_refused_and_nothing_is_forwarded() {
@@ -209,4 +210,49 @@ async fn idle_sockets_cannot_lock_a_publisher_out() {
         "idle handshakes beyond the budget were closed"
     );
     assert!(ingest.metrics.pending_handshakes.get() <= 16);
+}
+
+/// A registry that never answers the recheck, as when its bus node is lost.
+struct SilentRegistry(StaticKeys);
+
+#[async_trait::async_trait]
+impl PublishGate for SilentRegistry {
+    async fn authorize(
+        &self,
+        stream_key: &str,
+        peer: std::net::SocketAddr,
+    ) -> Result<livefleet_base::ChannelName, Refusal> {
+        self.0.authorize(stream_key, peer).await
+    }
+
+    async fn recheck(
+        &self,
+        _stream_key: &str,
+        _channel: &livefleet_base::ChannelName,
+    ) -> Result<(), Refusal> {
+        std::future::pending().await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registry_that_cannot_answer_neither_stalls_nor_ends_a_publish() {
+    let config = IngestConfig {
+        idle_timeout: Duration::from_secs(2),
+        publish_recheck: Duration::from_millis(300),
+        ..IngestConfig::default()
+    };
+    let gate = SilentRegistry(StaticKeys::single("secret", common::channel("demo")));
+    let mut ingest = TestIngest::start_with_gate(Arc::new(gate), config).await;
+    let publisher = ffmpeg_publish(&ingest.url("secret"), 6);
+    let packets = ingest.until_end("demo", &mut Vec::new()).await;
+    let (ok, stderr) = finish(publisher).await;
+    assert!(ok, "the publisher was cut off: {stderr}");
+    let pictures = packets
+        .iter()
+        .filter(|p| p.kind == PacketKind::Frame && p.track == Track::Video)
+        .count();
+    assert!(
+        pictures >= 170,
+        "6 s at 30 fps arrived: {pictures} pictures"
+    );
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use livefleet_base::{ChannelName, MediaPacket, PacketKind};
-use livefleet_ingest::{serve, ChannelSink, IngestConfig, IngestMetrics, StaticKeys};
+use livefleet_ingest::{serve, ChannelSink, IngestConfig, IngestMetrics, PublishGate, StaticKeys};
 use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
 use rml_rtmp::sessions::{
     ClientSession, ClientSessionConfig, ClientSessionEvent, ClientSessionResult, PublishRequestType,
@@ -49,20 +49,25 @@ pub struct TestIngest {
 impl TestIngest {
     /// Keys map to channels: `[("secret", "demo")]`.
     pub async fn start(keys: &[(&str, &str)], config: IngestConfig) -> Self {
-        init_tracing();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let keys: HashMap<String, ChannelName> = keys
             .iter()
             .map(|(k, c)| (k.to_string(), channel(c)))
             .collect();
+        Self::start_with_gate(Arc::new(StaticKeys(keys)), config).await
+    }
+
+    /// The ingest asking `gate` who may publish.
+    pub async fn start_with_gate(gate: Arc<dyn PublishGate>, config: IngestConfig) -> Self {
+        init_tracing();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
         let (sink, packets) = ChannelSink::new();
         let metrics = IngestMetrics::unregistered();
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(serve(
             listener,
             config,
-            Arc::new(StaticKeys(keys)),
+            gate,
             Arc::new(sink),
             metrics.clone(),
             async move {
