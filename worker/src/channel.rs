@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use livefleet_base::{now_unix_ms, ChannelName};
+use livefleet_bus::BroadcastState;
 use livefleet_profile::LadderProfile;
 
 use crate::broadcast::{Broadcast, BroadcastConfig, Progress};
@@ -77,6 +78,8 @@ pub fn run_channel(
     let span = tracing::info_span!("channel", channel = %ch.channel);
     let _e = span.enter();
     let mut resume: Option<(livefleet_packager::PackagerState, i64)> = ch.resume.clone();
+    // A failover continues a broadcast another worker started.
+    let mut continued = ch.fleet && ch.resume.is_some();
     while !stop.load(Ordering::Relaxed) && !feed.closed {
         // Wait (in short steps, to notice `stop`) for a publish session to start.
         let Some(source) = LiveSource::start(
@@ -97,6 +100,10 @@ pub fn run_channel(
             generation: ch.generation,
             utc_timing_url: ch.timing.utc_timing_url.clone(),
         };
+        let started = config.start_time_unix_ms;
+        if !std::mem::take(&mut continued) {
+            announce(ch, BroadcastState::Started, started);
+        }
         let mut broadcast = match resume.take() {
             Some((state, end)) => {
                 Broadcast::resume(config, make_sink(), ch.progress.clone(), state, end)?
@@ -156,6 +163,7 @@ pub fn run_channel(
         match broadcast.finish() {
             Ok(state) => {
                 tracing::info!("broadcast ended; live-to-VOD manifests written");
+                announce(ch, BroadcastState::Stopped, started);
                 resume = Some((state, end));
             }
             Err(e) => tracing::error!(error = %e, "could not write the end of the broadcast"),
@@ -166,6 +174,12 @@ pub fn run_channel(
         }
     }
     Ok(())
+}
+
+fn announce(ch: &LiveChannel, state: BroadcastState, broadcast: i64) {
+    if let Some(events) = &ch.progress.events {
+        events.broadcast(state, broadcast);
+    }
 }
 
 /// Waits up to the grace period (in short steps, to notice a stop or the

@@ -36,6 +36,7 @@ pub mod channel;
 pub mod decode;
 pub mod encoder;
 pub mod error;
+pub mod events;
 pub mod feed;
 pub mod ffmpeg_log;
 pub mod fleet;

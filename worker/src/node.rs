@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 
 use crate::channel::{run_channel, LiveChannel, LiveTiming};
 use crate::encoder::{self, EncoderError, EncoderKind};
+use crate::events::ChannelEvents;
 use crate::feed::LiveFeed;
 pub use crate::metrics::WorkerMetrics;
 use crate::progress::Progress;
@@ -179,6 +180,11 @@ impl ChannelRun {
             timing: spec.timing,
             progress: Arc::new(Progress {
                 meter: base.metrics.as_ref().map(|m| m.channel(rec.name.as_str())),
+                events: Some(ChannelEvents::new(
+                    js.clone(),
+                    rec.name.clone(),
+                    tokio::runtime::Handle::current(),
+                )),
                 ..Progress::default()
             }),
             generation: spec.generation,

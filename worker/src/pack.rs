@@ -89,6 +89,7 @@ impl Stage<'_> {
             }
         }
         if outputs.is_empty() {
+            self.announce(&closed);
             return Ok(());
         }
         let segments = outputs
@@ -103,7 +104,15 @@ impl Stage<'_> {
         self.progress
             .segments_written
             .fetch_add(segments as u64, Ordering::Relaxed);
+        self.announce(&closed);
         Ok(())
+    }
+
+    /// Tells the bus about segments handed to the store.
+    fn announce(&self, closed: &[livefleet_packager::ClosedSegment]) {
+        if let Some(events) = &self.progress.events {
+            events.segments_closed(closed);
+        }
     }
 
     /// Segments the store lost become gaps in the manifests, re-rendered at once.

@@ -2,6 +2,7 @@
 
 use std::sync::atomic::AtomicU64;
 
+use crate::events::ChannelEvents;
 use crate::metrics::ChannelMeter;
 
 /// Counters a caller can watch while a broadcast runs (progress bars, status lines, metrics).
@@ -16,4 +17,6 @@ pub struct Progress {
     pub corrupt_packets: AtomicU64,
     /// The channel's Prometheus series (live channels on a node; `None` for `transcode`).
     pub meter: Option<ChannelMeter>,
+    /// Where segment and broadcast events go (live channels on a node).
+    pub events: Option<ChannelEvents>,
 }

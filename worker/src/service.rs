@@ -32,7 +32,11 @@ pub async fn run(
     let _e = span.enter();
     let base = NodeBase::start(storage, &metrics_registry).await?;
     let registry = loop {
-        match ChannelRegistry::open(&js).await {
+        let opened = async {
+            livefleet_bus::ensure_events_stream(&js).await?;
+            ChannelRegistry::open(&js).await
+        };
+        match opened.await {
             Ok(r) => break r,
             Err(e) => {
                 tracing::warn!(error = %e, "channel registry not reachable yet; retrying");

@@ -12,7 +12,9 @@
 //!   the worker that transcodes the channel reads them, and a replacement
 //!   worker resumes at the latest keyframe;
 //! - the channel registry ([`ChannelRegistry`]): channels, their stream keys
-//!   and ladder profiles in a JetStream KV bucket, watched by workers.
+//!   and ladder profiles in a JetStream KV bucket, watched by workers;
+//! - channel events ([`events`]): segment closes and broadcast starts and
+//!   stops, from the workers to the chat relays.
 //!
 //! ```text
 //! ingest --MediaPublisher--> LIVEFLEET_MEDIA (media.<channel>.*) --MediaSubscription--> worker
@@ -21,6 +23,7 @@
 
 mod connect;
 mod error;
+pub mod events;
 pub mod fragment;
 mod media;
 mod registry;
@@ -29,6 +32,10 @@ mod server;
 
 pub use connect::{connect, connect_with, jetstream, parse_servers, NatsConnect};
 pub use error::{BusError, NatsError};
+pub use events::{
+    ensure_events_stream, publish_event, subscribe_events, BroadcastEvent, BroadcastState,
+    ChannelEvent, SegmentEvent, EVENTS_STREAM,
+};
 pub use media::{
     channel_subjects, ensure_media_stream, subscribe_media, MediaPublisher, MediaStart,
     MediaStreamConfig, MediaSubscription, MEDIA_STREAM,

@@ -156,11 +156,18 @@ impl Output {
     }
 }
 
-/// A media segment the packager closed, for metrics.
+/// A media segment the packager closed: for metrics, and for the segment
+/// events that tell the chat relays where segments begin and end.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClosedSegment {
     /// The track (rendition) name.
     pub track: String,
+    /// The segment number (the same on every track of one boundary).
+    pub number: u64,
+    /// A video track's segment.
+    pub video: bool,
+    /// Wall-clock time of its first sample (its PROGRAM-DATE-TIME), Unix ms.
+    pub program_date_ms: i64,
     pub seconds: f64,
     pub bytes: u64,
 }
@@ -674,8 +681,11 @@ impl Packager {
             duration: total,
             bytes: body.len() as u64,
         });
-        let closed = ClosedSegment {
+        let mut closed = ClosedSegment {
             track: t.spec.name.clone(),
+            number: open.number,
+            video,
+            program_date_ms: 0,
             seconds: total as f64 / f64::from(t.spec.timescale.max(1)),
             bytes: body.len() as u64,
         };
@@ -684,6 +694,10 @@ impl Packager {
             Bytes::from(body),
             CacheClass::Immutable,
         ));
+        let t = &self.tracks[i];
+        if let Some(entry) = t.history.last() {
+            closed.program_date_ms = manifest::program_date_ms(self, t, entry);
+        }
         self.closed.push(closed);
     }
 

@@ -53,7 +53,7 @@ fn period_of(p: &Packager, number: u64) -> usize {
 }
 
 /// Wall-clock time at which `e` starts: its period's clock plus the media time since the period began.
-fn program_date_ms(p: &Packager, t: &Track, e: &SegEntry) -> i64 {
+pub(crate) fn program_date_ms(p: &Packager, t: &Track, e: &SegEntry) -> i64 {
     let Some(period) = p.periods.get(period_of(p, e.number)) else {
         return p.config.start_time_unix_ms;
     };

@@ -77,6 +77,9 @@ pub async fn run(
     let base = NodeBase::start(storage, &metrics_registry).await?;
     let (registry, assignments, store) = loop {
         let opened = async {
+            livefleet_bus::ensure_events_stream(&js)
+                .await
+                .map_err(|e| e.to_string())?;
             Ok::<_, String>((
                 ChannelRegistry::open(&js)
                     .await

@@ -1,0 +1,223 @@
+//! Channel events on the bus: a worker says when a segment closes and when a
+//! broadcast starts or stops; the chat relays listen.
+//!
+//! The events live in the JetStream stream [`EVENTS_STREAM`], a bounded number
+//! per subject, so a relay that starts in the middle of a broadcast learns
+//! its recent segments before the live ones arrive:
+//!
+//! ```text
+//! worker --publish_event--> LIVEFLEET_EVENTS (events.segment.<channel>, events.broadcast.<channel>) --subscribe_events--> chat relay
+//! ```
+//!
+//! Publishing never waits for the stream: an event that cannot be stored is
+//! logged and lost, and the relays fall back to the live edge (see
+//! `docs/chat.md`).
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer, stream};
+use futures::StreamExt;
+use livefleet_base::ChannelName;
+use serde::{Deserialize, Serialize};
+
+use crate::replication::{ensure_stream, StreamKind};
+use crate::BusError;
+
+/// The stream that keeps recent channel events.
+pub const EVENTS_STREAM: &str = "LIVEFLEET_EVENTS";
+const PREFIX: &str = "livefleet.events";
+/// Events kept per subject: segment closes of one channel (at 2 s segments,
+/// the last eight and a half minutes), or its broadcast starts and stops.
+const PER_SUBJECT: i64 = 256;
+/// Events are about live media; a day is more than any relay needs.
+const MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+
+/// A media segment closed (the same number on every rendition; numbers go
+/// on across a channel's broadcasts, so a number names one segment).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SegmentEvent {
+    pub number: u64,
+    /// Its PROGRAM-DATE-TIME: wall-clock time of its first frame, Unix ms.
+    pub start_ms: i64,
+    pub duration_ms: i64,
+}
+
+impl SegmentEvent {
+    /// Wall-clock end of the segment, Unix ms.
+    pub fn end_ms(&self) -> i64 {
+        self.start_ms + self.duration_ms
+    }
+}
+
+/// A broadcast of a channel started or stopped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BroadcastEvent {
+    pub state: BroadcastState,
+    /// The broadcast (its start, Unix ms).
+    pub broadcast: i64,
+    /// When it happened, Unix ms.
+    pub at_ms: i64,
+}
+
+/// Whether a broadcast started or stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BroadcastState {
+    Started,
+    Stopped,
+}
+
+/// One event of one channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChannelEvent {
+    Segment(SegmentEvent),
+    Broadcast(BroadcastEvent),
+}
+
+impl ChannelEvent {
+    fn subject(&self, channel: &ChannelName) -> String {
+        let kind = match self {
+            Self::Segment(_) => "segment",
+            Self::Broadcast(_) => "broadcast",
+        };
+        format!("{PREFIX}.{kind}.{channel}")
+    }
+
+    fn body(&self) -> Vec<u8> {
+        match self {
+            Self::Segment(e) => serde_json::to_vec(e),
+            Self::Broadcast(e) => serde_json::to_vec(e),
+        }
+        .unwrap_or_default()
+    }
+
+    /// Parses an event from its subject and body; bad input is an error naming it.
+    pub fn parse(subject: &str, body: &[u8]) -> Result<(ChannelName, ChannelEvent), String> {
+        let rest = subject
+            .strip_prefix(PREFIX)
+            .and_then(|r| r.strip_prefix('.'))
+            .ok_or_else(|| format!("{subject}: not an event subject"))?;
+        let (kind, channel) = rest
+            .split_once('.')
+            .ok_or_else(|| format!("{subject}: no channel"))?;
+        let channel = ChannelName::new(channel).map_err(|e| format!("{subject}: {e}"))?;
+        let event = match kind {
+            "segment" => serde_json::from_slice(body).map(ChannelEvent::Segment),
+            "broadcast" => serde_json::from_slice(body).map(ChannelEvent::Broadcast),
+            other => return Err(format!("{subject}: unknown event kind {other:?}")),
+        }
+        .map_err(|e| format!("{subject}: {e}"))?;
+        Ok((channel, event))
+    }
+}
+
+/// Creates the events stream if it is not there.
+pub async fn ensure_events_stream(js: &jetstream::Context) -> Result<(), BusError> {
+    let config = stream::Config {
+        name: EVENTS_STREAM.to_owned(),
+        description: Some(
+            "livefleet channel events: segment closes, broadcast starts and stops".into(),
+        ),
+        subjects: vec![format!("{PREFIX}.>")],
+        max_messages_per_subject: PER_SUBJECT,
+        max_age: MAX_AGE,
+        storage: stream::StorageType::File,
+        ..Default::default()
+    };
+    ensure_stream(js, config, StreamKind::State)
+        .await
+        .map_err(|e| {
+            BusError::nats(
+                format!("cannot create or open the stream {EVENTS_STREAM}"),
+                e,
+            )
+        })
+}
+
+/// Publishes `event` of `channel` without waiting: the store's answer is
+/// awaited in a task of its own and a failure is logged.
+pub fn publish_event(js: &jetstream::Context, channel: &ChannelName, event: &ChannelEvent) {
+    let js = js.clone();
+    let subject = event.subject(channel);
+    let body = event.body();
+    let channel = channel.clone();
+    tokio::spawn(async move {
+        let stored = async {
+            js.publish(subject, body.into()).await?.await?;
+            Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+        };
+        match tokio::time::timeout(Duration::from_secs(5), stored).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::debug!(%channel, error = %e, "a channel event was not stored"),
+            Err(_) => tracing::debug!(%channel, "a channel event was not stored within 5 s"),
+        }
+    });
+}
+
+/// Every channel's events: the recent ones the stream keeps, then the live
+/// ones, in order. Malformed events are logged and skipped.
+pub async fn subscribe_events(
+    js: &jetstream::Context,
+) -> Result<impl futures::Stream<Item = (ChannelName, ChannelEvent)>, BusError> {
+    ensure_events_stream(js).await?;
+    let stream = js
+        .get_stream(EVENTS_STREAM)
+        .await
+        .map_err(|e| BusError::nats("cannot open the events stream", e))?;
+    let messages = stream
+        .create_consumer(consumer::pull::OrderedConfig {
+            deliver_policy: consumer::DeliverPolicy::All,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| BusError::nats("cannot follow the events stream", e))?
+        .messages()
+        .await
+        .map_err(|e| BusError::nats("cannot follow the events stream", e))?;
+    Ok(messages.filter_map(|m| async move {
+        let m = match m {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::debug!(error = %e, "events stream: a message was not read");
+                return None;
+            }
+        };
+        match ChannelEvent::parse(m.subject.as_str(), &m.payload) {
+            Ok(e) => Some(e),
+            Err(reason) => {
+                tracing::warn!(%reason, "skipping a malformed channel event");
+                None
+            }
+        }
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_round_trip_through_subject_and_body() {
+        let channel = ChannelName::new("demo").unwrap();
+        let event = ChannelEvent::Segment(SegmentEvent {
+            number: 7,
+            start_ms: 1_000,
+            duration_ms: 2_000,
+        });
+        let parsed = ChannelEvent::parse(&event.subject(&channel), &event.body()).unwrap();
+        assert_eq!(parsed, (channel, event));
+    }
+
+    #[test]
+    fn malformed_events_are_errors() {
+        for (subject, body) in [
+            ("livefleet.events.segment.Demo", &b"{}"[..]),
+            ("livefleet.events.other.demo", b"{}"),
+            ("livefleet.events.segment.demo", b"{\"number\":-1}"),
+            ("livefleet.events.segment", b"{}"),
+            ("other.subject", b"{}"),
+        ] {
+            assert!(ChannelEvent::parse(subject, body).is_err(), "{subject}");
+        }
+    }
+}
