@@ -3,6 +3,7 @@
 //! configuration loader ([`config`]) are shared.
 
 mod channel;
+mod chat;
 mod config;
 mod dev;
 mod fleet;
@@ -60,6 +61,8 @@ enum Command {
     Origin(origin::OriginArgs),
     /// A worker on its own: runs channels from the bus, writes to a local directory.
     Worker(worker::WorkerArgs),
+    /// The chat relay (Centrifugo-compatible WebSocket), and its tokens.
+    Chat(chat::ChatArgs),
     /// Channels in the registry (JetStream KV).
     Channel {
         #[command(subcommand)]
@@ -98,6 +101,7 @@ async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
         Command::Node { command } => fleet::node(command).await?,
         Command::Scheduler(a) => scheduler::run(a).await?,
         Command::Origin(a) => origin::run(a).await?,
+        Command::Chat(a) => chat::run(a).await?,
         Command::Transcode(_) | Command::Profile { .. } => {
             unreachable!("handled without a runtime")
         }

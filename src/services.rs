@@ -157,21 +157,7 @@ pub async fn metrics_endpoint(
     registry: prometheus::Registry,
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
-    use axum::routing::get;
-    let app = axum::Router::new()
-        .route(
-            "/metrics",
-            get(move || {
-                let registry = registry.clone();
-                async move {
-                    let mut out = String::new();
-                    let _ =
-                        prometheus::TextEncoder::new().encode_utf8(&registry.gather(), &mut out);
-                    ([("content-type", "text/plain; version=0.0.4")], out)
-                }
-            }),
-        )
-        .route("/healthz", get(|| async { "ok" }));
+    let app = livefleet_http::metrics_router(registry);
     livefleet_http::serve(
         listener,
         app,
@@ -202,4 +188,36 @@ pub async fn termination() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+/// The chat relay on `listener` until `stop` is cancelled.
+pub async fn chat(
+    client: async_nats::Client,
+    js: async_nats::jetstream::Context,
+    listener: TcpListener,
+    config: livefleet_chat::ChatConfig,
+    key: Option<livefleet_chat::TokenKey>,
+    storage: std::sync::Arc<dyn livefleet_storage::Storage>,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
+    let registry = prometheus::Registry::new();
+    let metrics = livefleet_chat::ChatMetrics::register(&registry)?;
+    let limits = livefleet_http::HttpLimits {
+        max_connections: config.max_connections + 64,
+        ..livefleet_http::HttpLimits::default()
+    };
+    let relay = livefleet_chat::Relay::start(client, js.clone(), config, key, metrics).await?;
+    let archive = tokio::spawn(livefleet_chat::archive::run(relay.clone(), js, storage));
+    tracing::info!(listen = %listener.local_addr()?, relay = %relay.id, "chat relay listening");
+    let router = livefleet_chat::http::router(relay, registry);
+    let served = livefleet_http::serve(
+        listener,
+        router,
+        limits,
+        async move { stop.cancelled().await },
+    )
+    .await
+    .context("chat relay");
+    archive.abort();
+    served
 }

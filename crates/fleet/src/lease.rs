@@ -58,6 +58,7 @@ pub enum Leadership {
 /// dropped (then the lease lapses after `ttl`) or [`resign`](Lease::resign)ed
 /// (then another replica can take over at once).
 pub struct Lease {
+    key: String,
     state: watch::Receiver<Leadership>,
     task: tokio::task::JoinHandle<()>,
     kv: kv::Store,
@@ -74,12 +75,23 @@ impl Lease {
         replica_id: &str,
         ttl: Duration,
     ) -> Result<Lease, FleetError> {
+        Self::campaign_for(js, LEASE_KEY, replica_id, ttl).await
+    }
+
+    /// Campaigns for the lease `key` (another role than the scheduler's, such
+    /// as the chat archive writer), under the same rules.
+    pub async fn campaign_for(
+        js: &jetstream::Context,
+        key: &str,
+        replica_id: &str,
+        ttl: Duration,
+    ) -> Result<Lease, FleetError> {
         let replica = WorkerId::new(replica_id)?.to_string();
         let ttl = ttl.max(Duration::from_millis(300));
         let kv = open_bucket(
             js,
             LEADER_BUCKET,
-            "livefleet scheduler leader lease",
+            "livefleet leases (scheduler leader, chat archive writer)",
             HISTORY,
         )
         .await?;
@@ -87,6 +99,7 @@ impl Lease {
         let (revision_tx, revision) = watch::channel(None);
         let campaign = Campaign {
             kv: kv.clone(),
+            key: key.to_owned(),
             replica: replica.clone(),
             ttl,
             state: state_tx,
@@ -96,6 +109,7 @@ impl Lease {
         };
         let task = tokio::spawn(campaign.run());
         Ok(Lease {
+            key: key.to_owned(),
             state,
             task,
             kv,
@@ -136,7 +150,7 @@ impl Lease {
         self.task.abort();
         let revision = *self.revision.borrow();
         if let (true, Some(rev)) = (self.is_leader(), revision) {
-            if let Err(e) = self.kv.delete_expect_revision(LEASE_KEY, Some(rev)).await {
+            if let Err(e) = self.kv.delete_expect_revision(&self.key, Some(rev)).await {
                 tracing::warn!(replica = %self.replica, "cannot hand over the scheduler lease: {e}");
             } else {
                 tracing::info!(replica = %self.replica, "resigned the scheduler lease");
@@ -153,6 +167,7 @@ impl Drop for Lease {
 
 struct Campaign {
     kv: kv::Store,
+    key: String,
     replica: String,
     ttl: Duration,
     state: watch::Sender<Leadership>,
@@ -210,7 +225,7 @@ impl Campaign {
         let Some((revision, last_ok, term)) = self.held else {
             return;
         };
-        match self.kv.update(LEASE_KEY, self.record(term), revision).await {
+        match self.kv.update(&self.key, self.record(term), revision).await {
             Ok(next) => self.lead(next, term),
             Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
                 self.follow("another replica took it over")
@@ -226,7 +241,7 @@ impl Campaign {
     }
 
     async fn try_take(&mut self) {
-        let entry = match self.kv.entry(LEASE_KEY).await {
+        let entry = match self.kv.entry(&self.key).await {
             Ok(entry) => entry,
             Err(e) => {
                 tracing::warn!(replica = %self.replica, "cannot read the scheduler lease: {e}");
@@ -234,13 +249,13 @@ impl Campaign {
             }
         };
         let (term, result) = match entry {
-            None => (1, self.kv.create(LEASE_KEY, self.record(1)).await.ok()),
+            None => (1, self.kv.create(&self.key, self.record(1)).await.ok()),
             Some(e) if e.operation != kv::Operation::Put => {
                 // Resigned: take it at once, by compare-and-set on the marker.
                 let term = self.highest_term().await + 1;
                 let won = self
                     .kv
-                    .update(LEASE_KEY, self.record(term), e.revision)
+                    .update(&self.key, self.record(term), e.revision)
                     .await;
                 (term, won.ok())
             }
@@ -270,7 +285,7 @@ impl Campaign {
                 let term = record.map(|r| r.term).unwrap_or(0).saturating_add(1);
                 let won = self
                     .kv
-                    .update(LEASE_KEY, self.record(term), e.revision)
+                    .update(&self.key, self.record(term), e.revision)
                     .await;
                 (term, won.ok())
             }
@@ -284,7 +299,7 @@ impl Campaign {
     /// current value is a delete marker).
     async fn highest_term(&self) -> u64 {
         use futures::StreamExt;
-        let Ok(mut history) = self.kv.history(LEASE_KEY).await else {
+        let Ok(mut history) = self.kv.history(&self.key).await else {
             return 0;
         };
         let mut term = 0;

@@ -106,6 +106,26 @@ pub async fn serve(
     Ok(())
 }
 
+/// `/metrics` (the Prometheus text format of `registry`) and `/healthz`,
+/// to merge into a process's router or serve on a port of their own.
+pub fn metrics_router(registry: prometheus::Registry) -> Router {
+    use axum::routing::get;
+    Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let registry = registry.clone();
+                async move {
+                    let mut out = String::new();
+                    let _ =
+                        prometheus::TextEncoder::new().encode_utf8(&registry.gather(), &mut out);
+                    ([("content-type", "text/plain; version=0.0.4")], out)
+                }
+            }),
+        )
+        .route("/healthz", get(|| async { "ok" }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

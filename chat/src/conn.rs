@@ -1,0 +1,693 @@
+//! One WebSocket connection: reads commands, answers them, and writes the
+//! pushes its rooms queue for it. See docs/chat.md for the subset of the
+//! protocol served and every limit.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures::{SinkExt, StreamExt};
+use livefleet_base::{now_unix_ms, ChannelName};
+use serde_json::json;
+use tokio::sync::mpsc;
+use tokio::time::{sleep_until, timeout};
+
+use crate::history::MAX_READ;
+use crate::hub::{Kick, Member, Out};
+use crate::limits::TokenBucket;
+use crate::protocol::{self, disconnect, error, ClientInfo, Command};
+use crate::relay::Relay;
+use crate::token::{Identity, TokenError};
+
+/// A client that has not connected within this is closed (Centrifugo's "stale").
+const CONNECT_WITHIN: Duration = Duration::from_secs(10);
+/// A write that the client does not take within this closes the connection.
+const WRITE_WITHIN: Duration = Duration::from_secs(10);
+/// Refused publishes in a row after which the connection is closed (3013).
+const FLOOD: u32 = 20;
+/// Pushes written in one frame at most.
+const BATCH: usize = 64;
+
+struct Subscription {
+    /// Highest offset sent; stored publications up to it are not sent again.
+    offset: u64,
+}
+
+struct Conn {
+    relay: Arc<Relay>,
+    id: u64,
+    client: String,
+    connected: bool,
+    identity: Option<Identity>,
+    subs: HashMap<ChannelName, Subscription>,
+    buckets: HashMap<ChannelName, TokenBucket>,
+    refused_in_a_row: u32,
+    tx: mpsc::Sender<Out>,
+    kick: Arc<Kick>,
+}
+
+/// What handling a frame asks of the connection loop.
+struct Handled {
+    replies: Vec<String>,
+    close: Option<u16>,
+}
+
+/// Serves `socket` until it closes.
+pub async fn serve(relay: Arc<Relay>, socket: WebSocket) {
+    let metrics = relay.metrics.clone();
+    metrics.connections.inc();
+    let (tx, rx) = mpsc::channel(relay.config.queue_messages);
+    let mut conn = Conn {
+        id: relay.hub.next_conn(),
+        client: crate::relay::message_id(),
+        relay,
+        connected: false,
+        identity: None,
+        subs: HashMap::new(),
+        buckets: HashMap::new(),
+        refused_in_a_row: 0,
+        tx,
+        kick: Arc::new(Kick::default()),
+    };
+    let span = tracing::info_span!("chat_connection", client = %conn.client);
+    let code = {
+        let _e = span.enter();
+        drop(_e);
+        conn.run(socket, rx).await
+    };
+    metrics.disconnect(code);
+    for channel in conn.subs.keys().cloned().collect::<Vec<_>>() {
+        conn.left(&channel).await;
+    }
+    metrics.connections.dec();
+}
+
+impl Conn {
+    async fn run(&mut self, socket: WebSocket, mut rx: mpsc::Receiver<Out>) -> u16 {
+        let (mut sink, mut stream) = socket.split();
+        let ping_every = Duration::from_secs(self.relay.config.ping_interval_s.max(1));
+        let pong_within = Duration::from_secs(self.relay.config.pong_timeout_s.max(1));
+        let mut next_ping = tokio::time::Instant::now() + ping_every;
+        let mut pong_due: Option<tokio::time::Instant> = None;
+        let connect_by = tokio::time::Instant::now() + CONNECT_WITHIN;
+        let far = tokio::time::Instant::now() + Duration::from_secs(86_400 * 365);
+        let kick = self.kick.clone();
+        let code: u16 = loop {
+            let expiry = self.expiry().unwrap_or(far);
+            let handled = tokio::select! {
+                frame = stream.next() => match frame {
+                    Some(Ok(Message::Text(text))) => self.handle_frame(text.as_str(), &mut pong_due).await,
+                    Some(Ok(Message::Binary(_))) => {
+                        tracing::info!("binary frame on the JSON protocol; disconnecting");
+                        Handled { replies: vec![], close: Some(disconnect::BAD_REQUEST) }
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                    Some(Ok(Message::Close(_))) | None => break 0,
+                    Some(Err(e)) => {
+                        let too_big = e.to_string().to_lowercase().contains("too long")
+                            || e.to_string().to_lowercase().contains("size");
+                        tracing::info!(error = %e, "WebSocket read failed; disconnecting");
+                        if too_big {
+                            let _ = close(&mut sink, 1009, "message size limit exceeded").await;
+                            break 1009;
+                        }
+                        break 0;
+                    }
+                },
+                out = rx.recv() => {
+                    let Some(out) = out else { break 0 };
+                    let mut batch = Vec::with_capacity(BATCH);
+                    self.accept(out, &mut batch);
+                    while batch.len() < BATCH {
+                        match rx.try_recv() {
+                            Ok(o) => self.accept(o, &mut batch),
+                            Err(_) => break,
+                        }
+                    }
+                    Handled { replies: batch, close: None }
+                }
+                code = kick.kicked() => {
+                    tracing::info!(code, "disconnecting: {}", disconnect::reason(code));
+                    Handled { replies: vec![], close: Some(code) }
+                }
+                () = sleep_until(next_ping), if self.connected => {
+                    next_ping += ping_every;
+                    if pong_due.is_none() {
+                        pong_due = Some(tokio::time::Instant::now() + pong_within);
+                    }
+                    Handled { replies: vec!["{}".to_owned()], close: None }
+                }
+                () = sleep_until(pong_due.unwrap_or(far)), if pong_due.is_some() => {
+                    Handled { replies: vec![], close: Some(disconnect::NO_PONG) }
+                }
+                () = sleep_until(connect_by), if !self.connected => {
+                    Handled { replies: vec![], close: Some(disconnect::BAD_REQUEST) }
+                }
+                () = sleep_until(expiry), if self.connected => {
+                    Handled { replies: vec![], close: Some(disconnect::EXPIRED) }
+                }
+            };
+            if !handled.replies.is_empty() {
+                let text = handled.replies.join("\n");
+                match timeout(
+                    WRITE_WITHIN,
+                    sink.send(Message::Text(Utf8Bytes::from(text))),
+                )
+                .await
+                {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => break 0,
+                    Err(_) => {
+                        tracing::info!("the client does not read; disconnecting as slow");
+                        break disconnect::SLOW;
+                    }
+                }
+            }
+            if let Some(code) = handled.close {
+                let _ = close(&mut sink, code, disconnect::reason(code)).await;
+                break code;
+            }
+        };
+        code
+    }
+
+    /// When the connection's token runs out, if it does.
+    fn expiry(&self) -> Option<tokio::time::Instant> {
+        let exp_s = self.identity.as_ref()?.expires?;
+        let left_ms = (exp_s * 1000 - now_unix_ms()).max(0) as u64;
+        Some(tokio::time::Instant::now() + Duration::from_millis(left_ms))
+    }
+
+    /// Queues `out` for writing unless it repeats a publication already sent.
+    fn accept(&mut self, out: Out, batch: &mut Vec<String>) {
+        match out {
+            Out::Publication {
+                channel,
+                offset,
+                text,
+            } => {
+                let Some(sub) = self.subs.get_mut(&channel) else {
+                    return;
+                };
+                if offset <= sub.offset {
+                    return;
+                }
+                sub.offset = offset;
+                batch.push(text.to_string());
+            }
+            Out::Push(text) => batch.push(text.to_string()),
+        }
+    }
+
+    async fn handle_frame(
+        &mut self,
+        text: &str,
+        pong_due: &mut Option<tokio::time::Instant>,
+    ) -> Handled {
+        let commands = match protocol::parse_frame(text) {
+            Ok(c) => c,
+            Err(reason) => {
+                tracing::info!(%reason, "malformed command; disconnecting");
+                return Handled {
+                    replies: vec![],
+                    close: Some(disconnect::BAD_REQUEST),
+                };
+            }
+        };
+        let mut replies = Vec::new();
+        for cmd in commands {
+            if cmd.is_pong() {
+                *pong_due = None;
+                continue;
+            }
+            match self.handle(cmd).await {
+                Ok(Some(reply)) => replies.push(reply),
+                Ok(None) => {}
+                Err(code) => {
+                    return Handled {
+                        replies,
+                        close: Some(code),
+                    }
+                }
+            }
+        }
+        Handled {
+            replies,
+            close: None,
+        }
+    }
+
+    /// Answers one command; `Err` closes the connection with that code.
+    async fn handle(&mut self, cmd: Command) -> Result<Option<String>, u16> {
+        let id = cmd.id;
+        let m = &self.relay.metrics;
+        if let Some(req) = cmd.connect {
+            m.command("connect");
+            return self.connect(id, &req.token).map(Some);
+        }
+        if !self.connected {
+            tracing::info!("a command before connect; disconnecting");
+            return Err(disconnect::BAD_REQUEST);
+        }
+        if cmd.send.is_some() {
+            m.command("send");
+            return Ok(None);
+        }
+        if id == 0 {
+            tracing::info!("a command without an id; disconnecting");
+            return Err(disconnect::BAD_REQUEST);
+        }
+        let answer = if let Some(req) = cmd.subscribe {
+            m.command("subscribe");
+            self.subscribe(id, req).await
+        } else if let Some(req) = cmd.unsubscribe {
+            m.command("unsubscribe");
+            self.unsubscribe(id, &req.channel).await
+        } else if let Some(req) = cmd.publish {
+            m.command("publish");
+            return self.publish(id, &req.channel, req.data.get()).await;
+        } else if let Some(req) = cmd.history {
+            m.command("history");
+            self.history(id, req).await
+        } else if let Some(req) = cmd.presence_stats {
+            m.command("presence_stats");
+            match self.readable(&req.channel).await {
+                Ok(channel) => {
+                    let (clients, users) = self.relay.viewers(&channel);
+                    Ok(protocol::reply(
+                        id,
+                        "presence_stats",
+                        &json!({"num_clients": clients, "num_users": users}),
+                    ))
+                }
+                Err(code) => Err(code),
+            }
+        } else if cmd.presence.is_some() {
+            m.command("presence");
+            Err(error::NOT_AVAILABLE)
+        } else if cmd.ping.is_some() {
+            m.command("ping");
+            Ok(protocol::reply(id, "ping", &json!({})))
+        } else if let Some(req) = cmd.rpc {
+            m.command("rpc");
+            self.rpc(
+                id,
+                &req.method,
+                req.data.as_deref().map_or("{}", |d| d.get()),
+            )
+            .await
+        } else if let Some(req) = cmd.refresh {
+            m.command("refresh");
+            return self.refresh(id, &req.token).map(Some);
+        } else if cmd.sub_refresh.is_some() {
+            m.command("unknown");
+            Err(error::NOT_AVAILABLE)
+        } else {
+            m.command("unknown");
+            Err(error::METHOD_NOT_FOUND)
+        };
+        Ok(Some(
+            answer.unwrap_or_else(|code| protocol::error_reply(id, code)),
+        ))
+    }
+
+    fn check_token(&self, token: &str) -> Result<Option<Identity>, Result<u32, u16>> {
+        if token.is_empty() {
+            return if self.relay.config.anonymous_read {
+                Ok(None)
+            } else {
+                Err(Ok(error::UNAUTHORIZED))
+            };
+        }
+        let Some(key) = &self.relay.key else {
+            tracing::info!("a token was sent, but this relay has no chat secret");
+            return Err(Err(disconnect::INVALID_TOKEN));
+        };
+        match key.verify(token, now_unix_ms() / 1000) {
+            Ok(identity) => Ok(Some(identity)),
+            Err(TokenError::Expired) => Err(Ok(error::TOKEN_EXPIRED)),
+            Err(e) => {
+                tracing::info!(error = %e, "token refused");
+                Err(Err(disconnect::INVALID_TOKEN))
+            }
+        }
+    }
+
+    fn connect_result(&self) -> serde_json::Value {
+        let mut result = json!({
+            "client": self.client,
+            "version": concat!("livefleet ", env!("CARGO_PKG_VERSION")),
+            "ping": self.relay.config.ping_interval_s.max(1),
+            "pong": true,
+            "node": self.relay.id,
+        });
+        if let Some(exp) = self.identity.as_ref().and_then(|i| i.expires) {
+            result["expires"] = json!(true);
+            result["ttl"] = json!((exp - now_unix_ms() / 1000).max(1));
+        }
+        result
+    }
+
+    fn connect(&mut self, id: u32, token: &str) -> Result<String, u16> {
+        if self.connected {
+            tracing::info!("connect sent twice; disconnecting");
+            return Err(disconnect::BAD_REQUEST);
+        }
+        match self.check_token(token) {
+            Ok(identity) => {
+                self.identity = identity;
+                self.connected = true;
+                let user = self.identity.as_ref().map_or("", |i| i.user.as_str());
+                tracing::debug!(user, "connected");
+                Ok(protocol::reply(id, "connect", &self.connect_result()))
+            }
+            Err(Ok(code)) => Ok(protocol::error_reply(id, code)),
+            Err(Err(close)) => Err(close),
+        }
+    }
+
+    fn refresh(&mut self, id: u32, token: &str) -> Result<String, u16> {
+        match self.check_token(token) {
+            Ok(Some(identity))
+                if self
+                    .identity
+                    .as_ref()
+                    .is_none_or(|i| i.user == identity.user) =>
+            {
+                self.identity = Some(identity);
+                let r = self.connect_result();
+                Ok(protocol::reply(
+                    id,
+                    "refresh",
+                    &json!({"client": r["client"], "version": r["version"], "expires": r.get("expires").is_some(), "ttl": r.get("ttl")}),
+                ))
+            }
+            Ok(_) => Err(disconnect::INVALID_TOKEN),
+            Err(Ok(code)) => Ok(protocol::error_reply(id, code)),
+            Err(Err(close)) => Err(close),
+        }
+    }
+
+    /// The channel `name`, if it exists and this connection may read it.
+    async fn readable(&self, name: &str) -> Result<ChannelName, u32> {
+        let channel = self.relay.channel(name).await?;
+        if self.identity.is_none() && !self.relay.config.anonymous_read {
+            return Err(error::PERMISSION_DENIED);
+        }
+        Ok(channel)
+    }
+
+    fn info(&self) -> ClientInfo {
+        ClientInfo {
+            user: self
+                .identity
+                .as_ref()
+                .map_or(String::new(), |i| i.user.clone()),
+            client: self.client.clone(),
+        }
+    }
+
+    async fn subscribe(&mut self, id: u32, req: protocol::SubscribeRequest) -> Result<String, u32> {
+        let channel = self.readable(&req.channel).await?;
+        if self.subs.contains_key(&channel) {
+            return Err(error::ALREADY_SUBSCRIBED);
+        }
+        if self.subs.len() >= self.relay.config.max_subscriptions {
+            return Err(error::LIMIT_EXCEEDED);
+        }
+        let member = Member {
+            tx: self.tx.clone(),
+            kick: self.kick.clone(),
+            user: self.info().user,
+            join_leave: req.join_leave,
+        };
+        self.relay
+            .hub
+            .join(&channel, self.id, member)
+            .await
+            .map_err(|e| {
+                tracing::warn!(%channel, error = %e, "cannot subscribe");
+                error::INTERNAL
+            })?;
+        self.relay.metrics.subscriptions.inc();
+        // Registered before the position is read: nothing stored from here on is missed.
+        self.subs
+            .insert(channel.clone(), Subscription { offset: u64::MAX });
+        let answer = self.subscribe_result(&channel, &req).await;
+        match answer {
+            Ok((result, offset)) => {
+                if let Some(s) = self.subs.get_mut(&channel) {
+                    s.offset = offset;
+                }
+                if self.identity.is_some() {
+                    self.relay
+                        .hub
+                        .announce(&channel, "join", &self.info())
+                        .await;
+                }
+                Ok(protocol::reply(id, "subscribe", &result))
+            }
+            Err(code) => {
+                self.left(&channel).await;
+                Err(code)
+            }
+        }
+    }
+
+    async fn subscribe_result(
+        &self,
+        channel: &ChannelName,
+        req: &protocol::SubscribeRequest,
+    ) -> Result<(serde_json::Value, u64), u32> {
+        let position = self.relay.history.position(channel).await.map_err(|e| {
+            tracing::warn!(%channel, error = %e, "cannot read the history position");
+            error::INTERNAL
+        })?;
+        let mut result = json!({
+            "recoverable": true,
+            "epoch": position.epoch,
+            "offset": position.last,
+            "positioned": true,
+        });
+        if !req.recover {
+            return Ok((result, position.last));
+        }
+        let same_epoch = req.epoch == position.epoch;
+        let missed = position.last.saturating_sub(req.offset);
+        let kept = req.offset + 1 >= position.first || req.offset >= position.last;
+        let recovered =
+            same_epoch && req.offset <= position.last && kept && missed as usize <= MAX_READ;
+        let mut publications = Vec::new();
+        if recovered && missed > 0 {
+            publications = self
+                .relay
+                .history
+                .read(channel, req.offset + 1, position.last, MAX_READ)
+                .await
+                .map_err(|e| {
+                    tracing::warn!(%channel, error = %e, "cannot read the history to recover");
+                    error::INTERNAL
+                })?;
+        }
+        tracing::debug!(%channel, recovered, missed, "subscribed with recovery");
+        result["was_recovering"] = json!(true);
+        result["recovered"] = json!(recovered);
+        result["publications"] = serde_json::to_value(&publications).unwrap_or_default();
+        Ok((result, position.last))
+    }
+
+    async fn left(&mut self, channel: &ChannelName) {
+        if self.subs.remove(channel).is_some() {
+            self.relay.hub.leave(channel, self.id).await;
+            self.relay.metrics.subscriptions.dec();
+            if self.identity.is_some() {
+                self.relay
+                    .hub
+                    .announce(channel, "leave", &self.info())
+                    .await;
+            }
+        }
+    }
+
+    async fn unsubscribe(&mut self, id: u32, name: &str) -> Result<String, u32> {
+        if let Ok(channel) = ChannelName::new(name) {
+            self.left(&channel).await;
+        }
+        Ok(protocol::reply(id, "unsubscribe", &json!({})))
+    }
+
+    async fn publish(&mut self, id: u32, name: &str, data: &str) -> Result<Option<String>, u16> {
+        let relay = self.relay.clone();
+        let refused = |code: u32| Ok(Some(protocol::error_reply(id, code)));
+        let Some(who) = self.identity.clone() else {
+            relay.metrics.message("anonymous");
+            return refused(error::PERMISSION_DENIED);
+        };
+        if who.expires.is_some_and(|exp| exp <= now_unix_ms() / 1000) {
+            return refused(error::TOKEN_EXPIRED);
+        }
+        let channel = match relay.channel(name).await {
+            Ok(c) => c,
+            Err(code) => {
+                relay.metrics.message("unknown_channel");
+                return refused(code);
+            }
+        };
+        let (rate, _) = relay.config.rules(channel.as_str());
+        let bucket = self
+            .buckets
+            .entry(channel.clone())
+            .or_insert_with(|| TokenBucket::new(rate.messages, rate.per_s));
+        if !bucket.take(Instant::now()) {
+            relay.metrics.message("rate_limited");
+            self.refused_in_a_row += 1;
+            if self.refused_in_a_row >= FLOOD {
+                tracing::info!(%channel, user = %who.user, "flooding; disconnecting");
+                return Err(disconnect::TOO_MANY_REQUESTS);
+            }
+            return refused(error::TOO_MANY_REQUESTS);
+        }
+        match relay.publish(&who, &self.client, &channel, data).await {
+            Ok(_) => {
+                self.refused_in_a_row = 0;
+                Ok(Some(protocol::reply(id, "publish", &json!({}))))
+            }
+            Err(code) => refused(code),
+        }
+    }
+
+    async fn history(&self, id: u32, req: protocol::HistoryRequest) -> Result<String, u32> {
+        let channel = self.readable(&req.channel).await?;
+        let position = self
+            .relay
+            .history
+            .position(&channel)
+            .await
+            .map_err(|_| error::INTERNAL)?;
+        let limit = if req.limit < 0 {
+            MAX_READ
+        } else {
+            (req.limit as usize).min(MAX_READ)
+        };
+        if let Some(since) = &req.since {
+            if since.epoch != position.epoch {
+                return Err(error::UNRECOVERABLE_POSITION);
+            }
+        }
+        let first = position.first.max(1);
+        let (from, to) = if req.reverse {
+            let to = req.since.as_ref().map_or(position.last, |s| {
+                s.offset.saturating_sub(1).min(position.last)
+            });
+            (
+                to.saturating_sub(limit as u64).saturating_add(1).max(first),
+                to,
+            )
+        } else {
+            let from = req
+                .since
+                .as_ref()
+                .map_or(first, |s| s.offset + 1)
+                .max(first);
+            (
+                from,
+                from.saturating_add(limit as u64)
+                    .saturating_sub(1)
+                    .min(position.last),
+            )
+        };
+        let mut publications = if limit == 0 || position.last == 0 || from > to {
+            Vec::new()
+        } else {
+            self.relay
+                .history
+                .read(&channel, from, to, limit)
+                .await
+                .map_err(|e| {
+                    tracing::warn!(%channel, error = %e, "cannot read the history");
+                    error::INTERNAL
+                })?
+        };
+        if req.reverse {
+            publications.reverse();
+        }
+        Ok(protocol::reply(
+            id,
+            "history",
+            &json!({"publications": publications, "epoch": position.epoch, "offset": position.last}),
+        ))
+    }
+
+    async fn rpc(&self, id: u32, method: &str, data: &str) -> Result<String, u32> {
+        #[derive(serde::Deserialize)]
+        struct Args {
+            channel: String,
+            #[serde(default)]
+            id: String,
+            #[serde(default)]
+            user: String,
+            seconds: Option<u64>,
+            #[serde(default)]
+            reason: String,
+        }
+        if !matches!(method, "delete" | "ban" | "timeout" | "unban") {
+            return Err(error::METHOD_NOT_FOUND);
+        }
+        let Some(moderator) = self.identity.as_ref().filter(|i| i.moderator) else {
+            return Err(error::PERMISSION_DENIED);
+        };
+        let args: Args = serde_json::from_str(data).map_err(|_| error::BAD_REQUEST)?;
+        let channel = self.relay.channel(&args.channel).await?;
+        let relay = &self.relay;
+        match method {
+            "delete" => {
+                relay
+                    .delete_message(&channel, &args.id, &moderator.user)
+                    .await?
+            }
+            "ban" | "timeout" => {
+                let seconds = if method == "timeout" {
+                    Some(args.seconds.unwrap_or(600))
+                } else {
+                    args.seconds
+                };
+                relay
+                    .moderation
+                    .ban(&channel, &args.user, seconds, &moderator.user, &args.reason)
+                    .await
+                    .map_err(|e| {
+                        tracing::warn!(%channel, error = %e, "ban not stored");
+                        error::BAD_REQUEST
+                    })?;
+                tracing::info!(%channel, user = %args.user, ?seconds, moderator = %moderator.user, "user banned");
+            }
+            _ => relay
+                .moderation
+                .unban(&channel, &args.user)
+                .await
+                .map_err(|e| {
+                    tracing::warn!(%channel, error = %e, "ban not lifted");
+                    error::INTERNAL
+                })?,
+        }
+        Ok(protocol::reply(id, "rpc", &json!({"data": {"ok": true}})))
+    }
+}
+
+async fn close(
+    sink: &mut futures::stream::SplitSink<WebSocket, Message>,
+    code: u16,
+    reason: &str,
+) -> Result<(), axum::Error> {
+    let frame = CloseFrame {
+        code,
+        reason: Utf8Bytes::from(reason.to_owned()),
+    };
+    timeout(
+        Duration::from_secs(2),
+        sink.send(Message::Close(Some(frame))),
+    )
+    .await
+    .unwrap_or(Ok(()))
+}
