@@ -53,6 +53,9 @@ pub struct DevArgs {
     /// Seconds a broadcast waits for its publisher to come back before it ends (ENDLIST).
     #[arg(long, default_value_t = 10.0)]
     pub grace: f64,
+    /// Chat relay listen address (WebSocket at /connection/websocket).
+    #[arg(long, default_value = "127.0.0.1:8000")]
+    pub chat: SocketAddr,
 }
 
 impl DevArgs {
@@ -67,6 +70,7 @@ impl DevArgs {
             profile: self.profile,
             demo_source: self.demo_source,
             grace: crate::config::seconds(self.grace),
+            chat: self.chat,
         }
     }
 }
@@ -81,6 +85,7 @@ pub struct DevOptions {
     pub profile: Option<PathBuf>,
     pub demo_source: bool,
     pub grace: Duration,
+    pub chat: SocketAddr,
 }
 
 pub async fn run(o: DevOptions) -> anyhow::Result<()> {
@@ -121,7 +126,7 @@ pub async fn run(o: DevOptions) -> anyhow::Result<()> {
             o.nats.with_url(url)
         }
     };
-    let (_client, js) = crate::nats::connect(&nats, "livefleet-dev").await?;
+    let (client, js) = crate::nats::connect(&nats, "livefleet-dev").await?;
 
     // The channel, created fresh with this key and profile.
     let registry = ChannelRegistry::open(&js)
@@ -143,8 +148,10 @@ pub async fn run(o: DevOptions) -> anyhow::Result<()> {
 
     let rtmp_listener = services::bind(o.rtmp, "RTMP").await?;
     let http_listener = services::bind(o.http, "HTTP").await?;
+    let chat_listener = services::bind(o.chat, "chat").await?;
     let rtmp_addr = rtmp_listener.local_addr()?;
     let http_addr = http_listener.local_addr()?;
+    let chat_addr = chat_listener.local_addr()?;
     let metrics = prometheus::Registry::new();
     let stop = CancellationToken::new();
 
@@ -181,6 +188,44 @@ pub async fn run(o: DevOptions) -> anyhow::Result<()> {
         metrics.clone(),
         stop.clone(),
     ));
+    // The chat relay: its secret from the environment, or one for this run.
+    let chat_config = livefleet_chat::ChatConfig::default();
+    let chat_key = match crate::chat::key(&chat_config)? {
+        Some(k) => k,
+        None => {
+            let secret: String = (0..48)
+                .map(|_| char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[rand_index(36)]))
+                .collect();
+            livefleet_chat::TokenKey::new(&secret).map_err(anyhow::Error::msg)?
+        }
+    };
+    let dev_token = chat_key.issue(
+        "dev",
+        Some("dev"),
+        true,
+        livefleet_base::now_unix_ms() / 1000,
+        Some(7 * 86_400),
+    );
+    {
+        let storage = livefleet_storage::Location::Local(data.clone())
+            .open()
+            .await
+            .context("opening the chat storage")?;
+        tasks.spawn(services::chat(
+            client,
+            js.clone(),
+            chat_listener,
+            chat_config,
+            Some(chat_key),
+            storage,
+            stop.clone(),
+        ));
+    }
+    let mut chat_host = chat_addr;
+    if chat_host.ip().is_unspecified() {
+        chat_host.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let chat_url = format!("ws://{chat_host}/connection/websocket");
     let origin = livefleet_origin::router(
         OriginConfig {
             root: data.clone(),
@@ -227,6 +272,10 @@ pub async fn run(o: DevOptions) -> anyhow::Result<()> {
         "  DASH:     http://{http_addr}/live/{}/manifest.mpd",
         o.channel
     );
+    println!("  chat:     {chat_url}");
+    println!(
+        "  token:    {dev_token}   (user dev, moderator; `livefleet chat token` makes others)"
+    );
     println!("  metrics:  http://{http_addr}/metrics");
     println!("  data:     {}", data.display());
 
@@ -251,6 +300,11 @@ pub async fn run(o: DevOptions) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A random index below `n`.
+fn rand_index(n: usize) -> usize {
+    (rand::random::<u32>() as usize) % n
 }
 
 /// A synthetic publisher (test pattern with a beep) into our own ingest,

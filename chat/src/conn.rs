@@ -97,7 +97,9 @@ impl Conn {
             let expiry = self.expiry().unwrap_or(far);
             let handled = tokio::select! {
                 frame = stream.next() => match frame {
-                    Some(Ok(Message::Text(text))) => self.handle_frame(text.as_str(), &mut pong_due).await,
+                    // Boxed: the command futures are large, and an idle
+                    // connection should not carry their state.
+                    Some(Ok(Message::Text(text))) => Box::pin(self.handle_frame(text.as_str(), &mut pong_due)).await,
                     Some(Ok(Message::Binary(_))) => {
                         tracing::info!("binary frame on the JSON protocol; disconnecting");
                         Handled { replies: vec![], close: Some(disconnect::BAD_REQUEST) }
@@ -534,6 +536,14 @@ impl Conn {
                 return refused(code);
             }
         };
+        let draft = match crate::message::parse_draft(data, relay.config.max_message_chars) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::debug!(%channel, user = %who.user, error = %e, "message refused");
+                relay.metrics.message("invalid");
+                return refused(error::BAD_REQUEST);
+            }
+        };
         let (rate, _) = relay.config.rules(channel.as_str());
         let bucket = self
             .buckets
@@ -548,7 +558,7 @@ impl Conn {
             }
             return refused(error::TOO_MANY_REQUESTS);
         }
-        match relay.publish(&who, &self.client, &channel, data).await {
+        match relay.publish(&who, &self.client, &channel, draft).await {
             Ok(_) => {
                 self.refused_in_a_row = 0;
                 Ok(Some(protocol::reply(id, "publish", &json!({}))))

@@ -21,6 +21,8 @@ use crate::relay::Relay;
 const STAMP_WINDOW_MS: i64 = 10 * 60 * 1000;
 /// History entries one range request reads at most.
 const MAX_SCAN: usize = 20_000;
+/// The WebSocket read buffer of one connection.
+const READ_BUFFER: usize = 4 * 1024;
 /// Messages one range answer holds at most.
 const MAX_RANGE: usize = 5_000;
 
@@ -58,9 +60,12 @@ async fn websocket(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> 
     };
     let limit = state.relay.config.max_frame_bytes;
     let relay = state.relay.clone();
+    // tungstenite reads into a 128 KiB buffer by default: per idle
+    // connection that dwarfs everything else. Frames are small here.
     upgrade
         .max_frame_size(limit)
         .max_message_size(limit)
+        .read_buffer_size(READ_BUFFER)
         .write_buffer_size(0)
         .on_upgrade(move |socket| async move {
             crate::conn::serve(relay, socket).await;

@@ -15,7 +15,7 @@ use serde_json::value::RawValue;
 use crate::config::ChatConfig;
 use crate::history::History;
 use crate::hub::Hub;
-use crate::message::{parse_draft, ChatData, ChatMessage};
+use crate::message::{ChatData, ChatMessage, Draft};
 use crate::metrics::ChatMetrics;
 use crate::moderation::Moderation;
 use crate::presence::Presence;
@@ -148,7 +148,8 @@ impl Relay {
         (c + oc, u + ou)
     }
 
-    /// Stores a message `who` sent through connection `client`; returns it
+    /// Stores a message `who` sent through connection `client` (its data
+    /// checked by [`parse_draft`](crate::message::parse_draft)); returns it
     /// as stored. Rate limits are the connection's business; slow mode and
     /// bans are checked here.
     pub async fn publish(
@@ -156,7 +157,7 @@ impl Relay {
         who: &Identity,
         client: &str,
         channel: &ChannelName,
-        data: &str,
+        draft: Draft,
     ) -> Result<ChatMessage, Refused> {
         let now = now_unix_ms();
         if let Some(ban) = self.moderation.banned(channel, &who.user, now) {
@@ -164,14 +165,6 @@ impl Relay {
             self.metrics.message("banned");
             return Err(error::PERMISSION_DENIED);
         }
-        let draft = match parse_draft(data, self.config.max_message_chars) {
-            Ok(d) => d,
-            Err(e) => {
-                tracing::debug!(%channel, user = %who.user, error = %e, "message refused");
-                self.metrics.message("invalid");
-                return Err(error::BAD_REQUEST);
-            }
-        };
         if let (_, Some(interval)) = self.config.rules(channel.as_str()) {
             let Ok(mut last) = self.slow_mode.lock() else {
                 return Err(error::INTERNAL);

@@ -11,6 +11,38 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// A child process with its log; killed on drop.
+pub struct Proc {
+    pub child: std::process::Child,
+    pub log: PathBuf,
+}
+
+impl Proc {
+    pub fn spawn(cmd: &mut Command, log: PathBuf) -> Proc {
+        let child = cmd
+            .env(
+                "RUST_LOG",
+                std::env::var("LIVEFLEET_TEST_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .stdout(std::process::Stdio::null())
+            .stderr(fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+        Proc { child, log }
+    }
+
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A TCP port free on 127.0.0.1 right now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -463,6 +495,9 @@ pub struct Dev {
     pub data: tempfile::TempDir,
     pub publish_url: String,
     pub http: String,
+    /// The chat relay's WebSocket URL, and a moderator token for it.
+    pub chat: String,
+    pub chat_token: String,
     pub channel: String,
     pub log: PathBuf,
 }
@@ -492,6 +527,8 @@ impl Dev {
                 "127.0.0.1:0",
                 "--http",
                 "127.0.0.1:0",
+                "--chat",
+                "127.0.0.1:0",
                 "--channel",
                 channel,
             ])
@@ -514,19 +551,30 @@ impl Dev {
         let stdout = child.stdout.take().unwrap();
         let mut publish_url = String::new();
         let mut http = String::new();
+        let mut chat = String::new();
+        let mut chat_token = String::new();
         let mut lines = std::io::BufReader::new(stdout).lines();
         for line in lines.by_ref() {
             let line = line.unwrap_or_default();
-            if let Some(u) = line.trim().strip_prefix("publish:") {
+            let line = line.trim();
+            if let Some(u) = line.strip_prefix("publish:") {
                 publish_url = u.trim().to_string();
             }
-            if let Some(u) = line.trim().strip_prefix("HLS:") {
+            if let Some(u) = line.strip_prefix("HLS:") {
                 http = u
                     .trim()
                     .split("/live/")
                     .next()
                     .unwrap_or_default()
                     .to_string();
+            }
+            if let Some(u) = line.strip_prefix("chat:") {
+                chat = u.trim().to_string();
+            }
+            if let Some(t) = line.strip_prefix("token:") {
+                chat_token = t.split_whitespace().next().unwrap_or_default().to_string();
+            }
+            if line.starts_with("data:") {
                 break;
             }
         }
@@ -542,6 +590,8 @@ impl Dev {
             data,
             publish_url,
             http,
+            chat,
+            chat_token,
             channel: channel.into(),
             log,
             _guard: guard,
