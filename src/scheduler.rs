@@ -59,6 +59,7 @@ pub async fn run(a: SchedulerArgs) -> anyhow::Result<()> {
                 token,
                 a.rtmp_base_url,
                 a.playback_base_url,
+                crate::chat::key(&livefleet_chat::ChatConfig::default())?,
             )
             .await
             .map_err(anyhow::Error::msg)

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::Value;
 
+/// The chat relays' secret the scheduler signs tokens with.
+const CHAT_SECRET: &str = "admin-test-chat-secret-0123456789abcdef";
 const TOKEN: &str = "test-token-0123456789";
 
 struct Kill(Child);
@@ -168,6 +170,7 @@ fn admin_api_matches_its_openapi_description() {
                 "127.0.0.1:0",
             ])
             .env("LIVEFLEET_ADMIN_TOKEN", TOKEN)
+            .env("LIVEFLEET_CHAT_SECRET", CHAT_SECRET)
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap(),
@@ -299,6 +302,91 @@ fn admin_api_matches_its_openapi_description() {
         text(&listed.stdout).contains("show"),
         "{}",
         text(&listed.stdout)
+    );
+
+    // Chat: tokens the relays accept, bans, deletions.
+    let (status, body) = call(
+        "POST",
+        &format!("{base}/v1/chat/tokens"),
+        t,
+        Some((
+            "application/json",
+            r#"{"user":"alice","name":"Alice","moderator":true,"ttl_s":60}"#,
+        )),
+    );
+    assert_eq!(status, 201, "{body}");
+    conforms(&spec, "post", "/v1/chat/tokens", status, &body);
+    let issued: Value = serde_json::from_str(&body).unwrap();
+    let identity = livefleet_chat::TokenKey::new(CHAT_SECRET)
+        .unwrap()
+        .verify(
+            issued["token"].as_str().unwrap(),
+            livefleet_base::now_unix_ms() / 1000,
+        )
+        .unwrap();
+    assert_eq!(
+        (
+            identity.user.as_str(),
+            identity.name.as_str(),
+            identity.moderator
+        ),
+        ("alice", "Alice", true)
+    );
+    for (req, want) in [
+        (r#"{"user":""}"#, 422),
+        (r#"{"user":"a","ttl_s":0}"#, 422),
+        (r#"{"user":"a","bogus":1}"#, 400),
+    ] {
+        let (status, body) = call(
+            "POST",
+            &format!("{base}/v1/chat/tokens"),
+            t,
+            Some(("application/json", req)),
+        );
+        assert_eq!(status, want, "{req}: {body}");
+        conforms(&spec, "post", "/v1/chat/tokens", status, &body);
+    }
+    let (status, body) = call(
+        "POST",
+        &format!("{base}/v1/chat/show/bans"),
+        t,
+        Some((
+            "application/json",
+            r#"{"user":"bob","seconds":60,"reason":"spam"}"#,
+        )),
+    );
+    assert_eq!(status, 201, "{body}");
+    conforms(&spec, "post", "/v1/chat/{channel}/bans", status, &body);
+    let (status, body) = call(
+        "POST",
+        &format!("{base}/v1/chat/nosuch/bans"),
+        t,
+        Some(("application/json", r#"{"user":"bob"}"#)),
+    );
+    assert_eq!(status, 404, "{body}");
+    conforms(&spec, "post", "/v1/chat/{channel}/bans", status, &body);
+    let (status, body) = call("DELETE", &format!("{base}/v1/chat/show/bans/bob"), t, None);
+    assert_eq!(status, 204, "{body}");
+    let (status, body) = call(
+        "DELETE",
+        &format!("{base}/v1/chat/show/messages/0123abcd"),
+        t,
+        None,
+    );
+    assert_eq!(status, 204, "{body}");
+    let (status, body) = call(
+        "DELETE",
+        &format!("{base}/v1/chat/show/messages/bad%21id"),
+        t,
+        None,
+    );
+    assert_eq!(status, 422, "{body}");
+    conforms(
+        &spec,
+        "delete",
+        "/v1/chat/{channel}/messages/{id}",
+        status,
+        &body,
     );
 
     // Fleet and drain (no workers here: an empty fleet, an empty drain).

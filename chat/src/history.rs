@@ -177,6 +177,43 @@ impl History {
         Ok(ack.sequence)
     }
 
+    /// Stores `data` as a publication (by `info`, if a client sent it); `id`
+    /// deduplicates a retried store. Returns its offset.
+    pub async fn append_data(
+        &self,
+        channel: &ChannelName,
+        data: &crate::message::ChatData,
+        info: Option<crate::protocol::ClientInfo>,
+        id: &str,
+    ) -> Result<u64, HistoryError> {
+        let raw = serde_json::to_string(data).map_err(|e| err(channel, e))?;
+        let publication = Publication {
+            data: serde_json::value::RawValue::from_string(raw).map_err(|e| err(channel, e))?,
+            offset: 0,
+            info,
+        };
+        self.append(channel, &publication, id).await
+    }
+
+    /// A moderator deleted message `id`: the deletion is stored in the
+    /// history, so every viewer is told and the chat files leave it out.
+    pub async fn delete_message(
+        &self,
+        channel: &ChannelName,
+        id: &str,
+        by: &str,
+    ) -> Result<u64, HistoryError> {
+        if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(err(channel, "a message id is 1 to 64 letters and digits"));
+        }
+        let data = crate::message::ChatData::Delete {
+            id: id.to_owned(),
+            by: by.to_owned(),
+        };
+        self.append_data(channel, &data, None, &format!("delete-{id}"))
+            .await
+    }
+
     /// Publications from offset `from` through `to` (inclusive), at most `max`.
     pub async fn read(
         &self,

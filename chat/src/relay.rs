@@ -10,7 +10,6 @@ use async_nats::jetstream;
 use futures::StreamExt;
 use livefleet_base::{now_unix_ms, ChannelName};
 use livefleet_bus::{BroadcastState, ChannelEvent, ChannelRegistry};
-use serde_json::value::RawValue;
 
 use crate::config::ChatConfig;
 use crate::history::History;
@@ -19,7 +18,7 @@ use crate::message::{ChatData, ChatMessage, Draft};
 use crate::metrics::ChatMetrics;
 use crate::moderation::Moderation;
 use crate::presence::Presence;
-use crate::protocol::{error, ClientInfo, Publication};
+use crate::protocol::{error, ClientInfo};
 use crate::timeline::Timeline;
 use crate::token::{Identity, TokenKey};
 
@@ -212,14 +211,8 @@ impl Relay {
         info: Option<ClientInfo>,
         id: &str,
     ) -> Result<u64, Refused> {
-        let raw = serde_json::to_string(data).map_err(|_| error::INTERNAL)?;
-        let publication = Publication {
-            data: RawValue::from_string(raw).map_err(|_| error::INTERNAL)?,
-            offset: 0,
-            info,
-        };
         let timer = self.metrics.store_seconds.start_timer();
-        let stored = self.history.append(channel, &publication, id).await;
+        let stored = self.history.append_data(channel, data, info, id).await;
         timer.observe_duration();
         stored.map_err(|e| {
             tracing::warn!(%channel, error = %e, "a chat message could not be stored");
@@ -228,23 +221,23 @@ impl Relay {
         })
     }
 
-    /// A moderator deleted message `id` of `channel`: every viewer is told,
-    /// and the chat files leave it out.
+    /// A moderator deleted message `id` of `channel`.
     pub async fn delete_message(
         &self,
         channel: &ChannelName,
         id: &str,
         by: &str,
     ) -> Result<(), Refused> {
-        if id.is_empty() || id.len() > 64 {
+        if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return Err(error::BAD_REQUEST);
         }
-        let data = ChatData::Delete {
-            id: id.to_owned(),
-            by: by.to_owned(),
-        };
-        self.store(channel, &data, None, &format!("delete-{id}"))
-            .await?;
+        self.history
+            .delete_message(channel, id, by)
+            .await
+            .map_err(|e| {
+                tracing::warn!(%channel, error = %e, "a deletion could not be stored");
+                error::INTERNAL
+            })?;
         tracing::info!(%channel, message = id, moderator = by, "message deleted");
         Ok(())
     }

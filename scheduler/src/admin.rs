@@ -1,5 +1,5 @@
 //! The admin HTTP API (JSON, bearer token): channels, ladder profiles, the
-//! fleet and drains. Every scheduler replica serves it; state lives in KV,
+//! fleet and drains, chat tokens and moderation ([`crate::admin_chat`]). Every scheduler replica serves it; state lives in KV,
 //! drains go to the leader over NATS. Described in `docs/api/openapi.yaml`.
 
 use std::collections::BTreeMap;
@@ -44,6 +44,8 @@ pub struct AdminState {
     pub token: String,
     pub rtmp_base_url: String,
     pub playback_base_url: String,
+    /// The chat routes' state (tokens, moderation).
+    pub chat: Option<crate::admin_chat::ChatAdmin>,
 }
 
 impl AdminState {
@@ -53,9 +55,11 @@ impl AdminState {
         token: String,
         rtmp_base_url: String,
         playback_base_url: String,
+        chat_key: Option<livefleet_chat::TokenKey>,
     ) -> Result<Self, String> {
         let js = jetstream::new(client.clone());
         Ok(Self {
+            chat: Some(crate::admin_chat::ChatAdmin::open(&js, chat_key).await?),
             registry: ChannelRegistry::open(&js)
                 .await
                 .map_err(|e| e.to_string())?,
@@ -77,14 +81,14 @@ impl AdminState {
 }
 
 /// An API error: status and a JSON body `{error, errors?}`.
-struct ApiError {
+pub(crate) struct ApiError {
     status: StatusCode,
     message: String,
     errors: Option<Vec<serde_json::Value>>,
 }
 
 impl ApiError {
-    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
         Self {
             status,
             message: message.into(),
@@ -103,7 +107,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-type ApiResult<T> = Result<T, ApiError>;
+pub(crate) type ApiResult<T> = Result<T, ApiError>;
 
 fn profile_size(yaml: &str) -> ApiResult<()> {
     if yaml.len() > MAX_PROFILE_BYTES {
@@ -142,7 +146,7 @@ async fn json_errors(response: Response) -> Response {
     ApiError::new(status, message).into_response()
 }
 
-fn internal(e: impl std::fmt::Display) -> ApiError {
+pub(crate) fn internal(e: impl std::fmt::Display) -> ApiError {
     tracing::warn!("admin API: {e}");
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -165,6 +169,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/fleet"),
     ("post", "/v1/nodes/{id}/drain"),
     ("post", "/v1/nodes/{id}/undrain"),
+    ("post", "/v1/chat/tokens"),
+    ("post", "/v1/chat/{channel}/bans"),
+    ("delete", "/v1/chat/{channel}/bans/{user}"),
+    ("delete", "/v1/chat/{channel}/messages/{id}"),
 ];
 
 /// The router; every route but `/healthz` needs `Authorization: Bearer <token>`.
@@ -181,6 +189,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/v1/fleet", get(fleet))
         .route("/v1/nodes/{id}/drain", post(drain))
         .route("/v1/nodes/{id}/undrain", post(undrain))
+        .merge(crate::admin_chat::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             authorize,
@@ -243,7 +252,7 @@ fn view(state: &AdminState, rec: &ChannelRecord) -> ChannelView {
     }
 }
 
-fn channel_name(name: &str) -> ApiResult<ChannelName> {
+pub(crate) fn channel_name(name: &str) -> ApiResult<ChannelName> {
     ChannelName::new(name).map_err(|e| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -252,7 +261,7 @@ fn channel_name(name: &str) -> ApiResult<ChannelName> {
     })
 }
 
-fn json_body<T: for<'de> Deserialize<'de>>(body: &Bytes) -> ApiResult<T> {
+pub(crate) fn json_body<T: for<'de> Deserialize<'de>>(body: &Bytes) -> ApiResult<T> {
     serde_json::from_slice(body)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("bad JSON body: {e}")))
 }
