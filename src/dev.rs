@@ -231,6 +231,7 @@ pub async fn run(o: DevOptions) -> anyhow::Result<()> {
             root: data.clone(),
             assets: None,
             default_channel: o.channel.to_string(),
+            chat_url: Some(chat_url.clone()),
         },
         metrics.clone(),
     );
@@ -264,6 +265,10 @@ pub async fn run(o: DevOptions) -> anyhow::Result<()> {
     println!("  publish:  {publish_url}");
     println!("            OBS: Settings > Stream > Service: Custom, Server: rtmp://{publish_host}:{}/live, Stream Key: {stream_key}", rtmp_addr.port());
     println!("  watch:    http://{http_addr}/?channel={}", o.channel);
+    println!(
+        "            (to chat as dev: http://{http_addr}/?channel={}#token={dev_token})",
+        o.channel
+    );
     println!(
         "  HLS:      http://{http_addr}/live/{}/master.m3u8",
         o.channel

@@ -21,6 +21,9 @@ pub struct OriginArgs {
     /// Channel the viewer page plays when none is named.
     #[arg(long, default_value = "demo")]
     pub channel: String,
+    /// The chat relay's WebSocket URL for the viewer page's chat panel.
+    #[arg(long)]
+    pub chat_url: Option<String>,
 }
 
 pub async fn run(a: OriginArgs) -> anyhow::Result<()> {
@@ -31,6 +34,7 @@ pub async fn run(a: OriginArgs) -> anyhow::Result<()> {
             root: a.data,
             assets: None,
             default_channel: a.channel,
+            chat_url: a.chat_url,
         },
         prometheus::Registry::new(),
     );

@@ -96,3 +96,66 @@ fn dash_js_shaka_and_hls_js_play_live_and_vod_with_default_settings() {
         }
     }
 }
+
+fn chat_page(args: &[&str]) -> serde_json::Value {
+    let out = run(std::process::Command::new("node")
+        .arg(repo().join("tests/browser/chat.mjs"))
+        .args(args));
+    assert!(
+        out.status.success(),
+        "chat script failed: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let line = text(&out.stdout);
+    serde_json::from_str(line.trim().lines().last().unwrap_or("{}"))
+        .unwrap_or_else(|e| panic!("{e}: {line}"))
+}
+
+/// A message typed on one viewer page appears on another; once the
+/// broadcast is over, the VOD replays it at its moment, and again after a seek.
+#[test]
+fn chat_on_the_viewer_page_live_and_replayed_with_the_vod() {
+    let dev = Dev::start("talk", &["--grace", "3"]);
+    let mut publisher = Publisher::ffmpeg(&dev.publish_url, 24);
+    dev.wait_for(60, "the channel's playlists", || {
+        http_get(&dev.url("360p/index.m3u8"))
+            .2
+            .windows(4)
+            .any(|w| w == b".m4s")
+    });
+    let page = format!("{}/?channel=talk#token={}", dev.http, dev.chat_token);
+    let live = chat_page(&["live", &page, &page, "hello from page A"]);
+    assert!(
+        live["errors"].as_array().is_some_and(|e| e.is_empty()),
+        "{live}"
+    );
+    assert_eq!(live["onPage"], true, "{live}");
+    assert!(live["viewers"].as_u64().is_some_and(|v| v >= 2), "{live}");
+    let media_time = live["message"]["media_time"]
+        .as_i64()
+        .expect("a media time");
+    let segment = live["message"]["segment"].as_u64().expect("a segment");
+    // The broadcast ends: the publisher stops, the grace period passes.
+    let (ok, stderr) = publisher.finish();
+    assert!(ok, "{stderr}");
+    dev.wait_for(40, "the VOD and the message's chat file", || {
+        std::fs::read_to_string(dev.channel_dir().join("360p/index.m3u8"))
+            .is_ok_and(|p| p.contains("#EXT-X-ENDLIST"))
+            && std::fs::read_to_string(dev.channel_dir().join(format!("chat/{segment}.json")))
+                .is_ok_and(|f| f.contains("hello from page A"))
+    });
+    let replay = chat_page(&[
+        "replay",
+        &format!("{}/?channel=talk", dev.http),
+        &media_time.to_string(),
+        "hello from page A",
+    ]);
+    assert!(
+        replay["errors"].as_array().is_some_and(|e| e.is_empty()),
+        "{replay}"
+    );
+    assert_eq!(replay["beforeItsMoment"], false, "{replay}");
+    assert_eq!(replay["atItsMoment"], true, "{replay}");
+    assert_eq!(replay["afterSeekingBack"], false, "{replay}");
+}

@@ -1,4 +1,5 @@
-//! The player scripts (hls.js, dash.js), served from the npm packages.
+//! The viewer page's scripts (hls.js, dash.js, centrifuge-js), served from
+//! the npm packages.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,10 +17,12 @@ const DASH_IN_NODE_MODULES: &[&str] = &[
     "dashjs/dist/modern/umd/dash.all.min.js",
     "dashjs/dist/dash.all.min.js",
 ];
+const CHAT_IN_NODE_MODULES: &[&str] = &["centrifuge/dist/centrifuge.js"];
 
 /// The file names under `/assets/` (and in an explicit assets directory).
 pub(crate) const HLS_FILE: &str = "hls.min.js";
 pub(crate) const DASH_FILE: &str = "dash.all.min.js";
+pub(crate) const CHAT_FILE: &str = "centrifuge.js";
 
 /// The message shown and logged when the players are missing.
 pub(crate) const NOT_INSTALLED: &str = "hls.js is not installed: run `npm ci` in the repository";
@@ -31,6 +34,8 @@ pub struct PlayerAssets {
     pub hls: Option<PathBuf>,
     /// `dash.all.min.js`, if found.
     pub dash: Option<PathBuf>,
+    /// `centrifuge.js` (the chat client), if found.
+    pub chat: Option<PathBuf>,
 }
 
 fn find_in(dir: &Path, relative: &[&str]) -> Option<PathBuf> {
@@ -51,6 +56,7 @@ impl PlayerAssets {
             return PlayerAssets {
                 hls: find_in(dir, &[HLS_FILE]).or_else(|| find_in(dir, HLS_IN_NODE_MODULES)),
                 dash: find_in(dir, &[DASH_FILE]).or_else(|| find_in(dir, DASH_IN_NODE_MODULES)),
+                chat: find_in(dir, &[CHAT_FILE]).or_else(|| find_in(dir, CHAT_IN_NODE_MODULES)),
             };
         }
         let mut starts = Vec::new();
@@ -77,6 +83,9 @@ impl PlayerAssets {
             dash: node_modules
                 .iter()
                 .find_map(|dir| find_in(dir, DASH_IN_NODE_MODULES)),
+            chat: node_modules
+                .iter()
+                .find_map(|dir| find_in(dir, CHAT_IN_NODE_MODULES)),
         }
     }
 
@@ -103,6 +112,7 @@ pub(crate) async fn serve(
     let (path, package) = match file.as_str() {
         HLS_FILE => (&origin.assets.hls, "hls.js"),
         DASH_FILE => (&origin.assets.dash, "dash.js"),
+        CHAT_FILE => (&origin.assets.chat, "centrifuge"),
         _ => return not_found(),
     };
     let Some(path) = path else {

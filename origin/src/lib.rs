@@ -50,6 +50,9 @@ pub struct OriginConfig {
     pub assets: Option<PathBuf>,
     /// The channel the viewer page plays when the URL names none.
     pub default_channel: String,
+    /// The chat relay's WebSocket URL for the viewer page's chat panel
+    /// (`ws://host:port/connection/websocket`); no chat panel without one.
+    pub chat_url: Option<String>,
 }
 
 impl OriginConfig {
@@ -60,6 +63,7 @@ impl OriginConfig {
             root,
             assets: None,
             default_channel: "demo".to_owned(),
+            chat_url: None,
         }
     }
 }
@@ -87,7 +91,7 @@ pub fn router(config: OriginConfig, registry: prometheus::Registry) -> Router {
     };
     let assets = PlayerAssets::locate(config.assets.as_deref());
     assets.log_missing();
-    let page = page::render(&config.default_channel, &assets);
+    let page = page::render(&config.default_channel, config.chat_url.as_deref(), &assets);
     let origin = Arc::new(Origin {
         root: config.root,
         page,

@@ -13,9 +13,14 @@ const TEMPLATE: &str = include_str!("../assets/index.html");
 const CONFIG_SLOT: &str = "/*LIVEFLEET_CONFIG*/null";
 
 /// The page with the origin's settings in `window.livefleetConfig`.
-pub(crate) fn render(default_channel: &str, assets: &PlayerAssets) -> String {
+pub(crate) fn render(
+    default_channel: &str,
+    chat_url: Option<&str>,
+    assets: &PlayerAssets,
+) -> String {
     let config = serde_json::json!({
         "defaultChannel": default_channel,
+        "chat": if assets.chat.is_some() { chat_url } else { None },
         "hls": assets.hls.is_some(),
         "dash": assets.dash.is_some(),
         "notInstalled": if assets.hls.is_some() { "" } else { NOT_INSTALLED },
@@ -47,9 +52,15 @@ mod tests {
     #[test]
     fn config_is_injected_and_escaped() {
         assert!(TEMPLATE.contains(CONFIG_SLOT));
-        let page = render("</script><b>", &PlayerAssets::default());
+        let page = render(
+            "</script><b>",
+            Some("ws://x/connection/websocket"),
+            &PlayerAssets::default(),
+        );
         assert!(!page.contains(CONFIG_SLOT));
         assert!(page.contains(r#""defaultChannel":"\u003c/script>\u003cb>""#));
         assert!(page.contains(NOT_INSTALLED));
+        // Without centrifuge-js installed, no chat panel is offered.
+        assert!(page.contains(r#""chat":null"#));
     }
 }
