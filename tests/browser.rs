@@ -117,7 +117,7 @@ fn chat_page(args: &[&str]) -> serde_json::Value {
 #[test]
 fn chat_on_the_viewer_page_live_and_replayed_with_the_vod() {
     let dev = Dev::start("talk", &["--grace", "3"]);
-    let mut publisher = Publisher::ffmpeg(&dev.publish_url, 24);
+    let publisher = Publisher::ffmpeg(&dev.publish_url, 24);
     dev.wait_for(60, "the channel's playlists", || {
         http_get(&dev.url("360p/index.m3u8"))
             .2
