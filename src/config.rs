@@ -43,6 +43,8 @@ mod tests {
         let scheduler: livefleet_scheduler::SchedulerConfig =
             load(Some(&sample("scheduler.yaml"))).unwrap();
         assert_eq!(scheduler, livefleet_scheduler::SchedulerConfig::default());
+        let chat: livefleet_chat::ChatConfig = load(Some(&sample("chat.yaml"))).unwrap();
+        assert_eq!(chat, livefleet_chat::ChatConfig::default());
         let worker: crate::services::WorkerFile = load(Some(&sample("worker.yaml"))).unwrap();
         assert_eq!(worker.capacity_cpu_pps, Some(24_000_000));
         assert_eq!(worker.capacity_nvenc_pps, Some(1_200_000_000));
