@@ -7,11 +7,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use livefleet_base::{now_unix_ms, ChannelName};
 use serde_json::json;
 use tokio::sync::mpsc;
-use tokio::time::{sleep_until, timeout};
+use tokio::time::timeout;
 
 use crate::history::MAX_READ;
 use crate::hub::{Kick, Member, Out};
@@ -49,7 +50,7 @@ struct Conn {
 
 /// What handling a frame asks of the connection loop.
 struct Handled {
-    replies: Vec<String>,
+    replies: Vec<Bytes>,
     close: Option<u16>,
 }
 
@@ -88,13 +89,35 @@ impl Conn {
         let (mut sink, mut stream) = socket.split();
         let ping_every = Duration::from_secs(self.relay.config.ping_interval_s.max(1));
         let pong_within = Duration::from_secs(self.relay.config.pong_timeout_s.max(1));
-        let mut next_ping = tokio::time::Instant::now() + ping_every;
+        let now = tokio::time::Instant::now();
+        let mut next_ping = now + ping_every;
         let mut pong_due: Option<tokio::time::Instant> = None;
-        let connect_by = tokio::time::Instant::now() + CONNECT_WITHIN;
-        let far = tokio::time::Instant::now() + Duration::from_secs(86_400 * 365);
+        let connect_by = now + CONNECT_WITHIN;
+        // One timer for every deadline (ping, pong, connect, token expiry),
+        // reset only when the earliest one changes: a push costs no timer work.
+        let timer = tokio::time::sleep_until(connect_by);
+        tokio::pin!(timer);
+        let mut armed = connect_by;
         let kick = self.kick.clone();
+        let kicked = kick.kicked();
+        tokio::pin!(kicked);
         let code: u16 = loop {
-            let expiry = self.expiry().unwrap_or(far);
+            let deadline = if self.connected {
+                let mut d = next_ping;
+                if let Some(p) = pong_due {
+                    d = d.min(p);
+                }
+                if let Some(e) = self.expiry() {
+                    d = d.min(e);
+                }
+                d
+            } else {
+                connect_by
+            };
+            if deadline != armed {
+                timer.as_mut().reset(deadline);
+                armed = deadline;
+            }
             let handled = tokio::select! {
                 frame = stream.next() => match frame {
                     // Boxed: the command futures are large, and an idle
@@ -107,10 +130,9 @@ impl Conn {
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
                     Some(Ok(Message::Close(_))) | None => break 0,
                     Some(Err(e)) => {
-                        let too_big = e.to_string().to_lowercase().contains("too long")
-                            || e.to_string().to_lowercase().contains("size");
+                        let text = e.to_string().to_lowercase();
                         tracing::info!(error = %e, "WebSocket read failed; disconnecting");
-                        if too_big {
+                        if text.contains("too long") || text.contains("size") {
                             let _ = close(&mut sink, 1009, "message size limit exceeded").await;
                             break 1009;
                         }
@@ -119,7 +141,7 @@ impl Conn {
                 },
                 out = rx.recv() => {
                     let Some(out) = out else { break 0 };
-                    let mut batch = Vec::with_capacity(BATCH);
+                    let mut batch = Vec::with_capacity(8);
                     self.accept(out, &mut batch);
                     while batch.len() < BATCH {
                         match rx.try_recv() {
@@ -129,41 +151,31 @@ impl Conn {
                     }
                     Handled { replies: batch, close: None }
                 }
-                code = kick.kicked() => {
+                code = &mut kicked => {
                     tracing::info!(code, "disconnecting: {}", disconnect::reason(code));
                     Handled { replies: vec![], close: Some(code) }
                 }
-                () = sleep_until(next_ping), if self.connected => {
-                    next_ping += ping_every;
-                    if pong_due.is_none() {
-                        pong_due = Some(tokio::time::Instant::now() + pong_within);
+                () = &mut timer => {
+                    let now = tokio::time::Instant::now();
+                    if !self.connected {
+                        Handled { replies: vec![], close: Some(disconnect::BAD_REQUEST) }
+                    } else if pong_due.is_some_and(|p| p <= now) {
+                        Handled { replies: vec![], close: Some(disconnect::NO_PONG) }
+                    } else if self.expiry().is_some_and(|e| e <= now) {
+                        Handled { replies: vec![], close: Some(disconnect::EXPIRED) }
+                    } else {
+                        next_ping = now + ping_every;
+                        if pong_due.is_none() {
+                            pong_due = Some(now + pong_within);
+                        }
+                        Handled { replies: vec![Bytes::from_static(b"{}")], close: None }
                     }
-                    Handled { replies: vec!["{}".to_owned()], close: None }
-                }
-                () = sleep_until(pong_due.unwrap_or(far)), if pong_due.is_some() => {
-                    Handled { replies: vec![], close: Some(disconnect::NO_PONG) }
-                }
-                () = sleep_until(connect_by), if !self.connected => {
-                    Handled { replies: vec![], close: Some(disconnect::BAD_REQUEST) }
-                }
-                () = sleep_until(expiry), if self.connected => {
-                    Handled { replies: vec![], close: Some(disconnect::EXPIRED) }
                 }
             };
             if !handled.replies.is_empty() {
-                let text = handled.replies.join("\n");
-                match timeout(
-                    WRITE_WITHIN,
-                    sink.send(Message::Text(Utf8Bytes::from(text))),
-                )
-                .await
-                {
-                    Ok(Ok(())) => {}
-                    Ok(Err(_)) => break 0,
-                    Err(_) => {
-                        tracing::info!("the client does not read; disconnecting as slow");
-                        break disconnect::SLOW;
-                    }
+                if !write(&mut sink, handled.replies).await {
+                    tracing::info!("the client does not read; disconnecting as slow");
+                    break disconnect::SLOW;
                 }
             }
             if let Some(code) = handled.close {
@@ -182,23 +194,23 @@ impl Conn {
     }
 
     /// Queues `out` for writing unless it repeats a publication already sent.
-    fn accept(&mut self, out: Out, batch: &mut Vec<String>) {
+    fn accept(&mut self, out: Out, batch: &mut Vec<Bytes>) {
         match out {
             Out::Publication {
                 channel,
                 offset,
                 text,
             } => {
-                let Some(sub) = self.subs.get_mut(&channel) else {
+                let Some(sub) = self.subs.get_mut(&*channel) else {
                     return;
                 };
                 if offset <= sub.offset {
                     return;
                 }
                 sub.offset = offset;
-                batch.push(text.to_string());
+                batch.push(text);
             }
-            Out::Push(text) => batch.push(text.to_string()),
+            Out::Push(text) => batch.push(text),
         }
     }
 
@@ -224,7 +236,7 @@ impl Conn {
                 continue;
             }
             match self.handle(cmd).await {
-                Ok(Some(reply)) => replies.push(reply),
+                Ok(Some(reply)) => replies.push(Bytes::from(reply)),
                 Ok(None) => {}
                 Err(code) => {
                     return Handled {
@@ -683,6 +695,36 @@ impl Conn {
         }
         Ok(protocol::reply(id, "rpc", &json!({"data": {"ok": true}})))
     }
+}
+
+/// Writes `parts` as one frame (newline-separated). A write the client does
+/// not take at once gets [`WRITE_WITHIN`]; false when it did not finish.
+async fn write(
+    sink: &mut futures::stream::SplitSink<WebSocket, Message>,
+    parts: Vec<Bytes>,
+) -> bool {
+    let body = if parts.len() == 1 {
+        parts.into_iter().next().unwrap_or_default()
+    } else {
+        let mut joined = bytes::BytesMut::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
+        for (i, p) in parts.iter().enumerate() {
+            if i > 0 {
+                joined.extend_from_slice(b"\n");
+            }
+            joined.extend_from_slice(p);
+        }
+        joined.freeze()
+    };
+    let Ok(text) = Utf8Bytes::try_from(body) else {
+        tracing::error!("a push was not UTF-8; dropped");
+        return true;
+    };
+    let mut send = std::pin::pin!(sink.send(Message::Text(text)));
+    let done = match futures::poll!(send.as_mut()) {
+        std::task::Poll::Ready(r) => Ok(r),
+        std::task::Poll::Pending => timeout(WRITE_WITHIN, send).await,
+    };
+    matches!(done, Ok(Ok(())))
 }
 
 async fn close(

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
+use bytes::Bytes;
 use futures::StreamExt;
 use livefleet_base::ChannelName;
 use tokio::sync::{mpsc, Notify};
@@ -19,18 +20,19 @@ use crate::history::History;
 use crate::metrics::ChatMetrics;
 use crate::protocol::{self, ClientInfo};
 
-/// What a connection is sent by its rooms.
+/// What a connection is sent by its rooms. Cloning is two reference counts:
+/// one push is shared by every subscriber.
 #[derive(Debug, Clone)]
 pub enum Out {
     /// A stored publication's push: dropped by the connection when it has
     /// already sent that offset of that channel.
     Publication {
-        channel: ChannelName,
+        channel: Arc<ChannelName>,
         offset: u64,
-        text: Arc<str>,
+        text: Bytes,
     },
     /// Any other push (join/leave, viewer counts).
-    Push(Arc<str>),
+    Push(Bytes),
 }
 
 /// Tells a connection to close with a disconnect code.
@@ -246,7 +248,7 @@ impl Hub {
     }
 
     /// Hands a push to every local subscriber of `channel`.
-    pub fn push(&self, channel: &ChannelName, text: Arc<str>) {
+    pub fn push(&self, channel: &ChannelName, text: Bytes) {
         let room = self
             .snapshot
             .read()
@@ -275,6 +277,7 @@ async fn deliver(
     metrics: ChatMetrics,
 ) {
     tokio::pin!(publications);
+    let name = Arc::new(channel.clone());
     loop {
         tokio::select! {
             p = publications.next() => {
@@ -282,8 +285,8 @@ async fn deliver(
                     tracing::warn!(%channel, "the chat delivery stream ended");
                     return;
                 };
-                let text: Arc<str> = protocol::publication_push(channel.as_str(), &p).into();
-                room.fan_out(&Out::Publication { channel: channel.clone(), offset: p.offset, text }, false, &metrics);
+                let text = Bytes::from(protocol::publication_push(channel.as_str(), &p));
+                room.fan_out(&Out::Publication { channel: name.clone(), offset: p.offset, text }, false, &metrics);
             }
             m = joins.next() => {
                 let Some(m) = m else { continue };
@@ -291,7 +294,7 @@ async fn deliver(
                 struct Announcement { kind: String, info: ClientInfo }
                 match serde_json::from_slice::<Announcement>(&m.payload) {
                     Ok(a) if a.kind == "join" || a.kind == "leave" => {
-                        let text: Arc<str> = protocol::presence_push(channel.as_str(), &a.kind, &a.info).into();
+                        let text = Bytes::from(protocol::presence_push(channel.as_str(), &a.kind, &a.info));
                         room.fan_out(&Out::Push(text), true, &metrics);
                     }
                     _ => tracing::warn!(%channel, "skipping a malformed join/leave announcement"),

@@ -292,7 +292,9 @@ async fn send_viewer_counts(relay: std::sync::Weak<Relay>) {
             let (viewers, _) = relay.viewers(&channel);
             let data = serde_json::to_string(&ChatData::Viewers { viewers }).unwrap_or_default();
             let push = serde_json::json!({"push": {"channel": channel.as_str(), "pub": {"data": serde_json::from_str::<serde_json::Value>(&data).unwrap_or_default()}}});
-            relay.hub.push(&channel, push.to_string().into());
+            relay
+                .hub
+                .push(&channel, bytes::Bytes::from(push.to_string()));
         }
     }
 }
