@@ -10,9 +10,8 @@
 //! the relay's and nats-server's RSS per idle connection. The load generator
 //! runs on the same 2 cores.
 //!
-//! Plain NATS subscribers share 100 connections (one per 50 subscribers):
-//! 5,000 NATS connections from one process measure the client library more
-//! than the server.
+//! Each plain NATS subscriber has a connection of its own, as each
+//! WebSocket client has: the server writes to as many sockets either way.
 //!
 //! `cargo bench --bench chat_fanout`.
 
@@ -45,6 +44,21 @@ fn rss_kib(pid: u32) -> u64 {
                 .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
         })
         .unwrap_or(0)
+}
+
+/// CPU seconds (user + system) process `pid` has used.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks: f64 = fields.get(11..13).map_or(0.0, |f| {
+        f.iter().filter_map(|x| x.parse::<f64>().ok()).sum()
+    });
+    ticks / 100.0
 }
 
 fn wait_port(port: u16) {
@@ -108,6 +122,8 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
 
 struct Step {
     rate: u64,
+    /// Cores the server process (relay or nats-server) kept busy.
+    cores: f64,
     sent: u64,
     received: u64,
     seconds: f64,
@@ -126,12 +142,13 @@ fn report(name: &str, steps: &[Step], per_channel: u64) {
     for s in steps {
         let lost = s.expected(per_channel).saturating_sub(s.received);
         println!(
-            "  {name:<6} {:>4} msg/s: {:>9.0} deliveries/s, p50 {:>7.1} ms, p99 {:>7.1} ms, lost {lost} of {}",
+            "  {name:<6} {:>4} msg/s: {:>9.0} deliveries/s, p50 {:>7.1} ms, p99 {:>7.1} ms, lost {lost} of {}, server {:.2} cores",
             s.rate,
             s.received as f64 / s.seconds,
             s.p50_ms,
             s.p99_ms,
-            s.expected(per_channel)
+            s.expected(per_channel),
+            s.cores
         );
     }
 }
@@ -197,7 +214,9 @@ async fn relay_run(
         now_us() as i64 / 1_000_000,
         Some(3600),
     );
-    let (mut publisher, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let (mut publisher, _) = tokio_tungstenite::connect_async_with_config(url, None, true)
+        .await
+        .unwrap();
     publisher
         .send(Message::text(format!(
             "{{\"id\":1,\"connect\":{{\"token\":\"{token}\"}}}}"
@@ -220,6 +239,7 @@ async fn relay_run(
     for rate in RATES {
         tally.take();
         let started = Instant::now();
+        let cpu = cpu_seconds(relay_pid);
         let total = rate * step.as_secs().max(1);
         for k in 0..total {
             tokio::time::sleep_until(
@@ -235,10 +255,12 @@ async fn relay_run(
             ptx.send(Message::text(cmd)).await.unwrap();
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
+        let cores = (cpu_seconds(relay_pid) - cpu) / started.elapsed().as_secs_f64();
         let seconds = started.elapsed().as_secs_f64() - 2.0;
         let (received, lat) = tally.take();
         steps.push(Step {
             rate,
+            cores,
             sent: total,
             received,
             seconds,
@@ -252,7 +274,8 @@ async fn relay_run(
     (steps, per_idle)
 }
 
-/// Plain NATS: `clients` subscribers over 100 connections, one subject per channel.
+/// Plain NATS: `clients` subscribers, each on a connection of its own (as
+/// each WebSocket client is), one subject per channel.
 async fn nats_run(
     url: &str,
     channels: usize,
@@ -262,11 +285,12 @@ async fn nats_run(
 ) -> (Vec<Step>, f64) {
     let tally = Arc::new(Tally::default());
     let before = rss_kib(nats_pid);
-    let connections = 100.min(clients);
-    let mut conns = Vec::new();
-    for _ in 0..connections {
-        conns.push(async_nats::connect(url).await.expect("nats"));
-    }
+    let connections = clients;
+    let conns: Vec<async_nats::Client> = futures::stream::iter(0..connections)
+        .map(|_| async { async_nats::connect(url).await.expect("nats") })
+        .buffer_unordered(64)
+        .collect()
+        .await;
     let mut tasks = Vec::new();
     for i in 0..clients {
         let mut sub = conns[i % connections]
@@ -292,6 +316,7 @@ async fn nats_run(
     for rate in RATES {
         tally.take();
         let started = Instant::now();
+        let cpu = cpu_seconds(nats_pid);
         let total = rate * step.as_secs().max(1);
         for k in 0..total {
             tokio::time::sleep_until(
@@ -306,10 +331,12 @@ async fn nats_run(
         }
         publisher.flush().await.unwrap();
         tokio::time::sleep(Duration::from_secs(2)).await;
+        let cores = (cpu_seconds(nats_pid) - cpu) / started.elapsed().as_secs_f64();
         let seconds = started.elapsed().as_secs_f64() - 2.0;
         let (received, lat) = tally.take();
         steps.push(Step {
             rate,
+            cores,
             sent: total,
             received,
             seconds,
@@ -418,7 +445,7 @@ fn main() {
                 r.p99_ms / n.p99_ms.max(0.001)
             );
         }
-        println!("  RSS per idle connection: relay {per_idle:.0} bytes (WebSocket client), nats-server {per_nats_conn:.0} bytes (NATS connection of 50 subscribers)");
+        println!("  RSS per idle connection: relay {per_idle:.0} bytes (WebSocket client), nats-server {per_nats_conn:.0} bytes (NATS connection)");
         drop(relay);
     }
 }
