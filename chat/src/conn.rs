@@ -172,11 +172,9 @@ impl Conn {
                     }
                 }
             };
-            if !handled.replies.is_empty() {
-                if !write(&mut sink, handled.replies).await {
-                    tracing::info!("the client does not read; disconnecting as slow");
-                    break disconnect::SLOW;
-                }
+            if !handled.replies.is_empty() && !write(&mut sink, handled.replies).await {
+                tracing::info!("the client does not read; disconnecting as slow");
+                break disconnect::SLOW;
             }
             if let Some(code) = handled.close {
                 let _ = close(&mut sink, code, disconnect::reason(code)).await;
