@@ -404,6 +404,26 @@ fn hostile_input_gets_centrifugo_codes_and_the_relay_stays_up() {
         assert_eq!(b.error_of(publish("I am timed out")).await, 103, "timed-out user");
         assert_eq!(m.error_of(json!({"rpc": {"method": "unban", "data": {"channel": "talk", "user": "bob"}}})).await, 0);
         assert_eq!(b.error_of(publish("back again")).await, 0, "ban lifted");
+        // A deletion reaches subscribers as a `delete` publication.
+        let mut watcher = Raw::session(&url, "").await;
+        assert_eq!(watcher.error_of(json!({"subscribe": {"channel": "talk"}})).await, 0);
+        let sent = match b.command(json!({"history": {"channel": "talk", "limit": 1, "reverse": true}})).await {
+            Answer::Replies(r) => r.iter().find(|r| r.get("id").is_some()).unwrap()["history"]["publications"][0]["data"]["id"].as_str().unwrap().to_owned(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(m.error_of(json!({"rpc": {"method": "delete", "data": {"channel": "talk", "id": sent}}})).await, 0);
+        let pushed = loop {
+            match watcher.answer().await {
+                Answer::Replies(r) => {
+                    if let Some(p) = r.iter().find(|p| p["push"]["pub"]["data"]["type"] == "delete") {
+                        break p.clone();
+                    }
+                }
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(pushed["push"]["pub"]["data"]["id"], json!(sent), "{pushed}");
+        assert_eq!(pushed["push"]["pub"]["data"]["by"], "mod", "{pushed}");
 
         // A client that never reads is disconnected as slow, not buffered without end.
         let mut slow = Raw::narrow(&url, "").await;
@@ -643,6 +663,16 @@ fn chat_files_hold_the_messages_of_their_segment() {
             text(&http_get(&format!("{http}/v1/chat/chatty")).2)
         );
     }
+    // The broadcast's start is in the chat's history.
+    let history = js("history", &[&chat_url, "chatty"]);
+    assert!(
+        history["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["type"] == "broadcast" && d["state"] == "started"),
+        "{history}"
+    );
     // The range API answers by media time.
     let (status, _, body) = http_get(&format!("{http}/v1/chat/chatty?from={start}&to={end}"));
     let body = text(&body);

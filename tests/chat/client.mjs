@@ -5,6 +5,7 @@
 //   position URL TOKEN CHANNEL           -> subscribe, print the stream position
 //   publish URL TOKEN CHANNEL MEDIA_TIME TEXT...
 //   recover URL TOKEN CHANNEL OFFSET EPOCH
+//   history URL CHANNEL                  -> every publication's data, oldest first
 import { Centrifuge } from 'centrifuge';
 import WebSocket from 'ws';
 
@@ -31,8 +32,9 @@ if (mode === 'share') {
   const [u1, u2, writer, reader, channel, count] = args;
   const n = Number(count);
   const a = client(u1, writer), b = client(u2, reader);
-  const subB = b.newSubscription(channel), subA = a.newSubscription(channel);
-  const received = [];
+  const subB = b.newSubscription(channel, { joinLeave: true }), subA = a.newSubscription(channel);
+  const received = [], joins = [];
+  subB.on('join', (ctx) => joins.push(ctx.info.user));
   const all = new Promise((res) => subB.on('publication', (ctx) => {
     if (ctx.data.type !== 'message') return;
     received.push({ text: ctx.data.text, offset: ctx.offset, user: ctx.info && ctx.info.user, data: ctx.data });
@@ -56,7 +58,16 @@ if (mode === 'share') {
     epoch: history.epoch,
     offset: history.offset,
     stats,
+    joins,
   });
+} else if (mode === 'history') {
+  const [url, channel] = args;
+  const c = client(url, null);
+  const sub = c.newSubscription(channel);
+  const ready = subscribed(sub); sub.subscribe(); c.connect();
+  await within(10000, 'subscribe', ready);
+  const h = await within(10000, 'history', sub.history({ limit: -1 }));
+  done({ data: h.publications.map((p) => p.data) });
 } else if (mode === 'position') {
   const [url, token, channel] = args;
   const c = client(url, token);
