@@ -81,6 +81,7 @@ fn compose_file_follows_the_compose_specification() {
         "s3:",
         "scheduler:",
         "ingest:",
+        "chat:",
         "worker-1:",
         "worker-2:",
         "worker-gpu:",
