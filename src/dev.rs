@@ -148,7 +148,16 @@ pub async fn run(o: DevOptions) -> anyhow::Result<()> {
 
     let rtmp_listener = services::bind(o.rtmp, "RTMP").await?;
     let http_listener = services::bind(o.http, "HTTP").await?;
-    let chat_listener = services::bind(o.chat, "chat").await?;
+    // The chat relay is an extra: a busy port moves it rather than stop dev.
+    let chat_listener = match services::bind(o.chat, "chat").await {
+        Ok(l) => l,
+        Err(e) => {
+            let mut any = o.chat;
+            any.set_port(0);
+            tracing::warn!(error = %e, "the chat port is taken; the relay listens on a free port");
+            services::bind(any, "chat").await?
+        }
+    };
     let rtmp_addr = rtmp_listener.local_addr()?;
     let http_addr = http_listener.local_addr()?;
     let chat_addr = chat_listener.local_addr()?;
