@@ -353,21 +353,29 @@ async fn follow(relay: Arc<Relay>, channel: ChannelName, tx: mpsc::Sender<Feed>)
     if tx.send(Feed::Ready(channel.clone())).await.is_err() {
         return;
     }
-    let live = match relay.history.follow(&channel, position.last).await {
-        Ok(l) => l,
-        Err(e) => {
-            tracing::warn!(%channel, error = %e, "chat files: cannot follow the history");
-            return;
+    // Followed again from the last offset whenever the stream ends.
+    let mut last = position.last;
+    loop {
+        let live = match relay.history.follow(&channel, last).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(%channel, error = %e, "chat files: cannot follow the history yet");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        tokio::pin!(live);
+        while let Some(p) = live.next().await {
+            last = last.max(p.offset);
+            if tx
+                .send(Feed::Publication(channel.clone(), p))
+                .await
+                .is_err()
+            {
+                return;
+            }
         }
-    };
-    tokio::pin!(live);
-    while let Some(p) = live.next().await {
-        if tx
-            .send(Feed::Publication(channel.clone(), p))
-            .await
-            .is_err()
-        {
-            return;
-        }
+        tracing::warn!(%channel, last, "chat files: the history stream ended; following again");
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }

@@ -177,6 +177,8 @@ impl Hub {
                 let task = tokio::spawn(deliver(
                     channel.clone(),
                     room.clone(),
+                    self.history.clone(),
+                    position.last,
                     publications,
                     joins,
                     self.metrics.clone(),
@@ -268,28 +270,47 @@ impl Hub {
     }
 }
 
-/// A room's delivery: publications in stream order, joins and leaves as they come.
+/// A room's delivery: publications in stream order, joins and leaves as they
+/// come. A delivery stream that ends (its consumer lost with a NATS server)
+/// is followed again from the last offset delivered, so a room never stalls.
 async fn deliver(
     channel: ChannelName,
     room: Arc<Room>,
-    publications: impl futures::Stream<Item = protocol::Publication>,
+    history: Arc<History>,
+    mut last: u64,
+    publications: impl futures::Stream<Item = protocol::Publication> + Send + 'static,
     mut joins: async_nats::Subscriber,
     metrics: ChatMetrics,
 ) {
-    tokio::pin!(publications);
     let name = Arc::new(channel.clone());
+    let mut publications: std::pin::Pin<
+        Box<dyn futures::Stream<Item = protocol::Publication> + Send>,
+    > = Box::pin(publications);
+    let mut joins_open = true;
     loop {
         tokio::select! {
             p = publications.next() => {
                 let Some(p) = p else {
-                    tracing::warn!(%channel, "the chat delivery stream ended");
-                    return;
+                    tracing::warn!(%channel, last, "the chat delivery stream ended; following again");
+                    publications = loop {
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                        match history.follow(&channel, last).await {
+                            Ok(s) => break Box::pin(s),
+                            Err(e) => tracing::warn!(%channel, error = %e, "cannot follow the chat history yet"),
+                        }
+                    };
+                    continue;
                 };
+                last = last.max(p.offset);
                 let text = Bytes::from(protocol::publication_push(channel.as_str(), &p));
                 room.fan_out(&Out::Publication { channel: name.clone(), offset: p.offset, text }, false, &metrics);
             }
-            m = joins.next() => {
-                let Some(m) = m else { continue };
+            m = joins.next(), if joins_open => {
+                let Some(m) = m else {
+                    tracing::warn!(%channel, "the joins subscription ended; joins and leaves are no longer pushed");
+                    joins_open = false;
+                    continue;
+                };
                 #[derive(serde::Deserialize)]
                 struct Announcement { kind: String, info: ClientInfo }
                 match serde_json::from_slice::<Announcement>(&m.payload) {
