@@ -114,5 +114,14 @@ async fn relay(a: RelayArgs) -> anyhow::Result<()> {
         services::termination().await;
         s.cancel();
     });
-    services::chat(client, js, listener, config, key, storage, stop).await
+    services::chat(
+        (client, js),
+        listener,
+        config,
+        key,
+        storage,
+        prometheus::Registry::new(),
+        stop,
+    )
+    .await
 }

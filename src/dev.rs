@@ -221,12 +221,12 @@ pub async fn run(o: DevOptions) -> anyhow::Result<()> {
             .await
             .context("opening the chat storage")?;
         tasks.spawn(services::chat(
-            client,
-            js.clone(),
+            (client, js.clone()),
             chat_listener,
             chat_config,
             Some(chat_key),
             storage,
+            metrics.clone(),
             stop.clone(),
         ));
     }

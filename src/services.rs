@@ -190,17 +190,17 @@ pub async fn termination() {
     let _ = ctrl_c.await;
 }
 
-/// The chat relay on `listener` until `stop` is cancelled.
+/// The chat relay on `listener` until `stop` is cancelled; its metrics go
+/// into `registry` (dev's shared one, so its /metrics shows them too).
 pub async fn chat(
-    client: async_nats::Client,
-    js: async_nats::jetstream::Context,
+    (client, js): (async_nats::Client, async_nats::jetstream::Context),
     listener: TcpListener,
     config: livefleet_chat::ChatConfig,
     key: Option<livefleet_chat::TokenKey>,
     storage: std::sync::Arc<dyn livefleet_storage::Storage>,
+    registry: prometheus::Registry,
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
-    let registry = prometheus::Registry::new();
     let metrics = livefleet_chat::ChatMetrics::register(&registry)?;
     let limits = livefleet_http::HttpLimits {
         max_connections: config.max_connections + 64,
