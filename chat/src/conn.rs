@@ -13,6 +13,7 @@ use livefleet_base::{now_unix_ms, ChannelName};
 use serde_json::json;
 use tokio::sync::mpsc;
 use tokio::time::timeout;
+use tracing::Instrument;
 
 use crate::history::MAX_READ;
 use crate::hub::{Kick, Member, Out};
@@ -72,11 +73,7 @@ pub async fn serve(relay: Arc<Relay>, socket: WebSocket) {
         kick: Arc::new(Kick::default()),
     };
     let span = tracing::info_span!("chat_connection", client = %conn.client);
-    let code = {
-        let _e = span.enter();
-        drop(_e);
-        conn.run(socket, rx).await
-    };
+    let code = conn.run(socket, rx).instrument(span).await;
     metrics.disconnect(code);
     for channel in conn.subs.keys().cloned().collect::<Vec<_>>() {
         conn.left(&channel).await;

@@ -193,7 +193,10 @@ impl Hub {
             }
         };
         if let Ok(mut members) = room.members.write() {
-            *members.users.entry(member.user.clone()).or_default() += 1;
+            // Anonymous readers are clients, not users.
+            if !member.user.is_empty() {
+                *members.users.entry(member.user.clone()).or_default() += 1;
+            }
             members.by_conn.insert(conn, member);
         }
         Ok(())
