@@ -730,7 +730,15 @@ fn chat_files_hold_the_messages_of_their_segment() {
             .any(|d| d["type"] == "broadcast" && d["state"] == "started"),
         "{history}"
     );
-    // The range API answers by media time.
+    // The range API refuses what it cannot read, and answers by media time.
+    for (query, want) in [
+        ("chatty?from=yesterday", 400),
+        ("chatty?from=20&to=10", 400),
+        ("nosuch?from=0", 404),
+    ] {
+        let (status, _, body) = http_get(&format!("{http}/v1/chat/{query}"));
+        assert_eq!(status, want, "{query}: {}", text(&body));
+    }
     let (status, _, body) = http_get(&format!("{http}/v1/chat/chatty?from={start}&to={end}"));
     let body = text(&body);
     assert_eq!(status, 200, "{body}");

@@ -203,7 +203,7 @@ impl History {
         id: &str,
         by: &str,
     ) -> Result<u64, HistoryError> {
-        if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        if !crate::message::is_message_id(id) {
             return Err(err(channel, "a message id is 1 to 64 letters and digits"));
         }
         let data = crate::message::ChatData::Delete {
@@ -256,21 +256,7 @@ impl History {
     ) -> Result<(), HistoryError> {
         self.ensure(channel).await?;
         let walk = async {
-            let stream = self
-                .js
-                .get_stream(stream_name(channel))
-                .await
-                .map_err(|e| err(channel, e))?;
-            let mut messages = stream
-                .create_consumer(consumer::pull::OrderedConfig {
-                    deliver_policy: start,
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| err(channel, e))?
-                .messages()
-                .await
-                .map_err(|e| err(channel, e))?;
+            let mut messages = self.consume(channel, start).await?;
             while let Some(m) = messages.next().await {
                 let m = m.map_err(|e| err(channel, e))?;
                 let Ok(info) = m.info() else { continue };
@@ -297,6 +283,29 @@ impl History {
             .map_err(|_| err(channel, "NATS did not deliver the history in time"))?
     }
 
+    /// An ordered consumer of the channel's stream from `start`.
+    async fn consume(
+        &self,
+        channel: &ChannelName,
+        start: consumer::DeliverPolicy,
+    ) -> Result<consumer::pull::Ordered, HistoryError> {
+        let stream = self
+            .js
+            .get_stream(stream_name(channel))
+            .await
+            .map_err(|e| err(channel, e))?;
+        stream
+            .create_consumer(consumer::pull::OrderedConfig {
+                deliver_policy: start,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| err(channel, e))?
+            .messages()
+            .await
+            .map_err(|e| err(channel, e))
+    }
+
     /// Follows the channel's publications after offset `after`, as they are stored.
     pub async fn follow(
         &self,
@@ -304,23 +313,10 @@ impl History {
         after: u64,
     ) -> Result<impl futures::Stream<Item = Publication> + use<>, HistoryError> {
         self.ensure(channel).await?;
-        let stream = self
-            .js
-            .get_stream(stream_name(channel))
-            .await
-            .map_err(|e| err(channel, e))?;
-        let messages = stream
-            .create_consumer(consumer::pull::OrderedConfig {
-                deliver_policy: consumer::DeliverPolicy::ByStartSequence {
-                    start_sequence: after + 1,
-                },
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| err(channel, e))?
-            .messages()
-            .await
-            .map_err(|e| err(channel, e))?;
+        let start = consumer::DeliverPolicy::ByStartSequence {
+            start_sequence: after + 1,
+        };
+        let messages = self.consume(channel, start).await?;
         let name = channel.clone();
         Ok(messages.filter_map(move |m| {
             let name = name.clone();

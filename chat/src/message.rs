@@ -47,6 +47,12 @@ pub enum ChatData {
     },
 }
 
+/// Whether `id` can name a message: 1 to 64 ASCII letters and digits (the
+/// ids the relay makes are 32 hex digits).
+pub fn is_message_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
 /// What a client sent, checked.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Draft {

@@ -228,7 +228,7 @@ impl Relay {
         id: &str,
         by: &str,
     ) -> Result<(), Refused> {
-        if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        if !crate::message::is_message_id(id) {
             return Err(error::BAD_REQUEST);
         }
         self.history

@@ -174,7 +174,7 @@ async fn delete_message(
 ) -> ApiResult<StatusCode> {
     let chat = chat(&state)?;
     let channel = channel_name(&channel)?;
-    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+    if !livefleet_chat::message::is_message_id(&id) {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "a message id is 1 to 64 letters and digits",
