@@ -15,6 +15,7 @@ use livefleet_bus::{
 use livefleet_ingest::IngestConfig;
 use livefleet_origin::OriginConfig;
 use livefleet_profile::LadderProfile;
+use livefleet_worker::archive::ArchiveConfig;
 use livefleet_worker::channel::LiveTiming;
 use tokio_util::sync::CancellationToken;
 
@@ -56,6 +57,10 @@ pub struct DevArgs {
     /// Chat relay listen address (WebSocket at /connection/websocket).
     #[arg(long, default_value = "127.0.0.1:8000")]
     pub chat: SocketAddr,
+    /// Seconds after a broadcast's VOD copy (vod/<channel>/<broadcast>/) at
+    /// which its live copy is deleted (default: kept).
+    #[arg(long)]
+    pub delete_live_after: Option<f64>,
 }
 
 impl DevArgs {
@@ -71,6 +76,10 @@ impl DevArgs {
             demo_source: self.demo_source,
             grace: crate::config::seconds(self.grace),
             chat: self.chat,
+            archive: ArchiveConfig {
+                delete_live_after_seconds: self.delete_live_after,
+                ..ArchiveConfig::default()
+            },
         }
     }
 }
@@ -86,9 +95,11 @@ pub struct DevOptions {
     pub demo_source: bool,
     pub grace: Duration,
     pub chat: SocketAddr,
+    pub archive: ArchiveConfig,
 }
 
 pub async fn run(o: DevOptions) -> anyhow::Result<()> {
+    o.archive.validate().map_err(anyhow::Error::msg)?;
     std::fs::create_dir_all(&o.data)
         .with_context(|| format!("cannot create the data directory {}", o.data.display()))?;
     let data = o.data.canonicalize().unwrap_or(o.data.clone());
@@ -194,6 +205,7 @@ pub async fn run(o: DevOptions) -> anyhow::Result<()> {
         "dev".into(),
         livefleet_storage::Location::Local(data.clone()),
         timing,
+        o.archive.clone(),
         metrics.clone(),
         stop.clone(),
     ));

@@ -33,6 +33,10 @@ pub struct SchedulerArgs {
     /// Playback URL base the API hands out (`<base>/<channel>/master.m3u8`).
     #[arg(long, default_value = "http://127.0.0.1:8080/live")]
     pub playback_base_url: String,
+    /// VOD URL base the API hands out (`<base>/<channel>/<broadcast>/master.m3u8`;
+    /// default: the playback base with its last `/live` made `/vod`).
+    #[arg(long)]
+    pub vod_base_url: Option<String>,
 }
 
 pub async fn run(a: SchedulerArgs) -> anyhow::Result<()> {
@@ -54,7 +58,7 @@ pub async fn run(a: SchedulerArgs) -> anyhow::Result<()> {
     ));
     let api = match a.admin_token.filter(|t| !t.is_empty()) {
         Some(token) => {
-            let state = livefleet_scheduler::admin::AdminState::open(
+            let mut state = livefleet_scheduler::admin::AdminState::open(
                 client.clone(),
                 token,
                 a.rtmp_base_url,
@@ -64,6 +68,9 @@ pub async fn run(a: SchedulerArgs) -> anyhow::Result<()> {
             .await
             .map_err(anyhow::Error::msg)
             .context("admin API")?;
+            if let Some(vod) = a.vod_base_url {
+                state.vod_base_url = vod.trim_end_matches('/').to_owned();
+            }
             let listener = services::bind(a.http, "the admin API").await?;
             tracing::info!(address = %listener.local_addr()?, "admin API listening");
             let s = stop.clone();

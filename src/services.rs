@@ -8,6 +8,7 @@ use anyhow::Context;
 use livefleet_bus::{ChannelRegistry, MediaPublisher, MediaStreamConfig};
 use livefleet_ingest::{BusSink, IngestConfig, IngestMetrics, RegistryGate};
 use livefleet_storage::{Location, Storage};
+use livefleet_worker::archive::ArchiveConfig;
 use livefleet_worker::channel::LiveTiming;
 use livefleet_worker::service::WorkerConfig;
 use tokio::net::TcpListener;
@@ -56,13 +57,18 @@ pub async fn worker(
     id: String,
     storage: Location,
     timing: LiveTiming,
+    archive: ArchiveConfig,
     metrics: prometheus::Registry,
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
     let storage = open_storage(&storage).await?;
     livefleet_worker::service::run(
         js,
-        WorkerConfig { id, timing },
+        WorkerConfig {
+            id,
+            timing,
+            archive,
+        },
         storage,
         metrics,
         async move { stop.cancelled().await },
@@ -104,6 +110,8 @@ pub struct WorkerFile {
     /// Where segments and manifests go: a directory or `s3://BUCKET/PREFIX`
     /// (default: the `--data` directory).
     pub storage: Option<String>,
+    /// Every broadcast kept as VOD under `vod/<channel>/<broadcast>/`.
+    pub archive: ArchiveConfig,
 }
 
 /// A fleet worker: runs the channels the scheduler assigns to it.
@@ -141,7 +149,11 @@ pub async fn fleet_worker(
     livefleet_worker::fleet::run(
         client,
         js,
-        WorkerConfig { id, timing },
+        WorkerConfig {
+            id,
+            timing,
+            archive: file.archive,
+        },
         capacity,
         storage,
         metrics,

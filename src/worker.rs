@@ -60,6 +60,7 @@ pub async fn run(a: WorkerArgs) -> anyhow::Result<ExitCode> {
         None => {}
     }
     let node: services::WorkerFile = config::load(a.config.as_deref())?;
+    node.archive.validate().map_err(anyhow::Error::msg)?;
     let (client, js) = nats::connect(&a.nats, &format!("livefleet-worker-{}", a.id)).await?;
     let registry = prometheus::Registry::new();
     let stop = tokio_util::sync::CancellationToken::new();
@@ -81,7 +82,16 @@ pub async fn run(a: WorkerArgs) -> anyhow::Result<ExitCode> {
     };
     if a.all_channels {
         let storage = node.location(&a.data)?;
-        services::worker(js, a.id, storage, timing, registry, stop.clone()).await?;
+        services::worker(
+            js,
+            a.id,
+            storage,
+            timing,
+            node.archive,
+            registry,
+            stop.clone(),
+        )
+        .await?;
     } else {
         services::fleet_worker(
             client,

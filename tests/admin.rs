@@ -291,6 +291,35 @@ fn admin_api_matches_its_openapi_description() {
     let (status, body) = call("GET", &format!("{base}/v1/channels/show"), t, None);
     assert_eq!(status, 200);
     conforms(&spec, "get", "/v1/channels/{name}", status, &body);
+    // No broadcast has ended yet: an empty archive list (tests/archive.rs fills one).
+    let (status, body) = call(
+        "GET",
+        &format!("{base}/v1/channels/show/broadcasts"),
+        t,
+        None,
+    );
+    assert_eq!((status, body.trim()), (200, "[]"));
+    conforms(
+        &spec,
+        "get",
+        "/v1/channels/{name}/broadcasts",
+        status,
+        &body,
+    );
+    let (status, body) = call(
+        "GET",
+        &format!("{base}/v1/channels/Show/broadcasts"),
+        t,
+        None,
+    );
+    assert_eq!(status, 422, "{body}");
+    conforms(
+        &spec,
+        "get",
+        "/v1/channels/{name}/broadcasts",
+        status,
+        &body,
+    );
     // The CLI sees the channel too.
     let listed = run(livefleet().args([
         "channel",

@@ -140,24 +140,6 @@ fn token(user: &str, extra: &[&str]) -> String {
     text(&out.stdout).trim().to_owned()
 }
 
-/// Runs tests/chat/client.mjs in `mode`; returns its JSON line.
-fn js(mode: &str, args: &[&str]) -> Value {
-    let out = run(Command::new("node")
-        .arg(repo().join("tests/chat/client.mjs"))
-        .arg(mode)
-        .args(args)
-        .current_dir(repo()));
-    let stdout = text(&out.stdout);
-    assert!(
-        out.status.success(),
-        "centrifuge-js {mode} failed: {}{}",
-        stdout,
-        text(&out.stderr)
-    );
-    serde_json::from_str(stdout.lines().last().unwrap_or_default())
-        .unwrap_or_else(|e| panic!("centrifuge-js {mode} printed {stdout:?}: {e}"))
-}
-
 #[test]
 fn relays_share_one_conversation_and_a_client_recovers_on_another_relay() {
     let mut chat = Chat::start(&["talk"]);

@@ -44,6 +44,10 @@ pub struct AdminState {
     pub token: String,
     pub rtmp_base_url: String,
     pub playback_base_url: String,
+    /// VOD URL base (`<base>/<channel>/<broadcast>/master.m3u8`).
+    pub vod_base_url: String,
+    /// The archived broadcasts.
+    pub broadcasts: livefleet_bus::BroadcastIndex,
     /// The chat routes' state (tokens, moderation).
     pub chat: Option<crate::admin_chat::ChatAdmin>,
 }
@@ -72,6 +76,10 @@ impl AdminState {
             )
             .await
             .map_err(|e| e.to_string())?,
+            broadcasts: livefleet_bus::BroadcastIndex::open(&js)
+                .await
+                .map_err(|e| e.to_string())?,
+            vod_base_url: crate::admin_archive::vod_base_for(&playback_base_url),
             client,
             token,
             rtmp_base_url: rtmp_base_url.trim_end_matches('/').to_string(),
@@ -161,6 +169,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/channels"),
     ("post", "/v1/channels"),
     ("get", "/v1/channels/{name}"),
+    ("get", "/v1/channels/{name}/broadcasts"),
     ("delete", "/v1/channels/{name}"),
     ("post", "/v1/channels/{name}/stream-key"),
     ("get", "/v1/profiles"),
@@ -190,6 +199,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/v1/nodes/{id}/drain", post(drain))
         .route("/v1/nodes/{id}/undrain", post(undrain))
         .merge(crate::admin_chat::routes())
+        .merge(crate::admin_archive::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             authorize,

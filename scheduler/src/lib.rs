@@ -16,6 +16,7 @@
 //! covers a worker that died while no replica led.
 
 pub mod admin;
+pub mod admin_archive;
 pub mod admin_chat;
 mod leader;
 mod metrics;

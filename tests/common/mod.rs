@@ -762,3 +762,21 @@ pub fn playlist_entries(text: &str) -> (Vec<String>, Vec<usize>) {
     }
     (uris, disc)
 }
+
+/// Runs tests/chat/client.mjs in `mode`; returns its JSON line.
+pub fn js(mode: &str, args: &[&str]) -> serde_json::Value {
+    let out = run(Command::new("node")
+        .arg(repo().join("tests/chat/client.mjs"))
+        .arg(mode)
+        .args(args)
+        .current_dir(repo()));
+    let stdout = text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "centrifuge-js {mode} failed: {}{}",
+        stdout,
+        text(&out.stderr)
+    );
+    serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("centrifuge-js {mode} printed {stdout:?}: {e}"))
+}

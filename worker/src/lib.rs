@@ -8,6 +8,7 @@
 //!   -> audio: resample -> AAC encode | copy     [audio thread: audio, aac, resample]
 //!   -> CMAF packager (livefleet-packager)       [packager thread: pack]
 //!   -> OutputSink (storage)                     [sink]
+//!   -> at the end: VOD copy under vod/          [archive task]
 //! ```
 //!
 //! A [`Broadcast`] holds a channel's package stage across its publish
@@ -28,6 +29,7 @@
 //! reason, `encoder: nvenc` refuses to start with that reason.
 
 mod aac;
+pub mod archive;
 pub mod audio;
 pub mod boundary;
 pub mod broadcast;

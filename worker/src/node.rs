@@ -15,6 +15,7 @@ use livefleet_storage::{Storage, StorageMetrics, StorageWriter, WriterOptions};
 use prometheus::Registry;
 use tokio::sync::mpsc;
 
+use crate::archive::{ArchiveConfig, ArchiveMetrics, Archiver};
 use crate::channel::{run_channel, LiveChannel, LiveTiming};
 use crate::encoder::{self, EncoderError, EncoderKind};
 use crate::events::ChannelEvents;
@@ -30,6 +31,8 @@ pub struct WorkerConfig {
     /// This node's id, in logs, heartbeats and assignments.
     pub id: String,
     pub timing: LiveTiming,
+    /// Every broadcast kept as VOD.
+    pub archive: ArchiveConfig,
 }
 
 /// Why a channel could not start on this node.
@@ -51,6 +54,8 @@ pub enum StartError {
 pub(crate) struct NodeBase {
     pub nvenc: Result<(), String>,
     pub writer: Arc<StorageWriter>,
+    /// Makes the VOD copy of each broadcast that ends here.
+    pub archiver: Arc<Archiver>,
     pub metrics: Option<WorkerMetrics>,
     /// Reads NVML into the GPU gauges while the node runs.
     gpu_poll: Option<tokio::task::JoinHandle<()>>,
@@ -86,6 +91,8 @@ async fn poll_gpu(metrics: WorkerMetrics, registry: Registry) {
 impl NodeBase {
     pub async fn start(
         storage: Arc<dyn Storage>,
+        archive: ArchiveConfig,
+        js: &jetstream::Context,
         registry: &Registry,
     ) -> Result<Self, PipelineError> {
         ffmpeg_next::init().map_err(|source| PipelineError::Decoder {
@@ -109,6 +116,24 @@ impl NodeBase {
         let storage_metrics = StorageMetrics::register(registry)
             .or_else(|_| StorageMetrics::unregistered())
             .map_err(|e| PipelineError::Output(format!("storage metrics: {e}")))?;
+        let index = if archive.enabled {
+            match livefleet_bus::BroadcastIndex::open(js).await {
+                Ok(i) => Some(i),
+                Err(e) => {
+                    tracing::warn!(error = %e, "no archive index on the bus; broadcasts are archived but not listed");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let archiver = Arc::new(Archiver::new(
+            archive,
+            storage.clone(),
+            storage_metrics.clone(),
+            index,
+            ArchiveMetrics::register(registry).ok(),
+        ));
         let writer = Arc::new(StorageWriter::spawn(
             storage,
             WriterOptions::default(),
@@ -117,6 +142,7 @@ impl NodeBase {
         Ok(Self {
             nvenc,
             writer,
+            archiver,
             metrics,
             gpu_poll,
         })

@@ -200,6 +200,8 @@ fn run(
                         stage.sink.settle();
                         stage.sync_gaps(p)?;
                     }
+                    let finals = p.manifests();
+                    stage.sink.ended(finals, &p.state());
                 }
                 break;
             }

@@ -20,6 +20,9 @@ use crate::node::{ChannelRun, NodeBase, RunSpec};
 pub use crate::node::{WorkerConfig, WorkerMetrics};
 use crate::sink::{OutputSink, WriterSink};
 
+/// How long a stopping node waits for the archives it is making.
+const ARCHIVE_DRAIN: Duration = Duration::from_secs(20);
+
 /// Runs the worker until `shutdown` resolves; then ends every broadcast cleanly.
 pub async fn run(
     js: jetstream::Context,
@@ -30,7 +33,7 @@ pub async fn run(
 ) -> Result<(), crate::PipelineError> {
     let span = tracing::info_span!("worker", node = %config.id);
     let _e = span.enter();
-    let base = NodeBase::start(storage, &metrics_registry).await?;
+    let base = NodeBase::start(storage, config.archive.clone(), &js, &metrics_registry).await?;
     let registry = loop {
         let opened = async {
             livefleet_bus::ensure_events_stream(&js).await?;
@@ -69,9 +72,10 @@ pub async fn run(
                                 resume: None,
                                 fleet: false,
                             };
-                            let (writer, prefix) = (base.writer.clone(), format!("live/{}/", rec.name));
+                            let (writer, archiver, prefix) = (base.writer.clone(), base.archiver.clone(), format!("live/{}/", rec.name));
+                            let (channel, runtime) = (rec.name.clone(), tokio::runtime::Handle::current());
                             let make_sink = Box::new(move || -> Box<dyn OutputSink> {
-                                Box::new(WriterSink::new(writer.clone(), prefix.clone()))
+                                Box::new(WriterSink::new(writer.clone(), prefix.clone()).archiving(archiver.clone(), channel.clone(), runtime.clone()))
                             });
                             match ChannelRun::start(&base, &js, &rec, spec, make_sink) {
                                 Ok(r) => {
@@ -113,5 +117,6 @@ pub async fn run(
         r.stop().await;
     }
     let _ = base.writer.flush().await;
+    base.archiver.drain(ARCHIVE_DRAIN).await;
     Ok(())
 }

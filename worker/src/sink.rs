@@ -5,8 +5,11 @@
 
 use std::sync::Arc;
 
+use livefleet_base::ChannelName;
 use livefleet_packager::{CacheClass, Output, PackagerState};
 use livefleet_storage::{ObjectMeta, Put, Storage, StorageWriter};
+
+use crate::archive::{manifests_of, Archiver, Ended};
 
 /// Why a sink refused a batch.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -50,6 +53,10 @@ pub trait OutputSink: Send + 'static {
     /// Waits until everything written is stored or given up, and tries what
     /// was given up once more: the end of a broadcast, before its last manifests.
     fn settle(&mut self) {}
+
+    /// The broadcast ended and its final manifests (`manifests`, already
+    /// written) are settled: a sink that archives starts the VOD copy.
+    fn ended(&mut self, _manifests: Vec<Output>, _state: &PackagerState) {}
 }
 
 /// Whether an output is a manifest (HLS playlist or DASH MPD).
@@ -113,6 +120,8 @@ impl OutputSink for StorageSink {
 /// writer never stores a manifest that names a lost segment unmarked.
 pub struct WriterSink {
     pub(crate) writer: Arc<StorageWriter>,
+    /// Where an ended broadcast is archived.
+    archive: Option<ArchiveHook>,
     /// Key prefix, e.g. `live/demo/`.
     prefix: String,
     /// The writer's missing-set version last handed to the packager.
@@ -125,11 +134,36 @@ impl WriterSink {
     pub fn new(writer: Arc<StorageWriter>, prefix: String) -> Self {
         Self {
             writer,
+            archive: None,
             prefix,
             seen_version: None,
             lost_as_of: 0,
         }
     }
+
+    /// Archives each broadcast of `channel` when it ends (if `archiver` is enabled).
+    pub fn archiving(
+        mut self,
+        archiver: Arc<Archiver>,
+        channel: ChannelName,
+        runtime: tokio::runtime::Handle,
+    ) -> Self {
+        if archiver.enabled() {
+            self.archive = Some(ArchiveHook {
+                archiver,
+                channel,
+                runtime,
+            });
+        }
+        self
+    }
+}
+
+/// What a [`WriterSink`] needs to archive a broadcast.
+struct ArchiveHook {
+    archiver: Arc<Archiver>,
+    channel: ChannelName,
+    runtime: tokio::runtime::Handle,
 }
 
 impl OutputSink for WriterSink {
@@ -175,6 +209,21 @@ impl OutputSink for WriterSink {
     fn settle(&mut self) {
         if let Err(e) = self.writer.blocking_settle() {
             tracing::warn!(error = %e, "could not wait for the storage writer");
+        }
+    }
+
+    fn ended(&mut self, manifests: Vec<Output>, state: &PackagerState) {
+        if let Some(hook) = &self.archive {
+            hook.archiver.submit(
+                &hook.runtime,
+                Ended {
+                    channel: hook.channel.clone(),
+                    live_prefix: self.prefix.clone(),
+                    manifests: manifests_of(manifests),
+                    state: state.clone(),
+                    ended_ms: livefleet_base::now_unix_ms(),
+                },
+            );
         }
     }
 }

@@ -13,6 +13,8 @@
 //!   worker resumes at the latest keyframe;
 //! - the channel registry ([`ChannelRegistry`]): channels, their stream keys
 //!   and ladder profiles in a JetStream KV bucket, watched by workers;
+//! - the archive index ([`BroadcastIndex`]): one record per archived
+//!   broadcast, from the workers to the admin API;
 //! - channel events ([`events`]): segment closes and broadcast starts and
 //!   stops, from the workers to the chat relays.
 //!
@@ -21,6 +23,7 @@
 //! admin API --ChannelRegistry--> KV livefleet_channels --watch--> worker, ingest (find_by_key)
 //! ```
 
+pub mod broadcasts;
 mod connect;
 mod error;
 pub mod events;
@@ -30,6 +33,7 @@ mod registry;
 pub mod replication;
 mod server;
 
+pub use broadcasts::{ArchiveState, ArchivedBroadcast, BroadcastIndex, BROADCASTS_BUCKET};
 pub use connect::{connect, connect_with, jetstream, parse_servers, NatsConnect};
 pub use error::{BusError, NatsError};
 pub use events::{

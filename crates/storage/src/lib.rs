@@ -19,6 +19,7 @@
 //! - [`StorageWriter`] puts objects one after another on a background task
 //!   with a bounded queue, so encoding never waits on a slow store and a
 //!   playlist is never written before the segment it names.
+//! - [`Storage::copy`] copies inside the store (the VOD archive).
 //! - [`RetryingStorage`] retries failed calls with exponential backoff and
 //!   jitter, for callers that write directly.
 
@@ -66,6 +67,18 @@ pub trait Storage: Send + Sync + 'static {
     /// Lists the keys that start with `prefix` (a plain string prefix, as in
     /// S3; `""` lists everything), sorted.
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError>;
+
+    /// Copies the object under `from` to `to`, stored with `meta`; `Ok(false)`
+    /// when there is no object under `from`. Backends copy inside the store
+    /// where they can (S3 `CopyObject`, a hard link on a local directory),
+    /// so the bytes never pass through this process; the default reads and
+    /// writes the object.
+    async fn copy(&self, from: &str, to: &str, meta: ObjectMeta) -> Result<bool, StorageError> {
+        match self.get(from).await? {
+            Some(body) => self.put(to, body, meta).await.map(|()| true),
+            None => Ok(false),
+        }
+    }
 }
 
 #[async_trait]
@@ -84,5 +97,9 @@ impl<S: Storage + ?Sized> Storage for std::sync::Arc<S> {
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
         (**self).list(prefix).await
+    }
+
+    async fn copy(&self, from: &str, to: &str, meta: ObjectMeta) -> Result<bool, StorageError> {
+        (**self).copy(from, to, meta).await
     }
 }

@@ -71,15 +71,7 @@ impl LocalDir {
 fn write_atomically(key: &str, path: &Path, body: &[u8], fsync: bool) -> Result<(), StorageError> {
     let dir = path.parent().unwrap_or(path);
     std::fs::create_dir_all(dir).map_err(|e| StorageError::io(key, dir, e))?;
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("object");
-    let temp = dir.join(format!(
-        "{TEMP_PREFIX}{name}-{}-{}",
-        std::process::id(),
-        TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
+    let temp = temp_path(dir, path);
     let result = (|| {
         let mut file = std::fs::OpenOptions::new()
             .write(true)
@@ -107,6 +99,43 @@ fn write_atomically(key: &str, path: &Path, body: &[u8], fsync: bool) -> Result<
         let _ = std::fs::remove_file(&temp);
     }
     result
+}
+
+/// Links `from` to a temporary name beside `to`, then renames it over `to`:
+/// the copy shares the file's blocks and appears whole or not at all.
+/// `Ok(false)` when `from` does not exist. Falls back to copying the bytes
+/// where a link cannot be made (another file system).
+fn link_atomically(key: &str, from: &Path, to: &Path) -> Result<bool, StorageError> {
+    if !from.is_file() {
+        return Ok(false);
+    }
+    let dir = to.parent().unwrap_or(to);
+    std::fs::create_dir_all(dir).map_err(|e| StorageError::io(key, dir, e))?;
+    let temp = temp_path(dir, to);
+    let made = std::fs::hard_link(from, &temp).or_else(|_| std::fs::copy(from, &temp).map(|_| ()));
+    match made {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(StorageError::io(key, &temp, e)),
+    }
+    let renamed = std::fs::rename(&temp, to);
+    // rename(2) does nothing when both names already link the same file
+    // (a copy made again): the temporary name is left, and removed here.
+    let _ = std::fs::remove_file(&temp);
+    renamed.map_err(|e| StorageError::io(key, to, e))?;
+    Ok(true)
+}
+
+fn temp_path(dir: &Path, target: &Path) -> PathBuf {
+    let name = target
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("object");
+    dir.join(format!(
+        "{TEMP_PREFIX}{name}-{}-{}",
+        std::process::id(),
+        TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+    ))
 }
 
 fn collect_keys(
@@ -210,6 +239,21 @@ impl Storage for LocalDir {
             }
             Err(e) => Err(StorageError::io(key, path, e)),
         }
+    }
+
+    /// A hard link (the content type and cache class are derived from the
+    /// key when served, so `meta` is not kept, as for a put).
+    async fn copy(&self, from: &str, to: &str, _meta: ObjectMeta) -> Result<bool, StorageError> {
+        let source = self.path_for(from)?;
+        let target = self.path_for(to)?;
+        let key = to.to_owned();
+        tokio::task::spawn_blocking(move || link_atomically(&key, &source, &target))
+            .await
+            .map_err(|e| StorageError::Backend {
+                key: to.to_owned(),
+                message: format!("copy task failed: {e}"),
+                retryable: true,
+            })?
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {

@@ -186,6 +186,17 @@ impl<S: Storage> Storage for RetryingStorage<S> {
         )
         .await
     }
+
+    async fn copy(&self, from: &str, to: &str, meta: ObjectMeta) -> Result<bool, StorageError> {
+        with_retries(
+            &self.policy,
+            "copy",
+            to,
+            |_, _, _| {},
+            || self.inner.copy(from, to, meta.clone()),
+        )
+        .await
+    }
 }
 
 #[cfg(test)]

@@ -210,26 +210,6 @@ impl S3Storage {
             retryable,
         }
     }
-
-    /// Copies `from` to `to` inside the bucket without moving the bytes through this process.
-    pub async fn copy(&self, from: &str, to: &str) -> Result<(), StorageError> {
-        validate_key(from)?;
-        validate_key(to)?;
-        let source = format!("{}/{}", self.bucket, encode_path(&self.full_key(from)));
-        let meta = ObjectMeta::for_key(to);
-        self.client
-            .copy_object()
-            .bucket(&self.bucket)
-            .key(self.full_key(to))
-            .copy_source(source)
-            .metadata_directive(aws_sdk_s3::types::MetadataDirective::Replace)
-            .content_type(meta.content_type)
-            .cache_control(meta.cache.cache_control())
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| self.error(to, "copying to", &e))
-    }
 }
 
 /// Percent-encodes a key for `x-amz-copy-source` (slashes kept).
@@ -326,6 +306,30 @@ impl Storage for S3Storage {
             .await
             .map(|_| ())
             .map_err(|e| self.error(key, "deleting", &e))
+    }
+
+    /// `CopyObject` inside the bucket: the bytes never pass through this
+    /// process. The copy's metadata is replaced by `meta`.
+    async fn copy(&self, from: &str, to: &str, meta: ObjectMeta) -> Result<bool, StorageError> {
+        validate_key(from)?;
+        validate_key(to)?;
+        let source = format!("{}/{}", self.bucket, encode_path(&self.full_key(from)));
+        match self
+            .client
+            .copy_object()
+            .bucket(&self.bucket)
+            .key(self.full_key(to))
+            .copy_source(source)
+            .metadata_directive(aws_sdk_s3::types::MetadataDirective::Replace)
+            .content_type(meta.content_type)
+            .cache_control(meta.cache.cache_control())
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(false),
+            Err(e) => Err(self.error(to, "copying to", &e)),
+        }
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {

@@ -188,6 +188,44 @@ async fn bad_keys_are_refused_and_nothing_is_written_outside_the_root() {
 }
 
 #[tokio::test]
+async fn copies_share_the_bytes_and_a_missing_source_is_reported() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalDir::new(dir.path().to_path_buf()).unwrap();
+    let key = "live/show/360p/7.m4s";
+    store
+        .put(key, Bytes::from_static(b"segment seven"), meta(key))
+        .await
+        .unwrap();
+    let to = "vod/show/b1/360p/7.m4s";
+    assert!(store.copy(key, to, meta(to)).await.unwrap());
+    assert_eq!(
+        store.get(to).await.unwrap().as_deref(),
+        Some(&b"segment seven"[..])
+    );
+    // A hard link: the same file, not a second copy of the bytes.
+    let (a, b) = (
+        std::fs::metadata(store.path_for(key).unwrap()).unwrap(),
+        std::fs::metadata(store.path_for(to).unwrap()).unwrap(),
+    );
+    assert_eq!((a.ino(), a.nlink()), (b.ino(), 2));
+    // Copying again replaces the target; deleting the source keeps the copy.
+    assert!(store.copy(key, to, meta(to)).await.unwrap());
+    store.delete(key).await.unwrap();
+    assert!(store.get(to).await.unwrap().is_some());
+    assert!(!store
+        .copy("live/show/360p/8.m4s", "vod/show/b1/360p/8.m4s", meta(to))
+        .await
+        .unwrap());
+    assert!(store.copy("../x", to, meta(to)).await.is_err());
+    let names = files_under(dir.path());
+    assert!(
+        names.iter().all(|n| !n.starts_with(livefleet_storage::TEMP_PREFIX)),
+        "{names:?}"
+    );
+}
+
+#[tokio::test]
 async fn list_by_prefix() {
     let dir = tempfile::tempdir().unwrap();
     let store = LocalDir::new(dir.path().to_path_buf()).unwrap();

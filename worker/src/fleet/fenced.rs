@@ -55,6 +55,13 @@ impl OutputSink for FencedSink {
         self.inner.settle();
     }
 
+    /// Only the holder of the channel archives its broadcast.
+    fn ended(&mut self, manifests: Vec<Output>, state: &PackagerState) {
+        if self.check().is_ok() {
+            self.inner.ended(manifests, state);
+        }
+    }
+
     fn write_published(
         &mut self,
         outputs: Vec<Output>,

@@ -59,6 +59,9 @@ struct Node {
     sequence: AtomicU64,
 }
 
+/// How long a stopping node waits for the archives it is making.
+const ARCHIVE_DRAIN: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// Runs a fleet worker until `shutdown` resolves. On shutdown its channels
 /// stop without an ending; the scheduler moves them once heartbeats stop.
 pub async fn run(
@@ -74,7 +77,7 @@ pub async fn run(
         .map_err(|e| crate::PipelineError::Output(format!("worker id: {e}")))?;
     let span = tracing::info_span!("worker", node = %id);
     let _e = span.enter();
-    let base = NodeBase::start(storage, &metrics_registry).await?;
+    let base = NodeBase::start(storage, config.archive.clone(), &js, &metrics_registry).await?;
     let (registry, assignments, store) = loop {
         let opened = async {
             livefleet_bus::ensure_events_stream(&js)
@@ -162,6 +165,7 @@ pub async fn run(
         r.run.stop().await;
     }
     let _ = node.base.writer.flush().await;
+    node.base.archiver.drain(ARCHIVE_DRAIN).await;
     Ok(())
 }
 
@@ -225,19 +229,21 @@ async fn start(node: &Arc<Node>, a: &Assignment) -> Result<Running, StartError> 
     let fenced = Arc::new(AtomicBool::new(false));
     let (sink_node, channel, epoch) = (node.clone(), a.channel.clone(), a.epoch);
     let runtime = tokio::runtime::Handle::current();
-    let make_sink = Box::new(move || -> Box<dyn OutputSink> {
-        let node = &sink_node;
-        Box::new(FencedSink {
-            inner: WriterSink::new(node.base.writer.clone(), format!("live/{channel}/")),
-            runtime: runtime.clone(),
-            store: node.store.clone(),
-            assignments: node.assignments.clone(),
-            worker: node.id.clone(),
-            channel: channel.clone(),
-            epoch,
-            fenced: fenced.clone(),
-        })
-    });
+    let make_sink =
+        Box::new(move || -> Box<dyn OutputSink> {
+            let node = &sink_node;
+            Box::new(FencedSink {
+                inner: WriterSink::new(node.base.writer.clone(), format!("live/{channel}/"))
+                    .archiving(node.base.archiver.clone(), channel.clone(), runtime.clone()),
+                runtime: runtime.clone(),
+                store: node.store.clone(),
+                assignments: node.assignments.clone(),
+                worker: node.id.clone(),
+                channel: channel.clone(),
+                epoch,
+                fenced: fenced.clone(),
+            })
+        });
     let run = ChannelRun::start(&node.base, &node.js, &rec, spec, make_sink)?;
     let cost = ChannelCost::of(&run.profile, None);
     tracing::info!(channel = %a.channel, epoch = a.epoch, "running under the assignment");

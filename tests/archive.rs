@@ -1,0 +1,254 @@
+//! Every broadcast kept as VOD: `livefleet dev` with an ffmpeg publisher and
+//! centrifuge-js sending chat; the archive read back from the store and
+//! through the origin, decoded by ffmpeg; the live copy deleted after the
+//! grace period.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::*;
+
+/// Every object the presentation under `root` names, relative to it.
+fn named_objects(root: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let master = fs::read_to_string(root.join("master.m3u8")).unwrap();
+    let uris = |text: &str| -> Vec<String> {
+        text.lines()
+            .map(str::trim)
+            .filter_map(|l| {
+                if let Some(i) = l.find("URI=\"") {
+                    l[i + 5..].split('"').next().map(str::to_owned)
+                } else if !l.is_empty() && !l.starts_with('#') {
+                    Some(l.to_owned())
+                } else {
+                    None
+                }
+            })
+            .collect()
+    };
+    for playlist in uris(&master) {
+        out.push(playlist.clone());
+        let dir = playlist.rsplit_once('/').map_or("", |(d, _)| d).to_owned();
+        let text = fs::read_to_string(root.join(&playlist)).unwrap();
+        for u in uris(&text) {
+            out.push(format!("{dir}/{u}"));
+        }
+    }
+    out
+}
+
+/// The one VOD directory of `channel` once its master is stored.
+fn vod_dir(store: &Path, channel: &str) -> Option<PathBuf> {
+    let dirs: Vec<PathBuf> = fs::read_dir(store.join("vod").join(channel))
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    dirs.into_iter().find(|d| d.join("master.m3u8").is_file())
+}
+
+fn files_under(dir: &Path, ext: &str) -> usize {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .map(|e| {
+            let p = e.path();
+            if p.is_dir() {
+                files_under(&p, ext)
+            } else {
+                usize::from(p.extension().is_some_and(|x| x == ext))
+            }
+        })
+        .sum()
+}
+
+const ADMIN_TOKEN: &str = "archive-test-admin-token";
+
+/// A scheduler serving the admin API on the bus `nats_url`: (base URL, process).
+fn admin(dir: &Path, nats_url: &str, playback_base: &str) -> (String, Proc) {
+    let http = format!("127.0.0.1:{}", free_port());
+    let scheduler = Proc::spawn(
+        livefleet()
+            .args(["scheduler", "--nats-url", nats_url, "--http", &http])
+            .args([
+                "--metrics",
+                "127.0.0.1:0",
+                "--playback-base-url",
+                playback_base,
+            ])
+            .env("LIVEFLEET_ADMIN_TOKEN", ADMIN_TOKEN),
+        dir.join("scheduler.log"),
+    );
+    (format!("http://{http}"), scheduler)
+}
+
+/// GET with the admin token: (status, body).
+fn admin_get(url: &str) -> (u16, String) {
+    let out = run(std::process::Command::new("curl").args([
+        "-s",
+        "-o",
+        "-",
+        "-w",
+        "\n%{http_code}",
+        "--max-time",
+        "10",
+        "-H",
+        &format!("Authorization: Bearer {ADMIN_TOKEN}"),
+        url,
+    ]));
+    let out = text(&out.stdout);
+    let (body, status) = out.rsplit_once('\n').unwrap_or(("", "0"));
+    (status.trim().parse().unwrap_or(0), body.to_owned())
+}
+
+#[test]
+fn a_broadcast_is_kept_as_vod_with_its_chat_and_the_live_copy_goes_after_the_grace() {
+    // dev on a bus of the test's own, with a scheduler's admin API beside it.
+    let bus_dir = tempfile::tempdir().unwrap();
+    let nats_port = free_port();
+    let _nats = Proc::spawn(
+        std::process::Command::new("nats-server")
+            .args([
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &nats_port.to_string(),
+                "-js",
+                "-sd",
+            ])
+            .arg(bus_dir.path().join("js")),
+        bus_dir.path().join("nats.log"),
+    );
+    let nats_url = format!("nats://127.0.0.1:{nats_port}");
+    let dev = Dev::start(
+        "vodch",
+        &[
+            "--grace",
+            "2",
+            "--delete-live-after",
+            "4",
+            "--nats-url",
+            &nats_url,
+        ],
+    );
+    let (admin_url, _scheduler) = admin(bus_dir.path(), &nats_url, &format!("{}/live", dev.http));
+    let store = dev.data.path().join("store");
+    let live = dev.channel_dir();
+    let publisher = Publisher::ffmpeg(&dev.publish_url, 12);
+    dev.wait_for(60, "two live segments", || {
+        files_under(&live.join("360p"), "m4s") >= 2
+    });
+    let sent = js(
+        "publish",
+        &[
+            &dev.chat,
+            &dev.chat_token,
+            "vodch",
+            "-",
+            "hello from the live show",
+        ],
+    );
+    assert_eq!(sent["published"], 1, "{sent}");
+    let (ok, err) = publisher.finish();
+    assert!(ok, "publisher: {err}");
+    dev.wait_for(90, "the VOD master playlist", || {
+        vod_dir(&store, "vodch").is_some()
+    });
+    let vod = vod_dir(&store, "vodch").unwrap();
+    // Counted before the grace period ends and the live copy goes.
+    let live_segments = files_under(&live, "m4s");
+    let id = vod.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        id.len() > 17 && id.as_bytes()[8] == b'T' && id.contains("Z-"),
+        "broadcast id {id}"
+    );
+
+    // Complete: every named object is there, every playlist ends, the MPD is static.
+    let named = named_objects(&vod);
+    let missing: Vec<&String> = named.iter().filter(|p| !vod.join(p).is_file()).collect();
+    assert!(
+        missing.is_empty(),
+        "the VOD names missing objects: {missing:?}"
+    );
+    for rendition in ["360p", "240p", "audio"] {
+        let playlist = fs::read_to_string(vod.join(rendition).join("index.m3u8")).unwrap();
+        assert!(
+            playlist.contains("#EXT-X-ENDLIST"),
+            "{rendition}: {playlist}"
+        );
+    }
+    let mpd = fs::read_to_string(vod.join("manifest.mpd")).unwrap();
+    assert!(mpd.contains(r#"type="static""#), "{mpd}");
+    assert_eq!(
+        files_under(&vod, "m4s"),
+        live_segments,
+        "every live segment of the broadcast is in the VOD"
+    );
+    check_presentation(&vod, &["360p", "240p"], "audio", 2.0, 5);
+    let errors = decode_errors(&vod.join("master.m3u8"));
+    assert!(errors.is_empty(), "ffmpeg reading the VOD: {errors}");
+
+    // The admin API lists it, with playback URLs the origin answers.
+    let listed: serde_json::Value = {
+        let url = format!("{admin_url}/v1/channels/vodch/broadcasts");
+        let mut answer = (0, String::new());
+        dev.wait_for(30, "the broadcast listed as complete", || {
+            answer = admin_get(&url);
+            answer.0 == 200 && answer.1.contains("\"complete\"")
+        });
+        serde_json::from_str(&answer.1).unwrap()
+    };
+    let b = &listed.as_array().unwrap()[0];
+    assert_eq!(b["id"], id.as_str(), "{listed}");
+    assert!(b["segments"].as_u64().unwrap() >= 5, "{listed}");
+    assert!(b["duration_seconds"].as_f64().unwrap() >= 10.0, "{listed}");
+    assert_eq!(b["gaps"], 0, "{listed}");
+    let hls = b["hls_url"].as_str().unwrap();
+    assert_eq!(hls, format!("{}/vod/vodch/{id}/master.m3u8", dev.http));
+    let (status, _, _) = http_get(b["dash_url"].as_str().unwrap());
+    assert_eq!(status, 200, "{listed}");
+    let (status, body) = admin_get(&format!("{admin_url}/v1/channels/Bad!/broadcasts"));
+    assert_eq!(status, 422, "{body}");
+
+    // Its chat replay files came along.
+    dev.wait_for(30, "the chat replay files in the VOD", || {
+        fs::read_dir(vod.join("chat")).is_ok_and(|d| {
+            d.filter_map(|e| e.ok()).any(|e| {
+                fs::read_to_string(e.path()).is_ok_and(|t| t.contains("hello from the live show"))
+            })
+        })
+    });
+
+    // The origin serves it as a finished object.
+    let (status, head, body) = http_get(&format!("{}/vod/vodch/{id}/master.m3u8", dev.http));
+    assert_eq!(status, 200, "{head}");
+    assert!(head.contains("mpegurl"), "{head}");
+    assert!(text(&body).contains("#EXT-X-STREAM-INF"));
+
+    // After the grace period the live copy goes, manifests first; the VOD stays.
+    dev.wait_for(60, "the live copy deleted", || {
+        !live.join("master.m3u8").exists() && files_under(&live, "m4s") == 0
+    });
+    for p in ["360p/index.m3u8", "manifest.mpd"] {
+        assert!(!live.join(p).exists(), "{p} left in the live prefix");
+    }
+    assert!(
+        files_under(&live.join("chat"), "json") == 0,
+        "live chat files left"
+    );
+    let missing: Vec<String> = named_objects(&vod)
+        .into_iter()
+        .filter(|p| !vod.join(p).is_file())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "deleting the live copy broke the VOD: {missing:?}"
+    );
+    let log = dev.log();
+    assert!(log.contains("broadcast archived"), "{log}");
+    std::thread::sleep(Duration::from_millis(200));
+}

@@ -1,0 +1,64 @@
+//! Prometheus metrics of the archive.
+
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry};
+
+/// - `livefleet_archive_broadcasts_total{result="complete|failed"}`
+/// - `livefleet_archive_seconds`: from a broadcast's end to its VOD master stored
+/// - `livefleet_archive_objects_copied_total`: server-side copies made
+/// - `livefleet_archive_live_objects_deleted_total`: live objects deleted after the archive
+#[derive(Debug, Clone)]
+pub struct ArchiveMetrics {
+    broadcasts: IntCounterVec,
+    seconds: Histogram,
+    pub(super) copied: IntCounter,
+    pub(super) deleted: IntCounter,
+}
+
+impl ArchiveMetrics {
+    /// Creates the metrics and registers them in `registry`.
+    pub fn register(registry: &Registry) -> Result<Self, prometheus::Error> {
+        let broadcasts = IntCounterVec::new(
+            Opts::new(
+                "livefleet_archive_broadcasts_total",
+                "Broadcasts archived as VOD, by result: complete, failed (the live copy is kept).",
+            ),
+            &["result"],
+        )?;
+        let seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "livefleet_archive_seconds",
+                "Time from a broadcast's end to its VOD master playlist stored.",
+            )
+            .buckets(vec![0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0]),
+        )?;
+        let copied = IntCounter::new(
+            "livefleet_archive_objects_copied_total",
+            "Objects copied inside the store from live/ to vod/.",
+        )?;
+        let deleted = IntCounter::new(
+            "livefleet_archive_live_objects_deleted_total",
+            "Live objects deleted once their broadcast was archived.",
+        )?;
+        registry.register(Box::new(broadcasts.clone()))?;
+        registry.register(Box::new(seconds.clone()))?;
+        registry.register(Box::new(copied.clone()))?;
+        registry.register(Box::new(deleted.clone()))?;
+        for result in ["complete", "failed"] {
+            broadcasts.with_label_values(&[result]);
+        }
+        Ok(Self {
+            broadcasts,
+            seconds,
+            copied,
+            deleted,
+        })
+    }
+
+    pub(super) fn finished(&self, complete: bool, seconds: f64) {
+        let result = if complete { "complete" } else { "failed" };
+        self.broadcasts.with_label_values(&[result]).inc();
+        if complete {
+            self.seconds.observe(seconds);
+        }
+    }
+}
