@@ -15,6 +15,7 @@ use livefleet_bus::{
 use livefleet_ingest::IngestConfig;
 use livefleet_origin::OriginConfig;
 use livefleet_profile::LadderProfile;
+use livefleet_storage::Location;
 use livefleet_worker::archive::ArchiveConfig;
 use livefleet_worker::channel::LiveTiming;
 use tokio_util::sync::CancellationToken;
@@ -36,9 +37,16 @@ pub struct DevArgs {
     /// HTTP listen address (origin, viewer page, /metrics).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub http: SocketAddr,
-    /// Storage directory (segments and manifests under live/<channel>/).
+    /// Data directory: NATS's files, and the segments and manifests (under
+    /// live/<channel>/ and vod/) unless --storage names another place.
     #[arg(long, default_value = "livefleet-data")]
     pub data: PathBuf,
+    /// Where segments, manifests and the archive go: a directory, or
+    /// s3://BUCKET/PREFIX on any S3-compatible store (credentials, region and
+    /// endpoint from the AWS environment: AWS_ACCESS_KEY_ID, AWS_REGION,
+    /// AWS_ENDPOINT_URL). The origin serves from it. Default: the --data directory.
+    #[arg(long)]
+    pub storage: Option<String>,
     /// Channel name.
     #[arg(long, default_value = "demo")]
     pub channel: livefleet_base::ChannelName,
@@ -70,6 +78,7 @@ impl DevArgs {
             rtmp: self.rtmp,
             http: self.http,
             data: self.data,
+            storage: self.storage,
             channel: self.channel,
             stream_key: self.stream_key,
             profile: self.profile,
@@ -89,6 +98,7 @@ pub struct DevOptions {
     pub rtmp: SocketAddr,
     pub http: SocketAddr,
     pub data: PathBuf,
+    pub storage: Option<String>,
     pub channel: ChannelName,
     pub stream_key: Option<String>,
     pub profile: Option<PathBuf>,
@@ -103,6 +113,13 @@ pub async fn run(o: DevOptions) -> anyhow::Result<()> {
     std::fs::create_dir_all(&o.data)
         .with_context(|| format!("cannot create the data directory {}", o.data.display()))?;
     let data = o.data.canonicalize().unwrap_or(o.data.clone());
+    // The store first: a wrong bucket, credential or endpoint stops dev before anything starts.
+    let location = match &o.storage {
+        Some(s) => Location::parse(s).map_err(|e| anyhow::anyhow!("--storage: {e}"))?,
+        None => Location::Local(data.clone()),
+    };
+    let on_s3 = matches!(location, Location::S3 { .. });
+    let store = services::open_storage(&location).await?;
     let (profile_text, profile_label) = match &o.profile {
         Some(p) => (
             std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
@@ -203,7 +220,7 @@ pub async fn run(o: DevOptions) -> anyhow::Result<()> {
     tasks.spawn(services::worker(
         js.clone(),
         "dev".into(),
-        livefleet_storage::Location::Local(data.clone()),
+        store.clone(),
         timing,
         o.archive.clone(),
         metrics.clone(),
@@ -228,16 +245,12 @@ pub async fn run(o: DevOptions) -> anyhow::Result<()> {
         Some(7 * 86_400),
     );
     {
-        let storage = livefleet_storage::Location::Local(data.clone())
-            .open()
-            .await
-            .context("opening the chat storage")?;
         tasks.spawn(services::chat(
             (client, js.clone()),
             chat_listener,
             chat_config,
             Some(chat_key),
-            storage,
+            store.clone(),
             metrics.clone(),
             stop.clone(),
         ));
@@ -250,6 +263,7 @@ pub async fn run(o: DevOptions) -> anyhow::Result<()> {
     let origin = livefleet_origin::router(
         OriginConfig {
             root: data.clone(),
+            store: on_s3.then(|| store.clone()),
             assets: None,
             default_channel: o.channel.to_string(),
             chat_url: Some(chat_url.clone()),
@@ -303,6 +317,9 @@ pub async fn run(o: DevOptions) -> anyhow::Result<()> {
         "  token:    {dev_token}   (user dev, moderator; `livefleet chat token` makes others)"
     );
     println!("  metrics:  http://{http_addr}/metrics");
+    if on_s3 {
+        println!("  storage:  {location}");
+    }
     println!("  data:     {}", data.display());
 
     if o.demo_source {

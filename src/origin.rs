@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use livefleet_origin::OriginConfig;
+use livefleet_storage::Location;
 
 use crate::services;
 
@@ -15,6 +16,9 @@ pub struct OriginArgs {
     /// Storage directory (the workers' `--data`).
     #[arg(long, default_value = "livefleet-data")]
     pub data: PathBuf,
+    /// Serve from this store instead: s3://BUCKET/PREFIX (or a directory).
+    #[arg(long)]
+    pub storage: Option<String>,
     /// HTTP listen address (origin, viewer page, /metrics).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
@@ -27,11 +31,18 @@ pub struct OriginArgs {
 }
 
 pub async fn run(a: OriginArgs) -> anyhow::Result<()> {
+    let (root, store) = match a.storage.as_deref().map(Location::parse).transpose() {
+        Err(e) => anyhow::bail!("--storage: {e}"),
+        Ok(Some(Location::Local(dir))) => (dir, None),
+        Ok(Some(s3)) => (a.data.clone(), Some(services::open_storage(&s3).await?)),
+        Ok(None) => (a.data.clone(), None),
+    };
     let listener = services::bind(a.listen, "HTTP").await?;
-    tracing::info!(http = %listener.local_addr()?, data = %a.data.display(), "origin listening");
+    tracing::info!(http = %listener.local_addr()?, data = %a.data.display(), storage = ?a.storage, "origin listening");
     let router = livefleet_origin::router(
         OriginConfig {
-            root: a.data,
+            root,
+            store,
             assets: None,
             default_channel: a.channel,
             chat_url: a.chat_url,

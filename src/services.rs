@@ -55,13 +55,12 @@ pub async fn ingest(
 pub async fn worker(
     js: async_nats::jetstream::Context,
     id: String,
-    storage: Location,
+    storage: Arc<dyn Storage>,
     timing: LiveTiming,
     archive: ArchiveConfig,
     metrics: prometheus::Registry,
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
-    let storage = open_storage(&storage).await?;
     livefleet_worker::service::run(
         js,
         WorkerConfig {

@@ -81,7 +81,7 @@ pub async fn run(a: WorkerArgs) -> anyhow::Result<ExitCode> {
         ..Default::default()
     };
     if a.all_channels {
-        let storage = node.location(&a.data)?;
+        let storage = services::open_storage(&node.location(&a.data)?).await?;
         services::worker(
             js,
             a.id,

@@ -1,4 +1,5 @@
-//! Objects of the storage directory over HTTP.
+//! Objects of the store over HTTP: files of the storage directory, or
+//! objects of a [`Storage`] (an S3 bucket).
 
 use std::io::SeekFrom;
 use std::sync::Arc;
@@ -7,7 +8,7 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use livefleet_storage::{cache_class_for_key, content_type_for_key, validate_key};
+use livefleet_storage::{cache_class_for_key, content_type_for_key, validate_key, Storage};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use crate::{not_found, Origin};
@@ -98,6 +99,59 @@ async fn object(origin: &Origin, key: &str, headers: &HeaderMap) -> Response {
         tracing::debug!(key, "refused object key");
         return not_found();
     }
+    match &origin.store {
+        Some(store) => stored_object(&**store, key, headers).await,
+        None => file_object(origin, key, headers).await,
+    }
+}
+
+/// The status and span (start, count) of a request for an object of `len`
+/// bytes; `None` when the range cannot be satisfied.
+fn span_of(headers: &HeaderMap, len: u64) -> Option<(StatusCode, u64, u64)> {
+    match parse_range(headers.get(header::RANGE), len) {
+        ByteRange::Whole => Some((StatusCode::OK, 0, len)),
+        ByteRange::Part { start, end } => {
+            Some((StatusCode::PARTIAL_CONTENT, start, end - start + 1))
+        }
+        ByteRange::Unsatisfiable => None,
+    }
+}
+
+fn unsatisfiable(len: u64) -> Response {
+    (
+        StatusCode::RANGE_NOT_SATISFIABLE,
+        [(header::CONTENT_RANGE, format!("bytes */{len}"))],
+    )
+        .into_response()
+}
+
+/// An object read whole from a store (an S3 bucket).
+async fn stored_object(store: &dyn Storage, key: &str, headers: &HeaderMap) -> Response {
+    let body = match store.get(key).await {
+        Ok(Some(body)) => body,
+        Ok(None) => return not_found(),
+        Err(error) => {
+            tracing::warn!(key, %error, "could not read object from the store");
+            return store_unavailable();
+        }
+    };
+    let len = body.len() as u64;
+    let Some((status, start, count)) = span_of(headers, len) else {
+        return unsatisfiable(len);
+    };
+    let part = body.slice(start as usize..(start + count) as usize);
+    with_object_headers(
+        (status, part).into_response(),
+        key,
+        status,
+        start,
+        count,
+        len,
+    )
+}
+
+/// An object streamed from the storage directory.
+async fn file_object(origin: &Origin, key: &str, headers: &HeaderMap) -> Response {
     let path = origin.root.join(key);
     let mut file = match tokio::fs::File::open(&path).await {
         Ok(file) => file,
@@ -108,18 +162,8 @@ async fn object(origin: &Origin, key: &str, headers: &HeaderMap) -> Response {
         Ok(_) => return not_found(),
         Err(error) => return io_failure(key, error),
     };
-
-    let range = parse_range(headers.get(header::RANGE), len);
-    let (status, start, count) = match range {
-        ByteRange::Whole => (StatusCode::OK, 0, len),
-        ByteRange::Part { start, end } => (StatusCode::PARTIAL_CONTENT, start, end - start + 1),
-        ByteRange::Unsatisfiable => {
-            return (
-                StatusCode::RANGE_NOT_SATISFIABLE,
-                [(header::CONTENT_RANGE, format!("bytes */{len}"))],
-            )
-                .into_response()
-        }
+    let Some((status, start, count)) = span_of(headers, len) else {
+        return unsatisfiable(len);
     };
     // Streamed from the file in chunks: a request for a huge range costs
     // one buffer, not the range. The file is open, so a concurrent rename
@@ -134,7 +178,25 @@ async fn object(origin: &Origin, key: &str, headers: &HeaderMap) -> Response {
         file.take(count),
         64 << 10,
     ));
-    let mut response = (status, body).into_response();
+    with_object_headers(
+        (status, body).into_response(),
+        key,
+        status,
+        start,
+        count,
+        len,
+    )
+}
+
+/// Content type, cache class, length and range headers of an object answer.
+fn with_object_headers(
+    mut response: Response,
+    key: &str,
+    status: StatusCode,
+    start: u64,
+    count: u64,
+    len: u64,
+) -> Response {
     let out = response.headers_mut();
     out.insert(header::CONTENT_LENGTH, HeaderValue::from(count));
     out.insert(
@@ -153,6 +215,19 @@ async fn object(origin: &Origin, key: &str, headers: &HeaderMap) -> Response {
         }
     }
     response
+}
+
+/// The store did not answer: a short-lived 503, so a CDN asks again soon.
+fn store_unavailable() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+            (header::RETRY_AFTER, HeaderValue::from_static("1")),
+        ],
+        "the store is not answering\n",
+    )
+        .into_response()
 }
 
 fn io_failure(key: &str, error: std::io::Error) -> Response {

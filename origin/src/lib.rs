@@ -1,8 +1,9 @@
-//! The HTTP origin: serves what the workers wrote to the local storage
-//! directory, the viewer page, the player scripts, and the process metrics.
+//! The HTTP origin: serves what the workers wrote to the store (the local
+//! storage directory, or any [`Storage`] such as an S3 bucket), the viewer
+//! page, the player scripts, and the process metrics.
 //!
 //! ```text
-//! worker -> StorageWriter -> LocalDir (root) <- origin <- CDN / players
+//! worker -> StorageWriter -> LocalDir (root) | S3 bucket <- origin <- CDN / players
 //! ```
 //!
 //! It is the origin of the embedded system (`livefleet dev`) and the CDN
@@ -32,16 +33,20 @@ use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use livefleet_storage::Storage;
 use tower_http::cors::{Any, CorsLayer};
 
 pub use assets::PlayerAssets;
 pub use metrics::OriginMetrics;
 
 /// Settings of the origin.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct OriginConfig {
     /// The storage directory (the root of a [`livefleet_storage::LocalDir`]).
     pub root: PathBuf,
+    /// Serve objects from this store instead of `root` (an S3 bucket): each
+    /// object is read whole, then sent.
+    pub store: Option<Arc<dyn Storage>>,
     /// A directory holding `hls.min.js` and `dash.all.min.js`. When `None`,
     /// the players are looked up in `node_modules` (installed by `npm ci`
     /// from the repository's `package.json`) in the current directory, the
@@ -61,6 +66,7 @@ impl OriginConfig {
     pub fn new(root: PathBuf) -> Self {
         OriginConfig {
             root,
+            store: None,
             assets: None,
             default_channel: "demo".to_owned(),
             chat_url: None,
@@ -68,10 +74,22 @@ impl OriginConfig {
     }
 }
 
+impl std::fmt::Debug for OriginConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OriginConfig")
+            .field("root", &self.root)
+            .field("store", &self.store.as_ref().map(|_| "Storage"))
+            .field("assets", &self.assets)
+            .field("default_channel", &self.default_channel)
+            .field("chat_url", &self.chat_url)
+            .finish()
+    }
+}
+
 /// What every request handler shares.
-#[derive(Debug)]
 pub(crate) struct Origin {
     pub(crate) root: PathBuf,
+    pub(crate) store: Option<Arc<dyn Storage>>,
     pub(crate) page: String,
     pub(crate) assets: PlayerAssets,
     pub(crate) registry: prometheus::Registry,
@@ -94,6 +112,7 @@ pub fn router(config: OriginConfig, registry: prometheus::Registry) -> Router {
     let page = page::render(&config.default_channel, config.chat_url.as_deref(), &assets);
     let origin = Arc::new(Origin {
         root: config.root,
+        store: config.store,
         page,
         assets,
         registry,

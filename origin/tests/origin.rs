@@ -508,3 +508,87 @@ async fn huge_ranges_are_streamed_not_buffered() {
         grown >> 20
     );
 }
+
+/// A store whose reads fail, as an S3 bucket that does not answer.
+struct Unreachable;
+
+#[async_trait::async_trait]
+impl livefleet_storage::Storage for Unreachable {
+    async fn put(
+        &self,
+        key: &str,
+        _body: bytes::Bytes,
+        _meta: livefleet_storage::ObjectMeta,
+    ) -> Result<(), livefleet_storage::StorageError> {
+        Err(unreachable_error(key))
+    }
+    async fn get(
+        &self,
+        key: &str,
+    ) -> Result<Option<bytes::Bytes>, livefleet_storage::StorageError> {
+        Err(unreachable_error(key))
+    }
+    async fn delete(&self, key: &str) -> Result<(), livefleet_storage::StorageError> {
+        Err(unreachable_error(key))
+    }
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, livefleet_storage::StorageError> {
+        Err(unreachable_error(prefix))
+    }
+}
+
+fn unreachable_error(key: &str) -> livefleet_storage::StorageError {
+    livefleet_storage::StorageError::Backend {
+        key: key.to_owned(),
+        message: "connection refused".into(),
+        retryable: true,
+    }
+}
+
+#[tokio::test]
+async fn objects_come_from_a_store_with_the_same_headers_and_ranges() {
+    // The same directory, read through the Storage trait as an S3 bucket is.
+    let origin = TestOrigin::start_with(|c| {
+        let store = livefleet_storage::LocalDir::new(c.root.clone()).unwrap();
+        c.store = Some(std::sync::Arc::new(store));
+        c.root = "/nonexistent".into();
+    })
+    .await;
+    let reply = origin.get("/live/demo/720p/7.m4s").await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.text(), "0123456789");
+    assert_eq!(reply.header("content-type"), Some("video/iso.segment"));
+    assert!(reply.header("cache-control").unwrap().contains("immutable"));
+    assert_eq!(reply.header("access-control-allow-origin"), Some("*"));
+    let reply = origin
+        .request("GET", "/live/demo/720p/7.m4s", &[("Range", "bytes=2-5")])
+        .await;
+    assert_eq!((reply.status, reply.text().as_str()), (206, "2345"));
+    assert_eq!(reply.header("content-range"), Some("bytes 2-5/10"));
+    let reply = origin
+        .request("GET", "/live/demo/720p/7.m4s", &[("Range", "bytes=10-")])
+        .await;
+    assert_eq!(reply.status, 416);
+    let reply = origin.get("/vod/demo/b1/master.m3u8").await;
+    assert_eq!(reply.status, 200);
+    assert!(reply.text().contains("ENDLIST"));
+    for missing in [
+        "/live/demo/720p/8.m4s",
+        "/live/demo/720p/.tmp-8.m4s-1-0",
+        "/live/../livefleet-secret.txt",
+    ] {
+        let reply = origin.get(missing).await;
+        assert_eq!(reply.status, 404, "{missing}");
+    }
+}
+
+#[tokio::test]
+async fn a_store_that_does_not_answer_is_a_short_lived_503() {
+    let origin = TestOrigin::start_with(|c| {
+        c.store = Some(std::sync::Arc::new(Unreachable));
+    })
+    .await;
+    let reply = origin.get("/live/demo/720p/7.m4s").await;
+    assert_eq!(reply.status, 503, "{}", reply.text());
+    assert_eq!(reply.header("cache-control"), Some("no-cache"));
+    assert_eq!(reply.header("retry-after"), Some("1"));
+}

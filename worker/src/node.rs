@@ -50,10 +50,12 @@ pub enum StartError {
     Spawn(std::io::Error),
 }
 
-/// FFmpeg, the NVENC probe, the metrics and the storage writer of a node.
+/// FFmpeg, the NVENC probe, the metrics and the store of a node.
 pub(crate) struct NodeBase {
     pub nvenc: Result<(), String>,
-    pub writer: Arc<StorageWriter>,
+    /// Where every channel writes, each through a writer of its own.
+    storage: Arc<dyn Storage>,
+    storage_metrics: StorageMetrics,
     /// Makes the VOD copy of each broadcast that ends here.
     pub archiver: Arc<Archiver>,
     pub metrics: Option<WorkerMetrics>,
@@ -134,18 +136,24 @@ impl NodeBase {
             index,
             ArchiveMetrics::register(registry).ok(),
         ));
-        let writer = Arc::new(StorageWriter::spawn(
-            storage,
-            WriterOptions::default(),
-            storage_metrics,
-        ));
         Ok(Self {
             nvenc,
-            writer,
+            storage,
+            storage_metrics,
             archiver,
             metrics,
             gpu_poll,
         })
+    }
+
+    /// A channel's own upload queue: a slow channel, or one whose objects
+    /// the store refuses, holds up no other channel.
+    fn channel_writer(&self) -> Arc<StorageWriter> {
+        Arc::new(StorageWriter::spawn(
+            self.storage.clone(),
+            WriterOptions::default(),
+            self.storage_metrics.clone(),
+        ))
     }
 
     /// Counts a channel start.
@@ -177,7 +185,12 @@ pub(crate) struct ChannelRun {
     pub deleted: Arc<AtomicBool>,
     thread: std::thread::JoinHandle<()>,
     forwarder: tokio::task::JoinHandle<()>,
+    /// The channel's upload queue, shared by its broadcasts.
+    writer: Arc<StorageWriter>,
 }
+
+/// Makes the sink of each broadcast of a channel, around the channel's writer.
+pub(crate) type MakeSink = Box<dyn Fn(&Arc<StorageWriter>) -> Box<dyn OutputSink> + Send>;
 
 impl ChannelRun {
     /// Starts `rec` with the sinks `make_sink` makes (one per broadcast).
@@ -186,7 +199,7 @@ impl ChannelRun {
         js: &jetstream::Context,
         rec: &ChannelRecord,
         spec: RunSpec,
-        make_sink: Box<dyn Fn() -> Box<dyn OutputSink> + Send>,
+        make_sink: MakeSink,
     ) -> Result<Self, StartError> {
         let profile =
             LadderProfile::from_yaml(&format!("channel {}", rec.name), &rec.profile_yaml)?;
@@ -221,10 +234,13 @@ impl ChannelRun {
         let feed = LiveFeed::new(rx, tokio::runtime::Handle::current());
         let thread_stop = stop.clone();
         let metrics = base.metrics.clone();
+        let writer = base.channel_writer();
+        let sink_writer = writer.clone();
+        let make_sink = move || make_sink(&sink_writer);
         let thread = std::thread::Builder::new()
             .name(format!("ch-{}", rec.name))
             .spawn(move || {
-                let result = run_channel(&live, feed, &*make_sink, &thread_stop);
+                let result = run_channel(&live, feed, &make_sink, &thread_stop);
                 if let Some(m) = &live.progress.meter {
                     m.retire();
                 }
@@ -249,6 +265,7 @@ impl ChannelRun {
             deleted,
             thread,
             forwarder,
+            writer,
         })
     }
 
@@ -262,10 +279,12 @@ impl ChannelRun {
         self.forwarder.abort();
     }
 
-    /// Stops the channel and waits for its thread.
+    /// Stops the channel, waits for its thread, then for its queued uploads.
     pub async fn stop(self) {
         self.stop.store(true, Ordering::Relaxed);
         self.forwarder.abort();
-        let _ = tokio::task::spawn_blocking(move || self.thread.join()).await;
+        let thread = self.thread;
+        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        let _ = self.writer.flush().await;
     }
 }

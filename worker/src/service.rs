@@ -16,7 +16,7 @@ use livefleet_bus::{ChannelChange, ChannelRegistry};
 use livefleet_storage::Storage;
 use prometheus::Registry;
 
-use crate::node::{ChannelRun, NodeBase, RunSpec};
+use crate::node::{ChannelRun, MakeSink, NodeBase, RunSpec};
 pub use crate::node::{WorkerConfig, WorkerMetrics};
 use crate::sink::{OutputSink, WriterSink};
 
@@ -72,9 +72,9 @@ pub async fn run(
                                 resume: None,
                                 fleet: false,
                             };
-                            let (writer, archiver, prefix) = (base.writer.clone(), base.archiver.clone(), format!("live/{}/", rec.name));
+                            let (archiver, prefix) = (base.archiver.clone(), format!("live/{}/", rec.name));
                             let (channel, runtime) = (rec.name.clone(), tokio::runtime::Handle::current());
-                            let make_sink = Box::new(move || -> Box<dyn OutputSink> {
+                            let make_sink: MakeSink = Box::new(move |writer| -> Box<dyn OutputSink> {
                                 Box::new(WriterSink::new(writer.clone(), prefix.clone()).archiving(archiver.clone(), channel.clone(), runtime.clone()))
                             });
                             match ChannelRun::start(&base, &js, &rec, spec, make_sink) {
@@ -116,7 +116,6 @@ pub async fn run(
     for (_, r) in running.drain() {
         r.stop().await;
     }
-    let _ = base.writer.flush().await;
     base.archiver.drain(ARCHIVE_DRAIN).await;
     Ok(())
 }

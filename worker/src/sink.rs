@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use livefleet_base::ChannelName;
 use livefleet_packager::{CacheClass, Output, PackagerState};
-use livefleet_storage::{ObjectMeta, Put, Storage, StorageWriter};
+use livefleet_storage::{ObjectMeta, Put, Storage, StorageWriter, WriterError};
 
 use crate::archive::{manifests_of, Archiver, Ended};
 
@@ -182,9 +182,12 @@ impl OutputSink for WriterSink {
             if put.meta.cache != CacheClass::Immutable {
                 put = put.naming_as_of(self.lost_as_of);
             }
-            self.writer
-                .blocking_put(put)
-                .map_err(|e| SinkError::Store(e.to_string()))?;
+            match self.writer.blocking_put_within(put) {
+                Ok(()) => {}
+                // Dropped and marked missing by the writer: the manifests mark the gap.
+                Err(WriterError::Full { .. }) => {}
+                Err(e) => return Err(SinkError::Store(e.to_string())),
+            }
         }
         Ok(())
     }

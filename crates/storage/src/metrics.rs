@@ -5,9 +5,10 @@ use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, 
 /// Upload metrics, registered once per process and shared (cloned) by every
 /// [`crate::StorageWriter`] and [`crate::RetryingStorage`]:
 ///
-/// - `livefleet_storage_puts_total{result="ok|retry|failed"}`: puts that
-///   succeeded (after any number of attempts), attempts that failed and will
-///   be tried again, and puts given up.
+/// - `livefleet_storage_puts_total{result="ok|retry|failed|dropped"}`: puts
+///   that succeeded (after any number of attempts), attempts that failed and
+///   will be tried again, puts given up (parked), and segments dropped
+///   because the queue stayed full (marked as gaps).
 /// - `livefleet_storage_put_seconds`: duration of one put attempt against
 ///   the backend.
 /// - `livefleet_storage_queue_depth`: puts waiting in writer queues (summed
@@ -42,7 +43,7 @@ impl StorageMetrics {
         registry.register(Box::new(metrics.missing.clone()))?;
         registry.register(Box::new(metrics.manifests_held.clone()))?;
         // Every result starts at zero, so rates and alerts have a series before the first event.
-        for result in ["ok", "retry", "failed", "recovered"] {
+        for result in ["ok", "retry", "failed", "recovered", "dropped"] {
             metrics.puts.with_label_values(&[result]);
         }
         Ok(metrics)
@@ -53,7 +54,7 @@ impl StorageMetrics {
         let puts = IntCounterVec::new(
             Opts::new(
                 "livefleet_storage_puts_total",
-                "Object puts by result: ok (stored), retry (an attempt failed and will be retried), failed (given up and parked), recovered (a parked put stored in the background).",
+                "Object puts by result: ok (stored), retry (an attempt failed and will be retried), failed (given up and parked), recovered (a parked put stored in the background), dropped (a segment not queued because the queue stayed full; marked as a gap).",
             ),
             &["result"],
         )?;
@@ -102,6 +103,10 @@ impl StorageMetrics {
 
     pub(crate) fn failed(&self) {
         self.puts.with_label_values(&["failed"]).inc();
+    }
+
+    pub(crate) fn dropped(&self) {
+        self.puts.with_label_values(&["dropped"]).inc();
     }
 
     pub(crate) fn recovered(&self) {

@@ -220,7 +220,9 @@ async fn copies_share_the_bytes_and_a_missing_source_is_reported() {
     assert!(store.copy("../x", to, meta(to)).await.is_err());
     let names = files_under(dir.path());
     assert!(
-        names.iter().all(|n| !n.starts_with(livefleet_storage::TEMP_PREFIX)),
+        names
+            .iter()
+            .all(|n| !n.starts_with(livefleet_storage::TEMP_PREFIX)),
         "{names:?}"
     );
 }
@@ -367,7 +369,20 @@ async fn writer_preserves_order() {
         expected.push(playlist);
     }
     writer.flush().await.unwrap();
-    assert_eq!(*recorder.puts.lock().unwrap(), expected);
+    // Segments between two manifests go up together, in any order; every
+    // manifest comes after the segments queued before it.
+    let stored = recorder.puts.lock().unwrap().clone();
+    let steps = |keys: &[String]| -> Vec<Vec<String>> {
+        keys.split(|k| k.ends_with(".m3u8"))
+            .map(|s| {
+                let mut s = s.to_vec();
+                s.sort();
+                s
+            })
+            .collect()
+    };
+    assert_eq!(steps(&stored), steps(&expected), "{stored:?}");
+    assert_eq!(stored.len(), expected.len());
     assert_eq!(writer.queue_depth(), 0);
     assert_eq!(writer.failed_puts(), 0);
     assert_eq!(
@@ -427,6 +442,7 @@ async fn writer_gives_up_after_bounded_attempts_and_keeps_going() {
         WriterOptions {
             queue_capacity: 8,
             retry: quick_retries(3),
+            parked_retry: Duration::from_millis(50),
             ..WriterOptions::default()
         },
         metrics,
@@ -440,20 +456,36 @@ async fn writer_gives_up_after_bounded_attempts_and_keeps_going() {
         .await
         .unwrap();
     writer.flush().await.unwrap();
-    assert_eq!(writer.failed_puts(), 1);
-    assert_eq!(recorder.attempts.load(Ordering::SeqCst), 4);
-    assert_eq!(*recorder.puts.lock().unwrap(), vec!["live/a/index.m3u8"]);
+    // The segment is given up after 3 attempts; the store is taken to be
+    // down, so the manifest behind it is parked at once, not tried 3 times.
+    assert_eq!(writer.failed_puts(), 2);
+    assert_eq!(recorder.attempts.load(Ordering::SeqCst), 3);
+    assert_eq!(writer.missing("live/").keys, vec!["live/a/1.m4s"]);
     assert_eq!(
         counter(&registry, "livefleet_storage_puts_total", "failed"),
-        1.0
+        2.0
     );
     assert_eq!(
         counter(&registry, "livefleet_storage_puts_total", "retry"),
         2.0
     );
+    // The background retry finds the store answering: both are stored, in order.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while recorder.puts.lock().unwrap().len() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "parked puts not retried"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(
-        counter(&registry, "livefleet_storage_puts_total", "ok"),
-        1.0
+        *recorder.puts.lock().unwrap(),
+        vec!["live/a/1.m4s", "live/a/index.m3u8"]
+    );
+    assert!(writer.missing("live/").keys.is_empty());
+    assert_eq!(
+        counter(&registry, "livefleet_storage_puts_total", "recovered"),
+        2.0
     );
 }
 
@@ -562,4 +594,87 @@ async fn lost_segments_are_reported_retried_and_never_named_unmarked() {
         2.0
     );
     writer.close().await;
+}
+
+/// A store that takes `delay` per put.
+struct Slow {
+    delay: Duration,
+}
+
+#[async_trait]
+impl Storage for Slow {
+    async fn put(&self, _key: &str, _body: Bytes, _meta: ObjectMeta) -> Result<(), StorageError> {
+        tokio::time::sleep(self.delay).await;
+        Ok(())
+    }
+    async fn get(&self, _key: &str) -> Result<Option<Bytes>, StorageError> {
+        Ok(None)
+    }
+    async fn delete(&self, _key: &str) -> Result<(), StorageError> {
+        Ok(())
+    }
+    async fn list(&self, _prefix: &str) -> Result<Vec<String>, StorageError> {
+        Ok(Vec::new())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_slower_than_the_stream_holds_the_packager_a_bounded_time_and_drops_marked_segments(
+) {
+    let registry = prometheus::Registry::new();
+    let metrics = StorageMetrics::register(&registry).unwrap();
+    let writer = Arc::new(StorageWriter::spawn(
+        Arc::new(Slow {
+            delay: Duration::from_millis(400),
+        }),
+        WriterOptions {
+            queue_capacity: 2,
+            parallel: 1,
+            max_wait: Duration::from_millis(100),
+            ..WriterOptions::default()
+        },
+        metrics,
+    ));
+    let w = writer.clone();
+    // The packager's side: a thread outside the runtime.
+    let (elapsed, outcomes) = tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
+        let mut outcomes = Vec::new();
+        for n in 0..8 {
+            let t = std::time::Instant::now();
+            let r = w.blocking_put_within(Put::new(format!("live/a/360p/{n}.m4s"), Bytes::new()));
+            outcomes.push((r.is_ok(), t.elapsed()));
+        }
+        (started.elapsed(), outcomes)
+    })
+    .await
+    .unwrap();
+    // No put waited much past the bound; the store needed 3.2 s for all.
+    for (_, waited) in &outcomes {
+        assert!(*waited < Duration::from_millis(400), "{outcomes:?}");
+    }
+    assert!(elapsed < Duration::from_millis(2400), "{elapsed:?}");
+    let dropped: Vec<usize> = outcomes
+        .iter()
+        .enumerate()
+        .filter(|(_, (ok, _))| !ok)
+        .map(|(n, _)| n)
+        .collect();
+    assert!(!dropped.is_empty(), "{outcomes:?}");
+    // Every dropped segment is marked missing (a gap), and counted.
+    let missing = writer.missing("live/a/");
+    assert_eq!(missing.keys.len(), dropped.len(), "{missing:?}");
+    assert_eq!(missing.lost, dropped.len() as u64);
+    assert_eq!(
+        counter(&registry, "livefleet_storage_puts_total", "dropped"),
+        dropped.len() as f64
+    );
+    // A manifest is never dropped: it waits for room.
+    let w = writer.clone();
+    tokio::task::spawn_blocking(move || {
+        w.blocking_put_within(Put::new("live/a/360p/index.m3u8", Bytes::new()))
+    })
+    .await
+    .unwrap()
+    .unwrap();
 }

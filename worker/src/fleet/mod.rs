@@ -33,7 +33,7 @@ use livefleet_fleet::{Assignment, Assignments, ChannelCost, Epoch, WorkerId};
 use livefleet_storage::Storage;
 use prometheus::Registry;
 
-use crate::node::{ChannelRun, NodeBase, RunSpec, StartError, WorkerConfig};
+use crate::node::{ChannelRun, MakeSink, NodeBase, RunSpec, StartError, WorkerConfig};
 use crate::sink::{OutputSink, WriterSink};
 use fenced::FencedSink;
 
@@ -164,7 +164,6 @@ pub async fn run(
     for (_, r) in running.drain() {
         r.run.stop().await;
     }
-    let _ = node.base.writer.flush().await;
     node.base.archiver.drain(ARCHIVE_DRAIN).await;
     Ok(())
 }
@@ -229,21 +228,23 @@ async fn start(node: &Arc<Node>, a: &Assignment) -> Result<Running, StartError> 
     let fenced = Arc::new(AtomicBool::new(false));
     let (sink_node, channel, epoch) = (node.clone(), a.channel.clone(), a.epoch);
     let runtime = tokio::runtime::Handle::current();
-    let make_sink =
-        Box::new(move || -> Box<dyn OutputSink> {
-            let node = &sink_node;
-            Box::new(FencedSink {
-                inner: WriterSink::new(node.base.writer.clone(), format!("live/{channel}/"))
-                    .archiving(node.base.archiver.clone(), channel.clone(), runtime.clone()),
-                runtime: runtime.clone(),
-                store: node.store.clone(),
-                assignments: node.assignments.clone(),
-                worker: node.id.clone(),
-                channel: channel.clone(),
-                epoch,
-                fenced: fenced.clone(),
-            })
-        });
+    let make_sink: MakeSink = Box::new(move |writer| -> Box<dyn OutputSink> {
+        let node = &sink_node;
+        Box::new(FencedSink {
+            inner: WriterSink::new(writer.clone(), format!("live/{channel}/")).archiving(
+                node.base.archiver.clone(),
+                channel.clone(),
+                runtime.clone(),
+            ),
+            runtime: runtime.clone(),
+            store: node.store.clone(),
+            assignments: node.assignments.clone(),
+            worker: node.id.clone(),
+            channel: channel.clone(),
+            epoch,
+            fenced: fenced.clone(),
+        })
+    });
     let run = ChannelRun::start(&node.base, &node.js, &rec, spec, make_sink)?;
     let cost = ChannelCost::of(&run.profile, None);
     tracing::info!(channel = %a.channel, epoch = a.epoch, "running under the assignment");

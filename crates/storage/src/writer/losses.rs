@@ -40,6 +40,17 @@ impl Losses {
         self.version.fetch_add(1, Ordering::Release);
     }
 
+    /// Records the loss of `key` unless it is missing already; whether it was new.
+    pub(super) fn record_loss_once(&self, key: &str) -> bool {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if !state.missing.insert(key.to_owned()) {
+            return false;
+        }
+        state.lost += 1;
+        self.version.fetch_add(1, Ordering::Release);
+        true
+    }
+
     /// Whether `key` was missing (and is no more).
     pub(super) fn record_stored(&self, key: &str) -> bool {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());

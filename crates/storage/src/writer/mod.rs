@@ -76,18 +76,27 @@ pub struct WriterOptions {
     pub parked_bytes: usize,
     /// Pause between two background attempts at the parked puts.
     pub parked_retry: Duration,
+    /// Segments stored at once (the segments of one step, one per rendition,
+    /// go up together; a manifest waits until the segments before it are done).
+    pub parallel: usize,
+    /// How long [`StorageWriter::blocking_put_within`] waits for room in a
+    /// full queue.
+    pub max_wait: Duration,
 }
 
 impl Default for WriterOptions {
     /// 256 puts: about 10 segment durations of a four-rendition ladder;
-    /// 256 MiB of parked puts (a few minutes of a ladder at a few Mbit/s),
-    /// tried again every 2 s.
+    /// 128 MiB of parked puts (a few minutes of one channel's ladder at a few
+    /// Mbit/s), tried again every 2 s; 4 segments at once; 2 s of waiting for
+    /// room before a segment is dropped.
     fn default() -> Self {
         WriterOptions {
             queue_capacity: 256,
             retry: RetryPolicy::default(),
-            parked_bytes: 256 << 20,
+            parked_bytes: 128 << 20,
             parked_retry: Duration::from_secs(2),
+            parallel: 4,
+            max_wait: Duration::from_secs(2),
         }
     }
 }
@@ -153,6 +162,7 @@ pub(super) struct Counters {
 pub struct StorageWriter {
     commands: mpsc::Sender<Command>,
     capacity: usize,
+    max_wait: Duration,
     counters: Arc<Counters>,
     losses: Arc<Losses>,
     metrics: StorageMetrics,
@@ -180,6 +190,7 @@ impl StorageWriter {
         metrics: StorageMetrics,
     ) -> Self {
         let capacity = options.queue_capacity.max(1);
+        let max_wait = options.max_wait;
         let (commands, queue) = mpsc::channel(capacity);
         let counters = Arc::new(Counters::default());
         let losses = Arc::new(Losses::default());
@@ -192,12 +203,14 @@ impl StorageWriter {
                 metrics: metrics.clone(),
                 parked: Vec::new(),
                 parked_bytes: 0,
+                down: false,
             }
             .run(queue),
         );
         StorageWriter {
             commands,
             capacity,
+            max_wait,
             counters,
             losses,
             metrics,
@@ -270,6 +283,68 @@ impl StorageWriter {
                 self.not_queued();
                 closed(command)
             })
+    }
+
+    /// Queues `put` from a thread outside the runtime, waiting at most
+    /// [`WriterOptions::max_wait`] for room: the bound on how long a store
+    /// that has fallen behind can hold up the packager (and the encoders
+    /// behind it). When the queue stays full, a media segment is dropped
+    /// and marked missing (the manifests mark its gap;
+    /// `livefleet_storage_puts_total{result="dropped"}`), and
+    /// [`WriterError::Full`] says so; anything else waits for room, since a
+    /// manifest or init segment cannot be marked.
+    ///
+    /// # Panics
+    /// When called from asynchronous code.
+    pub fn blocking_put_within(&self, put: Put) -> Result<(), WriterError> {
+        self.check(&put)?;
+        if !put.is_segment() || !put.key.ends_with(".m4s") {
+            return self.blocking_put(put);
+        }
+        let deadline = std::time::Instant::now() + self.max_wait;
+        let mut put = put;
+        loop {
+            self.queued();
+            match self.commands.try_send(Command::Put(put)) {
+                Ok(()) => return Ok(()),
+                Err(mpsc::error::TrySendError::Closed(command)) => {
+                    self.not_queued();
+                    return Err(closed(command));
+                }
+                Err(mpsc::error::TrySendError::Full(command)) => {
+                    self.not_queued();
+                    let Command::Put(p) = command else {
+                        return Err(WriterError::Closed { key: String::new() });
+                    };
+                    put = p;
+                }
+            }
+            if std::time::Instant::now() >= deadline {
+                self.drop_segment(&put.key);
+                return Err(WriterError::Full {
+                    key: put.key,
+                    capacity: self.capacity,
+                });
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// A segment that never reached the queue: lost for good, marked missing
+    /// (manifests already queued that were made before the loss are held,
+    /// see [`Put::naming_as_of`]).
+    fn drop_segment(&self, key: &str) {
+        self.counters.failed.fetch_add(1, Ordering::Relaxed);
+        self.metrics.dropped();
+        if self.losses.record_loss_once(key) {
+            self.metrics.missing.inc();
+        }
+        tracing::error!(
+            key,
+            capacity = self.capacity,
+            "storage queue full for {:?}: segment dropped; the manifests mark it as a gap",
+            self.max_wait
+        );
     }
 
     /// Waits until every put queued before this call has been stored or

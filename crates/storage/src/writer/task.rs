@@ -1,5 +1,6 @@
-//! The writer's background task: the queue in order, and between its puts
-//! the parked ones, tried again every few seconds.
+//! The writer's background task: the queue in order (the segments before a
+//! manifest stored together), and between its puts the parked ones, tried
+//! again every few seconds.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -8,7 +9,7 @@ use tokio::sync::mpsc;
 
 use super::{Command, Counters, Losses, Put, WriterOptions};
 use crate::retry::put_with_retry;
-use crate::{Storage, StorageMetrics};
+use crate::{Storage, StorageError, StorageMetrics};
 
 /// The background task: the queue in order, and the parked puts between.
 pub(super) struct Task {
@@ -20,13 +21,22 @@ pub(super) struct Task {
     /// Given-up puts, oldest first, at most one per key.
     pub(super) parked: Vec<Put>,
     pub(super) parked_bytes: usize,
+    /// A put failed after its retries with an error that may pass: the
+    /// store is taken to be down, and queued puts are parked at once
+    /// instead of waiting out their retries each; the parked retries probe
+    /// it, and the first that succeeds ends this.
+    pub(super) down: bool,
 }
 
 impl Task {
     pub(super) async fn run(mut self, mut queue: mpsc::Receiver<Command>) {
         let mut next_retry = tokio::time::Instant::now();
+        // A command read ahead while gathering a batch of segments.
+        let mut held: Option<Command> = None;
         loop {
-            let command = if self.parked.is_empty() {
+            let command = if let Some(c) = held.take() {
+                Some(c)
+            } else if self.parked.is_empty() {
                 queue.recv().await
             } else {
                 tokio::select! {
@@ -41,12 +51,31 @@ impl Task {
             let Some(command) = command else { break };
             match command {
                 Command::Put(put) => {
-                    self.counters.depth.fetch_sub(1, Ordering::Relaxed);
-                    self.metrics.queue_depth.dec();
+                    self.taken();
                     if self.parked.is_empty() {
                         next_retry = tokio::time::Instant::now() + self.options.parked_retry;
                     }
-                    self.store(put).await;
+                    if !put.is_segment() {
+                        self.store(put).await;
+                        continue;
+                    }
+                    // Segments up to the next manifest go up together (a
+                    // segment of each rendition); the manifest waits for all.
+                    let mut batch = vec![put];
+                    while batch.len() < self.options.parallel.max(1) {
+                        match queue.try_recv() {
+                            Ok(Command::Put(p)) if p.is_segment() => {
+                                self.taken();
+                                batch.push(p);
+                            }
+                            Ok(other) => {
+                                held = Some(other);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    self.store_batch(batch).await;
                 }
                 Command::Flush(done) => {
                     let _ = done.send(());
@@ -66,6 +95,12 @@ impl Task {
         tracing::debug!("storage writer drained; stopping");
     }
 
+    /// One put left the queue.
+    fn taken(&self) {
+        self.counters.depth.fetch_sub(1, Ordering::Relaxed);
+        self.metrics.queue_depth.dec();
+    }
+
     async fn store(&mut self, put: Put) {
         if let Some(as_of) = put.names_as_of {
             if as_of < self.losses.lost() {
@@ -75,7 +110,30 @@ impl Task {
                 return;
             }
         }
-        let result = put_with_retry(
+        let result = self.attempt(&put).await;
+        self.settle_result(put, result);
+    }
+
+    /// Stores `batch` (segments) concurrently, then books the results in order.
+    async fn store_batch(&mut self, batch: Vec<Put>) {
+        let results = futures::future::join_all(batch.iter().map(|p| self.attempt(p))).await;
+        for (put, result) in batch.into_iter().zip(results) {
+            self.settle_result(put, result);
+        }
+    }
+
+    /// Puts with retries; while the store is down, not at all (the parked
+    /// retries probe it).
+    async fn attempt(&self, put: &Put) -> Result<(), StorageError> {
+        if self.down {
+            self.metrics.failed();
+            return Err(StorageError::Backend {
+                key: put.key.clone(),
+                message: "the store is not answering; parked until it does".into(),
+                retryable: true,
+            });
+        }
+        put_with_retry(
             &*self.storage,
             &put.key,
             &put.body,
@@ -83,15 +141,31 @@ impl Task {
             &self.options.retry,
             &self.metrics,
         )
-        .await;
+        .await
+    }
+
+    fn settle_result(&mut self, put: Put, result: Result<(), StorageError>) {
         match result {
             Ok(()) => self.stored(&put),
-            Err(_) => {
+            Err(error) => {
                 // Already logged with the error by the retry loop.
                 self.counters.failed.fetch_add(1, Ordering::Relaxed);
+                if error.is_retryable() && !self.down {
+                    self.down = true;
+                    tracing::warn!(key = %put.key, %error, "the store is not answering; puts are parked until it answers again");
+                }
                 self.park(put);
             }
         }
+    }
+
+    fn is_missing(&self, key: &str) -> bool {
+        self.losses
+            .state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .missing
+            .contains(key)
     }
 
     /// `put` is stored: an older parked version of it is moot, a gap is closed.
@@ -108,15 +182,7 @@ impl Task {
     }
 
     fn park(&mut self, put: Put) {
-        if put.is_segment()
-            && !self
-                .losses
-                .state
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .missing
-                .contains(&put.key)
-        {
+        if put.is_segment() && !self.is_missing(&put.key) {
             self.losses.record_loss(&put.key);
             self.metrics.missing.inc();
         }
@@ -134,7 +200,11 @@ impl Task {
             );
             return;
         }
-        tracing::warn!(key = %put.key, "put parked; trying again in the background");
+        if self.down {
+            tracing::debug!(key = %put.key, "put parked; trying again in the background");
+        } else {
+            tracing::warn!(key = %put.key, "put parked; trying again in the background");
+        }
         self.parked_bytes += put.body.len();
         self.metrics.parked.inc();
         self.parked.push(put);
@@ -160,6 +230,9 @@ impl Task {
             };
             match result {
                 Ok(()) => {
+                    if std::mem::take(&mut self.down) {
+                        tracing::info!("the store answers again");
+                    }
                     self.metrics.recovered();
                     tracing::info!(key = %put.key, "parked put stored");
                     self.stored(&put);
