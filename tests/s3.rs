@@ -6,90 +6,11 @@
 mod common;
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Output;
 
+use common::s3::*;
 use common::*;
-
-const KEY: &str = "livefleet-test";
-const SECRET: &str = "livefleet-test-secret-0123456789";
-
-/// An s3s-fs server over a temporary directory (one folder per bucket); killed on drop.
-struct S3Server {
-    child: Child,
-    root: tempfile::TempDir,
-    port: u16,
-}
-
-impl S3Server {
-    fn start(buckets: &[&str]) -> S3Server {
-        let root = tempfile::tempdir().unwrap();
-        for b in buckets {
-            fs::create_dir_all(root.path().join(b)).unwrap();
-        }
-        let port = free_port();
-        let child = Command::new("s3s-fs")
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--access-key", KEY, "--secret-key", SECRET])
-            .arg(root.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("s3s-fs (cargo install --locked s3s-fs@0.14.1 --features binary; scripts/setup does)");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "s3s-fs did not listen");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        S3Server { child, root, port }
-    }
-
-    fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// Where the server keeps `bucket/key`.
-    fn path(&self, bucket_and_key: &str) -> PathBuf {
-        self.root.path().join(bucket_and_key)
-    }
-
-    /// A livefleet command with this server's credentials and endpoint.
-    fn livefleet(&self) -> Command {
-        let mut c = livefleet();
-        c.env("AWS_ACCESS_KEY_ID", KEY)
-            .env("AWS_SECRET_ACCESS_KEY", SECRET)
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ENDPOINT_URL", self.endpoint())
-            .env_remove("AWS_ENDPOINT_URL_S3")
-            .env_remove("AWS_PROFILE");
-        c
-    }
-
-    /// HEAD of an object, signed: the response headers, lower-cased.
-    fn head(&self, bucket_and_key: &str) -> String {
-        let out = run(Command::new("curl")
-            .args([
-                "-sfI",
-                "--max-time",
-                "10",
-                "--aws-sigv4",
-                "aws:amz:us-east-1:s3",
-            ])
-            .args(["--user", &format!("{KEY}:{SECRET}")])
-            .args(["-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD"])
-            .arg(format!("{}/{bucket_and_key}", self.endpoint())));
-        assert!(out.status.success(), "HEAD {bucket_and_key} failed");
-        text(&out.stdout).to_lowercase().replace('\r', "")
-    }
-}
-
-impl Drop for S3Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn transcode_to(s3: &S3Server, clip: &Path, out: &str, extra: &[&str]) -> Output {
     run(s3

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod s3;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -516,6 +517,20 @@ impl Dev {
         extra: &[&str],
         prepare: impl FnOnce(&Path) -> G,
     ) -> Dev {
+        Self::start_full(channel, extra, &[], prepare)
+    }
+
+    /// As [`Dev::start`], with these environment variables (the AWS ones of an S3 store).
+    pub fn start_env(channel: &str, extra: &[&str], env: &[(String, String)]) -> Dev {
+        Self::start_full(channel, extra, env, |_| ())
+    }
+
+    fn start_full<G: 'static>(
+        channel: &str,
+        extra: &[&str],
+        env: &[(String, String)],
+        prepare: impl FnOnce(&Path) -> G,
+    ) -> Dev {
         use std::io::BufRead;
         let data = tempfile::tempdir().unwrap();
         let guard: Box<dyn std::any::Any> = Box::new(prepare(&data.path().join("store")));
@@ -540,6 +555,7 @@ impl Dev {
                 vec!["--profile".into(), profile("cpu-small.yaml")]
             })
             .args(extra)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .env(
                 "RUST_LOG",
                 std::env::var("LIVEFLEET_TEST_LOG").unwrap_or_else(|_| "info".into()),
