@@ -13,9 +13,13 @@
 //! Run: `cargo bench --bench ladder_throughput` (LIVEFLEET_BENCH_SECONDS
 //! shortens the source). Figures only; nothing here passes or fails.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
+
+use common::{measure, Usage};
 
 const LADDER: [(&str, u32, u32, u32); 4] = [
     ("1080p", 1920, 1080, 6000),
@@ -23,46 +27,6 @@ const LADDER: [(&str, u32, u32, u32); 4] = [
     ("480p", 854, 480, 1200),
     ("360p", 640, 360, 730),
 ];
-
-#[derive(Debug, Clone, Copy, Default)]
-struct Usage {
-    wall: f64,
-    cpu: f64,
-    max_rss_mb: f64,
-}
-
-/// Runs a command and measures it with wait4 (its own CPU time and peak RSS).
-// The child is reaped by wait4 below, which clippy cannot see.
-#[allow(clippy::zombie_processes)]
-fn measure(cmd: &mut Command) -> Usage {
-    let start = Instant::now();
-    let child = cmd
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: zeroed rusage is a valid out-parameter; pid is our own child.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
-    let wall = start.elapsed().as_secs_f64();
-    assert_eq!(r, pid, "wait4 failed");
-    if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
-        let mut err = String::new();
-        if let Some(mut e) = child.stderr {
-            use std::io::Read;
-            let _ = e.read_to_string(&mut err);
-        }
-        panic!("{cmd:?} failed: {err}");
-    }
-    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    Usage {
-        wall,
-        cpu: tv(ru.ru_utime) + tv(ru.ru_stime),
-        max_rss_mb: ru.ru_maxrss as f64 / 1024.0,
-    }
-}
 
 fn ffmpeg(args: &[&str]) {
     let s = Command::new("ffmpeg")

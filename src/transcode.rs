@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::ValueEnum;
-use livefleet_profile::LadderProfile;
+use livefleet_profile::{DecoderChoice, LadderProfile};
 use livefleet_worker::encoder::EncoderKind;
 use livefleet_worker::transcode::{transcode, TranscodeJob};
 use livefleet_worker::Progress;
@@ -28,6 +28,9 @@ pub struct TranscodeArgs {
     /// Override the profile's encoder choice.
     #[arg(long, value_enum)]
     pub encoder: Option<EncoderArg>,
+    /// Override the profile's decoder choice (where the source is decoded and scaled).
+    #[arg(long, value_enum)]
+    pub decoder: Option<DecoderArg>,
     /// Replace a previous output in --out (a non-empty --out is refused otherwise).
     #[arg(long)]
     pub force: bool,
@@ -39,8 +42,22 @@ pub enum EncoderArg {
     X264,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+pub enum DecoderArg {
+    Auto,
+    Nvdec,
+    Cpu,
+}
+
 pub fn run(a: TranscodeArgs) -> anyhow::Result<()> {
-    let profile = LadderProfile::load(&a.profile).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut profile = LadderProfile::load(&a.profile).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let Some(d) = a.decoder {
+        profile.decoder = match d {
+            DecoderArg::Auto => DecoderChoice::Auto,
+            DecoderArg::Nvdec => DecoderChoice::Nvdec,
+            DecoderArg::Cpu => DecoderChoice::Cpu,
+        };
+    }
     let job = TranscodeJob {
         input: a.input,
         profile,
@@ -88,12 +105,18 @@ fn run_transcode(job: &TranscodeJob) -> anyhow::Result<()> {
     let _ = watcher.join();
     let report = result.with_context(|| format!("transcoding {}", job.input))?;
     println!(
-        "{}: {:.1} s of media, {} frames, {} segments, encoder {}{}",
+        "{}: {:.1} s of media, {} frames, {} segments, encoder {}, video path {}{}",
         job.out,
         report.media_seconds,
         report.frames_decoded,
         report.segments_written,
         report.encoder,
+        report
+            .paths
+            .iter()
+            .map(|p| p.as_str())
+            .collect::<Vec<_>>()
+            .join(" then "),
         if report.corrupt_packets > 0 {
             format!(", {} corrupt packets skipped", report.corrupt_packets)
         } else {

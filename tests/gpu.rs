@@ -84,3 +84,90 @@ fn on_a_gpu_with_nvenc_a_file_transcodes_on_nvenc() {
     assert!(done.status.success(), "{}", text(&done.stderr));
     assert!(out.join("master.m3u8").exists());
 }
+
+/// A transcode with `--decoder` and `--encoder` on this machine: (success, stdout, stderr).
+fn transcode_on(decoder: &str, encoder: &str) -> (bool, String, String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("in.flv");
+    make_clip(&clip, 4);
+    let done = run(livefleet()
+        .args(["transcode"])
+        .arg(&clip)
+        .args(["--decoder", decoder, "--encoder", encoder, "--profile"])
+        .arg(profile("cpu-small.yaml"))
+        .arg("--out")
+        .arg(dir.path().join("out")));
+    (
+        done.status.success(),
+        text(&done.stdout),
+        text(&done.stderr),
+        dir,
+    )
+}
+
+#[test]
+fn without_a_gpu_auto_decodes_on_the_cpu_and_says_why_once() {
+    if gpu_here() {
+        return;
+    }
+    let (ok, out, err, dir) = transcode_on("auto", "x264");
+    assert!(ok, "{err}");
+    assert!(out.contains("video path cpu"), "{out}");
+    let lines: Vec<_> = err.lines().filter(|l| l.contains("video path")).collect();
+    assert_eq!(lines.len(), 1, "one line per channel: {err}");
+    assert!(
+        lines[0].contains("NVDEC not used") && lines[0].contains("libcuda"),
+        "the reason names the missing driver: {}",
+        lines[0]
+    );
+    assert!(dir.path().join("out/master.m3u8").exists());
+}
+
+#[test]
+fn without_a_gpu_an_nvdec_only_transcode_is_refused_with_the_reason() {
+    if gpu_here() {
+        return;
+    }
+    let (ok, _, err, dir) = transcode_on("nvdec", "x264");
+    assert!(!ok, "decoder: nvdec must not run on the CPU: {err}");
+    assert!(
+        err.contains("NVDEC was requested") && err.contains("libcuda"),
+        "{err}"
+    );
+    let out = dir.path().join("out");
+    let master = std::fs::read_to_string(out.join("master.m3u8")).unwrap_or_default();
+    assert!(
+        !master.contains("#EXT-X-ENDLIST"),
+        "nothing looks complete after a refusal"
+    );
+}
+
+/// On a GPU machine: every path gpu-check says is available transcodes a
+/// file on that path, without falling back.
+#[test]
+#[ignore = "needs an NVIDIA GPU: scripts/gpu-check"]
+fn on_a_gpu_each_available_path_transcodes_on_itself() {
+    let (_, r) = gpu_check();
+    for (mode, decoder, encoder) in [
+        ("zero_copy", "nvdec", "nvenc"),
+        ("upload", "cpu", "nvenc"),
+        ("hybrid", "nvdec", "x264"),
+    ] {
+        let m = r["modes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["mode"] == mode)
+            .unwrap();
+        if m["available"] != true {
+            println!("{mode}: not available here: {}", m["reason"]);
+            continue;
+        }
+        let (ok, out, err, dir) = transcode_on(decoder, encoder);
+        assert!(ok, "{mode}: {err}");
+        assert!(out.contains(&format!("video path {mode}")), "{mode}: {out}");
+        let errors = decode_errors(&dir.path().join("out/360p/index.m3u8"));
+        assert!(errors.is_empty(), "{mode}: the output decodes: {errors}");
+        println!("{mode}: {out}");
+    }
+}

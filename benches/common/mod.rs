@@ -1,6 +1,12 @@
-//! What the benches share: child processes stopped on drop, free loopback ports.
+//! What the benches share: child processes stopped on drop, free loopback
+//! ports, a child's CPU time and memory.
 // Each bench uses part of this.
 #![allow(dead_code)]
+
+mod usage;
+
+#[allow(unused_imports)]
+pub use usage::{measure, reap, Usage};
 
 use std::process::{Child, Command};
 use std::time::Duration;

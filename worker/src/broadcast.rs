@@ -20,13 +20,16 @@ use livefleet_base::now_unix_ms;
 use livefleet_packager::{PackagerConfig, PackagerState, TrackSpec};
 use livefleet_profile::LadderProfile;
 
-use crate::encoder::EncoderKind;
+use crate::encoder::{EncoderKind, Selection};
+use crate::hw;
 use crate::ladder::Ladder;
 use crate::pack::{self, PackMsg, PackSender};
 pub use crate::progress::Progress;
+use crate::session::PathChoice;
 use crate::session::SessionHost;
 use crate::sink::OutputSink;
 use crate::source::PacketSource;
+use crate::video_path::{self, GpuPiece, Offer, VideoPath};
 use crate::PipelineError;
 
 /// How a broadcast is encoded and packaged.
@@ -35,7 +38,8 @@ pub struct BroadcastConfig {
     /// Channel name (or input name) for logs.
     pub label: String,
     pub profile: LadderProfile,
-    pub encoder: EncoderKind,
+    /// The node's encoder (NVENC where a session opens) and why not NVENC.
+    pub encoder: Selection,
     /// Segments listed in live playlists.
     pub live_window: usize,
     /// Seconds of DVR window listed instead, when set.
@@ -62,6 +66,13 @@ pub struct Broadcast {
     /// End of the media timeline so far, in the 90 kHz clock.
     pub(crate) timeline_end_90k: i64,
     pub(crate) progress: Arc<Progress>,
+    /// GPU pieces that failed in this broadcast: they stay out of its later sessions.
+    failed: Vec<(GpuPiece, String)>,
+    /// The video path of the last session.
+    path: Option<VideoPath>,
+    /// GPU pieces a test pretends this machine has (the fallback tests).
+    #[cfg(test)]
+    pub(crate) pretend: Option<Offer>,
 }
 
 impl Broadcast {
@@ -111,6 +122,10 @@ impl Broadcast {
             sessions: 0,
             timeline_end_90k,
             progress,
+            failed: Vec::new(),
+            path: None,
+            #[cfg(test)]
+            pretend: None,
         })
     }
 
@@ -128,11 +143,21 @@ impl Broadcast {
                 .duration_ms
                 .store((d * 1000.0) as u64, Ordering::Relaxed);
         }
-        let result = crate::session::run(self, source);
-        self.sessions += 1;
-        match result {
-            Err(e) => Err(self.first_cause(e)),
-            ok => ok,
+        loop {
+            let result = crate::session::run(self, source);
+            self.sessions += 1;
+            match result {
+                Err(PipelineError::Gpu { piece, message })
+                    if !self.failed.iter().any(|(p, _)| *p == piece) =>
+                {
+                    // The source goes on: the next session reads it from here,
+                    // on the next path, after one discontinuity.
+                    tracing::warn!(%piece, error = %message, "a GPU piece failed; the channel continues on the next video path");
+                    self.failed.push((piece, message));
+                }
+                Err(e) => return Err(self.first_cause(e)),
+                ok => return ok,
+            }
         }
     }
 
@@ -184,8 +209,64 @@ impl SessionHost for Broadcast {
         &self.config.profile
     }
 
-    fn encoder(&self) -> EncoderKind {
-        self.config.encoder
+    fn video_path(&mut self, codec: ff::codec::Id) -> Result<PathChoice, PipelineError> {
+        let profile = &self.config.profile;
+        let decoder = match profile.decoder {
+            // A channel that keeps running on the CPU beats a dead one.
+            livefleet_profile::DecoderChoice::Nvdec if !self.failed.is_empty() => {
+                livefleet_profile::DecoderChoice::Auto
+            }
+            d => d,
+        };
+        let mut device = None;
+        let gpu_decode = if decoder == livefleet_profile::DecoderChoice::Cpu {
+            Err("the profile says decoder: cpu".to_owned())
+        } else {
+            hw::nvdec_offer(codec).map(|d| device = Some(d))
+        };
+        let sel = &self.config.encoder;
+        let mut offer = Offer {
+            gpu_decode,
+            nvenc: match sel.kind {
+                EncoderKind::Nvenc => Ok(()),
+                EncoderKind::X264 => Err(sel
+                    .nvenc_unavailable
+                    .clone()
+                    .unwrap_or_else(|| "the profile says encoder: x264".to_owned())),
+            },
+        };
+        #[cfg(test)]
+        if let Some(pretend) = &self.pretend {
+            offer = pretend.clone();
+        }
+        for (piece, why) in &self.failed {
+            offer.without(*piece, why);
+        }
+        let choice = video_path::choose(decoder, &offer, profile.uses_hevc())?;
+        let path = choice.path;
+        if self.path != Some(path) {
+            let meter = self.progress.meter.as_ref();
+            match self.path {
+                Some(from) => {
+                    meter.inspect(|m| m.fell_back(from, path));
+                    tracing::warn!(%from, to = %path, stages = path.stages(), not_used = %choice.not_used.join("; "), "video path changed");
+                }
+                None => {
+                    tracing::info!(%path, stages = path.stages(), not_used = %choice.not_used.join("; "), "video path")
+                }
+            }
+            self.path = Some(path);
+            self.progress
+                .paths
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((path, choice.not_used.join("; ")));
+        }
+        if let Some(m) = &self.progress.meter {
+            m.video_path(path);
+        }
+        let device = device.filter(|_| path != VideoPath::Upload && path != VideoPath::Cpu);
+        Ok(PathChoice { path, device })
     }
 
     fn progress(&self) -> &Progress {

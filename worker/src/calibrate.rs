@@ -84,27 +84,20 @@ fn encode_for(
     seed: usize,
     duration: Duration,
 ) -> Result<(u64, Duration), String> {
-    let mut enc = encoder::open_video(kind, s, "calibration").map_err(|e| e.to_string())?;
+    let mut enc = encoder::open_video(
+        kind,
+        s,
+        "calibration",
+        encoder::FrameInput::System(ffmpeg_next::format::Pixel::YUV420P),
+    )
+    .map_err(|e| e.to_string())?;
     let mut f = frame::Video::new(format::Pixel::YUV420P, s.width, s.height);
     let mut packet = ff::Packet::empty();
     let start = Instant::now();
     let mut n: u64 = 0;
     let step = 90_000 / 30;
     while start.elapsed() < duration {
-        // A moving gradient with some texture, so the encoder has real work.
-        let t = n as usize + seed * 7;
-        let stride = f.stride(0);
-        let luma = f.data_mut(0);
-        for y in 0..s.height as usize {
-            let row = &mut luma[y * stride..y * stride + s.width as usize];
-            for (x, p) in row.iter_mut().enumerate() {
-                *p = ((x + 2 * t) ^ (y + t)) as u8;
-            }
-        }
-        for plane in 1..3 {
-            let v = (t * 3 + plane * 50) as u8;
-            f.data_mut(plane).fill(v);
-        }
+        pattern(&mut f, n as usize + seed * 7);
         f.set_pts(Some(n as i64 * step));
         enc.send_frame(&f).map_err(|e| format!("encoder: {e}"))?;
         while enc.receive_packet(&mut packet).is_ok() {}
@@ -113,4 +106,22 @@ fn encode_for(
     let _ = enc.send_eof();
     while enc.receive_packet(&mut packet).is_ok() {}
     Ok((n, start.elapsed()))
+}
+
+/// Paints frame `t` of a moving gradient with some texture into a YUV 4:2:0
+/// frame, so an encoder has real work.
+pub(crate) fn pattern(f: &mut frame::Video, t: usize) {
+    let (width, height) = (f.width() as usize, f.height() as usize);
+    let stride = f.stride(0);
+    let luma = f.data_mut(0);
+    for y in 0..height {
+        let row = &mut luma[y * stride..y * stride + width];
+        for (x, p) in row.iter_mut().enumerate() {
+            *p = ((x + 2 * t) ^ (y + t)) as u8;
+        }
+    }
+    for plane in 1..3 {
+        let v = (t * 3 + plane * 50) as u8;
+        f.data_mut(plane).fill(v);
+    }
 }

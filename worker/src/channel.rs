@@ -16,7 +16,7 @@ use livefleet_bus::BroadcastState;
 use livefleet_profile::LadderProfile;
 
 use crate::broadcast::{Broadcast, BroadcastConfig, Progress};
-use crate::encoder::EncoderKind;
+use crate::encoder::Selection;
 use crate::feed::{LiveFeed, LiveSource, Recv};
 use crate::sink::OutputSink;
 use crate::PipelineError;
@@ -50,7 +50,8 @@ impl Default for LiveTiming {
 pub struct LiveChannel {
     pub channel: ChannelName,
     pub profile: LadderProfile,
-    pub encoder: EncoderKind,
+    /// The node's encoder for this profile, and why not NVENC.
+    pub encoder: Selection,
     pub timing: LiveTiming,
     pub progress: Arc<Progress>,
     /// File generation (the fleet assignment epoch); `None` outside a fleet.
@@ -93,7 +94,7 @@ pub fn run_channel(
         let config = BroadcastConfig {
             label: ch.channel.to_string(),
             profile: ch.profile.clone(),
-            encoder: ch.encoder,
+            encoder: ch.encoder.clone(),
             live_window: ch.timing.live_window,
             dvr_window: ch.timing.dvr_window,
             start_time_unix_ms: now_unix_ms(),

@@ -1,46 +1,94 @@
-//! The decode stage: the source's video decoded once, for every rendition.
+//! The decode stage: the source's video decoded once, for every rendition,
+//! on the CPU or on NVDEC (frames left in GPU memory).
 
 use ff::{codec, decoder, frame, Rational};
 use ffmpeg_next as ff;
 
+use crate::hw::{self, CudaDevice};
 use crate::source::StreamInfo;
 use crate::PipelineError;
 
 /// Decoder threads: frame threading on two threads keeps a 1080p H.264
 /// decode ahead of the encoders without the latency of one thread per core.
 const DECODER_THREADS: usize = 2;
+/// Packets NVDEC may refuse in a row before the GPU's decode side is taken
+/// to have failed (a corrupt packet or two is the source's fault; a GPU that
+/// refuses a second of video is not).
+const NVDEC_REFUSALS: u32 = 30;
+
+/// Why the decoder did not take a packet.
+#[derive(Debug)]
+pub enum Refused {
+    /// The packet is corrupt: skip it, count it, go on.
+    Corrupt(ff::Error),
+    /// NVDEC failed: the session ends and the channel falls back to the CPU.
+    Gpu(String),
+}
 
 /// Video packets in, decoded frames out (push / pull).
 pub struct VideoDecode {
     decoder: decoder::Video,
     decoded: frame::Video,
+    on_gpu: bool,
+    refused_in_a_row: u32,
 }
 
 impl VideoDecode {
-    pub fn open(stream: &StreamInfo) -> Result<Self, PipelineError> {
-        let decoder = open_decoder(&stream.parameters, stream.time_base, "video")?
-            .video()
-            .map_err(|source| PipelineError::Decoder {
+    /// A decoder on the CPU, or on NVDEC when `gpu` names the device.
+    pub fn open(stream: &StreamInfo, gpu: Option<&CudaDevice>) -> Result<Self, PipelineError> {
+        let threads = if gpu.is_some() { 1 } else { DECODER_THREADS };
+        let mut ctx = decoder_context(&stream.parameters, stream.time_base, "video", threads)?;
+        if let Some(device) = gpu {
+            hw::nvdec::attach(&mut ctx, device).map_err(|message| PipelineError::Gpu {
+                piece: crate::video_path::GpuPiece::Decode,
+                message,
+            })?;
+        }
+        let decoder = ctx.decoder().video().map_err(|source| match gpu {
+            Some(_) => PipelineError::Gpu {
+                piece: crate::video_path::GpuPiece::Decode,
+                message: format!("NVDEC decoder does not open: {source}"),
+            },
+            None => PipelineError::Decoder {
                 what: "video",
                 source,
-            })?;
+            },
+        })?;
         Ok(Self {
             decoder,
             decoded: frame::Video::empty(),
+            on_gpu: gpu.is_some(),
+            refused_in_a_row: 0,
         })
     }
 
-    /// Hands the decoder a packet; an error means the packet was refused (corrupt).
-    pub fn push(&mut self, packet: &ff::Packet) -> Result<(), ff::Error> {
-        self.decoder.send_packet(packet)
+    /// Hands the decoder a packet.
+    pub fn push(&mut self, packet: &ff::Packet) -> Result<(), Refused> {
+        let Err(e) = self.decoder.send_packet(packet) else {
+            return Ok(());
+        };
+        if !self.on_gpu {
+            return Err(Refused::Corrupt(e));
+        }
+        self.refused_in_a_row += 1;
+        let corrupt = matches!(e, ff::Error::InvalidData);
+        if !corrupt {
+            return Err(Refused::Gpu(format!("NVDEC refused a packet: {e}")));
+        }
+        if self.refused_in_a_row >= NVDEC_REFUSALS {
+            return Err(Refused::Gpu(format!(
+                "NVDEC refused {} packets in a row (last: {e})",
+                self.refused_in_a_row
+            )));
+        }
+        Err(Refused::Corrupt(e))
     }
 
     /// The next decoded frame, if one is ready.
     pub fn pull(&mut self) -> Option<frame::Video> {
-        self.decoder
-            .receive_frame(&mut self.decoded)
-            .ok()
-            .map(|()| std::mem::replace(&mut self.decoded, frame::Video::empty()))
+        self.decoder.receive_frame(&mut self.decoded).ok()?;
+        self.refused_in_a_row = 0;
+        Some(std::mem::replace(&mut self.decoded, frame::Video::empty()))
     }
 
     /// No more packets: what the decoder still holds comes out of [`Self::pull`].
@@ -55,6 +103,16 @@ pub(crate) fn open_decoder(
     tb: Rational,
     what: &'static str,
 ) -> Result<decoder::Decoder, PipelineError> {
+    Ok(decoder_context(params, tb, what, DECODER_THREADS)?.decoder())
+}
+
+/// An unopened decoder context for `params`, with the packet time base set.
+fn decoder_context(
+    params: &codec::Parameters,
+    tb: Rational,
+    what: &'static str,
+    threads: usize,
+) -> Result<codec::context::Context, PipelineError> {
     let mut ctx = codec::context::Context::from_parameters(clone_parameters(params))
         .map_err(|source| PipelineError::Decoder { what, source })?;
     // SAFETY: setting the packet time base on an unopened context we own.
@@ -63,10 +121,10 @@ pub(crate) fn open_decoder(
     }
     ctx.set_threading(codec::threading::Config {
         kind: codec::threading::Type::Frame,
-        count: DECODER_THREADS,
+        count: threads,
         ..Default::default()
     });
-    Ok(ctx.decoder())
+    Ok(ctx)
 }
 
 /// A deep copy of codec parameters.

@@ -12,6 +12,8 @@ use ff::{codec, encoder, format, Dictionary, Rational};
 use ffmpeg_next as ff;
 use livefleet_profile::{EncoderChoice, H264Profile, LadderProfile, Preset, VideoCodec};
 
+use crate::hw::CudaDevice;
+
 /// Which family of encoders a worker runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -36,6 +38,8 @@ pub enum EncoderError {
     NvencUnavailable { reason: String },
     #[error("HEVC needs NVENC, which is not usable on this machine: {reason}")]
     HevcNeedsNvenc { reason: String },
+    #[error("NVENC on GPU frames: {0}")]
+    Gpu(String),
     #[error("FFmpeg has no encoder named {0}")]
     Missing(&'static str),
     #[error("cannot open encoder {encoder} for {what}: {source}")]
@@ -89,7 +93,12 @@ pub fn probe_nvenc_codec(codec: VideoCodec) -> Result<(), String> {
         preset: Preset::default(),
         threads: 1,
     };
-    open_video(EncoderKind::Nvenc, &settings, "probe")
+    open_video(
+        EncoderKind::Nvenc,
+        &settings,
+        "probe",
+        FrameInput::System(format::Pixel::YUV420P),
+    )
         .map(|_| ())
         .map_err(|e| match e {
             EncoderError::Open { source, .. } => {
@@ -169,13 +178,23 @@ fn encoder_name(kind: EncoderKind, codec: VideoCodec) -> &'static str {
     }
 }
 
-/// Opens a video encoder that takes YUV 4:2:0 frames stamped in [`VIDEO_TIME_BASE`]
-/// and emits Annex B packets; its codec configuration is in `extradata`
-/// (global header).
+/// What frames an encoder is fed.
+#[derive(Clone, Copy)]
+pub enum FrameInput<'a> {
+    /// Frames in system memory of this format (YUV 4:2:0 planar, or NV12 downloaded from the GPU).
+    System(format::Pixel),
+    /// CUDA frames (NV12 inside) from this device, for NVENC: the zero-copy path.
+    Cuda(&'a CudaDevice),
+}
+
+/// Opens a video encoder that takes `input` frames stamped in
+/// [`VIDEO_TIME_BASE`] and emits Annex B packets; its codec configuration is
+/// in `extradata` (global header).
 pub fn open_video(
     kind: EncoderKind,
     s: &VideoSettings,
     what: &str,
+    input: FrameInput<'_>,
 ) -> Result<encoder::Video, EncoderError> {
     let name = encoder_name(kind, s.codec);
     let codec = encoder::find_by_name(name).ok_or(EncoderError::Missing(name))?;
@@ -189,7 +208,18 @@ pub fn open_video(
         })?;
     ctx.set_width(s.width);
     ctx.set_height(s.height);
-    ctx.set_format(format::Pixel::YUV420P);
+    match input {
+        FrameInput::System(pixel) => ctx.set_format(pixel),
+        FrameInput::Cuda(device) => {
+            if kind != EncoderKind::Nvenc {
+                return Err(EncoderError::Gpu(format!(
+                    "{name} cannot read frames in GPU memory"
+                )));
+            }
+            crate::hw::cuda_frames::encode_from_gpu(&mut ctx, device, s.width, s.height)
+                .map_err(EncoderError::Gpu)?;
+        }
+    }
     ctx.set_time_base(VIDEO_TIME_BASE);
     ctx.set_frame_rate(Some(s.frame_rate));
     ctx.set_bit_rate(s.bitrate as usize);

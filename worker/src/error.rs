@@ -52,6 +52,13 @@ pub enum PipelineError {
         stage: &'static str,
         source: std::io::Error,
     },
+    #[error("{piece} failed: {message}")]
+    Gpu {
+        piece: crate::video_path::GpuPiece,
+        message: String,
+    },
+    #[error("{0}")]
+    NoVideoPath(#[from] crate::video_path::NoPath),
     #[error("the {stage} thread panicked; the channel ends")]
     StagePanicked { stage: String },
 }

@@ -27,6 +27,13 @@
 //! through FFmpeg. [`encoder::select`] probes for a usable NVIDIA GPU at
 //! start-up: `encoder: auto` falls back to libx264 with one log line naming the
 //! reason, `encoder: nvenc` refuses to start with that reason.
+//!
+//! Video paths ([`video_path`]): with the profile's `decoder` key, each
+//! session runs `zero_copy` (NVDEC -> `scale_cuda` -> NVENC), `upload` (CPU
+//! decode -> NVENC), `hybrid` (NVDEC -> `scale_cuda` -> libx264) or `cpu`.
+//! A GPU piece that fails mid-broadcast moves the channel to the next path
+//! after one discontinuity ([`broadcast`]). The FFmpeg hardware calls live
+//! in [`hw`].
 
 mod aac;
 pub mod archive;
@@ -39,6 +46,8 @@ pub mod decode;
 pub mod encoder;
 pub mod error;
 pub mod events;
+#[cfg(test)]
+mod fallback_tests;
 pub mod feed;
 pub mod ffmpeg_log;
 pub mod fleet;
@@ -61,6 +70,7 @@ pub mod source;
 pub(crate) mod stages;
 pub mod timeline;
 pub mod transcode;
+pub mod video_path;
 
 pub use broadcast::{Broadcast, BroadcastConfig, Progress};
 pub use error::PipelineError;

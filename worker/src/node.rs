@@ -215,7 +215,7 @@ impl ChannelRun {
         let live = LiveChannel {
             channel: rec.name.clone(),
             profile: profile.clone(),
-            encoder: selection.kind,
+            encoder: selection.clone(),
             timing: spec.timing,
             progress: Arc::new(Progress {
                 meter: base.metrics.as_ref().map(|m| m.channel(rec.name.as_str())),

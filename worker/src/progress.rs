@@ -1,9 +1,11 @@
 //! What a running broadcast counts, for progress bars, status lines and metrics.
 
 use std::sync::atomic::AtomicU64;
+use std::sync::Mutex;
 
 use crate::events::ChannelEvents;
 use crate::metrics::ChannelMeter;
+use crate::video_path::VideoPath;
 
 /// Counters a caller can watch while a broadcast runs (progress bars, status lines, metrics).
 #[derive(Debug, Default)]
@@ -19,4 +21,15 @@ pub struct Progress {
     pub meter: Option<ChannelMeter>,
     /// Where segment and broadcast events go (live channels on a node).
     pub events: Option<ChannelEvents>,
+    /// The video paths the broadcast ran on, in order, each with why no
+    /// better path was taken (a change is a fallback after a GPU failure).
+    pub paths: Mutex<Vec<(VideoPath, String)>>,
+}
+
+impl Progress {
+    /// The video paths run so far.
+    pub fn paths(&self) -> Vec<VideoPath> {
+        let paths = self.paths.lock().unwrap_or_else(|p| p.into_inner());
+        paths.iter().map(|(p, _)| *p).collect()
+    }
 }

@@ -16,9 +16,12 @@ use livefleet_packager::{annexb, Sample, TrackId, TrackMedia, TrackSpec, VideoCo
 use livefleet_profile::VideoCodec;
 
 use crate::boundary::Boundary;
-use crate::encoder::{self, EncoderKind, VideoSettings};
+use crate::encoder::{self, EncoderKind, FrameInput, VideoSettings};
+use crate::hw::cuda_frames::{self, CudaScaler, SCALED_FORMAT};
+use crate::hw::CudaDevice;
 use crate::metrics::{DropReason, RenditionMeter, SpeedWindow};
 use crate::pack::PackSender;
+use crate::video_path::{GpuPiece, VideoPath};
 use crate::PipelineError;
 
 /// A decoded frame for every rendition, stamped on the broadcast's timeline.
@@ -34,7 +37,7 @@ pub struct RenditionEncoder {
     settings: VideoSettings,
     track: TrackId,
     name: RenditionName,
-    kind: EncoderKind,
+    path: VideoPath,
     meter: Option<RenditionMeter>,
 }
 
@@ -42,12 +45,34 @@ impl RenditionEncoder {
     /// Opens the encoder and describes the rendition's packager track (the
     /// init segment needs the encoder's configuration, so this comes first).
     pub fn open(
-        kind: EncoderKind,
+        path: VideoPath,
+        device: Option<&CudaDevice>,
         settings: &VideoSettings,
         name: &RenditionName,
         track: TrackId,
     ) -> Result<(Self, TrackSpec), PipelineError> {
-        let encoder = encoder::open_video(kind, settings, name.as_str())?;
+        let kind = path.encoder();
+        let input = match (path, device) {
+            (VideoPath::ZeroCopy, Some(device)) => FrameInput::Cuda(device),
+            (VideoPath::ZeroCopy, None) => {
+                return Err(PipelineError::Gpu {
+                    piece: GpuPiece::Device,
+                    message: "no CUDA device for the zero-copy path".into(),
+                })
+            }
+            (VideoPath::Hybrid, _) => FrameInput::System(SCALED_FORMAT),
+            (VideoPath::Upload | VideoPath::Cpu, _) => FrameInput::System(format::Pixel::YUV420P),
+        };
+        let encoder = encoder::open_video(kind, settings, name.as_str(), input).map_err(|e| {
+            if kind == EncoderKind::Nvenc {
+                PipelineError::Gpu {
+                    piece: GpuPiece::Nvenc,
+                    message: e.to_string(),
+                }
+            } else {
+                PipelineError::Encoder(e)
+            }
+        })?;
         let codec = VideoCodecConfig::from_extradata(
             packager_codec(settings.codec),
             &encoder_extradata(&encoder),
@@ -74,7 +99,7 @@ impl RenditionEncoder {
                 settings: settings.clone(),
                 track,
                 name: name.clone(),
-                kind,
+                path,
                 meter: None,
             },
             spec,
@@ -83,7 +108,7 @@ impl RenditionEncoder {
 
     /// Counts this rendition in a channel's metrics.
     pub fn meter(&mut self, channel: &crate::metrics::ChannelMeter) {
-        self.meter = Some(channel.rendition(self.name.as_str(), self.kind));
+        self.meter = Some(channel.rendition(self.name.as_str(), self.path.encoder()));
     }
 
     /// Runs until `rx` closes. `max_end` is raised to the media end of every
@@ -95,7 +120,7 @@ impl RenditionEncoder {
         max_end: &AtomicU64,
     ) -> Result<(), PipelineError> {
         let target = self.settings.clone();
-        let mut scaler = Scaler::default();
+        let mut scaler = FrameScaler::for_path(self.path);
         let mut keys = KeyTracker::default();
         let frame_90k = 90_000 * i64::from(target.frame_rate.denominator())
             / i64::from(target.frame_rate.numerator().max(1));
@@ -128,7 +153,13 @@ impl RenditionEncoder {
             if next_keep <= pts {
                 next_keep = pts + frame_90k;
             }
-            let mut f = scaler.scale(&src, &target).map_err(|m| self.failed(m))?;
+            let mut f = scaler.scale(&src, &target).map_err(|e| match e {
+                ScaleError::Cpu(m) => self.failed(m),
+                ScaleError::Gpu(message) => PipelineError::Gpu {
+                    piece: GpuPiece::Decode,
+                    message: format!("rendition {}: {message}", self.name),
+                },
+            })?;
             f.set_pts(Some(pts));
             f.set_kind(if boundary.force_key {
                 ff::picture::Type::I
@@ -138,9 +169,17 @@ impl RenditionEncoder {
             if boundary.segment_start {
                 keys.starts.push_back(pts);
             }
-            self.encoder
-                .send_frame(&f)
-                .map_err(|e| self.failed(format!("encoder refused a frame at {pts}: {e}")))?;
+            self.encoder.send_frame(&f).map_err(|e| {
+                let message = format!("encoder refused a frame at {pts}: {e}");
+                if self.path.encoder() == EncoderKind::Nvenc {
+                    PipelineError::Gpu {
+                        piece: GpuPiece::Nvenc,
+                        message: format!("rendition {}: {message}", self.name),
+                    }
+                } else {
+                    self.failed(message)
+                }
+            })?;
             // Time waiting on the packager (a slow store) is not encode time.
             let handing = self.drain(&mut keys, out, max_end, frame_90k)?;
             let busy = work.elapsed().saturating_sub(handing);
@@ -229,6 +268,64 @@ impl KeyTracker {
             any = true;
         }
         any
+    }
+}
+
+/// Why a frame could not be scaled: on the CPU (a rendition's error) or on
+/// the GPU (blamed on the GPU's decode side, so the channel falls back).
+enum ScaleError {
+    Cpu(String),
+    Gpu(String),
+}
+
+/// The rendition's scaler for its path: swscale for frames in system
+/// memory, `scale_cuda` (and a download for libx264) for NVDEC's frames.
+enum FrameScaler {
+    Cpu(Scaler),
+    Gpu {
+        scaler: Option<CudaScaler>,
+        download: bool,
+    },
+}
+
+impl FrameScaler {
+    fn for_path(path: VideoPath) -> Self {
+        if path.gpu_decode() {
+            FrameScaler::Gpu {
+                scaler: None,
+                download: path.encoder() != EncoderKind::Nvenc,
+            }
+        } else {
+            FrameScaler::Cpu(Scaler::default())
+        }
+    }
+
+    fn scale(
+        &mut self,
+        src: &frame::Video,
+        target: &VideoSettings,
+    ) -> Result<frame::Video, ScaleError> {
+        match self {
+            FrameScaler::Cpu(s) => s.scale(src, target).map_err(ScaleError::Cpu),
+            FrameScaler::Gpu { scaler, download } => {
+                if scaler.as_ref().is_none_or(|s| !s.fits(src)) {
+                    *scaler = Some(
+                        CudaScaler::new(src, target.width, target.height)
+                            .map_err(ScaleError::Gpu)?,
+                    );
+                }
+                let scaled = scaler
+                    .as_mut()
+                    .expect("set above")
+                    .scale(src)
+                    .map_err(ScaleError::Gpu)?;
+                if *download {
+                    cuda_frames::download(&scaled).map_err(ScaleError::Gpu)
+                } else {
+                    Ok(scaled)
+                }
+            }
+        }
     }
 }
 

@@ -23,8 +23,8 @@ use livefleet_profile::LadderProfile;
 
 use crate::audio::{AudioLadder, AudioMsg};
 use crate::boundary::BoundaryClock;
-use crate::decode::VideoDecode;
-use crate::encoder::EncoderKind;
+use crate::decode::{Refused, VideoDecode};
+use crate::hw::CudaDevice;
 use crate::ladder::Ladder;
 use crate::metrics::DropReason;
 use crate::pack::PackSender;
@@ -34,6 +34,7 @@ use crate::rendition::{RenditionEncoder, VideoJob};
 use crate::source::{self, PacketSource};
 use crate::stages::Stages;
 use crate::timeline::{secs_90k, Timeline};
+use crate::video_path::{GpuPiece, VideoPath};
 use crate::PipelineError;
 
 /// Frame rate assumed when the source declares none.
@@ -45,7 +46,10 @@ pub(crate) trait SessionHost {
     /// Channel or input name, for logs and thread names.
     fn label(&self) -> &str;
     fn profile(&self) -> &LadderProfile;
-    fn encoder(&self) -> EncoderKind;
+    /// The video path of a session whose source has `codec` (the broadcast
+    /// decides, and logs why when it changes), with the CUDA device a GPU
+    /// path runs on.
+    fn video_path(&mut self, codec: ff::codec::Id) -> Result<PathChoice, PipelineError>;
     fn progress(&self) -> &Progress;
     fn pack(&self) -> &PackSender;
     /// Whether this is the broadcast's first session.
@@ -63,6 +67,12 @@ pub(crate) trait SessionHost {
     ) -> Result<Ladder, PipelineError>;
     /// The session's packager tracks (the broadcast decides: start, discontinuity or new init segments).
     fn announce(&mut self, tracks: Vec<TrackSpec>) -> Result<(), PipelineError>;
+}
+
+/// A session's video path and, on a GPU path, its device.
+pub(crate) struct PathChoice {
+    pub path: VideoPath,
+    pub device: Option<Arc<CudaDevice>>,
 }
 
 /// The packets read before the first decoded frame, and that frame.
@@ -84,8 +94,12 @@ fn prime(
         };
         let mut first = None;
         if track == Track::Video {
-            if decode.push(&packet).is_err() {
-                b.progress().corrupt_packets.fetch_add(1, Ordering::Relaxed);
+            match decode.push(&packet) {
+                Ok(()) => {}
+                Err(Refused::Corrupt(_)) => {
+                    b.progress().corrupt_packets.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(Refused::Gpu(message)) => return Err(nvdec_failed(message)),
             }
             first = decode.pull();
         }
@@ -102,7 +116,9 @@ pub(crate) fn run(
 ) -> Result<(), PipelineError> {
     let info = source.info();
     let vtb = info.video.time_base;
-    let mut decode = VideoDecode::open(&info.video)?;
+    let PathChoice { path, device } = b.video_path(info.video.parameters.id())?;
+    let mut decode =
+        VideoDecode::open(&info.video, device.as_deref().filter(|_| path.gpu_decode()))?;
     let video_extradata = source::extradata(&info.video.parameters);
     let src_fps = info
         .video
@@ -129,8 +145,13 @@ pub(crate) fn run(
     for (i, (v, s)) in ladder.video.iter().zip(&ladder.settings).enumerate() {
         match s {
             Some(s) => {
-                let (mut enc, spec) =
-                    RenditionEncoder::open(b.encoder(), s, &v.rendition.name, TrackId(i))?;
+                let (mut enc, spec) = RenditionEncoder::open(
+                    path,
+                    device.as_deref(),
+                    s,
+                    &v.rendition.name,
+                    TrackId(i),
+                )?;
                 if let Some(m) = &b.progress().meter {
                     enc.meter(m);
                 }
@@ -234,6 +255,7 @@ pub(crate) fn run(
 
     let mut alive = fan_out(first, &mut clock, &stages);
     let mut read_error = None;
+    let mut gpu_error = None;
     while alive {
         let next = match pending.pop_front() {
             Some(p) => Some((p, true)),
@@ -259,10 +281,17 @@ pub(crate) fn run(
                 if already_decoded {
                     continue;
                 }
-                if let Err(e) = decode.push(&packet) {
-                    corrupt();
-                    tracing::warn!(pts = ?packet.pts(), error = %e, "corrupt video packet skipped");
-                    continue;
+                match decode.push(&packet) {
+                    Ok(()) => {}
+                    Err(Refused::Corrupt(e)) => {
+                        corrupt();
+                        tracing::warn!(pts = ?packet.pts(), error = %e, "corrupt video packet skipped");
+                        continue;
+                    }
+                    Err(Refused::Gpu(message)) => {
+                        gpu_error = Some(nvdec_failed(message));
+                        break;
+                    }
                 }
                 while let Some(f) = decode.pull() {
                     alive &= fan_out(f, &mut clock, &stages);
@@ -288,8 +317,15 @@ pub(crate) fn run(
         end_90k = end_90k.max(p.end_90k);
     }
     b.extend_timeline(end_90k);
-    if let Some(e) = read_error {
+    if let Some(e) = read_error.or(gpu_error) {
         return Err(e);
     }
     joined
+}
+
+fn nvdec_failed(message: String) -> PipelineError {
+    PipelineError::Gpu {
+        piece: GpuPiece::Decode,
+        message,
+    }
 }

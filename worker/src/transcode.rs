@@ -35,6 +35,8 @@ pub struct TranscodeReport {
     pub frames_decoded: u64,
     pub segments_written: u64,
     pub corrupt_packets: u64,
+    /// The video paths the transcode ran on (more than one after a GPU failure).
+    pub paths: Vec<crate::video_path::VideoPath>,
 }
 
 /// Runs a transcode to completion. On error the manifests are left without
@@ -48,10 +50,18 @@ pub fn transcode(
         source,
     })?;
     crate::ffmpeg_log::route_to_tracing();
-    let kind = match job.encoder {
-        Some(k) => k,
-        None => encoder::select(&job.profile, encoder::probe_nvenc)?.kind,
+    let selection = match job.encoder {
+        Some(EncoderKind::X264) => encoder::Selection {
+            kind: EncoderKind::X264,
+            nvenc_unavailable: Some("the encoder was set to x264".to_owned()),
+        },
+        Some(kind) => encoder::Selection {
+            kind,
+            nvenc_unavailable: None,
+        },
+        None => encoder::select(&job.profile, encoder::probe_nvenc)?,
     };
+    let kind = selection.kind;
     let mut source = FileSource::open(&job.input)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -76,7 +86,7 @@ pub fn transcode(
     let config = BroadcastConfig {
         label: job.input.clone(),
         profile: job.profile.clone(),
-        encoder: kind,
+        encoder: selection,
         live_window: 6,
         dvr_window: None,
         start_time_unix_ms: now_unix_ms(),
@@ -105,6 +115,7 @@ pub fn transcode(
         frames_decoded: progress.frames_decoded.load(Ordering::Relaxed),
         segments_written: progress.segments_written.load(Ordering::Relaxed),
         corrupt_packets: progress.corrupt_packets.load(Ordering::Relaxed),
+        paths: progress.paths(),
     })
 }
 

@@ -10,8 +10,8 @@ use crate::error::Report;
 use crate::walk::suggest;
 use crate::wire::{AudioWire, ProfileWire, VideoWire};
 use crate::{
-    AudioRendition, EncoderChoice, FrameRate, H264Profile, LadderProfile, Preset, VideoCodec,
-    VideoRendition,
+    AudioRendition, DecoderChoice, EncoderChoice, FrameRate, H264Profile, LadderProfile, Preset,
+    VideoCodec, VideoRendition,
 };
 
 /// Smallest and largest width or height, in pixels.
@@ -229,6 +229,10 @@ pub(crate) fn profile(w: ProfileWire, report: &mut Report) -> Option<LadderProfi
         None => Some(EncoderChoice::Auto),
         Some(text) => encoder(report, text),
     };
+    let decoder = match w.decoder.as_deref() {
+        None => Some(DecoderChoice::Auto),
+        Some(text) => decoder(report, text),
+    };
     let preset = match w.preset.as_deref() {
         None => Some(Preset::default()),
         Some(text) => preset(report, text),
@@ -301,9 +305,20 @@ pub(crate) fn profile(w: ProfileWire, report: &mut Report) -> Option<LadderProfi
         }
     }
     let allow_cpu = match w.allow_cpu {
-        None => encoder != Some(EncoderChoice::Nvenc) && first_hevc.is_none(),
+        None => {
+            encoder != Some(EncoderChoice::Nvenc)
+                && decoder != Some(DecoderChoice::Nvdec)
+                && first_hevc.is_none()
+        }
         Some(false) => false,
         Some(true) => {
+            if decoder == Some(DecoderChoice::Nvdec) {
+                report.push(
+                    "allow_cpu",
+                    "`allow_cpu: true` contradicts `decoder: nvdec`: a CPU-only node has no NVDEC",
+                    "set `allow_cpu: false`, or `decoder: auto` to decode on the CPU where there is no GPU",
+                );
+            }
             if encoder == Some(EncoderChoice::Nvenc) {
                 report.push(
                     "allow_cpu",
@@ -329,6 +344,7 @@ pub(crate) fn profile(w: ProfileWire, report: &mut Report) -> Option<LadderProfi
         segment_duration: seg_ok?,
         gop: gop_ok?,
         encoder: encoder?,
+        decoder: decoder?,
         preset: preset?,
         allow_upscale: w.allow_upscale.unwrap_or(false),
         allow_cpu,
@@ -600,6 +616,33 @@ fn dimension(
         }
         Some(v) => u32::try_from(v).ok(),
     }
+}
+
+fn decoder(report: &mut Report, text: &str) -> Option<DecoderChoice> {
+    match text {
+        "auto" => return Some(DecoderChoice::Auto),
+        "nvdec" => return Some(DecoderChoice::Nvdec),
+        "cpu" => return Some(DecoderChoice::Cpu),
+        _ => {}
+    }
+    let lower = text.to_lowercase();
+    let near = if lower.contains("nvdec") || lower.contains("cuda") || lower == "gpu" {
+        Some("nvdec")
+    } else if lower.contains("soft") || lower == "ffmpeg" {
+        Some("cpu")
+    } else {
+        suggest(text, &["auto", "nvdec", "cpu"])
+    };
+    let fix = match near {
+        Some(n) => format!("write `decoder: {n}`"),
+        None => "use auto, nvdec or cpu".to_owned(),
+    };
+    report.push(
+        "decoder",
+        format!("unknown decoder {text:?}; the choices are auto, nvdec and cpu"),
+        fix,
+    );
+    None
 }
 
 fn encoder(report: &mut Report, text: &str) -> Option<EncoderChoice> {

@@ -76,6 +76,8 @@ pub struct LadderProfile {
     pub gop: f64,
     /// Which encoder may run the ladder. Default: auto.
     pub encoder: EncoderChoice,
+    /// Where the source is decoded and scaled. Default: auto.
+    pub decoder: DecoderChoice,
     /// Speed/quality trade-off. Default: p4.
     pub preset: Preset,
     /// Keep renditions larger than the source (otherwise they are dropped). Default: false.
@@ -110,6 +112,32 @@ impl EncoderChoice {
             EncoderChoice::Auto => "auto",
             EncoderChoice::Nvenc => "nvenc",
             EncoderChoice::X264 => "x264",
+        }
+    }
+}
+
+/// Where the source is decoded (and the renditions scaled).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum DecoderChoice {
+    /// NVDEC with `scale_cuda` where the GPU takes the source's codec and
+    /// profile, the CPU otherwise.
+    #[default]
+    Auto,
+    /// NVDEC and `scale_cuda` only: a channel whose GPU cannot open them
+    /// is refused at start with the reason.
+    Nvdec,
+    /// FFmpeg's software decoder and swscale, on any node.
+    Cpu,
+}
+
+impl DecoderChoice {
+    /// The word used in YAML.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            DecoderChoice::Auto => "auto",
+            DecoderChoice::Nvdec => "nvdec",
+            DecoderChoice::Cpu => "cpu",
         }
     }
 }

@@ -22,6 +22,8 @@ pub(crate) struct ProfileWire {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encoder: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decoder: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preset: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_upscale: Option<bool>,
@@ -81,6 +83,7 @@ impl From<LadderProfile> for ProfileWire {
             segment_duration: Some(p.segment_duration),
             gop: Some(p.gop),
             encoder: Some(p.encoder.as_str().to_owned()),
+            decoder: Some(p.decoder.as_str().to_owned()),
             preset: Some(p.preset.nvenc().to_owned()),
             allow_upscale: Some(p.allow_upscale),
             allow_cpu: Some(p.allow_cpu),

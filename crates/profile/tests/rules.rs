@@ -608,6 +608,48 @@ fn nvenc_with_allow_cpu() {
 }
 
 #[test]
+fn unknown_decoder_suggests_the_word() {
+    let errs = errors(&doc(&format!("{TOP}decoder: cuda\n"), V720, AUDIO));
+    assert_eq!(errs.len(), 1, "{errs}");
+    assert_eq!(errs.0[0].path, "decoder");
+    assert!(errs.0[0].fix.contains("decoder: nvdec"), "{errs}");
+}
+
+#[test]
+fn decoder_choices_read_and_default_to_auto() {
+    use livefleet_profile::DecoderChoice;
+    let p = LadderProfile::from_yaml("t", &doc(TOP, V720, AUDIO)).unwrap();
+    assert_eq!(p.decoder, DecoderChoice::Auto);
+    let cpu =
+        LadderProfile::from_yaml("t", &doc(&format!("{TOP}decoder: cpu\n"), V720, AUDIO)).unwrap();
+    assert_eq!(cpu.decoder, DecoderChoice::Cpu);
+    assert!(cpu.allow_cpu);
+    let nvdec = LadderProfile::from_yaml("t", &doc(&format!("{TOP}decoder: nvdec\n"), V720, AUDIO))
+        .unwrap();
+    assert_eq!(nvdec.decoder, DecoderChoice::Nvdec);
+    assert!(
+        !nvdec.allow_cpu,
+        "an NVDEC-only ladder cannot go to a CPU-only node"
+    );
+    // The written form carries the choice back.
+    let again = LadderProfile::from_yaml("t", &nvdec.to_yaml().unwrap()).unwrap();
+    assert_eq!(again, nvdec);
+}
+
+#[test]
+fn nvdec_with_allow_cpu() {
+    only(
+        &doc(
+            &format!("{TOP}decoder: nvdec\nallow_cpu: true\n"),
+            V720,
+            AUDIO,
+        ),
+        "allow_cpu",
+        "contradicts `decoder: nvdec`",
+    );
+}
+
+#[test]
 fn h264_profile_on_hevc() {
     let top = format!("{TOP}allow_cpu: false\n");
     only(&doc(&top, "  - { name: 720p, width: 1280, height: 720, bitrate: 3000k, codec: hevc, h264_profile: main }\n", AUDIO), "video[0].h264_profile", "applies to H.264 only");

@@ -1,9 +1,15 @@
 //! The FFmpeg hardware calls the safe `ffmpeg-next` API does not cover:
-//! opening a CUDA device and asking a decoder which hardware it can use. Every
-//! unsafe block of the GPU path lives here, each with its SAFETY argument.
+//! opening a CUDA device, asking a decoder which hardware it can use,
+//! decoding on NVDEC ([`nvdec`]), scaling with `scale_cuda`, downloading, and
+//! opening NVENC on GPU frames ([`cuda_frames`]). Every unsafe block of the
+//! GPU path lives in this module, each with its SAFETY argument.
 
 use std::ffi::CStr;
 use std::ptr;
+use std::sync::{Arc, Mutex};
+
+pub mod cuda_frames;
+pub mod nvdec;
 
 use ff::ffi;
 use ffmpeg_next as ff;
@@ -16,6 +22,30 @@ pub struct CudaDevice {
 // SAFETY: the buffer reference is owned by this value alone and FFmpeg's
 // device contexts may be used from any thread.
 unsafe impl Send for CudaDevice {}
+// SAFETY: shared use only takes new references (av_buffer_ref, atomic) and
+// hands the context to FFmpeg calls, which lock the CUDA context themselves.
+unsafe impl Sync for CudaDevice {}
+
+impl CudaDevice {
+    /// The device context, for FFmpeg calls that take a reference of their own.
+    pub(crate) fn as_ptr(&self) -> *mut ffi::AVBufferRef {
+        self.ctx
+    }
+}
+
+/// The process's CUDA device, opened once and shared by every channel (one
+/// CUDA context per process, not per session). A failure is not kept: the
+/// next caller tries again.
+pub fn shared_cuda() -> Result<Arc<CudaDevice>, String> {
+    static DEVICE: Mutex<Option<Arc<CudaDevice>>> = Mutex::new(None);
+    let mut device = DEVICE.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(d) = device.as_ref() {
+        return Ok(d.clone());
+    }
+    let d = Arc::new(open_cuda()?);
+    *device = Some(d.clone());
+    Ok(d)
+}
 
 impl Drop for CudaDevice {
     fn drop(&mut self) {
@@ -64,6 +94,18 @@ pub fn open_cuda() -> Result<CudaDevice, String> {
         ));
     }
     Ok(CudaDevice { ctx })
+}
+
+/// The device NVDEC decodes a source of `codec` on, with `scale_cuda` for
+/// the renditions; `Err` names the first missing piece.
+pub fn nvdec_offer(codec: ff::codec::Id) -> Result<Arc<CudaDevice>, String> {
+    if !decoder_has_cuda(codec) {
+        return Err(format!("FFmpeg's {codec:?} decoder cannot decode on NVDEC"));
+    }
+    if ff::filter::find("scale_cuda").is_none() {
+        return Err("this FFmpeg build has no scale_cuda filter".to_owned());
+    }
+    shared_cuda()
 }
 
 /// Whether FFmpeg's native decoder for `codec` can decode on a CUDA device (NVDEC).

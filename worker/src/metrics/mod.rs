@@ -6,16 +6,22 @@
 //! and removes when a channel ends. Histograms carry no channel label.
 //! Object uploads are counted by the storage writer (`livefleet_storage_*`).
 
-use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use prometheus::{
-    exponential_buckets, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
-    IntGauge, IntGaugeVec, Opts, Registry,
+    exponential_buckets, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry,
 };
 
-use crate::encoder::EncoderKind;
 use crate::nvml::GpuInfo;
+use crate::video_path::VideoPath;
+
+mod channel;
+mod speed;
+
+use channel::MeterInner;
+pub use channel::{ChannelMeter, RenditionMeter};
+pub use speed::SpeedWindow;
 
 /// Why a frame or sample was dropped (`frames_dropped_total{reason}`).
 #[derive(Debug, Clone, Copy)]
@@ -29,9 +35,9 @@ pub enum DropReason {
 }
 
 impl DropReason {
-    const ALL: [DropReason; 3] = [Self::Corrupt, Self::OutOfOrder, Self::Packager];
+    pub(crate) const ALL: [DropReason; 3] = [Self::Corrupt, Self::OutOfOrder, Self::Packager];
 
-    fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Self::Corrupt => "corrupt",
             Self::OutOfOrder => "out_of_order",
@@ -64,6 +70,8 @@ pub struct WorkerMetrics {
     gpu_encoder_sessions: IntGauge,
     gpu_encoder_utilization: Gauge,
     gpu_decoder_utilization: Gauge,
+    video_sessions: IntCounterVec,
+    video_path_fallbacks: IntCounterVec,
 }
 
 fn counter(name: &str, help: &str, labels: &[&str]) -> prometheus::Result<IntCounterVec> {
@@ -170,6 +178,16 @@ impl WorkerMetrics {
                 "livefleet_worker_gpu_decoder_utilization_ratio",
                 "NVDEC engine utilisation, 0 to 1 (NVML; present with a GPU)",
             )?,
+            video_sessions: counter(
+                "livefleet_worker_video_sessions_total",
+                "Publish sessions started, by video path (zero_copy, upload, hybrid, cpu)",
+                &["path"],
+            )?,
+            video_path_fallbacks: counter(
+                "livefleet_worker_video_path_fallbacks_total",
+                "Channels moved to another video path after a GPU piece failed, by path left and path taken",
+                &["from", "to"],
+            )?,
         };
         registry.register(Box::new(m.channels.clone()))?;
         registry.register(Box::new(m.sessions.clone()))?;
@@ -187,6 +205,11 @@ impl WorkerMetrics {
         registry.register(Box::new(m.nvenc_sessions.clone()))?;
         registry.register(Box::new(m.nvenc_session_limit.clone()))?;
         registry.register(Box::new(m.gpus.clone()))?;
+        registry.register(Box::new(m.video_sessions.clone()))?;
+        registry.register(Box::new(m.video_path_fallbacks.clone()))?;
+        for path in VideoPath::ALL {
+            m.video_sessions.with_label_values(&[path.as_str()]);
+        }
         // Known label values start at zero, so rates and alerts have a series before the first event.
         for kind in ["panic", "fenced", "error"] {
             m.failures.with_label_values(&[kind]);
@@ -243,243 +266,5 @@ impl WorkerMetrics {
         if let Some(u) = g.decoder_utilization {
             self.gpu_decoder_utilization.set(f64::from(u) / 100.0);
         }
-    }
-}
-
-struct MeterInner {
-    channel: String,
-    metrics: WorkerMetrics,
-    /// Label sets this channel created, removed when it ends.
-    series: Mutex<HashSet<(&'static str, Vec<String>)>>,
-}
-
-/// One channel's view of the worker metrics. Cheap to clone.
-#[derive(Clone)]
-pub struct ChannelMeter {
-    inner: Arc<MeterInner>,
-}
-
-impl std::fmt::Debug for ChannelMeter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChannelMeter")
-            .field("channel", &self.inner.channel)
-            .finish()
-    }
-}
-
-impl ChannelMeter {
-    fn note(&self, family: &'static str, labels: &[&str]) {
-        let key = (family, labels.iter().map(|s| s.to_string()).collect());
-        self.inner
-            .series
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key);
-    }
-
-    /// Whether a publish session runs now.
-    pub fn publishing(&self, on: bool) {
-        self.note("publishing", &[&self.inner.channel]);
-        self.inner
-            .metrics
-            .publishing
-            .with_label_values(&[&self.inner.channel])
-            .set(i64::from(on));
-    }
-
-    pub fn frame_decoded(&self) -> IntCounter {
-        self.note("decoded", &[&self.inner.channel]);
-        self.inner
-            .metrics
-            .frames_decoded
-            .with_label_values(&[&self.inner.channel])
-    }
-
-    pub fn dropped(&self, reason: DropReason) {
-        let labels = [self.inner.channel.as_str(), reason.label()];
-        self.note("dropped", &labels);
-        self.inner
-            .metrics
-            .frames_dropped
-            .with_label_values(&labels)
-            .inc();
-    }
-
-    /// A stage's input queue (`rendition name`, `audio`, `package`).
-    pub fn queue(&self, queue: &str) -> IntGauge {
-        let labels = [self.inner.channel.as_str(), queue];
-        self.note("queue", &labels);
-        self.inner.metrics.queue_depth.with_label_values(&labels)
-    }
-
-    /// The counters of one encoded rendition.
-    pub fn rendition(&self, rendition: &str, encoder: EncoderKind) -> RenditionMeter {
-        let ch = self.inner.channel.as_str();
-        let kind = encoder.to_string();
-        self.note("encoded", &[ch, rendition, &kind]);
-        self.note("speed", &[ch, rendition]);
-        self.note("misses", &[ch, rendition]);
-        let m = &self.inner.metrics;
-        let nvenc = (encoder == EncoderKind::Nvenc).then(|| m.nvenc_sessions.clone());
-        if let Some(n) = &nvenc {
-            n.inc();
-        }
-        RenditionMeter {
-            encoded: m.frames_encoded.with_label_values(&[ch, rendition, &kind]),
-            speed: m.encode_speed.with_label_values(&[ch, rendition]),
-            keyframe_misses: m.keyframe_misses.with_label_values(&[ch, rendition]),
-            meter: self.clone(),
-            nvenc,
-        }
-    }
-
-    /// A media segment of `rendition` closed.
-    pub fn segment(&self, rendition: &str, seconds: f64, bytes: u64) {
-        let m = &self.inner.metrics;
-        let labels = [self.inner.channel.as_str(), rendition];
-        self.note("segments", &labels);
-        m.segments.with_label_values(&labels).inc();
-        m.segment_seconds
-            .with_label_values(&[rendition])
-            .observe(seconds);
-        m.segment_bytes
-            .with_label_values(&[rendition])
-            .observe(bytes as f64);
-    }
-
-    /// The channel ended on this worker: its series go away.
-    pub fn retire(&self) {
-        let m = &self.inner.metrics;
-        let series =
-            std::mem::take(&mut *self.inner.series.lock().unwrap_or_else(|p| p.into_inner()));
-        for (family, labels) in series {
-            let l: Vec<&str> = labels.iter().map(String::as_str).collect();
-            let _ = match family {
-                "publishing" => m.publishing.remove_label_values(&l),
-                "decoded" => m.frames_decoded.remove_label_values(&l),
-                "dropped" => m.frames_dropped.remove_label_values(&l),
-                "queue" => m.queue_depth.remove_label_values(&l),
-                "encoded" => m.frames_encoded.remove_label_values(&l),
-                "speed" => m.encode_speed.remove_label_values(&l),
-                "misses" => m.keyframe_misses.remove_label_values(&l),
-                "segments" => m.segments.remove_label_values(&l),
-                _ => Ok(()),
-            };
-        }
-    }
-}
-
-/// How often the encode speed gauge is recomputed.
-const SPEED_WINDOW: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// One encoded rendition's counters; an NVENC session is counted while it lives.
-pub struct RenditionMeter {
-    encoded: IntCounter,
-    speed: Gauge,
-    keyframe_misses: IntCounter,
-    meter: ChannelMeter,
-    nvenc: Option<IntGauge>,
-}
-
-impl RenditionMeter {
-    pub fn channel(&self) -> &ChannelMeter {
-        &self.meter
-    }
-
-    pub fn keyframe_missed(&self) {
-        self.keyframe_misses.inc();
-    }
-
-    pub fn frames_encoded(&self, n: u64) {
-        self.encoded.inc_by(n);
-    }
-
-    /// The encode speed over a window: `media` seconds made in `busy` seconds of work.
-    pub fn speed(&self, media: f64, busy: f64) {
-        if busy > 0.0 {
-            self.speed.set(media / busy);
-        }
-    }
-}
-
-impl Drop for RenditionMeter {
-    fn drop(&mut self) {
-        if let Some(n) = &self.nvenc {
-            n.dec();
-        }
-    }
-}
-
-/// Measures a rendition's encode speed: media time made against time spent working.
-pub struct SpeedWindow {
-    started: std::time::Instant,
-    media: f64,
-    busy: std::time::Duration,
-}
-
-impl Default for SpeedWindow {
-    fn default() -> Self {
-        Self {
-            started: std::time::Instant::now(),
-            media: 0.0,
-            busy: std::time::Duration::ZERO,
-        }
-    }
-}
-
-impl SpeedWindow {
-    /// `media` seconds were made in `busy`; reports once per window.
-    pub fn add(&mut self, media: f64, busy: std::time::Duration, meter: Option<&RenditionMeter>) {
-        self.media += media;
-        self.busy += busy;
-        if self.started.elapsed() >= SPEED_WINDOW {
-            if let Some(m) = meter {
-                m.speed(self.media, self.busy.as_secs_f64());
-            }
-            *self = Self::default();
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_retired_channel_leaves_no_series() {
-        let registry = Registry::new();
-        let m = WorkerMetrics::new(&registry).unwrap();
-        let ch = m.channel("news");
-        ch.frame_decoded().inc();
-        ch.dropped(DropReason::Corrupt);
-        ch.queue("720p").set(3);
-        ch.segment("720p", 2.0, 100_000);
-        {
-            let r = ch.rendition("720p", EncoderKind::Nvenc);
-            r.frames_encoded(5);
-            r.keyframe_missed();
-            r.speed(2.0, 1.0);
-            assert_eq!(m.nvenc_sessions.get(), 1);
-        }
-        assert_eq!(m.nvenc_sessions.get(), 0);
-        let text = |r: &Registry| {
-            let mut s = String::new();
-            prometheus::TextEncoder::new()
-                .encode_utf8(&r.gather(), &mut s)
-                .unwrap();
-            s
-        };
-        let before = text(&registry);
-        assert!(before.contains("livefleet_worker_frames_encoded_total{channel=\"news\",encoder=\"nvenc\",rendition=\"720p\"} 5"), "{before}");
-        assert!(before.contains(
-            "livefleet_worker_encode_speed_ratio{channel=\"news\",rendition=\"720p\"} 2"
-        ));
-        ch.retire();
-        let after = text(&registry);
-        assert!(!after.contains("channel=\"news\""), "{after}");
-        // Histograms have no channel label and keep their history.
-        assert!(
-            after.contains("livefleet_worker_segment_duration_seconds_count{rendition=\"720p\"} 1")
-        );
     }
 }

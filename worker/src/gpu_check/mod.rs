@@ -1,6 +1,6 @@
 //! `livefleet worker gpu-check`: what this node's GPU can do for the worker,
-//! piece by piece, each missing piece with its reason, and a short encode run
-//! of every mode that can run here.
+//! piece by piece, each missing piece with its reason, and a short run of
+//! every video path that can run here, through the worker's own ladder.
 //!
 //! Exit codes (documented in docs/operations.md):
 //!
@@ -17,10 +17,16 @@ use ffmpeg_next as ff;
 use livefleet_profile::VideoCodec;
 use serde::Serialize;
 
-use crate::calibrate;
-use crate::encoder::{probe_nvenc_codec, EncoderKind};
+use crate::encoder::probe_nvenc_codec;
 use crate::hw;
 use crate::nvml;
+
+mod clip;
+mod modes;
+
+#[cfg(test)]
+use modes::first_missing;
+use modes::modes;
 
 /// One piece of the GPU path: there or not, and why not.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -82,8 +88,10 @@ pub struct ModeRun {
     pub available: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    /// 1280x720 frames per second of one encoder, over the run.
+    /// Source frames per second through the check's ladder (1280x720 ->
+    /// 720p, 480p, 360p), over the run.
     pub frames_per_second: Option<f64>,
+    /// Content seconds of the run.
     pub seconds: Option<f64>,
 }
 
@@ -210,97 +218,6 @@ pub fn check(run_for: Duration) -> GpuReport {
     }
 }
 
-/// The first missing piece of a mode, or `None` when it has them all.
-fn first_missing(pieces: &[(&str, bool, Option<&String>)]) -> Option<String> {
-    pieces.iter().find(|(_, ok, _)| !ok).map(|(name, _, why)| {
-        format!(
-            "needs {name}: {}",
-            why.map_or("not available", String::as_str)
-        )
-    })
-}
-
-fn modes(
-    nvdec_h264: &CodecPiece,
-    scale_cuda: &Piece,
-    nvenc: &Piece,
-    run_for: Duration,
-) -> Vec<ModeRun> {
-    let nvdec = (
-        "NVDEC (H.264)",
-        nvdec_h264.available,
-        nvdec_h264.reason.as_ref(),
-    );
-    let scale = (
-        "scale_cuda",
-        scale_cuda.available,
-        scale_cuda.reason.as_ref(),
-    );
-    let enc = ("NVENC (H.264)", nvenc.available, nvenc.reason.as_ref());
-    let not_built = "the worker's transcoding path does not run this mode: frames are decoded and scaled on the CPU";
-    let gpu_frames = |pieces: &[(&str, bool, Option<&String>)]| {
-        first_missing(pieces).unwrap_or_else(|| not_built.to_string())
-    };
-    let run = |kind: EncoderKind| -> (Option<f64>, Option<f64>, Option<String>) {
-        if run_for.is_zero() {
-            return (None, None, None);
-        }
-        match calibrate::measure(kind, 1, run_for) {
-            Ok(c) => (Some(c.frames_per_second), Some(run_for.as_secs_f64()), None),
-            Err(e) => (None, None, Some(format!("the encode run failed: {e}"))),
-        }
-    };
-    let mut out = vec![
-        ModeRun {
-            mode: "zero_copy",
-            decode: "nvdec",
-            scale: "scale_cuda",
-            encode: "nvenc",
-            available: false,
-            reason: Some(gpu_frames(&[nvdec, scale, enc])),
-            frames_per_second: None,
-            seconds: None,
-        },
-        ModeRun {
-            mode: "hybrid",
-            decode: "nvdec",
-            scale: "scale_cuda",
-            encode: "libx264",
-            available: false,
-            reason: Some(gpu_frames(&[nvdec, scale])),
-            frames_per_second: None,
-            seconds: None,
-        },
-    ];
-    let (fps, secs, failed) = if nvenc.available {
-        run(EncoderKind::Nvenc)
-    } else {
-        (None, None, None)
-    };
-    out.push(ModeRun {
-        mode: "upload",
-        decode: "cpu",
-        scale: "cpu",
-        encode: "nvenc",
-        available: nvenc.available && failed.is_none(),
-        reason: failed.or_else(|| first_missing(&[enc])),
-        frames_per_second: fps,
-        seconds: secs,
-    });
-    let (fps, secs, failed) = run(EncoderKind::X264);
-    out.push(ModeRun {
-        mode: "cpu",
-        decode: "cpu",
-        scale: "cpu",
-        encode: "libx264",
-        available: failed.is_none(),
-        reason: failed,
-        frames_per_second: fps,
-        seconds: secs,
-    });
-    out
-}
-
 /// The report for people: one line per piece and mode.
 pub fn render(r: &GpuReport) -> String {
     let line = |name: &str, p: &Piece| match &p.reason {
@@ -338,7 +255,9 @@ pub fn render(r: &GpuReport) -> String {
     for m in &r.modes {
         let what = format!("{} ({} -> {} -> {})", m.mode, m.decode, m.scale, m.encode);
         match (&m.reason, m.frames_per_second) {
-            (None, Some(fps)) => s += &format!("  {what:<40} {fps:.0} fps (720p, one encoder)\n"),
+            (None, Some(fps)) => {
+                s += &format!("  {what:<40} {fps:.0} fps (720p -> 720p/480p/360p)\n")
+            }
             (None, None) => s += &format!("  {what:<40} available\n"),
             (Some(why), _) => s += &format!("  {what:<40} no: {why}\n"),
         }

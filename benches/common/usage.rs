@@ -1,0 +1,50 @@
+//! CPU time, wall time and peak memory of a child process, from wait4.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Instant;
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Usage {
+    pub wall: f64,
+    pub cpu: f64,
+    pub max_rss_mb: f64,
+}
+
+/// Runs a command and measures it with wait4 (its own CPU time and peak RSS).
+pub fn measure(cmd: &mut Command) -> Usage {
+    let start = Instant::now();
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    reap(child, start, &format!("{cmd:?}"))
+}
+
+/// Waits for `child` (started at `start`) and measures it; panics with its
+/// stderr when it failed.
+// The child is reaped by wait4, which clippy cannot see.
+#[allow(clippy::zombie_processes)]
+pub fn reap(child: Child, start: Instant, what: &str) -> Usage {
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: zeroed rusage is a valid out-parameter; pid is our own child.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+    let wall = start.elapsed().as_secs_f64();
+    assert_eq!(r, pid, "wait4 failed");
+    if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
+        let mut err = String::new();
+        if let Some(mut e) = child.stderr {
+            use std::io::Read;
+            let _ = e.read_to_string(&mut err);
+        }
+        panic!("{what} failed: {err}");
+    }
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    Usage {
+        wall,
+        cpu: tv(ru.ru_utime) + tv(ru.ru_stime),
+        max_rss_mb: ru.ru_maxrss as f64 / 1024.0,
+    }
+}
