@@ -63,6 +63,7 @@ pub mod passthrough;
 pub mod progress;
 pub mod rendition;
 mod resample;
+mod scale;
 pub mod service;
 pub(crate) mod session;
 pub mod sink;

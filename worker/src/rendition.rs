@@ -1,5 +1,5 @@
 //! The per-rendition stage: scale the shared decoded frame to the
-//! rendition's size, reduce the frame rate, force keyframes where the
+//! rendition's size ([`crate::scale`]), reduce the frame rate, force keyframes where the
 //! [`BoundaryClock`](crate::boundary::BoundaryClock) said, encode, and hand
 //! the samples to the package stage. One thread per encoded rendition.
 
@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use crossbeam_channel::Receiver;
-use ff::{format, frame, software::scaling};
+use ff::{format, frame};
 use ffmpeg_next as ff;
 use livefleet_base::RenditionName;
 use livefleet_packager::{annexb, Sample, TrackId, TrackMedia, TrackSpec, VideoCodecConfig};
@@ -17,10 +17,11 @@ use livefleet_profile::VideoCodec;
 
 use crate::boundary::Boundary;
 use crate::encoder::{self, EncoderKind, FrameInput, VideoSettings};
-use crate::hw::cuda_frames::{self, CudaScaler, SCALED_FORMAT};
+use crate::hw::cuda_frames::SCALED_FORMAT;
 use crate::hw::CudaDevice;
 use crate::metrics::{DropReason, RenditionMeter, SpeedWindow};
 use crate::pack::PackSender;
+use crate::scale::{FrameScaler, ScaleError};
 use crate::video_path::{GpuPiece, VideoPath};
 use crate::PipelineError;
 
@@ -269,122 +270,6 @@ impl KeyTracker {
         }
         any
     }
-}
-
-/// Why a frame could not be scaled: on the CPU (a rendition's error) or on
-/// the GPU (blamed on the GPU's decode side, so the channel falls back).
-enum ScaleError {
-    Cpu(String),
-    Gpu(String),
-}
-
-/// The rendition's scaler for its path: swscale for frames in system
-/// memory, `scale_cuda` (and a download for libx264) for NVDEC's frames.
-enum FrameScaler {
-    Cpu(Scaler),
-    Gpu {
-        scaler: Option<CudaScaler>,
-        download: bool,
-    },
-}
-
-impl FrameScaler {
-    fn for_path(path: VideoPath) -> Self {
-        if path.gpu_decode() {
-            FrameScaler::Gpu {
-                scaler: None,
-                download: path.encoder() != EncoderKind::Nvenc,
-            }
-        } else {
-            FrameScaler::Cpu(Scaler::default())
-        }
-    }
-
-    fn scale(
-        &mut self,
-        src: &frame::Video,
-        target: &VideoSettings,
-    ) -> Result<frame::Video, ScaleError> {
-        match self {
-            FrameScaler::Cpu(s) => s.scale(src, target).map_err(ScaleError::Cpu),
-            FrameScaler::Gpu { scaler, download } => {
-                if scaler.as_ref().is_none_or(|s| !s.fits(src)) {
-                    *scaler = Some(
-                        CudaScaler::new(src, target.width, target.height)
-                            .map_err(ScaleError::Gpu)?,
-                    );
-                }
-                let scaled = scaler
-                    .as_mut()
-                    .expect("set above")
-                    .scale(src)
-                    .map_err(ScaleError::Gpu)?;
-                if *download {
-                    cuda_frames::download(&scaled).map_err(ScaleError::Gpu)
-                } else {
-                    Ok(scaled)
-                }
-            }
-        }
-    }
-}
-
-/// The rendition's scaler, made again when the source's format or size changes.
-#[derive(Default)]
-struct Scaler {
-    ctx: Option<(scaling::Context, (format::Pixel, u32, u32))>,
-}
-
-impl Scaler {
-    fn scale(
-        &mut self,
-        src: &frame::Video,
-        target: &VideoSettings,
-    ) -> Result<frame::Video, String> {
-        if src.width() == target.width
-            && src.height() == target.height
-            && src.format() == format::Pixel::YUV420P
-        {
-            return Ok(share_frame(src));
-        }
-        let key = (src.format(), src.width(), src.height());
-        if self.ctx.as_ref().is_none_or(|(_, k)| *k != key) {
-            let ctx = scaling::Context::get(
-                src.format(),
-                src.width(),
-                src.height(),
-                format::Pixel::YUV420P,
-                target.width,
-                target.height,
-                scaling::Flags::BICUBIC,
-            )
-            .map_err(|e| {
-                format!(
-                    "cannot scale {}x{} to {}x{}: {e}",
-                    src.width(),
-                    src.height(),
-                    target.width,
-                    target.height
-                )
-            })?;
-            self.ctx = Some((ctx, key));
-        }
-        let (ctx, _) = self.ctx.as_mut().expect("set above");
-        let mut scaled = frame::Video::empty();
-        ctx.run(src, &mut scaled)
-            .map_err(|e| format!("scaling failed: {e}"))?;
-        Ok(scaled)
-    }
-}
-
-/// A new frame referencing the same buffers (no pixel copy).
-fn share_frame(src: &frame::Video) -> frame::Video {
-    let mut f = frame::Video::empty();
-    // SAFETY: av_frame_ref adds references to src's refcounted buffers; both frames are valid.
-    unsafe {
-        ff::ffi::av_frame_ref(f.as_mut_ptr(), src.as_ptr());
-    }
-    f
 }
 
 fn encoder_extradata(enc: &ff::encoder::Video) -> Vec<u8> {

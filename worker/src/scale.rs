@@ -1,0 +1,126 @@
+//! The scale step of a rendition: swscale (bicubic, from the decoded
+//! source) for frames in system memory, `scale_cuda` and, for libx264, a
+//! download for NVDEC's frames in GPU memory.
+
+use ff::{format, frame, software::scaling};
+use ffmpeg_next as ff;
+
+use crate::encoder::{EncoderKind, VideoSettings};
+use crate::hw::cuda_frames::{self, CudaScaler};
+use crate::video_path::VideoPath;
+
+/// Why a frame could not be scaled: on the CPU (a rendition's error) or on
+/// the GPU (blamed on the GPU's decode side, so the channel falls back).
+pub(crate) enum ScaleError {
+    Cpu(String),
+    Gpu(String),
+}
+
+/// The rendition's scaler for its path: swscale for frames in system
+/// memory, `scale_cuda` (and a download for libx264) for NVDEC's frames.
+pub(crate) enum FrameScaler {
+    Cpu(Scaler),
+    Gpu {
+        scaler: Option<CudaScaler>,
+        download: bool,
+    },
+}
+
+impl FrameScaler {
+    pub(crate) fn for_path(path: VideoPath) -> Self {
+        if path.gpu_decode() {
+            FrameScaler::Gpu {
+                scaler: None,
+                download: path.encoder() != EncoderKind::Nvenc,
+            }
+        } else {
+            FrameScaler::Cpu(Scaler::default())
+        }
+    }
+
+    pub(crate) fn scale(
+        &mut self,
+        src: &frame::Video,
+        target: &VideoSettings,
+    ) -> Result<frame::Video, ScaleError> {
+        match self {
+            FrameScaler::Cpu(s) => s.scale(src, target).map_err(ScaleError::Cpu),
+            FrameScaler::Gpu { scaler, download } => {
+                if scaler.as_ref().is_none_or(|s| !s.fits(src)) {
+                    *scaler = Some(
+                        CudaScaler::new(src, target.width, target.height)
+                            .map_err(ScaleError::Gpu)?,
+                    );
+                }
+                let scaled = scaler
+                    .as_mut()
+                    .expect("set above")
+                    .scale(src)
+                    .map_err(ScaleError::Gpu)?;
+                if *download {
+                    cuda_frames::download(&scaled).map_err(ScaleError::Gpu)
+                } else {
+                    Ok(scaled)
+                }
+            }
+        }
+    }
+}
+
+/// The rendition's scaler, made again when the source's format or size changes.
+#[derive(Default)]
+pub(crate) struct Scaler {
+    ctx: Option<(scaling::Context, (format::Pixel, u32, u32))>,
+}
+
+impl Scaler {
+    fn scale(
+        &mut self,
+        src: &frame::Video,
+        target: &VideoSettings,
+    ) -> Result<frame::Video, String> {
+        if src.width() == target.width
+            && src.height() == target.height
+            && src.format() == format::Pixel::YUV420P
+        {
+            return Ok(share_frame(src));
+        }
+        let key = (src.format(), src.width(), src.height());
+        if self.ctx.as_ref().is_none_or(|(_, k)| *k != key) {
+            let ctx = scaling::Context::get(
+                src.format(),
+                src.width(),
+                src.height(),
+                format::Pixel::YUV420P,
+                target.width,
+                target.height,
+                scaling::Flags::BICUBIC,
+            )
+            .map_err(|e| {
+                format!(
+                    "cannot scale {}x{} to {}x{}: {e}",
+                    src.width(),
+                    src.height(),
+                    target.width,
+                    target.height
+                )
+            })?;
+            self.ctx = Some((ctx, key));
+        }
+        let (ctx, _) = self.ctx.as_mut().expect("set above");
+        let mut scaled = frame::Video::empty();
+        ctx.run(src, &mut scaled)
+            .map_err(|e| format!("scaling failed: {e}"))?;
+        Ok(scaled)
+    }
+}
+
+/// A new frame referencing the same buffers (no pixel copy).
+fn share_frame(src: &frame::Video) -> frame::Video {
+    let mut f = frame::Video::empty();
+    // SAFETY: av_frame_ref adds references to src's refcounted buffers; both frames are valid.
+    unsafe {
+        ff::ffi::av_frame_ref(f.as_mut_ptr(), src.as_ptr());
+    }
+    f
+}
