@@ -77,6 +77,7 @@ fn worker(i: usize, rng: &mut Rng) -> Heartbeat {
         worker: WorkerId::new(id).expect("generated ids are valid"),
         encoders,
         gpu_model: (nvenc > 0).then(|| "simulated".to_owned()),
+        gpu_load: None,
         nvenc_session_limit: limit,
         nvenc_sessions_in_use: 0,
         capacity_nvenc_pps: nvenc,

@@ -155,6 +155,23 @@ async fn calibrate(seconds: f64) -> anyhow::Result<ExitCode> {
             None
         }
     };
+    // The GPU paths, where their pieces are here: each through the ladder of gpu-check.
+    let paths = tokio::task::spawn_blocking(move || livefleet_worker::gpu_check::check(duration))
+        .await?
+        .modes;
+    for m in paths
+        .iter()
+        .filter(|m| m.mode == "zero_copy" || m.mode == "hybrid")
+    {
+        match (m.frames_per_second, &m.reason) {
+            (Some(fps), _) => eprintln!(
+                "{}: {fps:.0} source frames/s through a 720p/480p/360p ladder",
+                m.mode
+            ),
+            (None, Some(why)) => eprintln!("{} not measured: {why}", m.mode),
+            (None, None) => {}
+        }
+    }
     println!("# livefleet worker --config (80% of the measured rates)");
     println!("capacity_cpu_pps: {}", cpu.capacity_pps);
     println!(

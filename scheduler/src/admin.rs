@@ -539,6 +539,7 @@ async fn fleet(State(state): State<AdminState>) -> ApiResult<Json<serde_json::Va
                 "state": format!("{:?}", hb.state).to_lowercase(),
                 "encoders": hb.encoders.iter().map(|e| e.as_str()).collect::<Vec<_>>(),
                 "gpu_model": hb.gpu_model,
+                "gpu_load": hb.gpu_load,
                 "nvenc_sessions_in_use": hb.nvenc_sessions_in_use,
                 "nvenc_session_limit": hb.nvenc_session_limit,
                 "capacity_cpu_pps": hb.capacity_cpu_pps,

@@ -119,6 +119,7 @@ fn sim_worker(
                 worker: me.clone(),
                 encoders: encoders.clone(),
                 gpu_model: (spec.nvenc_pps > 0).then(|| "simulated".to_owned()),
+                gpu_load: None,
                 nvenc_session_limit: spec.limit,
                 nvenc_sessions_in_use: channels.iter().map(|c| c.sessions).sum(),
                 capacity_nvenc_pps: spec.nvenc_pps,

@@ -61,6 +61,8 @@ pub(crate) struct NodeBase {
     pub metrics: Option<WorkerMetrics>,
     /// Reads NVML into the GPU gauges while the node runs.
     gpu_poll: Option<tokio::task::JoinHandle<()>>,
+    /// NVML's last sample of the GPU (every process on it), for the heartbeats.
+    pub gpu: Arc<std::sync::Mutex<Option<crate::nvml::GpuInfo>>>,
 }
 
 impl Drop for NodeBase {
@@ -74,11 +76,18 @@ impl Drop for NodeBase {
 /// How often the GPU gauges are read from NVML.
 const GPU_POLL: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Keeps the GPU gauges current; without a driver it says so once and stops.
-async fn poll_gpu(metrics: WorkerMetrics, registry: Registry) {
+/// Keeps the GPU gauges and `last` current; without a driver it says so once and stops.
+async fn poll_gpu(
+    metrics: WorkerMetrics,
+    registry: Registry,
+    last: Arc<std::sync::Mutex<Option<crate::nvml::GpuInfo>>>,
+) {
     loop {
         match tokio::task::spawn_blocking(crate::nvml::probe).await {
-            Ok(Ok(gpu)) => metrics.set_gpu(&registry, Some(&gpu), gpu.session_limit),
+            Ok(Ok(gpu)) => {
+                metrics.set_gpu(&registry, Some(&gpu), gpu.session_limit);
+                *last.lock().unwrap_or_else(|p| p.into_inner()) = Some(gpu);
+            }
             Ok(Err(reason)) => {
                 tracing::debug!(%reason, "no GPU gauges");
                 metrics.set_gpu(&registry, None, None);
@@ -112,9 +121,10 @@ impl NodeBase {
             }
         }
         let metrics = WorkerMetrics::new(registry).ok();
+        let gpu = Arc::new(std::sync::Mutex::new(None));
         let gpu_poll = metrics
             .clone()
-            .map(|m| tokio::spawn(poll_gpu(m, registry.clone())));
+            .map(|m| tokio::spawn(poll_gpu(m, registry.clone(), gpu.clone())));
         let storage_metrics = StorageMetrics::register(registry)
             .or_else(|_| StorageMetrics::unregistered())
             .map_err(|e| PipelineError::Output(format!("storage metrics: {e}")))?;
@@ -143,6 +153,7 @@ impl NodeBase {
             archiver,
             metrics,
             gpu_poll,
+            gpu,
         })
     }
 

@@ -156,6 +156,17 @@ pub struct RunningChannel {
     pub pixel_rate: u64,
 }
 
+/// The GPU's engines as NVML last sampled them, for every process on the GPU.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct GpuLoad {
+    /// NVENC engine utilisation, 0 to 1.
+    pub encoder_utilization: f64,
+    /// NVDEC engine utilisation, 0 to 1.
+    pub decoder_utilization: f64,
+    /// NVENC sessions open on the GPU, by every process.
+    pub encoder_sessions: u32,
+}
+
 /// What a worker reports about itself, every second.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Heartbeat {
@@ -166,6 +177,10 @@ pub struct Heartbeat {
     /// GPU model as NVML names it, `None` on a node without a GPU.
     #[serde(default)]
     pub gpu_model: Option<String>,
+    /// What NVML last measured on the GPU (every process on it, not only
+    /// this worker); `None` without a GPU.
+    #[serde(default)]
+    pub gpu_load: Option<GpuLoad>,
     /// Concurrent NVENC sessions the GPU allows (consumer cards: 8 per
     /// system, older drivers 3 or 5); `None` when there is no cap.
     #[serde(default)]
@@ -237,6 +252,21 @@ impl Heartbeat {
             if model.len() > MAX_GPU_MODEL || model.chars().any(char::is_control) {
                 return bad(format!(
                     "`gpu_model` must be printable text of at most {MAX_GPU_MODEL} bytes"
+                ));
+            }
+        }
+        if let Some(g) = &self.gpu_load {
+            for (field, v) in [
+                ("encoder_utilization", g.encoder_utilization),
+                ("decoder_utilization", g.decoder_utilization),
+            ] {
+                if !(0.0..=1.0).contains(&v) {
+                    return bad(format!("`gpu_load.{field}` {v} is not a ratio in 0..=1"));
+                }
+            }
+            if g.encoder_sessions > MAX_NVENC_SESSIONS {
+                return bad(format!(
+                    "`gpu_load.encoder_sessions` is above {MAX_NVENC_SESSIONS}"
                 ));
             }
         }
@@ -335,6 +365,11 @@ mod tests {
             worker: WorkerId::new("gpu-a").unwrap(),
             encoders: vec![EncoderKind::Nvenc, EncoderKind::X264],
             gpu_model: Some("NVIDIA GeForce RTX 3060".into()),
+            gpu_load: Some(GpuLoad {
+                encoder_utilization: 0.4,
+                decoder_utilization: 0.25,
+                encoder_sessions: 4,
+            }),
             nvenc_session_limit: Some(8),
             nvenc_sessions_in_use: 4,
             capacity_nvenc_pps: 500_000_000,
@@ -386,6 +421,11 @@ mod tests {
         assert!(refused(|v| v["worker"] = "Bad/Id".into()).contains("lower-case"));
         assert!(refused(|v| v["worker"] = "x".repeat(65).into()).contains("64"));
         assert!(refused(|v| v["encoders"] = serde_json::json!([])).contains("empty"));
+        assert!(refused(|v| v["gpu_load"]["decoder_utilization"] = 1.5.into()).contains("0..=1"));
+        assert!(
+            refused(|v| v["gpu_load"]["encoder_sessions"] = 100_000.into())
+                .contains("encoder_sessions")
+        );
         assert!(refused(|v| v["encoders"] = serde_json::json!(["x264", "x264"])).contains("twice"));
         assert!(refused(|v| v["encoders"] = serde_json::json!(["vp9"])).contains("unknown variant"));
         assert!(refused(|v| v["capacity_nvenc_pps"] = 0.into()).contains("capacity_nvenc_pps"));

@@ -34,7 +34,7 @@ pub use assignments::{
 pub use cost::{ChannelCost, SourceVideo, DEFAULT_SOURCE_FPS};
 pub use error::{FleetError, NatsError};
 pub use heartbeat::{
-    heartbeat_subject, EncoderKind, Heartbeat, NodeState, RunningChannel, WorkerId,
+    heartbeat_subject, EncoderKind, GpuLoad, Heartbeat, NodeState, RunningChannel, WorkerId,
     HEARTBEAT_SUBJECT_FILTER, HEARTBEAT_SUBJECT_PREFIX, MAX_CHANNELS_PER_WORKER,
     MAX_HEARTBEAT_BYTES, MAX_NVENC_SESSIONS, MAX_PIXEL_RATE,
 };

@@ -597,6 +597,7 @@ mod tests {
             worker: WorkerId::new(id).unwrap(),
             encoders,
             gpu_model: (nvenc > 0).then(|| "test gpu".to_owned()),
+            gpu_load: None,
             nvenc_session_limit: sessions,
             nvenc_sessions_in_use: 0,
             capacity_nvenc_pps: nvenc,

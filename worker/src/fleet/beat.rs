@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use livefleet_base::ChannelName;
 use livefleet_fleet::{
-    heartbeat_subject, EncoderKind as FleetEncoder, Heartbeat, NodeState, RunningChannel,
+    heartbeat_subject, EncoderKind as FleetEncoder, GpuLoad, Heartbeat, NodeState, RunningChannel,
 };
 
 use super::{Node, Running};
@@ -90,11 +90,26 @@ pub(super) async fn heartbeat(node: &Arc<Node>, channels: Vec<RunningChannel>) {
     if node.base.nvenc.is_ok() {
         encoders.insert(0, FleetEncoder::Nvenc);
     }
-    let sessions: u32 = channels.iter().map(|c| c.sessions).sum();
+    let ours: u32 = channels.iter().map(|c| c.sessions).sum();
+    let gpu = node
+        .base
+        .gpu
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let ratio = |percent: Option<u32>| f64::from(percent.unwrap_or(0).min(100)) / 100.0;
+    let gpu_load = gpu.as_ref().map(|g| GpuLoad {
+        encoder_utilization: ratio(g.encoder_utilization),
+        decoder_utilization: ratio(g.decoder_utilization),
+        encoder_sessions: g.encoder_sessions.min(livefleet_fleet::MAX_NVENC_SESSIONS),
+    });
+    // Other processes' NVENC sessions count against the GPU's cap too.
+    let sessions = ours.max(gpu_load.map_or(0, |g| g.encoder_sessions));
     let hb = Heartbeat {
         worker: node.id.clone(),
         encoders,
         gpu_model: node.capacity.gpu_model.clone(),
+        gpu_load,
         nvenc_session_limit: node.capacity.nvenc_session_limit,
         nvenc_sessions_in_use: sessions,
         capacity_nvenc_pps: if node.base.nvenc.is_ok() {
