@@ -6,6 +6,7 @@
 
 pub mod cluster;
 pub mod s3;
+pub mod spike;
 
 use std::collections::BTreeMap;
 use std::fs;
