@@ -36,14 +36,7 @@ fn now_us() -> u64 {
 }
 
 fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
+    common::status_kib(&pid.to_string(), "VmRSS")
 }
 
 /// CPU seconds (user + system) process `pid` has used.

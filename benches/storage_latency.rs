@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{free_port, Killed};
+use common::{free_port, status_kib, Killed};
 use livefleet_storage::{
     LocalDir, Put, S3Config, S3Storage, Storage, StorageMetrics, StorageWriter, WriterOptions,
 };
@@ -25,29 +25,6 @@ const ROUNDS: usize = 15;
 /// Channels close a segment per rendition every segment duration, at staggered phases.
 const SEGMENT: Duration = Duration::from_secs(2);
 const SEGMENT_BYTES: usize = 120_000;
-
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-/// Resident memory now, KiB.
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
-}
 
 /// Runs the channels against `storage`, each through a `StorageWriter` of
 /// its own as a live channel does: (latencies, bytes, seconds, RSS samples
@@ -64,7 +41,10 @@ async fn run(
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(SEGMENT * 3).await;
-                let sample = (stored.load(std::sync::atomic::Ordering::Relaxed), rss_kib());
+                let sample = (
+                    stored.load(std::sync::atomic::Ordering::Relaxed),
+                    status_kib("self", "VmRSS"),
+                );
                 samples.lock().unwrap().push(sample);
             }
         })
@@ -162,7 +142,7 @@ fn report(
     println!(
         "{name:<6} segment-to-visible p50 {p50:7.1} ms  p95 {p95:7.1} ms  throughput {:7.1} MB/s  peak RSS {} MiB",
         bytes as f64 / secs / 1e6,
-        peak_rss_kib() / 1024
+        status_kib("self", "VmHWM") / 1024
     );
     let curve: Vec<String> = samples
         .iter()

@@ -48,3 +48,16 @@ pub fn reap(child: Child, start: Instant, what: &str) -> Usage {
         max_rss_mb: ru.ru_maxrss as f64 / 1024.0,
     }
 }
+
+/// A `kB` field of `/proc/<pid>/status` (`VmRSS`, `VmHWM`), `pid` `self`
+/// for this process; 0 when it cannot be read.
+pub fn status_kib(pid: &str, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+                .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
