@@ -151,6 +151,68 @@ fn variable_frame_rate_input_keeps_its_timing() {
         (d - 10.0).abs() < 0.6,
         "the VOD lasts {d} s, the input 10 s"
     );
+    // The holes are filled: every rendition runs at the source's base rate of 30 fps.
+    for r in ["360p", "240p"] {
+        assert_constant_rate(&out.join(r), 3000);
+    }
+}
+
+#[test]
+fn jittery_timestamps_come_out_at_a_constant_rate() {
+    // A publisher short of CPU: each frame up to 12 ms late or early.
+    let tmp = tempfile::tempdir().unwrap();
+    let clip = tmp.path().join("jitter.mkv");
+    lavfi_clip(
+        &clip,
+        8,
+        "sine=sample_rate=48000",
+        &[
+            "-vf",
+            "settb=1/1000,setpts='N/30/TB+(random(0)-0.5)*0.024/TB'",
+            "-fps_mode",
+            "passthrough",
+            "-enc_time_base:v",
+            "1:1000",
+            "-g",
+            "60",
+        ],
+    );
+    let out = tmp.path().join("out");
+    assert_ok(&transcode(&clip, &out));
+    check_presentation(&out, &["360p", "240p"], "audio", 2.0, 4);
+    for r in ["360p", "240p"] {
+        assert_constant_rate(&out.join(r), 3000);
+    }
+}
+
+/// Every frame of the rendition in `dir` (init + numbered segments) lasts `ticks` (90 kHz).
+fn assert_constant_rate(dir: &Path, ticks: i64) {
+    let mut bytes = fs::read(dir.join("init.mp4")).unwrap();
+    for (_, seg) in segments(dir) {
+        bytes.extend(fs::read(seg).unwrap());
+    }
+    let joined = dir.with_extension("joined.mp4");
+    fs::write(&joined, bytes).unwrap();
+    let probe = run(Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v", "-show_entries"])
+        .args(["packet=dts", "-of", "csv=p=0"])
+        .arg(&joined));
+    let dts: Vec<i64> = text(&probe.stdout)
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
+    assert!(dts.len() > 30, "{} frames in {}", dts.len(), dir.display());
+    let odd: Vec<(usize, i64)> = dts
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .enumerate()
+        .filter(|(_, d)| *d != ticks)
+        .collect();
+    assert!(
+        odd.is_empty(),
+        "{}: frames not {ticks} ticks apart (index, step): {odd:?}",
+        dir.display()
+    );
 }
 
 #[test]

@@ -40,6 +40,7 @@ pub mod archive;
 pub mod audio;
 pub mod boundary;
 pub mod broadcast;
+mod cadence;
 pub mod calibrate;
 pub mod channel;
 pub mod decode;

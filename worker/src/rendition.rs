@@ -1,5 +1,6 @@
 //! The per-rendition stage: scale the shared decoded frame to the
-//! rendition's size ([`crate::scale`]), reduce the frame rate, force keyframes where the
+//! rendition's size ([`crate::scale`]), put it on the rendition's frame-rate
+//! grid ([`crate::cadence`]), force keyframes where the
 //! [`BoundaryClock`](crate::boundary::BoundaryClock) said, encode, and hand
 //! the samples to the package stage. One thread per encoded rendition.
 
@@ -16,6 +17,7 @@ use livefleet_packager::{annexb, Sample, TrackId, TrackMedia, TrackSpec, VideoCo
 use livefleet_profile::VideoCodec;
 
 use crate::boundary::Boundary;
+use crate::cadence::Cadence;
 use crate::encoder::{self, EncoderKind, FrameInput, VideoSettings};
 use crate::hw::cuda_frames::SCALED_FORMAT;
 use crate::hw::CudaDevice;
@@ -123,9 +125,8 @@ impl RenditionEncoder {
         let target = self.settings.clone();
         let mut scaler = FrameScaler::for_path(self.path);
         let mut keys = KeyTracker::default();
-        let frame_90k = 90_000 * i64::from(target.frame_rate.denominator())
-            / i64::from(target.frame_rate.numerator().max(1));
-        let mut next_keep = i64::MIN;
+        let mut cadence: Option<Cadence> = None;
+        let mut previous: Option<frame::Video> = None;
         let mut last_pts = i64::MIN;
         let mut speed = SpeedWindow::default();
         while let Ok(VideoJob {
@@ -140,19 +141,24 @@ impl RenditionEncoder {
                 }
                 continue;
             }
-            // Frame-rate reduction: keep a frame per output interval; forced keyframes are always kept.
-            if !boundary.force_key && pts < next_keep {
-                continue;
-            }
-            let work = std::time::Instant::now();
             last_pts = pts;
-            next_keep = if next_keep == i64::MIN || boundary.force_key {
-                pts + frame_90k
-            } else {
-                next_keep + frame_90k
+            // One frame per slot of the rendition's frame rate (crate::cadence).
+            let cadence = cadence.get_or_insert_with(|| Cadence::new(pts, target.frame_rate));
+            let Some(place) = cadence.place(pts, boundary.force_key) else {
+                continue;
             };
-            if next_keep <= pts {
-                next_keep = pts + frame_90k;
+            let frame_90k = cadence.step();
+            let work = std::time::Instant::now();
+            let mut handing = std::time::Duration::ZERO;
+            let mut media = 0.0;
+            if let Some(prev) = previous.as_mut() {
+                for at in place.repeats {
+                    prev.set_pts(Some(at));
+                    prev.set_kind(ff::picture::Type::None);
+                    self.send(prev, at)?;
+                    handing += self.drain(&mut keys, out, max_end, frame_90k)?;
+                    media += frame_90k as f64 / 90_000.0;
+                }
             }
             let mut f = scaler.scale(&src, &target).map_err(|e| match e {
                 ScaleError::Cpu(m) => self.failed(m),
@@ -161,35 +167,42 @@ impl RenditionEncoder {
                     message: format!("rendition {}: {message}", self.name),
                 },
             })?;
-            f.set_pts(Some(pts));
+            f.set_pts(Some(place.pts));
             f.set_kind(if boundary.force_key {
                 ff::picture::Type::I
             } else {
                 ff::picture::Type::None
             });
             if boundary.segment_start {
-                keys.starts.push_back(pts);
+                keys.starts.push_back(place.pts);
             }
-            self.encoder.send_frame(&f).map_err(|e| {
-                let message = format!("encoder refused a frame at {pts}: {e}");
-                if self.path.encoder() == EncoderKind::Nvenc {
-                    PipelineError::Gpu {
-                        piece: GpuPiece::Nvenc,
-                        message: format!("rendition {}: {message}", self.name),
-                    }
-                } else {
-                    self.failed(message)
-                }
-            })?;
+            self.send(&f, place.pts)?;
+            previous = Some(f);
             // Time waiting on the packager (a slow store) is not encode time.
-            let handing = self.drain(&mut keys, out, max_end, frame_90k)?;
+            handing += self.drain(&mut keys, out, max_end, frame_90k)?;
+            media += frame_90k as f64 / 90_000.0;
             let busy = work.elapsed().saturating_sub(handing);
-            speed.add(frame_90k as f64 / 90_000.0, busy, self.meter.as_ref());
+            speed.add(media, busy, self.meter.as_ref());
         }
+        let frame_90k = cadence.as_ref().map_or(3000, Cadence::step);
         self.encoder
             .send_eof()
             .map_err(|e| self.failed(format!("encoder flush failed: {e}")))?;
         self.drain(&mut keys, out, max_end, frame_90k).map(drop)
+    }
+
+    fn send(&mut self, f: &frame::Video, pts: i64) -> Result<(), PipelineError> {
+        self.encoder.send_frame(f).map_err(|e| {
+            let message = format!("encoder refused a frame at {pts}: {e}");
+            if self.path.encoder() == EncoderKind::Nvenc {
+                PipelineError::Gpu {
+                    piece: GpuPiece::Nvenc,
+                    message: format!("rendition {}: {message}", self.name),
+                }
+            } else {
+                self.failed(message)
+            }
+        })
     }
 
     pub fn name(&self) -> &RenditionName {

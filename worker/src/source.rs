@@ -78,11 +78,10 @@ impl FileSource {
             };
             return Err(PipelineError::UnsupportedCodec { codec });
         }
-        let fr = video.avg_frame_rate();
         let video_info = StreamInfo {
             parameters: video.parameters(),
             time_base: video.time_base(),
-            frame_rate: (fr.numerator() > 0 && fr.denominator() > 0).then_some(fr),
+            frame_rate: base_frame_rate(video.rate(), video.avg_frame_rate()),
         };
         let audio = input
             .streams()
@@ -251,4 +250,36 @@ pub(crate) fn check_boxes(path: &std::path::Path) -> Result<(), String> {
         at += size;
     }
     Ok(())
+}
+
+/// A file's frame rate: the stream's base rate (the rate its timestamps are
+/// on: 30 for a 30 fps capture that drops frames, where the average says 14),
+/// or the average where the base rate is missing or absurd (a container
+/// clock, such as FLV's 1000). As the ffmpeg CLI guesses it.
+fn base_frame_rate(base: Rational, average: Rational) -> Option<Rational> {
+    let valid = |r: Rational| r.numerator() > 0 && r.denominator() > 0;
+    match (valid(base), valid(average)) {
+        (true, true) if f64::from(base) > 210.0 && f64::from(average) < 70.0 => Some(average),
+        (true, _) if f64::from(base) <= 240.0 => Some(base),
+        (_, true) => Some(average),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_base_rate_wins_unless_it_is_a_container_clock() {
+        let r = |n, d| Rational::new(n, d);
+        assert_eq!(base_frame_rate(r(30, 1), r(2100, 149)), Some(r(30, 1)));
+        assert_eq!(base_frame_rate(r(1000, 1), r(30, 1)), Some(r(30, 1)));
+        assert_eq!(base_frame_rate(r(0, 1), r(25, 1)), Some(r(25, 1)));
+        assert_eq!(
+            base_frame_rate(r(30000, 1001), r(0, 0)),
+            Some(r(30000, 1001))
+        );
+        assert_eq!(base_frame_rate(r(0, 0), r(0, 0)), None);
+    }
 }

@@ -1,0 +1,204 @@
+//! The output cadence of an encoded rendition: one frame per slot of its
+//! frame rate, on the session's timeline.
+//!
+//! A live source's timestamps jitter (RTMP rounds them to milliseconds, and a
+//! publisher short of CPU stamps frames late, then early), and a source may
+//! run faster than the rendition. Each decoded frame takes the slot nearest
+//! its timestamp (ties to the earlier slot, so 60 -> 30 keeps the frames on
+//! the grid), or the first free slot when it is less than a slot late, and
+//! is stamped with the slot's time; a frame whose slot is already taken is
+//! dropped, and slots skipped by a short hole are filled with the previous
+//! frame. The renditions are then constant-rate, as their
+//! declared `FRAME-RATE` says, and as the ffmpeg CLI's HLS output is.
+//! Record: docs/design/bad-input.md.
+
+use ffmpeg_next::Rational;
+
+/// The longest hole filled with repeats, in seconds of slots: a longer one
+/// is a stalled publisher, left as one long frame rather than encoded as a
+/// burst of copies.
+const MAX_FILL_SECONDS: i64 = 1;
+
+/// Where one source frame goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Placement {
+    /// Slots (90 kHz) to fill with the previous frame first, oldest first.
+    pub repeats: Vec<i64>,
+    /// The frame's own slot (90 kHz).
+    pub pts: i64,
+}
+
+/// The slot grid of one rendition.
+#[derive(Debug, Clone)]
+pub(crate) struct Cadence {
+    origin: i64,
+    /// Slot `k` starts at `origin + k * 90_000 * den / num`.
+    num: i64,
+    den: i64,
+    last: Option<i64>,
+}
+
+impl Cadence {
+    /// A grid of `frame_rate` slots from `origin` (90 kHz).
+    pub fn new(origin: i64, frame_rate: Rational) -> Self {
+        Self {
+            origin,
+            num: i64::from(frame_rate.numerator()).max(1),
+            den: i64::from(frame_rate.denominator()).max(1),
+            last: None,
+        }
+    }
+
+    /// Ticks (90 kHz) of one slot, rounded down.
+    pub fn step(&self) -> i64 {
+        (90_000 * self.den / self.num).max(1)
+    }
+
+    fn time_of(&self, slot: i64) -> i64 {
+        self.origin + (slot as i128 * 90_000 * self.den as i128 / self.num as i128) as i64
+    }
+
+    /// The slot nearest `pts`, ties to the earlier one.
+    fn slot_of(&self, pts: i64) -> i64 {
+        // slot = ceil(x - 1/2) with x = (pts - origin) * num / (90_000 * den).
+        let unit = 90_000i128 * self.den as i128;
+        let twice = 2 * (pts - self.origin) as i128 * self.num as i128 - unit;
+        twice.div_euclid(2 * unit) as i64 + i64::from(twice.rem_euclid(2 * unit) != 0)
+    }
+
+    /// Places a frame at `pts`; `None` drops it (its slot is taken). A
+    /// `forced` frame (a segment or GOP start) is never dropped: with its
+    /// slot taken it takes the next one.
+    pub fn place(&mut self, pts: i64, forced: bool) -> Option<Placement> {
+        let nearest = self.slot_of(pts);
+        let slot = match self.last {
+            None => nearest,
+            Some(last) if nearest <= last => {
+                if !forced {
+                    return None;
+                }
+                last + 1
+            }
+            // A late frame (less than a slot after the first free one) takes
+            // that slot instead of leaving it to a repeat.
+            Some(last) if nearest > last + 1 && pts - self.time_of(last + 1) < self.step() => {
+                last + 1
+            }
+            Some(_) => nearest,
+        };
+        let mut repeats = Vec::new();
+        if let Some(last) = self.last {
+            let hole = slot - last - 1;
+            if hole > 0 && hole <= MAX_FILL_SECONDS * self.num / self.den {
+                repeats = (last + 1..slot).map(|s| self.time_of(s)).collect();
+            }
+        }
+        self.last = Some(slot);
+        Some(Placement {
+            repeats,
+            pts: self.time_of(slot),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(c: &mut Cadence, input: &[i64]) -> Vec<i64> {
+        let mut out = Vec::new();
+        for p in input {
+            if let Some(pl) = c.place(*p, false) {
+                out.extend(pl.repeats);
+                out.push(pl.pts);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn millisecond_jitter_lands_on_the_grid() {
+        // RTMP's 33/67 ms steps, then a publisher short of CPU (late, then early).
+        let input = [0, 2970, 6030, 9000, 11970, 15030, 19800, 20700, 24030];
+        let mut c = Cadence::new(0, Rational(30, 1));
+        let out = run(&mut c, &input);
+        assert_eq!(out, (0..9).map(|k| k * 3000).collect::<Vec<_>>());
+        assert_eq!(c.place(27_000, false).unwrap().repeats, Vec::<i64>::new());
+    }
+
+    #[test]
+    fn a_slower_source_is_repeated_on_a_regular_grid() {
+        // 24 fps into a 30 fps rendition: every output slot filled, each
+        // frame at most one slot early.
+        let mut c = Cadence::new(0, Rational(30, 1));
+        let mut out = Vec::new();
+        for k in 0..48 {
+            let p = k * 3750;
+            let pl = c.place(p, false).expect("never dropped");
+            assert!(pl.pts <= p + 1500 && p - pl.pts < 3000, "{p} -> {}", pl.pts);
+            out.extend(pl.repeats);
+            out.push(pl.pts);
+        }
+        assert_eq!(
+            out,
+            (0..out.len() as i64).map(|k| k * 3000).collect::<Vec<_>>()
+        );
+        assert!(out.len() >= 58, "{} slots for 1.96 s", out.len());
+    }
+
+    #[test]
+    fn a_faster_source_keeps_the_frames_on_the_grid() {
+        let mut c = Cadence::new(0, Rational(30, 1));
+        let input: Vec<i64> = (0..8).map(|k| k * 1500).collect();
+        assert_eq!(run(&mut c, &input), vec![0, 3000, 6000, 9000]);
+    }
+
+    #[test]
+    fn a_short_hole_is_filled_a_long_one_is_not() {
+        let mut c = Cadence::new(0, Rational(30, 1));
+        let p = c.place(0, false).unwrap();
+        assert!(p.repeats.is_empty());
+        let p = c.place(12_000, false).unwrap();
+        assert_eq!(p.repeats, vec![3000, 6000, 9000]);
+        assert_eq!(p.pts, 12_000);
+        let p = c.place(12_000 + 5 * 90_000, false).unwrap();
+        assert!(p.repeats.is_empty(), "a 5 s stall is not filled");
+        assert_eq!(p.pts, 12_000 + 5 * 90_000);
+    }
+
+    #[test]
+    fn a_forced_frame_is_never_dropped() {
+        let mut c = Cadence::new(0, Rational(30, 1));
+        c.place(0, false);
+        assert_eq!(c.place(1000, false), None);
+        assert_eq!(
+            c.place(1400, true),
+            Some(Placement {
+                repeats: vec![],
+                pts: 3000
+            })
+        );
+        assert_eq!(
+            c.place(4400, false),
+            None,
+            "its slot went to the forced frame"
+        );
+    }
+
+    #[test]
+    fn ntsc_rates_keep_exact_slot_times() {
+        let mut c = Cadence::new(900, Rational(30_000, 1001));
+        let input: Vec<i64> = (0..1000).map(|k| 900 + k * 3003 + (k % 3) * 7).collect();
+        let out = run(&mut c, &input);
+        assert_eq!(out.len(), 1000);
+        assert_eq!(out[999], 900 + 999 * 3003);
+        assert_eq!(c.step(), 3003);
+    }
+
+    #[test]
+    fn timestamps_before_the_origin_still_place() {
+        let mut c = Cadence::new(90_000, Rational(25, 1));
+        assert_eq!(c.place(90_000 - 3600, false).unwrap().pts, 90_000 - 3600);
+        assert_eq!(c.place(90_000 - 1000, false).unwrap().pts, 90_000);
+    }
+}
