@@ -10,6 +10,9 @@
 //! pre-scaled raw frames, one thread each, summed (ours / floor says what
 //! decoding, scaling, audio and packaging add).
 //!
+//! Ours and the CLI run in alternating rounds (LIVEFLEET_BENCH_ROUNDS,
+//! default 3); the CPU ratio printed is the median of the rounds' ratios.
+//!
 //! Run: `cargo bench --bench ladder_throughput` (LIVEFLEET_BENCH_SECONDS
 //! shortens the source). Figures only; nothing here passes or fails.
 
@@ -70,6 +73,19 @@ fn psnr(distorted: &Path, source: &Path) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// The round whose `key` is the median.
+fn median_by<T: Copy>(v: &[T], key: impl Fn(&T) -> f64) -> T {
+    let mut v = v.to_vec();
+    v.sort_by(|a, b| key(a).total_cmp(&key(b)));
+    v[v.len() / 2]
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
@@ -78,6 +94,11 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(20);
+    let rounds_wanted: usize = std::env::var("LIVEFLEET_BENCH_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3)
+        .max(1);
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_livefleet"));
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path();
@@ -115,16 +136,6 @@ fn main() {
     let prof = dir.join("bench.yaml");
     std::fs::write(&prof, profile_yaml(&LADDER)).unwrap();
     let ours_out = dir.join("ours");
-    let ours = measure(
-        Command::new(&bin)
-            .arg("transcode")
-            .arg(&source)
-            .arg("--profile")
-            .arg(&prof)
-            .arg("--out")
-            .arg(&ours_out),
-    );
-
     // The ffmpeg CLI: one decode, split, four libx264 encoders, fMP4 HLS.
     let cli_out = dir.join("cli");
     std::fs::create_dir_all(&cli_out).unwrap();
@@ -199,7 +210,44 @@ fn main() {
         .map(String::from),
     );
     args.push(format!("{}/v%v/index.m3u8", cli_out.display()));
-    let cli = measure(Command::new("ffmpeg").args(&args));
+
+    // Ours and the CLI in alternating rounds: the development VM's speed
+    // drifts by tens of percent within a minute, so one run of each says
+    // little; the median of the rounds' ratios says more.
+    let run_ours = || {
+        let _ = std::fs::remove_dir_all(&ours_out);
+        measure(
+            Command::new(&bin)
+                .arg("transcode")
+                .arg(&source)
+                .arg("--profile")
+                .arg(&prof)
+                .arg("--out")
+                .arg(&ours_out),
+        )
+    };
+    let run_cli = || measure(Command::new("ffmpeg").args(&args));
+    let mut rounds: Vec<(Usage, Usage)> = Vec::new();
+    for round in 0..rounds_wanted {
+        let pair = if round % 2 == 0 {
+            let o = run_ours();
+            (o, run_cli())
+        } else {
+            let c = run_cli();
+            (run_ours(), c)
+        };
+        println!(
+            "round {}: cpu s ours {:.1}, CLI {:.1}, ratio {:.2}",
+            round + 1,
+            pair.0.cpu,
+            pair.1.cpu,
+            pair.0.cpu / pair.1.cpu
+        );
+        rounds.push(pair);
+    }
+    let ratios: Vec<f64> = rounds.iter().map(|(o, c)| o.cpu / c.cpu).collect();
+    let ours = median_by(&rounds, |(o, _)| o.cpu).0;
+    let cli = median_by(&rounds, |(_, c)| c.cpu).1;
 
     // The floor: the four encoders alone, from pre-scaled raw frames, one
     // thread each, summed: what no ladder can go below with these encoders.
@@ -336,7 +384,16 @@ fn main() {
         "throughput ratio (ours / CLI, wall): {:.2}x",
         cli.wall / ours.wall
     );
-    println!("cpu ratio (ours / CLI): {:.2}", ours.cpu / cli.cpu);
+    println!(
+        "cpu ratio (ours / CLI): {:.2} (median of {} rounds: {})",
+        median(&ratios),
+        ratios.len(),
+        ratios
+            .iter()
+            .map(|r| format!("{r:.2}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     println!("cpu ratio (ours / floor): {:.2}", ours.cpu / floor.cpu);
     println!(
         "peak RSS ratio (ours / CLI): {:.2}",

@@ -8,9 +8,16 @@ use crate::hw::{self, CudaDevice};
 use crate::source::StreamInfo;
 use crate::PipelineError;
 
-/// Decoder threads: frame threading on two threads keeps a 1080p H.264
-/// decode ahead of the encoders without the latency of one thread per core.
+/// Decoder threads for a source above [`ONE_THREAD_PIXEL_RATE`]: frame
+/// threading on two keeps a 4K decode ahead of the encoders without the
+/// latency of one thread per core.
 const DECODER_THREADS: usize = 2;
+/// Pixels per second one decoder thread takes (1080p60). One thread decodes
+/// 1080p30 H.264 at about 7x real time on the development machine and
+/// spends 5-10% fewer CPU-seconds than two frame threads (360p: 0.88-0.99
+/// against 0.95-1.12 CPU-s per 30 s, three runs each), with a frame less
+/// delay (docs/design/worker-cpu.md).
+const ONE_THREAD_PIXEL_RATE: f64 = 1920.0 * 1080.0 * 60.0;
 /// Packets NVDEC may refuse in a row before the GPU's decode side is taken
 /// to have failed (a corrupt packet or two is the source's fault; a GPU that
 /// refuses a second of video is not).
@@ -36,7 +43,11 @@ pub struct VideoDecode {
 impl VideoDecode {
     /// A decoder on the CPU, or on NVDEC when `gpu` names the device.
     pub fn open(stream: &StreamInfo, gpu: Option<&CudaDevice>) -> Result<Self, PipelineError> {
-        let threads = if gpu.is_some() { 1 } else { DECODER_THREADS };
+        let threads = if gpu.is_some() {
+            1
+        } else {
+            decoder_threads(stream)
+        };
         let mut ctx = decoder_context(&stream.parameters, stream.time_base, "video", threads)?;
         if let Some(device) = gpu {
             hw::nvdec::attach(&mut ctx, device).map_err(|message| PipelineError::Gpu {
@@ -135,4 +146,75 @@ pub(crate) fn clone_parameters(p: &codec::Parameters) -> codec::Parameters {
         ff::ffi::avcodec_parameters_copy(out.as_mut_ptr(), p.as_ptr());
     }
     out
+}
+
+/// Threads for a CPU decode of `stream`: one up to [`ONE_THREAD_PIXEL_RATE`],
+/// two above it or when the picture size is unknown.
+fn decoder_threads(stream: &StreamInfo) -> usize {
+    let fps = stream.frame_rate.map_or(30.0, f64::from).clamp(1.0, 240.0);
+    match crate::source::picture_size(&stream.parameters) {
+        Some((w, h)) if f64::from(w) * f64::from(h) * fps <= ONE_THREAD_PIXEL_RATE => 1,
+        _ => DECODER_THREADS,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encoder::{open_video, EncoderKind, FrameInput, VideoSettings};
+    use crate::source::parameters_from_config;
+    use livefleet_base::Track;
+    use livefleet_profile::{H264Profile, Preset, VideoCodec};
+
+    /// A live source's parameters: only the SPS/PPS of an encoder of this size.
+    fn live_stream(width: u32, height: u32, fps: i32) -> StreamInfo {
+        let _ = ff::init();
+        let settings = VideoSettings {
+            width,
+            height,
+            frame_rate: Rational(fps, 1),
+            bitrate: 1_000_000,
+            max_bitrate: 1_300_000,
+            gop_frames: 60,
+            codec: VideoCodec::H264,
+            h264_profile: H264Profile::Main,
+            level: None,
+            preset: Preset::FASTEST,
+            threads: 1,
+        };
+        let enc = open_video(
+            EncoderKind::X264,
+            &settings,
+            "test",
+            FrameInput::System(ff::format::Pixel::YUV420P),
+        )
+        .unwrap();
+        let config = crate::rendition::encoder_extradata(&enc);
+        StreamInfo {
+            parameters: parameters_from_config(Track::Video, codec::Id::H264, &config),
+            time_base: Rational(1, 1000),
+            frame_rate: Some(Rational(fps, 1)),
+        }
+    }
+
+    #[test]
+    fn decoder_threads_follow_the_source_pixel_rate() {
+        let small = live_stream(640, 360, 30);
+        assert_eq!(
+            crate::source::picture_size(&small.parameters),
+            Some((640, 360))
+        );
+        assert_eq!(decoder_threads(&small), 1);
+        assert_eq!(decoder_threads(&live_stream(1920, 1080, 60)), 1);
+        assert_eq!(
+            decoder_threads(&live_stream(3840, 2160, 30)),
+            DECODER_THREADS
+        );
+        let unknown = StreamInfo {
+            parameters: parameters_from_config(Track::Video, codec::Id::H264, &[]),
+            time_base: Rational(1, 1000),
+            frame_rate: None,
+        };
+        assert_eq!(decoder_threads(&unknown), DECODER_THREADS, "size unknown");
+    }
 }

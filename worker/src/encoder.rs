@@ -166,6 +166,9 @@ pub struct VideoSettings {
     pub threads: usize,
 }
 
+/// The most threads a libx264 encoder runs as slices of one frame.
+const MAX_SLICE_THREADS: usize = 4;
+
 /// Time base of every video encoder: the 90 kHz MPEG clock, also the packager's video timescale.
 pub const VIDEO_TIME_BASE: Rational = Rational(1, 90_000);
 
@@ -240,8 +243,17 @@ pub fn open_video(
     match kind {
         EncoderKind::X264 => {
             ctx.set_gop(s.gop_frames);
+            // Slice threads where a rendition gets 2 to 4 threads: on 2 cores
+            // about 15% fewer ladder CPU-seconds than frame threads for the
+            // same PSNR, less memory and no frames of threading delay
+            // (docs/design/worker-cpu.md). More slices per frame cost
+            // compression, so wider encoders keep frame threads.
             ctx.set_threading(codec::threading::Config {
-                kind: codec::threading::Type::Frame,
+                kind: if (2..=MAX_SLICE_THREADS).contains(&s.threads) {
+                    codec::threading::Type::Slice
+                } else {
+                    codec::threading::Type::Frame
+                },
                 count: s.threads,
                 ..Default::default()
             });

@@ -285,7 +285,7 @@ impl KeyTracker {
     }
 }
 
-fn encoder_extradata(enc: &ff::encoder::Video) -> Vec<u8> {
+pub(crate) fn encoder_extradata(enc: &ff::encoder::Video) -> Vec<u8> {
     // SAFETY: reading the opened encoder's extradata of its stated size.
     unsafe {
         let ctx = enc.as_ptr();

@@ -187,6 +187,27 @@ pub fn parameters_from_config(track: Track, id: codec::Id, config: &[u8]) -> cod
     p
 }
 
+/// A video stream's picture size: from its parameters (a file), or from the
+/// SPS in its configuration (a live source, whose parameters carry only that).
+pub fn picture_size(parameters: &codec::Parameters) -> Option<(u32, u32)> {
+    // SAFETY: plain field reads of parameters we hold a reference to.
+    let (w, h) = unsafe {
+        let ptr = parameters.as_ptr();
+        ((*ptr).width, (*ptr).height)
+    };
+    if w > 0 && h > 0 {
+        return Some((w as u32, h as u32));
+    }
+    let codec = match parameters.id() {
+        codec::Id::H264 => livefleet_packager::VideoCodec::H264,
+        codec::Id::HEVC => livefleet_packager::VideoCodec::Hevc,
+        _ => return None,
+    };
+    let config =
+        livefleet_packager::VideoCodecConfig::from_extradata(codec, &extradata(parameters)).ok()?;
+    Some((config.sps().width, config.sps().height))
+}
+
 /// The codec configuration bytes of a stream (avcC, Annex B headers or ASC).
 pub fn extradata(parameters: &codec::Parameters) -> Vec<u8> {
     // SAFETY: reading FFmpeg-owned memory of the stated size.
