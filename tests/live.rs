@@ -172,3 +172,41 @@ fn publisher_killed_mid_stream_ends_the_broadcast_after_the_grace_period() {
     let errors = decode_errors(&dev.channel_dir().join("master.m3u8"));
     assert!(errors.trim().is_empty(), "{errors}");
 }
+
+/// Processes whose parent is `pid` and whose command is `name`.
+fn children_named(pid: u32, name: &str) -> Vec<u32> {
+    fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| {
+            let stat = fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+            // pid (comm) state ppid ...
+            let comm = stat.split(['(', ')']).nth(1).unwrap_or_default();
+            let ppid = stat
+                .rsplit(')')
+                .next()
+                .and_then(|rest| rest.split_whitespace().nth(1))
+                .and_then(|p| p.parse::<u32>().ok());
+            comm == name && ppid == Some(pid)
+        })
+        .collect()
+}
+
+#[test]
+fn a_dev_killed_with_sigkill_leaves_no_nats_server_behind() {
+    let mut dev = Dev::start("orphan", &[]);
+    let nats = children_named(dev.child.id(), "nats-server");
+    assert_eq!(nats.len(), 1, "dev's own nats-server: {nats:?}");
+    dev.child.kill().unwrap();
+    dev.child.wait().unwrap();
+    dev.wait_for(10, "the embedded nats-server to stop", || {
+        !std::path::Path::new(&format!("/proc/{}", nats[0])).exists()
+            || fs::read_to_string(format!("/proc/{}/stat", nats[0])).is_ok_and(|s| {
+                s.rsplit(')')
+                    .next()
+                    .is_some_and(|r| r.trim_start().starts_with('Z'))
+            })
+    });
+}

@@ -146,18 +146,18 @@ impl NatsServer {
         let dir = self.store.path().to_path_buf();
         let conf = dir.join("nats-server.conf");
         write_config(&conf, self.port, self.max_payload, &dir.join("jetstream"))?;
-        let mut child = Command::new(&self.binary)
-            .arg("-c")
+        let mut cmd = Command::new(&self.binary);
+        cmd.arg("-c")
             .arg(&conf)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|source| BusError::Io {
-                what: "cannot start nats-server",
-                path: self.binary.clone(),
-                source,
-            })?;
+            .stderr(Stdio::piped());
+        die_with_parent(&mut cmd);
+        let mut child = cmd.spawn().map_err(|source| BusError::Io {
+            what: "cannot start nats-server",
+            path: self.binary.clone(),
+            source,
+        })?;
         tracing::debug!(pid = child.id(), port = self.port, "nats-server started");
         if let Some(stderr) = child.stderr.take() {
             forward_log(stderr, self.port, Arc::clone(&self.log));
@@ -237,6 +237,29 @@ impl Drop for NatsServer {
     fn drop(&mut self) {
         self.stop();
         // An owned TempDir removes itself when the field drops.
+    }
+}
+
+/// The server gets SIGTERM when the thread that started it ends, so a
+/// `livefleet dev` killed with SIGKILL (its `Drop` never runs) does not leave
+/// an orphan holding the port. Callers start the server from a thread that
+/// lives as long as the server: a runtime's worker or main thread.
+fn die_with_parent(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: the closure runs in the forked child before exec and calls only
+    // prctl and getppid, both async-signal-safe; it allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The parent died between fork and prctl: nobody would stop us.
+            if libc::getppid() != parent {
+                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            Ok(())
+        });
     }
 }
 
