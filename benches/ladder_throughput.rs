@@ -8,7 +8,10 @@
 //! decode-once versus one decode per rendition (four single-rendition
 //! transcodes in parallel), and the floor: the four encoders alone from
 //! pre-scaled raw frames, one thread each, summed (ours / floor says what
-//! decoding, scaling, audio and packaging add).
+//! decoding, scaling, audio and packaging add), and the lower bound: the
+//! floor plus decoding, the bicubic scaling and the AAC encode, each
+//! measured alone on one thread, as a ratio to the CLI: about the least a
+//! decode-once ladder with these encoders and this scaler can spend.
 //!
 //! Ours and the CLI run in alternating rounds (LIVEFLEET_BENCH_ROUNDS,
 //! default 3); the CPU ratio printed is the median of the rounds' ratios.
@@ -308,6 +311,52 @@ fn main() {
         floor.max_rss_mb = floor.max_rss_mb.max(u.max_rss_mb);
     }
 
+    // What any decode-once ladder with these encoders and this scaler adds
+    // to the floor, measured alone with the CLI: decoding, the bicubic
+    // scaling of the three smaller rungs, and the AAC encode.
+    let quiet = [
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-y",
+        "-filter_threads",
+        "1",
+        "-threads",
+        "1",
+        "-i",
+    ];
+    let decode = measure(
+        Command::new("ffmpeg")
+            .args(quiet)
+            .arg(&source)
+            .args(["-an", "-f", "null", "-"]),
+    );
+    let mut scale_graph = String::from("[0:v]split=3");
+    for i in 1..4 {
+        scale_graph.push_str(&format!("[s{i}]"));
+    }
+    let mut maps = Vec::new();
+    for (i, (_, w, h, _)) in LADDER.iter().enumerate().skip(1) {
+        scale_graph.push_str(&format!(";[s{i}]scale={w}:{h}:flags=bicubic[v{i}]"));
+        maps.extend(["-map".to_string(), format!("[v{i}]")]);
+    }
+    let decode_scale = measure(
+        Command::new("ffmpeg")
+            .args(quiet)
+            .arg(&source)
+            .args(["-filter_complex", &scale_graph])
+            .args(&maps)
+            .args(["-f", "null", "-"]),
+    );
+    let aac = measure(
+        Command::new("ffmpeg")
+            .args(quiet)
+            .arg(&source)
+            .args(["-vn", "-c:a", "aac", "-b:a", "128k", "-ar", "48000"])
+            .args(["-ac", "2", "-f", "null", "-"]),
+    );
+    let bound = floor.cpu + decode_scale.cpu + aac.cpu;
+
     // One decode per rendition: four single-rendition transcodes in parallel.
     let start = Instant::now();
     let mut children = Vec::new();
@@ -395,6 +444,14 @@ fn main() {
             .join(", ")
     );
     println!("cpu ratio (ours / floor): {:.2}", ours.cpu / floor.cpu);
+    println!(
+        "lower bound (floor + decode {:.1} + scaling {:.1} + AAC {:.1} CPU-s): {:.2} cpu s / content s, {:.2}x the CLI",
+        decode.cpu,
+        (decode_scale.cpu - decode.cpu).max(0.0),
+        aac.cpu,
+        bound / content,
+        bound / cli.cpu
+    );
     println!(
         "peak RSS ratio (ours / CLI): {:.2}",
         ours.max_rss_mb / cli.max_rss_mb
