@@ -173,6 +173,18 @@ fn publisher_killed_mid_stream_ends_the_broadcast_after_the_grace_period() {
     assert!(errors.trim().is_empty(), "{errors}");
 }
 
+/// A process's command, state letter and parent, from `/proc/<pid>/stat`.
+fn proc_stat(pid: u32) -> Option<(String, char, u32)> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // pid (comm) state ppid ...; comm may hold spaces, so split at the last ')'.
+    let (head, rest) = stat.rsplit_once(')')?;
+    let comm = head.split_once('(')?.1.to_string();
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let ppid = fields.next()?.parse().ok()?;
+    Some((comm, state, ppid))
+}
+
 /// Processes whose parent is `pid` and whose command is `name`.
 fn children_named(pid: u32, name: &str) -> Vec<u32> {
     fs::read_dir("/proc")
@@ -180,17 +192,7 @@ fn children_named(pid: u32, name: &str) -> Vec<u32> {
         .flatten()
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|p| {
-            let stat = fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
-            // pid (comm) state ppid ...
-            let comm = stat.split(['(', ')']).nth(1).unwrap_or_default();
-            let ppid = stat
-                .rsplit(')')
-                .next()
-                .and_then(|rest| rest.split_whitespace().nth(1))
-                .and_then(|p| p.parse::<u32>().ok());
-            comm == name && ppid == Some(pid)
-        })
+        .filter(|p| proc_stat(*p).is_some_and(|(comm, _, ppid)| comm == name && ppid == pid))
         .collect()
 }
 
@@ -201,12 +203,8 @@ fn a_dev_killed_with_sigkill_leaves_no_nats_server_behind() {
     assert_eq!(nats.len(), 1, "dev's own nats-server: {nats:?}");
     dev.child.kill().unwrap();
     dev.child.wait().unwrap();
+    // Gone, or a zombie waiting for its new parent to reap it.
     dev.wait_for(10, "the embedded nats-server to stop", || {
-        !std::path::Path::new(&format!("/proc/{}", nats[0])).exists()
-            || fs::read_to_string(format!("/proc/{}/stat", nats[0])).is_ok_and(|s| {
-                s.rsplit(')')
-                    .next()
-                    .is_some_and(|r| r.trim_start().starts_with('Z'))
-            })
+        proc_stat(nats[0]).is_none_or(|(_, state, _)| state == 'Z')
     });
 }

@@ -55,14 +55,15 @@ impl Cadence {
     }
 
     fn time_of(&self, slot: i64) -> i64 {
-        self.origin + (slot as i128 * 90_000 * self.den as i128 / self.num as i128) as i64
+        let t = self.origin as i128 + slot as i128 * 90_000 * self.den as i128 / self.num as i128;
+        t.clamp(i64::MIN as i128, i64::MAX as i128) as i64
     }
 
     /// The slot nearest `pts`, ties to the earlier one.
     fn slot_of(&self, pts: i64) -> i64 {
         // slot = ceil(x - 1/2) with x = (pts - origin) * num / (90_000 * den).
         let unit = 90_000i128 * self.den as i128;
-        let twice = 2 * (pts - self.origin) as i128 * self.num as i128 - unit;
+        let twice = 2 * (pts as i128 - self.origin as i128) * self.num as i128 - unit;
         twice.div_euclid(2 * unit) as i64 + i64::from(twice.rem_euclid(2 * unit) != 0)
     }
 
@@ -81,7 +82,10 @@ impl Cadence {
             }
             // A late frame (less than a slot after the first free one) takes
             // that slot instead of leaving it to a repeat.
-            Some(last) if nearest > last + 1 && pts - self.time_of(last + 1) < self.step() => {
+            Some(last)
+                if nearest > last + 1
+                    && pts.saturating_sub(self.time_of(last + 1)) < self.step() =>
+            {
                 last + 1
             }
             Some(_) => nearest,
@@ -193,6 +197,13 @@ mod tests {
         assert_eq!(out.len(), 1000);
         assert_eq!(out[999], 900 + 999 * 3003);
         assert_eq!(c.step(), 3003);
+    }
+
+    #[test]
+    fn extreme_timestamps_do_not_overflow() {
+        let mut c = Cadence::new(i64::MIN / 2, Rational(30, 1));
+        assert!(c.place(i64::MAX / 2, false).is_some());
+        assert_eq!(c.place(i64::MIN / 2, false), None, "behind the last slot");
     }
 
     #[test]
