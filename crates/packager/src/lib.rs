@@ -30,8 +30,10 @@ mod audio;
 mod bits;
 mod error;
 mod manifest;
+mod model;
 mod mp4;
 mod segment;
+mod session;
 mod state;
 mod time;
 mod track;
@@ -39,6 +41,9 @@ mod video;
 
 pub use audio::AudioConfig;
 pub use error::PackagerError;
+pub use model::{
+    CacheClass, ClosedSegment, Output, PackagerConfig, Sample, TrackId, TrackMedia, TrackSpec,
+};
 pub(crate) use state::{compress, expand, SegEntry};
 pub use state::{PackagerState, PeriodState, SegmentRun, TrackHistory};
 use track::{OpenSegment, Track};
@@ -53,127 +58,6 @@ pub const MAX_SEGMENT_BYTES: usize = 256 << 20;
 const MAX_SKIPPED: usize = 1024;
 /// Largest amount of audio held while waiting for a video boundary.
 const MAX_PENDING_BYTES: usize = 32 << 20;
-
-/// How segments and manifests are laid out.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PackagerConfig {
-    /// Target segment duration in seconds (the profile's).
-    pub segment_duration: f64,
-    /// Segments listed in live playlists when no DVR window is set.
-    pub live_window: usize,
-    /// When set, live playlists list every segment of the last this-many
-    /// seconds (viewers can rewind); the MPD's timeShiftBufferDepth.
-    pub dvr_window: Option<f64>,
-    /// Wall-clock time of the first sample (PROGRAM-DATE-TIME, availabilityStartTime).
-    pub start_time_unix_ms: i64,
-    /// File generation of what this packager writes (init segments and
-    /// segment names carry it when above 0). `None`: 0 for a new broadcast,
-    /// one above the state's for a resumed one. A fleet worker passes its
-    /// assignment epoch, so two workers never write the same file name.
-    pub generation: Option<u32>,
-    /// An HTTP time source players can reach (`urn:mpeg:dash:utc:http-iso:2014`),
-    /// listed first among the MPD's `UTCTiming` elements; the MPD also carries
-    /// its own write time (`urn:mpeg:dash:utc:direct:2014`) for players that
-    /// cannot reach it.
-    pub utc_timing_url: Option<String>,
-}
-
-/// What a track carries.
-#[derive(Debug, Clone, PartialEq)]
-pub enum TrackMedia {
-    Video {
-        width: u32,
-        height: u32,
-        frame_rate: Option<(u32, u32)>,
-        codec: VideoCodecConfig,
-    },
-    Audio {
-        codec: AudioConfig,
-    },
-}
-
-/// One rendition (a track, its own files).
-#[derive(Debug, Clone, PartialEq)]
-pub struct TrackSpec {
-    /// URL-safe rendition name; the track's directory.
-    pub name: String,
-    pub media: TrackMedia,
-    /// Ticks per second of the sample timestamps.
-    pub timescale: u32,
-    /// Peak bits per second, declared until measured.
-    pub bandwidth: u64,
-    /// Average bits per second, declared until measured.
-    pub average_bandwidth: u64,
-}
-
-/// A track, by its position in the list given to [`Packager::new`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TrackId(pub usize);
-
-/// One encoded access unit (video: length-prefixed NAL units; audio: a raw AAC frame).
-#[derive(Debug, Clone)]
-pub struct Sample {
-    /// Decode time in the track's timescale; never negative, never decreasing.
-    pub dts: i64,
-    /// Presentation time; may be below `dts` (negative composition offset).
-    pub pts: i64,
-    /// Duration when known; otherwise the distance to the next sample.
-    pub duration: Option<u32>,
-    pub keyframe: bool,
-    /// A keyframe that starts a segment in every rendition.
-    pub segment_start: bool,
-    pub data: Bytes,
-}
-
-/// How long a stored object may be cached: the one class of the base crate.
-pub use livefleet_base::CacheClass;
-
-/// An object to store, relative to the channel's prefix.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Output {
-    Put {
-        path: String,
-        body: Bytes,
-        content_type: &'static str,
-        cache: CacheClass,
-    },
-}
-
-impl Output {
-    /// An object to store; its content type follows from the path (the one
-    /// table in `livefleet_base::content_type`).
-    pub fn put(path: String, body: Bytes, cache: CacheClass) -> Output {
-        Output::Put {
-            content_type: livefleet_base::content_type_for_key(&path),
-            path,
-            body,
-            cache,
-        }
-    }
-
-    /// The object's path.
-    pub fn path(&self) -> &str {
-        match self {
-            Output::Put { path, .. } => path,
-        }
-    }
-}
-
-/// A media segment the packager closed: for metrics, and for the segment
-/// events that tell the chat relays where segments begin and end.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ClosedSegment {
-    /// The track (rendition) name.
-    pub track: String,
-    /// The segment number (the same on every track of one boundary).
-    pub number: u64,
-    /// A video track's segment.
-    pub video: bool,
-    /// Wall-clock time of its first sample (its PROGRAM-DATE-TIME), Unix ms.
-    pub program_date_ms: i64,
-    pub seconds: f64,
-    pub bytes: u64,
-}
 
 /// Cuts one broadcast's samples into CMAF segments and keeps its manifests.
 pub struct Packager {
@@ -453,88 +337,6 @@ impl Packager {
             Bytes::from(manifest::mpd(self)),
             cache,
         ));
-    }
-
-    /// Ends a publish session: open segments close, and the next segment
-    /// starts a new period (EXT-X-DISCONTINUITY, a new DASH Period) at
-    /// `wallclock_ms`. Returns the closed segments and manifests.
-    #[must_use = "the outputs must be stored"]
-    pub fn discontinuity(&mut self, wallclock_ms: i64) -> Vec<Output> {
-        let mut out = Vec::new();
-        if self.finished {
-            return out;
-        }
-        self.flush(&mut out);
-        self.publish(&mut out);
-        self.pending_period = Some(wallclock_ms);
-        out
-    }
-
-    /// Ends a publish session whose successor's tracks are configured anew
-    /// (a publisher that came back with another resolution or codec
-    /// parameters): a [`discontinuity`](Self::discontinuity), then the next
-    /// period uses new init segments (`init-<g>-<v>.mp4`, written here),
-    /// while the earlier periods keep theirs. `tracks` must name the same
-    /// tracks, of the same kinds and timescales, in the same order: the
-    /// multivariant playlist is read once by players and cannot change.
-    #[must_use = "the outputs must be stored"]
-    pub fn reconfigure(
-        &mut self,
-        tracks: Vec<TrackSpec>,
-        wallclock_ms: i64,
-    ) -> Result<Vec<Output>, PackagerError> {
-        let same_shape = tracks.len() == self.tracks.len()
-            && tracks.iter().zip(&self.tracks).all(|(n, t)| {
-                n.name == t.spec.name
-                    && n.timescale == t.spec.timescale
-                    && matches!(n.media, TrackMedia::Video { .. }) == t.is_video()
-            });
-        if !same_shape {
-            return Err(PackagerError::Config(
-                "a reconfiguration must keep the tracks (names, kinds, timescales, order)".into(),
-            ));
-        }
-        let mut fresh = Vec::with_capacity(tracks.len());
-        for spec in tracks {
-            fresh.push(Track::new(spec)?);
-        }
-        let mut out = self.discontinuity(wallclock_ms);
-        if self.finished {
-            return Ok(out);
-        }
-        let before = self
-            .tracks
-            .iter()
-            .map(|t| (t.spec.clone(), t.codecs.clone()))
-            .collect();
-        self.earlier_tracks
-            .insert((self.init_generation, self.init_version), before);
-        for (t, f) in self.tracks.iter_mut().zip(fresh) {
-            t.spec = f.spec;
-            t.codecs = f.codecs;
-            t.default_duration = f.default_duration;
-        }
-        self.init_version += 1;
-        out.extend(self.tracks.iter().map(|t| self.init_output(t)));
-        Ok(out)
-    }
-
-    /// Ends the broadcast: closes the last segments and writes the
-    /// live-to-VOD manifests (ENDLIST, a static MPD listing every segment,
-    /// the master with measured bandwidth).
-    #[must_use = "the outputs must be stored"]
-    pub fn finish(&mut self) -> Vec<Output> {
-        let mut out = Vec::new();
-        if self.finished {
-            return out;
-        }
-        self.flush(&mut out);
-        self.publish(&mut out);
-        self.finished = true;
-        if self.published.is_some() {
-            self.write_manifests(&mut out);
-        }
-        out
     }
 
     /// Marks the media segments that could not be stored, by the paths this

@@ -1,0 +1,127 @@
+//! What goes into the packager and what comes out: its configuration, the
+//! tracks and their samples, the objects to store, the segments closed.
+
+use bytes::Bytes;
+
+use crate::{AudioConfig, VideoCodecConfig};
+
+/// How segments and manifests are laid out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PackagerConfig {
+    /// Target segment duration in seconds (the profile's).
+    pub segment_duration: f64,
+    /// Segments listed in live playlists when no DVR window is set.
+    pub live_window: usize,
+    /// When set, live playlists list every segment of the last this-many
+    /// seconds (viewers can rewind); the MPD's timeShiftBufferDepth.
+    pub dvr_window: Option<f64>,
+    /// Wall-clock time of the first sample (PROGRAM-DATE-TIME, availabilityStartTime).
+    pub start_time_unix_ms: i64,
+    /// File generation of what this packager writes (init segments and
+    /// segment names carry it when above 0). `None`: 0 for a new broadcast,
+    /// one above the state's for a resumed one. A fleet worker passes its
+    /// assignment epoch, so two workers never write the same file name.
+    pub generation: Option<u32>,
+    /// An HTTP time source players can reach (`urn:mpeg:dash:utc:http-iso:2014`),
+    /// listed first among the MPD's `UTCTiming` elements; the MPD also carries
+    /// its own write time (`urn:mpeg:dash:utc:direct:2014`) for players that
+    /// cannot reach it.
+    pub utc_timing_url: Option<String>,
+}
+
+/// What a track carries.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TrackMedia {
+    Video {
+        width: u32,
+        height: u32,
+        frame_rate: Option<(u32, u32)>,
+        codec: VideoCodecConfig,
+    },
+    Audio {
+        codec: AudioConfig,
+    },
+}
+
+/// One rendition (a track, its own files).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackSpec {
+    /// URL-safe rendition name; the track's directory.
+    pub name: String,
+    pub media: TrackMedia,
+    /// Ticks per second of the sample timestamps.
+    pub timescale: u32,
+    /// Peak bits per second, declared until measured.
+    pub bandwidth: u64,
+    /// Average bits per second, declared until measured.
+    pub average_bandwidth: u64,
+}
+
+/// A track, by its position in the list given to [`Packager::new`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrackId(pub usize);
+
+/// One encoded access unit (video: length-prefixed NAL units; audio: a raw AAC frame).
+#[derive(Debug, Clone)]
+pub struct Sample {
+    /// Decode time in the track's timescale; never negative, never decreasing.
+    pub dts: i64,
+    /// Presentation time; may be below `dts` (negative composition offset).
+    pub pts: i64,
+    /// Duration when known; otherwise the distance to the next sample.
+    pub duration: Option<u32>,
+    pub keyframe: bool,
+    /// A keyframe that starts a segment in every rendition.
+    pub segment_start: bool,
+    pub data: Bytes,
+}
+
+/// How long a stored object may be cached: the one class of the base crate.
+pub use livefleet_base::CacheClass;
+
+/// An object to store, relative to the channel's prefix.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    Put {
+        path: String,
+        body: Bytes,
+        content_type: &'static str,
+        cache: CacheClass,
+    },
+}
+
+impl Output {
+    /// An object to store; its content type follows from the path (the one
+    /// table in `livefleet_base::content_type`).
+    pub fn put(path: String, body: Bytes, cache: CacheClass) -> Output {
+        Output::Put {
+            content_type: livefleet_base::content_type_for_key(&path),
+            path,
+            body,
+            cache,
+        }
+    }
+
+    /// The object's path.
+    pub fn path(&self) -> &str {
+        match self {
+            Output::Put { path, .. } => path,
+        }
+    }
+}
+
+/// A media segment the packager closed: for metrics, and for the segment
+/// events that tell the chat relays where segments begin and end.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClosedSegment {
+    /// The track (rendition) name.
+    pub track: String,
+    /// The segment number (the same on every track of one boundary).
+    pub number: u64,
+    /// A video track's segment.
+    pub video: bool,
+    /// Wall-clock time of its first sample (its PROGRAM-DATE-TIME), Unix ms.
+    pub program_date_ms: i64,
+    pub seconds: f64,
+    pub bytes: u64,
+}
