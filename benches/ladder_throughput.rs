@@ -15,6 +15,9 @@
 //!
 //! Ours and the CLI run in alternating rounds (LIVEFLEET_BENCH_ROUNDS,
 //! default 3); the CPU ratio printed is the median of the rounds' ratios.
+//! Then as many rounds with both started at once: sharing the host's state
+//! (a VM's speed drifts by tens of percent within a minute), their ratio is
+//! the steadier one.
 //!
 //! Run: `cargo bench --bench ladder_throughput` (LIVEFLEET_BENCH_SECONDS
 //! shortens the source). Figures only; nothing here passes or fails.
@@ -25,7 +28,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use common::{measure, Usage};
+use common::{measure, reap, Usage};
 
 const LADDER: [(&str, u32, u32, u32); 4] = [
     ("1080p", 1920, 1080, 6000),
@@ -217,27 +220,30 @@ fn main() {
     // Ours and the CLI in alternating rounds: the development VM's speed
     // drifts by tens of percent within a minute, so one run of each says
     // little; the median of the rounds' ratios says more.
-    let run_ours = || {
+    let ours_cmd = || {
         let _ = std::fs::remove_dir_all(&ours_out);
-        measure(
-            Command::new(&bin)
-                .arg("transcode")
-                .arg(&source)
-                .arg("--profile")
-                .arg(&prof)
-                .arg("--out")
-                .arg(&ours_out),
-        )
+        let mut c = Command::new(&bin);
+        c.arg("transcode")
+            .arg(&source)
+            .arg("--profile")
+            .arg(&prof)
+            .arg("--out")
+            .arg(&ours_out);
+        c
     };
-    let run_cli = || measure(Command::new("ffmpeg").args(&args));
+    let cli_cmd = || {
+        let mut c = Command::new("ffmpeg");
+        c.args(&args);
+        c
+    };
     let mut rounds: Vec<(Usage, Usage)> = Vec::new();
     for round in 0..rounds_wanted {
         let pair = if round % 2 == 0 {
-            let o = run_ours();
-            (o, run_cli())
+            let o = measure(&mut ours_cmd());
+            (o, measure(&mut cli_cmd()))
         } else {
-            let c = run_cli();
-            (run_ours(), c)
+            let c = measure(&mut cli_cmd());
+            (measure(&mut ours_cmd()), c)
         };
         println!(
             "round {}: cpu s ours {:.1}, CLI {:.1}, ratio {:.2}",
@@ -247,6 +253,32 @@ fn main() {
             pair.0.cpu / pair.1.cpu
         );
         rounds.push(pair);
+    }
+    // Both at once: the two share whatever state the host is in, so their
+    // ratio moves far less from round to round than that of runs in turn
+    // (each is slower, as the two contend for the cores).
+    let mut together = Vec::new();
+    for round in 0..rounds_wanted {
+        let start = Instant::now();
+        let spawn = |mut c: Command| {
+            c.stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn")
+        };
+        let (o, c) = (spawn(ours_cmd()), spawn(cli_cmd()));
+        let (o, c) = (
+            reap(o, start, "livefleet transcode"),
+            reap(c, start, "ffmpeg CLI"),
+        );
+        println!(
+            "side by side {}: cpu s ours {:.1}, CLI {:.1}, ratio {:.2}",
+            round + 1,
+            o.cpu,
+            c.cpu,
+            o.cpu / c.cpu
+        );
+        together.push(o.cpu / c.cpu);
     }
     let ratios: Vec<f64> = rounds.iter().map(|(o, c)| o.cpu / c.cpu).collect();
     let ours = median_by(&rounds, |(o, _)| o.cpu).0;
@@ -438,6 +470,16 @@ fn main() {
         median(&ratios),
         ratios.len(),
         ratios
+            .iter()
+            .map(|r| format!("{r:.2}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "cpu ratio side by side (ours / CLI, both at once): {:.2} (median of {} rounds: {})",
+        median(&together),
+        together.len(),
+        together
             .iter()
             .map(|r| format!("{r:.2}"))
             .collect::<Vec<_>>()

@@ -73,6 +73,7 @@ pub(crate) mod stages;
 pub mod timeline;
 pub mod transcode;
 pub mod video_path;
+mod zimg;
 
 pub use broadcast::{Broadcast, BroadcastConfig, Progress};
 pub use error::PipelineError;

@@ -1,5 +1,5 @@
-//! The scale step of a rendition: swscale (bicubic, from the decoded
-//! source) for frames in system memory, `scale_cuda` and, for libx264, a
+//! The scale step of a rendition: zimg or swscale (bicubic, from the
+//! decoded source) for frames in system memory, `scale_cuda` and, for libx264, a
 //! download for NVDEC's frames in GPU memory.
 
 use ff::{format, frame, software::scaling};
@@ -8,6 +8,7 @@ use ffmpeg_next as ff;
 use crate::encoder::{EncoderKind, VideoSettings};
 use crate::hw::cuda_frames::{self, CudaScaler};
 use crate::video_path::VideoPath;
+use crate::zimg::{self, ZimgScaler};
 
 /// Why a frame could not be scaled: on the CPU (a rendition's error) or on
 /// the GPU (blamed on the GPU's decode side, so the channel falls back).
@@ -16,7 +17,7 @@ pub(crate) enum ScaleError {
     Gpu(String),
 }
 
-/// The rendition's scaler for its path: swscale for frames in system
+/// The rendition's scaler for its path: zimg or swscale for frames in system
 /// memory, `scale_cuda` (and a download for libx264) for NVDEC's frames.
 pub(crate) enum FrameScaler {
     Cpu(Scaler),
@@ -67,10 +68,17 @@ impl FrameScaler {
     }
 }
 
-/// The rendition's scaler, made again when the source's format or size changes.
+/// The rendition's CPU scaler, made again when the source's format or size
+/// changes: zimg for 8-bit 4:2:0 ([`crate::zimg`]), swscale bicubic for
+/// every other format (and where zimg cannot be set up, said once in the log).
 #[derive(Default)]
 pub(crate) struct Scaler {
-    ctx: Option<(scaling::Context, (format::Pixel, u32, u32))>,
+    ctx: Option<(CpuScaler, (format::Pixel, u32, u32))>,
+}
+
+enum CpuScaler {
+    Zimg(ZimgScaler),
+    Swscale(scaling::Context),
 }
 
 impl Scaler {
@@ -87,31 +95,47 @@ impl Scaler {
         }
         let key = (src.format(), src.width(), src.height());
         if self.ctx.as_ref().is_none_or(|(_, k)| *k != key) {
-            let ctx = scaling::Context::get(
-                src.format(),
+            self.ctx = Some((CpuScaler::new(src, target)?, key));
+        }
+        match &mut self.ctx.as_mut().expect("set above").0 {
+            CpuScaler::Zimg(z) => z.scale(src),
+            CpuScaler::Swscale(ctx) => {
+                let mut scaled = frame::Video::empty();
+                ctx.run(src, &mut scaled)
+                    .map_err(|e| format!("scaling failed: {e}"))?;
+                Ok(scaled)
+            }
+        }
+    }
+}
+
+impl CpuScaler {
+    fn new(src: &frame::Video, target: &VideoSettings) -> Result<Self, String> {
+        if zimg::suits(src, target.width, target.height) {
+            match ZimgScaler::new(src.width(), src.height(), target.width, target.height) {
+                Ok(z) => return Ok(CpuScaler::Zimg(z)),
+                Err(e) => tracing::warn!(error = %e, "zimg unavailable, scaling with swscale"),
+            }
+        }
+        scaling::Context::get(
+            src.format(),
+            src.width(),
+            src.height(),
+            format::Pixel::YUV420P,
+            target.width,
+            target.height,
+            scaling::Flags::BICUBIC,
+        )
+        .map(CpuScaler::Swscale)
+        .map_err(|e| {
+            format!(
+                "cannot scale {}x{} to {}x{}: {e}",
                 src.width(),
                 src.height(),
-                format::Pixel::YUV420P,
                 target.width,
-                target.height,
-                scaling::Flags::BICUBIC,
+                target.height
             )
-            .map_err(|e| {
-                format!(
-                    "cannot scale {}x{} to {}x{}: {e}",
-                    src.width(),
-                    src.height(),
-                    target.width,
-                    target.height
-                )
-            })?;
-            self.ctx = Some((ctx, key));
-        }
-        let (ctx, _) = self.ctx.as_mut().expect("set above");
-        let mut scaled = frame::Video::empty();
-        ctx.run(src, &mut scaled)
-            .map_err(|e| format!("scaling failed: {e}"))?;
-        Ok(scaled)
+        })
     }
 }
 

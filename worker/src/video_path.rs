@@ -5,9 +5,9 @@
 //! | path | decode | scale | encode | host CPU |
 //! | --- | --- | --- | --- | --- |
 //! | `zero_copy` | NVDEC | `scale_cuda` | NVENC from GPU memory | least |
-//! | `upload` | CPU | swscale | NVENC (frames uploaded) | decode + scale |
+//! | `upload` | CPU | zimg or swscale | NVENC (frames uploaded) | decode + scale |
 //! | `hybrid` | NVDEC | `scale_cuda` | libx264 (one download per rendition) | encode |
-//! | `cpu` | CPU | swscale | libx264 | all |
+//! | `cpu` | CPU | zimg or swscale | libx264 | all |
 //!
 //! The encoder kind is the node's (NVENC where a session opens, see
 //! [`crate::encoder::select`]); the profile's `decoder` key decides the
@@ -62,9 +62,9 @@ impl VideoPath {
     pub fn stages(self) -> &'static str {
         match self {
             VideoPath::ZeroCopy => "NVDEC -> scale_cuda -> NVENC",
-            VideoPath::Upload => "CPU decode -> swscale -> NVENC",
+            VideoPath::Upload => "CPU decode -> zimg/swscale -> NVENC",
             VideoPath::Hybrid => "NVDEC -> scale_cuda -> download -> libx264",
-            VideoPath::Cpu => "CPU decode -> swscale -> libx264",
+            VideoPath::Cpu => "CPU decode -> zimg/swscale -> libx264",
         }
     }
 
