@@ -6,7 +6,7 @@
 mod usage;
 
 #[allow(unused_imports)]
-pub use usage::{measure, reap, status_kib, Usage};
+pub use usage::{cpu_seconds, measure, reap, status_kib, Usage};
 
 use std::process::{Child, Command};
 use std::time::Duration;

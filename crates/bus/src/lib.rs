@@ -23,6 +23,7 @@
 //! admin API --ChannelRegistry--> KV livefleet_channels --watch--> worker, ingest (find_by_key)
 //! ```
 
+pub mod batch;
 pub mod broadcasts;
 mod connect;
 mod error;

@@ -73,9 +73,10 @@ async fn a_fragmented_keyframe_arrives_whole_and_in_order() {
     ];
     for (i, p) in sent.iter().enumerate() {
         publisher.publish(&channel, p).await.unwrap();
-        // Another channel's traffic in between must not disturb this one.
+        // Another channel's traffic in between must not disturb this one
+        // (video, which is sent at once; audio waits for a video frame).
         publisher
-            .publish(&other, &frame(Track::Audio, false, i as i64, 100))
+            .publish(&other, &frame(Track::Video, false, i as i64, 100))
             .await
             .unwrap();
     }
@@ -87,13 +88,20 @@ async fn a_fragmented_keyframe_arrives_whole_and_in_order() {
     for want in &sent {
         let (seq, got) = next(&mut sub).await;
         seqs.push(seq);
-        assert!(seq > last_seq, "sequence {seq} after {last_seq}");
+        assert!(seq >= last_seq, "sequence {seq} after {last_seq}");
         last_seq = seq;
         assert_eq!(got.data.len(), want.data.len());
         assert_eq!(&got, want, "packet at seq {seq}");
     }
-    // 4 fragments of the keyframe and one message of the other channel.
-    assert_eq!(seqs[3] - seqs[2], 5, "the keyframe was not split: {seqs:?}");
+    // The audio packet travelled with the next video frame, in one message.
+    assert_eq!(seqs[3], seqs[4], "audio and video frame apart: {seqs:?}");
+    assert!(seqs
+        .windows(2)
+        .enumerate()
+        .all(|(i, w)| i == 3 || w[0] < w[1]));
+    // 4 fragments of the keyframe (with the configs in front) and two
+    // messages of the other channel.
+    assert_eq!(seqs[3] - seqs[2], 6, "the keyframe was not split: {seqs:?}");
     // Resuming at a sequence returned by `next` gives the same packet again.
     let mut again = subscribe_media(&js, &channel, MediaStart::Sequence(last_seq))
         .await
@@ -199,6 +207,15 @@ async fn garbage_is_skipped() {
         .unwrap()
         .await
         .unwrap();
+    // A batch that says it holds two packets and ends inside the first.
+    js.publish(
+        subject,
+        Bytes::from_static(&[livefleet_bus::batch::BATCH_TAG, 0, 2, 0, 0, 0, 9, 1]),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
     let good = frame(Track::Video, false, 2, 70);
     publisher.publish(&channel, &good).await.unwrap();
 
@@ -206,7 +223,44 @@ async fn garbage_is_skipped() {
     assert_eq!(p1, first);
     let (s2, p2) = next(&mut sub).await;
     assert_eq!(p2, good);
-    assert_eq!(s2, s1 + 4, "the three bad messages sit between");
+    assert_eq!(s2, s1 + 5, "the four bad messages sit between");
+}
+
+#[tokio::test]
+async fn a_channel_costs_a_message_per_video_frame() {
+    let (_server, js) = setup(livefleet_bus::CHILD_MAX_PAYLOAD).await;
+    let channel = ChannelName::new("grouped").unwrap();
+    let publisher = MediaPublisher::new(&js, &MediaStreamConfig::default())
+        .await
+        .unwrap();
+    let mut sub = subscribe_media(&js, &channel, MediaStart::New)
+        .await
+        .unwrap();
+    // Two seconds as RTMP brings them: 30 fps video with a keyframe every
+    // second, AAC frames every 21.33 ms, interleaved by timestamp.
+    let mut sent = vec![config(Track::Video, 1), config(Track::Audio, 2)];
+    let mut timeline: Vec<MediaPacket> = (0..60)
+        .map(|i| frame(Track::Video, i % 30 == 0, i * 1000 / 30, 900))
+        .chain((0..94).map(|i| frame(Track::Audio, false, i * 64 / 3, 300)))
+        .collect();
+    timeline.sort_by_key(|p| (p.dts_ms, p.track == Track::Video));
+    sent.extend(timeline);
+    for p in &sent {
+        publisher.publish(&channel, p).await.unwrap();
+    }
+    publisher.flush().await;
+    for want in &sent {
+        assert_eq!(&next(&mut sub).await.1, want);
+    }
+    let mut stream = js.get_stream(livefleet_bus::MEDIA_STREAM).await.unwrap();
+    let messages = stream.info().await.unwrap().state.messages;
+    // 2 configs + 60 video frames, plus what was held before the second
+    // keyframe and after the last video frame: 65, against 156 one by one.
+    assert!(
+        (62..=66).contains(&messages),
+        "{} packets took {messages} messages",
+        sent.len()
+    );
 }
 
 #[tokio::test]
