@@ -219,13 +219,8 @@ fn main() {
     // Both sides at once, a few channels each: CPU per channel under the
     // same host state (the VM's speed drifts between runs in turn).
     let cpu_ratio = {
-        let sub = |name: &str| {
-            let d = dir.join(name);
-            std::fs::create_dir_all(&d).unwrap();
-            d
-        };
-        let mut ours = Ours::start(&sub("sbs-ours"), &profile);
-        let mut cli = Cli::start(&sub("sbs-cli"));
+        let mut ours = Ours::start(&dir.join("sbs-ours"), &profile);
+        let mut cli = Cli::start(&dir.join("sbs-cli"));
         side_by_side(
             &mut ours,
             &mut cli,

@@ -60,6 +60,7 @@ impl Ours {
     /// nats-server, `livefleet ingest --no-scheduler` and one `livefleet
     /// worker --all-channels`, with their state under `dir`.
     pub fn start(dir: &Path, profile: &Path) -> Self {
+        std::fs::create_dir_all(dir).unwrap();
         let nats_port = crate::common::free_port();
         let nats = spawn(
             Command::new("nats-server")
@@ -146,6 +147,7 @@ pub struct Cli {
 impl Cli {
     /// nginx-rtmp relaying on a free port, its files and outputs under `dir`.
     pub fn start(dir: &Path) -> Self {
+        std::fs::create_dir_all(dir).unwrap();
         let port = crate::common::free_port();
         let conf = dir.join("nginx.conf");
         std::fs::write(

@@ -29,6 +29,7 @@ use crate::session::PathChoice;
 use crate::session::SessionHost;
 use crate::sink::OutputSink;
 use crate::source::PacketSource;
+use crate::threads::Pace;
 use crate::video_path::{self, GpuPiece, Offer, VideoPath};
 use crate::PipelineError;
 
@@ -50,6 +51,8 @@ pub struct BroadcastConfig {
     pub generation: Option<u32>,
     /// The MPD's HTTP time source (see `PackagerConfig::utc_timing_url`).
     pub utc_timing_url: Option<String>,
+    /// Live (real time) or a file: decides the encoders' threads.
+    pub pace: Pace,
 }
 
 /// A channel's broadcast across publish sessions.
@@ -301,7 +304,7 @@ impl SessionHost for Broadcast {
         let ladder = match &self.ladder {
             Some(l) => l.refit(profile, width, height, fps),
             None => {
-                let (l, dropped) = Ladder::first(profile, width, height, fps);
+                let (l, dropped) = Ladder::first(profile, width, height, fps, self.config.pace);
                 for (name, why) in &dropped {
                     tracing::info!(rendition = %name, reason = %why, "rendition dropped");
                 }

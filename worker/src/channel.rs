@@ -100,6 +100,7 @@ pub fn run_channel(
             start_time_unix_ms: now_unix_ms(),
             generation: ch.generation,
             utc_timing_url: ch.timing.utc_timing_url.clone(),
+            pace: crate::threads::Pace::RealTime,
         };
         let started = config.start_time_unix_ms;
         if !std::mem::take(&mut continued) {

@@ -79,6 +79,7 @@ fn a_failed_gpu_path_falls_back_to_the_cpu_and_the_output_is_complete() {
         start_time_unix_ms: 0,
         generation: None,
         utc_timing_url: None,
+        pace: crate::threads::Pace::RealTime,
     };
     let mut broadcast = Broadcast::new(config, Box::new(sink), progress.clone()).unwrap();
     broadcast.pretend = Some(Offer {

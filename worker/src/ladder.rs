@@ -6,6 +6,7 @@ use ffmpeg_next as ff;
 use livefleet_profile::{FrameRate, LadderProfile, VideoRendition};
 
 use crate::encoder::VideoSettings;
+use crate::threads::{encoder_threads, Pace};
 
 /// One video rendition as it will really be encoded (or copied).
 #[derive(Debug, Clone, PartialEq)]
@@ -76,6 +77,8 @@ pub fn plan(profile: &LadderProfile, src_w: u32, src_h: u32, src_fps: Rational) 
 pub struct Ladder {
     pub video: Vec<PlannedVideo>,
     pub settings: Vec<Option<VideoSettings>>,
+    /// Live or a file: decides the encoders' threads.
+    pub pace: Pace,
 }
 
 impl Ladder {
@@ -85,9 +88,10 @@ impl Ladder {
         src_w: u32,
         src_h: u32,
         src_fps: Rational,
+        pace: Pace,
     ) -> (Self, Vec<(String, String)>) {
         let p = plan(profile, src_w, src_h, src_fps);
-        (Self::with_settings(profile, p.video), p.dropped)
+        (Self::with_settings(profile, p.video, pace), p.dropped)
     }
 
     /// The same renditions fitted to a new source: passthrough at the source's
@@ -127,7 +131,7 @@ impl Ladder {
                 }
             })
             .collect();
-        Self::with_settings(profile, video)
+        Self::with_settings(profile, video, self.pace)
     }
 
     /// Whether nothing would be encoded or copied.
@@ -135,9 +139,9 @@ impl Ladder {
         self.video.is_empty()
     }
 
-    fn with_settings(profile: &LadderProfile, video: Vec<PlannedVideo>) -> Self {
+    fn with_settings(profile: &LadderProfile, video: Vec<PlannedVideo>, pace: Pace) -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let settings = encoder_threads(&video, cores)
+        let settings = encoder_threads(&video, cores, pace, profile.preset)
             .into_iter()
             .zip(&video)
             .map(|(threads, v)| {
@@ -156,29 +160,12 @@ impl Ladder {
                 })
             })
             .collect();
-        Self { video, settings }
+        Self {
+            video,
+            settings,
+            pace,
+        }
     }
-}
-
-/// Encoder threads per rendition, by its share of the ladder's pixels: the
-/// largest rendition paces the whole ladder, so it gets the cores the small
-/// ones leave idle (with one thread each, a 1080p encoder alone sets the
-/// wall-clock time while the 360p one waits).
-fn encoder_threads(video: &[PlannedVideo], cores: usize) -> Vec<usize> {
-    let pixels = |v: &PlannedVideo| u64::from(v.width) * u64::from(v.height);
-    let total: u64 = video
-        .iter()
-        .filter(|v| !v.rendition.passthrough)
-        .map(pixels)
-        .sum::<u64>()
-        .max(1);
-    video
-        .iter()
-        .map(|v| {
-            let share = pixels(v) as f64 / total as f64;
-            ((cores as f64 * 1.5 * share).ceil() as usize).clamp(1, cores * 2)
-        })
-        .collect()
 }
 
 fn gop_frames(gop_seconds: f64, fps: Rational) -> u32 {

@@ -70,6 +70,7 @@ pub(crate) mod session;
 pub mod sink;
 pub mod source;
 pub(crate) mod stages;
+pub mod threads;
 pub mod timeline;
 pub mod transcode;
 pub mod video_path;

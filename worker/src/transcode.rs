@@ -92,6 +92,7 @@ pub fn transcode(
         start_time_unix_ms: now_unix_ms(),
         generation: None,
         utc_timing_url: None,
+        pace: crate::threads::Pace::Unbounded,
     };
     let mut broadcast = Broadcast::new(config, Box::new(sink), progress.clone())?;
     if let Err(e) = broadcast.run_session(&mut source) {
