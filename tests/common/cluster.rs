@@ -99,9 +99,18 @@ impl NatsCluster {
             .expect("nats-server");
         let port = node.client_port;
         self.nodes[i].child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
+        // A server restarted with its store recovers JetStream before it
+        // listens, which takes a while on a loaded 2-core CI machine.
+        let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "nats-server n{i} did not start");
+            if Instant::now() >= deadline {
+                let log = std::fs::read_to_string(&self.nodes[i].log).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(20).collect();
+                panic!(
+                    "nats-server n{i} did not start within 30 s; its log ends:\n{}",
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                );
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
     }
