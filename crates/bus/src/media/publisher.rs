@@ -23,10 +23,10 @@ use crate::BusError;
 const HEADER_ROOM: usize = 1024;
 /// `max_payload` assumed while the client has not heard from a server.
 const DEFAULT_MAX_PAYLOAD: usize = 1024 * 1024;
-/// Publish acks awaited in the background before `publish` waits: with
-/// about 32 messages per second of a 30 fps channel, half a minute of one
-/// channel's media (less, shared by many channels) the
-/// ingest holds while the bus does not answer.
+/// Publish acks awaited in the background before `publish` waits: at about
+/// 32 messages per second of a 30 fps channel, the ingest holds half a
+/// minute of one channel's media (less when many channels share it) while
+/// the bus does not answer.
 const ACKS_IN_FLIGHT: usize = 1024;
 /// How long a packet JetStream did not acknowledge is sent again (with the
 /// same message id, so a copy that was stored after all is dropped as a
