@@ -172,6 +172,58 @@ async fn a_late_worker_starts_at_configs_and_the_latest_keyframe() {
 }
 
 #[tokio::test]
+async fn a_worker_starting_after_the_publish_ended_waits_for_the_next_one() {
+    let (_server, js) = setup(1024 * 1024).await;
+    let channel = ChannelName::new("over").unwrap();
+    let publisher = MediaPublisher::new(&js, &MediaStreamConfig::default())
+        .await
+        .unwrap();
+    let ended = [
+        config(Track::Video, 1),
+        frame(Track::Video, true, 0, 3000),
+        frame(Track::Video, false, 33, 500),
+        packet(PacketKind::End, Track::Video, false, 66, Vec::new()),
+    ];
+    for p in &ended {
+        publisher.publish(&channel, p).await.unwrap();
+    }
+    publisher.flush().await;
+    // The tail of a broadcast that is over is not replayed as a new one.
+    let mut late = subscribe_media(&js, &channel, MediaStart::LatestKeyframe)
+        .await
+        .unwrap();
+    let quiet = tokio::time::timeout(std::time::Duration::from_millis(500), late.next()).await;
+    assert!(
+        quiet.is_err(),
+        "replayed: {:?}",
+        quiet.ok().flatten().map(|r| r.map(|p| p.1.kind))
+    );
+    // The next publish is read from its start.
+    let again = [
+        MediaPacket {
+            session: 2,
+            ..config(Track::Video, 2)
+        },
+        MediaPacket {
+            session: 2,
+            ..frame(Track::Video, true, 100, 3000)
+        },
+    ];
+    for p in &again {
+        publisher.publish(&channel, p).await.unwrap();
+    }
+    publisher.flush().await;
+    for want in &again {
+        assert_eq!(&next(&mut late).await.1, want);
+    }
+    // While a publish is on, a late worker still joins at its keyframe.
+    let mut joined = subscribe_media(&js, &channel, MediaStart::LatestKeyframe)
+        .await
+        .unwrap();
+    assert_eq!(next(&mut joined).await.1, again[0]);
+}
+
+#[tokio::test]
 async fn garbage_is_skipped() {
     let (_server, js) = setup(1024 * 1024).await;
     let channel = ChannelName::new("dirty").unwrap();

@@ -7,7 +7,10 @@ use bytes::Bytes;
 use futures::StreamExt;
 use livefleet_base::{ChannelName, MediaPacket, PacketKind, Track};
 
-use super::{channel_subjects, ensure_media_stream, key_subject, MediaStreamConfig, MEDIA_STREAM};
+use super::{
+    channel_subjects, data_subject, ensure_media_stream, key_subject, MediaStreamConfig,
+    MEDIA_STREAM,
+};
 use crate::batch;
 use crate::fragment::{Part, Reassembler, FRAG_HEADER, FRAG_ID_HEADER};
 use crate::BusError;
@@ -18,7 +21,10 @@ pub enum MediaStart {
     /// At the most recent video keyframe still in the stream, preceded by the
     /// channel's current video and audio configs. With no keyframe in the
     /// stream, at the oldest packet of the channel (which, for a channel that
-    /// is not publishing yet, means the first new one).
+    /// is not publishing yet, means the first new one). When the publish
+    /// after that keyframe has ended, only new packets: a worker starting
+    /// then (a restart, a late assignment) does not replay the tail of a
+    /// broadcast that is over as a broadcast of its own.
     LatestKeyframe,
     /// Only packets published from now on.
     New,
@@ -84,6 +90,8 @@ pub async fn subscribe_media(
     })?;
     let created = info.created.unix_timestamp_nanos();
     let (first, last) = (info.state.first_sequence, info.state.last_sequence);
+    // Asked for: a publish that has ended has nothing to join.
+    let join_live = start == MediaStart::LatestKeyframe;
     let start = match start {
         MediaStart::After {
             sequence,
@@ -107,6 +115,10 @@ pub async fn subscribe_media(
             .get_last_raw_message_by_subject(&key_subject(channel))
             .await
         {
+            Ok(msg) if join_live && ended_after(&stream, channel, msg.sequence).await => {
+                tracing::info!(%channel, "the channel's last publish has ended; waiting for a new one");
+                consumer::DeliverPolicy::New
+            }
             Ok(msg) => consumer::DeliverPolicy::ByStartSequence {
                 start_sequence: msg.sequence,
             },
@@ -144,6 +156,30 @@ pub async fn subscribe_media(
         last_config: [None, None],
         unread: VecDeque::new(),
     })
+}
+
+/// Whether the channel's last message after `keyframe` is the end of its
+/// publish: then a worker starting now would only replay the tail of a
+/// broadcast that is over, as a broadcast of its own. A lookup that fails
+/// counts as "not ended" (the replay is the safe side: it loses nothing).
+async fn ended_after(stream: &stream::Stream, channel: &ChannelName, keyframe: u64) -> bool {
+    let Ok(last) = stream
+        .get_last_raw_message_by_subject(&data_subject(channel))
+        .await
+    else {
+        return false;
+    };
+    if last.sequence < keyframe {
+        return false;
+    }
+    let whole = last.headers.get(FRAG_HEADER).is_none();
+    whole
+        && batch::unpack(last.payload.clone()).is_ok_and(|packets| {
+            packets
+                .last()
+                .and_then(|p| MediaPacket::decode(p.clone()).ok())
+                .is_some_and(|p| p.kind == PacketKind::End)
+        })
 }
 
 impl MediaSubscription {
