@@ -66,6 +66,18 @@ fn files_under(dir: &Path, ext: &str) -> usize {
         .sum()
 }
 
+/// A nats-server of the test's own (JetStream in `dir`): (process, URL).
+fn bus(dir: &Path) -> (Proc, String) {
+    let port = free_port();
+    let server = Proc::spawn(
+        std::process::Command::new("nats-server")
+            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+            .arg(dir.join("js")),
+        dir.join("nats.log"),
+    );
+    (server, format!("nats://127.0.0.1:{port}"))
+}
+
 const ADMIN_TOKEN: &str = "archive-test-admin-token";
 
 /// A scheduler serving the admin API on the bus `nats_url`: (base URL, process).
@@ -109,21 +121,7 @@ fn admin_get(url: &str) -> (u16, String) {
 fn a_broadcast_is_kept_as_vod_with_its_chat_and_the_live_copy_goes_after_the_grace() {
     // dev on a bus of the test's own, with a scheduler's admin API beside it.
     let bus_dir = tempfile::tempdir().unwrap();
-    let nats_port = free_port();
-    let _nats = Proc::spawn(
-        std::process::Command::new("nats-server")
-            .args([
-                "-a",
-                "127.0.0.1",
-                "-p",
-                &nats_port.to_string(),
-                "-js",
-                "-sd",
-            ])
-            .arg(bus_dir.path().join("js")),
-        bus_dir.path().join("nats.log"),
-    );
-    let nats_url = format!("nats://127.0.0.1:{nats_port}");
+    let (_nats, nats_url) = bus(bus_dir.path());
     let dev = Dev::start(
         "vodch",
         &[
@@ -251,4 +249,144 @@ fn a_broadcast_is_kept_as_vod_with_its_chat_and_the_live_copy_goes_after_the_gra
     let log = dev.log();
     assert!(log.contains("broadcast archived"), "{log}");
     std::thread::sleep(Duration::from_millis(200));
+}
+
+/// The VOD directory of `channel` whose copy has begun (segments linked)
+/// but whose master is not stored yet.
+fn vod_in_progress(store: &Path, channel: &str) -> Option<PathBuf> {
+    let dirs = fs::read_dir(store.join("vod").join(channel)).ok()?;
+    dirs.filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|d| !d.join("master.m3u8").exists() && files_under(d, "m4s") > 0)
+}
+
+/// The one listed broadcast of `channel` once `done` holds for it.
+fn listed_broadcast(
+    dev: &Dev,
+    admin_url: &str,
+    channel: &str,
+    what: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let url = format!("{admin_url}/v1/channels/{channel}/broadcasts");
+    let mut found = serde_json::Value::Null;
+    dev.wait_for(30, what, || {
+        let (status, body) = admin_get(&url);
+        let listed: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        match listed.as_array().map(Vec::as_slice) {
+            Some([b]) if status == 200 && done(b) => {
+                found = b.clone();
+                true
+            }
+            _ => false,
+        }
+    });
+    found
+}
+
+#[test]
+fn a_worker_killed_while_archiving_finishes_the_vod_and_the_deletion_after_restarts() {
+    let bus_dir = tempfile::tempdir().unwrap();
+    let (_nats, nats_url) = bus(bus_dir.path());
+    let on_bus = ["--grace", "2", "--nats-url", &nats_url];
+    let mut dev = Dev::start("resumech", &on_bus);
+    let (admin_url, _scheduler) = admin(bus_dir.path(), &nats_url, &format!("{}/live", dev.http));
+    let store = dev.data.path().join("store");
+    let live = dev.channel_dir();
+    let (ok, err) = Publisher::ffmpeg(&dev.publish_url, 6).finish();
+    assert!(ok, "publisher: {err}");
+
+    // The copy has begun and waits for the chat relay's last files (5 s):
+    // the worker dies there, with no master in the VOD.
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    let vod = loop {
+        if let Some(dir) = vod_in_progress(&store, "resumech") {
+            dev.kill_now();
+            break dir;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the archive never began\n{}",
+            dev.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(
+        !vod.join("master.m3u8").exists(),
+        "the archive finished before the kill"
+    );
+    let b = listed_broadcast(&dev, &admin_url, "resumech", "the broadcast listed", |_| {
+        true
+    });
+    assert_eq!(b["state"], "archiving", "{b}");
+    let live_segments = files_under(&live, "m4s");
+    assert!(live_segments >= 6, "{live_segments} live segments");
+
+    // Restarted, the node takes its unfinished archive over at once; the
+    // live copy is to go 8 s after the VOD is complete.
+    let mut restart = on_bus.to_vec();
+    restart.extend(["--delete-live-after", "8"]);
+    dev.restart(&restart);
+    dev.wait_for(60, "the VOD master after the restart", || {
+        vod.join("master.m3u8").is_file()
+    });
+    let metrics = text(&http_get(&format!("{}/metrics", dev.http)).2);
+    // Killed again while the deletion waits.
+    dev.kill_now();
+    assert!(
+        metrics.contains("livefleet_archive_takeovers_total{work=\"archive\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        live.join("master.m3u8").is_file(),
+        "the live copy went before its time"
+    );
+    let named = named_objects(&vod);
+    let missing: Vec<&String> = named.iter().filter(|p| !vod.join(p).is_file()).collect();
+    assert!(
+        missing.is_empty(),
+        "the resumed VOD names missing objects: {missing:?}"
+    );
+    assert_eq!(
+        files_under(&vod, "m4s"),
+        live_segments,
+        "every live segment of the broadcast is in the resumed VOD"
+    );
+    check_presentation(&vod, &["360p", "240p"], "audio", 2.0, 2);
+    let errors = decode_errors(&vod.join("master.m3u8"));
+    assert!(
+        errors.is_empty(),
+        "ffmpeg reading the resumed VOD: {errors}"
+    );
+    let b = listed_broadcast(
+        &dev,
+        &admin_url,
+        "resumech",
+        "the broadcast complete",
+        |b| b["state"] == "complete",
+    );
+    assert!(b["delete_live_at_unix_ms"].as_i64().is_some(), "{b}");
+    assert!(b.get("live_deleted_unix_ms").is_none(), "{b}");
+
+    // Restarted without the setting: the record holds the deletion's time.
+    dev.restart(&on_bus);
+    dev.wait_for(60, "the live copy deleted after the second restart", || {
+        !live.join("master.m3u8").exists() && files_under(&live, "m4s") == 0
+    });
+    let missing: Vec<String> = named_objects(&vod)
+        .into_iter()
+        .filter(|p| !vod.join(p).is_file())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "deleting the live copy broke the VOD: {missing:?}"
+    );
+    let b = listed_broadcast(&dev, &admin_url, "resumech", "the deletion recorded", |b| {
+        b["live_deleted_unix_ms"].is_i64()
+    });
+    assert_eq!(b["state"], "complete", "{b}");
+    let metrics = text(&http_get(&format!("{}/metrics", dev.http)).2);
+    assert!(
+        metrics.contains("livefleet_archive_takeovers_total{work=\"delete_live\"} 1"),
+        "{metrics}"
+    );
 }

@@ -29,6 +29,12 @@ pub struct BroadcastView {
     pub state: ArchiveState,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// When the live copy is to be deleted (`archive.delete_live_after_seconds`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delete_live_at_unix_ms: Option<i64>,
+    /// When the live copy was deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live_deleted_unix_ms: Option<i64>,
     /// Playback URLs; only for a complete archive.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hls_url: Option<String>,
@@ -65,6 +71,8 @@ fn view(state: &AdminState, b: ArchivedBroadcast) -> BroadcastView {
         gaps: b.gaps,
         state: b.state,
         error: b.error,
+        delete_live_at_unix_ms: b.delete_live_at_ms,
+        live_deleted_unix_ms: b.live_deleted_ms,
     }
 }
 

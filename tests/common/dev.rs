@@ -45,87 +45,46 @@ impl Dev {
         env: &[(String, String)],
         prepare: impl FnOnce(&Path) -> G,
     ) -> Dev {
-        use std::io::BufRead;
         let data = tempfile::tempdir().unwrap();
         let guard: Box<dyn std::any::Any> = Box::new(prepare(&data.path().join("store")));
         let log = data.path().join("dev.log");
-        let mut child = livefleet()
-            .args([
-                "dev",
-                "--rtmp",
-                "127.0.0.1:0",
-                "--http",
-                "127.0.0.1:0",
-                "--chat",
-                "127.0.0.1:0",
-                "--channel",
-                channel,
-            ])
-            .arg("--data")
-            .arg(data.path().join("store"))
-            .args(if extra.contains(&"--profile") {
-                vec![]
-            } else {
-                vec!["--profile".into(), profile("cpu-small.yaml")]
-            })
-            .args(extra)
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .env(
-                "RUST_LOG",
-                std::env::var("LIVEFLEET_TEST_LOG").unwrap_or_else(|_| "info".into()),
-            )
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("start livefleet dev");
-        let stdout = child.stdout.take().unwrap();
-        let mut publish_url = String::new();
-        let mut http = String::new();
-        let mut chat = String::new();
-        let mut chat_token = String::new();
-        let mut lines = std::io::BufReader::new(stdout).lines();
-        for line in lines.by_ref() {
-            let line = line.unwrap_or_default();
-            let line = line.trim();
-            if let Some(u) = line.strip_prefix("publish:") {
-                publish_url = u.trim().to_string();
-            }
-            if let Some(u) = line.strip_prefix("HLS:") {
-                http = u
-                    .trim()
-                    .split("/live/")
-                    .next()
-                    .unwrap_or_default()
-                    .to_string();
-            }
-            if let Some(u) = line.strip_prefix("chat:") {
-                chat = u.trim().to_string();
-            }
-            if let Some(t) = line.strip_prefix("token:") {
-                chat_token = t.split_whitespace().next().unwrap_or_default().to_string();
-            }
-            if line.starts_with("data:") {
-                break;
-            }
-        }
-        // Keep reading, so the process never writes into a closed pipe.
-        std::thread::spawn(move || lines.for_each(drop));
-        assert!(
-            !http.is_empty(),
-            "dev did not start: {}",
-            fs::read_to_string(&log).unwrap_or_default()
-        );
+        let started = launch(&data.path().join("store"), channel, extra, env, &log);
         Dev {
-            child,
+            child: started.child,
             data,
-            publish_url,
-            http,
-            chat,
-            chat_token,
+            publish_url: started.publish_url,
+            http: started.http,
+            chat: started.chat,
+            chat_token: started.chat_token,
             channel: channel.into(),
             log,
             _guard: guard,
         }
+    }
+
+    /// Kills dev at once (SIGKILL: nothing of it gets to finish), as a
+    /// crashed or powered-off machine would stop it.
+    pub fn kill_now(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Kills dev at once and starts it again on the same data directory
+    /// with `extra`; its log goes on in the same file.
+    pub fn restart(&mut self, extra: &[&str]) {
+        self.kill_now();
+        let started = launch(
+            &self.data.path().join("store"),
+            &self.channel,
+            extra,
+            &[],
+            &self.log,
+        );
+        self.child = started.child;
+        self.publish_url = started.publish_url;
+        self.http = started.http;
+        self.chat = started.chat;
+        self.chat_token = started.chat_token;
     }
 
     /// The storage directory of this channel.
@@ -181,6 +140,101 @@ impl Drop for Dev {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A dev process that has printed its addresses.
+struct Launched {
+    child: std::process::Child,
+    publish_url: String,
+    http: String,
+    chat: String,
+    chat_token: String,
+}
+
+/// Starts dev on `store` and reads its addresses; the log is appended to `log`.
+fn launch(
+    store: &Path,
+    channel: &str,
+    extra: &[&str],
+    env: &[(String, String)],
+    log: &Path,
+) -> Launched {
+    use std::io::BufRead;
+    let log_file = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    let mut child = livefleet()
+        .args([
+            "dev",
+            "--rtmp",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+            "--chat",
+            "127.0.0.1:0",
+            "--channel",
+            channel,
+        ])
+        .arg("--data")
+        .arg(store)
+        .args(if extra.contains(&"--profile") {
+            vec![]
+        } else {
+            vec!["--profile".into(), profile("cpu-small.yaml")]
+        })
+        .args(extra)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .env(
+            "RUST_LOG",
+            std::env::var("LIVEFLEET_TEST_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(log_file)
+        .spawn()
+        .expect("start livefleet dev");
+    let stdout = child.stdout.take().unwrap();
+    let mut started = Launched {
+        child,
+        publish_url: String::new(),
+        http: String::new(),
+        chat: String::new(),
+        chat_token: String::new(),
+    };
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    for line in lines.by_ref() {
+        let line = line.unwrap_or_default();
+        let line = line.trim();
+        if let Some(u) = line.strip_prefix("publish:") {
+            started.publish_url = u.trim().to_string();
+        }
+        if let Some(u) = line.strip_prefix("HLS:") {
+            started.http = u
+                .trim()
+                .split("/live/")
+                .next()
+                .unwrap_or_default()
+                .to_string();
+        }
+        if let Some(u) = line.strip_prefix("chat:") {
+            started.chat = u.trim().to_string();
+        }
+        if let Some(t) = line.strip_prefix("token:") {
+            started.chat_token = t.split_whitespace().next().unwrap_or_default().to_string();
+        }
+        if line.starts_with("data:") {
+            break;
+        }
+    }
+    // Keep reading, so the process never writes into a closed pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    assert!(
+        !started.http.is_empty(),
+        "dev did not start: {}",
+        fs::read_to_string(log).unwrap_or_default()
+    );
+    started
 }
 
 fn unsafe_terminate(pid: u32) {

@@ -61,14 +61,19 @@ pub(crate) struct NodeBase {
     pub metrics: Option<WorkerMetrics>,
     /// Reads NVML into the GPU gauges while the node runs.
     gpu_poll: Option<tokio::task::JoinHandle<()>>,
+    /// Takes over archives that stopped nodes left unfinished.
+    archive_recovery: Option<tokio::task::JoinHandle<()>>,
     /// NVML's last sample of the GPU (every process on it), for the heartbeats.
     pub gpu: Arc<std::sync::Mutex<Option<crate::nvml::GpuInfo>>>,
 }
 
 impl Drop for NodeBase {
     fn drop(&mut self) {
-        if let Some(p) = &self.gpu_poll {
-            p.abort();
+        for task in [&self.gpu_poll, &self.archive_recovery]
+            .into_iter()
+            .flatten()
+        {
+            task.abort();
         }
     }
 }
@@ -101,6 +106,7 @@ async fn poll_gpu(
 
 impl NodeBase {
     pub async fn start(
+        node: &str,
         storage: Arc<dyn Storage>,
         archive: ArchiveConfig,
         js: &jetstream::Context,
@@ -141,12 +147,15 @@ impl NodeBase {
         };
         let archiver = Arc::new(Archiver::new(
             archive,
+            node,
             storage.clone(),
             storage_metrics.clone(),
             index,
             ArchiveMetrics::register(registry).ok(),
         ));
+        let archive_recovery = archiver.spawn_recovery();
         Ok(Self {
+            archive_recovery,
             nvenc,
             storage,
             storage_metrics,

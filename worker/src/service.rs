@@ -33,7 +33,14 @@ pub async fn run(
 ) -> Result<(), crate::PipelineError> {
     let span = tracing::info_span!("worker", node = %config.id);
     let _e = span.enter();
-    let base = NodeBase::start(storage, config.archive.clone(), &js, &metrics_registry).await?;
+    let base = NodeBase::start(
+        &config.id,
+        storage,
+        config.archive.clone(),
+        &js,
+        &metrics_registry,
+    )
+    .await?;
     let registry = loop {
         let opened = async {
             livefleet_bus::ensure_events_stream(&js).await?;

@@ -7,8 +7,13 @@
 //! ```
 //!
 //! The objects themselves are in the store under [`ArchivedBroadcast::prefix`];
-//! the record says where, how long, and whether the copy is complete.
+//! the record says where, how long, and whether the copy is complete. It is
+//! also the archive's lease: the node making the copy (or holding the
+//! deletion of the live copy) is its `owner` and rewrites it only at the
+//! revision it last wrote ([`BroadcastIndex::update`]), so a node that takes
+//! over an orphaned archive fences the one it believed dead.
 
+use async_nats::jetstream::kv;
 use futures::StreamExt;
 use livefleet_base::ChannelName;
 use serde::{Deserialize, Serialize};
@@ -17,8 +22,14 @@ use crate::BusError;
 
 /// The KV bucket of archived broadcasts.
 pub const BROADCASTS_BUCKET: &str = "livefleet_broadcasts";
-/// A record is rewritten a few times (archiving, then complete or failed).
+/// The KV bucket of the archives still open (copying, or a deletion of the
+/// live copy pending): one empty value per record key, so a sweep for
+/// orphaned work reads a handful of keys, not every broadcast ever made.
+pub const OPEN_ARCHIVES_BUCKET: &str = "livefleet_archives_open";
+/// Revisions kept per record (archiving, heartbeats, complete or failed, live deleted).
 const HISTORY: i64 = 3;
+/// Age at which an open-archive mark without a record is dropped.
+const STALE_MARK_SECONDS: i64 = 60;
 /// Longest broadcast id accepted from a record key.
 const MAX_ID: usize = 64;
 
@@ -57,8 +68,21 @@ pub struct ArchivedBroadcast {
     /// Why the archive failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// Last change, Unix ms.
+    /// Last change, Unix ms; while archiving, the owner's heartbeat.
     pub updated_ms: i64,
+    /// The node making the copy, or holding the deletion of the live copy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// The store the objects are in (the owner's `Storage::identity`): only
+    /// a node on the same store can take the archive over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<String>,
+    /// When the live copy is to be deleted (Unix ms); `None`: it is kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delete_live_at_ms: Option<i64>,
+    /// When the live copy was deleted (Unix ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live_deleted_ms: Option<i64>,
 }
 
 impl ArchivedBroadcast {
@@ -82,6 +106,22 @@ impl ArchivedBroadcast {
             && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
     }
 
+    /// The first segment number in the id (`...Z-42` -> 42).
+    pub fn first_number(&self) -> Option<u64> {
+        self.id.rsplit_once('-')?.1.parse().ok()
+    }
+
+    /// Whether work remains: the copy, or the deletion of the live copy.
+    pub fn is_open(&self) -> bool {
+        match self.state {
+            ArchiveState::Archiving => true,
+            ArchiveState::Complete => {
+                self.delete_live_at_ms.is_some() && self.live_deleted_ms.is_none()
+            }
+            ArchiveState::Failed => false,
+        }
+    }
+
     fn key(&self) -> String {
         format!("{}.{}", self.channel, self.id)
     }
@@ -90,36 +130,149 @@ impl ArchivedBroadcast {
 /// The archived broadcasts in JetStream KV.
 #[derive(Clone)]
 pub struct BroadcastIndex {
-    kv: async_nats::jetstream::kv::Store,
+    kv: kv::Store,
+    /// The keys of the records whose [`ArchivedBroadcast::is_open`] holds.
+    open: kv::Store,
 }
 
 impl BroadcastIndex {
-    /// Opens the bucket, creating it if missing.
+    /// Opens the buckets, creating them if missing.
     pub async fn open(js: &async_nats::jetstream::Context) -> Result<Self, BusError> {
-        let kv = crate::open_kv_bucket(
-            js,
-            BROADCASTS_BUCKET,
-            "livefleet archived broadcasts: one record per broadcast",
-            HISTORY,
-        )
-        .await
-        .map_err(|e| BusError::nats(format!("cannot open the KV bucket {BROADCASTS_BUCKET}"), e))?;
-        Ok(Self { kv })
+        let bucket = |name: &'static str, description: &'static str, history| async move {
+            crate::open_kv_bucket(js, name, description, history)
+                .await
+                .map_err(|e| BusError::nats(format!("cannot open the KV bucket {name}"), e))
+        };
+        Ok(Self {
+            kv: bucket(
+                BROADCASTS_BUCKET,
+                "livefleet archived broadcasts: one record per broadcast",
+                HISTORY,
+            )
+            .await?,
+            open: bucket(
+                OPEN_ARCHIVES_BUCKET,
+                "livefleet archives with work left: the keys of their records",
+                1,
+            )
+            .await?,
+        })
     }
 
-    /// Stores (or replaces) a broadcast's record.
-    pub async fn put(&self, record: &ArchivedBroadcast) -> Result<(), BusError> {
+    /// Stores (or replaces) a broadcast's record; its new revision. An open
+    /// record is marked open first, so no open record goes unmarked.
+    pub async fn put(&self, record: &ArchivedBroadcast) -> Result<u64, BusError> {
+        let what = || format!("cannot store the record of broadcast {}", record.key());
+        if record.is_open() {
+            self.open
+                .put(record.key(), bytes::Bytes::new())
+                .await
+                .map_err(|e| BusError::nats(what(), e))?;
+        }
         let body = serde_json::to_vec(record).unwrap_or_default();
-        self.kv
+        let revision = self
+            .kv
             .put(record.key(), body.into())
             .await
-            .map(|_| ())
-            .map_err(|e| {
-                BusError::nats(
-                    format!("cannot store the record of broadcast {}", record.key()),
-                    e,
-                )
-            })
+            .map_err(|e| BusError::nats(what(), e))?;
+        self.closed(record).await;
+        Ok(revision)
+    }
+
+    /// Drops the open mark of a record with no work left (a mark that
+    /// stays is dropped by the next [`BroadcastIndex::unfinished`]).
+    async fn closed(&self, record: &ArchivedBroadcast) {
+        if !record.is_open() {
+            if let Err(e) = self.open.purge(record.key()).await {
+                tracing::debug!(kv_key = record.key(), error = %e, "cannot drop the open-archive mark");
+            }
+        }
+    }
+
+    /// Replaces the record if it is still at `revision`: `Ok(Some(new
+    /// revision))`, or `Ok(None)` when another node wrote it since (it holds
+    /// the archive now).
+    pub async fn update(
+        &self,
+        record: &ArchivedBroadcast,
+        revision: u64,
+    ) -> Result<Option<u64>, BusError> {
+        let body = serde_json::to_vec(record).unwrap_or_default();
+        match self.kv.update(record.key(), body.into(), revision).await {
+            Ok(r) => {
+                self.closed(record).await;
+                Ok(Some(r))
+            }
+            Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => Ok(None),
+            Err(e) => Err(BusError::nats(
+                format!("cannot update the record of broadcast {}", record.key()),
+                e,
+            )),
+        }
+    }
+
+    /// One record and its revision, `None` if there is none (or it is unreadable).
+    pub async fn get(
+        &self,
+        channel: &ChannelName,
+        id: &str,
+    ) -> Result<Option<(ArchivedBroadcast, u64)>, BusError> {
+        let key = format!("{channel}.{id}");
+        let entry =
+            self.kv.entry(&key).await.map_err(|e| {
+                BusError::nats(format!("cannot read the record of broadcast {key}"), e)
+            })?;
+        Ok(entry
+            .filter(|e| e.operation == kv::Operation::Put)
+            .and_then(|e| decode(&key, &e.value).map(|r| (r, e.revision))))
+    }
+
+    /// The records with work left ([`ArchivedBroadcast::is_open`]), with
+    /// their revisions: what a sweep for orphaned archives looks at. Marks of
+    /// records that are done (or gone) are dropped on the way.
+    pub async fn unfinished(&self) -> Result<Vec<(ArchivedBroadcast, u64)>, BusError> {
+        let what = "cannot list the open archives";
+        let mut keys = self
+            .open
+            .keys()
+            .await
+            .map_err(|e| BusError::nats(what, e))?;
+        let mut found = Vec::new();
+        while let Some(key) = keys.next().await {
+            found.push(key.map_err(|e| BusError::nats(what, e))?);
+        }
+        let mut records = Vec::with_capacity(found.len());
+        for key in found {
+            let entry = self
+                .kv
+                .entry(&key)
+                .await
+                .map_err(|e| BusError::nats(what, e))?;
+            let record = entry
+                .filter(|e| e.operation == kv::Operation::Put)
+                .and_then(|e| decode(&key, &e.value).map(|r| (r, e.revision)));
+            match record {
+                Some((r, revision)) if r.is_open() => records.push((r, revision)),
+                Some((r, _)) => self.closed(&r).await,
+                // A mark is made just before its record: only an old one is stale.
+                None => self.drop_stale_mark(&key).await,
+            }
+        }
+        Ok(records)
+    }
+
+    /// Drops the mark `key` if it has no record a minute after it was made
+    /// (a node that stopped between the two writes).
+    async fn drop_stale_mark(&self, key: &str) {
+        let Ok(Some(mark)) = self.open.entry(key).await else {
+            return;
+        };
+        let age = livefleet_base::now_unix_ms() / 1000 - mark.created.unix_timestamp();
+        if age > STALE_MARK_SECONDS {
+            if let Err(e) = self.open.purge(key).await {
+                tracing::debug!(kv_key = key, error = %e, "cannot drop the open-archive mark");
+            }
+        }
     }
 
     /// A channel's broadcasts, newest first. Unreadable records are skipped
@@ -145,14 +298,27 @@ impl BroadcastIndex {
                 .await
                 .map_err(|e| BusError::nats(what, e))?;
             let Some(value) = value else { continue };
-            match serde_json::from_slice::<ArchivedBroadcast>(&value) {
-                Ok(r) if r.channel == *channel => records.push(r),
-                Ok(_) => tracing::warn!(kv_key = key, "broadcast record names another channel"),
-                Err(e) => tracing::warn!(kv_key = key, error = %e, "unreadable broadcast record"),
+            if let Some(r) = decode(&key, &value) {
+                records.push(r);
             }
         }
         records.sort_by(|a, b| b.started_ms.cmp(&a.started_ms).then(b.id.cmp(&a.id)));
         Ok(records)
+    }
+}
+
+/// The record under `key`, if it reads and belongs there (logged when not).
+fn decode(key: &str, value: &[u8]) -> Option<ArchivedBroadcast> {
+    match serde_json::from_slice::<ArchivedBroadcast>(value) {
+        Ok(r) if r.key() == key => Some(r),
+        Ok(_) => {
+            tracing::warn!(kv_key = key, "broadcast record names another channel or id");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(kv_key = key, error = %e, "unreadable broadcast record");
+            None
+        }
     }
 }
 
@@ -166,6 +332,24 @@ mod tests {
         let id = ArchivedBroadcast::make_id(1_796_167_800_000, 42);
         assert_eq!(id, "20261201T233000Z-42");
         assert!(ArchivedBroadcast::is_id(&id));
+        let record = ArchivedBroadcast {
+            channel: ChannelName::new("c").unwrap(),
+            id,
+            started_ms: 0,
+            ended_ms: 0,
+            duration_seconds: 0.0,
+            segments: 0,
+            gaps: 0,
+            prefix: String::new(),
+            state: ArchiveState::Archiving,
+            error: None,
+            updated_ms: 0,
+            owner: None,
+            store: None,
+            delete_live_at_ms: None,
+            live_deleted_ms: None,
+        };
+        assert_eq!(record.first_number(), Some(42));
         for bad in ["", "a.b", "../x", "a/b", &"x".repeat(65)] {
             assert!(!ArchivedBroadcast::is_id(bad), "{bad}");
         }

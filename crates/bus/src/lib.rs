@@ -34,7 +34,9 @@ mod registry;
 pub mod replication;
 mod server;
 
-pub use broadcasts::{ArchiveState, ArchivedBroadcast, BroadcastIndex, BROADCASTS_BUCKET};
+pub use broadcasts::{
+    ArchiveState, ArchivedBroadcast, BroadcastIndex, BROADCASTS_BUCKET, OPEN_ARCHIVES_BUCKET,
+};
 pub use connect::{connect, connect_with, jetstream, parse_servers, NatsConnect};
 pub use error::{BusError, NatsError};
 pub use events::{

@@ -79,6 +79,14 @@ pub trait Storage: Send + Sync + 'static {
             None => Ok(false),
         }
     }
+
+    /// Where this store keeps its objects, as a name two nodes compare to
+    /// tell whether they share it (`s3://bucket/prefix` at an endpoint,
+    /// `file://host/path`); `None` when it cannot be told. The archive lets
+    /// a node take over another's unfinished work only on the same store.
+    fn identity(&self) -> Option<String> {
+        None
+    }
 }
 
 #[async_trait]
@@ -101,5 +109,9 @@ impl<S: Storage + ?Sized> Storage for std::sync::Arc<S> {
 
     async fn copy(&self, from: &str, to: &str, meta: ObjectMeta) -> Result<bool, StorageError> {
         (**self).copy(from, to, meta).await
+    }
+
+    fn identity(&self) -> Option<String> {
+        (**self).identity()
     }
 }

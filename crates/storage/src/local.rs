@@ -256,6 +256,13 @@ impl Storage for LocalDir {
             })?
     }
 
+    /// `file://<host name><root>`: the same directory on another machine is
+    /// another store.
+    fn identity(&self) -> Option<String> {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+        Some(format!("file://{}{}", host.trim(), self.root.display()))
+    }
+
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
         validate_prefix(prefix)?;
         let root = self.root.clone();

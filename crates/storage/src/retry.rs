@@ -197,6 +197,10 @@ impl<S: Storage> Storage for RetryingStorage<S> {
         )
         .await
     }
+
+    fn identity(&self) -> Option<String> {
+        self.inner.identity()
+    }
 }
 
 #[cfg(test)]

@@ -332,6 +332,14 @@ impl Storage for S3Storage {
         }
     }
 
+    /// `s3://<bucket>/<prefix> at <endpoint>`.
+    fn identity(&self) -> Option<String> {
+        Some(format!(
+            "s3://{}/{} at {}",
+            self.bucket, self.prefix, self.endpoint
+        ))
+    }
+
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
         let full = self.full_key(prefix);
         let strip = if self.prefix.is_empty() {

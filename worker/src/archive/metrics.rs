@@ -2,13 +2,25 @@
 
 use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry};
 
+use super::recovery::Work;
+
+fn work_label(work: Work) -> &'static str {
+    match work {
+        Work::Archive => "archive",
+        Work::DeleteLive => "delete_live",
+    }
+}
+
 /// - `livefleet_archive_broadcasts_total{result="complete|failed"}`
 /// - `livefleet_archive_seconds`: from a broadcast's end to its VOD master stored
 /// - `livefleet_archive_objects_copied_total`: server-side copies made
 /// - `livefleet_archive_live_objects_deleted_total`: live objects deleted after the archive
+/// - `livefleet_archive_takeovers_total{work="archive|delete_live"}`: work a
+///   stopped node left, taken over by this one
 #[derive(Debug, Clone)]
 pub struct ArchiveMetrics {
     broadcasts: IntCounterVec,
+    takeovers: IntCounterVec,
     seconds: Histogram,
     pub(super) copied: IntCounter,
     pub(super) deleted: IntCounter,
@@ -39,19 +51,35 @@ impl ArchiveMetrics {
             "livefleet_archive_live_objects_deleted_total",
             "Live objects deleted once their broadcast was archived.",
         )?;
+        let takeovers = IntCounterVec::new(
+            Opts::new(
+                "livefleet_archive_takeovers_total",
+                "Archives (work=archive) and deletions of live copies (work=delete_live) that a stopped node left, taken over by this one.",
+            ),
+            &["work"],
+        )?;
         registry.register(Box::new(broadcasts.clone()))?;
+        registry.register(Box::new(takeovers.clone()))?;
         registry.register(Box::new(seconds.clone()))?;
         registry.register(Box::new(copied.clone()))?;
         registry.register(Box::new(deleted.clone()))?;
         for result in ["complete", "failed"] {
             broadcasts.with_label_values(&[result]);
         }
+        for work in [Work::Archive, Work::DeleteLive] {
+            takeovers.with_label_values(&[work_label(work)]);
+        }
         Ok(Self {
             broadcasts,
+            takeovers,
             seconds,
             copied,
             deleted,
         })
+    }
+
+    pub(super) fn taken_over(&self, work: Work) {
+        self.takeovers.with_label_values(&[work_label(work)]).inc();
     }
 
     pub(super) fn finished(&self, complete: bool, seconds: f64) {

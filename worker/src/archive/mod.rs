@@ -11,12 +11,23 @@
 //!                                                            --> put playlists, MPD, master
 //!                                                            --> BroadcastIndex record (admin API)
 //!                                                            --> (after delete_live_after) delete live/
+//! recovery sweep (every node) --orphaned record--> the copy again from the stored live manifests,
+//!                                                  or the deletion a stopped node was holding
 //! ```
+//!
+//! The record is the archive's lease ([`lease`]): its owner rewrites it
+//! every [`HEARTBEAT`] while copying, and a node on the same store takes an
+//! archive over once the record has been silent for [`recovery`]'s
+//! `ORPHANED_MS`, or at once when the record names this node and the node
+//! has just started.
 //!
 //! See `docs/design/archive.md` for the choices and their limits.
 
+mod copy;
+mod lease;
 mod metrics;
 mod objects;
+mod recovery;
 mod retention;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -24,21 +35,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures::StreamExt;
 use livefleet_base::{now_unix_ms, ChannelName};
 use livefleet_bus::{ArchiveState, ArchivedBroadcast, BroadcastIndex};
 use livefleet_packager::{Output, PackagerState};
-use livefleet_storage::{ObjectMeta, RetryPolicy, RetryingStorage, Storage, StorageMetrics};
+use livefleet_storage::{RetryPolicy, RetryingStorage, Storage, StorageMetrics};
 use serde::Deserialize;
 
+use lease::{Hold, Lease};
 pub use metrics::ArchiveMetrics;
 use objects::Named;
 
-/// Copies in flight per broadcast.
-const PARALLEL_COPIES: usize = 8;
-/// How long a segment the playlists name may take to appear in the store
-/// (the storage writer may still be retrying it).
-const MISSING_WAIT: Duration = Duration::from_secs(30);
+/// How often the node copying a broadcast rewrites its record.
+const HEARTBEAT: Duration = Duration::from_secs(10);
 
 /// The archive settings of a worker (`archive:` in its configuration).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -95,6 +103,26 @@ pub(crate) struct Ended {
     pub ended_ms: i64,
 }
 
+/// A finished presentation under the live prefix: what a VOD is copied
+/// from, and what the deletion of the live copy goes by.
+pub(crate) struct Finished {
+    /// `live/<channel>/`.
+    pub live_prefix: String,
+    /// The final manifests, by presentation path.
+    pub manifests: Vec<(String, Bytes)>,
+    pub ended_ms: i64,
+}
+
+impl Finished {
+    /// A final manifest's text.
+    fn manifest(&self, path: &str) -> Option<String> {
+        self.manifests
+            .iter()
+            .find(|(p, _)| p == path)
+            .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
+    }
+}
+
 /// Makes the VOD copies of the node's broadcasts, on tasks of their own.
 pub struct Archiver {
     config: ArchiveConfig,
@@ -102,12 +130,17 @@ pub struct Archiver {
     index: Option<BroadcastIndex>,
     metrics: Option<ArchiveMetrics>,
     running: AtomicUsize,
+    /// This node's id: the owner written in the records it holds.
+    node: String,
+    /// The store's identity, written in the records (see `Storage::identity`).
+    store: Option<String>,
 }
 
 impl std::fmt::Debug for Archiver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Archiver")
             .field("config", &self.config)
+            .field("node", &self.node)
             .finish_non_exhaustive()
     }
 }
@@ -115,6 +148,7 @@ impl std::fmt::Debug for Archiver {
 impl Archiver {
     pub fn new(
         config: ArchiveConfig,
+        node: &str,
         storage: Arc<dyn Storage>,
         storage_metrics: StorageMetrics,
         index: Option<BroadcastIndex>,
@@ -127,10 +161,12 @@ impl Archiver {
         };
         Archiver {
             config,
+            store: storage.identity(),
             storage: RetryingStorage::new(storage, policy, storage_metrics),
             index,
             metrics,
             running: AtomicUsize::new(0),
+            node: node.to_owned(),
         }
     }
 
@@ -143,16 +179,38 @@ impl Archiver {
         if !self.config.enabled {
             return;
         }
+        let span = tracing::info_span!("archive", channel = %ended.channel);
+        self.spawn_counted(runtime, span, |this| this.archive(ended));
+    }
+
+    /// Runs an archive on `runtime`, counted in [`Archiver::in_progress`].
+    fn spawn_counted<F, Fut>(
+        self: &Arc<Self>,
+        runtime: &tokio::runtime::Handle,
+        span: tracing::Span,
+        work: F,
+    ) where
+        F: FnOnce(Arc<Self>) -> Fut,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
         let this = self.clone();
         this.running.fetch_add(1, Ordering::Relaxed);
+        let task = work(this.clone());
         runtime.spawn(async move {
-            let span = tracing::info_span!("archive", channel = %ended.channel);
-            let _ = tracing::Instrument::instrument(this.archive(ended), span).await;
+            tracing::Instrument::instrument(task, span).await;
             this.running.fetch_sub(1, Ordering::Relaxed);
         });
     }
 
-    /// Archives still being made (their deletions of live objects not counted).
+    /// Starts the sweep that takes over archives and deletions left by
+    /// stopped nodes on this store (every node runs one; see [`recovery`]).
+    /// `None` without an index on the bus or with archiving off.
+    pub(crate) fn spawn_recovery(self: &Arc<Self>) -> Option<tokio::task::JoinHandle<()>> {
+        (self.config.enabled && self.index.is_some())
+            .then(|| tokio::spawn(recovery::run(self.clone())))
+    }
+
+    /// Archives still being made (pending deletions of live copies not counted).
     pub fn in_progress(&self) -> usize {
         self.running.load(Ordering::Relaxed)
     }
@@ -166,20 +224,19 @@ impl Archiver {
         if self.in_progress() > 0 {
             tracing::warn!(
                 archives = self.in_progress(),
-                "stopping with archives unfinished; their VOD has no master playlist"
+                "stopping with archives unfinished; their VOD has no master playlist until a node takes them over"
             );
         }
     }
 
-    async fn archive(self: &Arc<Self>, ended: Ended) {
-        let started = Instant::now();
+    async fn archive(self: Arc<Self>, ended: Ended) {
         let Some(first) = ended.state.periods.first() else {
             tracing::debug!("nothing was published; no archive");
             return;
         };
         let id = ArchivedBroadcast::make_id(first.wallclock_ms, first.first_number);
         let prefix = format!("vod/{}/{id}/", ended.channel);
-        let mut record = ArchivedBroadcast {
+        let record = ArchivedBroadcast {
             channel: ended.channel.clone(),
             id: id.clone(),
             started_ms: first.wallclock_ms,
@@ -191,24 +248,64 @@ impl Archiver {
             state: ArchiveState::Archiving,
             error: None,
             updated_ms: now_unix_ms(),
+            owner: Some(self.node.clone()),
+            store: self.store.clone(),
+            delete_live_at_ms: None,
+            live_deleted_ms: None,
         };
-        self.record(&record).await;
+        let lease = Lease::create(self.index.clone(), record).await;
         tracing::info!(broadcast = %id, %prefix, "archiving the broadcast");
-        let result = self.copy_all(&ended, &prefix).await;
-        record.updated_ms = now_unix_ms();
+        let finished = Finished {
+            live_prefix: ended.live_prefix,
+            manifests: ended.manifests,
+            ended_ms: ended.ended_ms,
+        };
+        self.make(lease, finished).await;
+    }
+
+    /// Copies `finished` to the record's prefix, holding the lease (a
+    /// heartbeat every [`HEARTBEAT`]); records the result, and schedules the
+    /// deletion of the live copy when configured.
+    async fn make(self: &Arc<Self>, mut lease: Lease, finished: Finished) {
+        let started = Instant::now();
+        let id = lease.record.id.clone();
+        let prefix = lease.record.prefix.clone();
+        let result = {
+            let copy = copy::all(self, &finished, &prefix);
+            tokio::pin!(copy);
+            let mut beat =
+                tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
+            loop {
+                tokio::select! {
+                    result = &mut copy => break result,
+                    _ = beat.tick() => if lease.write().await == Hold::Lost {
+                        tracing::warn!(broadcast = %id, "another node took the archive over; this node stops copying");
+                        return;
+                    },
+                }
+            }
+        };
         match result {
             Ok(named) => {
-                record.state = ArchiveState::Complete;
-                record.gaps = named.gaps.len() as u64;
-                self.record(&record).await;
+                let now = now_unix_ms();
+                lease.record.state = ArchiveState::Complete;
+                lease.record.gaps = named.gaps.len() as u64;
+                lease.record.delete_live_at_ms = self
+                    .config
+                    .delete_live_after()
+                    .map(|after| now + after.as_millis() as i64);
+                let hold = lease.write().await;
                 let seconds = started.elapsed().as_secs_f64();
                 if let Some(m) = &self.metrics {
                     m.finished(true, seconds);
                 }
-                tracing::info!(broadcast = %id, %prefix, seconds, gaps = record.gaps, "broadcast archived");
-                if let Some(after) = self.config.delete_live_after() {
-                    tokio::time::sleep(after).await;
-                    retention::delete_live(self, &ended, &named).await;
+                tracing::info!(broadcast = %id, %prefix, seconds, gaps = lease.record.gaps, "broadcast archived");
+                if hold == Hold::Held && lease.record.delete_live_at_ms.is_some() {
+                    let span = tracing::Span::current();
+                    tokio::spawn(tracing::Instrument::instrument(
+                        self.clone().delete_live_later(lease, finished, named),
+                        span,
+                    ));
                 }
             }
             Err(error) => {
@@ -216,133 +313,34 @@ impl Archiver {
                     m.finished(false, started.elapsed().as_secs_f64());
                 }
                 tracing::error!(broadcast = %id, %prefix, %error, "the broadcast could not be archived; its live copy is kept");
-                record.state = ArchiveState::Failed;
-                record.error = Some(error);
-                self.record(&record).await;
+                lease.record.state = ArchiveState::Failed;
+                lease.record.error = Some(error);
+                lease.write().await;
             }
         }
     }
 
-    /// Copies every object, then the chat files, then stores the manifests.
-    async fn copy_all(&self, ended: &Ended, prefix: &str) -> Result<Named, String> {
-        let manifest = |path: &str| {
-            ended
-                .manifests
-                .iter()
-                .find(|(p, _)| p == path)
-                .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
+    /// Deletes the live copy at the record's `delete_live_at_ms`, unless
+    /// another node took the deletion over meanwhile.
+    async fn delete_live_later(
+        self: Arc<Self>,
+        mut lease: Lease,
+        finished: Finished,
+        named: Named,
+    ) {
+        let Some(at) = lease.record.delete_live_at_ms else {
+            return;
         };
-        let master = manifest("master.m3u8").ok_or("the final manifests have no master.m3u8")?;
-        let named = objects::named(&master, manifest)?;
-        let mut copies = Vec::new();
-        for path in named.inits.iter().chain(&named.segments) {
-            copies.push(futures::future::Either::Left(
-                self.copy_required(ended, prefix, path),
-            ));
+        let wait = (at - now_unix_ms()).max(0) as u64;
+        tokio::time::sleep(Duration::from_millis(wait)).await;
+        // The claim: a node that took the deletion over has made it.
+        if lease.write().await == Hold::Lost {
+            tracing::info!(broadcast = %lease.record.id, "another node deletes the live copy");
+            return;
         }
-        // A gap's segment may have reached the store after all: keep it too.
-        for path in &named.gaps {
-            copies.push(futures::future::Either::Right(async move {
-                self.copy_present(ended, prefix, path).await.map(|_| ())
-            }));
-        }
-        let results: Vec<Result<(), String>> = futures::stream::iter(copies)
-            .buffer_unordered(PARALLEL_COPIES)
-            .collect()
-            .await;
-        if let Some(error) = results.into_iter().find_map(Result::err) {
-            return Err(error);
-        }
-        self.copy_chat(ended, prefix, &named).await?;
-        // The master last: a VOD with a master is complete.
-        let mut manifests: Vec<&(String, Bytes)> = ended.manifests.iter().collect();
-        manifests.sort_by_key(|(path, _)| path == "master.m3u8");
-        for (path, body) in manifests {
-            let key = format!("{prefix}{path}");
-            let meta = ObjectMeta::for_key(&key);
-            self.storage
-                .put(&key, body.clone(), meta)
-                .await
-                .map_err(|e| format!("storing {key}: {e}"))?;
-        }
-        Ok(named)
-    }
-
-    /// Copies an object the VOD names; waits a while for one not stored yet.
-    async fn copy_required(&self, ended: &Ended, prefix: &str, path: &str) -> Result<(), String> {
-        let deadline = Instant::now() + MISSING_WAIT;
-        loop {
-            if self.copy_present(ended, prefix, path).await? {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                return Err(format!(
-                    "{}{path} is named by the final playlists but not in the store after {}s",
-                    ended.live_prefix,
-                    MISSING_WAIT.as_secs()
-                ));
-            }
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
-    }
-
-    /// Copies `path` if it is stored; whether it was.
-    async fn copy_present(&self, ended: &Ended, prefix: &str, path: &str) -> Result<bool, String> {
-        let from = format!("{}{path}", ended.live_prefix);
-        let to = format!("{prefix}{path}");
-        let meta = ObjectMeta::for_key(&to);
-        let copied = self
-            .storage
-            .copy(&from, &to, meta)
-            .await
-            .map_err(|e| format!("copying {from} to {to}: {e}"))?;
-        if copied {
-            if let Some(m) = &self.metrics {
-                m.copied.inc();
-            }
-        }
-        Ok(copied)
-    }
-
-    /// The chat replay files of the broadcast's segments (written by the
-    /// chat relay shortly after the end), where there are any.
-    async fn copy_chat(&self, ended: &Ended, prefix: &str, named: &Named) -> Result<(), String> {
-        let Some((first, last)) = named.number_range() else {
-            return Ok(());
-        };
-        let settle = Duration::from_secs_f64(self.config.chat_settle_seconds);
-        let since_end = Duration::from_millis((now_unix_ms() - ended.ended_ms).max(0) as u64);
-        tokio::time::sleep(settle.saturating_sub(since_end)).await;
-        let chat_prefix = format!("{}chat/", ended.live_prefix);
-        let keys = self
-            .storage
-            .list(&chat_prefix)
-            .await
-            .map_err(|e| format!("listing {chat_prefix}: {e}"))?;
-        let files: Vec<String> = keys
-            .iter()
-            .filter_map(|k| k.strip_prefix(&ended.live_prefix))
-            .filter(|p| {
-                p.strip_prefix("chat/")
-                    .and_then(|f| f.strip_suffix(".json"))
-                    .and_then(|n| n.parse::<u64>().ok())
-                    .is_some_and(|n| (first..=last).contains(&n))
-            })
-            .map(str::to_owned)
-            .collect();
-        for path in &files {
-            self.copy_present(ended, prefix, path).await?;
-        }
-        tracing::debug!(files = files.len(), "chat replay files archived");
-        Ok(())
-    }
-
-    async fn record(&self, record: &ArchivedBroadcast) {
-        if let Some(index) = &self.index {
-            if let Err(e) = index.put(record).await {
-                tracing::warn!(broadcast = %record.id, error = %e, "cannot record the archived broadcast on the bus");
-            }
-        }
+        retention::delete_live(&self, &finished, &named).await;
+        lease.record.live_deleted_ms = Some(now_unix_ms());
+        lease.write().await;
     }
 
     pub(crate) fn storage(&self) -> &dyn Storage {

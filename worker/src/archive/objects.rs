@@ -47,13 +47,10 @@ pub(crate) fn named(
     master: &str,
     playlist: impl Fn(&str) -> Option<String>,
 ) -> Result<Named, String> {
-    let mut named = Named::default();
-    for uri in uris(master) {
-        let path = inside("master.m3u8", "", &uri.uri)?;
-        if !named.playlists.contains(&path) {
-            named.playlists.push(path);
-        }
-    }
+    let mut named = Named {
+        playlists: playlists(master)?,
+        ..Named::default()
+    };
     for path in named.playlists.clone() {
         let body = playlist(&path)
             .ok_or_else(|| format!("{path}: named by the master, not among the final manifests"))?;
@@ -75,6 +72,18 @@ pub(crate) fn named(
         named.gaps.remove(&s);
     }
     Ok(named)
+}
+
+/// The media playlists the master playlist `master` names, in its order.
+pub(crate) fn playlists(master: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    for uri in uris(master) {
+        let path = inside("master.m3u8", "", &uri.uri)?;
+        if !out.contains(&path) {
+            out.push(path);
+        }
+    }
+    Ok(out)
 }
 
 struct Uri {

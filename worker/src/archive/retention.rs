@@ -10,13 +10,13 @@
 //! files of their numbers.
 
 use super::objects::Named;
-use super::{Archiver, Ended};
+use super::{Archiver, Finished};
 
-pub(super) async fn delete_live(archiver: &Archiver, ended: &Ended, named: &Named) {
+pub(super) async fn delete_live(archiver: &Archiver, finished: &Finished, named: &Named) {
     let storage = archiver.storage();
-    let live = &ended.live_prefix;
+    let live = &finished.live_prefix;
     let master_key = format!("{live}master.m3u8");
-    let ours = ended.manifests.iter().find(|(p, _)| p == "master.m3u8");
+    let ours = finished.manifests.iter().find(|(p, _)| p == "master.m3u8");
     let still_ours = match (storage.get(&master_key).await, ours) {
         (Ok(Some(stored)), Some((_, body))) => stored == *body,
         (Ok(None), _) => true,
@@ -30,13 +30,13 @@ pub(super) async fn delete_live(archiver: &Archiver, ended: &Ended, named: &Name
     if still_ours {
         // The master first: a player that still asks for it learns the channel is off.
         keys.extend(
-            ended
+            finished
                 .manifests
                 .iter()
                 .map(|(p, _)| p.clone())
                 .filter(|p| p == "master.m3u8")
                 .chain(
-                    ended
+                    finished
                         .manifests
                         .iter()
                         .map(|(p, _)| p.clone())

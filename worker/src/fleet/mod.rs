@@ -77,7 +77,14 @@ pub async fn run(
         .map_err(|e| crate::PipelineError::Output(format!("worker id: {e}")))?;
     let span = tracing::info_span!("worker", node = %id);
     let _e = span.enter();
-    let base = NodeBase::start(storage, config.archive.clone(), &js, &metrics_registry).await?;
+    let base = NodeBase::start(
+        id.as_str(),
+        storage,
+        config.archive.clone(),
+        &js,
+        &metrics_registry,
+    )
+    .await?;
     let (registry, assignments, store) = loop {
         let opened = async {
             livefleet_bus::ensure_events_stream(&js)
