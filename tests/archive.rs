@@ -40,6 +40,14 @@ fn named_objects(root: &Path) -> Vec<String> {
     out
 }
 
+/// What the presentation under `root` names but does not hold.
+fn missing_objects(root: &Path) -> Vec<String> {
+    named_objects(root)
+        .into_iter()
+        .filter(|p| !root.join(p).is_file())
+        .collect()
+}
+
 /// The one VOD directory of `channel` once its master is stored.
 fn vod_dir(store: &Path, channel: &str) -> Option<PathBuf> {
     let dirs: Vec<PathBuf> = fs::read_dir(store.join("vod").join(channel))
@@ -166,8 +174,7 @@ fn a_broadcast_is_kept_as_vod_with_its_chat_and_the_live_copy_goes_after_the_gra
     );
 
     // Complete: every named object is there, every playlist ends, the MPD is static.
-    let named = named_objects(&vod);
-    let missing: Vec<&String> = named.iter().filter(|p| !vod.join(p).is_file()).collect();
+    let missing = missing_objects(&vod);
     assert!(
         missing.is_empty(),
         "the VOD names missing objects: {missing:?}"
@@ -238,10 +245,7 @@ fn a_broadcast_is_kept_as_vod_with_its_chat_and_the_live_copy_goes_after_the_gra
         files_under(&live.join("chat"), "json") == 0,
         "live chat files left"
     );
-    let missing: Vec<String> = named_objects(&vod)
-        .into_iter()
-        .filter(|p| !vod.join(p).is_file())
-        .collect();
+    let missing = missing_objects(&vod);
     assert!(
         missing.is_empty(),
         "deleting the live copy broke the VOD: {missing:?}"
@@ -340,8 +344,7 @@ fn a_worker_killed_while_archiving_finishes_the_vod_and_the_deletion_after_resta
         live.join("master.m3u8").is_file(),
         "the live copy went before its time"
     );
-    let named = named_objects(&vod);
-    let missing: Vec<&String> = named.iter().filter(|p| !vod.join(p).is_file()).collect();
+    let missing = missing_objects(&vod);
     assert!(
         missing.is_empty(),
         "the resumed VOD names missing objects: {missing:?}"
@@ -372,10 +375,7 @@ fn a_worker_killed_while_archiving_finishes_the_vod_and_the_deletion_after_resta
     dev.wait_for(60, "the live copy deleted after the second restart", || {
         !live.join("master.m3u8").exists() && files_under(&live, "m4s") == 0
     });
-    let missing: Vec<String> = named_objects(&vod)
-        .into_iter()
-        .filter(|p| !vod.join(p).is_file())
-        .collect();
+    let missing = missing_objects(&vod);
     assert!(
         missing.is_empty(),
         "deleting the live copy broke the VOD: {missing:?}"

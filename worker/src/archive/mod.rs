@@ -116,11 +116,16 @@ pub(crate) struct Finished {
 impl Finished {
     /// A final manifest's text.
     fn manifest(&self, path: &str) -> Option<String> {
-        self.manifests
-            .iter()
-            .find(|(p, _)| p == path)
-            .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
+        manifest_text(&self.manifests, path)
     }
+}
+
+/// The text of the manifest at `path` among `manifests`.
+fn manifest_text(manifests: &[(String, Bytes)], path: &str) -> Option<String> {
+    manifests
+        .iter()
+        .find(|(p, _)| p == path)
+        .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
 }
 
 /// Makes the VOD copies of the node's broadcasts, on tasks of their own.

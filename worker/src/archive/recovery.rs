@@ -28,7 +28,7 @@ use livefleet_storage::Storage;
 
 use super::lease::{Hold, Lease};
 use super::objects::{self, Named};
-use super::{Archiver, Finished};
+use super::{manifest_text, Archiver, Finished};
 
 /// How often a node looks for orphaned archives.
 const SWEEP_EVERY: Duration = Duration::from_secs(30);
@@ -202,13 +202,7 @@ async fn presentation(
         manifests.push(read(path).await?);
     }
     manifests.push(read("manifest.mpd".into()).await?);
-    let text = |path: &str| {
-        manifests
-            .iter()
-            .find(|(p, _)| p == path)
-            .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
-    };
-    let named = objects::named(&master_text, text)?;
+    let named = objects::named(&master_text, |p| manifest_text(&manifests, p))?;
     Ok((manifests, named))
 }
 
@@ -357,13 +351,7 @@ mod tests {
                 ("master.m3u8".to_owned(), Bytes::from(master)),
                 ("360p/index.m3u8".to_owned(), Bytes::from(body)),
             ];
-            let text = |p: &str| {
-                manifests
-                    .iter()
-                    .find(|(path, _)| path == p)
-                    .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
-            };
-            let named = objects::named(master, text).unwrap();
+            let named = objects::named(master, |p| manifest_text(&manifests, p)).unwrap();
             this_broadcasts(&record(ArchiveState::Archiving, "a", 0), &manifests, &named)
         };
         assert!(check(playlist(42, "#EXT-X-ENDLIST\n")).is_ok());
