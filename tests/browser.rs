@@ -155,6 +155,7 @@ fn chat_on_the_viewer_page_live_and_replayed_with_the_vod() {
         replay["errors"].as_array().is_some_and(|e| e.is_empty()),
         "{replay}"
     );
+    println!("replay: {replay}");
     assert_eq!(replay["beforeItsMoment"], false, "{replay}");
     assert_eq!(replay["atItsMoment"], true, "{replay}");
     assert_eq!(replay["afterSeekingBack"], false, "{replay}");

@@ -35,6 +35,9 @@ try {
       await until(p, 'chat connected', () => window.livefleetChat && window.livefleetChat.connected);
       await until(p, 'playback', () => document.querySelector('video').currentTime > 0.5);
     }
+    // Sent 5 s into the broadcast, so that the replay can check the
+    // message is not shown 4 s before its moment.
+    await until(a, 'playback 5 s in', () => document.querySelector('video').currentTime > 5);
     await a.fill('#chat-text', text);
     await a.click('#chat-send');
     await until(b, 'the message on page B', (t) => window.livefleetChat.shown.includes(t), text);
@@ -57,15 +60,23 @@ try {
       return h && h.playingDate && v.currentTime > 0 ? h.playingDate.getTime() - v.currentTime * 1000 : null;
     });
     const at = (target - origin) / 1000;
-    const seek = (t) => page.evaluate((t) => { document.querySelector('video').currentTime = Math.max(0, t); }, t);
+    // Paused 4 s before the message (or at the start, if it came earlier):
+    // the check does not depend on how far playback runs in the wait.
+    const pauseAt = (t) => page.evaluate((t) => {
+      const v = document.querySelector('video');
+      v.pause();
+      v.currentTime = Math.max(0, t);
+    }, t);
     const shown = () => page.evaluate((t) => window.livefleetChat.shown.includes(t), text);
-    await seek(at - 4);
+    await pauseAt(at - 4);
     await new Promise((r) => setTimeout(r, 1500));
+    result.at = at;
     result.beforeItsMoment = await shown();
+    await page.evaluate(() => document.querySelector('video').play());
     await until(page, 'playback past the message', (at) => document.querySelector('video').currentTime > at + 1, at);
     await until(page, 'the message replayed', (t) => window.livefleetChat.shown.includes(t), text, 10000)
       .then(() => { result.atItsMoment = true; }, () => { result.atItsMoment = false; });
-    await seek(at - 4);
+    await pauseAt(at - 4);
     await new Promise((r) => setTimeout(r, 1500));
     result.afterSeekingBack = await shown();
   }
