@@ -81,6 +81,10 @@ impl Fleet {
                 .log()
                 .contains("answering placement requests")
         });
+        if !workers.is_empty() {
+            let ids: Vec<&str> = workers.iter().map(|(id, _)| *id).collect();
+            fleet.wait_for_workers(&ids);
+        }
         fleet
     }
 
@@ -203,6 +207,18 @@ impl Fleet {
 
     fn publish_url(&self, key: &str) -> String {
         format!("rtmp://{}/live/{key}", self.rtmp)
+    }
+
+    /// Waits until `fleet status` hears every worker in `ids`: the scheduler,
+    /// subscribed to the same heartbeats, has heard them too, so a publish
+    /// that follows can be placed.
+    fn wait_for_workers(&self, ids: &[&str]) {
+        self.wait_for(40, "the workers' heartbeats", |f| {
+            let out =
+                run(livefleet().args(["fleet", "status", "--json", "--nats-url", &f.nats_url]));
+            let stdout = text(&out.stdout);
+            out.status.success() && ids.iter().all(|id| stdout.contains(&format!("\"{id}\"")))
+        });
     }
 
     /// The worker `fleet status --json` shows running `channel`.
@@ -654,6 +670,7 @@ fn a_bus_node_lost_under_the_fleet_loses_no_channel_and_failover_still_works() {
             streams.len() >= 6 && streams.iter().all(|(_, _, leader)| !leader.is_empty())
         },
     );
+    fleet.wait_for_workers(&["w1", "w2"]);
     fleet.create_channel("cl", "clkey-1234567", "cpu-small.yaml");
     let mut publisher = Publisher::ffmpeg(&fleet.publish_url("clkey-1234567"), 180);
     let out = fleet.data().join("live/cl");
