@@ -1,29 +1,27 @@
-//! The admin HTTP API (JSON, bearer token): channels, ladder profiles, the
-//! fleet and drains, chat tokens and moderation ([`crate::admin_chat`]). Every scheduler replica serves it; state lives in KV,
-//! drains go to the leader over NATS. Described in `docs/api/openapi.yaml`.
-
-use std::collections::BTreeMap;
-use std::time::Duration;
+//! The admin HTTP API (JSON, bearer token): channels here; ladder profiles
+//! (`admin_profiles`), the fleet and drains (`admin_fleet`), chat tokens and
+//! moderation ([`crate::admin_chat`]) and archived broadcasts
+//! ([`crate::admin_archive`]) in their own modules. Every scheduler replica
+//! serves it; state lives in KV, drains go to the leader over NATS. Described
+//! in `docs/api/openapi.yaml`.
 
 use async_nats::jetstream::{self, kv};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use futures::StreamExt;
 use livefleet_base::ChannelName;
 use livefleet_bus::{
     generate_stream_key, validate_stream_key, BusError, ChannelRecord, ChannelRegistry,
 };
-use livefleet_fleet::{
-    Assignments, DrainReply, DrainRequest, Heartbeat, WorkerId, DRAIN_SUBJECT,
-    HEARTBEAT_SUBJECT_FILTER,
-};
+use livefleet_fleet::Assignments;
 use livefleet_profile::LadderProfile;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+
+use crate::admin_profiles::{profile_errors, profile_name, profile_size};
 
 /// KV bucket of uploaded ladder profiles (key = profile name, value = YAML).
 pub const PROFILES_BUCKET: &str = "livefleet_profiles";
@@ -103,6 +101,18 @@ impl ApiError {
             errors: None,
         }
     }
+
+    /// An error with a list of details (`errors` in the body).
+    pub(crate) fn with_errors(
+        status: StatusCode,
+        message: impl Into<String>,
+        errors: Vec<serde_json::Value>,
+    ) -> Self {
+        Self {
+            errors: Some(errors),
+            ..Self::new(status, message)
+        }
+    }
 }
 
 impl IntoResponse for ApiError {
@@ -116,19 +126,6 @@ impl IntoResponse for ApiError {
 }
 
 pub(crate) type ApiResult<T> = Result<T, ApiError>;
-
-fn profile_size(yaml: &str) -> ApiResult<()> {
-    if yaml.len() > MAX_PROFILE_BYTES {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "the ladder profile is {} bytes; at most {MAX_PROFILE_BYTES} are stored",
-                yaml.len()
-            ),
-        ));
-    }
-    Ok(())
-}
 
 /// Errors the framework answers itself (a body over the limit, a bad path)
 /// get the API's JSON error shape too.
@@ -193,11 +190,8 @@ pub fn router(state: AdminState) -> Router {
             get(get_channel).delete(delete_channel),
         )
         .route("/v1/channels/{name}/stream-key", post(rotate_stream_key))
-        .route("/v1/profiles", get(list_profiles))
-        .route("/v1/profiles/{name}", get(get_profile).put(put_profile))
-        .route("/v1/fleet", get(fleet))
-        .route("/v1/nodes/{id}/drain", post(drain))
-        .route("/v1/nodes/{id}/undrain", post(undrain))
+        .merge(crate::admin_profiles::routes())
+        .merge(crate::admin_fleet::routes())
         .merge(crate::admin_chat::routes())
         .merge(crate::admin_archive::routes())
         .route_layer(axum::middleware::from_fn_with_state(
@@ -293,18 +287,6 @@ struct CreateChannel {
     profile_yaml: Option<String>,
     #[serde(default)]
     stream_key: Option<String>,
-}
-
-fn profile_errors(e: livefleet_profile::ProfileErrors) -> ApiError {
-    let errors = e
-        .iter()
-        .map(|p| json!({ "path": p.path, "message": p.message, "fix": p.fix }))
-        .collect();
-    ApiError {
-        status: StatusCode::UNPROCESSABLE_ENTITY,
-        message: "the ladder profile is not valid".into(),
-        errors: Some(errors),
-    }
 }
 
 async fn create_channel(State(state): State<AdminState>, body: Bytes) -> ApiResult<Response> {
@@ -430,186 +412,6 @@ async fn rotate_stream_key(
         )),
         Err(e) => Err(internal(e)),
     }
-}
-
-fn profile_name(name: &str) -> ApiResult<String> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
-    if ok {
-        Ok(name.to_string())
-    } else {
-        Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!("profile name {name:?}: profile names are 1-64 characters of [a-z0-9_-]"),
-        ))
-    }
-}
-
-async fn list_profiles(State(state): State<AdminState>) -> ApiResult<Json<Vec<serde_json::Value>>> {
-    let mut names = Vec::new();
-    if let Ok(mut keys) = state.profiles.keys().await {
-        while let Some(k) = keys.next().await {
-            names.push(k.map_err(internal)?);
-        }
-    }
-    names.sort();
-    Ok(Json(
-        names.into_iter().map(|n| json!({ "name": n })).collect(),
-    ))
-}
-
-async fn get_profile(
-    State(state): State<AdminState>,
-    Path(name): Path<String>,
-) -> ApiResult<Response> {
-    let name = profile_name(&name)?;
-    match state.profiles.get(&name).await.map_err(internal)? {
-        Some(yaml) => Ok(([(header::CONTENT_TYPE, "application/yaml")], yaml).into_response()),
-        None => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("no profile {name}"),
-        )),
-    }
-}
-
-async fn put_profile(
-    State(state): State<AdminState>,
-    Path(name): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<Response> {
-    let name = profile_name(&name)?;
-    let ctype = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if !(ctype.is_empty() || ctype.contains("yaml") || ctype.starts_with("text/")) {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "send the profile as application/yaml",
-        ));
-    }
-    let text = std::str::from_utf8(&body)
-        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "the profile is not UTF-8 text"))?;
-    profile_size(text)?;
-    let parsed = LadderProfile::from_yaml(&format!("{name}.yaml"), text).map_err(profile_errors)?;
-    let existed = state.profiles.get(&name).await.map_err(internal)?.is_some();
-    state
-        .profiles
-        .put(&name, Bytes::copy_from_slice(text.as_bytes()))
-        .await
-        .map_err(internal)?;
-    tracing::info!(profile = %name, "ladder profile stored through the admin API");
-    let status = if existed {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
-    };
-    Ok((status, Json(json!({ "name": name, "profile_name": parsed.name, "renditions": parsed.video.len() + parsed.audio.len() }))).into_response())
-}
-
-/// Workers (from a moment of heartbeats) with their channels (from the assignments).
-async fn fleet(State(state): State<AdminState>) -> ApiResult<Json<serde_json::Value>> {
-    let mut beats = state
-        .client
-        .subscribe(HEARTBEAT_SUBJECT_FILTER)
-        .await
-        .map_err(internal)?;
-    let mut seen: BTreeMap<String, Heartbeat> = BTreeMap::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_millis(1200);
-    while let Ok(Some(m)) = tokio::time::timeout_at(deadline, beats.next()).await {
-        if let Ok(hb) = Heartbeat::decode(&m.payload) {
-            seen.insert(hb.worker.to_string(), hb);
-        }
-    }
-    let assignments = state.assignments.list().await.map_err(internal)?;
-    let workers: Vec<serde_json::Value> = seen
-        .values()
-        .map(|hb| {
-            let channels: Vec<serde_json::Value> = assignments
-                .iter()
-                .filter(|a| a.worker.as_ref() == Some(&hb.worker))
-                .map(|a| json!({ "channel": a.channel.as_str(), "epoch": a.epoch }))
-                .collect();
-            json!({
-                "id": hb.worker.as_str(),
-                "state": format!("{:?}", hb.state).to_lowercase(),
-                "encoders": hb.encoders.iter().map(|e| e.as_str()).collect::<Vec<_>>(),
-                "gpu_model": hb.gpu_model,
-                "gpu_load": hb.gpu_load,
-                "nvenc_sessions_in_use": hb.nvenc_sessions_in_use,
-                "nvenc_session_limit": hb.nvenc_session_limit,
-                "capacity_cpu_pps": hb.capacity_cpu_pps,
-                "capacity_nvenc_pps": hb.capacity_nvenc_pps,
-                "load_average": hb.load_average,
-                "channels": channels,
-            })
-        })
-        .collect();
-    let orphaned: Vec<serde_json::Value> = assignments
-        .iter()
-        .filter(|a| {
-            a.worker
-                .as_ref()
-                .is_some_and(|w| !seen.contains_key(w.as_str()))
-        })
-        .map(|a| json!({ "channel": a.channel.as_str(), "epoch": a.epoch }))
-        .collect();
-    Ok(Json(json!({ "workers": workers, "orphaned": orphaned })))
-}
-
-async fn drain_request(state: &AdminState, id: &str, undrain: bool) -> ApiResult<Json<DrainReply>> {
-    let worker = WorkerId::new(id)
-        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("worker id: {e}")))?;
-    let body = serde_json::to_vec(&DrainRequest { worker, undrain }).map_err(internal)?;
-    let answer = tokio::time::timeout(
-        Duration::from_secs(30),
-        state.client.request(DRAIN_SUBJECT, body.into()),
-    )
-    .await
-    .map_err(|_| {
-        ApiError::new(
-            StatusCode::GATEWAY_TIMEOUT,
-            "the leading scheduler did not answer in time",
-        )
-    })?
-    .map_err(|e| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("no leading scheduler answered: {e}"),
-        )
-    })?;
-    let reply: DrainReply = serde_json::from_slice(&answer.payload).map_err(internal)?;
-    if reply.unknown_worker {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            reply.error.unwrap_or_else(|| format!("no worker {id}")),
-        ));
-    }
-    if !reply.ok {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            reply.error.unwrap_or_else(|| "refused".into()),
-        ));
-    }
-    Ok(Json(reply))
-}
-
-async fn drain(
-    State(state): State<AdminState>,
-    Path(id): Path<String>,
-) -> ApiResult<Json<DrainReply>> {
-    drain_request(&state, &id, false).await
-}
-
-async fn undrain(
-    State(state): State<AdminState>,
-    Path(id): Path<String>,
-) -> ApiResult<Json<DrainReply>> {
-    drain_request(&state, &id, true).await
 }
 
 /// Serves the API on `listener` until `shutdown` completes.

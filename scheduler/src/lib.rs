@@ -18,6 +18,8 @@
 pub mod admin;
 pub mod admin_archive;
 pub mod admin_chat;
+mod admin_fleet;
+mod admin_profiles;
 mod leader;
 mod metrics;
 

@@ -8,13 +8,17 @@
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
-use std::fmt;
 use std::time::{Duration, Instant};
 
 use livefleet_base::ChannelName;
 use serde::{Deserialize, Serialize};
 
 use crate::{ChannelCost, EncoderKind, Heartbeat, NodeState, WorkerId};
+
+mod no_fit;
+mod node;
+
+use node::{Node, Reservation};
 
 /// A worker silent for longer than this is considered gone (three missed
 /// heartbeats at one per second).
@@ -70,138 +74,6 @@ pub struct FleetSummary {
     pub nvenc: (u64, u64),
     /// NVENC sessions free on ready GPU nodes with a cap (uncapped nodes add none).
     pub nvenc_sessions_free: u64,
-}
-
-#[derive(Debug, Clone)]
-struct Reservation {
-    channel: ChannelName,
-    kind: EncoderKind,
-    sessions: u32,
-    pixel_rate: u64,
-    heartbeats_left: u32,
-}
-
-#[derive(Debug, Clone)]
-struct Node {
-    heartbeat: Heartbeat,
-    last_seen: Instant,
-    /// From the heartbeat: NVENC sessions and pixel rates in use.
-    used_sessions: u32,
-    used_nvenc_pps: u64,
-    used_cpu_pps: u64,
-    reservations: Vec<Reservation>,
-    reserved_sessions: u32,
-    reserved_nvenc_pps: u64,
-    reserved_cpu_pps: u64,
-}
-
-/// Free capacity of one encoder kind on one node.
-#[derive(Debug, Clone, Copy)]
-struct Free {
-    /// `None`: no session cap.
-    sessions: Option<u32>,
-    pixel_rate: u64,
-    capacity: u64,
-}
-
-impl Node {
-    fn new(heartbeat: Heartbeat, now: Instant) -> Node {
-        let mut node = Node {
-            heartbeat,
-            last_seen: now,
-            used_sessions: 0,
-            used_nvenc_pps: 0,
-            used_cpu_pps: 0,
-            reservations: Vec::new(),
-            reserved_sessions: 0,
-            reserved_nvenc_pps: 0,
-            reserved_cpu_pps: 0,
-        };
-        node.absorb_heartbeat();
-        node
-    }
-
-    fn absorb_heartbeat(&mut self) {
-        let (nvenc_pps, sessions, cpu_pps) = self.heartbeat.channel_load();
-        self.used_sessions = sessions.max(self.heartbeat.nvenc_sessions_in_use);
-        self.used_nvenc_pps = nvenc_pps;
-        self.used_cpu_pps = cpu_pps;
-        let listed = &self.heartbeat.channels;
-        self.reservations.retain_mut(|r| {
-            r.heartbeats_left = r.heartbeats_left.saturating_sub(1);
-            r.heartbeats_left > 0 && !listed.iter().any(|c| c.name == r.channel)
-        });
-        self.sum_reservations();
-    }
-
-    fn sum_reservations(&mut self) {
-        let (mut s, mut n, mut c) = (0u32, 0u64, 0u64);
-        for r in &self.reservations {
-            match r.kind {
-                EncoderKind::Nvenc => {
-                    s = s.saturating_add(r.sessions);
-                    n = n.saturating_add(r.pixel_rate);
-                }
-                EncoderKind::X264 => c = c.saturating_add(r.pixel_rate),
-            }
-        }
-        self.reserved_sessions = s;
-        self.reserved_nvenc_pps = n;
-        self.reserved_cpu_pps = c;
-    }
-
-    fn offers(&self, kind: EncoderKind) -> bool {
-        self.heartbeat.encoders.contains(&kind)
-    }
-
-    fn free(&self, kind: EncoderKind) -> Option<Free> {
-        if !self.offers(kind) {
-            return None;
-        }
-        let hb = &self.heartbeat;
-        Some(match kind {
-            EncoderKind::Nvenc => Free {
-                sessions: hb.nvenc_session_limit.map(|limit| {
-                    limit.saturating_sub(self.used_sessions.saturating_add(self.reserved_sessions))
-                }),
-                pixel_rate: hb
-                    .capacity_nvenc_pps
-                    .saturating_sub(self.used_nvenc_pps.saturating_add(self.reserved_nvenc_pps)),
-                capacity: hb.capacity_nvenc_pps,
-            },
-            EncoderKind::X264 => Free {
-                sessions: None,
-                pixel_rate: hb
-                    .capacity_cpu_pps
-                    .saturating_sub(self.used_cpu_pps.saturating_add(self.reserved_cpu_pps)),
-                capacity: hb.capacity_cpu_pps,
-            },
-        })
-    }
-}
-
-impl Free {
-    fn fits(&self, kind: EncoderKind, cost: &ChannelCost) -> bool {
-        let sessions_ok =
-            kind == EncoderKind::X264 || self.sessions.is_none_or(|s| s >= cost.nvenc_sessions);
-        sessions_ok && self.pixel_rate >= cost.pixel_rate
-    }
-
-    /// Fraction of the node left free after taking `cost`, in 0..=1: the
-    /// scarcer of pixel rate and (capped) sessions.
-    fn left_after(&self, kind: EncoderKind, cost: &ChannelCost, limit: Option<u32>) -> f64 {
-        let pps = if self.capacity == 0 {
-            0.0
-        } else {
-            (self.pixel_rate - cost.pixel_rate) as f64 / self.capacity as f64
-        };
-        match (kind, self.sessions, limit) {
-            (EncoderKind::Nvenc, Some(free), Some(limit)) if limit > 0 => {
-                pps.min(f64::from(free - cost.nvenc_sessions) / f64::from(limit))
-            }
-            _ => pps,
-        }
-    }
 }
 
 /// The fleet as the scheduler sees it. See the module documentation.
@@ -446,108 +318,6 @@ impl FleetView {
         }
     }
 
-    /// Explains why nothing fits, naming the closest candidate.
-    fn why_no_fit(&self, cost: &ChannelCost) -> NoFit {
-        let no_fit = |kind: &'static str, reason: String| NoFit { reason, kind };
-        let ready: Vec<(&WorkerId, &Node)> = self
-            .nodes
-            .iter()
-            .filter(|(_, n)| n.heartbeat.state == NodeState::Ready)
-            .collect();
-        if self.nodes.is_empty() {
-            return no_fit(
-                "no_workers",
-                "no worker is ready: no heartbeat from any worker".into(),
-            );
-        }
-        if ready.is_empty() {
-            return no_fit(
-                "all_draining",
-                format!("every worker ({}) is draining", self.nodes.len()),
-            );
-        }
-        let gpu: Vec<_> = ready
-            .iter()
-            .filter(|(_, n)| n.offers(EncoderKind::Nvenc))
-            .collect();
-        let cpu: Vec<_> = ready
-            .iter()
-            .filter(|(_, n)| n.offers(EncoderKind::X264))
-            .collect();
-        if cost.needs_nvenc && gpu.is_empty() {
-            return no_fit(
-                "no_encoder",
-                "profile needs NVENC and no GPU node is ready".into(),
-            );
-        }
-        if !cost.nvenc_allowed && cpu.is_empty() {
-            return no_fit(
-                "no_encoder",
-                "profile needs x264 and no ready node offers it".into(),
-            );
-        }
-        if !cost.cpu_allowed && gpu.is_empty() {
-            return no_fit(
-                "no_encoder",
-                "profile may not run on CPU and no GPU node is ready".into(),
-            );
-        }
-        let mut parts = Vec::new();
-        let mut kind = "no_capacity";
-        if cost.nvenc_allowed && !gpu.is_empty() {
-            let free = |n: &Node| n.free(EncoderKind::Nvenc);
-            let with_sessions: Vec<_> = gpu
-                .iter()
-                .filter(|(_, n)| {
-                    free(n).is_some_and(|f| f.sessions.is_none_or(|s| s >= cost.nvenc_sessions))
-                })
-                .collect();
-            if with_sessions.is_empty() {
-                let (id, most) = gpu
-                    .iter()
-                    .filter_map(|(id, n)| Some((*id, free(n)?.sessions.unwrap_or(u32::MAX))))
-                    .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0)))
-                    .unwrap_or((gpu[0].0, 0));
-                if !cost.cpu_allowed {
-                    kind = "no_sessions";
-                }
-                parts.push(format!(
-                    "no node has {} free NVENC sessions; largest free: {most} on {id}",
-                    cost.nvenc_sessions
-                ));
-            } else {
-                let (id, most) = with_sessions
-                    .iter()
-                    .filter_map(|(id, n)| Some((*id, free(n)?.pixel_rate)))
-                    .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0)))
-                    .unwrap_or((with_sessions[0].0, 0));
-                parts.push(format!(
-                    "no GPU node with {} free NVENC sessions has {} of NVENC capacity free; largest free: {} on {id}",
-                    cost.nvenc_sessions,
-                    Rate(cost.pixel_rate),
-                    Rate(most)
-                ));
-            }
-        }
-        if cost.cpu_allowed {
-            match cpu
-                .iter()
-                .filter_map(|(id, n)| Some((*id, n.free(EncoderKind::X264)?.pixel_rate)))
-                .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0)))
-            {
-                Some((id, most)) => parts.push(format!(
-                    "no node has {} of x264 capacity free; largest free: {} on {id}",
-                    Rate(cost.pixel_rate),
-                    Rate(most)
-                )),
-                None => parts.push("no ready node offers x264".into()),
-            }
-        } else if ready.iter().any(|(_, n)| !n.offers(EncoderKind::Nvenc)) {
-            parts.push("CPU-only nodes are not allowed for this profile".into());
-        }
-        no_fit(kind, parts.join("; "))
-    }
-
     /// Nodes by state and the capacity free on ready nodes, per encoder kind.
     pub fn summary(&self) -> FleetSummary {
         let mut s = FleetSummary::default();
@@ -568,15 +338,6 @@ impl FleetView {
             }
         }
         s
-    }
-}
-
-/// A pixel rate written for people: `124.4 Mpx/s`.
-struct Rate(u64);
-
-impl fmt::Display for Rate {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:.1} Mpx/s", self.0 as f64 / 1e6)
     }
 }
 

@@ -19,130 +19,28 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use bytes::Bytes;
-use livefleet_base::{ChannelName, MediaPacket, Track};
-use livefleet_flv::{FlvError, MediaTimeline, TagReader, TimestampJump};
+use livefleet_base::{ChannelName, Track};
+use livefleet_flv::{MediaTimeline, TagReader};
 use rml_rtmp::chunk_io::{ChunkDeserializer, ChunkSerializer};
-use rml_rtmp::handshake::{Handshake, HandshakeError, HandshakeProcessResult, PeerType};
+use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
 use rml_rtmp::messages::RtmpMessage;
 use rml_rtmp::rml_amf0::Amf0Value;
 use rml_rtmp::sessions::{
-    ServerSession, ServerSessionConfig, ServerSessionEvent, ServerSessionResult, StreamMetadata,
+    ServerSession, ServerSessionConfig, ServerSessionEvent, ServerSessionResult,
 };
 use rml_rtmp::time::RtmpTimestamp;
 
-/// Largest chunk size the RTMP chunk format can express for a single message
-/// (message lengths are 24 bits); larger values are meaningless.
-pub const MAX_USEFUL_CHUNK_SIZE: u32 = 0xff_ffff;
+mod chunk_guard;
+mod events;
+
+use chunk_guard::check_chunks;
+pub use events::{
+    ConnectionEvent, ConnectionSettings, ProtocolError, PublishRequest, StreamInfo,
+    MAX_USEFUL_CHUNK_SIZE,
+};
 
 /// The chunk size this server announces to every client after the handshake.
 const OUTBOUND_CHUNK_SIZE: u32 = 4096;
-const SET_CHUNK_SIZE: u8 = 1;
-const WINDOW_ACK_SIZE: u8 = 5;
-/// Larger window acknowledgement sizes overflow rml_rtmp's 32-bit byte counter.
-const MAX_WINDOW_ACK_SIZE: u32 = 0x7fff_ffff;
-
-/// What one connection accepts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConnectionSettings {
-    /// The RTMP application publishers must connect to (`rtmp://host/<app>/<key>`).
-    pub app: String,
-    /// Largest Set Chunk Size accepted from the publisher.
-    pub max_chunk_size: u32,
-}
-
-/// A publish the client asked for, waiting for a decision.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PublishRequest {
-    /// rml_rtmp's id of the outstanding request.
-    pub request_id: u32,
-    /// The stream name the client publishes to: the stream key.
-    pub stream_key: String,
-}
-
-/// What the publisher says about its stream in `onMetaData`; informational only.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StreamInfo {
-    pub width: Option<u32>,
-    pub height: Option<u32>,
-    pub frame_rate: Option<f32>,
-    pub video_kbps: Option<u32>,
-    pub audio_kbps: Option<u32>,
-    pub encoder: Option<String>,
-}
-
-impl From<StreamMetadata> for StreamInfo {
-    fn from(m: StreamMetadata) -> Self {
-        Self {
-            width: m.video_width,
-            height: m.video_height,
-            frame_rate: m.video_frame_rate,
-            video_kbps: m.video_bitrate_kbps,
-            audio_kbps: m.audio_bitrate_kbps,
-            encoder: m.encoder,
-        }
-    }
-}
-
-/// Something the owner of the connection must act on, in order.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ConnectionEvent {
-    /// Bytes to write to the peer, in order, before anything else.
-    Send(Bytes),
-    /// The client asks to publish; answer with `accept_publish` or `refuse_publish`.
-    PublishRequested(PublishRequest),
-    /// A packet of the accepted publish.
-    Media(MediaPacket),
-    /// The publisher sent `onMetaData`.
-    Metadata(StreamInfo),
-    /// The publisher ended its publish (`deleteStream` / `closeStream`).
-    PublishFinished,
-    /// The client asked for something this server refuses (wrong application,
-    /// playback, a second publish); the error status is in the preceding
-    /// `Send`. The connection is finished.
-    Refused { reason: String },
-}
-
-/// Why a connection cannot go on.
-#[derive(Debug, thiserror::Error)]
-pub enum ProtocolError {
-    #[error("RTMP handshake failed: {0}")]
-    Handshake(#[from] HandshakeError),
-    #[error("RTMP chunk stream is invalid: {0}")]
-    Chunk(String),
-    #[error("publisher set a chunk size of {size}; accepted are 1 to {max}")]
-    ChunkSize { size: u32, max: u32 },
-    #[error("publisher set a window acknowledgement size of {0}; at most {MAX_WINDOW_ACK_SIZE} is accepted")]
-    WindowAckSize(u32),
-    #[error("the RTMP library panicked on this input ({0})")]
-    Library(String),
-    #[error("bad video: {0}")]
-    Video(FlvError),
-    #[error("bad audio: {0}")]
-    Audio(FlvError),
-    #[error("{0}")]
-    Timestamp(#[from] TimestampJump),
-    #[error("connection is already closed")]
-    Closed,
-}
-
-impl ProtocolError {
-    /// A short label for metrics, from a fixed set.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Self::Handshake(_) => "handshake",
-            Self::Chunk(_) => "chunk",
-            Self::ChunkSize { .. } => "chunk_size",
-            Self::WindowAckSize(_) => "window_ack_size",
-            Self::Library(_) => "library_panic",
-            Self::Video(FlvError::EnhancedVideo { .. } | FlvError::UnsupportedVideo { .. })
-            | Self::Audio(FlvError::UnsupportedAudio { .. }) => "unsupported_codec",
-            Self::Video(_) => "video",
-            Self::Audio(_) => "audio",
-            Self::Timestamp(_) => "timestamp",
-            Self::Closed => "closed",
-        }
-    }
-}
 
 struct Publish {
     reader: TagReader,
@@ -485,45 +383,6 @@ impl RtmpConnection {
 fn push_send(events: &mut Vec<ConnectionEvent>, bytes: Vec<u8>) {
     if !bytes.is_empty() {
         events.push(ConnectionEvent::Send(Bytes::from(bytes)));
-    }
-}
-
-/// Reads the chunk stream a second time to see the control messages that
-/// rml_rtmp's session applies without telling: Set Chunk Size and Window
-/// Acknowledgement Size.
-fn check_chunks(
-    guard: &mut ChunkDeserializer,
-    bytes: &[u8],
-    max_chunk_size: u32,
-) -> Result<(), ProtocolError> {
-    let mut input = bytes;
-    loop {
-        let next = contained("chunk guard", || guard.get_next_message(input))?
-            .map_err(|e| ProtocolError::Chunk(e.to_string()))?;
-        input = &[];
-        let Some(payload) = next else { return Ok(()) };
-        let value = match payload.data.get(..4) {
-            Some(b) => u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
-            None => continue,
-        };
-        match payload.type_id {
-            SET_CHUNK_SIZE => {
-                let size = value & 0x7fff_ffff;
-                if size == 0 || size > max_chunk_size {
-                    return Err(ProtocolError::ChunkSize {
-                        size,
-                        max: max_chunk_size,
-                    });
-                }
-                guard
-                    .set_max_chunk_size(size as usize)
-                    .map_err(|e| ProtocolError::Chunk(e.to_string()))?;
-            }
-            WINDOW_ACK_SIZE if value > MAX_WINDOW_ACK_SIZE => {
-                return Err(ProtocolError::WindowAckSize(value));
-            }
-            _ => {}
-        }
     }
 }
 

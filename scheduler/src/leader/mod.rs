@@ -1,5 +1,5 @@
-//! What the leading replica does: keep the fleet view, answer placement
-//! requests, fail channels over.
+//! What the leading replica does: keep the fleet view and fail channels
+//! over (here), answer placement requests (`place`) and drains (`drain`).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -8,15 +8,17 @@ use futures::StreamExt;
 use livefleet_base::ChannelName;
 use livefleet_bus::ChannelRegistry;
 use livefleet_fleet::{
-    Assignment, Assignments, ChannelCost, FleetError, FleetView, Heartbeat, Leadership, PlaceReply,
-    PlaceRequest, SourceVideo, HEARTBEAT_SUBJECT_FILTER, HEARTBEAT_SUBJECT_PREFIX,
-    MAX_PLACE_REQUEST_BYTES, PLACE_SUBJECT,
+    Assignment, Assignments, ChannelCost, FleetError, FleetView, Heartbeat, Leadership,
+    SourceVideo, HEARTBEAT_SUBJECT_FILTER, HEARTBEAT_SUBJECT_PREFIX, PLACE_SUBJECT,
 };
 use livefleet_profile::LadderProfile;
 use tokio::sync::watch;
 
 use crate::metrics::Metrics;
 use crate::{SchedulerConfig, SchedulerError};
+
+mod drain;
+mod place;
 
 /// How often silent workers are looked for.
 const TICK: Duration = Duration::from_millis(250);
@@ -25,7 +27,7 @@ const WARM_UP: Duration = Duration::from_millis(1500);
 /// KV bucket of operator decisions about nodes (the drain list), so a new leader keeps them.
 pub const NODES_BUCKET: &str = "livefleet_nodes";
 /// Largest drain request read.
-const MAX_DRAIN_REQUEST_BYTES: usize = 4096;
+pub(super) const MAX_DRAIN_REQUEST_BYTES: usize = 4096;
 
 pub(crate) struct Leading<'a> {
     pub client: &'a async_nats::Client,
@@ -334,254 +336,5 @@ impl State<'_> {
             &profile,
             source.map(|s| (s.width, s.height, s.fps)),
         ))
-    }
-
-    /// A drain (or undrain) request: remembered in KV, then every channel of
-    /// the worker moves to others by compare-and-set (new epoch; the new
-    /// worker continues the broadcast after one discontinuity).
-    async fn drain(&mut self, msg: async_nats::Message) {
-        let Some(reply_to) = msg.reply.clone() else {
-            return;
-        };
-        let reply = self.drain_reply(&msg.payload).await;
-        let body = serde_json::to_vec(&reply).unwrap_or_default();
-        if let Err(e) = self.leading.client.publish(reply_to, body.into()).await {
-            tracing::warn!("cannot answer a drain request: {e}");
-        }
-    }
-
-    async fn drain_reply(&mut self, payload: &[u8]) -> livefleet_fleet::DrainReply {
-        use livefleet_fleet::{DrainReply, DrainRequest, NotMoved};
-        let refuse = |e: String| DrainReply {
-            ok: false,
-            error: Some(e),
-            ..Default::default()
-        };
-        if payload.len() > MAX_DRAIN_REQUEST_BYTES {
-            return refuse(format!(
-                "bad drain request: more than {MAX_DRAIN_REQUEST_BYTES} bytes"
-            ));
-        }
-        let req: DrainRequest = match serde_json::from_slice(payload) {
-            Ok(r) => r,
-            Err(e) => return refuse(format!("bad drain request: {e}")),
-        };
-        let worker = req.worker;
-        let known = self.view.contains(&worker)
-            || self.draining.contains(&worker)
-            || self
-                .current
-                .values()
-                .any(|a| a.worker.as_ref() == Some(&worker));
-        if !known {
-            return DrainReply {
-                ok: false,
-                error: Some(format!(
-                    "no worker {worker}: no heartbeat from it, no channel on it, not drained"
-                )),
-                unknown_worker: true,
-                ..Default::default()
-            };
-        }
-        if req.undrain {
-            self.draining.remove(&worker);
-            self.view.set_draining(&worker, false);
-            if let Err(e) = self.nodes.purge(worker.as_str()).await {
-                tracing::warn!(%worker, "undrain not persisted: {e}");
-            }
-            tracing::info!(%worker, "worker takes channels again");
-            return DrainReply {
-                ok: true,
-                ..Default::default()
-            };
-        }
-        if let Err(e) = self.nodes.put(worker.as_str(), "draining".into()).await {
-            return refuse(format!("cannot record the drain of {worker}: {e}"));
-        }
-        self.draining.insert(worker.clone());
-        self.view.set_draining(&worker, true);
-        tracing::info!(%worker, "draining worker: moving its channels");
-        let mut reply = DrainReply {
-            ok: true,
-            ..Default::default()
-        };
-        let on_worker: Vec<Assignment> = self
-            .current
-            .values()
-            .filter(|a| a.worker.as_ref() == Some(&worker))
-            .cloned()
-            .collect();
-        for a in on_worker {
-            let channel = a.channel.clone();
-            let cost = match self.cost(&channel, None).await {
-                Ok(c) => c,
-                Err(reason) => {
-                    reply.failed.push(NotMoved { channel, reason });
-                    continue;
-                }
-            };
-            let placement = match self.view.place(&channel, &cost, self.leading.config.policy) {
-                Ok(p) => p,
-                Err(no_fit) => {
-                    reply.failed.push(NotMoved {
-                        channel,
-                        reason: no_fit.to_string(),
-                    });
-                    continue;
-                }
-            };
-            match self
-                .leading
-                .assignments
-                .reassign(
-                    &channel,
-                    a.epoch,
-                    &placement.worker,
-                    &format!("drain from {worker}"),
-                )
-                .await
-            {
-                Ok(next) => {
-                    tracing::info!(%channel, from = %worker, to = %placement.worker, epoch = next.epoch, "channel moved by drain");
-                    self.current.insert(channel.clone(), next);
-                    reply.moved.push((channel, placement.worker));
-                }
-                Err(e) => {
-                    self.view.unreserve(&channel);
-                    reply.failed.push(NotMoved {
-                        channel,
-                        reason: e.to_string(),
-                    });
-                }
-            }
-        }
-        reply
-    }
-
-    async fn request(&mut self, msg: async_nats::Message) {
-        let started = Instant::now();
-        let Some(reply_to) = msg.reply.clone() else {
-            tracing::debug!("placement request without a reply subject, ignored");
-            return;
-        };
-        let (reply, result) = self.answer(&msg.payload).await;
-        self.leading
-            .metrics
-            .placements
-            .with_label_values(&[result])
-            .inc();
-        let body = serde_json::to_vec(&reply).unwrap_or_default();
-        if let Err(e) = self.leading.client.publish(reply_to, body.into()).await {
-            tracing::warn!("cannot answer a placement request: {e}");
-        }
-        self.leading
-            .metrics
-            .placement_duration
-            .observe(started.elapsed().as_secs_f64());
-    }
-
-    async fn answer(&mut self, payload: &[u8]) -> (PlaceReply, &'static str) {
-        if payload.len() > MAX_PLACE_REQUEST_BYTES {
-            return (
-                PlaceReply::refused(format!(
-                    "bad placement request: more than {MAX_PLACE_REQUEST_BYTES} bytes"
-                )),
-                "bad_request",
-            );
-        }
-        let req: PlaceRequest = match serde_json::from_slice(payload) {
-            Ok(r) => r,
-            Err(e) => {
-                return (
-                    PlaceReply::refused(format!("bad placement request: {e}")),
-                    "bad_request",
-                )
-            }
-        };
-        let channel = req.channel;
-        let previous = self.current.get(&channel).cloned();
-        if let Some(Assignment {
-            worker: Some(worker),
-            epoch,
-            ..
-        }) = &previous
-        {
-            if self.view.contains(worker) {
-                return (PlaceReply::placed(worker.clone(), *epoch), "existing");
-            }
-        }
-        let cost = match self.cost(&channel, req.source).await {
-            Ok(c) => c,
-            Err(reason) => {
-                self.leading
-                    .metrics
-                    .refusals
-                    .with_label_values(&["profile"])
-                    .inc();
-                return (PlaceReply::refused(reason), "refused");
-            }
-        };
-        let placement = match self.view.place(&channel, &cost, self.leading.config.policy) {
-            Ok(p) => p,
-            Err(no_fit) => {
-                self.leading
-                    .metrics
-                    .refusals
-                    .with_label_values(&[no_fit.kind])
-                    .inc();
-                tracing::info!(%channel, "placement refused: {no_fit}");
-                return (PlaceReply::refused(no_fit.reason), "refused");
-            }
-        };
-        let written = match &previous {
-            Some(Assignment {
-                worker: Some(gone),
-                epoch,
-                ..
-            }) => {
-                let reason = format!("placed ({}), previous worker {gone} gone", placement.kind);
-                self.leading
-                    .assignments
-                    .reassign(&channel, *epoch, &placement.worker, &reason)
-                    .await
-            }
-            _ => {
-                let reason = format!("placed ({})", placement.kind);
-                self.leading
-                    .assignments
-                    .assign(&channel, &placement.worker, &reason)
-                    .await
-            }
-        };
-        match written {
-            Ok(a) => {
-                tracing::info!(%channel, worker = %placement.worker, kind = %placement.kind, epoch = a.epoch, "channel placed");
-                let reply = PlaceReply::placed(placement.worker, a.epoch);
-                self.current.insert(channel, a);
-                (reply, "placed")
-            }
-            Err(e) => {
-                self.view.unreserve(&channel);
-                self.refresh(&channel).await;
-                match self.current.get(&channel) {
-                    Some(Assignment {
-                        worker: Some(w),
-                        epoch,
-                        ..
-                    }) if self.view.contains(w) => {
-                        (PlaceReply::placed(w.clone(), *epoch), "existing")
-                    }
-                    _ => {
-                        tracing::warn!(%channel, "placement not written: {e}");
-                        (
-                            PlaceReply::refused(format!(
-                                "placement of {channel} not written: {e}; retry"
-                            )),
-                            "error",
-                        )
-                    }
-                }
-            }
-        }
     }
 }
