@@ -68,7 +68,7 @@ pub fn key(config: &ChatConfig) -> anyhow::Result<Option<TokenKey>> {
         .ok()
         .or_else(|| config.secret.clone());
     secret
-        .map(|s| TokenKey::new(&s).map_err(anyhow::Error::msg))
+        .map(|s| TokenKey::new(&s).map_err(anyhow::Error::from))
         .transpose()
 }
 
@@ -102,7 +102,7 @@ async fn relay(a: RelayArgs) -> anyhow::Result<()> {
         );
     }
     let storage = livefleet_storage::Location::parse(&a.storage)
-        .map_err(anyhow::Error::msg)?
+        .context("--storage")?
         .open()
         .await
         .context("opening the chat storage")?;

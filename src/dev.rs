@@ -115,7 +115,7 @@ pub async fn run(o: DevOptions) -> anyhow::Result<()> {
     let data = o.data.canonicalize().unwrap_or(o.data.clone());
     // The store first: a wrong bucket, credential or endpoint stops dev before anything starts.
     let location = match &o.storage {
-        Some(s) => Location::parse(s).map_err(|e| anyhow::anyhow!("--storage: {e}"))?,
+        Some(s) => Location::parse(s).context("--storage")?,
         None => Location::Local(data.clone()),
     };
     let on_s3 = matches!(location, Location::S3 { .. });
@@ -234,7 +234,7 @@ pub async fn run(o: DevOptions) -> anyhow::Result<()> {
             let secret: String = (0..48)
                 .map(|_| char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[rand_index(36)]))
                 .collect();
-            livefleet_chat::TokenKey::new(&secret).map_err(anyhow::Error::msg)?
+            livefleet_chat::TokenKey::new(&secret)?
         }
     };
     let dev_token = chat_key.issue(

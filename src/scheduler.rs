@@ -66,7 +66,6 @@ pub async fn run(a: SchedulerArgs) -> anyhow::Result<()> {
                 crate::chat::key(&livefleet_chat::ChatConfig::default())?,
             )
             .await
-            .map_err(anyhow::Error::msg)
             .context("admin API")?;
             if let Some(vod) = a.vod_base_url {
                 state.vod_base_url = vod.trim_end_matches('/').to_owned();

@@ -88,7 +88,7 @@ impl WorkerFile {
     /// Where the worker writes: the `storage` key, else the `--data` directory.
     pub fn location(&self, data: &std::path::Path) -> anyhow::Result<Location> {
         match &self.storage {
-            Some(s) => Location::parse(s).map_err(|e| anyhow::anyhow!("storage: {e}")),
+            Some(s) => Ok(Location::parse(s).context("storage")?),
             None => Ok(Location::Local(data.to_path_buf())),
         }
     }

@@ -41,6 +41,6 @@ pub mod token;
 pub use config::ChatConfig;
 pub use message::{ChatData, ChatMessage};
 pub use metrics::ChatMetrics;
-pub use moderation::Moderation;
+pub use moderation::{Moderation, ModerationError};
 pub use relay::Relay;
 pub use token::{Identity, TokenKey};

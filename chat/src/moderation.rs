@@ -16,6 +16,22 @@ use serde::{Deserialize, Serialize};
 /// The bucket of bans.
 pub const MODERATION_BUCKET: &str = "livefleet_chat_moderation";
 
+/// Why a ban could not be read, stored or lifted.
+#[derive(Debug, thiserror::Error)]
+pub enum ModerationError {
+    #[error("cannot open the moderation bucket: {0}")]
+    Open(livefleet_bus::StreamError),
+    #[error("cannot watch {MODERATION_BUCKET}: {0}")]
+    Watch(async_nats::Error),
+    /// The request names no user, or one too long to be one (refused, not stored).
+    #[error("user must be 1 to 128 characters")]
+    BadUser,
+    #[error("cannot store the ban: {0}")]
+    Store(async_nats::Error),
+    #[error("cannot lift the ban: {0}")]
+    Lift(async_nats::Error),
+}
+
 /// A user may not send in a channel (until `until_ms`, or for good).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ban {
@@ -59,7 +75,7 @@ pub struct Moderation {
 
 impl Moderation {
     /// Opens (or makes) the bucket, without watching it (for the admin API).
-    pub async fn open(js: &jetstream::Context) -> Result<Self, String> {
+    pub async fn open(js: &jetstream::Context) -> Result<Self, ModerationError> {
         let kv = livefleet_bus::open_kv_bucket(
             js,
             MODERATION_BUCKET,
@@ -67,7 +83,7 @@ impl Moderation {
             1,
         )
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(ModerationError::Open)?;
         Ok(Self {
             kv,
             bans: Arc::default(),
@@ -75,12 +91,12 @@ impl Moderation {
     }
 
     /// Opens the bucket and keeps a copy of it current in the background.
-    pub async fn watched(js: &jetstream::Context) -> Result<Self, String> {
+    pub async fn watched(js: &jetstream::Context) -> Result<Self, ModerationError> {
         let m = Self::open(js).await?;
         let mut watch =
             m.kv.watch_all_from_revision(1)
                 .await
-                .map_err(|e| format!("cannot watch {MODERATION_BUCKET}: {e}"))?;
+                .map_err(|e| ModerationError::Watch(e.into()))?;
         let bans = m.bans.clone();
         tokio::spawn(async move {
             while let Some(entry) = watch.next().await {
@@ -125,9 +141,9 @@ impl Moderation {
         seconds: Option<u64>,
         by: &str,
         reason: &str,
-    ) -> Result<Ban, String> {
+    ) -> Result<Ban, ModerationError> {
         if user.is_empty() || user.len() > 128 {
-            return Err("user must be 1 to 128 characters".into());
+            return Err(ModerationError::BadUser);
         }
         let ban = Ban {
             user: user.to_owned(),
@@ -136,11 +152,11 @@ impl Moderation {
             by: by.to_owned(),
             reason: reason.chars().take(200).collect(),
         };
-        let body = serde_json::to_vec(&ban).map_err(|e| e.to_string())?;
+        let body = serde_json::to_vec(&ban).map_err(|e| ModerationError::Store(e.into()))?;
         self.kv
             .put(key(channel, user), body.into())
             .await
-            .map_err(|e| format!("cannot store the ban: {e}"))?;
+            .map_err(|e| ModerationError::Store(e.into()))?;
         if let Ok(mut bans) = self.bans.write() {
             bans.insert((channel.clone(), user.to_owned()), ban.clone());
         }
@@ -148,11 +164,11 @@ impl Moderation {
     }
 
     /// Lifts a ban or timeout.
-    pub async fn unban(&self, channel: &ChannelName, user: &str) -> Result<(), String> {
+    pub async fn unban(&self, channel: &ChannelName, user: &str) -> Result<(), ModerationError> {
         self.kv
             .delete(key(channel, user))
             .await
-            .map_err(|e| format!("cannot lift the ban: {e}"))?;
+            .map_err(|e| ModerationError::Lift(e.into()))?;
         if let Ok(mut bans) = self.bans.write() {
             bans.remove(&(channel.clone(), user.to_owned()));
         }

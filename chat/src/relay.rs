@@ -75,7 +75,7 @@ impl Relay {
             Duration::from_secs(config.history_ttl_s.max(1)),
         ));
         let registry = ChannelRegistry::open(&js).await?;
-        let moderation = Moderation::watched(&js).await.map_err(anyhow::Error::msg)?;
+        let moderation = Moderation::watched(&js).await?;
         let hub = Arc::new(Hub::new(nats.clone(), history.clone(), metrics.clone()));
         let presence = Arc::new(Presence::default());
         let timeline = Arc::new(Timeline::new(config.archive_lag_segments.max(1)));

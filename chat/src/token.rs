@@ -32,6 +32,9 @@ pub enum TokenError {
     Signature,
     #[error("token expired")]
     Expired,
+    /// The relay's own secret is too short to sign with (a configuration error).
+    #[error("the chat secret must be at least {MIN_SECRET} bytes (it is {0})")]
+    ShortSecret(usize),
 }
 
 /// What a valid token says.
@@ -81,12 +84,9 @@ impl std::fmt::Debug for TokenKey {
 
 impl TokenKey {
     /// A key from `secret`, which must be at least [`MIN_SECRET`] bytes.
-    pub fn new(secret: &str) -> Result<Self, String> {
+    pub fn new(secret: &str) -> Result<Self, TokenError> {
         if secret.len() < MIN_SECRET {
-            return Err(format!(
-                "the chat secret must be at least {MIN_SECRET} bytes (it is {})",
-                secret.len()
-            ));
+            return Err(TokenError::ShortSecret(secret.len()));
         }
         Ok(Self {
             secret: secret.as_bytes().to_vec(),

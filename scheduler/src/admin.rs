@@ -32,6 +32,17 @@ const MAX_BODY: usize = 1 << 20;
 /// with room to spare. Real ladders are a few hundred bytes.
 pub const MAX_PROFILE_BYTES: usize = 256 << 10;
 
+/// Why the API could not open the buckets it serves.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    #[error(transparent)]
+    Fleet(#[from] livefleet_fleet::FleetError),
+    #[error(transparent)]
+    Moderation(#[from] livefleet_chat::ModerationError),
+}
+
 /// What the API needs.
 #[derive(Clone)]
 pub struct AdminState {
@@ -58,25 +69,20 @@ impl AdminState {
         rtmp_base_url: String,
         playback_base_url: String,
         chat_key: Option<livefleet_chat::TokenKey>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, AdminError> {
         let js = jetstream::new(client.clone());
         Ok(Self {
             chat: Some(crate::admin_chat::ChatAdmin::open(&js, chat_key).await?),
-            registry: ChannelRegistry::open(&js)
-                .await
-                .map_err(|e| e.to_string())?,
-            assignments: Assignments::open(&js).await.map_err(|e| e.to_string())?,
+            registry: ChannelRegistry::open(&js).await?,
+            assignments: Assignments::open(&js).await?,
             profiles: livefleet_fleet::open_bucket(
                 &js,
                 PROFILES_BUCKET,
                 "livefleet ladder profiles",
                 1,
             )
-            .await
-            .map_err(|e| e.to_string())?,
-            broadcasts: livefleet_bus::BroadcastIndex::open(&js)
-                .await
-                .map_err(|e| e.to_string())?,
+            .await?,
+            broadcasts: livefleet_bus::BroadcastIndex::open(&js).await?,
             vod_base_url: crate::admin_archive::vod_base_for(&playback_base_url),
             client,
             token,

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, post};
 use axum::{Json, Router};
 use livefleet_chat::history::History;
-use livefleet_chat::{ChatConfig, Moderation, TokenKey};
+use livefleet_chat::{ChatConfig, Moderation, ModerationError, TokenKey};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -33,7 +33,7 @@ impl ChatAdmin {
     pub async fn open(
         js: &async_nats::jetstream::Context,
         key: Option<TokenKey>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, ModerationError> {
         let defaults = ChatConfig::default();
         Ok(Self {
             key,
@@ -150,7 +150,12 @@ async fn ban(
         .moderation
         .ban(&channel, &req.user, req.seconds, "admin", &req.reason)
         .await
-        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e))?;
+        .map_err(|e| match e {
+            ModerationError::BadUser => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
+            }
+            e => internal(e),
+        })?;
     tracing::info!(%channel, user = %req.user, seconds = ?req.seconds, "chat ban from the admin API");
     Ok((StatusCode::CREATED, Json(json!(ban))).into_response())
 }

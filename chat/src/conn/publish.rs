@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::{Conn, FLOOD};
 use crate::limits::TokenBucket;
+use crate::moderation::ModerationError;
 use crate::protocol::{self, disconnect, error};
 
 impl Conn {
@@ -99,9 +100,12 @@ impl Conn {
                     .moderation
                     .ban(&channel, &args.user, seconds, &moderator.user, &args.reason)
                     .await
-                    .map_err(|e| {
-                        tracing::warn!(%channel, error = %e, "ban not stored");
-                        error::BAD_REQUEST
+                    .map_err(|e| match e {
+                        ModerationError::BadUser => error::BAD_REQUEST,
+                        e => {
+                            tracing::warn!(%channel, error = %e, "ban not stored");
+                            error::INTERNAL
+                        }
                     })?;
                 tracing::info!(%channel, user = %args.user, ?seconds, moderator = %moderator.user, "user banned");
             }

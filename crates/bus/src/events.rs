@@ -92,23 +92,36 @@ impl ChannelEvent {
     }
 
     /// Parses an event from its subject and body; bad input is an error naming it.
-    pub fn parse(subject: &str, body: &[u8]) -> Result<(ChannelName, ChannelEvent), String> {
+    pub fn parse(subject: &str, body: &[u8]) -> Result<(ChannelName, ChannelEvent), BadEvent> {
+        let bad = |reason: String| BadEvent {
+            subject: subject.chars().take(200).collect(),
+            reason,
+        };
         let rest = subject
             .strip_prefix(PREFIX)
             .and_then(|r| r.strip_prefix('.'))
-            .ok_or_else(|| format!("{subject}: not an event subject"))?;
+            .ok_or_else(|| bad("not an event subject".into()))?;
         let (kind, channel) = rest
             .split_once('.')
-            .ok_or_else(|| format!("{subject}: no channel"))?;
-        let channel = ChannelName::new(channel).map_err(|e| format!("{subject}: {e}"))?;
+            .ok_or_else(|| bad("no channel".into()))?;
+        let channel = ChannelName::new(channel).map_err(|e| bad(e.to_string()))?;
         let event = match kind {
             "segment" => serde_json::from_slice(body).map(ChannelEvent::Segment),
             "broadcast" => serde_json::from_slice(body).map(ChannelEvent::Broadcast),
-            other => return Err(format!("{subject}: unknown event kind {other:?}")),
+            other => return Err(bad(format!("unknown event kind {other:?}"))),
         }
-        .map_err(|e| format!("{subject}: {e}"))?;
+        .map_err(|e| bad(e.to_string()))?;
         Ok((channel, event))
     }
+}
+
+/// A message on the events subjects that is not an event.
+#[derive(Debug, thiserror::Error)]
+#[error("{subject}: {reason}")]
+pub struct BadEvent {
+    /// The message's subject (its first 200 characters).
+    pub subject: String,
+    pub reason: String,
 }
 
 /// Creates the events stream if it is not there.

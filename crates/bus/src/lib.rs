@@ -40,8 +40,8 @@ pub use broadcasts::{
 pub use connect::{connect, connect_with, jetstream, parse_servers, NatsConnect};
 pub use error::{BusError, NatsError};
 pub use events::{
-    ensure_events_stream, publish_event, subscribe_events, BroadcastEvent, BroadcastState,
-    ChannelEvent, SegmentEvent, EVENTS_STREAM,
+    ensure_events_stream, publish_event, subscribe_events, BadEvent, BroadcastEvent,
+    BroadcastState, ChannelEvent, SegmentEvent, EVENTS_STREAM,
 };
 pub use media::{
     channel_subjects, ensure_media_stream, subscribe_media, MediaPublisher, MediaStart,
@@ -51,5 +51,7 @@ pub use registry::{
     generate_stream_key, validate_stream_key, ChannelChange, ChannelRecord, ChannelRegistry,
     ChannelWatch, REGISTRY_BUCKET,
 };
-pub use replication::{configure_replication, open_kv_bucket, Replication, StreamKind};
+pub use replication::{
+    configure_replication, open_kv_bucket, Replication, StreamError, StreamKind,
+};
 pub use server::{NatsServer, CHILD_MAX_PAYLOAD};

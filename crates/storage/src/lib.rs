@@ -38,7 +38,7 @@ use bytes::Bytes;
 pub use error::StorageError;
 pub use keys::{cache_class_for_key, content_type_for_key, validate_key, CacheClass, ObjectMeta};
 pub use local::{LocalDir, TEMP_PREFIX};
-pub use location::Location;
+pub use location::{Location, LocationError};
 pub use metrics::StorageMetrics;
 pub use retry::{RetryPolicy, RetryingStorage};
 pub use s3::{S3Config, S3Storage};

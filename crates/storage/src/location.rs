@@ -7,6 +7,25 @@ use std::sync::Arc;
 use crate::s3::{S3Config, S3Storage};
 use crate::{LocalDir, Storage, StorageError};
 
+/// Why a text is not a storage location.
+#[derive(Debug, thiserror::Error)]
+pub enum LocationError {
+    #[error("an empty storage location")]
+    Empty,
+    #[error("{0:?}: only local paths and s3://BUCKET/PREFIX are storage locations")]
+    Scheme(String),
+    #[error(
+        "{text:?}: {bucket:?} is not a bucket name (3-63 lower-case letters, digits, '-' and '.')"
+    )]
+    Bucket { text: String, bucket: String },
+    #[error("{text:?}: prefix {source}")]
+    Prefix {
+        text: String,
+        #[source]
+        source: StorageError,
+    },
+}
+
 /// Where objects go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Location {
@@ -16,15 +35,13 @@ pub enum Location {
 
 impl Location {
     /// Reads `s3://bucket[/prefix]` or a path.
-    pub fn parse(text: &str) -> Result<Location, String> {
+    pub fn parse(text: &str) -> Result<Location, LocationError> {
         let Some(rest) = text.strip_prefix("s3://") else {
             if text.is_empty() {
-                return Err("an empty storage location".into());
+                return Err(LocationError::Empty);
             }
             if text.contains("://") {
-                return Err(format!(
-                    "{text:?}: only local paths and s3://BUCKET/PREFIX are storage locations"
-                ));
+                return Err(LocationError::Scheme(text.to_owned()));
             }
             return Ok(Location::Local(PathBuf::from(text)));
         };
@@ -36,13 +53,17 @@ impl Location {
             && !bucket.starts_with(['-', '.'])
             && !bucket.ends_with(['-', '.']);
         if !valid_bucket {
-            return Err(format!(
-                "{text:?}: {bucket:?} is not a bucket name (3-63 lower-case letters, digits, '-' and '.')"
-            ));
+            return Err(LocationError::Bucket {
+                text: text.to_owned(),
+                bucket: bucket.to_owned(),
+            });
         }
         let prefix = prefix.trim_matches('/');
         if !prefix.is_empty() {
-            crate::validate_key(prefix).map_err(|e| format!("{text:?}: prefix {e}"))?;
+            crate::validate_key(prefix).map_err(|source| LocationError::Prefix {
+                text: text.to_owned(),
+                source,
+            })?;
         }
         Ok(Location::S3 {
             bucket: bucket.to_owned(),
