@@ -6,6 +6,7 @@
 
 pub mod cluster;
 mod dev;
+mod fleet;
 mod mp4;
 pub mod s3;
 pub mod spike;
@@ -13,6 +14,8 @@ pub mod spike;
 // Not every test crate uses every part.
 #[allow(unused_imports)]
 pub use dev::{Dev, Publisher};
+#[allow(unused_imports)]
+pub use fleet::Fleet;
 #[allow(unused_imports)]
 pub use mp4::*;
 
