@@ -4,7 +4,7 @@
 //! ```text
 //! worker --heartbeat every 1 s--> livefleet.fleet.heartbeat.<id> --> scheduler
 //! scheduler --CAS--> KV livefleet_assignments --watch--> worker: start / stop channels
-//! worker --fenced save per published segment--> KV livefleet_broadcasts --> next worker (failover)
+//! worker --fenced save per published segment--> KV livefleet_broadcast_state --> next worker (failover)
 //! ```
 //!
 //! Fencing: a channel runs under `(worker, epoch)`. Its segment and init
@@ -19,7 +19,7 @@ mod fenced;
 mod record;
 
 pub use beat::NodeCapacity;
-pub use record::{BroadcastRecord, BroadcastStore, BROADCASTS_BUCKET};
+pub use record::{BroadcastRecord, BroadcastStore, BROADCAST_STATE_BUCKET};
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

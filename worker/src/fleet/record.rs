@@ -8,8 +8,10 @@ use livefleet_fleet::Epoch;
 use livefleet_packager::PackagerState;
 use serde::{Deserialize, Serialize};
 
-/// KV bucket of per-channel broadcast state (packager state for failover).
-pub const BROADCASTS_BUCKET: &str = "livefleet_broadcasts";
+/// KV bucket of per-channel broadcast state (packager state for failover),
+/// key = channel. Apart from the archive's index (`livefleet_broadcasts`):
+/// this one is rewritten at every segment and needs no history.
+pub const BROADCAST_STATE_BUCKET: &str = "livefleet_broadcast_state";
 /// Largest broadcast record read back.
 const MAX_RECORD_BYTES: usize = 8 << 20;
 
@@ -35,7 +37,7 @@ impl BroadcastStore {
     pub async fn open(js: &jetstream::Context) -> Result<Self, String> {
         let kv = livefleet_fleet::open_bucket(
             js,
-            BROADCASTS_BUCKET,
+            BROADCAST_STATE_BUCKET,
             "livefleet broadcast state for failover",
             1,
         )
