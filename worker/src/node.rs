@@ -46,6 +46,8 @@ pub enum StartError {
     NotRegistered,
     #[error("bus: {0}")]
     Bus(String),
+    #[error(transparent)]
+    State(#[from] crate::fleet::StateError),
     #[error("cannot start the channel's thread: {0}")]
     Spawn(std::io::Error),
 }

@@ -19,7 +19,7 @@ mod fenced;
 mod record;
 
 pub use beat::NodeCapacity;
-pub use record::{BroadcastRecord, BroadcastStore, BROADCAST_STATE_BUCKET};
+pub use record::{BroadcastRecord, BroadcastStore, StateError, BROADCAST_STATE_BUCKET};
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -95,7 +95,7 @@ pub async fn run(
                     .await
                     .map_err(|e| e.to_string())?,
                 Assignments::open(&js).await.map_err(|e| e.to_string())?,
-                BroadcastStore::open(&js).await?,
+                BroadcastStore::open(&js).await.map_err(|e| e.to_string())?,
             ))
         };
         match opened.await {
@@ -220,8 +220,7 @@ async fn start(node: &Arc<Node>, a: &Assignment) -> Result<Running, StartError> 
     let resume = node
         .store
         .load(&a.channel)
-        .await
-        .map_err(StartError::Bus)?
+        .await?
         .map(|r| {
             tracing::info!(channel = %a.channel, from = %r.worker, from_epoch = r.epoch, next_segment = r.state.next_number, "continuing the broadcast");
             (r.state, r.timeline_end_90k)

@@ -27,6 +27,19 @@ pub struct BroadcastRecord {
     pub updated_unix_ms: i64,
 }
 
+/// Why the broadcast state could not be opened or read (a record that
+/// cannot be used is not an error: the channel starts afresh).
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error(transparent)]
+    Open(#[from] livefleet_fleet::FleetError),
+    #[error("reading the broadcast state of {channel}: {source}")]
+    Read {
+        channel: ChannelName,
+        source: kv::EntryError,
+    },
+}
+
 /// The broadcast records in JetStream KV.
 #[derive(Clone)]
 pub struct BroadcastStore {
@@ -34,25 +47,27 @@ pub struct BroadcastStore {
 }
 
 impl BroadcastStore {
-    pub async fn open(js: &jetstream::Context) -> Result<Self, String> {
+    pub async fn open(js: &jetstream::Context) -> Result<Self, StateError> {
         let kv = livefleet_fleet::open_bucket(
             js,
             BROADCAST_STATE_BUCKET,
             "livefleet broadcast state for failover",
             1,
         )
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
         Ok(Self { kv })
     }
 
     /// The record of `channel`, if any (an unreadable one is logged and ignored).
-    pub async fn load(&self, channel: &ChannelName) -> Result<Option<BroadcastRecord>, String> {
+    pub async fn load(&self, channel: &ChannelName) -> Result<Option<BroadcastRecord>, StateError> {
         let value = self
             .kv
             .get(channel.as_str())
             .await
-            .map_err(|e| format!("reading the broadcast state of {channel}: {e}"))?;
+            .map_err(|source| StateError::Read {
+                channel: channel.clone(),
+                source,
+            })?;
         let Some(bytes) = value else { return Ok(None) };
         if bytes.len() > MAX_RECORD_BYTES {
             tracing::warn!(%channel, bytes = bytes.len(), "broadcast state too large; starting the channel afresh");
