@@ -10,6 +10,7 @@ use futures::StreamExt;
 use livefleet_base::now_unix_ms;
 use livefleet_storage::ObjectMeta;
 
+use super::error::ArchiveError;
 use super::objects::{self, Named};
 use super::{Archiver, Finished};
 
@@ -20,10 +21,14 @@ const PARALLEL_COPIES: usize = 8;
 const MISSING_WAIT: Duration = Duration::from_secs(30);
 
 /// Copies every object, then the chat files, then stores the manifests.
-pub(super) async fn all(a: &Archiver, finished: &Finished, prefix: &str) -> Result<Named, String> {
+pub(super) async fn all(
+    a: &Archiver,
+    finished: &Finished,
+    prefix: &str,
+) -> Result<Named, ArchiveError> {
     let master = finished
         .manifest("master.m3u8")
-        .ok_or("the final manifests have no master.m3u8")?;
+        .ok_or(ArchiveError::NoMaster)?;
     let named = objects::named(&master, |p| finished.manifest(p))?;
     let mut copies = Vec::new();
     for path in named.inits.iter().chain(&named.segments) {
@@ -37,7 +42,7 @@ pub(super) async fn all(a: &Archiver, finished: &Finished, prefix: &str) -> Resu
             present(a, finished, prefix, path).await.map(|_| ())
         }));
     }
-    let results: Vec<Result<(), String>> = futures::stream::iter(copies)
+    let results: Vec<Result<(), ArchiveError>> = futures::stream::iter(copies)
         .buffer_unordered(PARALLEL_COPIES)
         .collect()
         .await;
@@ -54,7 +59,7 @@ pub(super) async fn all(a: &Archiver, finished: &Finished, prefix: &str) -> Resu
         a.storage()
             .put(&key, body.clone(), meta)
             .await
-            .map_err(|e| format!("storing {key}: {e}"))?;
+            .map_err(ArchiveError::storage(format!("storing {key}")))?;
     }
     Ok(named)
 }
@@ -65,18 +70,17 @@ async fn required(
     finished: &Finished,
     prefix: &str,
     path: &str,
-) -> Result<(), String> {
+) -> Result<(), ArchiveError> {
     let deadline = Instant::now() + MISSING_WAIT;
     loop {
         if present(a, finished, prefix, path).await? {
             return Ok(());
         }
         if Instant::now() >= deadline {
-            return Err(format!(
-                "{}{path} is named by the final playlists but not in the store after {}s",
-                finished.live_prefix,
-                MISSING_WAIT.as_secs()
-            ));
+            return Err(ArchiveError::NeverStored {
+                key: format!("{}{path}", finished.live_prefix),
+                seconds: MISSING_WAIT.as_secs(),
+            });
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
@@ -88,7 +92,7 @@ async fn present(
     finished: &Finished,
     prefix: &str,
     path: &str,
-) -> Result<bool, String> {
+) -> Result<bool, ArchiveError> {
     let from = format!("{}{path}", finished.live_prefix);
     let to = format!("{prefix}{path}");
     let meta = ObjectMeta::for_key(&to);
@@ -96,7 +100,7 @@ async fn present(
         .storage()
         .copy(&from, &to, meta)
         .await
-        .map_err(|e| format!("copying {from} to {to}: {e}"))?;
+        .map_err(ArchiveError::storage(format!("copying {from} to {to}")))?;
     if copied {
         if let Some(m) = a.metrics() {
             m.copied.inc();
@@ -112,7 +116,7 @@ async fn chat(
     finished: &Finished,
     prefix: &str,
     named: &Named,
-) -> Result<(), String> {
+) -> Result<(), ArchiveError> {
     let Some((first, last)) = named.number_range() else {
         return Ok(());
     };
@@ -124,7 +128,7 @@ async fn chat(
         .storage()
         .list(&chat_prefix)
         .await
-        .map_err(|e| format!("listing {chat_prefix}: {e}"))?;
+        .map_err(ArchiveError::storage(format!("listing {chat_prefix}")))?;
     let files: Vec<String> = keys
         .iter()
         .filter_map(|k| k.strip_prefix(&finished.live_prefix))

@@ -24,6 +24,7 @@
 //! See `docs/design/archive.md` for the choices and their limits.
 
 mod copy;
+mod error;
 mod lease;
 mod metrics;
 mod objects;
@@ -319,7 +320,7 @@ impl Archiver {
                 }
                 tracing::error!(broadcast = %id, %prefix, %error, "the broadcast could not be archived; its live copy is kept");
                 lease.record.state = ArchiveState::Failed;
-                lease.record.error = Some(error);
+                lease.record.error = Some(error.to_string());
                 lease.write().await;
             }
         }

@@ -4,6 +4,8 @@
 
 use std::collections::BTreeSet;
 
+use super::error::ArchiveError;
+
 /// The objects a presentation's playlists name, by path relative to the
 /// presentation (`360p/init.mp4`, `360p/42.m4s`).
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -46,14 +48,13 @@ pub(crate) fn segment_number(path: &str) -> Option<u64> {
 pub(crate) fn named(
     master: &str,
     playlist: impl Fn(&str) -> Option<String>,
-) -> Result<Named, String> {
+) -> Result<Named, ArchiveError> {
     let mut named = Named {
         playlists: playlists(master)?,
         ..Named::default()
     };
     for path in named.playlists.clone() {
-        let body = playlist(&path)
-            .ok_or_else(|| format!("{path}: named by the master, not among the final manifests"))?;
+        let body = playlist(&path).ok_or_else(|| ArchiveError::NotFinal { path: path.clone() })?;
         let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
         for uri in uris(&body) {
             let object = inside(&path, dir, &uri.uri)?;
@@ -75,7 +76,7 @@ pub(crate) fn named(
 }
 
 /// The media playlists the master playlist `master` names, in its order.
-pub(crate) fn playlists(master: &str) -> Result<Vec<String>, String> {
+pub(crate) fn playlists(master: &str) -> Result<Vec<String>, ArchiveError> {
     let mut out = Vec::new();
     for uri in uris(master) {
         let path = inside("master.m3u8", "", &uri.uri)?;
@@ -126,7 +127,7 @@ fn uris(playlist: &str) -> Vec<Uri> {
 }
 
 /// `uri` (relative to the directory `dir` of `from`) as a presentation path.
-fn inside(from: &str, dir: &str, uri: &str) -> Result<String, String> {
+fn inside(from: &str, dir: &str, uri: &str) -> Result<String, ArchiveError> {
     let bad = uri.contains("://")
         || uri.starts_with('/')
         || uri
@@ -134,9 +135,10 @@ fn inside(from: &str, dir: &str, uri: &str) -> Result<String, String> {
             .any(|s| s.is_empty() || s == "." || s == "..")
         || uri.contains(['?', '#', '\\']);
     if bad {
-        return Err(format!(
-            "{from}: {uri:?} is not a path inside the presentation"
-        ));
+        return Err(ArchiveError::Outside {
+            from: from.to_owned(),
+            uri: uri.to_owned(),
+        });
     }
     Ok(if dir.is_empty() {
         uri.to_owned()
@@ -192,6 +194,9 @@ mod tests {
             assert!(named(&master, lookup).is_err(), "{uri}");
         }
         let missing = named("#EXTM3U\nother/index.m3u8\n", lookup).unwrap_err();
-        assert!(missing.contains("other/index.m3u8"), "{missing}");
+        assert!(
+            matches!(&missing, ArchiveError::NotFinal { path } if path == "other/index.m3u8"),
+            "{missing}"
+        );
     }
 }

@@ -26,6 +26,7 @@ use livefleet_base::now_unix_ms;
 use livefleet_bus::{ArchiveState, ArchivedBroadcast};
 use livefleet_storage::Storage;
 
+use super::error::ArchiveError;
 use super::lease::{Hold, Lease};
 use super::objects::{self, Named};
 use super::{manifest_text, Archiver, Finished};
@@ -155,7 +156,7 @@ async fn resume_archive(archiver: Arc<Archiver>, mut lease: Lease) {
                 m.finished(false, 0.0);
             }
             lease.record.state = ArchiveState::Failed;
-            lease.record.error = Some(error);
+            lease.record.error = Some(error.to_string());
             lease.write().await;
         }
     }
@@ -186,13 +187,13 @@ async fn resume_deletion(archiver: Arc<Archiver>, mut lease: Lease) {
 async fn presentation(
     storage: &dyn Storage,
     prefix: &str,
-) -> Result<(Vec<(String, Bytes)>, Named), String> {
+) -> Result<(Vec<(String, Bytes)>, Named), ArchiveError> {
     let read = |path: String| async move {
         let key = format!("{prefix}{path}");
         match storage.get(&key).await {
             Ok(Some(body)) => Ok((path, body)),
-            Ok(None) => Err(format!("{key} is not in the store")),
-            Err(e) => Err(format!("reading {key}: {e}")),
+            Ok(None) => Err(ArchiveError::NotStored { key }),
+            Err(e) => Err(ArchiveError::storage(format!("reading {key}"))(e)),
         }
     };
     let master = read("master.m3u8".into()).await?;
@@ -212,7 +213,7 @@ fn this_broadcasts(
     record: &ArchivedBroadcast,
     manifests: &[(String, Bytes)],
     named: &Named,
-) -> Result<(), String> {
+) -> Result<(), ArchiveError> {
     let ended = named.playlists.iter().all(|p| {
         manifests
             .iter()
@@ -222,9 +223,7 @@ fn this_broadcasts(
     if ended && first.is_some() && first == record.first_number() {
         return Ok(());
     }
-    Err(format!(
-        "the live manifests are no longer this broadcast's (first segment {first:?}, ended: {ended}): the channel broadcast again before the archive was taken over"
-    ))
+    Err(ArchiveError::NotThisBroadcast { first, ended })
 }
 
 #[cfg(test)]
@@ -356,7 +355,16 @@ mod tests {
         };
         assert!(check(playlist(42, "#EXT-X-ENDLIST\n")).is_ok());
         let later = check(playlist(57, "#EXT-X-ENDLIST\n")).unwrap_err();
-        assert!(later.contains("no longer this broadcast's"), "{later}");
+        assert!(
+            matches!(
+                later,
+                ArchiveError::NotThisBroadcast {
+                    first: Some(57),
+                    ended: true
+                }
+            ),
+            "{later}"
+        );
         assert!(check(playlist(42, "")).is_err(), "a live playlist again");
     }
 }
