@@ -13,15 +13,16 @@
 
 use bytes::Bytes;
 use crossbeam_channel::Receiver;
-use ff::{codec, decoder, format, frame, software::resampling, ChannelLayout, Rational, Rescale};
+use ff::{codec, decoder, format, frame, software::resampling, Rational, Rescale};
 use ffmpeg_next as ff;
 use livefleet_packager::{AudioConfig, Sample, TrackId, TrackMedia, TrackSpec};
 use livefleet_profile::AudioRendition;
 
-use crate::aac::{aac_extradata, asc_format, drain_encoder, open_audio_decoder};
+mod encode;
+
+use crate::aac::{aac_extradata, asc_format, open_audio_decoder};
 use crate::encoder::{self, VIDEO_TIME_BASE};
 use crate::pack::PackSender;
-use crate::resample::resample_into;
 use crate::source::StreamInfo;
 use crate::timeline::Timeline;
 use crate::PipelineError;
@@ -267,164 +268,6 @@ impl AudioLadder {
                 }
                 self.drain_fifo(i, out, first_track, false)?;
             }
-        }
-        Ok(())
-    }
-
-    fn encode_frame(
-        &mut self,
-        f: &frame::Audio,
-        out: &PackSender,
-        first_track: usize,
-    ) -> Result<(), PipelineError> {
-        let ts = f.timestamp().or(f.pts());
-        for i in 0..self.tracks.len() {
-            let rate = self.tracks[i].sample_rate;
-            let start = ts.map(|t| self.timeline.to_samples(t, self.time_base, rate));
-            let base = self.timeline.base_samples(rate);
-            let channels = usize::from(self.tracks[i].rendition.channels);
-            let name = self.tracks[i].rendition.name.clone();
-            let failed = |what: &str, e: ff::Error| PipelineError::Rendition {
-                rendition: name.clone(),
-                message: format!("{what}: {e}"),
-            };
-            let Output::Encode {
-                resampler,
-                fifo,
-                next_pts,
-                trim,
-                silent,
-                ..
-            } = &mut self.tracks[i].out
-            else {
-                continue;
-            };
-            if *silent {
-                // The first real audio: placed by its timestamp, after the silence so far.
-                *silent = false;
-                let s = start.unwrap_or(base).max(base);
-                let at = next_pts
-                    .get_or_insert(s)
-                    .saturating_add(fifo[0].len() as i64);
-                if s > at {
-                    for buf in fifo.iter_mut() {
-                        buf.resize(buf.len() + (s - at) as usize, 0.0);
-                    }
-                }
-                *trim = (at - start.unwrap_or(at)).max(0) as usize;
-            }
-            let layout = if f.channel_layout().bits() == 0 {
-                ChannelLayout::default(i32::from(f.channels()))
-            } else {
-                f.channel_layout()
-            };
-            let key = (f.format(), layout.bits(), f.rate());
-            if resampler.as_ref().is_none_or(|(_, k)| *k != key) {
-                if let Some((old, _)) = resampler.as_mut() {
-                    // The source format changed: what the old resampler holds still belongs to the stream.
-                    resample_into(old, None, channels, fifo)
-                        .map_err(|e| failed("draining the resampler failed", e))?;
-                }
-                let ctx = resampling::Context::get(
-                    f.format(),
-                    layout,
-                    f.rate(),
-                    format::Sample::F32(format::sample::Type::Planar),
-                    ChannelLayout::default(channels as i32),
-                    rate,
-                )
-                .map_err(|e| failed("cannot resample", e))?;
-                *resampler = Some((ctx, key));
-            }
-            let (ctx, _) = resampler.as_mut().expect("set above");
-            let mut src = f.clone();
-            src.set_channel_layout(layout);
-            let queued = fifo[0].len();
-            resample_into(ctx, Some(&src), channels, fifo)
-                .map_err(|e| failed("resampling failed", e))?;
-            if *trim > 0 {
-                // Drop the start of the new audio (what overlaps the silence
-                // or comes before the video origin), not what was queued before it.
-                let n = (*trim).min(fifo[0].len() - queued);
-                for buf in fifo.iter_mut() {
-                    buf.drain(queued..queued + n);
-                }
-                *trim -= n;
-            }
-            self.drain_fifo(i, out, first_track, false)?;
-        }
-        Ok(())
-    }
-
-    fn drain_fifo(
-        &mut self,
-        i: usize,
-        out: &PackSender,
-        first_track: usize,
-        last: bool,
-    ) -> Result<(), PipelineError> {
-        let t = &mut self.tracks[i];
-        let rate = t.sample_rate;
-        let channels = usize::from(t.rendition.channels);
-        let name = t.rendition.name.clone();
-        let Output::Encode {
-            enc,
-            fifo,
-            next_pts,
-            ..
-        } = &mut t.out
-        else {
-            return Ok(());
-        };
-        let size = enc.frame_size().max(1) as usize;
-        while fifo[0].len() >= size || (last && !fifo[0].is_empty()) {
-            let n = fifo[0].len().min(size);
-            let mut frame = frame::Audio::new(
-                format::Sample::F32(format::sample::Type::Planar),
-                n,
-                ChannelLayout::default(channels as i32),
-            );
-            frame.set_rate(rate);
-            for (ch, buf) in fifo.iter_mut().enumerate() {
-                frame.plane_mut::<f32>(ch)[..n].copy_from_slice(&buf[..n]);
-                buf.drain(..n);
-            }
-            let pts = next_pts.unwrap_or(0);
-            frame.set_pts(Some(pts));
-            *next_pts = Some(pts + n as i64);
-            enc.send_frame(&frame)
-                .map_err(|e| PipelineError::Rendition {
-                    rendition: name.clone(),
-                    message: format!("AAC encoder: {e}"),
-                })?;
-            drain_encoder(enc, out, TrackId(first_track + i))?;
-        }
-        Ok(())
-    }
-
-    fn flush_track(
-        &mut self,
-        i: usize,
-        out: &PackSender,
-        first_track: usize,
-    ) -> Result<(), PipelineError> {
-        let channels = usize::from(self.tracks[i].rendition.channels);
-        let name = self.tracks[i].rendition.name.clone();
-        if let Output::Encode {
-            resampler: Some((ctx, _)),
-            fifo,
-            ..
-        } = &mut self.tracks[i].out
-        {
-            resample_into(ctx, None, channels, fifo).map_err(|e| PipelineError::Rendition {
-                rendition: name,
-                message: format!("draining the resampler failed: {e}"),
-            })?;
-        }
-        self.drain_fifo(i, out, first_track, true)?;
-        if let Output::Encode { enc, .. } = &mut self.tracks[i].out {
-            let _ = enc.send_eof();
-            drain_encoder(enc, out, TrackId(first_track + i))?;
         }
         Ok(())
     }
