@@ -2,7 +2,7 @@
 //! URLs), a scheduler replica, workers and an ingest, each a `livefleet`
 //! process with its log, stopped on drop.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -244,4 +244,18 @@ impl Fleet {
         p.child.kill().unwrap(); // SIGKILL: no goodbye heartbeat, no cleanup
         let _ = p.child.wait();
     }
+}
+
+/// The media playlist of `rendition` under the output directory `dir` (empty while absent).
+pub fn playlist(dir: &Path, rendition: &str) -> String {
+    std::fs::read_to_string(dir.join(rendition).join("index.m3u8")).unwrap_or_default()
+}
+
+/// The segment number in a URI like `12-g3.m4s`.
+pub fn number(uri: &str) -> u64 {
+    uri.split(['-', '.'])
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap_or_else(|_| panic!("odd segment URI {uri}"))
 }

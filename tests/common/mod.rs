@@ -15,7 +15,7 @@ pub mod spike;
 #[allow(unused_imports)]
 pub use dev::{Dev, Publisher};
 #[allow(unused_imports)]
-pub use fleet::Fleet;
+pub use fleet::{number, playlist, Fleet};
 #[allow(unused_imports)]
 pub use mp4::*;
 

@@ -1,0 +1,180 @@
+//! Operating the fleet with real processes (a nats-server, a scheduler,
+//! workers and an ingest, each a `livefleet` process; ffmpeg as the
+//! publisher): calibration, drains, stream key rotation, channel deletion.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+
+#[test]
+fn calibrate_prints_a_capacity_for_the_worker_config() {
+    let out = run(livefleet().args(["worker", "calibrate", "--seconds", "0.5"]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let cpu: u64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("capacity_cpu_pps: "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no capacity_cpu_pps in {stdout}"));
+    assert!(cpu > 0, "{stdout}");
+    // The snippet is a valid worker --config file.
+    let parsed: serde_json::Value = serde_norway::from_str(&stdout).unwrap();
+    assert_eq!(parsed["capacity_cpu_pps"].as_u64(), Some(cpu));
+}
+
+#[test]
+fn drain_moves_channels_without_a_gap_and_keeps_the_node_empty() {
+    let fleet = Fleet::start(&["w1", "w2"]);
+    fleet.create_channel("dr", "drkey-123456", "cpu-small.yaml");
+    let publisher = Publisher::ffmpeg(&fleet.publish_url("drkey-123456"), 30);
+    let out = fleet.data().join("live/dr");
+    fleet.wait_for(40, "two segments", |_| {
+        playlist(&out, "360p").matches(".m4s").count() >= 2
+    });
+    let mut owner = None;
+    fleet.wait_for(10, "the channel's worker", |f| {
+        owner = f.owner("dr");
+        owner.is_some()
+    });
+    let owner = owner.unwrap();
+    let other = if owner == "w1" { "w2" } else { "w1" };
+
+    let drained = run(livefleet().args(["node", "drain", &owner, "--nats-url", &fleet.nats_url]));
+    assert!(
+        drained.status.success(),
+        "node drain: {}{}",
+        text(&drained.stdout),
+        text(&drained.stderr)
+    );
+    assert!(
+        text(&drained.stdout).contains(&format!("moved dr -> {other}")),
+        "{}",
+        text(&drained.stdout)
+    );
+    fleet.wait_for(15, "the channel to run on the other worker", |f| {
+        f.owner("dr").as_deref() == Some(other)
+    });
+
+    // A new publish is not placed on the drained worker.
+    fleet.create_channel("dr2", "dr2key-123456", "cpu-small.yaml");
+    let second = Publisher::ffmpeg(&fleet.publish_url("dr2key-123456"), 8);
+    fleet.wait_for(15, "the second channel to start", |f| {
+        f.owner("dr2").is_some()
+    });
+    assert_eq!(
+        fleet.owner("dr2").as_deref(),
+        Some(other),
+        "a drained worker got a new channel"
+    );
+    let _ = second.finish();
+
+    let (ok, err) = publisher.finish();
+    assert!(ok, "the publisher was disturbed by the drain: {err}");
+    // Every rendition's VOD playlist, not only the first one stored.
+    fleet.wait_for(30, "ENDLIST", |_| {
+        ["360p", "240p", "audio"]
+            .iter()
+            .all(|r| playlist(&out, r).contains("#EXT-X-ENDLIST"))
+    });
+    for r in ["360p", "240p", "audio"] {
+        let (uris, disc) = playlist_entries(&playlist(&out, r));
+        let numbers: Vec<u64> = uris.iter().map(|u| number(u)).collect();
+        assert!(
+            numbers.windows(2).all(|w| w[1] == w[0] + 1),
+            "{r}: gap or duplicate after the drain: {numbers:?}"
+        );
+        assert_eq!(
+            disc.len(),
+            1,
+            "{r}: one discontinuity where the channel moved"
+        );
+    }
+    let undrained =
+        run(livefleet().args(["node", "undrain", &owner, "--nats-url", &fleet.nats_url]));
+    assert!(undrained.status.success(), "{}", text(&undrained.stderr));
+}
+
+#[test]
+fn rotating_a_stream_key_ends_the_old_publish_and_the_new_key_continues() {
+    let fleet = Fleet::start(&["w1"]);
+    fleet.create_channel("rot", "rotkey-old-0001", "cpu-small.yaml");
+    let publisher = Publisher::ffmpeg(&fleet.publish_url("rotkey-old-0001"), 60);
+    let out = fleet.data().join("live/rot");
+    fleet.wait_for(40, "two segments", |_| {
+        playlist(&out, "360p").matches(".m4s").count() >= 2
+    });
+    let rotated = run(livefleet().args([
+        "channel",
+        "rotate-key",
+        "rot",
+        "--stream-key",
+        "rotkey-new-0001",
+        "--nats-url",
+        &fleet.nats_url,
+    ]));
+    assert!(rotated.status.success(), "{}", text(&rotated.stderr));
+    assert!(text(&rotated.stdout).contains("rotkey-new-0001"));
+    let (ok, err) = publisher.finish();
+    assert!(!ok, "the publisher kept publishing with a retired key");
+    assert!(
+        err.contains("changed"),
+        "the publisher was not told why: {err}"
+    );
+    // The old key is refused; the new one continues the broadcast.
+    let (ok, err) = Publisher::ffmpeg(&fleet.publish_url("rotkey-old-0001"), 5).finish();
+    assert!(!ok, "the retired key was accepted: {err}");
+    let before = playlist(&out, "360p").matches(".m4s").count();
+    let _new = Publisher::ffmpeg(&fleet.publish_url("rotkey-new-0001"), 60);
+    fleet.wait_for(40, "segments from the new key", |_| {
+        playlist(&out, "360p").matches(".m4s").count() >= before + 2
+    });
+}
+
+#[test]
+fn deleting_a_live_channel_ends_its_publish_and_broadcast_and_frees_its_worker() {
+    let fleet = Fleet::start(&["w1"]);
+    fleet.create_channel("gone", "gonekey-123456", "cpu-small.yaml");
+    let publisher = Publisher::ffmpeg(&fleet.publish_url("gonekey-123456"), 60);
+    let out = fleet.data().join("live/gone");
+    fleet.wait_for(40, "two segments", |_| {
+        playlist(&out, "360p").matches(".m4s").count() >= 2
+    });
+    fleet.wait_for(10, "the channel's worker", |f| f.owner("gone").is_some());
+    let deleted_at = Instant::now();
+    let deleted =
+        run(livefleet().args(["channel", "delete", "gone", "--nats-url", &fleet.nats_url]));
+    assert!(deleted.status.success(), "{}", text(&deleted.stderr));
+    // The publisher is told, with an RTMP error status naming the reason.
+    let (ok, err) = publisher.finish();
+    assert!(!ok, "the publisher kept publishing to a deleted channel");
+    assert!(
+        err.contains("deleted"),
+        "the publisher was not told why: {err}"
+    );
+    assert!(
+        deleted_at.elapsed() < Duration::from_secs(10),
+        "the publish ended {:?} after the delete",
+        deleted_at.elapsed()
+    );
+    // The broadcast ends (live-to-VOD) without waiting out the grace period, and the worker is free.
+    fleet.wait_for(10, "ENDLIST", |_| {
+        playlist(&out, "360p").contains("#EXT-X-ENDLIST")
+    });
+    fleet.wait_for(10, "the worker to let the channel go", |f| {
+        f.owner("gone").is_none()
+    });
+    let status =
+        run(livefleet().args(["fleet", "status", "--json", "--nats-url", &fleet.nats_url]));
+    assert!(
+        !text(&status.stdout).contains("\"gone\""),
+        "fleet status still lists the deleted channel: {}",
+        text(&status.stdout)
+    );
+    assert!(
+        fleet.logs().contains("channel gone was deleted"),
+        "{}",
+        fleet.logs()
+    );
+}
