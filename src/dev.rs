@@ -67,8 +67,14 @@ pub struct DevArgs {
     pub chat: SocketAddr,
     /// Seconds after a broadcast's VOD copy (vod/<channel>/<broadcast>/) at
     /// which its live copy is deleted (default: kept).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "no_archive")]
     pub delete_live_after: Option<f64>,
+    /// Keep no VOD copy: segments are deleted once they have left the live
+    /// window (a channel that runs for days keeps about two windows).
+    #[arg(long)]
+    pub no_archive: bool,
+    #[command(flatten)]
+    pub window: crate::window::WindowArgs,
 }
 
 impl DevArgs {
@@ -86,9 +92,11 @@ impl DevArgs {
             grace: crate::config::seconds(self.grace),
             chat: self.chat,
             archive: ArchiveConfig {
+                enabled: !self.no_archive,
                 delete_live_after_seconds: self.delete_live_after,
                 ..ArchiveConfig::default()
             },
+            window: self.window,
         }
     }
 }
@@ -106,6 +114,7 @@ pub struct DevOptions {
     pub grace: Duration,
     pub chat: SocketAddr,
     pub archive: ArchiveConfig,
+    pub window: crate::window::WindowArgs,
 }
 
 pub async fn run(o: DevOptions) -> anyhow::Result<()> {
@@ -212,11 +221,11 @@ pub async fn run(o: DevOptions) -> anyhow::Result<()> {
     if time_addr.ip().is_unspecified() {
         time_addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }
-    let timing = LiveTiming {
+    let timing = o.window.apply(LiveTiming {
         grace: o.grace,
         utc_timing_url: Some(format!("http://{time_addr}/time")),
         ..LiveTiming::default()
-    };
+    })?;
     tasks.spawn(services::worker(
         js.clone(),
         "dev".into(),

@@ -29,6 +29,8 @@ pub struct WorkerArgs {
     /// Run every registered channel, without a scheduler (one worker only).
     #[arg(long)]
     pub all_channels: bool,
+    #[command(flatten)]
+    pub window: crate::window::WindowArgs,
     #[command(subcommand)]
     pub action: Option<WorkerAction>,
 }
@@ -76,10 +78,10 @@ pub async fn run(a: WorkerArgs) -> anyhow::Result<ExitCode> {
         services::termination().await;
         s.cancel();
     });
-    let timing = livefleet_worker::channel::LiveTiming {
+    let timing = a.window.apply(livefleet_worker::channel::LiveTiming {
         grace: config::seconds(a.grace),
         ..Default::default()
-    };
+    })?;
     if a.all_channels {
         let storage = services::open_storage(&node.location(&a.data)?).await?;
         services::worker(

@@ -208,3 +208,66 @@ fn a_dev_killed_with_sigkill_leaves_no_nats_server_behind() {
         proc_stat(nats[0]).is_none_or(|(_, state, _)| state == 'Z')
     });
 }
+
+#[test]
+fn without_the_archive_segments_are_deleted_once_they_have_left_the_window() {
+    // 2 s segments, 2 listed: a segment goes 3 segments after it left the window.
+    let dev = Dev::start(
+        "rolling",
+        &["--grace", "2", "--no-archive", "--live-window", "2"],
+    );
+    let mut publisher = Publisher::ffmpeg(&dev.publish_url, 22);
+    let dir = dev.channel_dir();
+    let mut most = 0;
+    let mut gone_while_live = false;
+    while publisher.0.try_wait().unwrap().is_none() {
+        if let Ok(playlist) = fs::read_to_string(dir.join("360p/index.m3u8")) {
+            // Whatever a playlist names is stored (it goes a window later).
+            for uri in playlist_entries(&playlist).0 {
+                assert!(
+                    dir.join("360p").join(&uri).exists(),
+                    "{uri} named but gone:\n{playlist}"
+                );
+            }
+            for r in ["360p", "240p", "audio"] {
+                most = most.max(segments(&dir.join(r)).len());
+            }
+            gone_while_live |= !dir.join("360p/0.m4s").exists();
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let (ok, err) = publisher.finish();
+    assert!(ok, "publisher failed: {err}");
+    assert!(gone_while_live, "no segment was deleted while live");
+    // 2 listed + 3 kept behind them + the one being written.
+    assert!(most <= 6, "{most} segments stored in one rendition at once");
+    dev.wait_for(30, "ENDLIST after the grace period", || {
+        has_endlist(&dev, "360p") && has_endlist(&dev, "240p")
+    });
+    // The final manifests name what is stored, HLS and DASH alike, and play.
+    let report = python(CHECK_MANIFESTS, &[dir.to_str().unwrap()]);
+    assert!(report.contains("files"), "{report}");
+    let (uris, _) = playlist_entries(&fs::read_to_string(dir.join("360p/index.m3u8")).unwrap());
+    let stored: Vec<String> = segments(&dir.join("360p"))
+        .iter()
+        .map(|(n, _)| format!("{n}.m4s"))
+        .collect();
+    assert_eq!(
+        uris, stored,
+        "the final playlist lists exactly what is stored"
+    );
+    assert!(!stored.contains(&"0.m4s".to_string()), "{stored:?}");
+    let errors = decode_errors(&dir.join("master.m3u8"));
+    assert!(errors.trim().is_empty(), "{errors}");
+    assert!(
+        !dev.data.path().join("store/vod").exists(),
+        "no VOD copy without the archive"
+    );
+    let (_, _, metrics) = http_get(&format!("{}/metrics", dev.http));
+    let deleted: f64 = text(&metrics)
+        .lines()
+        .find_map(|l| l.strip_prefix("livefleet_storage_deletes_total{result=\"ok\"} "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    assert!(deleted >= 9.0, "deletes counted: {deleted}");
+}

@@ -41,7 +41,7 @@ const KEEP_WRITTEN: u64 = 128;
 
 /// The key of segment `n`'s chat file.
 pub fn file_key(channel: &ChannelName, n: u64) -> String {
-    format!("live/{channel}/chat/{n}.json")
+    format!("live/{channel}/{}", livefleet_base::chat_replay_path(n))
 }
 
 /// Writes chat files while this relay holds the lease; runs until aborted.

@@ -53,6 +53,9 @@ pub struct BroadcastConfig {
     pub utc_timing_url: Option<String>,
     /// Live (real time) or a file: decides the encoders' threads.
     pub pace: Pace,
+    /// Delete segments that left the live manifests (see
+    /// `PackagerConfig::expire_segments`): a live channel that is not archived.
+    pub expire_segments: bool,
 }
 
 /// A channel's broadcast across publish sessions.
@@ -113,6 +116,7 @@ impl Broadcast {
             start_time_unix_ms: config.start_time_unix_ms,
             generation: config.generation,
             utc_timing_url: config.utc_timing_url.clone(),
+            expire_segments: config.expire_segments,
         };
         let (pack, packager) = pack::spawn(&config.label, pconfig, sink, progress.clone())?;
         Ok(Self {

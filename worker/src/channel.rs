@@ -65,6 +65,9 @@ pub struct LiveChannel {
     /// Set when the channel was deleted: the broadcast ends as soon as its
     /// publish does, without waiting the grace period for the publisher.
     pub deleted: Arc<AtomicBool>,
+    /// Delete segments once they left the live manifests: the node does not
+    /// archive, so nothing else would (a 24/7 channel would fill the store).
+    pub expire_segments: bool,
 }
 
 /// Runs a channel's broadcasts on the calling (dedicated, blocking) thread
@@ -101,6 +104,7 @@ pub fn run_channel(
             generation: ch.generation,
             utc_timing_url: ch.timing.utc_timing_url.clone(),
             pace: crate::threads::Pace::RealTime,
+            expire_segments: ch.expire_segments,
         };
         let started = config.start_time_unix_ms;
         if !std::mem::take(&mut continued) {

@@ -80,6 +80,7 @@ fn a_failed_gpu_path_falls_back_to_the_cpu_and_the_output_is_complete() {
         generation: None,
         utc_timing_url: None,
         pace: crate::threads::Pace::RealTime,
+        expire_segments: false,
     };
     let mut broadcast = Broadcast::new(config, Box::new(sink), progress.clone()).unwrap();
     broadcast.pretend = Some(Offer {

@@ -252,6 +252,7 @@ impl ChannelRun {
             resume: spec.resume,
             fleet: spec.fleet,
             deleted: deleted.clone(),
+            expire_segments: !base.archiver.enabled(),
         };
         let feed = LiveFeed::new(rx, tokio::runtime::Handle::current());
         let thread_stop = stop.clone();

@@ -105,6 +105,11 @@ impl Stage<'_> {
             .segments_written
             .fetch_add(segments as u64, Ordering::Relaxed);
         self.announce(&closed);
+        // Behind the manifests that stopped naming them a window ago.
+        let expired = p.take_expired();
+        if !expired.is_empty() {
+            self.sink.expire(expired);
+        }
         Ok(())
     }
 

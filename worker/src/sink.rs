@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use livefleet_base::ChannelName;
-use livefleet_packager::{CacheClass, Output, PackagerState};
+use livefleet_packager::{segment_number, CacheClass, Output, PackagerState};
 use livefleet_storage::{ObjectMeta, Put, Storage, StorageWriter, WriterError};
 
 use crate::archive::{manifests_of, Archiver, Ended};
@@ -53,6 +53,11 @@ pub trait OutputSink: Send + 'static {
     /// Waits until everything written is stored or given up, and tries what
     /// was given up once more: the end of a broadcast, before its last manifests.
     fn settle(&mut self) {}
+
+    /// Segments that left the live manifests long enough ago (packager
+    /// paths, see `PackagerConfig::expire_segments`): a sink that stores
+    /// deletes them. Never called unless the broadcast expires segments.
+    fn expire(&mut self, _paths: Vec<String>) {}
 
     /// The broadcast ended and its final manifests (`manifests`, already
     /// written) are settled: a sink that archives starts the VOD copy.
@@ -213,6 +218,23 @@ impl OutputSink for WriterSink {
         if let Err(e) = self.writer.blocking_settle() {
             tracing::warn!(error = %e, "could not wait for the storage writer");
         }
+    }
+
+    /// Deletes each path, and the chat replay file of each media segment
+    /// number among them, behind the puts already queued.
+    fn expire(&mut self, paths: Vec<String>) {
+        let numbers: std::collections::BTreeSet<u64> =
+            paths.iter().filter_map(|p| segment_number(p)).collect();
+        let chat = numbers.into_iter().map(livefleet_base::chat_replay_path);
+        let count = paths.len();
+        for path in paths.into_iter().chain(chat) {
+            let key = format!("{}{path}", self.prefix);
+            if let Err(e) = self.writer.blocking_delete(key) {
+                tracing::warn!(error = %e, "cannot queue the deletion of an expired object");
+                return;
+            }
+        }
+        tracing::debug!(objects = count, "expired segments queued for deletion");
     }
 
     fn ended(&mut self, manifests: Vec<Output>, state: &PackagerState) {

@@ -93,6 +93,7 @@ pub fn transcode(
         generation: None,
         utc_timing_url: None,
         pace: crate::threads::Pace::Unbounded,
+        expire_segments: false,
     };
     let mut broadcast = Broadcast::new(config, Box::new(sink), progress.clone())?;
     if let Err(e) = broadcast.run_session(&mut source) {

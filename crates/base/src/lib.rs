@@ -9,6 +9,7 @@
 pub mod cache;
 pub mod clock;
 pub mod content_type;
+pub mod layout;
 pub mod media;
 pub mod names;
 pub mod telemetry;
@@ -16,5 +17,6 @@ pub mod telemetry;
 pub use cache::CacheClass;
 pub use clock::now_unix_ms;
 pub use content_type::content_type_for_key;
+pub use layout::chat_replay_path;
 pub use media::{MediaPacket, PacketKind, Track, WireError};
 pub use names::{ChannelName, NameError, RenditionName};

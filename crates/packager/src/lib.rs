@@ -29,6 +29,7 @@ pub mod annexb;
 mod audio;
 mod bits;
 mod error;
+mod expiry;
 mod manifest;
 mod model;
 mod mp4;
@@ -91,6 +92,13 @@ pub struct Packager {
     earlier_tracks: BTreeMap<(u32, u32), Vec<(TrackSpec, String)>>,
     /// Segments closed since [`Packager::take_closed`] was last called.
     closed: Vec<ClosedSegment>,
+    /// The lowest segment number still stored (above `first_number` once
+    /// segments expire, see [`PackagerConfig::expire_segments`]).
+    pub(crate) retained_from: u64,
+    /// Paths expired since [`Packager::take_expired`] was last called.
+    expired: Vec<String>,
+    /// Init segments (generation, version) already handed back as expired.
+    expired_inits: BTreeSet<(u32, u32)>,
 }
 
 impl Packager {
@@ -167,6 +175,15 @@ impl Packager {
             Some(_) | None if fresh => 0,
             _ => state.init_generation + 1,
         };
+        let first_number = if fresh {
+            state.next_number
+        } else {
+            state.first_number
+        };
+        let retained_from = state
+            .retained_from
+            .unwrap_or(first_number)
+            .max(first_number);
         let p = Self {
             pending_period: Some(config.start_time_unix_ms),
             config,
@@ -174,11 +191,7 @@ impl Packager {
             lead,
             boundaries: BTreeMap::new(),
             next_number: state.next_number,
-            first_number: if fresh {
-                state.next_number
-            } else {
-                state.first_number
-            },
+            first_number,
             published: state.next_number.checked_sub(1).filter(|_| !fresh),
             periods: state.periods,
             init_generation,
@@ -190,6 +203,9 @@ impl Packager {
             skipped_numbers: BTreeSet::new(),
             earlier_tracks: BTreeMap::new(),
             closed: Vec::new(),
+            retained_from,
+            expired: Vec::new(),
+            expired_inits: BTreeSet::new(),
         };
         let mut p = p;
         p.set_missing(&state.missing);
@@ -309,6 +325,7 @@ impl Packager {
         }
         self.published = Some(through);
         self.write_manifests(out);
+        self.expire();
     }
 
     fn write_manifests(&mut self, out: &mut Vec<Output>) {
@@ -407,6 +424,7 @@ impl Packager {
                 })
                 .collect(),
             missing: self.missing.iter().cloned().collect(),
+            retained_from: (self.retained_from > self.first_number).then_some(self.retained_from),
         }
     }
 
@@ -446,7 +464,7 @@ pub(crate) fn segment_name(number: u64, generation: u32) -> String {
 }
 
 /// The number of the segment a path (`<track>/<n>.m4s`, `<track>/<n>-g<g>.m4s`) names.
-fn segment_number(path: &str) -> Option<u64> {
+pub fn segment_number(path: &str) -> Option<u64> {
     let file = path.rsplit('/').next()?.strip_suffix(".m4s")?;
     let digits = file.split('-').next()?;
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
@@ -463,5 +481,7 @@ pub(crate) fn rescale(v: i64, from: i64, to: i64) -> i64 {
     ((i128::from(v) * i128::from(to)).div_euclid(i128::from(from))) as i64
 }
 
+#[cfg(test)]
+mod expiry_tests;
 #[cfg(test)]
 mod tests;

@@ -27,6 +27,14 @@ pub struct PackagerConfig {
     /// its own write time (`urn:mpeg:dash:utc:direct:2014`) for players that
     /// cannot reach it.
     pub utc_timing_url: Option<String>,
+    /// Hand back, through [`crate::Packager::take_expired`], the media
+    /// segments (and init segments no period needs any more) that left the
+    /// live manifests, once they have been out of them for as long again as
+    /// the manifests list plus a segment (RFC 8216, 6.2.2): the store then
+    /// holds about two windows per rendition instead of the whole broadcast.
+    /// The final manifests list only what is still stored. Off when the
+    /// broadcast is archived (the archive copies every segment at the end).
+    pub expire_segments: bool,
 }
 
 /// What a track carries.

@@ -70,6 +70,10 @@ pub struct PackagerState {
     /// Segments listed but not stored (`<track>/<file>`), see [`crate::Packager::set_missing`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub missing: Vec<String>,
+    /// The lowest segment number still stored, when segments below it
+    /// expired (see [`crate::PackagerConfig::expire_segments`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retained_from: Option<u64>,
 }
 
 /// A closed segment of one track.

@@ -39,7 +39,7 @@ fn audio_spec() -> TrackSpec {
     }
 }
 
-fn config() -> PackagerConfig {
+pub(super) fn config() -> PackagerConfig {
     PackagerConfig {
         segment_duration: 2.0,
         live_window: 3,
@@ -47,10 +47,11 @@ fn config() -> PackagerConfig {
         start_time_unix_ms: START_MS,
         generation: None,
         utc_timing_url: None,
+        expire_segments: false,
     }
 }
 
-fn specs() -> Vec<TrackSpec> {
+pub(super) fn specs() -> Vec<TrackSpec> {
     vec![
         video_spec("360p", 640, 360, 800_000),
         video_spec("240p", 426, 240, 300_000),
@@ -61,7 +62,7 @@ fn specs() -> Vec<TrackSpec> {
 /// Feeds `seconds` of 30 fps video (keyframe every 2 s, one B-frame pattern)
 /// in two renditions and 48 kHz AAC, interleaved as encoder threads would,
 /// starting at `from` seconds. Returns every output.
-fn feed(p: &mut Packager, from: f64, seconds: f64) -> Vec<Output> {
+pub(super) fn feed(p: &mut Packager, from: f64, seconds: f64) -> Vec<Output> {
     let mut out = Vec::new();
     let frames = (seconds * 30.0) as i64;
     let first_frame = (from * 30.0) as i64;
@@ -105,7 +106,7 @@ fn feed(p: &mut Packager, from: f64, seconds: f64) -> Vec<Output> {
     out
 }
 
-fn find<'a>(outputs: &'a [Output], path: &str) -> Option<&'a Bytes> {
+pub(super) fn find<'a>(outputs: &'a [Output], path: &str) -> Option<&'a Bytes> {
     outputs
         .iter()
         .rev()
@@ -113,7 +114,7 @@ fn find<'a>(outputs: &'a [Output], path: &str) -> Option<&'a Bytes> {
         .map(|Output::Put { body, .. }| body)
 }
 
-fn text(outputs: &[Output], path: &str) -> String {
+pub(super) fn text(outputs: &[Output], path: &str) -> String {
     String::from_utf8(
         find(outputs, path)
             .unwrap_or_else(|| panic!("{path} not written"))

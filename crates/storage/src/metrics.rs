@@ -18,6 +18,8 @@ use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, 
 ///   stored that way).
 /// - `livefleet_storage_missing_segments`: segments and init segments not
 ///   stored; the manifests mark them (HLS `EXT-X-GAP`, a hole in the MPD).
+/// - `livefleet_storage_deletes_total{result="ok|failed"}`: expired objects
+///   a writer deleted, and deletes it gave up (left to a lifecycle rule).
 /// - `livefleet_storage_manifests_held_total`: manifest versions not stored
 ///   because a segment they name was lost after they were made; the next
 ///   version, which marks the gap, replaces them.
@@ -29,6 +31,7 @@ pub struct StorageMetrics {
     pub(crate) parked: IntGauge,
     pub(crate) missing: IntGauge,
     pub(crate) manifests_held: IntCounter,
+    pub(crate) deletes: IntCounterVec,
 }
 
 impl StorageMetrics {
@@ -42,9 +45,13 @@ impl StorageMetrics {
         registry.register(Box::new(metrics.parked.clone()))?;
         registry.register(Box::new(metrics.missing.clone()))?;
         registry.register(Box::new(metrics.manifests_held.clone()))?;
+        registry.register(Box::new(metrics.deletes.clone()))?;
         // Every result starts at zero, so rates and alerts have a series before the first event.
         for result in ["ok", "retry", "failed", "recovered", "dropped"] {
             metrics.puts.with_label_values(&[result]);
+        }
+        for result in ["ok", "failed"] {
+            metrics.deletes.with_label_values(&[result]);
         }
         Ok(metrics)
     }
@@ -83,7 +90,15 @@ impl StorageMetrics {
             "livefleet_storage_manifests_held_total",
             "Manifest versions not stored because a segment they name was lost; a later version marks the gap.",
         )?;
+        let deletes = IntCounterVec::new(
+            Opts::new(
+                "livefleet_storage_deletes_total",
+                "Deletes of expired objects by storage writers, by result: ok, or failed (given up after retries; the object is left to the bucket's lifecycle rule).",
+            ),
+            &["result"],
+        )?;
         Ok(StorageMetrics {
+            deletes,
             puts,
             put_seconds,
             queue_depth,
@@ -107,6 +122,11 @@ impl StorageMetrics {
 
     pub(crate) fn dropped(&self) {
         self.puts.with_label_values(&["dropped"]).inc();
+    }
+
+    pub(crate) fn deleted(&self, ok: bool) {
+        let result = if ok { "ok" } else { "failed" };
+        self.deletes.with_label_values(&[result]).inc();
     }
 
     pub(crate) fn recovered(&self) {

@@ -120,6 +120,19 @@ pub(crate) async fn put_with_retry(
     .await
 }
 
+/// Deletes `key`, retrying according to `policy`; counted in
+/// `livefleet_storage_deletes_total`.
+pub(crate) async fn delete_with_retry(
+    storage: &dyn Storage,
+    key: &str,
+    policy: &RetryPolicy,
+    metrics: &StorageMetrics,
+) -> Result<(), StorageError> {
+    let result = with_retries(policy, "delete", key, |_, _, _| {}, || storage.delete(key)).await;
+    metrics.deleted(result.is_ok());
+    result
+}
+
 /// A [`Storage`] that retries the calls of another one according to a
 /// [`RetryPolicy`]. Puts are counted in [`StorageMetrics`].
 ///

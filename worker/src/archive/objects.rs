@@ -4,6 +4,8 @@
 
 use std::collections::BTreeSet;
 
+use livefleet_packager::segment_number;
+
 use super::error::ArchiveError;
 
 /// The objects a presentation's playlists name, by path relative to the
@@ -33,13 +35,6 @@ impl Named {
             Some((lo, hi)) => Some((lo.min(n), hi.max(n))),
         })
     }
-}
-
-/// The number of a media segment path (`360p/42.m4s`, `360p/42-g3.m4s`).
-pub(crate) fn segment_number(path: &str) -> Option<u64> {
-    let file = path.rsplit('/').next()?;
-    let stem = file.strip_suffix(".m4s")?;
-    stem.split('-').next()?.parse().ok()
 }
 
 /// Reads the master playlist `master` and the media playlists (found by path

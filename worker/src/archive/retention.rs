@@ -48,7 +48,7 @@ pub(super) async fn delete_live(archiver: &Archiver, finished: &Finished, named:
     keys.extend(named.segments.iter().cloned());
     keys.extend(named.gaps.iter().cloned());
     if let Some((first, last)) = named.number_range() {
-        keys.extend((first..=last).map(|n| format!("chat/{n}.json")));
+        keys.extend((first..=last).map(livefleet_base::chat_replay_path));
     }
     let mut deleted = 0u64;
     for path in &keys {

@@ -73,6 +73,7 @@ pub(crate) fn mpd(p: &Packager) -> String {
         let total: f64 = reference
             .history
             .iter()
+            .filter(|e| e.number >= p.retained_from)
             .map(|e| seconds(e.duration, reference.spec.timescale))
             .sum();
         let _ = write!(
@@ -117,7 +118,16 @@ pub(crate) fn mpd(p: &Packager) -> String {
             .periods
             .get(pi + 1)
             .map_or(u64::MAX, |n| n.first_number.saturating_sub(1));
-        let whole = (period.first_number, last);
+        // Finished, the static MPD starts at the first segment still stored.
+        let from = if p.finished {
+            period.first_number.max(p.retained_from)
+        } else {
+            period.first_number
+        };
+        if from > last {
+            continue;
+        }
+        let whole = (from, last);
         let whole_ref = listed(reference, whole);
         let period_length: f64 = whole_ref
             .iter()

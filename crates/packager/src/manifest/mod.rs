@@ -15,7 +15,7 @@ pub(crate) use hls::{master_playlist, media_playlist};
 pub(super) fn window(p: &Packager) -> Option<(u64, u64)> {
     let end = p.published?;
     if p.finished {
-        return Some((p.first_number, end));
+        return Some((p.retained_from, end));
     }
     let start = match p.config.dvr_window {
         Some(dvr) => {
@@ -34,7 +34,7 @@ pub(super) fn window(p: &Packager) -> Option<(u64, u64)> {
         }
         None => (end + 1).saturating_sub(p.config.live_window.max(1) as u64),
     };
-    Some((start.max(p.first_number), end))
+    Some((start.max(p.retained_from), end))
 }
 
 /// The track whose segment list stands for the broadcast (the first video track).

@@ -51,6 +51,11 @@ impl Losses {
         true
     }
 
+    /// `key` was deleted (an expired segment): no longer missing. Whether it was.
+    pub(super) fn forget(&self, key: &str) -> bool {
+        self.record_stored(key)
+    }
+
     /// Whether `key` was missing (and is no more).
     pub(super) fn record_stored(&self, key: &str) -> bool {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());

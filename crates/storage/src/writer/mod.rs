@@ -125,6 +125,8 @@ pub enum WriterError {
 
 pub(super) enum Command {
     Put(Put),
+    /// Delete an expired object, after the puts queued before.
+    Delete(String),
     Flush(oneshot::Sender<()>),
     /// Try every parked put once now, then answer.
     Settle(oneshot::Sender<()>),
@@ -173,6 +175,7 @@ impl std::fmt::Debug for Command {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Command::Put(put) => write!(f, "Put({})", put.key),
+            Command::Delete(key) => write!(f, "Delete({key})"),
             Command::Flush(_) => f.write_str("Flush"),
             Command::Settle(_) => f.write_str("Settle"),
         }
@@ -203,6 +206,7 @@ impl StorageWriter {
                 metrics: metrics.clone(),
                 parked: Vec::new(),
                 parked_bytes: 0,
+                parked_deletes: Vec::new(),
                 down: false,
             }
             .run(queue),
@@ -359,6 +363,21 @@ impl StorageWriter {
             .map_err(|_| WriterError::Closed { key: String::new() })
     }
 
+    /// Queues the deletion of `key` (an expired segment) behind the puts
+    /// queued before, from a thread outside the runtime, blocking while the
+    /// queue is full. A put of `key` still parked is dropped, a loss of it
+    /// forgotten; a delete that fails after its retries is parked like a put
+    /// and tried again with them.
+    ///
+    /// # Panics
+    /// When called from asynchronous code.
+    pub fn blocking_delete(&self, key: String) -> Result<(), WriterError> {
+        validate_key(&key)?;
+        self.commands
+            .blocking_send(Command::Delete(key))
+            .map_err(|mpsc::error::SendError(command)| closed(command))
+    }
+
     /// Blocking [`StorageWriter::flush`], for threads outside the runtime.
     ///
     /// # Panics
@@ -437,6 +456,7 @@ impl StorageWriter {
 fn closed(command: Command) -> WriterError {
     match command {
         Command::Put(put) => WriterError::Closed { key: put.key },
+        Command::Delete(key) => WriterError::Closed { key },
         Command::Flush(_) | Command::Settle(_) => WriterError::Closed { key: String::new() },
     }
 }

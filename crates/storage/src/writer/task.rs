@@ -8,8 +8,12 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use super::{Command, Counters, Losses, Put, WriterOptions};
-use crate::retry::put_with_retry;
+use crate::retry::{delete_with_retry, put_with_retry};
 use crate::{Storage, StorageError, StorageMetrics};
+
+/// Deletes kept for another attempt; beyond them, an expired object is left
+/// to the bucket's lifecycle rule (a store down for a long time).
+const MAX_PARKED_DELETES: usize = 100_000;
 
 /// The background task: the queue in order, and the parked puts between.
 pub(super) struct Task {
@@ -21,6 +25,9 @@ pub(super) struct Task {
     /// Given-up puts, oldest first, at most one per key.
     pub(super) parked: Vec<Put>,
     pub(super) parked_bytes: usize,
+    /// Deletes given up (or not tried while the store is down), tried again
+    /// with the parked puts.
+    pub(super) parked_deletes: Vec<String>,
     /// A put failed after its retries with an error that may pass: the
     /// store is taken to be down, and queued puts are parked at once
     /// instead of waiting out their retries each; the parked retries probe
@@ -36,7 +43,7 @@ impl Task {
         loop {
             let command = if let Some(c) = held.take() {
                 Some(c)
-            } else if self.parked.is_empty() {
+            } else if self.parked.is_empty() && self.parked_deletes.is_empty() {
                 queue.recv().await
             } else {
                 tokio::select! {
@@ -77,6 +84,7 @@ impl Task {
                     }
                     self.store_batch(batch).await;
                 }
+                Command::Delete(key) => self.delete(key).await,
                 Command::Flush(done) => {
                     let _ = done.send(());
                 }
@@ -86,11 +94,17 @@ impl Task {
                 }
             }
         }
-        if !self.parked.is_empty() {
+        if !self.parked.is_empty() || !self.parked_deletes.is_empty() {
             self.retry_parked().await;
         }
         for put in &self.parked {
             tracing::error!(key = %put.key, "storage writer stopping; this object was never stored");
+        }
+        if !self.parked_deletes.is_empty() {
+            tracing::warn!(
+                objects = self.parked_deletes.len(),
+                "storage writer stopping; expired objects not deleted are left to the bucket's lifecycle rule"
+            );
         }
         tracing::debug!("storage writer drained; stopping");
     }
@@ -210,7 +224,44 @@ impl Task {
         self.parked.push(put);
     }
 
-    /// One attempt at every parked put, oldest first.
+    /// Deletes an expired object: a parked put of it is moot, a loss of it
+    /// forgotten. While the store is down, or when the delete fails after
+    /// its retries, it waits with the parked puts.
+    async fn delete(&mut self, key: String) {
+        if let Some(k) = self.parked.iter().position(|p| p.key == key) {
+            let old = self.parked.remove(k);
+            self.parked_bytes -= old.body.len();
+            self.metrics.parked.dec();
+        }
+        if self.losses.forget(&key) {
+            self.metrics.missing.dec();
+        }
+        if self.down {
+            self.park_delete(key);
+            return;
+        }
+        let retry = &self.options.retry;
+        if let Err(error) = delete_with_retry(&*self.storage, &key, retry, &self.metrics).await {
+            if error.is_retryable() {
+                self.down = true;
+                tracing::warn!(%key, %error, "the store is not answering; puts and deletes are parked until it answers again");
+            } else {
+                tracing::warn!(%key, %error, "cannot delete an expired object");
+            }
+            self.park_delete(key);
+        }
+    }
+
+    fn park_delete(&mut self, key: String) {
+        if self.parked_deletes.len() >= MAX_PARKED_DELETES {
+            tracing::error!(%key, limit = MAX_PARKED_DELETES, "too many deletes waiting; this object is left to the bucket's lifecycle rule");
+            return;
+        }
+        self.parked_deletes.push(key);
+    }
+
+    /// One attempt at every parked put, oldest first, then (while the store
+    /// answers) at every parked delete.
     async fn retry_parked(&mut self) {
         let parked = std::mem::take(&mut self.parked);
         self.parked_bytes = 0;
@@ -242,6 +293,21 @@ impl Task {
                     self.parked_bytes += put.body.len();
                     self.metrics.parked.inc();
                     self.parked.push(put);
+                }
+            }
+        }
+        if failing {
+            return;
+        }
+        for key in std::mem::take(&mut self.parked_deletes) {
+            match self.storage.delete(&key).await {
+                Ok(()) => {
+                    self.down = false;
+                    self.metrics.deleted(true);
+                }
+                Err(error) => {
+                    tracing::debug!(%error, %key, "parked delete still fails");
+                    self.parked_deletes.push(key);
                 }
             }
         }

@@ -1,0 +1,122 @@
+//! Segments expiring behind the live window.
+
+use crate::tests::{config, feed, specs, text};
+use crate::{Packager, PackagerConfig, PackagerState};
+
+fn expiring() -> PackagerConfig {
+    PackagerConfig {
+        expire_segments: true,
+        ..config()
+    }
+}
+
+fn media_sequence(playlist: &str) -> u64 {
+    playlist
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no media sequence in {playlist}"))
+}
+
+fn number(path: &str) -> u64 {
+    crate::segment_number(path).unwrap_or_else(|| panic!("{path} is no media segment"))
+}
+
+#[test]
+fn segments_expire_a_window_and_a_segment_after_they_leave_it() {
+    let (mut p, _) = Packager::new(expiring(), specs()).unwrap();
+    let mut expired: Vec<String> = Vec::new();
+    for step in 0..20 {
+        let out = feed(&mut p, f64::from(step) * 2.0, 2.0);
+        let now = p.take_expired();
+        if now.is_empty() {
+            continue;
+        }
+        // The playlist of this step lists 3 segments; what expires left
+        // the window at least as many segments plus one ago.
+        let first = media_sequence(&text(&out, "360p/index.m3u8"));
+        for path in &now {
+            assert!(
+                number(path) + 3 + 1 < first,
+                "{path} expired at window start {first}"
+            );
+        }
+        expired.extend(now);
+    }
+    // 40 s: segments 0..=18 published, the window 16..=18, 0..=11 gone.
+    let mut want = Vec::new();
+    for n in 0..=11 {
+        for track in ["360p", "240p", "aac"] {
+            want.push(format!("{track}/{n}.m4s"));
+        }
+    }
+    let mut got = expired.clone();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want, "each segment of each rendition expires once");
+
+    // Finished: the last segment closes (19), 12 expires, and the manifests
+    // name only what is stored.
+    let out = p.finish();
+    let mut last = p.take_expired();
+    last.sort();
+    assert_eq!(last, ["240p/12.m4s", "360p/12.m4s", "aac/12.m4s"]);
+    let playlist = text(&out, "360p/index.m3u8");
+    assert!(playlist.contains("#EXT-X-ENDLIST"), "{playlist}");
+    assert_eq!(media_sequence(&playlist), 13, "{playlist}");
+    assert!(!playlist.contains("\n12.m4s"), "{playlist}");
+    let mpd = text(&out, "manifest.mpd");
+    assert!(mpd.contains("type=\"static\""), "{mpd}");
+    assert!(
+        mpd.contains("mediaPresentationDuration=\"PT14S\""),
+        "7 segments of 2 s: {mpd}"
+    );
+    assert!(mpd.contains("startNumber=\"13\""), "{mpd}");
+    assert!(mpd.contains("<Period id=\"p0\" start=\"PT0S\">"), "{mpd}");
+    let _ = p.finish();
+    assert!(p.take_expired().is_empty(), "nothing expires once finished");
+}
+
+#[test]
+fn nothing_expires_unless_asked() {
+    let (mut p, _) = Packager::new(config(), specs()).unwrap();
+    let _ = feed(&mut p, 0.0, 40.0);
+    assert!(p.take_expired().is_empty());
+    let out = p.finish();
+    assert_eq!(media_sequence(&text(&out, "360p/index.m3u8")), 0);
+    assert_eq!(p.state().retained_from, None);
+}
+
+#[test]
+fn a_resumed_broadcast_goes_on_from_what_is_stored_and_drops_old_init_segments() {
+    let (mut p, _) = Packager::new(expiring(), specs()).unwrap();
+    let _ = feed(&mut p, 0.0, 30.0);
+    let before = p.take_expired();
+    assert!(!before.is_empty());
+    let state = p.state();
+    let kept = state.retained_from.expect("the state says what is stored");
+    let json = serde_json::to_string(&state).unwrap();
+    let state: PackagerState = serde_json::from_str(&json).unwrap();
+
+    let (mut q, _) = Packager::resume(expiring(), specs(), state).unwrap();
+    let mut after = Vec::new();
+    for step in 15..40 {
+        let _ = feed(&mut q, f64::from(step) * 2.0, 2.0);
+        after.extend(q.take_expired());
+    }
+    for path in after.iter().filter(|p| p.ends_with(".m4s")) {
+        assert!(number(path) >= kept, "{path} expired twice");
+    }
+    // The first worker's init segments go once none of its segments is stored.
+    let inits: Vec<&String> = after.iter().filter(|p| p.ends_with(".mp4")).collect();
+    assert_eq!(
+        inits,
+        ["360p/init.mp4", "240p/init.mp4", "aac/init.mp4"]
+            .iter()
+            .collect::<Vec<_>>()
+    );
+    let out = q.finish();
+    let playlist = text(&out, "360p/index.m3u8");
+    assert!(!playlist.contains("URI=\"init.mp4\""), "{playlist}");
+    assert!(playlist.contains("-g1.m4s"), "{playlist}");
+}
