@@ -33,6 +33,9 @@ pub enum PackagerError {
         number: u64,
         limit: usize,
     },
+    /// A state to resume from that no packager could have written.
+    #[error("packager state: {0}")]
+    State(String),
     /// A sample came after `finish`.
     #[error("the broadcast is finished")]
     Finished,

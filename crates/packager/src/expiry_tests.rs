@@ -120,3 +120,47 @@ fn a_resumed_broadcast_goes_on_from_what_is_stored_and_drops_old_init_segments()
     assert!(!playlist.contains("URI=\"init.mp4\""), "{playlist}");
     assert!(playlist.contains("-g1.m4s"), "{playlist}");
 }
+
+#[test]
+fn states_no_packager_could_have_written_are_refused() {
+    let (mut p, _) = Packager::new(expiring(), specs()).unwrap();
+    let _ = feed(&mut p, 0.0, 20.0);
+    let good = p.state();
+    assert!(good.check().is_ok());
+    let mut states = Vec::new();
+    let mut s = good.clone();
+    s.next_number = s.first_number.saturating_sub(1);
+    s.first_number += 1;
+    states.push(("numbering backwards", s));
+    let mut s = good.clone();
+    s.tracks[0].runs[0].count = u32::MAX;
+    states.push(("a huge run", s));
+    let mut s = good.clone();
+    s.tracks[0].runs[0].duration = i64::MAX / 2;
+    states.push(("a run past the end of time", s));
+    let mut s = good.clone();
+    s.tracks[0].runs[0].duration = 0;
+    states.push(("segments of no duration", s));
+    let mut s = good.clone();
+    s.tracks[1].timescale = 0;
+    states.push(("timescale 0", s));
+    let mut s = good.clone();
+    s.tracks[0].runs.reverse();
+    let first = s.tracks[0].runs[0].clone();
+    s.tracks[0].runs.push(first);
+    states.push(("runs out of order", s));
+    for (what, state) in states {
+        assert!(state.check().is_err(), "{what} accepted");
+        assert!(
+            Packager::resume(expiring(), specs(), state).is_err(),
+            "{what}: resumed"
+        );
+    }
+    // A retained number past what was ever written is taken as "nothing kept".
+    let mut s = good.clone();
+    s.retained_from = Some(u64::MAX);
+    let (mut q, _) = Packager::resume(expiring(), specs(), s).unwrap();
+    let _ = feed(&mut q, 20.0, 10.0);
+    let out = q.finish();
+    assert!(text(&out, "360p/index.m3u8").contains("#EXT-X-ENDLIST"));
+}

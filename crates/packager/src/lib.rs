@@ -46,7 +46,7 @@ pub use model::{
     CacheClass, ClosedSegment, Output, PackagerConfig, Sample, TrackId, TrackMedia, TrackSpec,
 };
 pub(crate) use state::{compress, expand, SegEntry};
-pub use state::{PackagerState, PeriodState, SegmentRun, TrackHistory};
+pub use state::{PackagerState, PeriodState, SegmentRun, TrackHistory, MAX_STATE_SEGMENTS};
 use track::{OpenSegment, Track};
 pub use video::{parse_avcc, parse_hvcc, parse_sps, SpsInfo, VideoCodec, VideoCodecConfig};
 
@@ -155,6 +155,7 @@ impl Packager {
                 )));
             }
         }
+        state.check()?;
         let fresh = state.periods.is_empty();
         for t in &mut tracks {
             if let Some(h) = state
@@ -180,10 +181,11 @@ impl Packager {
         } else {
             state.first_number
         };
+        // Nothing at or above the next number was ever stored.
         let retained_from = state
             .retained_from
             .unwrap_or(first_number)
-            .max(first_number);
+            .clamp(first_number, state.next_number.max(first_number));
         let p = Self {
             pending_period: Some(config.start_time_unix_ms),
             config,

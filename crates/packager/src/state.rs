@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::rescale;
+use crate::{rescale, PackagerError};
 
 /// A period of the broadcast: the segments of one publish session (or of one
 /// worker after a failover).
@@ -42,7 +42,105 @@ pub struct TrackHistory {
     pub peak_bps: u64,
 }
 
+/// Segments one track of a state may list (97 days of 2 s segments): what
+/// a resumed packager allocates is bounded by it.
+pub const MAX_STATE_SEGMENTS: u64 = 1 << 22;
+
+/// The end of the year 9999 in Unix milliseconds: later wall clocks are not real.
+const MAX_WALLCLOCK_MS: i64 = 253_402_300_799_999;
+/// Media times beyond 2^50 ticks (about 400 years at 90 kHz) are not real,
+/// and keep millisecond arithmetic on them far from overflow.
+const MAX_MEDIA_TICKS: i64 = 1 << 50;
+
 impl PackagerState {
+    /// Checks what a packager resumed from this state relies on (the state
+    /// comes back from the bus, so it is outside input): numbering that
+    /// only rises, segment runs that are ordered, positive and within
+    /// [`MAX_STATE_SEGMENTS`], times that do not overflow.
+    pub fn check(&self) -> Result<(), PackagerError> {
+        let bad = |what: String| Err(PackagerError::State(what));
+        if self.init_generation == u32::MAX {
+            return bad("no file generation is left above the state's".into());
+        }
+        if self.next_number < self.first_number {
+            return bad(format!(
+                "next segment {} is below the first {}",
+                self.next_number, self.first_number
+            ));
+        }
+        if self
+            .periods
+            .windows(2)
+            .any(|w| w[1].first_number < w[0].first_number)
+        {
+            return bad("periods out of order".into());
+        }
+        if let Some(p) = self
+            .periods
+            .iter()
+            .find(|p| !(0..=MAX_WALLCLOCK_MS).contains(&p.wallclock_ms))
+        {
+            return bad(format!(
+                "a period starts at {} ms of the Unix epoch",
+                p.wallclock_ms
+            ));
+        }
+        if let Some(p) = self
+            .periods
+            .iter()
+            .find(|p| p.first_number > self.next_number)
+        {
+            return bad(format!(
+                "a period starts at segment {}, past the next number {}",
+                p.first_number, self.next_number
+            ));
+        }
+        for t in &self.tracks {
+            if t.timescale == 0 {
+                return bad(format!("track {}: timescale 0", t.name));
+            }
+            let mut total = 0u64;
+            // The number after the previous run, and its first start: a new
+            // session may start a little before the last segment's estimated end.
+            let mut next: Option<(u64, i64)> = None;
+            for r in &t.runs {
+                total += u64::from(r.count);
+                let end_number = r.number.checked_add(u64::from(r.count));
+                let end_start = i64::from(r.count)
+                    .checked_mul(r.duration)
+                    .and_then(|d| r.start.checked_add(d));
+                let (Some(end_number), Some(end_start)) = (end_number, end_start) else {
+                    return bad(format!("track {}: a run overflows", t.name));
+                };
+                if r.start < 0 || end_start > MAX_MEDIA_TICKS {
+                    return bad(format!(
+                        "track {}: a run from {} to {end_start} ticks",
+                        t.name, r.start
+                    ));
+                }
+                if r.count == 0 || r.duration <= 0 || total > MAX_STATE_SEGMENTS {
+                    return bad(format!(
+                        "track {}: a run of {} segments of {} ticks ({total} in all)",
+                        t.name, r.count, r.duration
+                    ));
+                }
+                if next.is_some_and(|(n, start)| r.number < n || r.start < start) {
+                    return bad(format!("track {}: runs out of order", t.name));
+                }
+                if end_number > self.next_number {
+                    return bad(format!(
+                        "track {}: segment {} is past the next number {}",
+                        t.name,
+                        end_number - 1,
+                        self.next_number
+                    ));
+                }
+                next = Some((end_number, r.start));
+            }
+        }
+        Ok(())
+    }
+
     /// End of the last listed segment, in `timescale` ticks (the media time
     /// at which a resumed broadcast continues).
     pub fn end_time(&self, timescale: u32) -> Option<i64> {
@@ -113,8 +211,8 @@ pub(crate) fn compress(entries: &[SegEntry]) -> Vec<SegmentRun> {
 pub(crate) fn expand(runs: &[SegmentRun]) -> Vec<SegEntry> {
     let mut out = Vec::new();
     for r in runs {
-        // A state document is outside input: bound what it can make us allocate.
-        for k in 0..u64::from(r.count.min(1_000_000)) {
+        // Bounded and free of overflow once `PackagerState::check` passed.
+        for k in 0..u64::from(r.count) {
             out.push(SegEntry {
                 number: r.number + k,
                 start: r.start + r.duration * k as i64,

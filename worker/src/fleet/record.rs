@@ -74,7 +74,13 @@ impl BroadcastStore {
             return Ok(None);
         }
         match serde_json::from_slice::<BroadcastRecord>(&bytes) {
-            Ok(r) if r.channel == *channel => Ok(Some(r)),
+            Ok(r) if r.channel == *channel => match r.state.check() {
+                Ok(()) => Ok(Some(r)),
+                Err(e) => {
+                    tracing::warn!(%channel, error = %e, "broadcast state no packager could have written; starting the channel afresh");
+                    Ok(None)
+                }
+            },
             Ok(r) => {
                 tracing::warn!(%channel, stored = %r.channel, "broadcast state names another channel; ignored");
                 Ok(None)

@@ -48,7 +48,7 @@ pub(super) fn reference(p: &Packager) -> &Track {
 pub(super) fn listed(t: &Track, (start, end): (u64, u64)) -> &[SegEntry] {
     let a = t.history.partition_point(|e| e.number < start);
     let b = t.history.partition_point(|e| e.number <= end);
-    &t.history[a..b]
+    t.history.get(a..b).unwrap_or(&[])
 }
 
 /// Index of the period a segment number belongs to.
