@@ -118,7 +118,7 @@ pub struct DevOptions {
 }
 
 pub async fn run(o: DevOptions) -> anyhow::Result<()> {
-    o.archive.validate().map_err(anyhow::Error::msg)?;
+    o.archive.validate()?;
     std::fs::create_dir_all(&o.data)
         .with_context(|| format!("cannot create the data directory {}", o.data.display()))?;
     let data = o.data.canonicalize().unwrap_or(o.data.clone());

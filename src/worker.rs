@@ -62,7 +62,7 @@ pub async fn run(a: WorkerArgs) -> anyhow::Result<ExitCode> {
         None => {}
     }
     let node: services::WorkerFile = config::load(a.config.as_deref())?;
-    node.archive.validate().map_err(anyhow::Error::msg)?;
+    node.archive.validate()?;
     let (client, js) = nats::connect(&a.nats, &format!("livefleet-worker-{}", a.id)).await?;
     let registry = prometheus::Registry::new();
     let stop = tokio_util::sync::CancellationToken::new();
@@ -135,9 +135,8 @@ async fn calibrate(seconds: f64) -> anyhow::Result<ExitCode> {
     let duration = std::time::Duration::from_secs_f64(seconds.clamp(0.5, 120.0));
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     eprintln!("measuring libx264 on {cores} parallel 720p30 encoders for {duration:?}...");
-    let cpu = tokio::task::spawn_blocking(move || measure(EncoderKind::X264, cores, duration))
-        .await?
-        .map_err(anyhow::Error::msg)?;
+    let cpu =
+        tokio::task::spawn_blocking(move || measure(EncoderKind::X264, cores, duration)).await??;
     eprintln!(
         "libx264: {:.0} frames/s, {:.1} Mpx/s sustained",
         cpu.frames_per_second,
@@ -147,8 +146,7 @@ async fn calibrate(seconds: f64) -> anyhow::Result<ExitCode> {
         Ok(()) => {
             eprintln!("measuring NVENC on 2 parallel sessions for {duration:?}...");
             let n = tokio::task::spawn_blocking(move || measure(EncoderKind::Nvenc, 2, duration))
-                .await?
-                .map_err(anyhow::Error::msg)?;
+                .await??;
             eprintln!("NVENC: {:.1} Mpx/s sustained", n.pixels_per_second / 1e6);
             Some(n)
         }

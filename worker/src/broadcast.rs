@@ -21,7 +21,7 @@ use livefleet_packager::{PackagerConfig, PackagerState, TrackSpec};
 use livefleet_profile::LadderProfile;
 
 use crate::encoder::{EncoderKind, Selection};
-use crate::hw;
+use crate::hw::{self, GpuError};
 use crate::ladder::Ladder;
 use crate::pack::{self, PackMsg, PackSender};
 pub use crate::progress::Progress;
@@ -73,7 +73,7 @@ pub struct Broadcast {
     pub(crate) timeline_end_90k: i64,
     pub(crate) progress: Arc<Progress>,
     /// GPU pieces that failed in this broadcast: they stay out of its later sessions.
-    failed: Vec<(GpuPiece, String)>,
+    failed: Vec<(GpuPiece, GpuError)>,
     /// The video path of the last session.
     path: Option<VideoPath>,
     /// GPU pieces a test pretends this machine has (the fallback tests).
@@ -154,13 +154,13 @@ impl Broadcast {
             let result = crate::session::run(self, source);
             self.sessions += 1;
             match result {
-                Err(PipelineError::Gpu { piece, message })
+                Err(PipelineError::Gpu { piece, source })
                     if !self.failed.iter().any(|(p, _)| *p == piece) =>
                 {
                     // The source goes on: the next session reads it from here,
                     // on the next path, after one discontinuity.
-                    tracing::warn!(%piece, error = %message, "a GPU piece failed; the channel continues on the next video path");
-                    self.failed.push((piece, message));
+                    tracing::warn!(%piece, error = %source, "a GPU piece failed; the channel continues on the next video path");
+                    self.failed.push((piece, source));
                 }
                 Err(e) => return Err(self.first_cause(e)),
                 ok => return ok,
@@ -227,7 +227,7 @@ impl SessionHost for Broadcast {
         };
         let mut device = None;
         let gpu_decode = if decoder == livefleet_profile::DecoderChoice::Cpu {
-            Err("the profile says decoder: cpu".to_owned())
+            Err(GpuError::NotChosen("the profile says decoder: cpu"))
         } else {
             hw::nvdec_offer(codec).map(|d| device = Some(d))
         };
@@ -239,7 +239,7 @@ impl SessionHost for Broadcast {
                 EncoderKind::X264 => Err(sel
                     .nvenc_unavailable
                     .clone()
-                    .unwrap_or_else(|| "the profile says encoder: x264".to_owned())),
+                    .unwrap_or(GpuError::NotChosen("the profile says encoder: x264"))),
             },
         };
         #[cfg(test)]

@@ -28,6 +28,19 @@ pub struct Calibration {
     pub capacity_pps: u64,
 }
 
+/// Why the calibration could not measure.
+#[derive(Debug, thiserror::Error)]
+pub enum CalibrationError {
+    #[error("FFmpeg initialisation: {0}")]
+    Init(ff::Error),
+    #[error(transparent)]
+    Open(#[from] encoder::EncoderError),
+    #[error("the encoder refused a frame: {0}")]
+    Encode(ff::Error),
+    #[error("an encoder thread panicked")]
+    Panicked,
+}
+
 const WIDTH: u32 = 1280;
 const HEIGHT: u32 = 720;
 
@@ -36,8 +49,8 @@ pub fn measure(
     kind: EncoderKind,
     parallel: usize,
     duration: Duration,
-) -> Result<Calibration, String> {
-    ff::init().map_err(|e| format!("FFmpeg initialisation: {e}"))?;
+) -> Result<Calibration, CalibrationError> {
+    ff::init().map_err(CalibrationError::Init)?;
     crate::ffmpeg_log::route_to_tracing();
     let settings = VideoSettings {
         width: WIDTH,
@@ -61,9 +74,7 @@ pub fn measure(
     let mut frames = 0u64;
     let mut elapsed = Duration::ZERO;
     for t in threads {
-        let (n, d) = t
-            .join()
-            .map_err(|_| "an encoder thread panicked".to_string())??;
+        let (n, d) = t.join().map_err(|_| CalibrationError::Panicked)??;
         frames += n;
         elapsed = elapsed.max(d);
     }
@@ -83,14 +94,13 @@ fn encode_for(
     s: &VideoSettings,
     seed: usize,
     duration: Duration,
-) -> Result<(u64, Duration), String> {
+) -> Result<(u64, Duration), CalibrationError> {
     let mut enc = encoder::open_video(
         kind,
         s,
         "calibration",
         encoder::FrameInput::System(ffmpeg_next::format::Pixel::YUV420P),
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     let mut f = frame::Video::new(format::Pixel::YUV420P, s.width, s.height);
     let mut packet = ff::Packet::empty();
     let start = Instant::now();
@@ -99,7 +109,7 @@ fn encode_for(
     while start.elapsed() < duration {
         pattern(&mut f, n as usize + seed * 7);
         f.set_pts(Some(n as i64 * step));
-        enc.send_frame(&f).map_err(|e| format!("encoder: {e}"))?;
+        enc.send_frame(&f).map_err(CalibrationError::Encode)?;
         while enc.receive_packet(&mut packet).is_ok() {}
         n += 1;
     }

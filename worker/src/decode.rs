@@ -4,7 +4,7 @@
 use ff::{codec, decoder, frame, Rational};
 use ffmpeg_next as ff;
 
-use crate::hw::{self, CudaDevice};
+use crate::hw::{self, CudaDevice, GpuError};
 use crate::source::StreamInfo;
 use crate::PipelineError;
 
@@ -29,7 +29,7 @@ pub enum Refused {
     /// The packet is corrupt: skip it, count it, go on.
     Corrupt(ff::Error),
     /// NVDEC failed: the session ends and the channel falls back to the CPU.
-    Gpu(String),
+    Gpu(GpuError),
 }
 
 /// Video packets in, decoded frames out (push / pull).
@@ -50,15 +50,15 @@ impl VideoDecode {
         };
         let mut ctx = decoder_context(&stream.parameters, stream.time_base, "video", threads)?;
         if let Some(device) = gpu {
-            hw::nvdec::attach(&mut ctx, device).map_err(|message| PipelineError::Gpu {
+            hw::nvdec::attach(&mut ctx, device).map_err(|source| PipelineError::Gpu {
                 piece: crate::video_path::GpuPiece::Decode,
-                message,
+                source,
             })?;
         }
         let decoder = ctx.decoder().video().map_err(|source| match gpu {
             Some(_) => PipelineError::Gpu {
                 piece: crate::video_path::GpuPiece::Decode,
-                message: format!("NVDEC decoder does not open: {source}"),
+                source: GpuError::NvdecOpen(source),
             },
             None => PipelineError::Decoder {
                 what: "video",
@@ -84,13 +84,16 @@ impl VideoDecode {
         self.refused_in_a_row += 1;
         let corrupt = matches!(e, ff::Error::InvalidData);
         if !corrupt {
-            return Err(Refused::Gpu(format!("NVDEC refused a packet: {e}")));
+            return Err(Refused::Gpu(GpuError::Call {
+                what: "NVDEC refused a packet".into(),
+                source: e,
+            }));
         }
         if self.refused_in_a_row >= NVDEC_REFUSALS {
-            return Err(Refused::Gpu(format!(
-                "NVDEC refused {} packets in a row (last: {e})",
-                self.refused_in_a_row
-            )));
+            return Err(Refused::Gpu(GpuError::NvdecRefuses {
+                refused: self.refused_in_a_row,
+                last: e,
+            }));
         }
         Err(Refused::Corrupt(e))
     }

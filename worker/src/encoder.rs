@@ -12,7 +12,7 @@ use ff::{codec, encoder, format, Dictionary, Rational};
 use ffmpeg_next as ff;
 use livefleet_profile::{EncoderChoice, H264Profile, LadderProfile, Preset, VideoCodec};
 
-use crate::hw::CudaDevice;
+use crate::hw::{CudaDevice, GpuError};
 
 /// Which family of encoders a worker runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -32,14 +32,16 @@ impl fmt::Display for EncoderKind {
 }
 
 /// Why an encoder could not be chosen or opened.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EncoderError {
     #[error("NVENC was requested (encoder: nvenc) but is not usable on this machine: {reason}")]
-    NvencUnavailable { reason: String },
+    NvencUnavailable { reason: GpuError },
     #[error("HEVC needs NVENC, which is not usable on this machine: {reason}")]
-    HevcNeedsNvenc { reason: String },
+    HevcNeedsNvenc { reason: GpuError },
+    #[error("{encoder} cannot read frames in GPU memory")]
+    NotFromGpu { encoder: &'static str },
     #[error("NVENC on GPU frames: {0}")]
-    Gpu(String),
+    Gpu(GpuError),
     #[error("FFmpeg has no encoder named {0}")]
     Missing(&'static str),
     #[error("cannot open encoder {encoder} for {what}: {source}")]
@@ -55,30 +57,31 @@ pub enum EncoderError {
 pub struct Selection {
     pub kind: EncoderKind,
     /// Why NVENC is not used, when it is not.
-    pub nvenc_unavailable: Option<String>,
+    pub nvenc_unavailable: Option<GpuError>,
 }
 
 /// Probes once whether NVENC can open an H.264 session here. `Err` carries the reason.
-pub fn probe_nvenc() -> Result<(), String> {
+pub fn probe_nvenc() -> Result<(), GpuError> {
     probe_nvenc_codec(VideoCodec::H264)
 }
 
 /// Whether NVENC opens a session of `codec` here (`h264_nvenc`, `hevc_nvenc`).
-pub fn probe_nvenc_codec(codec: VideoCodec) -> Result<(), String> {
+pub fn probe_nvenc_codec(codec: VideoCodec) -> Result<(), GpuError> {
     let name = match codec {
         VideoCodec::H264 => "h264_nvenc",
         VideoCodec::Hevc => "hevc_nvenc",
     };
     if encoder::find_by_name(name).is_none() {
-        return Err(format!("this FFmpeg build has no {name} encoder"));
+        return Err(GpuError::NoEncoder(name));
     }
     // SAFETY: loading a shared library runs its initialisers; libcuda is the
     // NVIDIA driver's own library, loaded exactly as FFmpeg itself would.
     let loaded = unsafe { libloading::Library::new("libcuda.so.1") };
     if let Err(e) = loaded {
-        return Err(format!(
-            "no NVIDIA driver: libcuda.so.1 cannot be loaded ({e}); in a container, run with the NVIDIA runtime and NVIDIA_DRIVER_CAPABILITIES including 'video'"
-        ));
+        return Err(GpuError::NoDriver {
+            library: "libcuda.so.1",
+            detail: e.to_string(),
+        });
     }
     let settings = VideoSettings {
         width: 256,
@@ -99,13 +102,14 @@ pub fn probe_nvenc_codec(codec: VideoCodec) -> Result<(), String> {
         "probe",
         FrameInput::System(format::Pixel::YUV420P),
     )
-        .map(|_| ())
-        .map_err(|e| match e {
-            EncoderError::Open { source, .. } => {
-                format!("opening an {name} session failed: {source} (data-centre GPUs such as A100, H100 and H200 have no NVENC engine)")
-            }
-            other => other.to_string(),
-        })
+    .map(|_| ())
+    .map_err(|e| match e {
+        EncoderError::Open { source, .. } => GpuError::NvencSession {
+            encoder: name,
+            source,
+        },
+        other => GpuError::Encoder(Box::new(other)),
+    })
 }
 
 /// Decides the encoder family for a profile on this machine.
@@ -114,7 +118,7 @@ pub fn probe_nvenc_codec(codec: VideoCodec) -> Result<(), String> {
 /// the reason); `nvenc` fails with the reason; `x264` never probes.
 pub fn select(
     profile: &LadderProfile,
-    probe: impl FnOnce() -> Result<(), String>,
+    probe: impl FnOnce() -> Result<(), GpuError>,
 ) -> Result<Selection, EncoderError> {
     let needs_hevc = profile
         .video
@@ -215,9 +219,7 @@ pub fn open_video(
         FrameInput::System(pixel) => ctx.set_format(pixel),
         FrameInput::Cuda(device) => {
             if kind != EncoderKind::Nvenc {
-                return Err(EncoderError::Gpu(format!(
-                    "{name} cannot read frames in GPU memory"
-                )));
+                return Err(EncoderError::NotFromGpu { encoder: name });
             }
             crate::hw::cuda_frames::encode_from_gpu(&mut ctx, device, s.width, s.height)
                 .map_err(EncoderError::Gpu)?;
@@ -337,22 +339,29 @@ mod tests {
         LadderProfile::from_yaml("test", &yaml).expect("test profile is valid")
     }
 
+    fn no_driver() -> Result<(), GpuError> {
+        Err(GpuError::NoDriver {
+            library: "libcuda.so.1",
+            detail: "not found".into(),
+        })
+    }
+
     #[test]
     fn auto_falls_back_to_x264_with_the_reason() {
-        let s = select(&profile("auto", "h264"), || Err("no driver".into())).unwrap();
+        let s = select(&profile("auto", "h264"), no_driver).unwrap();
         assert_eq!(s.kind, EncoderKind::X264);
-        assert_eq!(s.nvenc_unavailable.as_deref(), Some("no driver"));
+        assert_eq!(s.nvenc_unavailable, no_driver().err());
     }
 
     #[test]
     fn nvenc_refuses_without_a_gpu() {
-        let e = select(&profile("nvenc", "h264"), || Err("no driver".into())).unwrap_err();
-        assert!(e.to_string().contains("no driver"), "{e}");
+        let e = select(&profile("nvenc", "h264"), no_driver).unwrap_err();
+        assert!(e.to_string().contains("no NVIDIA driver"), "{e}");
     }
 
     #[test]
     fn hevc_on_auto_needs_nvenc() {
-        let e = select(&profile("auto", "hevc"), || Err("no driver".into())).unwrap_err();
+        let e = select(&profile("auto", "hevc"), no_driver).unwrap_err();
         assert!(matches!(e, EncoderError::HevcNeedsNvenc { .. }), "{e}");
     }
 
@@ -361,7 +370,7 @@ mod tests {
         ff::init().unwrap();
         // On a machine without an NVIDIA GPU this must fail with a reason, not panic.
         if let Err(reason) = probe_nvenc() {
-            assert!(!reason.is_empty());
+            assert!(!reason.to_string().is_empty());
         }
     }
 }

@@ -1,6 +1,10 @@
 //! Errors of the transcoding pipeline, with the context an operator needs.
 
+use ffmpeg_next as ff;
 use livefleet_base::RenditionName;
+
+use crate::hw::GpuError;
+use crate::scale::CpuScaleError;
 
 /// Why a pipeline stopped or could not start.
 #[derive(Debug, thiserror::Error)]
@@ -11,7 +15,10 @@ pub enum PipelineError {
         source: ffmpeg_next::Error,
     },
     #[error("input {input} is cut short: {reason}")]
-    CutShort { input: String, reason: String },
+    CutShort {
+        input: String,
+        reason: crate::source::CutShort,
+    },
     #[error("input {input} has no video stream")]
     NoVideoStream { input: String },
     #[error("input video codec {codec} is not supported (no decoder in this FFmpeg build)")]
@@ -34,15 +41,17 @@ pub enum PipelineError {
     NothingToEncode { width: u32, height: u32 },
     #[error(transparent)]
     Encoder(#[from] crate::encoder::EncoderError),
-    #[error("rendition {rendition}: {message}")]
+    #[error("rendition {rendition}: {source}")]
     Rendition {
         rendition: RenditionName,
-        message: String,
+        source: RenditionFault,
     },
     #[error("packager: {0}")]
     Packager(#[from] livefleet_packager::PackagerError),
-    #[error("storage: {0}")]
-    Output(String),
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    #[error("worker id: {0}")]
+    WorkerId(#[from] livefleet_fleet::FleetError),
     #[error(transparent)]
     Sink(#[from] crate::sink::SinkError),
     #[error("the packager stopped")]
@@ -52,15 +61,48 @@ pub enum PipelineError {
         stage: &'static str,
         source: std::io::Error,
     },
-    #[error("{piece} failed: {message}")]
+    #[error("{piece} failed: {source}")]
     Gpu {
         piece: crate::video_path::GpuPiece,
-        message: String,
+        source: GpuError,
     },
     #[error("{0}")]
     NoVideoPath(#[from] crate::video_path::NoPath),
     #[error("the {stage} thread panicked; the channel ends")]
     StagePanicked { stage: String },
+}
+
+/// Why the output (the store, its metrics) could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    #[error("cannot start the storage runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("storage: {what} {out}: {source}")]
+    Store {
+        what: &'static str,
+        out: String,
+        source: livefleet_storage::StorageError,
+    },
+    #[error("the output {out} is not empty (a previous output?); pass --force to replace it, or choose another --out")]
+    NotEmpty { out: String },
+    #[error("storage metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+}
+
+/// What failed inside one rendition.
+#[derive(Debug, thiserror::Error)]
+pub enum RenditionFault {
+    #[error(transparent)]
+    Scale(#[from] CpuScaleError),
+    #[error("encoder refused a frame at {pts}: {source}")]
+    Frame { pts: i64, source: ff::Error },
+    #[error("{what}: {source}")]
+    Codec {
+        what: &'static str,
+        source: ff::Error,
+    },
+    #[error("passthrough needs an H.264 source with its configuration: {0}")]
+    Passthrough(livefleet_packager::PackagerError),
 }
 
 impl PipelineError {

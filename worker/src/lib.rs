@@ -51,6 +51,7 @@ pub mod events;
 mod fallback_tests;
 pub mod feed;
 pub mod ffmpeg_log;
+mod filter_chain;
 pub mod fleet;
 pub mod forward;
 pub mod gpu_check;

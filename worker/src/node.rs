@@ -45,7 +45,7 @@ pub enum StartError {
     #[error("the channel is not in the registry")]
     NotRegistered,
     #[error("bus: {0}")]
-    Bus(String),
+    Bus(#[from] livefleet_bus::BusError),
     #[error(transparent)]
     State(#[from] crate::fleet::StateError),
     #[error("cannot start the channel's thread: {0}")]
@@ -54,7 +54,7 @@ pub enum StartError {
 
 /// FFmpeg, the NVENC probe, the metrics and the store of a node.
 pub(crate) struct NodeBase {
-    pub nvenc: Result<(), String>,
+    pub nvenc: Result<(), crate::hw::GpuError>,
     /// Where every channel writes, each through a writer of its own.
     storage: Arc<dyn Storage>,
     storage_metrics: StorageMetrics,
@@ -121,7 +121,7 @@ impl NodeBase {
         crate::ffmpeg_log::route_to_tracing();
         let nvenc = tokio::task::spawn_blocking(encoder::probe_nvenc)
             .await
-            .unwrap_or_else(|e| Err(e.to_string()));
+            .unwrap_or_else(|e| Err(crate::hw::GpuError::ProbeLost(e.to_string())));
         match &nvenc {
             Ok(()) => tracing::info!("NVENC available"),
             Err(reason) => {
@@ -135,7 +135,7 @@ impl NodeBase {
             .map(|m| tokio::spawn(poll_gpu(m, registry.clone(), gpu.clone())));
         let storage_metrics = StorageMetrics::register(registry)
             .or_else(|_| StorageMetrics::unregistered())
-            .map_err(|e| PipelineError::Output(format!("storage metrics: {e}")))?;
+            .map_err(crate::error::OutputError::Metrics)?;
         let index = if archive.enabled {
             match livefleet_bus::BroadcastIndex::open(js).await {
                 Ok(i) => Some(i),

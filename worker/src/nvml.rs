@@ -22,61 +22,74 @@ pub struct GpuInfo {
 
 type Device = *mut c_void;
 
+/// Why NVML gave no GPU.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NvmlError {
+    #[error("no NVIDIA driver: libnvidia-ml.so.1 cannot be loaded ({0})")]
+    NoLibrary(String),
+    #[error("this NVML has no {0}")]
+    NoSymbol(&'static str),
+    #[error("NVML initialisation failed (error {0}); is the NVIDIA driver loaded?")]
+    Init(i32),
+    #[error("NVML sees no GPU")]
+    NoGpu,
+    #[error("NVML cannot open GPU 0 (error {0})")]
+    OpenGpu(i32),
+}
+
 /// Reads the first GPU through NVML; `Err` says why there is none.
-pub fn probe() -> Result<GpuInfo, String> {
+pub fn probe() -> Result<GpuInfo, NvmlError> {
     // SAFETY: loading the system's NVML; only its documented C entry points
     // are called, with buffers of the sizes passed.
     unsafe {
         let lib = libloading::Library::new("libnvidia-ml.so.1")
-            .map_err(|e| format!("no NVIDIA driver: libnvidia-ml.so.1 cannot be loaded ({e})"))?;
+            .map_err(|e| NvmlError::NoLibrary(e.to_string()))?;
         let init: libloading::Symbol<unsafe extern "C" fn() -> c_int> =
             lib.get(b"nvmlInit_v2\0")
-                .map_err(|e| format!("NVML without nvmlInit_v2: {e}"))?;
+                .map_err(|_| NvmlError::NoSymbol("nvmlInit_v2"))?;
         let shutdown: libloading::Symbol<unsafe extern "C" fn() -> c_int> = lib
             .get(b"nvmlShutdown\0")
-            .map_err(|e| format!("NVML without nvmlShutdown: {e}"))?;
+            .map_err(|_| NvmlError::NoSymbol("nvmlShutdown"))?;
         let count: libloading::Symbol<unsafe extern "C" fn(*mut c_uint) -> c_int> = lib
             .get(b"nvmlDeviceGetCount_v2\0")
-            .map_err(|e| format!("NVML: {e}"))?;
+            .map_err(|_| NvmlError::NoSymbol("nvmlDeviceGetCount_v2"))?;
         let handle: libloading::Symbol<unsafe extern "C" fn(c_uint, *mut Device) -> c_int> = lib
             .get(b"nvmlDeviceGetHandleByIndex_v2\0")
-            .map_err(|e| format!("NVML: {e}"))?;
+            .map_err(|_| NvmlError::NoSymbol("nvmlDeviceGetHandleByIndex_v2"))?;
         let name: libloading::Symbol<unsafe extern "C" fn(Device, *mut c_char, c_uint) -> c_int> =
             lib.get(b"nvmlDeviceGetName\0")
-                .map_err(|e| format!("NVML: {e}"))?;
+                .map_err(|_| NvmlError::NoSymbol("nvmlDeviceGetName"))?;
         let sessions: libloading::Symbol<
             unsafe extern "C" fn(Device, *mut c_uint, *mut c_void) -> c_int,
         > = lib
             .get(b"nvmlDeviceGetEncoderSessions\0")
-            .map_err(|e| format!("NVML: {e}"))?;
+            .map_err(|_| NvmlError::NoSymbol("nvmlDeviceGetEncoderSessions"))?;
         let utilization: libloading::Symbol<
             unsafe extern "C" fn(Device, *mut c_uint, *mut c_uint) -> c_int,
         > = lib
             .get(b"nvmlDeviceGetEncoderUtilization\0")
-            .map_err(|e| format!("NVML: {e}"))?;
+            .map_err(|_| NvmlError::NoSymbol("nvmlDeviceGetEncoderUtilization"))?;
         let dec_utilization: libloading::Symbol<
             unsafe extern "C" fn(Device, *mut c_uint, *mut c_uint) -> c_int,
         > = lib
             .get(b"nvmlDeviceGetDecoderUtilization\0")
-            .map_err(|e| format!("NVML: {e}"))?;
+            .map_err(|_| NvmlError::NoSymbol("nvmlDeviceGetDecoderUtilization"))?;
         let driver_version: libloading::Symbol<unsafe extern "C" fn(*mut c_char, c_uint) -> c_int> =
             lib.get(b"nvmlSystemGetDriverVersion\0")
-                .map_err(|e| format!("NVML: {e}"))?;
+                .map_err(|_| NvmlError::NoSymbol("nvmlSystemGetDriverVersion"))?;
         let rc = init();
         if rc != 0 {
-            return Err(format!(
-                "NVML initialisation failed (error {rc}); is the NVIDIA driver loaded?"
-            ));
+            return Err(NvmlError::Init(rc));
         }
         let result = (|| {
             let mut n: c_uint = 0;
             if count(&mut n) != 0 || n == 0 {
-                return Err("NVML sees no GPU".to_string());
+                return Err(NvmlError::NoGpu);
             }
             let mut dev: Device = std::ptr::null_mut();
             let rc = handle(0, &mut dev);
             if rc != 0 {
-                return Err(format!("NVML cannot open GPU 0 (error {rc})"));
+                return Err(NvmlError::OpenGpu(rc));
             }
             let mut buf = [0 as c_char; 96];
             let model = if name(dev, buf.as_mut_ptr(), buf.len() as c_uint) == 0 {
@@ -145,7 +158,7 @@ mod tests {
         if std::path::Path::new("/dev/nvidia0").exists() {
             return; // a GPU machine: nothing to check here
         }
-        let e = probe().unwrap_err();
+        let e = probe().unwrap_err().to_string();
         assert!(e.contains("NVIDIA") || e.contains("NVML"), "{e}");
     }
 }

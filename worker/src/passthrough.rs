@@ -50,9 +50,7 @@ impl Passthrough {
             VideoCodecConfig::from_extradata(livefleet_packager::VideoCodec::H264, extradata)
                 .map_err(|e| PipelineError::Rendition {
                     rendition: v.rendition.name.clone(),
-                    message: format!(
-                        "passthrough needs an H.264 source with its configuration: {e}"
-                    ),
+                    source: crate::error::RenditionFault::Passthrough(e),
                 })?;
         let bitrate = if v.rendition.bitrate > 0 {
             v.rendition.bitrate

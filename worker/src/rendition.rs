@@ -19,8 +19,9 @@ use livefleet_profile::VideoCodec;
 use crate::boundary::Boundary;
 use crate::cadence::Cadence;
 use crate::encoder::{self, EncoderKind, FrameInput, VideoSettings};
+use crate::error::RenditionFault;
 use crate::hw::cuda_frames::SCALED_FORMAT;
-use crate::hw::CudaDevice;
+use crate::hw::{CudaDevice, GpuError};
 use crate::metrics::{DropReason, RenditionMeter, SpeedWindow};
 use crate::pack::PackSender;
 use crate::scale::{FrameScaler, ScaleError};
@@ -60,7 +61,7 @@ impl RenditionEncoder {
             (VideoPath::ZeroCopy, None) => {
                 return Err(PipelineError::Gpu {
                     piece: GpuPiece::Device,
-                    message: "no CUDA device for the zero-copy path".into(),
+                    source: GpuError::NoDeviceForPath,
                 })
             }
             (VideoPath::Hybrid, _) => FrameInput::System(SCALED_FORMAT),
@@ -70,7 +71,7 @@ impl RenditionEncoder {
             if kind == EncoderKind::Nvenc {
                 PipelineError::Gpu {
                     piece: GpuPiece::Nvenc,
-                    message: e.to_string(),
+                    source: GpuError::Encoder(Box::new(e)).in_rendition(name),
                 }
             } else {
                 PipelineError::Encoder(e)
@@ -161,10 +162,10 @@ impl RenditionEncoder {
                 }
             }
             let mut f = scaler.scale(&src, &target).map_err(|e| match e {
-                ScaleError::Cpu(m) => self.failed(m),
-                ScaleError::Gpu(message) => PipelineError::Gpu {
+                ScaleError::Cpu(e) => self.failed(e.into()),
+                ScaleError::Gpu(e) => PipelineError::Gpu {
                     piece: GpuPiece::Decode,
-                    message: format!("rendition {}: {message}", self.name),
+                    source: e.in_rendition(&self.name),
                 },
             })?;
             f.set_pts(Some(place.pts));
@@ -185,22 +186,28 @@ impl RenditionEncoder {
             speed.add(media, busy, self.meter.as_ref());
         }
         let frame_90k = cadence.as_ref().map_or(3000, Cadence::step);
-        self.encoder
-            .send_eof()
-            .map_err(|e| self.failed(format!("encoder flush failed: {e}")))?;
+        self.encoder.send_eof().map_err(|source| {
+            self.failed(RenditionFault::Codec {
+                what: "encoder flush failed",
+                source,
+            })
+        })?;
         self.drain(&mut keys, out, max_end, frame_90k).map(drop)
     }
 
     fn send(&mut self, f: &frame::Video, pts: i64) -> Result<(), PipelineError> {
-        self.encoder.send_frame(f).map_err(|e| {
-            let message = format!("encoder refused a frame at {pts}: {e}");
+        self.encoder.send_frame(f).map_err(|source| {
             if self.path.encoder() == EncoderKind::Nvenc {
                 PipelineError::Gpu {
                     piece: GpuPiece::Nvenc,
-                    message: format!("rendition {}: {message}", self.name),
+                    source: GpuError::Call {
+                        what: format!("NVENC refused a frame at {pts}"),
+                        source,
+                    }
+                    .in_rendition(&self.name),
                 }
             } else {
-                self.failed(message)
+                self.failed(RenditionFault::Frame { pts, source })
             }
         })
     }
@@ -209,10 +216,10 @@ impl RenditionEncoder {
         &self.name
     }
 
-    fn failed(&self, message: String) -> PipelineError {
+    fn failed(&self, source: RenditionFault) -> PipelineError {
         PipelineError::Rendition {
             rendition: self.name.clone(),
-            message,
+            source,
         }
     }
 

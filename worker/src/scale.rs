@@ -6,15 +6,35 @@ use ff::{format, frame, software::scaling};
 use ffmpeg_next as ff;
 
 use crate::encoder::{EncoderKind, VideoSettings};
+use crate::filter_chain::FilterError;
 use crate::hw::cuda_frames::{self, CudaScaler};
+use crate::hw::GpuError;
 use crate::video_path::VideoPath;
 use crate::zimg::{self, ZimgScaler};
 
 /// Why a frame could not be scaled: on the CPU (a rendition's error) or on
 /// the GPU (blamed on the GPU's decode side, so the channel falls back).
 pub(crate) enum ScaleError {
-    Cpu(String),
-    Gpu(String),
+    Cpu(CpuScaleError),
+    Gpu(GpuError),
+}
+
+/// Why the CPU scaler failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CpuScaleError {
+    #[error(transparent)]
+    Zimg(#[from] FilterError),
+    #[error("cannot scale {width_in}x{height_in} {format:?} to {width}x{height}: {source}")]
+    Setup {
+        format: format::Pixel,
+        width_in: u32,
+        height_in: u32,
+        width: u32,
+        height: u32,
+        source: ff::Error,
+    },
+    #[error("swscale failed: {0}")]
+    Swscale(ff::Error),
 }
 
 /// The rendition's scaler for its path: zimg or swscale for frames in system
@@ -86,7 +106,7 @@ impl Scaler {
         &mut self,
         src: &frame::Video,
         target: &VideoSettings,
-    ) -> Result<frame::Video, String> {
+    ) -> Result<frame::Video, CpuScaleError> {
         if src.width() == target.width
             && src.height() == target.height
             && src.format() == format::Pixel::YUV420P
@@ -98,11 +118,10 @@ impl Scaler {
             self.ctx = Some((CpuScaler::new(src, target)?, key));
         }
         match &mut self.ctx.as_mut().expect("set above").0 {
-            CpuScaler::Zimg(z) => z.scale(src),
+            CpuScaler::Zimg(z) => Ok(z.scale(src)?),
             CpuScaler::Swscale(ctx) => {
                 let mut scaled = frame::Video::empty();
-                ctx.run(src, &mut scaled)
-                    .map_err(|e| format!("scaling failed: {e}"))?;
+                ctx.run(src, &mut scaled).map_err(CpuScaleError::Swscale)?;
                 Ok(scaled)
             }
         }
@@ -110,7 +129,7 @@ impl Scaler {
 }
 
 impl CpuScaler {
-    fn new(src: &frame::Video, target: &VideoSettings) -> Result<Self, String> {
+    fn new(src: &frame::Video, target: &VideoSettings) -> Result<Self, CpuScaleError> {
         if zimg::suits(src, target.width, target.height) {
             match ZimgScaler::new(src.width(), src.height(), target.width, target.height) {
                 Ok(z) => return Ok(CpuScaler::Zimg(z)),
@@ -127,14 +146,13 @@ impl CpuScaler {
             scaling::Flags::BICUBIC,
         )
         .map(CpuScaler::Swscale)
-        .map_err(|e| {
-            format!(
-                "cannot scale {}x{} to {}x{}: {e}",
-                src.width(),
-                src.height(),
-                target.width,
-                target.height
-            )
+        .map_err(|source| CpuScaleError::Setup {
+            format: src.format(),
+            width_in: src.width(),
+            height_in: src.height(),
+            width: target.width,
+            height: target.height,
+            source,
         })
     }
 }

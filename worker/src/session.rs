@@ -323,9 +323,9 @@ pub(crate) fn run(
     joined
 }
 
-fn nvdec_failed(message: String) -> PipelineError {
+fn nvdec_failed(source: crate::hw::GpuError) -> PipelineError {
     PipelineError::Gpu {
         piece: GpuPiece::Decode,
-        message,
+        source,
     }
 }

@@ -220,12 +220,26 @@ pub fn extradata(parameters: &codec::Parameters) -> Vec<u8> {
     }
 }
 
+/// Where an MP4/MOV file was cut short.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CutShort {
+    #[error("box header at byte {at} is cut off")]
+    Header { at: u64 },
+    #[error("its '{kind}' box at byte {at} declares {size} bytes, but the file ends {left} bytes later (copied or uploaded only in part?)")]
+    Box {
+        kind: String,
+        at: u64,
+        size: u64,
+        left: u64,
+    },
+}
+
 /// An MP4/MOV file whose top-level boxes run past its end was cut short.
 /// FFmpeg opens such a file when only the end of `moov` is missing, with
 /// whatever tracks the part that is there describes (typically the video
 /// without the audio) and without a word: refused here, naming the box.
 /// Not a local file, or not ISO BMFF: nothing to check.
-pub(crate) fn check_boxes(path: &std::path::Path) -> Result<(), String> {
+pub(crate) fn check_boxes(path: &std::path::Path) -> Result<(), CutShort> {
     use std::io::{Read, Seek, SeekFrom};
     let Ok(mut file) = std::fs::File::open(path) else {
         return Ok(());
@@ -252,7 +266,7 @@ pub(crate) fn check_boxes(path: &std::path::Path) -> Result<(), String> {
             0 => return Ok(()), // the last box runs to the end of the file
             1 => {
                 if file.read_exact(&mut head[8..16]).is_err() {
-                    return Err(format!("box header at byte {at} is cut off"));
+                    return Err(CutShort::Header { at });
                 }
                 u64::from_be_bytes(head[8..16].try_into().unwrap_or_default())
             }
@@ -262,11 +276,12 @@ pub(crate) fn check_boxes(path: &std::path::Path) -> Result<(), String> {
             return Ok(());
         }
         if at.saturating_add(size) > len {
-            return Err(format!(
-                "its '{}' box at byte {at} declares {size} bytes, but the file ends {} bytes later (copied or uploaded only in part?)",
-                String::from_utf8_lossy(&kind),
-                len - at
-            ));
+            return Err(CutShort::Box {
+                kind: String::from_utf8_lossy(&kind).into_owned(),
+                at,
+                size,
+                left: len - at,
+            });
         }
         at += size;
     }

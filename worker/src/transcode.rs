@@ -10,6 +10,7 @@ use livefleet_storage::{Location, RetryPolicy, RetryingStorage, Storage, Storage
 
 use crate::broadcast::{Broadcast, BroadcastConfig, Progress};
 use crate::encoder::{self, EncoderKind};
+use crate::error::OutputError;
 use crate::sink::StorageSink;
 use crate::source::FileSource;
 use crate::PipelineError;
@@ -53,7 +54,9 @@ pub fn transcode(
     let selection = match job.encoder {
         Some(EncoderKind::X264) => encoder::Selection {
             kind: EncoderKind::X264,
-            nvenc_unavailable: Some("the encoder was set to x264".to_owned()),
+            nvenc_unavailable: Some(crate::hw::GpuError::NotChosen(
+                "the encoder was set to x264",
+            )),
         },
         Some(kind) => encoder::Selection {
             kind,
@@ -66,11 +69,15 @@ pub fn transcode(
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| PipelineError::Output(format!("cannot start the storage runtime: {e}")))?;
+        .map_err(OutputError::Runtime)?;
     let out = job.out.to_string();
     let storage = runtime
         .block_on(job.out.open())
-        .map_err(|e| PipelineError::Output(format!("{out}: {e}")))?;
+        .map_err(|source| OutputError::Store {
+            what: "cannot open",
+            out: out.clone(),
+            source,
+        })?;
     runtime.block_on(clear_out(&*storage, &out, job.force))?;
     // A remote store's passing failures are retried; a directory's are not (they do not pass).
     let storage: Arc<dyn Storage> = match job.out {
@@ -78,8 +85,7 @@ pub fn transcode(
         Location::S3 { .. } => Arc::new(RetryingStorage::new(
             storage,
             RetryPolicy::default(),
-            StorageMetrics::unregistered()
-                .map_err(|e| PipelineError::Output(format!("storage metrics: {e}")))?,
+            StorageMetrics::unregistered().map_err(OutputError::Metrics)?,
         )),
     };
     let sink = StorageSink::with_runtime(runtime, storage, "");
@@ -128,8 +134,10 @@ pub fn transcode(
 /// the previous output's manifests go first (from then on nothing there looks
 /// complete), then its segments; objects that are not ours are left alone.
 pub async fn clear_out(storage: &dyn Storage, out: &str, force: bool) -> Result<(), PipelineError> {
-    let failed = |what: &str, e: livefleet_storage::StorageError| {
-        PipelineError::Output(format!("{what} {out}: {e}"))
+    let failed = |what: &'static str, source: livefleet_storage::StorageError| OutputError::Store {
+        what,
+        out: out.to_owned(),
+        source,
     };
     let keys = storage
         .list("")
@@ -139,9 +147,10 @@ pub async fn clear_out(storage: &dyn Storage, out: &str, force: bool) -> Result<
         return Ok(());
     }
     if !force {
-        return Err(PipelineError::Output(format!(
-            "the output {out} is not empty (a previous output?); pass --force to replace it, or choose another --out"
-        )));
+        return Err(OutputError::NotEmpty {
+            out: out.to_owned(),
+        }
+        .into());
     }
     let name = |k: &str| k.rsplit('/').next().unwrap_or(k).to_owned();
     let manifests = keys

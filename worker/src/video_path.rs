@@ -19,6 +19,7 @@ use std::fmt;
 use livefleet_profile::DecoderChoice;
 
 use crate::encoder::EncoderKind;
+use crate::hw::GpuError;
 
 /// How a session's video is decoded, scaled and encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -112,15 +113,15 @@ impl fmt::Display for GpuPiece {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Offer {
     /// NVDEC for the source's codec, a CUDA device and `scale_cuda`.
-    pub gpu_decode: Result<(), String>,
+    pub gpu_decode: Result<(), GpuError>,
     /// An NVENC session (the node's encoder selection).
-    pub nvenc: Result<(), String>,
+    pub nvenc: Result<(), GpuError>,
 }
 
 impl Offer {
     /// Takes `piece` away after it failed with `why`.
-    pub fn without(&mut self, piece: GpuPiece, why: &str) {
-        let failed = || Err(format!("failed in this broadcast: {why}"));
+    pub fn without(&mut self, piece: GpuPiece, why: &GpuError) {
+        let failed = || Err(GpuError::FailedInBroadcast(Box::new(why.clone())));
         match piece {
             GpuPiece::Decode => self.gpu_decode = failed(),
             GpuPiece::Nvenc => self.nvenc = failed(),
@@ -144,9 +145,9 @@ pub struct Choice {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NoPath {
     #[error("NVDEC was requested (decoder: nvdec) but cannot decode this source here: {reason}")]
-    NvdecUnavailable { reason: String },
+    NvdecUnavailable { reason: GpuError },
     #[error("HEVC needs NVENC, which is not usable: {reason}")]
-    HevcNeedsNvenc { reason: String },
+    HevcNeedsNvenc { reason: GpuError },
 }
 
 /// The best path `decoder` allows with what `offer` has. `hevc`: some
@@ -194,7 +195,7 @@ pub fn after_failure(
     decoder: DecoderChoice,
     offer: &mut Offer,
     piece: GpuPiece,
-    why: &str,
+    why: &GpuError,
     hevc: bool,
 ) -> Result<Choice, NoPath> {
     offer.without(piece, why);
@@ -210,11 +211,15 @@ mod tests {
     use super::*;
 
     fn offer(gpu_decode: bool, nvenc: bool) -> Offer {
-        let piece = |ok: bool, why: &str| if ok { Ok(()) } else { Err(why.to_owned()) };
+        let piece = |ok: bool, why: GpuError| if ok { Ok(()) } else { Err(why) };
         Offer {
-            gpu_decode: piece(gpu_decode, "no NVIDIA driver"),
-            nvenc: piece(nvenc, "no NVENC engine"),
+            gpu_decode: piece(gpu_decode, GpuError::NotChosen("no NVIDIA driver")),
+            nvenc: piece(nvenc, GpuError::NotChosen("no NVENC engine")),
         }
+    }
+
+    fn why(text: &'static str) -> GpuError {
+        GpuError::NotChosen(text)
     }
 
     #[test]
@@ -269,20 +274,26 @@ mod tests {
         let auto = DecoderChoice::Auto;
         let mut o = offer(true, true);
         // NVENC sessions run out mid-broadcast: keep NVDEC, encode with libx264.
-        let c = after_failure(auto, &mut o, GpuPiece::Nvenc, "session limit", false).unwrap();
+        let c = after_failure(auto, &mut o, GpuPiece::Nvenc, &why("session limit"), false).unwrap();
         assert_eq!(c.path, VideoPath::Hybrid);
         assert!(c.not_used[0].contains("session limit"), "{:?}", c.not_used);
         // Then NVDEC fails too: the CPU.
-        let c =
-            after_failure(auto, &mut o, GpuPiece::Decode, "unsupported profile", false).unwrap();
+        let c = after_failure(
+            auto,
+            &mut o,
+            GpuPiece::Decode,
+            &why("unsupported profile"),
+            false,
+        )
+        .unwrap();
         assert_eq!(c.path, VideoPath::Cpu);
 
         let mut o = offer(true, true);
-        let c = after_failure(auto, &mut o, GpuPiece::Decode, "4:2:2 source", false).unwrap();
+        let c = after_failure(auto, &mut o, GpuPiece::Decode, &why("4:2:2 source"), false).unwrap();
         assert_eq!(c.path, VideoPath::Upload);
 
         let mut o = offer(true, true);
-        let c = after_failure(auto, &mut o, GpuPiece::Device, "device lost", false).unwrap();
+        let c = after_failure(auto, &mut o, GpuPiece::Device, &why("device lost"), false).unwrap();
         assert_eq!(c.path, VideoPath::Cpu);
     }
 
@@ -293,7 +304,7 @@ mod tests {
             DecoderChoice::Nvdec,
             &mut o,
             GpuPiece::Decode,
-            "lost",
+            &why("lost"),
             false,
         )
         .unwrap();
@@ -303,8 +314,14 @@ mod tests {
     #[test]
     fn hevc_without_nvenc_after_a_failure_is_a_clear_end() {
         let mut o = offer(true, true);
-        let e =
-            after_failure(DecoderChoice::Auto, &mut o, GpuPiece::Nvenc, "lost", true).unwrap_err();
+        let e = after_failure(
+            DecoderChoice::Auto,
+            &mut o,
+            GpuPiece::Nvenc,
+            &why("lost"),
+            true,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("HEVC needs NVENC"), "{e}");
     }
 

@@ -6,10 +6,10 @@
 //! swscale's, and zimg spends about a third less CPU on them
 //! (docs/design/worker-cpu.md).
 
-use ff::{ffi, filter, format, frame};
+use ff::{format, frame};
 use ffmpeg_next as ff;
 
-use crate::hw::av_error;
+use crate::filter_chain::{FilterChain, FilterError, Step};
 
 /// The `zscale` options: swscale's bicubic, chroma sited as swscale sites it.
 const ZSCALE_KERNEL: &str = "filter=bicubic:param_a=0:param_b=0.6:chromal=center:chromalin=center";
@@ -25,15 +25,7 @@ pub(crate) fn suits(src: &frame::Video, width: u32, height: u32) -> bool {
 }
 
 /// `buffer -> zscale -> format=yuv420p -> buffersink` for one rendition.
-pub(crate) struct ZimgScaler {
-    graph: filter::Graph,
-    source: *mut ffi::AVFilterContext,
-    sink: *mut ffi::AVFilterContext,
-}
-
-// SAFETY: the filter contexts belong to `graph`, which this value owns and
-// which FFmpeg allows to be used from any one thread at a time.
-unsafe impl Send for ZimgScaler {}
+pub(crate) struct ZimgScaler(FilterChain);
 
 impl ZimgScaler {
     /// A scaler from `width_in` x `height_in` YUV420P to `width` x `height`.
@@ -42,63 +34,35 @@ impl ZimgScaler {
         height_in: u32,
         width: u32,
         height: u32,
-    ) -> Result<Self, String> {
-        let built =
-            |e: ff::Error| format!("zscale {width_in}x{height_in} to {width}x{height}: {e}");
-        let find = |name: &str| {
-            filter::find(name).ok_or_else(|| format!("this FFmpeg build has no {name} filter"))
-        };
-        let mut graph = filter::Graph::new();
-        // One thread: every rendition already scales on a thread of its own.
-        // SAFETY: setting a plain field of the graph we own, before any filter is configured.
-        unsafe { (*graph.as_mut_ptr()).nb_threads = 1 };
-        let args = format!(
+    ) -> Result<Self, FilterError> {
+        let input = format!(
             "video_size={width_in}x{height_in}:pix_fmt=yuv420p:time_base=1/90000:pixel_aspect=1/1"
         );
-        let mut input = graph.add(&find("buffer")?, "in", &args).map_err(built)?;
-        let mut scale = graph
-            .add(
-                &find("zscale")?,
-                "scale",
-                &format!("w={width}:h={height}:{ZSCALE_KERNEL}"),
-            )
-            .map_err(built)?;
-        let mut pixels = graph
-            .add(&find("format")?, "pixels", "pix_fmts=yuv420p")
-            .map_err(built)?;
-        let mut sink = graph.add(&find("buffersink")?, "out", "").map_err(built)?;
-        input.link(0, &mut scale, 0);
-        scale.link(0, &mut pixels, 0);
-        pixels.link(0, &mut sink, 0);
-        graph.validate().map_err(built)?;
-        // SAFETY: the contexts live as long as `graph`, which this value owns.
-        let (source, sink) = unsafe { (input.as_mut_ptr(), sink.as_mut_ptr()) };
-        Ok(Self {
-            graph,
-            source,
-            sink,
-        })
+        let steps = [
+            Step {
+                name: "zscale",
+                options: format!("w={width}:h={height}:{ZSCALE_KERNEL}"),
+            },
+            Step {
+                name: "format",
+                options: "pix_fmts=yuv420p".into(),
+            },
+        ];
+        // One thread: every rendition already scales on a thread of its own.
+        FilterChain::new(
+            format!("zscale {width_in}x{height_in} to {width}x{height}"),
+            &input,
+            &steps,
+            Some(1),
+            |_| Ok(()),
+        )
+        .map(Self)
     }
 
     /// The scaled frame. `src` is not consumed: the other renditions read
     /// the same decoded frame.
-    pub(crate) fn scale(&mut self, src: &frame::Video) -> Result<frame::Video, String> {
-        let _ = &self.graph;
-        // SAFETY: `source` and `sink` are contexts of our graph;
-        // av_buffersrc_write_frame takes new references to `src`'s buffers
-        // and get_frame fills a frame we own.
-        unsafe {
-            let rc = ffi::av_buffersrc_write_frame(self.source, src.as_ptr());
-            if rc < 0 {
-                return Err(format!("zscale refused a frame: {}", av_error(rc)));
-            }
-            let mut out = frame::Video::empty();
-            let rc = ffi::av_buffersink_get_frame(self.sink, out.as_mut_ptr());
-            if rc < 0 {
-                return Err(format!("zscale gave no frame: {}", av_error(rc)));
-            }
-            Ok(out)
-        }
+    pub(crate) fn scale(&mut self, src: &frame::Video) -> Result<frame::Video, FilterError> {
+        self.0.run(src)
     }
 }
 

@@ -73,17 +73,29 @@ impl Default for ArchiveConfig {
     }
 }
 
+/// An archive setting out of range.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("archive.{setting} must be a number of seconds, 0 or more{}", if *.nullable { " (or null)" } else { "" })]
+pub struct ArchiveConfigError {
+    pub setting: &'static str,
+    nullable: bool,
+}
+
 impl ArchiveConfig {
     /// Checks the values (finite, not negative).
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ArchiveConfigError> {
         let ok = |v: f64| v.is_finite() && v >= 0.0;
         if !ok(self.chat_settle_seconds) {
-            return Err(
-                "archive.chat_settle_seconds must be a number of seconds, 0 or more".into(),
-            );
+            return Err(ArchiveConfigError {
+                setting: "chat_settle_seconds",
+                nullable: false,
+            });
         }
         if self.delete_live_after_seconds.is_some_and(|v| !ok(v)) {
-            return Err("archive.delete_live_after_seconds must be a number of seconds, 0 or more (or null)".into());
+            return Err(ArchiveConfigError {
+                setting: "delete_live_after_seconds",
+                nullable: true,
+            });
         }
         Ok(())
     }

@@ -8,6 +8,7 @@ use livefleet_packager::TrackId;
 
 use super::{AudioLadder, Output};
 use crate::aac::drain_encoder;
+use crate::error::RenditionFault;
 use crate::pack::PackSender;
 use crate::resample::resample_into;
 use crate::PipelineError;
@@ -26,9 +27,9 @@ impl AudioLadder {
             let base = self.timeline.base_samples(rate);
             let channels = usize::from(self.tracks[i].rendition.channels);
             let name = self.tracks[i].rendition.name.clone();
-            let failed = |what: &str, e: ff::Error| PipelineError::Rendition {
+            let failed = |what: &'static str, source: ff::Error| PipelineError::Rendition {
                 rendition: name.clone(),
-                message: format!("{what}: {e}"),
+                source: RenditionFault::Codec { what, source },
             };
             let Output::Encode {
                 resampler,
@@ -135,9 +136,12 @@ impl AudioLadder {
             frame.set_pts(Some(pts));
             *next_pts = Some(pts + n as i64);
             enc.send_frame(&frame)
-                .map_err(|e| PipelineError::Rendition {
+                .map_err(|source| PipelineError::Rendition {
                     rendition: name.clone(),
-                    message: format!("AAC encoder: {e}"),
+                    source: RenditionFault::Codec {
+                        what: "AAC encoder",
+                        source,
+                    },
                 })?;
             drain_encoder(enc, out, TrackId(first_track + i))?;
         }
@@ -158,9 +162,14 @@ impl AudioLadder {
             ..
         } = &mut self.tracks[i].out
         {
-            resample_into(ctx, None, channels, fifo).map_err(|e| PipelineError::Rendition {
-                rendition: name,
-                message: format!("draining the resampler failed: {e}"),
+            resample_into(ctx, None, channels, fifo).map_err(|source| {
+                PipelineError::Rendition {
+                    rendition: name,
+                    source: RenditionFault::Codec {
+                        what: "draining the resampler failed",
+                        source,
+                    },
+                }
             })?;
         }
         self.drain_fifo(i, out, first_track, true)?;

@@ -73,8 +73,7 @@ pub async fn run(
     metrics_registry: Registry,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), crate::PipelineError> {
-    let id = WorkerId::new(config.id.clone())
-        .map_err(|e| crate::PipelineError::Output(format!("worker id: {e}")))?;
+    let id = WorkerId::new(config.id.clone())?;
     let span = tracing::info_span!("worker", node = %id);
     let _e = span.enter();
     let base = NodeBase::start(
@@ -214,8 +213,7 @@ async fn start(node: &Arc<Node>, a: &Assignment) -> Result<Running, StartError> 
     let rec = node
         .registry
         .get(&a.channel)
-        .await
-        .map_err(|e| StartError::Bus(e.to_string()))?
+        .await?
         .ok_or(StartError::NotRegistered)?;
     let resume = node
         .store

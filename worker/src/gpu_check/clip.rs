@@ -12,11 +12,23 @@ pub const WIDTH: u32 = 1280;
 pub const HEIGHT: u32 = 720;
 const FPS: i32 = 30;
 
+/// Why the clip could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum ClipError {
+    #[error("writing the check's clip ({what}): {source}")]
+    Write {
+        what: &'static str,
+        source: ff::Error,
+    },
+    #[error("this FFmpeg has no libx264")]
+    NoX264,
+}
+
 /// Writes `seconds` of the moving pattern to `path`.
-pub fn write(path: &Path, seconds: f64) -> Result<(), String> {
-    let failed = |what: &str, e: ff::Error| format!("writing the check's clip ({what}): {e}");
+pub fn write(path: &Path, seconds: f64) -> Result<(), ClipError> {
+    let failed = |what: &'static str, source: ff::Error| ClipError::Write { what, source };
     let mut out = format::output(path).map_err(|e| failed("open", e))?;
-    let codec = encoder::find_by_name("libx264").ok_or("this FFmpeg has no libx264")?;
+    let codec = encoder::find_by_name("libx264").ok_or(ClipError::NoX264)?;
     let mut enc = codec::context::Context::new_with_codec(codec)
         .encoder()
         .video()
@@ -40,7 +52,10 @@ pub fn write(path: &Path, seconds: f64) -> Result<(), String> {
     stream.set_parameters(&enc);
     stream.set_time_base(Rational::new(1, FPS));
     out.write_header().map_err(|e| failed("header", e))?;
-    let stream_tb = out.stream(0).map(|s| s.time_base()).ok_or("no stream")?;
+    let stream_tb = out
+        .stream(0)
+        .map(|s| s.time_base())
+        .ok_or(failed("stream", ff::Error::StreamNotFound))?;
     let mut f = frame::Video::new(format::Pixel::YUV420P, WIDTH, HEIGHT);
     let frames = (seconds * f64::from(FPS)).ceil().max(1.0) as i64;
     let mut packet = ff::Packet::empty();
@@ -52,7 +67,7 @@ pub fn write(path: &Path, seconds: f64) -> Result<(), String> {
                 .write_interleaved(out)
                 .map_err(|e| failed("packet", e))?;
         }
-        Ok::<(), String>(())
+        Ok::<(), ClipError>(())
     };
     for n in 0..frames {
         pattern(&mut f, n as usize);

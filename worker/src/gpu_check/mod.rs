@@ -37,7 +37,7 @@ pub struct Piece {
 }
 
 impl Piece {
-    fn from(r: Result<(), String>) -> Self {
+    fn from<E: std::fmt::Display>(r: Result<(), E>) -> Self {
         match r {
             Ok(()) => Piece {
                 available: true,
@@ -45,13 +45,17 @@ impl Piece {
             },
             Err(reason) => Piece {
                 available: false,
-                reason: Some(reason),
+                reason: Some(reason.to_string()),
             },
         }
     }
 
-    fn missing(reason: impl Into<String>) -> Self {
-        Piece::from(Err(reason.into()))
+    fn missing(reason: impl std::fmt::Display) -> Self {
+        Piece::from(Err(reason))
+    }
+
+    fn yes() -> Self {
+        Piece::from(Ok::<(), String>(()))
     }
 }
 
@@ -159,7 +163,7 @@ pub fn check(run_for: Duration) -> GpuReport {
         },
         Err(reason) => GpuPiece {
             available: false,
-            reason: Some(reason),
+            reason: Some(reason.to_string()),
             model: None,
             driver_version: None,
             nvenc_sessions_open: None,
@@ -178,7 +182,7 @@ pub fn check(run_for: Duration) -> GpuReport {
             } else if let Some(reason) = &cuda.reason {
                 Piece::missing(format!("no CUDA device: {reason}"))
             } else {
-                Piece::from(Ok(()))
+                Piece::yes()
             };
             CodecPiece {
                 codec,
@@ -192,7 +196,7 @@ pub fn check(run_for: Duration) -> GpuReport {
     } else if let Some(reason) = &cuda.reason {
         Piece::missing(format!("no CUDA device: {reason}"))
     } else {
-        Piece::from(Ok(()))
+        Piece::yes()
     };
     drop(device);
     let nvenc_h264 = Piece::from(probe_nvenc_codec(VideoCodec::H264));

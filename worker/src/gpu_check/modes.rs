@@ -14,6 +14,21 @@ use crate::broadcast::Progress;
 use crate::transcode::{transcode, TranscodeJob};
 use crate::video_path::VideoPath;
 
+/// Why a mode's run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("a temporary directory: {0}")]
+    TempDir(std::io::Error),
+    #[error(transparent)]
+    Clip(#[from] clip::ClipError),
+    #[error("the run panicked")]
+    Panicked,
+    #[error(transparent)]
+    Transcode(#[from] crate::PipelineError),
+    #[error("it fell back (ran on {ran}); the worker's log says why")]
+    FellBack { ran: String },
+}
+
 /// The first missing piece of a mode, or `None` when it has them all.
 pub(super) fn first_missing(pieces: &[(&str, bool, Option<&String>)]) -> Option<String> {
     pieces.iter().find(|(_, ok, _)| !ok).map(|(name, _, why)| {
@@ -41,7 +56,7 @@ pub(super) fn modes(
         scale_cuda.reason.as_ref(),
     );
     let enc = ("NVENC (H.264)", nvenc.available, nvenc.reason.as_ref());
-    let mut clip_file: Option<Result<tempfile::TempDir, String>> = None;
+    let mut clip_file: Option<Result<tempfile::TempDir, RunError>> = None;
     VideoPath::ALL
         .into_iter()
         .map(|path| {
@@ -76,11 +91,11 @@ pub(super) fn modes(
                 return mode;
             }
             let dir = clip_file.get_or_insert_with(|| make_clip(run_for));
-            match dir
-                .as_ref()
-                .map_err(Clone::clone)
-                .and_then(|d| run(path, d.path()))
-            {
+            let ran = match dir {
+                Ok(d) => run(path, d.path()).map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            match ran {
                 Ok(fps) => {
                     mode.available = true;
                     mode.frames_per_second = Some(fps);
@@ -93,8 +108,8 @@ pub(super) fn modes(
         .collect()
 }
 
-fn make_clip(run_for: Duration) -> Result<tempfile::TempDir, String> {
-    let dir = tempfile::tempdir().map_err(|e| format!("a temporary directory: {e}"))?;
+fn make_clip(run_for: Duration) -> Result<tempfile::TempDir, RunError> {
+    let dir = tempfile::tempdir().map_err(RunError::TempDir)?;
     clip::write(&dir.path().join("clip.mp4"), run_for.as_secs_f64())?;
     Ok(dir)
 }
@@ -111,8 +126,8 @@ fn profile(path: VideoPath) -> LadderProfile {
 }
 
 /// Runs the ladder on `path` over the clip in `dir`; source frames per second.
-fn run(path: VideoPath, dir: &std::path::Path) -> Result<f64, String> {
-    let out = tempfile::tempdir_in(dir).map_err(|e| format!("a temporary directory: {e}"))?;
+fn run(path: VideoPath, dir: &std::path::Path) -> Result<f64, RunError> {
+    let out = tempfile::tempdir_in(dir).map_err(RunError::TempDir)?;
     let job = TranscodeJob {
         input: dir.join("clip.mp4").to_string_lossy().into_owned(),
         profile: profile(path),
@@ -124,15 +139,13 @@ fn run(path: VideoPath, dir: &std::path::Path) -> Result<f64, String> {
     let started = Instant::now();
     let report = std::thread::spawn(move || transcode(&job, Arc::new(Progress::default())))
         .join()
-        .map_err(|_| "the run panicked".to_owned())?
-        .map_err(|e| e.to_string())?;
+        .map_err(|_| RunError::Panicked)??;
     let wall = started.elapsed().as_secs_f64().max(1e-3);
     if report.paths != [path] {
         let ran: Vec<_> = report.paths.iter().map(|p| p.as_str()).collect();
-        return Err(format!(
-            "it fell back (ran on {}); the worker's log says why",
-            ran.join(" then ")
-        ));
+        return Err(RunError::FellBack {
+            ran: ran.join(" then "),
+        });
     }
     Ok(report.frames_decoded as f64 / wall)
 }

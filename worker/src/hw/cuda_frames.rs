@@ -6,87 +6,82 @@
 
 use std::ffi::c_void;
 
-use ff::{ffi, filter, frame};
+use ff::{ffi, frame};
 use ffmpeg_next as ff;
 
-use super::{av_error, CudaDevice};
+use super::{CudaDevice, GpuError};
+use crate::filter_chain::{FilterChain, FilterError, Step};
 
 /// The pixel format inside every scaled CUDA frame.
 pub const SCALED_FORMAT: ff::format::Pixel = ff::format::Pixel::NV12;
 
 /// `buffer -> scale_cuda -> buffersink` for one rendition.
 pub struct CudaScaler {
-    graph: filter::Graph,
-    source: *mut ffi::AVFilterContext,
-    sink: *mut ffi::AVFilterContext,
+    chain: FilterChain,
     /// The input's size and frames context the graph was built for.
     input: (u32, u32, *const ffi::AVBufferRef),
 }
 
-// SAFETY: the filter contexts belong to `graph`, which this value owns and
-// which FFmpeg allows to be used from any one thread at a time.
+// SAFETY: the chain is Send; the frames context pointer is only compared,
+// never dereferenced.
 unsafe impl Send for CudaScaler {}
 
 impl CudaScaler {
     /// A scaler from frames like `src` (CUDA frames of NVDEC) to `width` x `height`.
-    pub fn new(src: &frame::Video, width: u32, height: u32) -> Result<Self, String> {
+    pub fn new(src: &frame::Video, width: u32, height: u32) -> Result<Self, GpuError> {
         // SAFETY: reading the frames context pointer of a valid frame.
         let frames_ctx = unsafe { (*src.as_ptr()).hw_frames_ctx };
         if frames_ctx.is_null() {
-            return Err("the decoded frame is not in GPU memory (no hw_frames_ctx)".to_owned());
+            return Err(GpuError::NotOnGpu("decoded frame (no hw_frames_ctx)"));
         }
-        let find = |name: &str| {
-            filter::find(name).ok_or_else(|| format!("this FFmpeg build has no {name} filter"))
-        };
-        let mut graph = filter::Graph::new();
-        let args = format!(
+        let input = format!(
             "video_size={}x{}:pix_fmt=cuda:time_base=1/90000:pixel_aspect=1/1",
             src.width(),
             src.height()
         );
-        let built = |e: ff::Error| format!("scale_cuda to {width}x{height}: {e}");
-        let mut input = graph.add(&find("buffer")?, "in", &args).map_err(built)?;
-        // SAFETY: `par` is allocated here and freed below; av_buffersrc_parameters_set
-        // takes its own reference to the frames context, which stays owned by the frame.
-        unsafe {
-            let par = ffi::av_buffersrc_parameters_alloc();
-            if par.is_null() {
-                return Err("out of memory for the scale_cuda source".to_owned());
+        let (w_in, h_in) = (src.width() as i32, src.height() as i32);
+        // The source takes the decoder's frames context, which stays owned by the frame.
+        let set_frames = |source: *mut ffi::AVFilterContext| {
+            // SAFETY: `par` is allocated here and freed below;
+            // av_buffersrc_parameters_set takes its own reference to the
+            // frames context; `source` is a buffer source of the graph.
+            unsafe {
+                let par = ffi::av_buffersrc_parameters_alloc();
+                if par.is_null() {
+                    return Err(FilterError::OutOfMemory("scale_cuda source"));
+                }
+                (*par).format = ffi::AVPixelFormat::AV_PIX_FMT_CUDA as i32;
+                (*par).width = w_in;
+                (*par).height = h_in;
+                (*par).time_base = ffi::AVRational {
+                    num: 1,
+                    den: 90_000,
+                };
+                (*par).hw_frames_ctx = frames_ctx;
+                let rc = ffi::av_buffersrc_parameters_set(source, par);
+                ffi::av_free(par as *mut c_void);
+                if rc < 0 {
+                    return Err(FilterError::Refused {
+                        filter: "scale_cuda source",
+                        source: ff::Error::from(rc),
+                    });
+                }
             }
-            (*par).format = ffi::AVPixelFormat::AV_PIX_FMT_CUDA as i32;
-            (*par).width = src.width() as i32;
-            (*par).height = src.height() as i32;
-            (*par).time_base = ffi::AVRational {
-                num: 1,
-                den: 90_000,
-            };
-            (*par).hw_frames_ctx = frames_ctx;
-            let rc = ffi::av_buffersrc_parameters_set(input.as_mut_ptr(), par);
-            ffi::av_free(par as *mut c_void);
-            if rc < 0 {
-                return Err(format!(
-                    "the scale_cuda source refused the GPU frames: {}",
-                    av_error(rc)
-                ));
-            }
-        }
-        let mut scale = graph
-            .add(
-                &find("scale_cuda")?,
-                "scale",
-                &format!("w={width}:h={height}:format=nv12:interp_algo=bicubic"),
-            )
-            .map_err(built)?;
-        let mut sink = graph.add(&find("buffersink")?, "out", "").map_err(built)?;
-        input.link(0, &mut scale, 0);
-        scale.link(0, &mut sink, 0);
-        graph.validate().map_err(built)?;
-        // SAFETY: the contexts live as long as `graph`, which this value owns.
-        let (source, sink) = unsafe { (input.as_mut_ptr(), sink.as_mut_ptr()) };
+            Ok(())
+        };
+        let steps = [Step {
+            name: "scale_cuda",
+            options: format!("w={width}:h={height}:format=nv12:interp_algo=bicubic"),
+        }];
+        let chain = FilterChain::new(
+            format!("scale_cuda to {width}x{height}"),
+            &input,
+            &steps,
+            None,
+            set_frames,
+        )?;
         Ok(Self {
-            graph,
-            source,
-            sink,
+            chain,
             input: (src.width(), src.height(), frames_ctx),
         })
     }
@@ -100,32 +95,17 @@ impl CudaScaler {
 
     /// The scaled frame (CUDA, NV12 inside). `src` is not consumed: the
     /// other renditions read the same decoded frame.
-    pub fn scale(&mut self, src: &frame::Video) -> Result<frame::Video, String> {
-        let _ = &self.graph;
-        // SAFETY: `source` and `sink` are contexts of our graph; write_frame
-        // takes new references to `src` (AV_BUFFERSRC_FLAG_KEEP_REF), and
-        // get_frame fills a frame we own.
-        unsafe {
-            let rc = ffi::av_buffersrc_write_frame(self.source, src.as_ptr());
-            if rc < 0 {
-                return Err(format!("scale_cuda refused a frame: {}", av_error(rc)));
-            }
-            let mut out = frame::Video::empty();
-            let rc = ffi::av_buffersink_get_frame(self.sink, out.as_mut_ptr());
-            if rc < 0 {
-                return Err(format!("scale_cuda gave no frame: {}", av_error(rc)));
-            }
-            Ok(out)
-        }
+    pub fn scale(&mut self, src: &frame::Video) -> Result<frame::Video, GpuError> {
+        Ok(self.chain.run(src)?)
     }
 }
 
 /// A CUDA frame copied to system memory (the hybrid path, once per rendition).
-pub fn download(src: &frame::Video) -> Result<frame::Video, String> {
+pub fn download(src: &frame::Video) -> Result<frame::Video, GpuError> {
     // SAFETY: reading the frames context pointer of a valid frame.
     if unsafe { (*src.as_ptr()).hw_frames_ctx }.is_null() {
         // av_hwframe_transfer_data would dereference the missing context.
-        return Err("the frame to download is not in GPU memory".to_owned());
+        return Err(GpuError::NotOnGpu("frame to download"));
     }
     let mut out = frame::Video::empty();
     // SAFETY: both frames are valid and `src` has a frames context (checked
@@ -133,10 +113,10 @@ pub fn download(src: &frame::Video) -> Result<frame::Video, String> {
     // software format and copies the planes.
     let rc = unsafe { ffi::av_hwframe_transfer_data(out.as_mut_ptr(), src.as_ptr(), 0) };
     if rc < 0 {
-        return Err(format!(
-            "downloading a frame from the GPU failed: {}",
-            av_error(rc)
-        ));
+        return Err(GpuError::Call {
+            what: "downloading a frame from the GPU".into(),
+            source: ff::Error::from(rc),
+        });
     }
     Ok(out)
 }
@@ -148,7 +128,7 @@ pub fn encode_from_gpu(
     device: &CudaDevice,
     width: u32,
     height: u32,
-) -> Result<(), String> {
+) -> Result<(), GpuError> {
     // SAFETY: the frames context is allocated on a valid device reference and
     // initialised before use; on success its reference moves into the
     // encoder context, which unreferences it when freed; on failure it is
@@ -156,7 +136,7 @@ pub fn encode_from_gpu(
     unsafe {
         let mut frames = ffi::av_hwframe_ctx_alloc(device.as_ptr());
         if frames.is_null() {
-            return Err("cannot allocate CUDA frames for NVENC".to_owned());
+            return Err(GpuError::OutOfMemory("CUDA frames for NVENC"));
         }
         let fc = (*frames).data as *mut ffi::AVHWFramesContext;
         (*fc).format = ffi::AVPixelFormat::AV_PIX_FMT_CUDA;
@@ -166,10 +146,10 @@ pub fn encode_from_gpu(
         let rc = ffi::av_hwframe_ctx_init(frames);
         if rc < 0 {
             ffi::av_buffer_unref(&mut frames);
-            return Err(format!(
-                "CUDA frames {width}x{height} for NVENC: {}",
-                av_error(rc)
-            ));
+            return Err(GpuError::Call {
+                what: format!("CUDA frames {width}x{height} for NVENC"),
+                source: ff::Error::from(rc),
+            });
         }
         let raw = ctx.as_mut_ptr();
         (*raw).hw_frames_ctx = frames;
@@ -182,13 +162,14 @@ pub fn encode_from_gpu(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ff::filter;
 
     #[test]
     fn a_frame_in_system_memory_is_refused_with_the_reason() {
         ff::init().unwrap();
         let f = frame::Video::new(ff::format::Pixel::YUV420P, 64, 64);
         let e = CudaScaler::new(&f, 32, 32).err().expect("not a GPU frame");
-        assert!(e.contains("not in GPU memory"), "{e}");
+        assert!(e.to_string().contains("not in GPU memory"), "{e}");
         assert!(
             download(&f).is_err(),
             "nothing to download from system memory"

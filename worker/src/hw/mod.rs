@@ -4,12 +4,14 @@
 //! opening NVENC on GPU frames ([`cuda_frames`]). Every unsafe block of the
 //! GPU path lives in this module, each with its SAFETY argument.
 
-use std::ffi::CStr;
 use std::ptr;
 use std::sync::{Arc, Mutex};
 
 pub mod cuda_frames;
+mod error;
 pub mod nvdec;
+
+pub use error::GpuError;
 
 use ff::ffi;
 use ffmpeg_next as ff;
@@ -36,7 +38,7 @@ impl CudaDevice {
 /// The process's CUDA device, opened once and shared by every channel (one
 /// CUDA context per process, not per session). A failure is not kept: the
 /// next caller tries again.
-pub fn shared_cuda() -> Result<Arc<CudaDevice>, String> {
+pub fn shared_cuda() -> Result<Arc<CudaDevice>, GpuError> {
     static DEVICE: Mutex<Option<Arc<CudaDevice>>> = Mutex::new(None);
     let mut device = DEVICE.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(d) = device.as_ref() {
@@ -54,26 +56,17 @@ impl Drop for CudaDevice {
     }
 }
 
-/// FFmpeg's text for an error code.
-pub fn av_error(code: i32) -> String {
-    let mut buf = [0 as std::ffi::c_char; 128];
-    // SAFETY: av_strerror writes at most `buf.len()` bytes, NUL-terminated.
-    unsafe {
-        ffi::av_strerror(code, buf.as_mut_ptr(), buf.len());
-        CStr::from_ptr(buf.as_ptr()).to_string_lossy().into_owned()
-    }
-}
-
 /// Opens the first CUDA device through FFmpeg (what NVDEC decoding and
 /// `scale_cuda` run on). `Err` says why not, in terms an operator can act on.
-pub fn open_cuda() -> Result<CudaDevice, String> {
+pub fn open_cuda() -> Result<CudaDevice, GpuError> {
     // SAFETY: loading the driver's library runs its initialisers; it is
     // loaded exactly as FFmpeg itself would load it, and unloaded again.
     let driver = unsafe { libloading::Library::new("libcuda.so.1") };
     if let Err(e) = driver {
-        return Err(format!(
-            "no NVIDIA driver: libcuda.so.1 cannot be loaded ({e}); in a container, run with the NVIDIA runtime (--gpus all)"
-        ));
+        return Err(GpuError::NoDriver {
+            library: "libcuda.so.1",
+            detail: e.to_string(),
+        });
     }
     let mut ctx: *mut ffi::AVBufferRef = ptr::null_mut();
     // SAFETY: `ctx` is a valid out-pointer; a null device name and options
@@ -88,22 +81,27 @@ pub fn open_cuda() -> Result<CudaDevice, String> {
         )
     };
     if rc < 0 || ctx.is_null() {
-        return Err(format!(
-            "the CUDA device cannot be opened through FFmpeg: {} (is this FFmpeg built with CUDA, and does nvidia-smi see a GPU?)",
-            av_error(rc)
-        ));
+        return Err(GpuError::NoDevice {
+            source: if rc < 0 {
+                ff::Error::from(rc)
+            } else {
+                ff::Error::Bug
+            },
+        });
     }
     Ok(CudaDevice { ctx })
 }
 
 /// The device NVDEC decodes a source of `codec` on, with `scale_cuda` for
 /// the renditions; `Err` names the first missing piece.
-pub fn nvdec_offer(codec: ff::codec::Id) -> Result<Arc<CudaDevice>, String> {
+pub fn nvdec_offer(codec: ff::codec::Id) -> Result<Arc<CudaDevice>, GpuError> {
     if !decoder_has_cuda(codec) {
-        return Err(format!("FFmpeg's {codec:?} decoder cannot decode on NVDEC"));
+        return Err(GpuError::NoNvdec {
+            codec: format!("{codec:?}"),
+        });
     }
     if ff::filter::find("scale_cuda").is_none() {
-        return Err("this FFmpeg build has no scale_cuda filter".to_owned());
+        return Err(crate::filter_chain::FilterError::Missing("scale_cuda").into());
     }
     shared_cuda()
 }
@@ -140,7 +138,7 @@ mod tests {
         if std::path::Path::new("/dev/nvidia0").exists() {
             return; // a GPU machine: the ignored GPU tests cover it
         }
-        let e = open_cuda().err().expect("no CUDA device here");
+        let e = open_cuda().err().expect("no CUDA device here").to_string();
         assert!(e.contains("NVIDIA") || e.contains("CUDA"), "{e}");
     }
 

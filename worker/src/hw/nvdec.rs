@@ -4,14 +4,14 @@
 use ff::ffi;
 use ffmpeg_next as ff;
 
-use super::CudaDevice;
+use super::{CudaDevice, GpuError};
 
 /// Makes an unopened decoder context decode on `device`: the device
 /// attached, and CUDA frames chosen when the decoder offers them. A source
 /// NVDEC cannot take (a profile or chroma format the GPU lacks) makes the
 /// decoder fail its first frames instead of falling back to software
 /// silently; the caller blames NVDEC and moves the channel to the CPU.
-pub fn attach(ctx: &mut ff::codec::context::Context, device: &CudaDevice) -> Result<(), String> {
+pub fn attach(ctx: &mut ff::codec::context::Context, device: &CudaDevice) -> Result<(), GpuError> {
     // SAFETY: `ctx` is a valid, unopened codec context we own. The device
     // reference is new (av_buffer_ref) and owned by the context from here:
     // avcodec_free_context unreferences it. `pick_cuda` has the signature
@@ -20,7 +20,7 @@ pub fn attach(ctx: &mut ff::codec::context::Context, device: &CudaDevice) -> Res
         let raw = ctx.as_mut_ptr();
         let device_ref = ffi::av_buffer_ref(device.as_ptr());
         if device_ref.is_null() {
-            return Err("out of memory referencing the CUDA device".to_owned());
+            return Err(GpuError::OutOfMemory("a reference to the CUDA device"));
         }
         (*raw).hw_device_ctx = device_ref;
         (*raw).get_format = Some(pick_cuda);
