@@ -70,6 +70,8 @@ pub mod service;
 pub(crate) mod session;
 pub mod sink;
 pub mod source;
+#[cfg(test)]
+mod stage_tests;
 pub(crate) mod stages;
 pub mod threads;
 pub mod timeline;

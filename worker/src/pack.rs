@@ -54,6 +54,13 @@ impl PackSender {
     pub(crate) fn closed() -> Self {
         Self(bounded(1).0)
     }
+
+    /// A sender and the messages it sends, for a stage tested alone.
+    #[cfg(test)]
+    pub(crate) fn pair() -> (Self, Receiver<PackMsg>) {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        (Self(tx), rx)
+    }
 }
 
 /// Starts the package stage of a broadcast.

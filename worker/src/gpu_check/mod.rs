@@ -21,7 +21,7 @@ use crate::encoder::probe_nvenc_codec;
 use crate::hw;
 use crate::nvml;
 
-mod clip;
+pub(crate) mod clip;
 mod modes;
 
 #[cfg(test)]
