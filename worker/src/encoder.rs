@@ -38,8 +38,6 @@ pub enum EncoderError {
     NvencUnavailable { reason: GpuError },
     #[error("HEVC needs NVENC, which is not usable on this machine: {reason}")]
     HevcNeedsNvenc { reason: GpuError },
-    #[error("{encoder} cannot read frames in GPU memory")]
-    NotFromGpu { encoder: &'static str },
     #[error("NVENC on GPU frames: {0}")]
     Gpu(GpuError),
     #[error("FFmpeg has no encoder named {0}")]
@@ -50,6 +48,28 @@ pub enum EncoderError {
         what: String,
         source: ff::Error,
     },
+}
+
+/// An encoder's failure as the GPU's, where the encoder is NVENC.
+impl From<EncoderError> for GpuError {
+    fn from(e: EncoderError) -> Self {
+        match e {
+            EncoderError::NvencUnavailable { reason } | EncoderError::HevcNeedsNvenc { reason } => {
+                reason
+            }
+            EncoderError::Gpu(g) => g,
+            EncoderError::Missing(name) => GpuError::NoEncoder(name),
+            EncoderError::Open {
+                encoder,
+                what,
+                source,
+            } => GpuError::EncoderOpen {
+                encoder,
+                what,
+                source,
+            },
+        }
+    }
 }
 
 /// The outcome of the start-up probe.
@@ -108,7 +128,7 @@ pub fn probe_nvenc_codec(codec: VideoCodec) -> Result<(), GpuError> {
             encoder: name,
             source,
         },
-        other => GpuError::Encoder(Box::new(other)),
+        other => other.into(),
     })
 }
 
@@ -219,7 +239,7 @@ pub fn open_video(
         FrameInput::System(pixel) => ctx.set_format(pixel),
         FrameInput::Cuda(device) => {
             if kind != EncoderKind::Nvenc {
-                return Err(EncoderError::NotFromGpu { encoder: name });
+                return Err(EncoderError::Gpu(GpuError::NoGpuFrames(name)));
             }
             crate::hw::cuda_frames::encode_from_gpu(&mut ctx, device, s.width, s.height)
                 .map_err(EncoderError::Gpu)?;

@@ -6,7 +6,7 @@ use ffmpeg_next as ff;
 use livefleet_profile::{FrameRate, LadderProfile, VideoRendition};
 
 use crate::encoder::VideoSettings;
-use crate::threads::{encoder_threads, Pace};
+use crate::threads::{encoder_threads, EncoderLoad, Pace};
 
 /// One video rendition as it will really be encoded (or copied).
 #[derive(Debug, Clone, PartialEq)]
@@ -141,7 +141,16 @@ impl Ladder {
 
     fn with_settings(profile: &LadderProfile, video: Vec<PlannedVideo>, pace: Pace) -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let settings = encoder_threads(&video, cores, pace, profile.preset)
+        let loads: Vec<_> = video
+            .iter()
+            .map(|v| EncoderLoad {
+                width: v.width,
+                height: v.height,
+                frame_rate: f64::from(v.frame_rate),
+                passthrough: v.rendition.passthrough,
+            })
+            .collect();
+        let settings = encoder_threads(&loads, cores, pace, profile.preset)
             .into_iter()
             .zip(&video)
             .map(|(threads, v)| {

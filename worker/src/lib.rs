@@ -47,6 +47,7 @@ pub mod decode;
 pub mod encoder;
 pub mod error;
 pub mod events;
+mod failover_state;
 #[cfg(test)]
 mod fallback_tests;
 pub mod feed;

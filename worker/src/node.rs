@@ -47,7 +47,7 @@ pub enum StartError {
     #[error("bus: {0}")]
     Bus(#[from] livefleet_bus::BusError),
     #[error(transparent)]
-    State(#[from] crate::fleet::StateError),
+    State(#[from] crate::failover_state::StateError),
     #[error("cannot start the channel's thread: {0}")]
     Spawn(std::io::Error),
 }

@@ -16,7 +16,7 @@ use livefleet_packager::{
 
 use crate::metrics::DropReason;
 use crate::progress::Progress;
-use crate::sink::{is_manifest, OutputSink};
+use crate::sink::OutputSink;
 use crate::PipelineError;
 
 /// What the package stage is told.
@@ -103,7 +103,7 @@ impl Stage<'_> {
             .iter()
             .filter(|o| matches!(o, Output::Put { path, .. } if path.ends_with(".m4s")))
             .count();
-        if outputs.iter().any(is_manifest) {
+        if outputs.iter().any(Output::is_manifest) {
             self.sink.write_published(outputs, &p.state())?;
         } else {
             self.sink.write(outputs)?;

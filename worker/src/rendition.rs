@@ -71,7 +71,7 @@ impl RenditionEncoder {
             if kind == EncoderKind::Nvenc {
                 PipelineError::Gpu {
                     piece: GpuPiece::Nvenc,
-                    source: GpuError::Encoder(Box::new(e)).in_rendition(name),
+                    source: GpuError::from(e).in_rendition(name),
                 }
             } else {
                 PipelineError::Encoder(e)

@@ -64,12 +64,6 @@ pub trait OutputSink: Send + 'static {
     fn ended(&mut self, _manifests: Vec<Output>, _state: &PackagerState) {}
 }
 
-/// Whether an output is a manifest (HLS playlist or DASH MPD).
-pub fn is_manifest(o: &Output) -> bool {
-    let p = o.path();
-    p.ends_with(".m3u8") || p.ends_with(".mpd")
-}
-
 /// Writes packager output into any [`Storage`], synchronously and in order.
 pub struct StorageSink {
     runtime: tokio::runtime::Runtime,

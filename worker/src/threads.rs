@@ -10,7 +10,15 @@
 
 use livefleet_profile::Preset;
 
-use crate::ladder::PlannedVideo;
+/// What an encoder's thread count depends on: its picture and rate.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EncoderLoad {
+    pub width: u32,
+    pub height: u32,
+    pub frame_rate: f64,
+    /// A copied rendition: no encoder, counts for nothing.
+    pub passthrough: bool,
+}
 
 /// How fast a session's media comes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,22 +44,22 @@ fn one_thread_rate(preset: Preset) -> f64 {
 /// Encoder threads per rendition of `video` (passthrough renditions count
 /// for nothing) on `cores` cores.
 pub fn encoder_threads(
-    video: &[PlannedVideo],
+    video: &[EncoderLoad],
     cores: usize,
     pace: Pace,
     preset: Preset,
 ) -> Vec<usize> {
-    let pixels = |v: &PlannedVideo| f64::from(v.width) * f64::from(v.height);
+    let pixels = |v: &EncoderLoad| f64::from(v.width) * f64::from(v.height);
     let total: f64 = video
         .iter()
-        .filter(|v| !v.rendition.passthrough)
+        .filter(|v| !v.passthrough)
         .map(pixels)
         .sum::<f64>()
         .max(1.0);
     video
         .iter()
         .map(|v| {
-            let rate = pixels(v) * f64::from(v.frame_rate).max(1.0);
+            let rate = pixels(v) * v.frame_rate.max(1.0);
             if pace == Pace::RealTime && rate <= one_thread_rate(preset) {
                 return 1;
             }
@@ -64,22 +72,15 @@ pub fn encoder_threads(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ffmpeg_next::Rational;
-    use livefleet_profile::LadderProfile;
 
-    fn ladder(sizes: &[(u32, u32)]) -> Vec<PlannedVideo> {
-        let profile = LadderProfile::from_yaml(
-            "t",
-            "name: t\nvideo:\n  - name: a\n    width: 640\n    height: 360\n    bitrate: 1M\n",
-        )
-        .unwrap();
+    fn ladder(sizes: &[(u32, u32)]) -> Vec<EncoderLoad> {
         sizes
             .iter()
-            .map(|&(width, height)| PlannedVideo {
-                rendition: profile.video[0].clone(),
+            .map(|&(width, height)| EncoderLoad {
                 width,
                 height,
-                frame_rate: Rational(30, 1),
+                frame_rate: 30.0,
+                passthrough: false,
             })
             .collect()
     }

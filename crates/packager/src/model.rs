@@ -99,6 +99,12 @@ pub enum Output {
 }
 
 impl Output {
+    /// Whether this is a manifest (an HLS playlist or the DASH MPD).
+    pub fn is_manifest(&self) -> bool {
+        let p = self.path();
+        p.ends_with(".m3u8") || p.ends_with(".mpd")
+    }
+
     /// An object to store; its content type follows from the path (the one
     /// table in `livefleet_base::content_type`).
     pub fn put(path: String, body: Bytes, cache: CacheClass) -> Output {

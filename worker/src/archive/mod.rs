@@ -374,7 +374,7 @@ impl Archiver {
 pub(crate) fn manifests_of(outputs: Vec<Output>) -> Vec<(String, Bytes)> {
     outputs
         .into_iter()
-        .filter(crate::sink::is_manifest)
+        .filter(Output::is_manifest)
         .map(|o| {
             let Output::Put { path, body, .. } = o;
             (path, body)

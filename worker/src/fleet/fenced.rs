@@ -8,8 +8,8 @@ use livefleet_base::ChannelName;
 use livefleet_fleet::{Assignments, Epoch, WorkerId};
 use livefleet_packager::{Output, PackagerState};
 
-use super::record::{BroadcastRecord, BroadcastStore, SaveError};
-use crate::sink::{is_manifest, OutputSink, SinkError, WriterSink};
+use crate::failover_state::{BroadcastRecord, BroadcastStore, SaveError};
+use crate::sink::{OutputSink, SinkError, WriterSink};
 
 /// Writes a fleet channel's output: segments first, then (if this worker
 /// still holds the channel) the packager state, then the manifests.
@@ -69,7 +69,7 @@ impl OutputSink for FencedSink {
     ) -> Result<(), SinkError> {
         self.check()?;
         let (manifests, media): (Vec<Output>, Vec<Output>) =
-            outputs.into_iter().partition(is_manifest);
+            outputs.into_iter().partition(Output::is_manifest);
         self.inner.write(media)?;
         let writer = self.inner.writer.clone();
         let record = BroadcastRecord {

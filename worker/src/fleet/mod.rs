@@ -16,10 +16,11 @@
 
 mod beat;
 mod fenced;
-mod record;
 
+pub use crate::failover_state::{
+    BroadcastRecord, BroadcastStore, StateError, BROADCAST_STATE_BUCKET,
+};
 pub use beat::NodeCapacity;
-pub use record::{BroadcastRecord, BroadcastStore, StateError, BROADCAST_STATE_BUCKET};
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -5,7 +5,6 @@
 use ffmpeg_next as ff;
 use livefleet_base::RenditionName;
 
-use crate::encoder::EncoderError;
 use crate::filter_chain::FilterError;
 
 /// Why a GPU piece cannot be used, in terms an operator can act on.
@@ -41,8 +40,14 @@ pub enum GpuError {
     NvdecOpen(ff::Error),
     #[error(transparent)]
     Filter(#[from] FilterError),
-    #[error(transparent)]
-    Encoder(Box<EncoderError>),
+    #[error("cannot open {encoder} for {what}: {source}")]
+    EncoderOpen {
+        encoder: &'static str,
+        what: String,
+        source: ff::Error,
+    },
+    #[error("{0} cannot read frames in GPU memory")]
+    NoGpuFrames(&'static str),
     #[error("rendition {rendition}: {source}")]
     Rendition {
         rendition: RenditionName,
