@@ -8,7 +8,7 @@
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use livefleet_packager::{
-    AudioConfig, Packager, PackagerConfig, PackagerState, PeriodState, Sample, SegmentRun,
+    AudioConfig, Origin, Packager, PackagerConfig, PackagerState, PeriodState, Sample, SegmentRun,
     TrackHistory, TrackId, TrackMedia, TrackSpec, VideoCodec, VideoCodecConfig,
 };
 
@@ -98,6 +98,12 @@ fn state_from_fields(data: &[u8]) -> PackagerState {
                 .collect(),
             bytes: f.u64(),
             peak_bps: f.u64(),
+            origins: (0..f.small(3))
+                .map(|_| Origin {
+                    number: f.u64() % 1_001_000,
+                    start: f.i64(),
+                })
+                .collect(),
         })
         .collect();
     PackagerState {

@@ -53,6 +53,13 @@ impl Packager {
         self.retained_from = keep_from;
         expired.extend(self.expired_inits());
         self.expired.extend(expired);
+        // What expired leaves the history too: a broadcast that runs for
+        // months holds its window, not every segment since it began.
+        let mut starts: Vec<u64> = self.periods.iter().map(|x| x.first_number).collect();
+        starts.extend(self.holes().iter().map(|h| h + 1));
+        for t in &mut self.tracks {
+            t.trim(keep_from, &starts);
+        }
     }
 
     /// Init segments of periods wholly below `retained_from` that no later

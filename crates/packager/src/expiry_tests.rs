@@ -164,3 +164,62 @@ fn states_no_packager_could_have_written_are_refused() {
     let out = q.finish();
     assert!(text(&out, "360p/index.m3u8").contains("#EXT-X-ENDLIST"));
 }
+
+/// The manifests among a step's outputs, by path.
+fn manifests(out: &[crate::Output]) -> Vec<(String, bytes::Bytes)> {
+    out.iter()
+        .filter(|o| o.is_manifest())
+        .map(|o| {
+            let crate::Output::Put { path, body, .. } = o;
+            (path.clone(), body.clone())
+        })
+        .collect()
+}
+
+#[test]
+fn expired_segments_leave_the_history_and_the_live_manifests_do_not_change() {
+    let (mut kept, _) = Packager::new(config(), specs()).unwrap();
+    let (mut trimmed, _) = Packager::new(expiring(), specs()).unwrap();
+    let mut at = 0.0;
+    for step in 0..60 {
+        // A hole early on, a new session (period) later: both need the
+        // start of segments long gone from the trimmed history.
+        if step == 5 {
+            assert!(kept.set_missing(&["240p/3.m4s"]));
+            assert!(trimmed.set_missing(&["240p/3.m4s"]));
+        }
+        let (a, b) = if step == 20 {
+            (
+                kept.discontinuity(1_704_067_200_000 + 45_000),
+                trimmed.discontinuity(1_704_067_200_000 + 45_000),
+            )
+        } else {
+            (feed(&mut kept, at, 2.0), feed(&mut trimmed, at, 2.0))
+        };
+        if step != 20 {
+            at += 2.0;
+        }
+        assert_eq!(manifests(&a), manifests(&b), "step {step}");
+        let _ = trimmed.take_expired();
+        for t in &trimmed.tracks {
+            assert!(
+                t.history.len() <= 3 + 3 + 2,
+                "step {step}: {} keeps {} segments",
+                t.spec.name,
+                t.history.len()
+            );
+        }
+    }
+    // Another worker goes on from each state: the same manifests again.
+    let state = trimmed.state();
+    assert!(state.tracks.iter().all(|t| !t.origins.is_empty()));
+    let json = serde_json::to_string(&state).unwrap();
+    let back: PackagerState = serde_json::from_str(&json).unwrap();
+    back.check().unwrap();
+    let (mut a, _) = Packager::resume(config(), specs(), kept.state()).unwrap();
+    let (mut b, _) = Packager::resume(expiring(), specs(), back).unwrap();
+    let (out_a, out_b) = (feed(&mut a, at, 6.0), feed(&mut b, at, 6.0));
+    assert_eq!(manifests(&out_a), manifests(&out_b), "after the failover");
+    let mpd = text(&out_b, "manifest.mpd");
+    assert!(mpd.contains("<Period id=\"p1\""), "{mpd}");
+}

@@ -46,7 +46,7 @@ pub use model::{
     CacheClass, ClosedSegment, Output, PackagerConfig, Sample, TrackId, TrackMedia, TrackSpec,
 };
 pub(crate) use state::{compress, expand, SegEntry};
-pub use state::{PackagerState, PeriodState, SegmentRun, TrackHistory, MAX_STATE_SEGMENTS};
+pub use state::{Origin, PackagerState, PeriodState, SegmentRun, TrackHistory, MAX_STATE_SEGMENTS};
 use track::{OpenSegment, Track};
 pub use video::{parse_avcc, parse_hvcc, parse_sps, SpsInfo, VideoCodec, VideoCodecConfig};
 
@@ -164,6 +164,7 @@ impl Packager {
                 .find(|h| h.name == t.spec.name && h.timescale == t.spec.timescale)
             {
                 t.history = expand(&h.runs);
+                t.origins = h.origins.iter().map(|o| (o.number, o.start)).collect();
                 if let Some(last) = t.history.last() {
                     // A new session's timeline may overlap the last segment's estimated end by rounding.
                     t.last_dts = Some(last.start);
@@ -422,6 +423,11 @@ impl Packager {
                         runs: compress(&listed),
                         bytes: listed.iter().map(|e| e.bytes).sum(),
                         peak_bps: manifest::peak_bps(&listed, t.spec.timescale),
+                        origins: t
+                            .origins
+                            .iter()
+                            .map(|(&number, &start)| Origin { number, start })
+                            .collect(),
                     }
                 })
                 .collect(),

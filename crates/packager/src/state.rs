@@ -40,6 +40,20 @@ pub struct TrackHistory {
     pub runs: Vec<SegmentRun>,
     pub bytes: u64,
     pub peak_bps: u64,
+    /// Where the manifests' clocks start for segments no longer in `runs`
+    /// (expired, see [`crate::PackagerConfig::expire_segments`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub origins: Vec<Origin>,
+}
+
+/// The media time at which a track's segments from `number` on began: kept
+/// for the start of each period (and of each part a hole splits off) once
+/// the segments there are dropped from the history, so program date times
+/// and DASH period offsets stay what they were.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Origin {
+    pub number: u64,
+    pub start: i64,
 }
 
 /// Segments one track of a state may list (97 days of 2 s segments): what
@@ -136,6 +150,21 @@ impl PackagerState {
                     ));
                 }
                 next = Some((end_number, r.start));
+            }
+            if t.origins.len() as u64 > MAX_STATE_SEGMENTS
+                || t.origins.windows(2).any(|w| w[1].number <= w[0].number)
+            {
+                return bad(format!("track {}: origins out of order", t.name));
+            }
+            if let Some(o) = t
+                .origins
+                .iter()
+                .find(|o| !(0..=MAX_MEDIA_TICKS).contains(&o.start) || o.number > self.next_number)
+            {
+                return bad(format!(
+                    "track {}: an origin at segment {}, {} ticks",
+                    t.name, o.number, o.start
+                ));
             }
         }
         Ok(())

@@ -1,6 +1,6 @@
 //! One track's record inside the packager: its spec, the open segment, the audio waiting for a boundary, and its history.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 use crate::{PackagerError, Sample, SegEntry, TrackMedia, TrackSpec};
 
@@ -18,6 +18,9 @@ pub(crate) struct Track {
     pub pending: VecDeque<Sample>,
     pub pending_bytes: usize,
     pub history: Vec<SegEntry>,
+    /// Media start of the segments from a number on, for period and part
+    /// starts whose segments left `history` (see [`crate::Origin`]).
+    pub origins: BTreeMap<u64, i64>,
     pub last_dts: Option<i64>,
     pub last_delta: Option<i64>,
     pub default_duration: i64,
@@ -57,10 +60,41 @@ impl Track {
             pending: VecDeque::new(),
             pending_bytes: 0,
             history: Vec::new(),
+            origins: BTreeMap::new(),
             last_dts: None,
             last_delta: None,
             default_duration,
         })
+    }
+
+    /// The media time at which this track's segments from `number` on
+    /// begin: its first segment at or after `number`, or, where that left
+    /// the history, the time kept when it did.
+    pub(crate) fn start_from(&self, number: u64) -> Option<i64> {
+        if let Some(start) = self.origins.get(&number) {
+            return Some(*start);
+        }
+        let i = self.history.partition_point(|e| e.number < number);
+        self.history.get(i).map(|e| e.start)
+    }
+
+    /// Drops the segments below `keep` from the history, first keeping the
+    /// start of every number in `starts` that goes with them.
+    pub(crate) fn trim(&mut self, keep: u64, starts: &[u64]) {
+        let cut = self.history.partition_point(|e| e.number < keep);
+        if cut == 0 {
+            return;
+        }
+        for &n in starts {
+            if n >= keep || self.origins.contains_key(&n) {
+                continue;
+            }
+            let i = self.history.partition_point(|e| e.number < n);
+            if i < cut {
+                self.origins.insert(n, self.history[i].start);
+            }
+        }
+        self.history.drain(..cut);
     }
 
     pub(crate) fn is_video(&self) -> bool {

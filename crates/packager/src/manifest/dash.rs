@@ -139,7 +139,7 @@ pub(crate) fn mpd(p: &Packager) -> String {
             (period.wallclock_ms - ast) as f64 / 1000.0
         };
         static_start += period_length;
-        let period_first = whole_ref.first().map_or(0, |e| e.start);
+        let period_first = reference.start_from(from).unwrap_or(0);
         // A segment missing from the store splits the period: the part after
         // the hole is a Period of its own that starts where the hole ends, so
         // $Number$ addressing stays right and no player asks for the hole.
@@ -148,8 +148,7 @@ pub(crate) fn mpd(p: &Packager) -> String {
             if range.0 > range.1 || listed(reference, range).is_empty() {
                 continue;
             }
-            let part_ref = listed(reference, part);
-            let offset_ref = part_ref.first().map_or(period_first, |e| e.start) - period_first;
+            let offset_ref = reference.start_from(part.0).unwrap_or(period_first) - period_first;
             let part_start = start + seconds(offset_ref, reference.spec.timescale);
             let id = if k == 0 {
                 format!("p{pi}")
@@ -162,7 +161,7 @@ pub(crate) fn mpd(p: &Packager) -> String {
                 duration(part_start)
             );
             write_period_sets(&mut s, p, period, range, |t: &Track| {
-                let pto = listed(t, whole).first().map_or(0, |e| e.start);
+                let pto = t.start_from(from).unwrap_or(0);
                 pto + crate::rescale(
                     offset_ref,
                     i64::from(reference.spec.timescale),

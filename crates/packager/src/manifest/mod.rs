@@ -63,11 +63,7 @@ pub(crate) fn program_date_ms(p: &Packager, t: &Track, e: &SegEntry) -> i64 {
     let Some(period) = p.periods.get(period_of(p, e.number)) else {
         return p.config.start_time_unix_ms;
     };
-    let first = t
-        .history
-        .iter()
-        .find(|x| x.number >= period.first_number)
-        .map_or(e.start, |x| x.start);
+    let first = t.start_from(period.first_number).unwrap_or(e.start);
     period.wallclock_ms + (e.start - first) * 1000 / i64::from(t.spec.timescale)
 }
 
