@@ -1,6 +1,7 @@
 //! Operating the fleet with real processes (a nats-server, a scheduler,
 //! workers and an ingest, each a `livefleet` process; ffmpeg as the
-//! publisher): calibration, drains, stream key rotation, channel deletion.
+//! publisher): calibration, drains, stream key rotation, channel deletion,
+//! live retention without the archive.
 
 mod common;
 
@@ -176,5 +177,82 @@ fn deleting_a_live_channel_ends_its_publish_and_broadcast_and_frees_its_worker()
         fleet.logs().contains("channel gone was deleted"),
         "{}",
         fleet.logs()
+    );
+}
+
+/// The media segment files of a rendition directory (`N.m4s`, `N-gG.m4s`).
+fn stored(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|n| n.ends_with(".m4s"))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[test]
+fn without_the_archive_fleet_workers_delete_expired_segments_and_what_a_killed_one_left() {
+    let mut fleet = Fleet::start(&[]);
+    let config = fleet.dir.path().join("worker.yaml");
+    std::fs::write(&config, "archive:\n  enabled: false\n").unwrap();
+    fleet.worker_args = ["--config", config.to_str().unwrap(), "--live-window", "2"]
+        .map(String::from)
+        .to_vec();
+    fleet.add_worker("w1");
+    fleet.add_worker("w2");
+    fleet.wait_for_workers(&["w1", "w2"]);
+    fleet.create_channel("ro", "rokey-123456", "cpu-small.yaml");
+    let publisher = Publisher::ffmpeg(&fleet.publish_url("rokey-123456"), 40);
+    let out = fleet.data().join("live/ro");
+    // Segments go while live: 2 listed, 3 behind them, 1 being written.
+    // A fleet worker names them by its assignment: `<n>-g<epoch>.m4s`.
+    let mut most = 0;
+    let mut first = String::new();
+    fleet.wait_for(40, "segment 0 deleted while live", |_| {
+        let names = stored(&out.join("360p"));
+        most = most.max(names.len());
+        first = names.first().cloned().unwrap_or_default();
+        names.len() >= 3 && names.iter().all(|n| number(n) > 0)
+    });
+    assert!(most <= 6, "{most} segments of 360p stored at once");
+    let generation = first.split_once('-').map_or("", |(_, g)| g).to_owned();
+    // What a worker that dies between saving its state and deleting leaves.
+    let left = out.join("360p").join(format!("0-{generation}"));
+    std::fs::write(&left, b"left behind").unwrap();
+    std::fs::create_dir_all(out.join("chat")).unwrap();
+    std::fs::write(out.join("chat/0.json"), b"[]").unwrap();
+    let mut owner = None;
+    fleet.wait_for(10, "the channel's worker", |f| {
+        owner = f.owner("ro");
+        owner.is_some()
+    });
+    let owner = owner.unwrap();
+    fleet.kill_worker(&owner);
+    fleet.wait_for(40, "the successor to delete what was left", |_| {
+        !left.exists() && !out.join("chat/0.json").exists()
+    });
+    let survivor = if owner == "w1" { "w2" } else { "w1" };
+    assert_eq!(fleet.owner("ro").as_deref(), Some(survivor));
+    let (ok, err) = publisher.finish();
+    assert!(ok, "the publisher failed: {err}");
+    fleet.wait_for(30, "ENDLIST after the grace period", |_| {
+        playlist(&out, "360p").contains("#EXT-X-ENDLIST")
+    });
+    // The successor kept deleting: what is stored is what the last playlist names.
+    fleet.wait_for(
+        10,
+        "the store to hold what the final playlist names",
+        |_| {
+            let (mut uris, _) = playlist_entries(&playlist(&out, "360p"));
+            uris.sort();
+            uris == stored(&out.join("360p"))
+        },
+    );
+    assert!(
+        !fleet.data().join("vod").exists(),
+        "no VOD without the archive"
     );
 }

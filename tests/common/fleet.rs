@@ -16,6 +16,8 @@ pub struct Fleet {
     pub scheduler: Option<Proc>,
     pub workers: Vec<(String, Proc)>,
     pub ingest: Option<Proc>,
+    /// More arguments for every worker added from now on.
+    pub worker_args: Vec<String>,
 }
 
 impl Fleet {
@@ -37,6 +39,7 @@ impl Fleet {
             scheduler: None,
             workers: Vec::new(),
             ingest: None,
+            worker_args: Vec::new(),
         };
         if urls.is_none() {
             fleet.start_nats();
@@ -136,19 +139,21 @@ impl Fleet {
     pub fn add_worker_with(&mut self, id: &str, url: &str, grace: &str) {
         let data = self.data();
         let proc = Proc::spawn(
-            livefleet().args([
-                "worker",
-                "--nats-url",
-                url,
-                "--id",
-                id,
-                "--data",
-                data.to_str().unwrap(),
-                "--grace",
-                grace,
-                "--metrics",
-                "127.0.0.1:0",
-            ]),
+            livefleet()
+                .args([
+                    "worker",
+                    "--nats-url",
+                    url,
+                    "--id",
+                    id,
+                    "--data",
+                    data.to_str().unwrap(),
+                    "--grace",
+                    grace,
+                    "--metrics",
+                    "127.0.0.1:0",
+                ])
+                .args(&self.worker_args),
             self.dir.path().join(format!("{id}.log")),
         );
         self.workers.push((id.to_string(), proc));

@@ -169,6 +169,9 @@ fn run(
                     None => Packager::new(config.clone(), tracks)?,
                 };
                 stage.write(outputs, &mut p)?;
+                if let Some(numbers) = p.take_sweep() {
+                    stage.sink.sweep(numbers);
+                }
                 packager = Some(p);
             }
             PackMsg::Sample(track, sample) => {

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use livefleet_base::chat_replay_number;
 use livefleet_base::ChannelName;
 use livefleet_packager::{segment_number, CacheClass, Output, PackagerState};
 use livefleet_storage::{ObjectMeta, Put, Storage, StorageWriter, WriterError};
@@ -57,7 +58,14 @@ pub trait OutputSink: Send + 'static {
     /// Segments that left the live manifests long enough ago (packager
     /// paths, see `PackagerConfig::expire_segments`): a sink that stores
     /// deletes them. Never called unless the broadcast expires segments.
-    fn expire(&mut self, _paths: Vec<String>) {}
+    /// No default: a sink that wraps another must hand them on.
+    fn expire(&mut self, paths: Vec<String>);
+
+    /// After a resume: media segments (and their chat files) numbered
+    /// `[from, below)` that expired under the worker before, which may have
+    /// stopped before deleting them ([`livefleet_packager::Packager::take_sweep`]).
+    /// A sink that stores deletes whatever of them it still holds.
+    fn sweep(&mut self, numbers: (u64, u64));
 
     /// The broadcast ended and its final manifests (`manifests`, already
     /// written) are settled: a sink that archives starts the VOD copy.
@@ -109,6 +117,11 @@ impl OutputSink for StorageSink {
         }
         Ok(())
     }
+
+    /// A file's output (`transcode`) keeps every segment: nothing expires.
+    fn expire(&mut self, _paths: Vec<String>) {}
+
+    fn sweep(&mut self, _numbers: (u64, u64)) {}
 }
 
 /// Packager output into the ordered, retrying storage writer.
@@ -229,6 +242,23 @@ impl OutputSink for WriterSink {
             }
         }
         tracing::debug!(objects = count, "expired segments queued for deletion");
+    }
+
+    /// One listing of the channel's prefix; its media segments and chat
+    /// files numbered `[from, below)` are deleted behind the puts queued.
+    fn sweep(&mut self, (from, below): (u64, u64)) {
+        let prefix = self.prefix.clone();
+        let doomed = move |key: &str| {
+            key.strip_prefix(&prefix)
+                .and_then(|path| segment_number(path).or_else(|| chat_replay_number(path)))
+                .is_some_and(|n| (from..below).contains(&n))
+        };
+        if let Err(e) = self
+            .writer
+            .blocking_sweep(self.prefix.clone(), Box::new(doomed))
+        {
+            tracing::warn!(error = %e, "cannot queue the sweep of what the worker before left");
+        }
     }
 
     fn ended(&mut self, manifests: Vec<Output>, state: &PackagerState) {

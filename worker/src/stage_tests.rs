@@ -177,6 +177,10 @@ impl OutputSink for Collected {
         Ok(())
     }
 
+    fn expire(&mut self, _paths: Vec<String>) {}
+
+    fn sweep(&mut self, _numbers: (u64, u64)) {}
+
     fn ended(&mut self, _manifests: Vec<Output>, state: &PackagerState) {
         self.0.lock().unwrap().1 = Some(state.clone());
     }

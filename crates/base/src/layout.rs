@@ -6,3 +6,31 @@
 pub fn chat_replay_path(number: u64) -> String {
     format!("chat/{number}.json")
 }
+
+/// The segment number of a chat replay path ([`chat_replay_path`]).
+pub fn chat_replay_number(path: &str) -> Option<u64> {
+    let digits = path.strip_prefix("chat/")?.strip_suffix(".json")?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chat_paths_go_both_ways() {
+        assert_eq!(chat_replay_number(&chat_replay_path(42)), Some(42));
+        for not in [
+            "chat/.json",
+            "chat/4a.json",
+            "360p/4.m4s",
+            "chat/4.json.tmp",
+            "chat/-1.json",
+        ] {
+            assert_eq!(chat_replay_number(not), None, "{not}");
+        }
+    }
+}

@@ -17,6 +17,6 @@ pub mod telemetry;
 pub use cache::CacheClass;
 pub use clock::now_unix_ms;
 pub use content_type::content_type_for_key;
-pub use layout::chat_replay_path;
+pub use layout::{chat_replay_number, chat_replay_path};
 pub use media::{MediaPacket, PacketKind, Track, WireError};
 pub use names::{ChannelName, NameError, RenditionName};

@@ -21,6 +21,14 @@ impl Packager {
         std::mem::take(&mut self.expired)
     }
 
+    /// Once, after a resume: the segment numbers `[from, below)` of this
+    /// broadcast that expired under the packager before this one. Its
+    /// worker may have stopped between saving the state and deleting them,
+    /// so whatever of them is still stored should go (a listing finds it).
+    pub fn take_sweep(&mut self) -> Option<(u64, u64)> {
+        self.sweep.take()
+    }
+
     /// After new live manifests: moves `retained_from` up to what they
     /// still need, and lists what falls below.
     pub(crate) fn expire(&mut self) {

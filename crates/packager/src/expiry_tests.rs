@@ -223,3 +223,27 @@ fn expired_segments_leave_the_history_and_the_live_manifests_do_not_change() {
     let mpd = text(&out_b, "manifest.mpd");
     assert!(mpd.contains("<Period id=\"p1\""), "{mpd}");
 }
+
+#[test]
+fn a_resumed_packager_asks_once_for_what_the_one_before_may_have_left() {
+    let (mut p, _) = Packager::new(expiring(), specs()).unwrap();
+    assert_eq!(
+        p.take_sweep(),
+        None,
+        "a new broadcast has nothing behind it"
+    );
+    for step in 0..12 {
+        let _ = feed(&mut p, f64::from(step) * 2.0, 2.0);
+    }
+    let state = p.state();
+    let below = state.retained_from.expect("segments expired");
+    let (mut resumed, _) = Packager::resume(expiring(), specs(), state.clone()).unwrap();
+    assert_eq!(resumed.take_sweep(), Some((0, below)));
+    assert_eq!(resumed.take_sweep(), None, "once");
+    let (mut keeping, _) = Packager::resume(config(), specs(), state).unwrap();
+    assert_eq!(
+        keeping.take_sweep(),
+        None,
+        "a packager that keeps segments deletes none"
+    );
+}

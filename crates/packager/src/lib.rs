@@ -99,6 +99,9 @@ pub struct Packager {
     expired: Vec<String>,
     /// Init segments (generation, version) already handed back as expired.
     expired_inits: BTreeSet<(u32, u32)>,
+    /// Segment numbers of this broadcast that expired under an earlier
+    /// packager, whose deletes may not have been made ([`Packager::take_sweep`]).
+    sweep: Option<(u64, u64)>,
 }
 
 impl Packager {
@@ -187,7 +190,7 @@ impl Packager {
             .retained_from
             .unwrap_or(first_number)
             .clamp(first_number, state.next_number.max(first_number));
-        let p = Self {
+        let mut p = Self {
             pending_period: Some(config.start_time_unix_ms),
             config,
             tracks,
@@ -209,8 +212,11 @@ impl Packager {
             retained_from,
             expired: Vec::new(),
             expired_inits: BTreeSet::new(),
+            sweep: None,
         };
-        let mut p = p;
+        if !fresh && p.config.expire_segments && retained_from > first_number {
+            p.sweep = Some((first_number, retained_from));
+        }
         p.set_missing(&state.missing);
         let outputs = p.tracks.iter().map(|t| p.init_output(t)).collect();
         Ok((p, outputs))

@@ -42,7 +42,7 @@ pub use location::{Location, LocationError};
 pub use metrics::StorageMetrics;
 pub use retry::{RetryPolicy, RetryingStorage};
 pub use s3::{S3Config, S3Storage};
-pub use writer::{MissingObjects, Put, StorageWriter, WriterError, WriterOptions};
+pub use writer::{MissingObjects, Put, StorageWriter, SweepFilter, WriterError, WriterOptions};
 
 /// An object store for segments and manifests.
 ///

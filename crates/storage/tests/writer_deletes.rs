@@ -179,3 +179,59 @@ async fn while_the_store_is_down_deletes_wait_and_a_parked_put_of_the_same_key_i
     }
     assert!(deletes(&registry, "ok") >= 1.0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sweep_deletes_what_its_filter_picks_behind_the_puts_before_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Arc::new(LocalDir::new(tmp.path().to_path_buf()).unwrap());
+    let registry = prometheus::Registry::new();
+    let metrics = StorageMetrics::register(&registry).unwrap();
+    let writer = Arc::new(StorageWriter::spawn(store.clone(), options(), metrics));
+    for key in [
+        "live/a/360p/1.m4s",
+        "live/a/360p/2.m4s",
+        "live/a/360p/init.mp4",
+        "live/b/360p/1.m4s",
+    ] {
+        writer
+            .put(Put::new(key, Bytes::from_static(b"x")))
+            .await
+            .unwrap();
+    }
+    // Queued before the sweep, so swept too.
+    writer
+        .put(Put::new("live/a/chat/1.json", Bytes::from_static(b"[]")))
+        .await
+        .unwrap();
+    let w = writer.clone();
+    tokio::task::spawn_blocking(move || {
+        w.blocking_sweep(
+            "live/a/".into(),
+            Box::new(|key: &str| key.ends_with("/1.m4s") || key.ends_with("/1.json")),
+        )
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    writer.flush().await.unwrap();
+    assert_eq!(
+        store.list("live/").await.unwrap(),
+        [
+            "live/a/360p/2.m4s",
+            "live/a/360p/init.mp4",
+            "live/b/360p/1.m4s"
+        ],
+        "only the prefix's picked keys go"
+    );
+    assert_eq!(deletes(&registry, "ok"), 2.0);
+    let bad = writer.clone();
+    let refused = tokio::task::spawn_blocking(move || {
+        bad.blocking_sweep("../".into(), Box::new(|_: &str| true))
+    })
+    .await
+    .unwrap();
+    assert!(
+        refused.is_err(),
+        "a bad prefix is refused before it is queued"
+    );
+}

@@ -55,6 +55,20 @@ impl OutputSink for FencedSink {
         self.inner.settle();
     }
 
+    /// Deletes only while the channel is ours: the state that let these
+    /// expire was saved fenced, so the next holder never lists them.
+    fn expire(&mut self, paths: Vec<String>) {
+        if self.check().is_ok() {
+            self.inner.expire(paths);
+        }
+    }
+
+    fn sweep(&mut self, numbers: (u64, u64)) {
+        if self.check().is_ok() {
+            self.inner.sweep(numbers);
+        }
+    }
+
     /// Only the holder of the channel archives its broadcast.
     fn ended(&mut self, manifests: Vec<Output>, state: &PackagerState) {
         if self.check().is_ok() {

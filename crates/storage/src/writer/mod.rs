@@ -123,10 +123,16 @@ pub enum WriterError {
     },
 }
 
+/// Which keys a sweep deletes, given each whole key listed under its prefix.
+pub type SweepFilter = Box<dyn Fn(&str) -> bool + Send + Sync>;
+
 pub(super) enum Command {
     Put(Put),
     /// Delete an expired object, after the puts queued before.
     Delete(String),
+    /// Delete every key under a prefix that the filter picks (objects a
+    /// writer that stopped left behind), after the puts queued before.
+    Sweep(String, SweepFilter),
     Flush(oneshot::Sender<()>),
     /// Try every parked put once now, then answer.
     Settle(oneshot::Sender<()>),
@@ -176,6 +182,7 @@ impl std::fmt::Debug for Command {
         match self {
             Command::Put(put) => write!(f, "Put({})", put.key),
             Command::Delete(key) => write!(f, "Delete({key})"),
+            Command::Sweep(prefix, _) => write!(f, "Sweep({prefix})"),
             Command::Flush(_) => f.write_str("Flush"),
             Command::Settle(_) => f.write_str("Settle"),
         }
@@ -378,6 +385,20 @@ impl StorageWriter {
             .map_err(|mpsc::error::SendError(command)| closed(command))
     }
 
+    /// Queues a sweep of `prefix`: the keys under it that `doomed` picks
+    /// are deleted as [`StorageWriter::blocking_delete`] deletes one, behind
+    /// the puts queued before. One listing; a listing that fails leaves
+    /// the objects to the bucket's lifecycle rule, with a `warn` line.
+    ///
+    /// # Panics
+    /// When called from asynchronous code.
+    pub fn blocking_sweep(&self, prefix: String, doomed: SweepFilter) -> Result<(), WriterError> {
+        validate_key(&format!("{prefix}x"))?;
+        self.commands
+            .blocking_send(Command::Sweep(prefix, doomed))
+            .map_err(|mpsc::error::SendError(command)| closed(command))
+    }
+
     /// Blocking [`StorageWriter::flush`], for threads outside the runtime.
     ///
     /// # Panics
@@ -456,7 +477,7 @@ impl StorageWriter {
 fn closed(command: Command) -> WriterError {
     match command {
         Command::Put(put) => WriterError::Closed { key: put.key },
-        Command::Delete(key) => WriterError::Closed { key },
+        Command::Delete(key) | Command::Sweep(key, _) => WriterError::Closed { key },
         Command::Flush(_) | Command::Settle(_) => WriterError::Closed { key: String::new() },
     }
 }

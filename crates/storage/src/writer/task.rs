@@ -85,6 +85,7 @@ impl Task {
                     self.store_batch(batch).await;
                 }
                 Command::Delete(key) => self.delete(key).await,
+                Command::Sweep(prefix, doomed) => self.sweep(&prefix, doomed).await,
                 Command::Flush(done) => {
                     let _ = done.send(());
                 }
@@ -249,6 +250,23 @@ impl Task {
                 tracing::warn!(%key, %error, "cannot delete an expired object");
             }
             self.park_delete(key);
+        }
+    }
+
+    async fn sweep(&mut self, prefix: &str, doomed: super::SweepFilter) {
+        let keys = match self.storage.list(prefix).await {
+            Ok(keys) => keys,
+            Err(error) => {
+                tracing::warn!(%prefix, %error, "cannot list what a stopped writer left; left to the bucket's lifecycle rule");
+                return;
+            }
+        };
+        let doomed: Vec<String> = keys.into_iter().filter(|k| doomed(k)).collect();
+        if !doomed.is_empty() {
+            tracing::info!(%prefix, objects = doomed.len(), "deleting what a stopped writer left behind");
+        }
+        for key in doomed {
+            self.delete(key).await;
         }
     }
 
