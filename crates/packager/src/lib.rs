@@ -45,7 +45,7 @@ pub use error::PackagerError;
 pub use model::{
     CacheClass, ClosedSegment, Output, PackagerConfig, Sample, TrackId, TrackMedia, TrackSpec,
 };
-pub(crate) use state::{compress, expand, SegEntry};
+pub(crate) use state::{expand, SegEntry};
 pub use state::{Origin, PackagerState, PeriodState, SegmentRun, TrackHistory, MAX_STATE_SEGMENTS};
 use track::{OpenSegment, Track};
 pub use video::{parse_avcc, parse_hvcc, parse_sps, SpsInfo, VideoCodec, VideoCodecConfig};
@@ -404,42 +404,6 @@ impl Packager {
             self.write_manifests(&mut out);
         }
         out
-    }
-
-    /// What another packager needs to continue this broadcast.
-    pub fn state(&self) -> PackagerState {
-        PackagerState {
-            first_number: self.first_number,
-            next_number: self.next_number.max(self.published.map_or(0, |p| p + 1)),
-            init_generation: self.init_generation,
-            periods: self.periods.clone(),
-            tracks: self
-                .tracks
-                .iter()
-                .map(|t| {
-                    let listed: Vec<SegEntry> = t
-                        .history
-                        .iter()
-                        .copied()
-                        .filter(|e| self.published.is_some_and(|p| e.number <= p))
-                        .collect();
-                    TrackHistory {
-                        name: t.spec.name.clone(),
-                        timescale: t.spec.timescale,
-                        runs: compress(&listed),
-                        bytes: listed.iter().map(|e| e.bytes).sum(),
-                        peak_bps: manifest::peak_bps(&listed, t.spec.timescale),
-                        origins: t
-                            .origins
-                            .iter()
-                            .map(|(&number, &start)| Origin { number, start })
-                            .collect(),
-                    }
-                })
-                .collect(),
-            missing: self.missing.iter().cloned().collect(),
-            retained_from: (self.retained_from > self.first_number).then_some(self.retained_from),
-        }
     }
 
     /// The highest segment number listed in the manifests.

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{rescale, PackagerError};
+use crate::{manifest, rescale, Packager, PackagerError};
 
 /// A period of the broadcast: the segments of one publish session (or of one
 /// worker after a failover).
@@ -65,6 +65,44 @@ const MAX_WALLCLOCK_MS: i64 = 253_402_300_799_999;
 /// Media times beyond 2^50 ticks (about 400 years at 90 kHz) are not real,
 /// and keep millisecond arithmetic on them far from overflow.
 const MAX_MEDIA_TICKS: i64 = 1 << 50;
+
+impl Packager {
+    /// What another packager needs to continue this broadcast.
+    pub fn state(&self) -> PackagerState {
+        PackagerState {
+            first_number: self.first_number,
+            next_number: self.next_number.max(self.published.map_or(0, |p| p + 1)),
+            init_generation: self.init_generation,
+            periods: self.periods.clone(),
+            tracks: self
+                .tracks
+                .iter()
+                .map(|t| {
+                    let listed: Vec<SegEntry> = t
+                        .history
+                        .iter()
+                        .copied()
+                        .filter(|e| self.published.is_some_and(|p| e.number <= p))
+                        .collect();
+                    TrackHistory {
+                        name: t.spec.name.clone(),
+                        timescale: t.spec.timescale,
+                        runs: compress(&listed),
+                        bytes: listed.iter().map(|e| e.bytes).sum(),
+                        peak_bps: manifest::peak_bps(&listed, t.spec.timescale),
+                        origins: t
+                            .origins
+                            .iter()
+                            .map(|(&number, &start)| Origin { number, start })
+                            .collect(),
+                    }
+                })
+                .collect(),
+            missing: self.missing.iter().cloned().collect(),
+            retained_from: (self.retained_from > self.first_number).then_some(self.retained_from),
+        }
+    }
+}
 
 impl PackagerState {
     /// Checks what a packager resumed from this state relies on (the state
