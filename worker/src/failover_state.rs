@@ -94,20 +94,17 @@ impl BroadcastStore {
 
     /// Saves `record` unless a newer epoch already wrote one (then `Err(Fenced)`).
     pub(crate) async fn save(&self, record: &BroadcastRecord) -> Result<(), SaveError> {
-        for _ in 0..5 {
+        for _ in 0..SAVE_ATTEMPTS {
             let entry = self
                 .kv
                 .entry(record.channel.as_str())
                 .await
-                .map_err(|e| SaveError::Bus(e.to_string()))?;
+                .map_err(SaveError::Read)?;
             let revision = match &entry {
                 Some(e) if e.operation == kv::Operation::Put => {
                     if let Ok(stored) = serde_json::from_slice::<BroadcastRecord>(&e.value) {
                         if stored.epoch > record.epoch {
-                            return Err(SaveError::Fenced(format!(
-                                "epoch {} wrote the broadcast state",
-                                stored.epoch
-                            )));
+                            return Err(SaveError::Fenced(FenceReason::NewerState(stored.epoch)));
                         }
                     }
                     e.revision
@@ -115,7 +112,7 @@ impl BroadcastStore {
                 Some(e) => e.revision,
                 None => 0,
             };
-            let bytes = serde_json::to_vec(record).map_err(|e| SaveError::Bus(e.to_string()))?;
+            let bytes = serde_json::to_vec(record).map_err(SaveError::Encode)?;
             let result = if revision == 0 {
                 self.kv
                     .create(record.channel.as_str(), bytes.into())
@@ -136,13 +133,40 @@ impl BroadcastStore {
                 }
             }
         }
-        Err(SaveError::Bus(
-            "broadcast state kept changing under us".into(),
-        ))
+        Err(SaveError::Raced {
+            attempts: SAVE_ATTEMPTS,
+        })
     }
 }
 
+/// Conditional writes of a record tried before giving up on a race.
+const SAVE_ATTEMPTS: u32 = 5;
+
+/// Why a fleet worker no longer holds its channel: it must stop without
+/// touching the manifests, which belong to the new holder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum FenceReason {
+    #[error("the epoch is no longer ours")]
+    EpochLost,
+    #[error("the assignment moved to another epoch")]
+    AssignmentMoved,
+    #[error("epoch {0} wrote the broadcast state")]
+    NewerState(Epoch),
+}
+
+/// Why the broadcast state was not saved.
+#[derive(Debug, thiserror::Error)]
 pub(crate) enum SaveError {
-    Fenced(String),
-    Bus(String),
+    #[error("fenced: {0}")]
+    Fenced(FenceReason),
+    #[error("reading the stored broadcast state: {0}")]
+    Read(kv::EntryError),
+    #[error("encoding the broadcast state: {0}")]
+    Encode(serde_json::Error),
+    #[error("the broadcast state kept changing under us ({attempts} conditional writes raced)")]
+    Raced { attempts: u32 },
+    #[error("storing the segments before the state: {0}")]
+    Flush(livefleet_storage::WriterError),
+    #[error("checking the assignment: {0}")]
+    Assignment(livefleet_fleet::FleetError),
 }

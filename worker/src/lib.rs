@@ -82,4 +82,4 @@ mod zimg;
 
 pub use broadcast::{Broadcast, BroadcastConfig, Progress};
 pub use error::PipelineError;
-pub use sink::{OutputSink, SinkError};
+pub use sink::{FenceReason, OutputSink, SinkError};

@@ -8,12 +8,13 @@ use std::sync::Arc;
 use livefleet_base::chat_replay_number;
 use livefleet_base::ChannelName;
 use livefleet_packager::{segment_number, CacheClass, Output, PackagerState};
-use livefleet_storage::{ObjectMeta, Put, Storage, StorageWriter, WriterError};
+use livefleet_storage::{ObjectMeta, Put, Storage, StorageError, StorageWriter, WriterError};
 
 use crate::archive::{manifests_of, Archiver, Ended};
+pub use crate::failover_state::FenceReason;
 
 /// Why a sink refused a batch.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum SinkError {
     /// Another worker holds the channel now (a newer assignment epoch): this
     /// one must stop without touching the manifests.
@@ -21,11 +22,14 @@ pub enum SinkError {
     Fenced {
         channel: String,
         epoch: u64,
-        why: String,
+        why: FenceReason,
     },
-    /// The store refused an object for good.
-    #[error("{0}")]
-    Store(String),
+    /// The store refused an object (`transcode`'s synchronous writes).
+    #[error("writing {key}: {source}")]
+    Store { key: String, source: StorageError },
+    /// The storage writer refused a put for good (a bad key, or it stopped).
+    #[error(transparent)]
+    Writer(WriterError),
 }
 
 /// Where packaged objects go. Called from the packager thread, in the order
@@ -113,7 +117,7 @@ impl OutputSink for StorageSink {
             let meta = ObjectMeta::packaged(&key, cache);
             self.runtime
                 .block_on(self.storage.put(&key, body, meta))
-                .map_err(|e| SinkError::Store(format!("writing {key}: {e}")))?;
+                .map_err(|source| SinkError::Store { key, source })?;
         }
         Ok(())
     }
@@ -198,7 +202,7 @@ impl OutputSink for WriterSink {
                 Ok(()) => {}
                 // Dropped and marked missing by the writer: the manifests mark the gap.
                 Err(WriterError::Full { .. }) => {}
-                Err(e) => return Err(SinkError::Store(e.to_string())),
+                Err(e) => return Err(SinkError::Writer(e)),
             }
         }
         Ok(())

@@ -8,7 +8,7 @@ use livefleet_base::ChannelName;
 use livefleet_fleet::{Assignments, Epoch, WorkerId};
 use livefleet_packager::{Output, PackagerState};
 
-use crate::failover_state::{BroadcastRecord, BroadcastStore, SaveError};
+use crate::failover_state::{BroadcastRecord, BroadcastStore, FenceReason, SaveError};
 use crate::sink::{OutputSink, SinkError, WriterSink};
 
 /// Writes a fleet channel's output: segments first, then (if this worker
@@ -25,17 +25,17 @@ pub(crate) struct FencedSink {
 }
 
 impl FencedSink {
-    fn fence(&self, why: &str) -> SinkError {
+    fn fence(&self, why: FenceReason) -> SinkError {
         SinkError::Fenced {
             channel: self.channel.to_string(),
             epoch: self.epoch,
-            why: why.to_owned(),
+            why,
         }
     }
 
     fn check(&self) -> Result<(), SinkError> {
         if self.fenced.load(Ordering::Relaxed) {
-            return Err(self.fence("the epoch is no longer ours"));
+            return Err(self.fence(FenceReason::EpochLost));
         }
         Ok(())
     }
@@ -103,18 +103,11 @@ impl OutputSink for FencedSink {
         );
         let verdict = self.runtime.block_on(async move {
             // The segments must be stored before the state says they are listed.
-            writer
-                .flush()
-                .await
-                .map_err(|e| SaveError::Bus(e.to_string()))?;
+            writer.flush().await.map_err(SaveError::Flush)?;
             match assignments.holds(&channel, &worker, epoch).await {
                 Ok(true) => {}
-                Ok(false) => {
-                    return Err(SaveError::Fenced(
-                        "the assignment moved to another epoch".into(),
-                    ))
-                }
-                Err(e) => return Err(SaveError::Bus(e.to_string())),
+                Ok(false) => return Err(SaveError::Fenced(FenceReason::AssignmentMoved)),
+                Err(e) => return Err(SaveError::Assignment(e)),
             }
             store.save(&record).await
         });
@@ -123,9 +116,9 @@ impl OutputSink for FencedSink {
             Err(SaveError::Fenced(why)) => {
                 self.fenced.store(true, Ordering::Relaxed);
                 tracing::warn!(channel = %self.channel, epoch = self.epoch, %why, "fenced: leaving the manifests to the new owner");
-                return Err(self.fence(&why));
+                return Err(self.fence(why));
             }
-            Err(SaveError::Bus(e)) => {
+            Err(e) => {
                 // The bus is down: keep serving viewers; failover state is a little behind.
                 tracing::warn!(channel = %self.channel, error = %e, "could not save the broadcast state");
             }

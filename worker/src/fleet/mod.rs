@@ -87,15 +87,11 @@ pub async fn run(
     .await?;
     let (registry, assignments, store) = loop {
         let opened = async {
-            livefleet_bus::ensure_events_stream(&js)
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok::<_, String>((
-                ChannelRegistry::open(&js)
-                    .await
-                    .map_err(|e| e.to_string())?,
-                Assignments::open(&js).await.map_err(|e| e.to_string())?,
-                BroadcastStore::open(&js).await.map_err(|e| e.to_string())?,
+            livefleet_bus::ensure_events_stream(&js).await?;
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>((
+                ChannelRegistry::open(&js).await?,
+                Assignments::open(&js).await?,
+                BroadcastStore::open(&js).await?,
             ))
         };
         match opened.await {
