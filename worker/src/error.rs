@@ -37,7 +37,7 @@ pub enum PipelineError {
     },
     #[error("no decodable video frame in the input")]
     NoFrames,
-    #[error("no rendition of the profile fits the source ({width}x{height}); every one would be an upscale and allow_upscale is false")]
+    #[error("the profile has no video rendition to encode from the {width}x{height} source")]
     NothingToEncode { width: u32, height: u32 },
     #[error(transparent)]
     Encoder(#[from] crate::encoder::EncoderError),

@@ -44,17 +44,17 @@ pub fn plan(profile: &LadderProfile, src_w: u32, src_h: u32, src_fps: Rational) 
             });
             continue;
         }
-        if !profile.allow_upscale && (r.width > src_w || r.height > src_h) {
+        let (box_w, box_h) = oriented_box(r, src_w, src_h);
+        if !profile.allow_upscale && (box_w > src_w || box_h > src_h) {
             dropped.push((
                 r.name.to_string(),
                 format!(
-                    "{}x{} is larger than the {src_w}x{src_h} source (allow_upscale is false)",
-                    r.width, r.height
+                    "{box_w}x{box_h} is larger than the {src_w}x{src_h} source (allow_upscale is false)"
                 ),
             ));
             continue;
         }
-        let (width, height) = fit_within(src_w, src_h, r.width, r.height);
+        let (width, height) = fit_within(src_w, src_h, box_w, box_h);
         let frame_rate = output_rate(r, src_fps);
         video.push(PlannedVideo {
             rendition: r.clone(),
@@ -63,7 +63,37 @@ pub fn plan(profile: &LadderProfile, src_w: u32, src_h: u32, src_fps: Rational) 
             frame_rate,
         });
     }
+    if video.is_empty() {
+        if let Some(kept) = smallest_within(profile, src_w, src_h, src_fps) {
+            dropped.retain(|(name, _)| *name != kept.rendition.name.to_string());
+            tracing::info!(rendition = %kept.rendition.name, width = kept.width, height = kept.height, "every rendition is larger than the source; the smallest is kept at the source's size");
+            video.push(kept);
+        }
+    }
     Plan { video, dropped }
+}
+
+/// A source smaller than every rendition still plays: the smallest rendition
+/// (by the pixels of its box) fitted inside the source, never above it.
+fn smallest_within(
+    profile: &LadderProfile,
+    src_w: u32,
+    src_h: u32,
+    src_fps: Rational,
+) -> Option<PlannedVideo> {
+    let r = profile
+        .video
+        .iter()
+        .filter(|r| !r.passthrough)
+        .min_by_key(|r| u64::from(r.width) * u64::from(r.height))?;
+    let (bw, bh) = oriented_box(r, src_w, src_h);
+    let (width, height) = fit_within(src_w, src_h, bw.min(src_w), bh.min(src_h));
+    Some(PlannedVideo {
+        rendition: r.clone(),
+        width,
+        height,
+        frame_rate: output_rate(r, src_fps),
+    })
 }
 
 /// The ladder a session runs: every video rendition as planned, with its
@@ -117,10 +147,11 @@ impl Ladder {
                         frame_rate: src_fps,
                     };
                 }
+                let (bw, bh) = oriented_box(r, src_w, src_h);
                 let (bw, bh) = if profile.allow_upscale {
-                    (r.width, r.height)
+                    (bw, bh)
                 } else {
-                    (r.width.min(src_w), r.height.min(src_h))
+                    (bw.min(src_w), bh.min(src_h))
                 };
                 let (width, height) = fit_within(src_w, src_h, bw, bh);
                 PlannedVideo {
@@ -192,6 +223,22 @@ fn output_rate(r: &VideoRendition, src_fps: Rational) -> Rational {
     }
 }
 
+/// A rendition's box turned to the source's orientation. Profiles describe
+/// rungs as landscape boxes (1280x720); a phone publishes portrait
+/// (1080x1920). Fitted as written, such a source would lose every rung wider
+/// than it and keep the rest as strips (202x360 from a 640x360 box): turned,
+/// the same box gives 720x1280 for the same pixels, bitrate and encoder cost.
+/// A square source or a square box is left as it is.
+fn oriented_box(r: &VideoRendition, src_w: u32, src_h: u32) -> (u32, u32) {
+    let portrait = |w: u32, h: u32| h > w;
+    let square = src_w == src_h || r.width == r.height;
+    if !square && portrait(src_w, src_h) != portrait(r.width, r.height) {
+        (r.height, r.width)
+    } else {
+        (r.width, r.height)
+    }
+}
+
 /// Largest even size inside `box_w` x `box_h` with the aspect ratio of `src_w` x `src_h`.
 pub fn fit_within(src_w: u32, src_h: u32, box_w: u32, box_h: u32) -> (u32, u32) {
     if src_w == 0 || src_h == 0 {
@@ -238,6 +285,33 @@ mod tests {
     }
 
     #[test]
+    fn a_portrait_source_gets_the_ladder_turned() {
+        let yaml = "name: t\nsegment_duration: 2\ngop: 2\nencoder: x264\nvideo:\n  - name: 1080p\n    width: 1920\n    height: 1080\n    bitrate: 6M\n  - name: 720p\n    width: 1280\n    height: 720\n    bitrate: 3M\n  - name: 360p\n    width: 640\n    height: 360\n    bitrate: 800k\naudio: []\n";
+        let p = LadderProfile::from_yaml("t", yaml).unwrap();
+        let fps = Rational::new(30, 1);
+        let sizes = |plan: &Plan| -> Vec<(u32, u32)> {
+            plan.video.iter().map(|v| (v.width, v.height)).collect()
+        };
+        // A phone's 720x1280: 1080p would be an upscale, the rest are turned.
+        let portrait = plan(&p, 720, 1280, fps);
+        assert_eq!(sizes(&portrait), [(720, 1280), (360, 640)]);
+        assert_eq!(portrait.dropped.len(), 1);
+        assert!(
+            portrait.dropped[0].1.contains("1080x1920"),
+            "{:?}",
+            portrait.dropped
+        );
+        // Landscape and square sources are fitted as before.
+        assert_eq!(sizes(&plan(&p, 1280, 720, fps)), [(1280, 720), (640, 360)]);
+        assert_eq!(sizes(&plan(&p, 720, 720, fps)), [(360, 360)]);
+        // A reconnect from landscape to portrait turns the same renditions.
+        let (first, _) = Ladder::first(&p, 1920, 1080, fps, Pace::Unbounded);
+        let turned = first.refit(&p, 1080, 1920, fps);
+        let sizes: Vec<_> = turned.video.iter().map(|v| (v.width, v.height)).collect();
+        assert_eq!(sizes, [(1080, 1920), (720, 1280), (360, 640)]);
+    }
+
+    #[test]
     fn upscales_are_dropped_unless_allowed() {
         let yaml = "name: t\nsegment_duration: 2\ngop: 2\nencoder: x264\nvideo:\n  - name: big\n    width: 1280\n    height: 720\n    bitrate: 3M\n  - name: small\n    width: 640\n    height: 360\n    bitrate: 800k\naudio: []\n";
         let mut p = LadderProfile::from_yaml("t", yaml).unwrap();
@@ -245,6 +319,16 @@ mod tests {
         let out = plan(&p, 640, 360, fps);
         assert_eq!(out.video.len(), 1);
         assert_eq!(out.dropped[0].0, "big");
+        // Smaller than every rendition: the smallest is kept at the source's size.
+        let tiny = plan(&p, 320, 180, fps);
+        let kept: Vec<_> = tiny
+            .video
+            .iter()
+            .map(|v| (v.rendition.name.to_string(), v.width, v.height))
+            .collect();
+        assert_eq!(kept, [("small".to_string(), 320, 180)]);
+        assert_eq!(tiny.dropped.len(), 1);
+        assert_eq!(tiny.dropped[0].0, "big");
         p.allow_upscale = true;
         assert_eq!(plan(&p, 640, 360, fps).video.len(), 2);
     }
