@@ -216,7 +216,11 @@ impl SessionHost for Broadcast {
         &self.config.profile
     }
 
-    fn video_path(&mut self, codec: ff::codec::Id) -> Result<PathChoice, PipelineError> {
+    fn video_path(
+        &mut self,
+        codec: ff::codec::Id,
+        rotation: crate::upright::Rotation,
+    ) -> Result<PathChoice, PipelineError> {
         let profile = &self.config.profile;
         let decoder = match profile.decoder {
             // A channel that keeps running on the CPU beats a dead one.
@@ -228,6 +232,10 @@ impl SessionHost for Broadcast {
         let mut device = None;
         let gpu_decode = if decoder == livefleet_profile::DecoderChoice::Cpu {
             Err(GpuError::NotChosen("the profile says decoder: cpu"))
+        } else if rotation != crate::upright::Rotation::Upright {
+            Err(GpuError::NotChosen(
+                "the source is recorded on its side and is turned upright on the CPU",
+            ))
         } else {
             hw::nvdec_offer(codec).map(|d| device = Some(d))
         };

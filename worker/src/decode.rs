@@ -6,6 +6,7 @@ use ffmpeg_next as ff;
 
 use crate::hw::{self, CudaDevice, GpuError};
 use crate::source::StreamInfo;
+use crate::upright::Upright;
 use crate::PipelineError;
 
 /// Decoder threads for a source above [`ONE_THREAD_PIXEL_RATE`]: frame
@@ -36,6 +37,8 @@ pub enum Refused {
 pub struct VideoDecode {
     decoder: decoder::Video,
     decoded: frame::Video,
+    /// Turns the frames of a source recorded on its side.
+    upright: Upright,
     on_gpu: bool,
     refused_in_a_row: u32,
 }
@@ -68,6 +71,7 @@ impl VideoDecode {
         Ok(Self {
             decoder,
             decoded: frame::Video::empty(),
+            upright: Upright::new(stream.rotation),
             on_gpu: gpu.is_some(),
             refused_in_a_row: 0,
         })
@@ -98,11 +102,18 @@ impl VideoDecode {
         Err(Refused::Corrupt(e))
     }
 
-    /// The next decoded frame, if one is ready.
-    pub fn pull(&mut self) -> Option<frame::Video> {
-        self.decoder.receive_frame(&mut self.decoded).ok()?;
+    /// The next decoded frame, if one is ready, turned the way the source
+    /// is shown.
+    pub fn pull(&mut self) -> Result<Option<frame::Video>, PipelineError> {
+        if self.decoder.receive_frame(&mut self.decoded).is_err() {
+            return Ok(None);
+        }
         self.refused_in_a_row = 0;
-        Some(std::mem::replace(&mut self.decoded, frame::Video::empty()))
+        let frame = std::mem::replace(&mut self.decoded, frame::Video::empty());
+        self.upright
+            .turn(frame)
+            .map(Some)
+            .map_err(PipelineError::Upright)
     }
 
     /// No more packets: what the decoder still holds comes out of [`Self::pull`].
@@ -197,6 +208,7 @@ mod tests {
             parameters: parameters_from_config(Track::Video, codec::Id::H264, &config),
             time_base: Rational(1, 1000),
             frame_rate: Some(Rational(fps, 1)),
+            rotation: Default::default(),
         }
     }
 
@@ -217,6 +229,7 @@ mod tests {
             parameters: parameters_from_config(Track::Video, codec::Id::H264, &[]),
             time_base: Rational(1, 1000),
             frame_rate: None,
+            rotation: Default::default(),
         };
         assert_eq!(decoder_threads(&unknown), DECODER_THREADS, "size unknown");
     }

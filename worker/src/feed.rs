@@ -199,11 +199,13 @@ impl<'a> LiveSource<'a> {
                 parameters: parameters_from_config(Track::Video, codec::Id::H264, &video_config),
                 time_base: ms,
                 frame_rate: Some(estimate_fps(&dts)),
+                rotation: Default::default(),
             },
             audio: audio_config.map(|asc| StreamInfo {
                 parameters: parameters_from_config(Track::Audio, codec::Id::AAC, &asc),
                 time_base: ms,
                 frame_rate: None,
+                rotation: Default::default(),
             }),
             duration: None,
         };

@@ -77,6 +77,7 @@ pub(crate) mod stages;
 pub mod threads;
 pub mod timeline;
 pub mod transcode;
+pub mod upright;
 pub mod video_path;
 mod zimg;
 

@@ -34,6 +34,7 @@ use crate::rendition::{RenditionEncoder, VideoJob};
 use crate::source::{self, PacketSource};
 use crate::stages::Stages;
 use crate::timeline::{secs_90k, Timeline};
+use crate::upright::Rotation;
 use crate::video_path::{GpuPiece, VideoPath};
 use crate::PipelineError;
 
@@ -49,7 +50,11 @@ pub(crate) trait SessionHost {
     /// The video path of a session whose source has `codec` (the broadcast
     /// decides, and logs why when it changes), with the CUDA device a GPU
     /// path runs on.
-    fn video_path(&mut self, codec: ff::codec::Id) -> Result<PathChoice, PipelineError>;
+    fn video_path(
+        &mut self,
+        codec: ff::codec::Id,
+        rotation: Rotation,
+    ) -> Result<PathChoice, PipelineError>;
     fn progress(&self) -> &Progress;
     fn pack(&self) -> &PackSender;
     /// Whether this is the broadcast's first session.
@@ -101,7 +106,7 @@ fn prime(
                 }
                 Err(Refused::Gpu(message)) => return Err(nvdec_failed(message)),
             }
-            first = decode.pull();
+            first = decode.pull()?;
         }
         pending.push_back((track, packet));
         if let Some(first) = first {
@@ -116,7 +121,9 @@ pub(crate) fn run(
 ) -> Result<(), PipelineError> {
     let info = source.info();
     let vtb = info.video.time_base;
-    let PathChoice { path, device } = b.video_path(info.video.parameters.id())?;
+    let PathChoice { path, device } =
+        b.video_path(info.video.parameters.id(), info.video.rotation)?;
+    let rotation = info.video.rotation;
     let mut decode =
         VideoDecode::open(&info.video, device.as_deref().filter(|_| path.gpu_decode()))?;
     let video_extradata = source::extradata(&info.video.parameters);
@@ -159,13 +166,13 @@ pub(crate) fn run(
                 encoders.push(enc);
             }
             None => {
-                specs.push(Passthrough::track_spec(
-                    v,
-                    &video_extradata,
-                    width,
-                    height,
-                    src_fps,
-                )?);
+                // The copy is the stream as stored: a source recorded on its
+                // side is declared at its coded size and shown as stored.
+                let (w, h) = rotation.shown(width, height);
+                if rotation != Rotation::Upright {
+                    tracing::warn!(rendition = %v.rendition.name, degrees = rotation.degrees(), "the passthrough copies a source recorded on its side as stored; the encoded renditions are turned upright");
+                }
+                specs.push(Passthrough::track_spec(v, &video_extradata, w, h, src_fps)?);
                 passthrough = Some(Passthrough::new(TrackId(i), &video_extradata));
             }
         }
@@ -293,8 +300,16 @@ pub(crate) fn run(
                         break;
                     }
                 }
-                while let Some(f) = decode.pull() {
-                    alive &= fan_out(f, &mut clock, &stages);
+                loop {
+                    match decode.pull() {
+                        Ok(Some(f)) => alive &= fan_out(f, &mut clock, &stages),
+                        Ok(None) => break,
+                        Err(e) => {
+                            read_error = Some(e);
+                            alive = false;
+                            break;
+                        }
+                    }
                 }
             }
             Track::Audio => {
@@ -307,8 +322,17 @@ pub(crate) fn run(
         }
     }
     decode.finish();
-    while let Some(f) = decode.pull() {
-        fan_out(f, &mut clock, &stages);
+    loop {
+        match decode.pull() {
+            Ok(Some(f)) => {
+                fan_out(f, &mut clock, &stages);
+            }
+            Ok(None) => break,
+            Err(e) => {
+                read_error = read_error.or(Some(e));
+                break;
+            }
+        }
     }
     let max_end = stages.max_end.clone();
     let joined = stages.join();

@@ -14,6 +14,8 @@ pub struct StreamInfo {
     pub time_base: Rational,
     /// Nominal frame rate, when the container declares one.
     pub frame_rate: Option<Rational>,
+    /// How the decoded picture is turned to be shown (a file's display matrix).
+    pub rotation: crate::upright::Rotation,
 }
 
 /// The tracks of one source.
@@ -82,6 +84,11 @@ impl FileSource {
             parameters: video.parameters(),
             time_base: video.time_base(),
             frame_rate: base_frame_rate(video.rate(), video.avg_frame_rate()),
+            rotation: video
+                .side_data()
+                .find(|d| d.kind() == ff::codec::packet::side_data::Type::DisplayMatrix)
+                .map(|d| crate::upright::Rotation::from_display_matrix(d.data()))
+                .unwrap_or_default(),
         };
         let audio = input
             .streams()
@@ -92,6 +99,7 @@ impl FileSource {
             parameters: a.parameters(),
             time_base: a.time_base(),
             frame_rate: None,
+            rotation: Default::default(),
         });
         let duration = media_duration(&input, video_index);
         Ok(Self {

@@ -50,12 +50,12 @@ fn the_decode_stage_alone_turns_every_packet_into_a_frame() {
         }
         packets += 1;
         decode.push(&packet).expect("a clean packet");
-        while let Some(f) = decode.pull() {
+        while let Some(f) = decode.pull().unwrap() {
             frames.push(f);
         }
     }
     decode.finish();
-    while let Some(f) = decode.pull() {
+    while let Some(f) = decode.pull().unwrap() {
         frames.push(f);
     }
     assert_eq!(packets, 30, "one second at 30 fps");

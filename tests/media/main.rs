@@ -4,7 +4,9 @@
 //! reconnect, RTMP timestamps that wrap at 2^32 ms. Inputs are made with the
 //! ffmpeg CLI; outputs are read back by ffmpeg and the manifest parsers.
 
+#[path = "../common/mod.rs"]
 mod common;
+mod orientation;
 
 use std::fs;
 use std::path::Path;
@@ -125,96 +127,6 @@ fn a_file_whose_timestamps_start_at_30_s_is_decided_by_its_media() {
     check_presentation(&out, &["360p", "240p"], "audio", 2.0, 4);
     let d = probed_seconds(&out.join("master.m3u8"));
     assert!((d - 8.0).abs() < 0.6, "the VOD lasts {d} s, the media 8 s");
-}
-
-/// Width and height of the last segment of the rendition in `dir`.
-fn last_segment_size(dir: &Path) -> (u32, u32) {
-    let (map, _) = last_segment_width(dir);
-    let playlist = fs::read_to_string(dir.join("index.m3u8")).unwrap();
-    let last = playlist
-        .lines()
-        .rfind(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .unwrap();
-    let joined = tempfile::NamedTempFile::new().unwrap();
-    fs::write(
-        joined.path(),
-        [
-            fs::read(dir.join(map)).unwrap(),
-            fs::read(dir.join(last)).unwrap(),
-        ]
-        .concat(),
-    )
-    .unwrap();
-    let probe = run(Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0"])
-        .args(["-show_entries", "stream=width,height", "-of", "csv=p=0"])
-        .arg(joined.path()));
-    let out = text(&probe.stdout);
-    let mut wh = out.trim().split(',').map(|v| v.parse().unwrap_or(0));
-    (wh.next().unwrap_or(0), wh.next().unwrap_or(0))
-}
-
-#[test]
-fn a_portrait_source_gets_portrait_renditions() {
-    // A phone's picture: cpu-small's 640x360 and 426x240 boxes turn to it.
-    let tmp = tempfile::tempdir().unwrap();
-    let clip = tmp.path().join("portrait.mp4");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=360x640:rate=30",
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=sample_rate=48000",
-        "-t",
-        "4",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
-        "-c:a",
-        "aac",
-        clip.to_str().unwrap(),
-    ]);
-    let out = tmp.path().join("out");
-    assert_ok(&transcode(&clip, &out));
-    check_presentation(&out, &["360p", "240p"], "audio", 2.0, 2);
-    assert_eq!(last_segment_size(&out.join("360p")), (360, 640));
-    assert_eq!(last_segment_size(&out.join("240p")), (240, 426));
-    let master = fs::read_to_string(out.join("master.m3u8")).unwrap();
-    for size in ["RESOLUTION=360x640", "RESOLUTION=240x426"] {
-        assert!(master.contains(size), "{size} missing:\n{master}");
-    }
-    let mpd = fs::read_to_string(out.join("manifest.mpd")).unwrap();
-    assert!(
-        mpd.contains(r#"width="360" height="640""#),
-        "the MPD's 360p is not 360x640:\n{mpd}"
-    );
-}
-
-#[test]
-fn a_source_smaller_than_every_rendition_keeps_the_smallest_at_its_size() {
-    let tmp = tempfile::tempdir().unwrap();
-    let clip = tmp.path().join("tiny.mp4");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=320x180:rate=30",
-        "-t",
-        "4",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
-        clip.to_str().unwrap(),
-    ]);
-    let out = tmp.path().join("out");
-    assert_ok(&transcode(&clip, &out));
-    assert_eq!(last_segment_size(&out.join("240p")), (320, 180));
-    assert!(!out.join("360p").exists(), "360p would be an upscale");
 }
 
 #[test]

@@ -1,0 +1,187 @@
+//! Orientation and size: portrait sources, sources smaller than every
+//! rendition, files recorded on their side (a display matrix).
+
+use super::*;
+
+/// Width and height of the last segment of the rendition in `dir`.
+fn last_segment_size(dir: &Path) -> (u32, u32) {
+    let (map, _) = last_segment_width(dir);
+    let playlist = fs::read_to_string(dir.join("index.m3u8")).unwrap();
+    let last = playlist
+        .lines()
+        .rfind(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .unwrap();
+    let joined = tempfile::NamedTempFile::new().unwrap();
+    fs::write(
+        joined.path(),
+        [
+            fs::read(dir.join(map)).unwrap(),
+            fs::read(dir.join(last)).unwrap(),
+        ]
+        .concat(),
+    )
+    .unwrap();
+    let probe = run(Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0"])
+        .args(["-show_entries", "stream=width,height", "-of", "csv=p=0"])
+        .arg(joined.path()));
+    let out = text(&probe.stdout);
+    let mut wh = out.trim().split(',').map(|v| v.parse().unwrap_or(0));
+    (wh.next().unwrap_or(0), wh.next().unwrap_or(0))
+}
+
+#[test]
+fn a_portrait_source_gets_portrait_renditions() {
+    // A phone's picture: cpu-small's 640x360 and 426x240 boxes turn to it.
+    let tmp = tempfile::tempdir().unwrap();
+    let clip = tmp.path().join("portrait.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=360x640:rate=30",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=sample_rate=48000",
+        "-t",
+        "4",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-c:a",
+        "aac",
+        clip.to_str().unwrap(),
+    ]);
+    let out = tmp.path().join("out");
+    assert_ok(&transcode(&clip, &out));
+    check_presentation(&out, &["360p", "240p"], "audio", 2.0, 2);
+    assert_eq!(last_segment_size(&out.join("360p")), (360, 640));
+    assert_eq!(last_segment_size(&out.join("240p")), (240, 426));
+    let master = fs::read_to_string(out.join("master.m3u8")).unwrap();
+    for size in ["RESOLUTION=360x640", "RESOLUTION=240x426"] {
+        assert!(master.contains(size), "{size} missing:\n{master}");
+    }
+    let mpd = fs::read_to_string(out.join("manifest.mpd")).unwrap();
+    assert!(
+        mpd.contains(r#"width="360" height="640""#),
+        "the MPD's 360p is not 360x640:\n{mpd}"
+    );
+}
+
+#[test]
+fn a_source_smaller_than_every_rendition_keeps_the_smallest_at_its_size() {
+    let tmp = tempfile::tempdir().unwrap();
+    let clip = tmp.path().join("tiny.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x180:rate=30",
+        "-t",
+        "4",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        clip.to_str().unwrap(),
+    ]);
+    let out = tmp.path().join("out");
+    assert_ok(&transcode(&clip, &out));
+    assert_eq!(last_segment_size(&out.join("240p")), (320, 180));
+    assert!(!out.join("360p").exists(), "360p would be an upscale");
+}
+
+/// PSNR of the first frame of `a` against the first frame of `b`.
+fn first_frame_psnr(a: &Path, b: &Path) -> f64 {
+    let out = run(Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostats", "-i"])
+        .arg(a)
+        .arg("-i")
+        .arg(b)
+        .args([
+            "-lavfi",
+            "[0:v][1:v]psnr",
+            "-frames:v",
+            "1",
+            "-f",
+            "null",
+            "-",
+        ]));
+    let err = text(&out.stderr);
+    err.lines()
+        .filter_map(|l| l.split("average:").nth(1))
+        .filter_map(|s| s.split_whitespace().next()?.parse().ok())
+        .next_back()
+        .unwrap_or(0.0)
+}
+
+#[test]
+fn a_file_recorded_on_its_side_is_turned_upright() {
+    // Coded 640x360 with a display matrix that turns it a quarter, as a
+    // phone writes it; the ffmpeg CLI shows (and transcodes) it as 360x640.
+    let tmp = tempfile::tempdir().unwrap();
+    let coded = tmp.path().join("coded.mp4");
+    lavfi_clip(&coded, 4, "sine=sample_rate=48000", &["-g", "60"]);
+    let clip = tmp.path().join("sideways.mp4");
+    ffmpeg(&[
+        "-i",
+        coded.to_str().unwrap(),
+        "-c",
+        "copy",
+        "-metadata:s:v:0",
+        "rotate=90",
+        clip.to_str().unwrap(),
+    ]);
+    let out = tmp.path().join("out");
+    assert_ok(&transcode(&clip, &out));
+    check_presentation(&out, &["360p", "240p"], "audio", 2.0, 2);
+    assert_eq!(last_segment_size(&out.join("360p")), (360, 640));
+    // Turned the way the CLI turns it, not the other way.
+    let (map, _) = last_segment_width(&out.join("360p"));
+    let playlist = fs::read_to_string(out.join("360p/index.m3u8")).unwrap();
+    let first = playlist
+        .lines()
+        .find(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .unwrap();
+    let ours = tmp.path().join("ours.mp4");
+    fs::write(
+        &ours,
+        [
+            fs::read(out.join("360p").join(&map)).unwrap(),
+            fs::read(out.join("360p").join(first)).unwrap(),
+        ]
+        .concat(),
+    )
+    .unwrap();
+    // What the ffmpeg CLI shows (it turns by the matrix unless told not
+    // to), and the opposite quarter turn.
+    let reference = |name: &str, input: &Path, filter: Option<&str>| {
+        let p = tmp.path().join(name);
+        let mut args = Vec::new();
+        if filter.is_some() {
+            args.push("-noautorotate");
+        }
+        args.extend(["-i", input.to_str().unwrap()]);
+        if let Some(f) = filter {
+            args.extend(["-vf", f]);
+        }
+        args.extend(["-frames:v", "1", "-c:v", "libx264", "-crf", "10"]);
+        args.push(p.to_str().unwrap());
+        ffmpeg(&args);
+        p
+    };
+    let shown = reference("shown.mp4", &clip, None);
+    let opposite = reference("opposite.mp4", &clip, Some("transpose=clock"));
+    assert!(
+        first_frame_psnr(&shown, &opposite) < 15.0,
+        "the two turns differ"
+    );
+    let right = first_frame_psnr(&ours, &shown);
+    let wrong = first_frame_psnr(&ours, &opposite);
+    assert!(
+        right > 25.0 && right > wrong + 5.0,
+        "against the CLI's picture: {right:.1} dB, against the opposite turn: {wrong:.1} dB"
+    );
+}

@@ -1,0 +1,208 @@
+//! Sources recorded on their side. A phone's MP4 stores the picture as the
+//! sensor saw it (coded 1920x1080) and a display matrix that says "show it
+//! turned 90°". The worker turns the decoded frames upright once, before the
+//! ladder is planned, so every rendition is encoded the way the source is
+//! shown: the ffmpeg CLI does the same by default (`-autorotate`), and the
+//! packager's init segments carry no matrix for players to honour.
+//!
+//! Only files carry a display matrix; RTMP publishers send upright frames.
+
+use ff::{ffi, frame};
+use ffmpeg_next as ff;
+
+use crate::filter_chain::{FilterChain, FilterError, Step};
+
+/// How the decoded picture must be turned to be shown as its source means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Rotation {
+    #[default]
+    Upright,
+    /// A quarter turn clockwise (`transpose=clock`).
+    Clockwise,
+    /// Half a turn.
+    Half,
+    /// A quarter turn counterclockwise (`transpose=cclock`).
+    Counterclockwise,
+}
+
+impl Rotation {
+    /// From a display matrix as FFmpeg stores it (nine `i32`, native
+    /// endianness). Angles that are not a multiple of 90° (and malformed
+    /// matrices) are left as they are, with a warning.
+    pub fn from_display_matrix(data: &[u8]) -> Rotation {
+        let Some(matrix) = read_matrix(data) else {
+            tracing::warn!(
+                bytes = data.len(),
+                "display matrix of the wrong size ignored"
+            );
+            return Rotation::Upright;
+        };
+        // SAFETY: `matrix` holds the nine values the function reads.
+        let ccw = unsafe { ffi::av_display_rotation_get(matrix.as_ptr()) };
+        if !ccw.is_finite() {
+            return Rotation::Upright;
+        }
+        // Clockwise degrees in [0, 360), as the ffmpeg CLI reads it.
+        let cw = (-ccw.round()).rem_euclid(360.0);
+        let near = |a: f64| (cw - a).abs() < 1.0;
+        if near(0.0) || near(360.0) {
+            Rotation::Upright
+        } else if near(90.0) {
+            Rotation::Clockwise
+        } else if near(180.0) {
+            Rotation::Half
+        } else if near(270.0) {
+            Rotation::Counterclockwise
+        } else {
+            tracing::warn!(
+                degrees = cw,
+                "the source asks to be shown turned by an angle that is not a quarter turn; encoded as stored"
+            );
+            Rotation::Upright
+        }
+    }
+
+    /// The size a `width` x `height` picture is shown at.
+    pub fn shown(self, width: u32, height: u32) -> (u32, u32) {
+        match self {
+            Rotation::Clockwise | Rotation::Counterclockwise => (height, width),
+            Rotation::Upright | Rotation::Half => (width, height),
+        }
+    }
+
+    /// The degrees clockwise, for logs.
+    pub fn degrees(self) -> u32 {
+        match self {
+            Rotation::Upright => 0,
+            Rotation::Clockwise => 90,
+            Rotation::Half => 180,
+            Rotation::Counterclockwise => 270,
+        }
+    }
+
+    fn steps(self) -> Vec<Step> {
+        let step = |name, options: &str| Step {
+            name,
+            options: options.into(),
+        };
+        match self {
+            Rotation::Upright => Vec::new(),
+            Rotation::Clockwise => vec![step("transpose", "dir=clock")],
+            Rotation::Counterclockwise => vec![step("transpose", "dir=cclock")],
+            Rotation::Half => vec![step("hflip", ""), step("vflip", "")],
+        }
+    }
+}
+
+fn read_matrix(data: &[u8]) -> Option<[i32; 9]> {
+    if data.len() < 36 {
+        return None;
+    }
+    let mut m = [0i32; 9];
+    for (v, b) in m.iter_mut().zip(data.chunks_exact(4)) {
+        *v = i32::from_ne_bytes([b[0], b[1], b[2], b[3]]);
+    }
+    Some(m)
+}
+
+/// Turns decoded frames upright; built on the first frame, when its format
+/// and size are known.
+pub(crate) struct Upright {
+    rotation: Rotation,
+    chain: Option<FilterChain>,
+}
+
+impl Upright {
+    pub(crate) fn new(rotation: Rotation) -> Self {
+        Self {
+            rotation,
+            chain: None,
+        }
+    }
+
+    /// `frame`, turned as the source asks (the same frame when upright).
+    pub(crate) fn turn(&mut self, frame: frame::Video) -> Result<frame::Video, FilterError> {
+        if self.rotation == Rotation::Upright {
+            return Ok(frame);
+        }
+        if self.chain.is_none() {
+            // SAFETY: reading the pixel format of a decoded frame we own.
+            let format = unsafe { (*frame.as_ptr()).format };
+            let input = format!(
+                "video_size={}x{}:pix_fmt={format}:time_base=1/90000:pixel_aspect=1/1",
+                frame.width(),
+                frame.height()
+            );
+            self.chain = Some(FilterChain::new(
+                format!("turning the source {}°", self.rotation.degrees()),
+                &input,
+                &self.rotation.steps(),
+                Some(1),
+                |_| Ok(()),
+            )?);
+        }
+        let chain = self.chain.as_mut().expect("built above");
+        let mut out = chain.run(&frame)?;
+        out.set_pts(frame.pts());
+        // SAFETY: plain fields of frames we own.
+        unsafe {
+            (*out.as_mut_ptr()).best_effort_timestamp = (*frame.as_ptr()).best_effort_timestamp;
+            (*out.as_mut_ptr()).pict_type = (*frame.as_ptr()).pict_type;
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A matrix as `av_display_rotation_set(degrees)` makes it: what a muxer
+    /// writes for `-metadata:s:v rotate=<-degrees>` (the CLI then turns the
+    /// picture `degrees` clockwise).
+    fn matrix(degrees: f64) -> Vec<u8> {
+        let mut m = [0i32; 9];
+        // SAFETY: `m` holds the nine values the function writes.
+        unsafe { ffi::av_display_rotation_set(m.as_mut_ptr(), degrees) };
+        m.iter().flat_map(|v| v.to_ne_bytes()).collect()
+    }
+
+    #[test]
+    fn quarter_turns_are_read_as_the_cli_reads_them() {
+        assert_eq!(
+            Rotation::from_display_matrix(&matrix(0.0)),
+            Rotation::Upright
+        );
+        assert_eq!(
+            Rotation::from_display_matrix(&matrix(-90.0)),
+            Rotation::Counterclockwise
+        );
+        assert_eq!(
+            Rotation::from_display_matrix(&matrix(90.0)),
+            Rotation::Clockwise
+        );
+        assert_eq!(
+            Rotation::from_display_matrix(&matrix(180.0)),
+            Rotation::Half
+        );
+        assert_eq!(
+            Rotation::from_display_matrix(&matrix(45.0)),
+            Rotation::Upright
+        );
+        assert_eq!(Rotation::from_display_matrix(&[1, 2, 3]), Rotation::Upright);
+        assert_eq!(Rotation::Clockwise.shown(1920, 1080), (1080, 1920));
+        assert_eq!(Rotation::Half.shown(1920, 1080), (1920, 1080));
+    }
+
+    #[test]
+    fn a_frame_is_turned_and_keeps_its_time() {
+        ff::init().unwrap();
+        let mut up = Upright::new(Rotation::Clockwise);
+        for pts in [0, 3000] {
+            let mut f = frame::Video::new(ff::format::Pixel::YUV420P, 64, 32);
+            f.set_pts(Some(pts));
+            let out = up.turn(f).unwrap();
+            assert_eq!((out.width(), out.height(), out.pts()), (32, 64, Some(pts)));
+        }
+    }
+}
