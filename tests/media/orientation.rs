@@ -185,3 +185,46 @@ fn a_file_recorded_on_its_side_is_turned_upright() {
         "against the CLI's picture: {right:.1} dB, against the opposite turn: {wrong:.1} dB"
     );
 }
+
+#[test]
+fn non_square_pixels_are_encoded_as_shown() {
+    // 480x360 stored, shown 16:9 (an anamorphic picture, as HDV's
+    // 1440x1080 or DV's 720x480 are): the 640x360 box is filled, not
+    // squeezed to 480x360.
+    let tmp = tempfile::tempdir().unwrap();
+    let clip = tmp.path().join("anamorphic.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=480x360:rate=30,setsar=4/3",
+        "-t",
+        "4",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        clip.to_str().unwrap(),
+    ]);
+    let out = tmp.path().join("out");
+    assert_ok(&transcode(&clip, &out));
+    assert_eq!(last_segment_size(&out.join("360p")), (640, 360));
+    assert_eq!(last_segment_size(&out.join("240p")), (426, 240));
+    let probe = run(Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0"])
+        .args([
+            "-show_entries",
+            "stream=sample_aspect_ratio",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(
+            out.join("360p")
+                .join(last_segment_width(&out.join("360p")).0),
+        ));
+    let sar = text(&probe.stdout);
+    assert!(
+        matches!(sar.trim(), "1:1" | "N/A" | "0:1" | ""),
+        "the rendition's pixels are not square: {sar}"
+    );
+}

@@ -223,6 +223,26 @@ fn output_rate(r: &VideoRendition, src_fps: Rational) -> Rational {
     }
 }
 
+/// The size a `width` x `height` picture with sample aspect ratio `sar` is
+/// shown at, in square pixels: the height kept, the width stretched (an HDV
+/// 1440x1080 at 4:3 is shown 1920x1080; NTSC DV's 720x480 at 8:9, 640x480).
+/// Renditions are planned on it and encoded with square pixels, as players
+/// show them. An unknown (0) or implausible ratio (beyond 1:4 to 4:1, no
+/// real format) counts as square.
+pub fn shown_size(width: u32, height: u32, sar: Rational) -> (u32, u32) {
+    let (num, den) = (sar.numerator(), sar.denominator());
+    if num <= 0 || den <= 0 || num == den {
+        return (width, height);
+    }
+    let ratio = f64::from(num) / f64::from(den);
+    if !(0.25..=4.0).contains(&ratio) {
+        tracing::warn!(sar = %format!("{num}:{den}"), "implausible sample aspect ratio ignored; pixels taken as square");
+        return (width, height);
+    }
+    let shown = (f64::from(width) * ratio).round() as u32;
+    ((shown.max(2) + 1) & !1, height)
+}
+
 /// A rendition's box turned to the source's orientation. Profiles describe
 /// rungs as landscape boxes (1280x720); a phone publishes portrait
 /// (1080x1920). Fitted as written, such a source would lose every rung wider
@@ -275,6 +295,16 @@ mod tests {
         assert_eq!(fit_within(640, 480, 1280, 720), (960, 720));
         assert_eq!(fit_within(1080, 1920, 640, 360), (202, 360));
         assert_eq!(fit_within(0, 0, 641, 361), (640, 360));
+    }
+
+    #[test]
+    fn non_square_pixels_are_shown_wider_or_narrower() {
+        assert_eq!(shown_size(1440, 1080, Rational::new(4, 3)), (1920, 1080));
+        assert_eq!(shown_size(720, 480, Rational::new(8, 9)), (640, 480));
+        assert_eq!(shown_size(720, 576, Rational::new(64, 45)), (1024, 576));
+        assert_eq!(shown_size(1920, 1080, Rational::new(1, 1)), (1920, 1080));
+        assert_eq!(shown_size(1920, 1080, Rational::new(0, 1)), (1920, 1080));
+        assert_eq!(shown_size(640, 360, Rational::new(1000, 1)), (640, 360));
     }
 
     #[test]

@@ -143,7 +143,10 @@ pub(crate) fn run(
     let origin = first.timestamp().or(first.pts()).unwrap_or(0);
     let timeline = Timeline::new(origin, vtb, b.timeline_end_90k());
     let (width, height) = (first.width(), first.height());
-    let ladder = b.ladder_for(width, height, src_fps)?;
+    // Planned on the picture as shown: non-square pixels are widened (or
+    // narrowed) to square ones by the renditions' scalers.
+    let (shown_w, shown_h) = crate::ladder::shown_size(width, height, first.aspect_ratio());
+    let ladder = b.ladder_for(shown_w, shown_h, src_fps)?;
 
     // Open every encoder before anything is written: the init segments need their configuration.
     let mut encoders = Vec::new();
