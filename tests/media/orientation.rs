@@ -228,3 +228,62 @@ fn non_square_pixels_are_encoded_as_shown() {
         "the rendition's pixels are not square: {sar}"
     );
 }
+
+/// idet's multi-frame counts (interlaced, progressive) over `input`.
+fn idet(input: &Path) -> (u32, u32) {
+    let out = run(Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostats", "-i"])
+        .arg(input)
+        .args(["-vf", "idet", "-f", "null", "-"]));
+    let err = text(&out.stderr);
+    let line = err
+        .lines()
+        .find(|l| l.contains("Multi frame detection"))
+        .unwrap_or_else(|| panic!("no idet line: {err}"));
+    let count = |key: &str| -> u32 {
+        line.split(key)
+            .nth(1)
+            .and_then(|s| s.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    (count("TFF:") + count("BFF:"), count("Progressive:"))
+}
+
+#[test]
+fn an_interlaced_source_is_deinterlaced_once_for_every_rendition() {
+    // 1080i-style: two fields of a 60 fps picture in every 30 fps frame.
+    let tmp = tempfile::tempdir().unwrap();
+    let clip = tmp.path().join("interlaced.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=640x360:rate=60,tinterlace=mode=interleave_top,setfield=tff",
+        "-t",
+        "4",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-flags",
+        "+ildct+ilme",
+        "-x264-params",
+        "tff=1",
+        clip.to_str().unwrap(),
+    ]);
+    let (fields, _) = idet(&clip);
+    assert!(
+        fields > 100,
+        "the source looks interlaced to idet ({fields} frames)"
+    );
+    let out = tmp.path().join("out");
+    assert_ok(&transcode(&clip, &out));
+    check_presentation(&out, &["360p", "240p"], "audio", 2.0, 2);
+    // The 360p rendition is the source's size: nothing but the
+    // deinterlacer stands between its frames and the source's.
+    let (fields, progressive) = idet(&out.join("360p/index.m3u8"));
+    assert!(
+        progressive > 100 && fields * 10 < progressive,
+        "360p still looks interlaced: {fields} interlaced, {progressive} progressive frames"
+    );
+}

@@ -218,9 +218,9 @@ impl SessionHost for Broadcast {
 
     fn video_path(
         &mut self,
-        codec: ff::codec::Id,
-        rotation: crate::upright::Rotation,
+        stream: &crate::source::StreamInfo,
     ) -> Result<PathChoice, PipelineError> {
+        let codec = stream.parameters.id();
         let profile = &self.config.profile;
         let decoder = match profile.decoder {
             // A channel that keeps running on the CPU beats a dead one.
@@ -232,10 +232,8 @@ impl SessionHost for Broadcast {
         let mut device = None;
         let gpu_decode = if decoder == livefleet_profile::DecoderChoice::Cpu {
             Err(GpuError::NotChosen("the profile says decoder: cpu"))
-        } else if rotation != crate::upright::Rotation::Upright {
-            Err(GpuError::NotChosen(
-                "the source is recorded on its side and is turned upright on the CPU",
-            ))
+        } else if let Some(why) = crate::picture::cpu_decode_reason(stream) {
+            Err(GpuError::NotChosen(why))
         } else {
             hw::nvdec_offer(codec).map(|d| device = Some(d))
         };

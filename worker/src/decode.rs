@@ -5,8 +5,8 @@ use ff::{codec, decoder, frame, Rational};
 use ffmpeg_next as ff;
 
 use crate::hw::{self, CudaDevice, GpuError};
+use crate::picture::{interlaced, Picture};
 use crate::source::StreamInfo;
-use crate::upright::Upright;
 use crate::PipelineError;
 
 /// Decoder threads for a source above [`ONE_THREAD_PIXEL_RATE`]: frame
@@ -37,8 +37,10 @@ pub enum Refused {
 pub struct VideoDecode {
     decoder: decoder::Video,
     decoded: frame::Video,
-    /// Turns the frames of a source recorded on its side.
-    upright: Upright,
+    /// Deinterlaces and turns the frames as the source needs.
+    picture: Picture,
+    /// The decoder is drained and the picture stage told so.
+    drained: bool,
     on_gpu: bool,
     refused_in_a_row: u32,
 }
@@ -71,7 +73,8 @@ impl VideoDecode {
         Ok(Self {
             decoder,
             decoded: frame::Video::empty(),
-            upright: Upright::new(stream.rotation),
+            picture: Picture::new(stream.rotation, interlaced(&stream.parameters)),
+            drained: false,
             on_gpu: gpu.is_some(),
             refused_in_a_row: 0,
         })
@@ -102,18 +105,26 @@ impl VideoDecode {
         Err(Refused::Corrupt(e))
     }
 
-    /// The next decoded frame, if one is ready, turned the way the source
-    /// is shown.
+    /// The next decoded frame, if one is ready: progressive, and turned the
+    /// way the source is shown (`picture.rs`).
     pub fn pull(&mut self) -> Result<Option<frame::Video>, PipelineError> {
-        if self.decoder.receive_frame(&mut self.decoded).is_err() {
-            return Ok(None);
+        loop {
+            if let Some(f) = self.picture.pull().map_err(PipelineError::Picture)? {
+                return Ok(Some(f));
+            }
+            match self.decoder.receive_frame(&mut self.decoded) {
+                Ok(()) => {
+                    self.refused_in_a_row = 0;
+                    let frame = std::mem::replace(&mut self.decoded, frame::Video::empty());
+                    self.picture.push(frame).map_err(PipelineError::Picture)?;
+                }
+                Err(ff::Error::Eof) if !self.drained => {
+                    self.drained = true;
+                    self.picture.finish().map_err(PipelineError::Picture)?;
+                }
+                Err(_) => return Ok(None),
+            }
         }
-        self.refused_in_a_row = 0;
-        let frame = std::mem::replace(&mut self.decoded, frame::Video::empty());
-        self.upright
-            .turn(frame)
-            .map(Some)
-            .map_err(PipelineError::Upright)
     }
 
     /// No more packets: what the decoder still holds comes out of [`Self::pull`].

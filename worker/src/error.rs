@@ -68,8 +68,8 @@ pub enum PipelineError {
     },
     #[error("{0}")]
     NoVideoPath(#[from] crate::video_path::NoPath),
-    #[error("turning the source upright: {0}")]
-    Upright(crate::filter_chain::FilterError),
+    #[error("preparing the decoded picture (deinterlacing, turning): {0}")]
+    Picture(crate::filter_chain::FilterError),
     #[error("the {stage} thread panicked; the channel ends")]
     StagePanicked { stage: String },
 }

@@ -121,6 +121,54 @@ impl FilterChain {
     }
 }
 
+/// A chain whose filters may hold frames back (a deinterlacer needs the
+/// next frame): frames go in with [`FilterChain::push`] and come out of
+/// [`FilterChain::pull`] when ready; [`FilterChain::finish`] lets the last
+/// ones out.
+impl FilterChain {
+    pub(crate) fn push(&mut self, src: &frame::Video) -> Result<(), FilterError> {
+        // SAFETY: `source` is a context of our graph; the call takes new
+        // references to `src`'s buffers.
+        let rc = unsafe { ffi::av_buffersrc_write_frame(self.source, src.as_ptr()) };
+        if rc < 0 {
+            return Err(FilterError::Refused {
+                filter: self.main,
+                source: ff::Error::from(rc),
+            });
+        }
+        Ok(())
+    }
+
+    /// No more frames: what the filters hold comes out of [`Self::pull`].
+    pub(crate) fn finish(&mut self) -> Result<(), FilterError> {
+        // SAFETY: a null frame marks the end of the source's stream.
+        let rc = unsafe { ffi::av_buffersrc_write_frame(self.source, std::ptr::null()) };
+        if rc < 0 {
+            return Err(FilterError::Refused {
+                filter: self.main,
+                source: ff::Error::from(rc),
+            });
+        }
+        Ok(())
+    }
+
+    /// The next filtered frame, `None` until one is ready (or after the end).
+    pub(crate) fn pull(&mut self) -> Result<Option<frame::Video>, FilterError> {
+        let mut out = frame::Video::empty();
+        // SAFETY: `sink` is a context of our graph; it fills a frame we own.
+        let rc = unsafe { ffi::av_buffersink_get_frame(self.sink, out.as_mut_ptr()) };
+        match rc {
+            0.. => Ok(Some(out)),
+            ffi::AVERROR_EOF => Ok(None),
+            rc if rc == ffi::AVERROR(ffi::EAGAIN) => Ok(None),
+            rc => Err(FilterError::NoFrame {
+                filter: self.main,
+                source: ff::Error::from(rc),
+            }),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -63,6 +63,7 @@ pub mod node;
 pub mod nvml;
 pub(crate) mod pack;
 pub mod passthrough;
+mod picture;
 pub mod progress;
 pub mod rendition;
 mod resample;

@@ -31,7 +31,7 @@ use crate::pack::PackSender;
 use crate::passthrough::Passthrough;
 use crate::progress::Progress;
 use crate::rendition::{RenditionEncoder, VideoJob};
-use crate::source::{self, PacketSource};
+use crate::source::{self, PacketSource, StreamInfo};
 use crate::stages::Stages;
 use crate::timeline::{secs_90k, Timeline};
 use crate::upright::Rotation;
@@ -50,11 +50,7 @@ pub(crate) trait SessionHost {
     /// The video path of a session whose source has `codec` (the broadcast
     /// decides, and logs why when it changes), with the CUDA device a GPU
     /// path runs on.
-    fn video_path(
-        &mut self,
-        codec: ff::codec::Id,
-        rotation: Rotation,
-    ) -> Result<PathChoice, PipelineError>;
+    fn video_path(&mut self, stream: &StreamInfo) -> Result<PathChoice, PipelineError>;
     fn progress(&self) -> &Progress;
     fn pack(&self) -> &PackSender;
     /// Whether this is the broadcast's first session.
@@ -121,8 +117,7 @@ pub(crate) fn run(
 ) -> Result<(), PipelineError> {
     let info = source.info();
     let vtb = info.video.time_base;
-    let PathChoice { path, device } =
-        b.video_path(info.video.parameters.id(), info.video.rotation)?;
+    let PathChoice { path, device } = b.video_path(&info.video)?;
     let rotation = info.video.rotation;
     let mut decode =
         VideoDecode::open(&info.video, device.as_deref().filter(|_| path.gpu_decode()))?;

@@ -1,16 +1,16 @@
 //! Sources recorded on their side. A phone's MP4 stores the picture as the
 //! sensor saw it (coded 1920x1080) and a display matrix that says "show it
-//! turned 90°". The worker turns the decoded frames upright once, before the
-//! ladder is planned, so every rendition is encoded the way the source is
+//! turned 90°". The worker turns the decoded frames upright once
+//! (`picture.rs`), before the ladder is planned, so every rendition is encoded the way the source is
 //! shown: the ffmpeg CLI does the same by default (`-autorotate`), and the
 //! packager's init segments carry no matrix for players to honour.
 //!
 //! Only files carry a display matrix; RTMP publishers send upright frames.
 
-use ff::{ffi, frame};
+use ff::ffi;
 use ffmpeg_next as ff;
 
-use crate::filter_chain::{FilterChain, FilterError, Step};
+use crate::filter_chain::Step;
 
 /// How the decoded picture must be turned to be shown as its source means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -80,7 +80,7 @@ impl Rotation {
         }
     }
 
-    fn steps(self) -> Vec<Step> {
+    pub(crate) fn steps(self) -> Vec<Step> {
         let step = |name, options: &str| Step {
             name,
             options: options.into(),
@@ -103,54 +103,6 @@ fn read_matrix(data: &[u8]) -> Option<[i32; 9]> {
         *v = i32::from_ne_bytes([b[0], b[1], b[2], b[3]]);
     }
     Some(m)
-}
-
-/// Turns decoded frames upright; built on the first frame, when its format
-/// and size are known.
-pub(crate) struct Upright {
-    rotation: Rotation,
-    chain: Option<FilterChain>,
-}
-
-impl Upright {
-    pub(crate) fn new(rotation: Rotation) -> Self {
-        Self {
-            rotation,
-            chain: None,
-        }
-    }
-
-    /// `frame`, turned as the source asks (the same frame when upright).
-    pub(crate) fn turn(&mut self, frame: frame::Video) -> Result<frame::Video, FilterError> {
-        if self.rotation == Rotation::Upright {
-            return Ok(frame);
-        }
-        if self.chain.is_none() {
-            // SAFETY: reading the pixel format of a decoded frame we own.
-            let format = unsafe { (*frame.as_ptr()).format };
-            let input = format!(
-                "video_size={}x{}:pix_fmt={format}:time_base=1/90000:pixel_aspect=1/1",
-                frame.width(),
-                frame.height()
-            );
-            self.chain = Some(FilterChain::new(
-                format!("turning the source {}°", self.rotation.degrees()),
-                &input,
-                &self.rotation.steps(),
-                Some(1),
-                |_| Ok(()),
-            )?);
-        }
-        let chain = self.chain.as_mut().expect("built above");
-        let mut out = chain.run(&frame)?;
-        out.set_pts(frame.pts());
-        // SAFETY: plain fields of frames we own.
-        unsafe {
-            (*out.as_mut_ptr()).best_effort_timestamp = (*frame.as_ptr()).best_effort_timestamp;
-            (*out.as_mut_ptr()).pict_type = (*frame.as_ptr()).pict_type;
-        }
-        Ok(out)
-    }
 }
 
 #[cfg(test)]
@@ -192,17 +144,5 @@ mod tests {
         assert_eq!(Rotation::from_display_matrix(&[1, 2, 3]), Rotation::Upright);
         assert_eq!(Rotation::Clockwise.shown(1920, 1080), (1080, 1920));
         assert_eq!(Rotation::Half.shown(1920, 1080), (1920, 1080));
-    }
-
-    #[test]
-    fn a_frame_is_turned_and_keeps_its_time() {
-        ff::init().unwrap();
-        let mut up = Upright::new(Rotation::Clockwise);
-        for pts in [0, 3000] {
-            let mut f = frame::Video::new(ff::format::Pixel::YUV420P, 64, 32);
-            f.set_pts(Some(pts));
-            let out = up.turn(f).unwrap();
-            assert_eq!((out.width(), out.height(), out.pts()), (32, 64, Some(pts)));
-        }
     }
 }

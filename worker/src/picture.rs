@@ -1,0 +1,227 @@
+//! What a decoded picture needs before the ladder sees it: interlaced
+//! frames woven into progressive ones (`bwdif`), and a picture recorded on
+//! its side turned upright (`upright.rs`). One filter chain, built on the
+//! first frame when its format, size and field order are known; nothing at
+//! all (not even a frame of delay) for a progressive, upright source.
+//!
+//! The web is progressive: players show an interlaced frame as it is, with
+//! the combing of its two fields, and scaling it down blends the fields into
+//! each other. Broadcast contribution encoders and capture cards still send
+//! 1080i and 576i, so an interlaced source is deinterlaced once, before
+//! every rendition, at the same frame rate (`send_frame`: one frame out per
+//! frame in, so the ladder's cost does not double).
+
+use std::collections::VecDeque;
+
+use ff::frame;
+use ffmpeg_next as ff;
+
+use crate::filter_chain::{FilterChain, FilterError, Step};
+use crate::source::StreamInfo;
+use crate::upright::Rotation;
+
+/// The deinterlacer: `bwdif` (motion adaptive, w3fdif and yadif combined),
+/// only on frames flagged interlaced, one frame out per frame in.
+const DEINTERLACE: &str = "mode=send_frame:parity=auto:deint=interlaced";
+
+/// Deinterlaces and turns decoded frames (push / pull).
+pub(crate) struct Picture {
+    rotation: Rotation,
+    /// The stream says it is interlaced (its field order), before any frame.
+    interlaced_stream: bool,
+    chain: Chain,
+    /// The times of the frames in the chain, in order: the filters keep one
+    /// frame out per frame in, but rescale timestamps their own way.
+    times: VecDeque<(Option<i64>, Option<i64>)>,
+    /// Frames of a source that needs nothing, passed on as they are.
+    ready: VecDeque<frame::Video>,
+}
+
+enum Chain {
+    /// Not decided yet: waiting for the first frame.
+    Undecided,
+    None,
+    Built(FilterChain),
+}
+
+impl Picture {
+    pub(crate) fn new(rotation: Rotation, interlaced_stream: bool) -> Self {
+        Self {
+            rotation,
+            interlaced_stream,
+            chain: Chain::Undecided,
+            times: VecDeque::new(),
+            ready: VecDeque::new(),
+        }
+    }
+
+    /// Hands over a decoded frame.
+    pub(crate) fn push(&mut self, frame: frame::Video) -> Result<(), FilterError> {
+        if matches!(self.chain, Chain::Undecided) {
+            self.chain = self.build(&frame)?;
+        }
+        match &mut self.chain {
+            Chain::Built(chain) => {
+                // SAFETY: reading a plain field of a frame we own.
+                let best_effort = unsafe { (*frame.as_ptr()).best_effort_timestamp };
+                let best_effort = (best_effort != ff::ffi::AV_NOPTS_VALUE).then_some(best_effort);
+                self.times.push_back((frame.pts(), best_effort));
+                chain.push(&frame)
+            }
+            _ => {
+                self.ready.push_back(frame);
+                Ok(())
+            }
+        }
+    }
+
+    /// The next frame ready for the ladder.
+    pub(crate) fn pull(&mut self) -> Result<Option<frame::Video>, FilterError> {
+        if let Some(f) = self.ready.pop_front() {
+            return Ok(Some(f));
+        }
+        let Chain::Built(chain) = &mut self.chain else {
+            return Ok(None);
+        };
+        let Some(mut out) = chain.pull()? else {
+            return Ok(None);
+        };
+        let (pts, best_effort) = self.times.pop_front().unwrap_or((out.pts(), None));
+        out.set_pts(pts);
+        // SAFETY: plain fields of a frame we own.
+        unsafe {
+            (*out.as_mut_ptr()).best_effort_timestamp =
+                best_effort.unwrap_or(ff::ffi::AV_NOPTS_VALUE);
+        }
+        Ok(Some(out))
+    }
+
+    /// No more frames: the ones the filters hold back come out of [`Self::pull`].
+    pub(crate) fn finish(&mut self) -> Result<(), FilterError> {
+        match &mut self.chain {
+            Chain::Built(chain) => chain.finish(),
+            _ => Ok(()),
+        }
+    }
+
+    fn build(&self, first: &frame::Video) -> Result<Chain, FilterError> {
+        let interlaced = self.interlaced_stream || first.is_interlaced();
+        let mut steps = Vec::new();
+        if interlaced {
+            steps.push(Step {
+                name: "bwdif",
+                options: DEINTERLACE.into(),
+            });
+        }
+        steps.extend(self.rotation.steps());
+        if steps.is_empty() {
+            return Ok(Chain::None);
+        }
+        // SAFETY: reading plain fields of a decoded frame we own.
+        let (format, hw) = unsafe {
+            let f = first.as_ptr();
+            ((*f).format, !(*f).hw_frames_ctx.is_null())
+        };
+        if hw {
+            tracing::warn!(
+                interlaced,
+                degrees = self.rotation.degrees(),
+                "frames in GPU memory are passed on as decoded (not deinterlaced or turned)"
+            );
+            return Ok(Chain::None);
+        }
+        let what = match (interlaced, self.rotation) {
+            (true, Rotation::Upright) => "deinterlacing the source".to_string(),
+            (false, r) => format!("turning the source {}°", r.degrees()),
+            (true, r) => format!("deinterlacing and turning the source {}°", r.degrees()),
+        };
+        tracing::info!(interlaced, degrees = self.rotation.degrees(), "{what}");
+        let input = format!(
+            "video_size={}x{}:pix_fmt={format}:time_base=1/90000:pixel_aspect=1/1",
+            first.width(),
+            first.height()
+        );
+        FilterChain::new(what, &input, &steps, Some(1), |_| Ok(())).map(Chain::Built)
+    }
+}
+
+/// Whether the stream says its pictures are fields (a field order other
+/// than progressive or unknown): a file's, after its first frames were probed.
+pub(crate) fn interlaced(params: &ff::codec::Parameters) -> bool {
+    // SAFETY: reading a plain field of parameters we hold.
+    let order = unsafe { (*params.as_ptr()).field_order };
+    !matches!(
+        order,
+        ff::ffi::AVFieldOrder::AV_FIELD_UNKNOWN | ff::ffi::AVFieldOrder::AV_FIELD_PROGRESSIVE
+    )
+}
+
+/// Why a source is decoded on the CPU even where NVDEC could: the
+/// deinterlacer and the turn are CPU filters.
+pub(crate) fn cpu_decode_reason(stream: &StreamInfo) -> Option<&'static str> {
+    if interlaced(&stream.parameters) {
+        Some("the source is interlaced and is deinterlaced on the CPU")
+    } else if stream.rotation != Rotation::Upright {
+        Some("the source is recorded on its side and is turned upright on the CPU")
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frames(picture: &mut Picture, pts: &[i64], interlaced: bool) -> Vec<frame::Video> {
+        ff::init().unwrap();
+        let mut out = Vec::new();
+        for &p in pts {
+            let mut f = frame::Video::new(ff::format::Pixel::YUV420P, 64, 32);
+            f.set_pts(Some(p));
+            // SAFETY: a plain field of a frame we own.
+            unsafe { (*f.as_mut_ptr()).interlaced_frame = i32::from(interlaced) };
+            picture.push(f).unwrap();
+            while let Some(f) = picture.pull().unwrap() {
+                out.push(f);
+            }
+        }
+        picture.finish().unwrap();
+        while let Some(f) = picture.pull().unwrap() {
+            out.push(f);
+        }
+        out
+    }
+
+    #[test]
+    fn a_turned_frame_keeps_its_time() {
+        let mut p = Picture::new(Rotation::Clockwise, false);
+        let out = frames(&mut p, &[0, 3000], false);
+        let got: Vec<_> = out
+            .iter()
+            .map(|f| (f.width(), f.height(), f.pts()))
+            .collect();
+        assert_eq!(got, [(32, 64, Some(0)), (32, 64, Some(3000))]);
+    }
+
+    #[test]
+    fn interlaced_frames_come_out_progressive_one_for_one() {
+        let mut p = Picture::new(Rotation::Upright, false);
+        let pts = [0, 3000, 6000, 9000];
+        let out = frames(&mut p, &pts, true);
+        assert_eq!(out.len(), pts.len(), "one frame out per frame in");
+        for (f, want) in out.iter().zip(pts) {
+            assert_eq!(f.pts(), Some(want));
+            assert!(!f.is_interlaced(), "woven");
+        }
+    }
+
+    #[test]
+    fn a_progressive_upright_source_passes_through_without_delay() {
+        let mut p = Picture::new(Rotation::Upright, false);
+        ff::init().unwrap();
+        let mut f = frame::Video::new(ff::format::Pixel::YUV420P, 64, 32);
+        f.set_pts(Some(7));
+        p.push(f).unwrap();
+        assert_eq!(p.pull().unwrap().map(|f| f.pts()), Some(Some(7)));
+    }
+}
