@@ -287,3 +287,36 @@ fn an_interlaced_source_is_deinterlaced_once_for_every_rendition() {
         "360p still looks interlaced: {fields} interlaced, {progressive} progressive frames"
     );
 }
+
+#[test]
+fn an_interlaced_publisher_is_deinterlaced_live() {
+    // RTMP carries no field order: the first decoded frame's flag decides.
+    let dev = Dev::start("interlaced", &["--grace", "3"]);
+    publish(
+        &dev.publish_url,
+        "640x360",
+        6,
+        true,
+        &[
+            "-vf",
+            "tinterlace=mode=interleave_top,setfield=tff",
+            "-flags",
+            "+ildct+ilme",
+            "-x264-params",
+            "tff=1",
+            "-g",
+            "30",
+            "-keyint_min",
+            "30",
+        ],
+    );
+    let dir = dev.channel_dir();
+    dev.wait_for(30, "ENDLIST after the grace period", || {
+        fs::read_to_string(dir.join("360p/index.m3u8")).is_ok_and(|t| t.contains("ENDLIST"))
+    });
+    let (fields, progressive) = idet(&dir.join("360p/index.m3u8"));
+    assert!(
+        progressive > 40 && fields * 10 < progressive,
+        "360p still looks interlaced: {fields} interlaced, {progressive} progressive frames"
+    );
+}
