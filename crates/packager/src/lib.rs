@@ -462,4 +462,6 @@ pub(crate) fn rescale(v: i64, from: i64, to: i64) -> i64 {
 #[cfg(test)]
 mod expiry_tests;
 #[cfg(test)]
+mod period_tests;
+#[cfg(test)]
 mod tests;
