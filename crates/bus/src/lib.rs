@@ -33,6 +33,7 @@ mod media;
 mod registry;
 pub mod replication;
 mod server;
+mod stream_key;
 
 pub use broadcasts::{
     ArchiveState, ArchivedBroadcast, BroadcastIndex, BROADCASTS_BUCKET, OPEN_ARCHIVES_BUCKET,
@@ -47,11 +48,9 @@ pub use media::{
     channel_subjects, ensure_media_stream, subscribe_media, MediaPublisher, MediaStart,
     MediaStreamConfig, MediaSubscription, MEDIA_STREAM,
 };
-pub use registry::{
-    generate_stream_key, validate_stream_key, ChannelChange, ChannelRecord, ChannelRegistry,
-    ChannelWatch, REGISTRY_BUCKET,
-};
+pub use registry::{ChannelChange, ChannelRecord, ChannelRegistry, ChannelWatch, REGISTRY_BUCKET};
 pub use replication::{
     configure_replication, open_kv_bucket, Replication, StreamError, StreamKind,
 };
 pub use server::{NatsServer, CHILD_MAX_PAYLOAD};
+pub use stream_key::{generate_stream_key, validate_stream_key};

@@ -17,20 +17,15 @@ use async_nats::jetstream::{self, kv};
 use bytes::Bytes;
 use futures::StreamExt;
 use livefleet_base::ChannelName;
-use rand::Rng;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
+use crate::stream_key::{constant_time_eq, index_key, validate_stream_key};
 use crate::BusError;
 
 /// Name of the KV bucket that holds the registry.
 pub const REGISTRY_BUCKET: &str = "livefleet_channels";
 const HISTORY: i64 = 5;
 const CHANNEL_PREFIX: &str = "channel.";
-const KEY_PREFIX: &str = "key.";
-const MIN_KEY_LEN: usize = 8;
-const MAX_KEY_LEN: usize = 256;
-const GENERATED_KEY_LEN: usize = 32;
 
 /// One channel as the admin API created it.
 #[derive(Serialize, Deserialize, Clone, PartialEq)]
@@ -62,57 +57,8 @@ impl fmt::Debug for ChannelRecord {
     }
 }
 
-/// A new random stream key: 32 characters of `[A-Za-z0-9]`.
-pub fn generate_stream_key() -> String {
-    rand::rng()
-        .sample_iter(rand::distr::Alphanumeric)
-        .take(GENERATED_KEY_LEN)
-        .map(char::from)
-        .collect()
-}
-
-/// Checks the stream key rules: 8 to 256 characters of `[A-Za-z0-9_-]`.
-/// The error never contains the key.
-pub fn validate_stream_key(key: &str) -> Result<(), BusError> {
-    if key.len() < MIN_KEY_LEN {
-        return Err(BusError::InvalidStreamKey(
-            "a stream key needs at least 8 characters",
-        ));
-    }
-    if key.len() > MAX_KEY_LEN {
-        return Err(BusError::InvalidStreamKey(
-            "a stream key has at most 256 characters",
-        ));
-    }
-    if !key
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    {
-        return Err(BusError::InvalidStreamKey(
-            "a stream key may contain only A-Z, a-z, 0-9, '_' and '-'",
-        ));
-    }
-    Ok(())
-}
-
-/// Compares without an early exit, so the time does not tell how much of a
-/// guessed key was right.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
-    std::hint::black_box(diff) == 0
-}
-
 fn channel_key(name: &ChannelName) -> String {
     format!("{CHANNEL_PREFIX}{name}")
-}
-
-fn index_key(stream_key: &str) -> String {
-    let digest = Sha256::digest(stream_key.as_bytes());
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("{KEY_PREFIX}{hex}")
 }
 
 fn decode_record(kv_key: &str, value: &[u8]) -> Option<ChannelRecord> {
@@ -476,18 +422,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn stream_key_rules() {
-        assert!(validate_stream_key("abcd_EF-9").is_ok());
-        assert!(validate_stream_key("short").is_err());
-        assert!(validate_stream_key("has space in it").is_err());
-        assert!(validate_stream_key(&"a".repeat(300)).is_err());
-        let k = generate_stream_key();
-        assert_eq!(k.len(), GENERATED_KEY_LEN);
-        assert!(validate_stream_key(&k).is_ok());
-        assert_ne!(k, generate_stream_key());
-    }
-
-    #[test]
     fn debug_hides_the_stream_key() {
         let rec = ChannelRecord {
             name: ChannelName::new("demo").unwrap(),
@@ -497,14 +431,5 @@ mod tests {
             created_unix_ms: 1,
         };
         assert!(!format!("{rec:?}").contains("supersecret"));
-    }
-
-    #[test]
-    fn compares_and_indexes_keys() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"ab"));
-        let idx = index_key("supersecretkey");
-        assert!(idx.starts_with("key.") && idx.len() == 4 + 64 && !idx.contains("secret"));
     }
 }
