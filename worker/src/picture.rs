@@ -41,7 +41,15 @@ enum Chain {
     /// Not decided yet: waiting for the first frame.
     Undecided,
     None,
-    Built(FilterChain),
+    /// The chain, and the (format, width, height) it was built for.
+    Built(FilterChain, (i32, u32, u32)),
+}
+
+/// What a filter chain's source is configured for.
+fn shape(frame: &frame::Video) -> (i32, u32, u32) {
+    // SAFETY: reading a plain field of a frame we own.
+    let format = unsafe { (*frame.as_ptr()).format };
+    (format, frame.width(), frame.height())
 }
 
 impl Picture {
@@ -57,11 +65,18 @@ impl Picture {
 
     /// Hands over a decoded frame.
     pub(crate) fn push(&mut self, frame: frame::Video) -> Result<(), FilterError> {
+        if matches!(&self.chain, Chain::Built(_, built) if *built != shape(&frame)) {
+            // The decoder changed size or format mid-stream (an in-band
+            // SPS): a filter configured for the old shape must not see it.
+            // What the old chain holds goes first.
+            self.drain()?;
+            self.chain = Chain::Undecided;
+        }
         if matches!(self.chain, Chain::Undecided) {
             self.chain = self.build(&frame)?;
         }
         match &mut self.chain {
-            Chain::Built(chain) => {
+            Chain::Built(chain, _) => {
                 // SAFETY: reading a plain field of a frame we own.
                 let best_effort = unsafe { (*frame.as_ptr()).best_effort_timestamp };
                 let best_effort = (best_effort != ff::ffi::AV_NOPTS_VALUE).then_some(best_effort);
@@ -80,7 +95,7 @@ impl Picture {
         if let Some(f) = self.ready.pop_front() {
             return Ok(Some(f));
         }
-        let Chain::Built(chain) = &mut self.chain else {
+        let Chain::Built(chain, _) = &mut self.chain else {
             return Ok(None);
         };
         let Some(mut out) = chain.pull()? else {
@@ -99,9 +114,21 @@ impl Picture {
     /// No more frames: the ones the filters hold back come out of [`Self::pull`].
     pub(crate) fn finish(&mut self) -> Result<(), FilterError> {
         match &mut self.chain {
-            Chain::Built(chain) => chain.finish(),
+            Chain::Built(chain, _) => chain.finish(),
             _ => Ok(()),
         }
+    }
+
+    /// Ends the chain and moves what it held to the frames ready to go.
+    fn drain(&mut self) -> Result<(), FilterError> {
+        self.finish()?;
+        let mut held = Vec::new();
+        while let Some(f) = self.pull()? {
+            held.push(f);
+        }
+        self.ready.extend(held);
+        self.times.clear();
+        Ok(())
     }
 
     fn build(&self, first: &frame::Video) -> Result<Chain, FilterError> {
@@ -141,7 +168,8 @@ impl Picture {
             first.width(),
             first.height()
         );
-        FilterChain::new(what, &input, &steps, Some(1), |_| Ok(())).map(Chain::Built)
+        FilterChain::new(what, &input, &steps, Some(1), |_| Ok(()))
+            .map(|c| Chain::Built(c, shape(first)))
     }
 }
 
@@ -213,6 +241,39 @@ mod tests {
             assert_eq!(f.pts(), Some(want));
             assert!(!f.is_interlaced(), "woven");
         }
+    }
+
+    #[test]
+    fn a_size_change_mid_stream_gets_a_new_chain_and_loses_no_frame() {
+        ff::init().unwrap();
+        let mut p = Picture::new(Rotation::Clockwise, true);
+        let mut out = Vec::new();
+        for (i, (w, h)) in [(64, 32), (64, 32), (128, 64), (128, 64)]
+            .into_iter()
+            .enumerate()
+        {
+            let mut f = frame::Video::new(ff::format::Pixel::YUV420P, w, h);
+            f.set_pts(Some(i as i64 * 3000));
+            // SAFETY: a plain field of a frame we own.
+            unsafe { (*f.as_mut_ptr()).interlaced_frame = 1 };
+            p.push(f).unwrap();
+            while let Some(f) = p.pull().unwrap() {
+                out.push((f.width(), f.height(), f.pts()));
+            }
+        }
+        p.finish().unwrap();
+        while let Some(f) = p.pull().unwrap() {
+            out.push((f.width(), f.height(), f.pts()));
+        }
+        assert_eq!(
+            out,
+            [
+                (32, 64, Some(0)),
+                (32, 64, Some(3000)),
+                (64, 128, Some(6000)),
+                (64, 128, Some(9000))
+            ]
+        );
     }
 
     #[test]
