@@ -70,9 +70,9 @@ fn probed_seconds(manifest: &Path) -> f64 {
     text(&probe.stdout).trim().parse().unwrap_or(0.0)
 }
 
-/// The width of the last segment of `rendition` decoded with the init
-/// segment its playlist names for it.
-fn last_segment_width(dir: &Path) -> (String, u32) {
+/// The init segment the playlist in `dir` names last, and what ffprobe's
+/// `-show_entries <entries>` (csv) says of its last segment decoded with it.
+fn probe_last_segment(dir: &Path, entries: &str) -> (String, String) {
     let playlist = fs::read_to_string(dir.join("index.m3u8")).unwrap();
     let map = playlist
         .lines()
@@ -97,18 +97,17 @@ fn last_segment_width(dir: &Path) -> (String, u32) {
     )
     .unwrap();
     let probe = run(Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-select_streams",
-            "v:0",
-            "-show_entries",
-            "stream=width",
-            "-of",
-            "csv=p=0",
-        ])
+        .args(["-v", "error", "-select_streams", "v:0"])
+        .args(["-show_entries", entries, "-of", "csv=p=0"])
         .arg(joined.path()));
-    (map, text(&probe.stdout).trim().parse().unwrap_or(0))
+    (map, text(&probe.stdout).trim().to_string())
+}
+
+/// The width of the last segment of `rendition` decoded with the init
+/// segment its playlist names for it.
+fn last_segment_width(dir: &Path) -> (String, u32) {
+    let (map, width) = probe_last_segment(dir, "stream=width");
+    (map, width.parse().unwrap_or(0))
 }
 
 #[test]

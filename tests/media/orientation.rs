@@ -5,29 +5,25 @@ use super::*;
 
 /// Width and height of the last segment of the rendition in `dir`.
 fn last_segment_size(dir: &Path) -> (u32, u32) {
-    let (map, _) = last_segment_width(dir);
-    let playlist = fs::read_to_string(dir.join("index.m3u8")).unwrap();
-    let last = playlist
-        .lines()
-        .rfind(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .unwrap();
-    let joined = tempfile::NamedTempFile::new().unwrap();
-    fs::write(
-        joined.path(),
-        [
-            fs::read(dir.join(map)).unwrap(),
-            fs::read(dir.join(last)).unwrap(),
-        ]
-        .concat(),
-    )
-    .unwrap();
-    let probe = run(Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0"])
-        .args(["-show_entries", "stream=width,height", "-of", "csv=p=0"])
-        .arg(joined.path()));
-    let out = text(&probe.stdout);
-    let mut wh = out.trim().split(',').map(|v| v.parse().unwrap_or(0));
+    let (_, size) = probe_last_segment(dir, "stream=width,height");
+    let mut wh = size.split(',').map(|v| v.parse().unwrap_or(0));
     (wh.next().unwrap_or(0), wh.next().unwrap_or(0))
+}
+
+/// A 4 s clip of `video` (a lavfi graph) with a sine as audio when `audio`,
+/// H.264 veryfast (+ AAC), with `extra` output options.
+fn make_clip(path: &Path, video: &str, audio: bool, extra: &[&str]) {
+    let mut args = vec!["-f", "lavfi", "-i", video];
+    if audio {
+        args.extend(["-f", "lavfi", "-i", "sine=sample_rate=48000"]);
+    }
+    args.extend(["-t", "4", "-c:v", "libx264", "-preset", "veryfast"]);
+    if audio {
+        args.extend(["-c:a", "aac"]);
+    }
+    args.extend_from_slice(extra);
+    args.push(path.to_str().unwrap());
+    ffmpeg(&args);
 }
 
 #[test]
@@ -35,25 +31,7 @@ fn a_portrait_source_gets_portrait_renditions() {
     // A phone's picture: cpu-small's 640x360 and 426x240 boxes turn to it.
     let tmp = tempfile::tempdir().unwrap();
     let clip = tmp.path().join("portrait.mp4");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=360x640:rate=30",
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=sample_rate=48000",
-        "-t",
-        "4",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
-        "-c:a",
-        "aac",
-        clip.to_str().unwrap(),
-    ]);
+    make_clip(&clip, "testsrc2=size=360x640:rate=30", true, &[]);
     let out = tmp.path().join("out");
     assert_ok(&transcode(&clip, &out));
     check_presentation(&out, &["360p", "240p"], "audio", 2.0, 2);
@@ -74,19 +52,7 @@ fn a_portrait_source_gets_portrait_renditions() {
 fn a_source_smaller_than_every_rendition_keeps_the_smallest_at_its_size() {
     let tmp = tempfile::tempdir().unwrap();
     let clip = tmp.path().join("tiny.mp4");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=320x180:rate=30",
-        "-t",
-        "4",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
-        clip.to_str().unwrap(),
-    ]);
+    make_clip(&clip, "testsrc2=size=320x180:rate=30", false, &[]);
     let out = tmp.path().join("out");
     assert_ok(&transcode(&clip, &out));
     assert_eq!(last_segment_size(&out.join("240p")), (320, 180));
@@ -193,19 +159,12 @@ fn non_square_pixels_are_encoded_as_shown() {
     // squeezed to 480x360.
     let tmp = tempfile::tempdir().unwrap();
     let clip = tmp.path().join("anamorphic.mp4");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
+    make_clip(
+        &clip,
         "testsrc2=size=480x360:rate=30,setsar=4/3",
-        "-t",
-        "4",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
-        clip.to_str().unwrap(),
-    ]);
+        false,
+        &[],
+    );
     let out = tmp.path().join("out");
     assert_ok(&transcode(&clip, &out));
     assert_eq!(last_segment_size(&out.join("360p")), (640, 360));
@@ -254,23 +213,12 @@ fn an_interlaced_source_is_deinterlaced_once_for_every_rendition() {
     // 1080i-style: two fields of a 60 fps picture in every 30 fps frame.
     let tmp = tempfile::tempdir().unwrap();
     let clip = tmp.path().join("interlaced.mp4");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
+    make_clip(
+        &clip,
         "testsrc2=size=640x360:rate=60,tinterlace=mode=interleave_top,setfield=tff",
-        "-t",
-        "4",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
-        "-flags",
-        "+ildct+ilme",
-        "-x264-params",
-        "tff=1",
-        clip.to_str().unwrap(),
-    ]);
+        false,
+        &["-flags", "+ildct+ilme", "-x264-params", "tff=1"],
+    );
     let (fields, _) = idet(&clip);
     assert!(
         fields > 100,

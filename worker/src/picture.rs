@@ -144,11 +144,9 @@ impl Picture {
         if steps.is_empty() {
             return Ok(Chain::None);
         }
-        // SAFETY: reading plain fields of a decoded frame we own.
-        let (format, hw) = unsafe {
-            let f = first.as_ptr();
-            ((*f).format, !(*f).hw_frames_ctx.is_null())
-        };
+        let (format, width, height) = shape(first);
+        // SAFETY: reading a plain field of a decoded frame we own.
+        let hw = unsafe { !(*first.as_ptr()).hw_frames_ctx.is_null() };
         if hw {
             tracing::warn!(
                 interlaced,
@@ -164,12 +162,10 @@ impl Picture {
         };
         tracing::info!(interlaced, degrees = self.rotation.degrees(), "{what}");
         let input = format!(
-            "video_size={}x{}:pix_fmt={format}:time_base=1/90000:pixel_aspect=1/1",
-            first.width(),
-            first.height()
+            "video_size={width}x{height}:pix_fmt={format}:time_base=1/90000:pixel_aspect=1/1"
         );
         FilterChain::new(what, &input, &steps, Some(1), |_| Ok(()))
-            .map(|c| Chain::Built(c, shape(first)))
+            .map(|c| Chain::Built(c, (format, width, height)))
     }
 }
 
