@@ -224,6 +224,7 @@ async fn connection(
             kind: PacketKind::End,
             track: Track::Video,
             keyframe: false,
+            codec: livefleet_base::Codec::H264,
             session: live.session,
             dts_ms: live.last_dts,
             pts_ms: live.last_dts,

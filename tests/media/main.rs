@@ -1,11 +1,12 @@
 //! Media that real publishers and files send, end to end: timestamps that
 //! start far from zero, variable frame rate, a publisher that comes back
 //! with another resolution, audio that starts late or only after a
-//! reconnect, RTMP timestamps that wrap at 2^32 ms. Inputs are made with the
+//! reconnect, RTMP timestamps that wrap at 2^32 ms, audio in MP3 or G.711. Inputs are made with the
 //! ffmpeg CLI; outputs are read back by ffmpeg and the manifest parsers.
 
 #[path = "../common/mod.rs"]
 mod common;
+mod older_audio;
 mod orientation;
 
 use std::fs;
@@ -357,6 +358,20 @@ fn a_publisher_back_with_another_resolution_gets_new_init_segments() {
     }
 }
 
+/// The mean level (dB) ffmpeg's volumedetect reads from a file; -91 for
+/// silence or nothing decoded.
+fn mean_volume(file: &Path) -> f64 {
+    let out = run(Command::new("ffmpeg")
+        .args(["-hide_banner", "-i"])
+        .arg(file)
+        .args(["-af", "volumedetect", "-f", "null", "-"]));
+    text(&out.stderr)
+        .lines()
+        .find_map(|l| l.split("mean_volume:").nth(1))
+        .and_then(|s| s.trim().trim_end_matches(" dB").parse().ok())
+        .unwrap_or(-91.0)
+}
+
 /// The segments of a media playlist grouped by the init segment (EXT-X-MAP) they need.
 fn periods(dir: &Path) -> Vec<(String, Vec<String>)> {
     let playlist = fs::read_to_string(dir.join("index.m3u8")).unwrap();
@@ -399,17 +414,8 @@ fn audio_only_after_a_reconnect_is_kept_and_the_first_session_is_silent() {
         .concat(),
     )
     .unwrap();
-    let out = run(Command::new("ffmpeg")
-        .args(["-hide_banner", "-i"])
-        .arg(&joined)
-        .args(["-af", "volumedetect", "-f", "null", "-"]));
-    let log = text(&out.stderr);
-    let mean: f64 = log
-        .lines()
-        .find_map(|l| l.split("mean_volume:").nth(1))
-        .and_then(|s| s.trim().trim_end_matches(" dB").parse().ok())
-        .unwrap_or(-91.0);
-    assert!(mean > -40.0, "the reconnect's audio is missing: {log}");
+    let mean = mean_volume(&joined);
+    assert!(mean > -40.0, "the reconnect's audio is missing: {mean} dB");
     let errors = decode_errors(&dir.join("master.m3u8"));
     assert!(errors.trim().is_empty(), "{errors}");
     drop(tmp);

@@ -15,7 +15,8 @@ use ffmpeg_next as ff;
 use livefleet_base::{MediaPacket, PacketKind, Track};
 use tokio::sync::mpsc;
 
-use crate::source::{parameters_from_config, PacketSource, SourceInfo, StreamInfo};
+use crate::live_codec::stream_from_config;
+use crate::source::{PacketSource, SourceInfo};
 use crate::PipelineError;
 
 /// Media packets of one channel as the decode thread receives them.
@@ -24,9 +25,10 @@ pub struct LiveFeed {
     runtime: tokio::runtime::Handle,
     pub(crate) carry: Option<MediaPacket>,
     pub(crate) closed: bool,
-    /// The last audio configuration seen, with its publish session: a
-    /// session restarted by a new video configuration keeps its audio.
-    audio_config: Option<(u32, Bytes)>,
+    /// The last audio configuration seen (its packet names the publish
+    /// session): a session restarted by a new video configuration keeps its
+    /// audio.
+    audio_config: Option<MediaPacket>,
 }
 
 pub(crate) enum Recv {
@@ -75,6 +77,8 @@ pub struct LiveSource<'a> {
     info: SourceInfo,
     pub(crate) session: u32,
     video_config: Bytes,
+    /// The audio configuration the session was opened with, usable or not.
+    audio_config: Option<MediaPacket>,
     buffered: VecDeque<MediaPacket>,
     idle_timeout: Duration,
 }
@@ -121,7 +125,7 @@ impl<'a> LiveSource<'a> {
     pub fn start(feed: &'a mut LiveFeed, wait: Duration, idle_timeout: Duration) -> Option<Self> {
         let deadline = Instant::now() + wait;
         let mut video_config: Option<(u32, Bytes)> = None;
-        let mut audio_config: Option<Bytes> = None;
+        let mut audio_config: Option<MediaPacket> = None;
         let mut buffered: VecDeque<MediaPacket> = VecDeque::new();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -150,12 +154,12 @@ impl<'a> LiveSource<'a> {
                     video_config = Some((p.session, p.data.clone()));
                 }
                 (Some((s, _)), PacketKind::Config, Track::Audio) if *s == p.session => {
-                    feed.audio_config = Some((p.session, p.data.clone()));
-                    audio_config = Some(p.data.clone())
+                    feed.audio_config = Some(p.clone());
+                    audio_config = Some(p)
                 }
                 (None, PacketKind::Config, Track::Audio) => {
-                    feed.audio_config = Some((p.session, p.data.clone()));
-                    audio_config = Some(p.data.clone())
+                    feed.audio_config = Some(p.clone());
+                    audio_config = Some(p)
                 }
                 (Some((s, _)), PacketKind::Frame, _) if *s == p.session => {
                     if buffered.is_empty() && !(p.track == Track::Video && p.keyframe) {
@@ -185,28 +189,29 @@ impl<'a> LiveSource<'a> {
         let audio_config = audio_config.or_else(|| {
             feed.audio_config
                 .as_ref()
-                .filter(|(s, _)| *s == session)
-                .map(|(_, c)| c.clone())
+                .filter(|c| c.session == session)
+                .cloned()
         });
         let dts: Vec<i64> = buffered
             .iter()
             .filter(|p| p.track == Track::Video)
             .map(|p| p.dts_ms)
             .collect();
-        let ms = Rational::new(1, 1000);
+        let video = MediaPacket {
+            kind: PacketKind::Config,
+            track: Track::Video,
+            keyframe: true,
+            codec: livefleet_base::Codec::H264,
+            session,
+            dts_ms: 0,
+            pts_ms: 0,
+            data: video_config.clone(),
+        };
         let info = SourceInfo {
-            video: StreamInfo {
-                parameters: parameters_from_config(Track::Video, codec::Id::H264, &video_config),
-                time_base: ms,
-                frame_rate: Some(estimate_fps(&dts)),
-                rotation: Default::default(),
-            },
-            audio: audio_config.map(|asc| StreamInfo {
-                parameters: parameters_from_config(Track::Audio, codec::Id::AAC, &asc),
-                time_base: ms,
-                frame_rate: None,
-                rotation: Default::default(),
-            }),
+            video: stream_from_config(&video, Some(estimate_fps(&dts)))?,
+            audio: audio_config
+                .as_ref()
+                .and_then(|c| stream_from_config(c, None)),
             duration: None,
         };
         Some(Self {
@@ -214,6 +219,7 @@ impl<'a> LiveSource<'a> {
             info,
             session,
             video_config,
+            audio_config,
             buffered,
             idle_timeout,
         })
@@ -268,17 +274,22 @@ impl PacketSource for LiveSource<'_> {
                     return Ok(None);
                 }
                 PacketKind::Config if p.track == Track::Audio => {
-                    self.feed.audio_config = Some((p.session, p.data.clone()));
-                    if self.info.audio.is_none() {
-                        // Audio that begins mid-publish: a new session with it (one discontinuity).
+                    self.feed.audio_config = Some(p.clone());
+                    let same = |c: &MediaPacket| c.codec == p.codec && c.data == p.data;
+                    if !self.audio_config.as_ref().is_some_and(same) {
+                        // Audio that begins mid-publish, or changes codec or
+                        // format: a new session with it (one discontinuity).
                         tracing::info!(
                             session = self.session,
-                            "audio begins mid-publish; restarting the session with it"
+                            codec = ?p.codec,
+                            "audio {} mid-publish; restarting the session with it",
+                            if self.audio_config.is_some() { "changes" } else { "begins" }
                         );
                         self.feed.carry = Some(MediaPacket {
                             kind: PacketKind::Config,
                             track: Track::Video,
                             keyframe: false,
+                            codec: livefleet_base::Codec::H264,
                             session: p.session,
                             dts_ms: p.dts_ms,
                             pts_ms: p.pts_ms,

@@ -51,6 +51,8 @@ mod failover_state;
 #[cfg(test)]
 mod fallback_tests;
 pub mod feed;
+#[cfg(test)]
+mod feed_tests;
 pub mod ffmpeg_log;
 mod filter_chain;
 pub mod fleet;
@@ -58,6 +60,7 @@ pub mod forward;
 pub mod gpu_check;
 pub mod hw;
 pub mod ladder;
+mod live_codec;
 pub mod metrics;
 pub mod node;
 pub mod nvml;

@@ -8,6 +8,7 @@
 
 pub mod cache;
 pub mod clock;
+pub mod codec;
 pub mod content_type;
 pub mod layout;
 pub mod media;
@@ -16,6 +17,7 @@ pub mod telemetry;
 
 pub use cache::CacheClass;
 pub use clock::now_unix_ms;
+pub use codec::{AudioFormat, Codec};
 pub use content_type::content_type_for_key;
 pub use layout::{chat_replay_number, chat_replay_path};
 pub use media::{MediaPacket, PacketKind, Track, WireError};

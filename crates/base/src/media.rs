@@ -1,9 +1,11 @@
 //! Media packets as they travel from the ingest to a worker.
 //!
 //! One [`MediaPacket`] is one access unit (an H.264 picture in AVCC form:
-//! 4-byte length-prefixed NAL units; one raw AAC frame), a codec configuration
-//! (`AVCDecoderConfigurationRecord`, `AudioSpecificConfig`) or the end of a
-//! publish. Timestamps are milliseconds, the RTMP clock.
+//! 4-byte length-prefixed NAL units; one raw AAC frame; the bytes of one FLV
+//! audio tag of an older codec), a codec configuration
+//! (`AVCDecoderConfigurationRecord`, `AudioSpecificConfig`, an [`AudioFormat`]
+//! for codecs whose frames do not say their format, nothing for MP3) or the
+//! end of a publish. Timestamps are milliseconds, the RTMP clock.
 //!
 //! The wire form is a fixed 24-byte header followed by the payload:
 //!
@@ -11,7 +13,8 @@
 //! 0      version (1)
 //! 1      kind    (0 config, 1 frame, 2 end)
 //! 2      track   (0 video, 1 audio)
-//! 3      flags   (bit 0: keyframe)
+//! 3      flags   (bit 0: keyframe; bits 4..8: codec, 0 the track's default:
+//!                 H.264 for video, AAC for audio; see [`Codec`])
 //! 4..8   publish session id, big endian (changes on every new publish)
 //! 8..16  dts in ms, big endian i64
 //! 16..24 pts in ms, big endian i64
@@ -19,6 +22,10 @@
 //! ```
 
 use bytes::{BufMut, Bytes, BytesMut};
+
+#[cfg(doc)]
+use crate::codec::AudioFormat;
+use crate::codec::Codec;
 
 const VERSION: u8 = 1;
 /// Size of the fixed header in front of every payload.
@@ -35,7 +42,8 @@ pub enum Track {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PacketKind {
     /// Codec configuration: `AVCDecoderConfigurationRecord` for video,
-    /// `AudioSpecificConfig` for audio.
+    /// `AudioSpecificConfig` for AAC, an [`AudioFormat`] or nothing for the
+    /// older audio codecs.
     Config,
     /// One access unit.
     Frame,
@@ -49,6 +57,9 @@ pub struct MediaPacket {
     pub kind: PacketKind,
     pub track: Track,
     pub keyframe: bool,
+    /// The payload's codec; a configuration of another codec starts a new
+    /// decoder.
+    pub codec: Codec,
     /// Identifies one publish of the channel; a reconnect gets a new one.
     pub session: u32,
     pub dts_ms: i64,
@@ -67,6 +78,8 @@ pub enum WireError {
     Kind(u8),
     #[error("media packet has unknown track {0}")]
     Track(u8),
+    #[error("media packet has unknown {track:?} codec {code}")]
+    Codec { track: Track, code: u8 },
 }
 
 impl MediaPacket {
@@ -83,7 +96,7 @@ impl MediaPacket {
             Track::Video => 0,
             Track::Audio => 1,
         });
-        b.put_u8(u8::from(self.keyframe));
+        b.put_u8(u8::from(self.keyframe) | self.codec.wire_code() << 4);
         b.put_u32(self.session);
         b.put_i64(self.dts_ms);
         b.put_i64(self.pts_ms);
@@ -110,6 +123,8 @@ impl MediaPacket {
             1 => Track::Audio,
             t => return Err(WireError::Track(t)),
         };
+        let code = buf[3] >> 4;
+        let codec = Codec::from_wire(track, code).ok_or(WireError::Codec { track, code })?;
         let be64 = |at: usize| {
             let mut a = [0u8; 8];
             a.copy_from_slice(&buf[at..at + 8]);
@@ -119,6 +134,7 @@ impl MediaPacket {
             kind,
             track,
             keyframe: buf[3] & 1 == 1,
+            codec,
             session: u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]),
             dts_ms: be64(8),
             pts_ms: be64(16),
@@ -137,12 +153,20 @@ mod tests {
             kind: PacketKind::Frame,
             track: Track::Video,
             keyframe: true,
+            codec: Codec::H264,
             session: 7,
             dts_ms: -33,
             pts_ms: 1_000_000_000_000,
             data: Bytes::from_static(b"\0\0\0\x01\x65"),
         };
         assert_eq!(MediaPacket::decode(p.encode()).unwrap(), p);
+        let mp3 = MediaPacket {
+            track: Track::Audio,
+            codec: Codec::Mp3,
+            keyframe: false,
+            ..p
+        };
+        assert_eq!(MediaPacket::decode(mp3.encode()).unwrap(), mp3);
     }
 
     #[test]
@@ -165,8 +189,17 @@ mod tests {
         b[1] = 0;
         b[2] = 5;
         assert_eq!(
-            MediaPacket::decode(Bytes::from(b)),
+            MediaPacket::decode(Bytes::from(b.clone())),
             Err(WireError::Track(5))
+        );
+        b[2] = 0;
+        b[3] = 0x31;
+        assert_eq!(
+            MediaPacket::decode(Bytes::from(b)),
+            Err(WireError::Codec {
+                track: Track::Video,
+                code: 3
+            })
         );
     }
 }

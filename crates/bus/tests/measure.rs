@@ -29,6 +29,7 @@ fn packet(dts: i64) -> MediaPacket {
         kind: PacketKind::Frame,
         track: Track::Video,
         keyframe: false,
+        codec: livefleet_base::Codec::H264,
         session: 1,
         dts_ms: dts,
         pts_ms: dts,

@@ -14,6 +14,7 @@ fn packet(kind: PacketKind, track: Track, keyframe: bool, dts: i64, data: Vec<u8
         kind,
         track,
         keyframe,
+        codec: livefleet_base::Codec::default_for(track),
         session: 1,
         dts_ms: dts,
         pts_ms: dts + 40,

@@ -15,7 +15,7 @@ pub enum FlvError {
     EnhancedVideo { codec: &'static str, fourcc: String },
     #[error("video codec {name} (FLV codec id {id}) is not supported; publish H.264")]
     UnsupportedVideo { id: u8, name: &'static str },
-    #[error("audio format {name} (FLV sound format {id}) is not supported; publish AAC")]
+    #[error("audio format {name} (FLV sound format {id}) is not supported; publish AAC or MP3")]
     UnsupportedAudio { id: u8, name: &'static str },
     #[error("unknown AVC packet type {0}")]
     AvcPacketType(u8),

@@ -14,8 +14,10 @@
 //!   NAL units are checked against the record's length size and always leave
 //!   with 4-byte length prefixes. Enhanced RTMP (HEVC, AV1, VP9) and the old
 //!   Flash codecs are refused with a typed error.
-//! * Audio: AAC (sound format 10). The `AudioSpecificConfig` is checked as an
-//!   [`AacConfig`]; raw frames pass through. Other formats are refused.
+//! * Audio: AAC (sound format 10): the `AudioSpecificConfig` is checked as an
+//!   [`AacConfig`]; raw frames pass through. MP3, PCM, G.711, ADPCM,
+//!   Nellymoser and Speex pass through too, each behind a configuration the
+//!   reader makes from the tag's format byte; Enhanced RTMP audio is refused.
 //! * [`MediaTimeline`] extends the 32-bit RTMP clock to 64 bits and refuses
 //!   timestamps that jump.
 //!
@@ -25,6 +27,7 @@
 //! [`MediaPacket`]: livefleet_base::MediaPacket
 
 mod aac;
+mod audio;
 mod avc;
 mod error;
 mod tag;

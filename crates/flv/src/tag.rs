@@ -1,16 +1,15 @@
 //! FLV `VIDEODATA` and `AUDIODATA` bodies to media packets.
 
 use bytes::{BufMut, Bytes, BytesMut};
-use livefleet_base::{MediaPacket, PacketKind, Track};
+use livefleet_base::{Codec, MediaPacket, PacketKind, Track};
 
-use crate::{AacConfig, AvcConfig, FlvError};
+use crate::{AvcConfig, FlvError};
 
 /// Every H.264 frame leaves the reader with NAL units behind 4-byte lengths,
 /// and the configuration record it forwards says so.
 pub const NAL_LENGTH_SIZE: u8 = 4;
 
 const AVC: u8 = 7;
-const AAC: u8 = 10;
 
 /// Reads the tag bodies of one publish. It remembers the NAL length size of
 /// the last AVC sequence header, which H.264 pictures need.
@@ -18,6 +17,9 @@ const AAC: u8 = 10;
 pub struct TagReader {
     session: u32,
     nal_length_size: Option<u8>,
+    /// The last audio configuration forwarded for a codec whose tags carry
+    /// none (MP3, PCM, ...): a new one goes out when the tags' format changes.
+    pub(crate) audio_format: Option<(Codec, Bytes)>,
 }
 
 impl TagReader {
@@ -26,6 +28,7 @@ impl TagReader {
         Self {
             session,
             nal_length_size: None,
+            audio_format: None,
         }
     }
 
@@ -41,7 +44,7 @@ impl TagReader {
             (livefleet_base::Track::Video, [first, 0, ..]) => {
                 first & 0x80 == 0 && first & 0x0f == AVC
             }
-            (livefleet_base::Track::Audio, [first, 0, ..]) => first >> 4 == AAC,
+            (livefleet_base::Track::Audio, [first, 0, ..]) => first >> 4 == crate::audio::AAC,
             _ => false,
         }
     }
@@ -110,6 +113,7 @@ impl TagReader {
                 Ok(Some(self.packet(
                     PacketKind::Config,
                     Track::Video,
+                    Codec::H264,
                     true,
                     dts_ms,
                     dts_ms,
@@ -126,6 +130,7 @@ impl TagReader {
                 Ok(Some(self.packet(
                     PacketKind::Frame,
                     Track::Video,
+                    Codec::H264,
                     keyframe,
                     dts_ms,
                     dts_ms.saturating_add(cts),
@@ -137,58 +142,12 @@ impl TagReader {
         }
     }
 
-    /// Reads one `AUDIODATA` body received at `dts_ms`. `Ok(None)` for empty
-    /// AAC frames.
-    pub fn audio(&mut self, dts_ms: i64, body: Bytes) -> Result<Option<MediaPacket>, FlvError> {
-        let Some(&first) = body.first() else {
-            return Err(FlvError::Empty("audio"));
-        };
-        let format = first >> 4;
-        if format != AAC {
-            return Err(FlvError::UnsupportedAudio {
-                id: format,
-                name: audio_format_name(format),
-            });
-        }
-        if body.len() < 2 {
-            return Err(FlvError::Short {
-                what: "AAC audio tag",
-                need: 2,
-                have: body.len(),
-            });
-        }
-        let payload = body.slice(2..);
-        match body[1] {
-            // An empty sequence header ahead of the real one (see the video case).
-            0 if payload.is_empty() => Ok(None),
-            0 => {
-                AacConfig::parse(&payload)?;
-                Ok(Some(self.packet(
-                    PacketKind::Config,
-                    Track::Audio,
-                    true,
-                    dts_ms,
-                    dts_ms,
-                    payload,
-                )))
-            }
-            1 if payload.is_empty() => Ok(None),
-            1 => Ok(Some(self.packet(
-                PacketKind::Frame,
-                Track::Audio,
-                true,
-                dts_ms,
-                dts_ms,
-                payload,
-            ))),
-            t => Err(FlvError::AacPacketType(t)),
-        }
-    }
-
-    fn packet(
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn packet(
         &self,
         kind: PacketKind,
         track: Track,
+        codec: Codec,
         keyframe: bool,
         dts_ms: i64,
         pts_ms: i64,
@@ -198,6 +157,7 @@ impl TagReader {
             kind,
             track,
             keyframe,
+            codec,
             session: self.session,
             dts_ms,
             pts_ms,
@@ -264,23 +224,6 @@ fn video_codec_name(id: u8) -> &'static str {
         6 => "Screen video v2",
         12 => "HEVC (non-standard FLV codec id 12)",
         13 => "AV1 (non-standard FLV codec id 13)",
-        _ => "unknown",
-    }
-}
-
-fn audio_format_name(id: u8) -> &'static str {
-    match id {
-        0 => "Linear PCM (platform endian)",
-        1 => "ADPCM",
-        2 => "MP3",
-        3 => "Linear PCM (little endian)",
-        4..=6 => "Nellymoser",
-        7 => "G.711 A-law",
-        8 => "G.711 mu-law",
-        9 => "Enhanced RTMP audio",
-        11 => "Speex",
-        14 => "MP3 8 kHz",
-        15 => "device-specific sound",
         _ => "unknown",
     }
 }
@@ -399,32 +342,7 @@ mod tests {
         );
         let e = r.video(0, Bytes::from_static(&[0x12, 0])).unwrap_err();
         assert!(e.to_string().contains("Sorenson H.263"), "{e}");
-        let e = r.audio(0, Bytes::from_static(&[0x2f, 0])).unwrap_err();
-        assert!(e.to_string().contains("MP3"), "{e}");
         assert_eq!(r.video(0, Bytes::new()), Err(FlvError::Empty("video")));
-    }
-
-    #[test]
-    fn reads_aac() {
-        let mut r = TagReader::new(3);
-        let c = r
-            .audio(0, Bytes::from_static(&[0xaf, 0, 0x12, 0x10]))
-            .unwrap()
-            .unwrap();
-        assert_eq!((c.kind, c.track), (PacketKind::Config, Track::Audio));
-        assert_eq!(&c.data[..], &[0x12, 0x10]);
-        let f = r
-            .audio(23, Bytes::from_static(&[0xaf, 1, 0x21, 0x1b]))
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            (f.kind, f.dts_ms, f.pts_ms, f.keyframe),
-            (PacketKind::Frame, 23, 23, true)
-        );
-        assert!(matches!(
-            r.audio(0, Bytes::from_static(&[0xaf, 0, 0x12])),
-            Err(FlvError::AacConfig(_))
-        ));
     }
 
     #[test]
@@ -433,6 +351,6 @@ mod tests {
         let empty_avc = Bytes::from_static(&[0x17, 0, 0, 0, 0]);
         assert!(matches!(r.video(0, empty_avc), Ok(None)));
         let empty_aac = Bytes::from_static(&[0xaf, 0]);
-        assert!(matches!(r.audio(0, empty_aac), Ok(None)));
+        assert_eq!(r.audio(0, empty_aac), Ok(Vec::new()));
     }
 }

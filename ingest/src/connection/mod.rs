@@ -247,9 +247,8 @@ impl RtmpConnection {
                     } else {
                         p.timeline.place(Track::Audio, timestamp.value)?
                     };
-                    if let Some(packet) = p.reader.audio(dts, data).map_err(ProtocolError::Audio)? {
-                        events.push(ConnectionEvent::Media(packet));
-                    }
+                    let packets = p.reader.audio(dts, data).map_err(ProtocolError::Audio)?;
+                    events.extend(packets.into_iter().map(ConnectionEvent::Media));
                 }
             }
             _ => {}

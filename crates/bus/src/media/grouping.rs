@@ -111,6 +111,7 @@ mod tests {
             kind,
             track,
             keyframe,
+            codec: livefleet_base::Codec::default_for(track),
             session: 1,
             dts_ms,
             pts_ms: dts_ms,
