@@ -97,6 +97,88 @@ fn dash_js_shaka_and_hls_js_play_live_and_vod_with_default_settings() {
     }
 }
 
+/// A passthrough of a phone's file (coded 640x360, a display matrix that
+/// turns it a quarter) plays upright in Chromium with hls.js, dash.js and
+/// Shaka Player, as the encoded renditions beside it do.
+#[test]
+fn a_passthrough_of_a_file_recorded_on_its_side_plays_upright() {
+    let data = tempfile::tempdir().unwrap();
+    let coded = data.path().join("coded.mp4");
+    let clip = data.path().join("sideways.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=640x360:rate=30",
+        "-t",
+        "6",
+        "-g",
+        "60",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        coded.to_str().unwrap(),
+    ]);
+    ffmpeg(&[
+        "-i",
+        coded.to_str().unwrap(),
+        "-c",
+        "copy",
+        "-metadata:s:v:0",
+        "rotate=90",
+        clip.to_str().unwrap(),
+    ]);
+    let profile = data.path().join("passthrough.yaml");
+    std::fs::write(
+        &profile,
+        "name: sideways\nsegment_duration: 2\ngop: 2\nencoder: x264\npreset: p1\nallow_cpu: true\n\
+         video:\n  - name: source\n    passthrough: true\n  - name: 240p\n    width: 426\n    height: 240\n    bitrate: 300k\n",
+    )
+    .unwrap();
+    let done = run(livefleet()
+        .arg("transcode")
+        .arg(&clip)
+        .arg("--profile")
+        .arg(&profile)
+        .arg("--out")
+        .arg(data.path().join("vod/sideways")));
+    assert!(done.status.success(), "{}", text(&done.stderr));
+    let port = free_port();
+    let _origin = Proc::spawn(
+        livefleet()
+            .arg("origin")
+            .arg("--data")
+            .arg(data.path())
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}")),
+        data.path().join("origin.log"),
+    );
+    let base = format!("http://127.0.0.1:{port}/vod/sideways");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while http_get(&format!("{base}/master.m3u8")).0 != 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the origin did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    for (player, url) in [
+        ("hlsjs", format!("{base}/source/index.m3u8")),
+        ("hlsjs", format!("{base}/240p/index.m3u8")),
+        ("dashjs", format!("{base}/manifest.mpd")),
+        ("shaka", format!("{base}/manifest.mpd")),
+    ] {
+        let r = play_with(player, &url);
+        assert_eq!(r["advanced"], true, "{player} {url}: did not play: {r}");
+        let (w, h) = (r["size"][0].as_u64(), r["size"][1].as_u64());
+        assert!(
+            matches!((w, h), (Some(w), Some(h)) if h > w),
+            "{player} {url}: shown {w:?}x{h:?}, not upright: {r}"
+        );
+    }
+}
+
 fn chat_page(args: &[&str]) -> serde_json::Value {
     let out = run(std::process::Command::new("node")
         .arg(repo().join("tests/browser/chat.mjs"))

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use livefleet_packager::{
     AudioConfig, Origin, Packager, PackagerConfig, PackagerState, PeriodState, Sample, SegmentRun,
-    TrackHistory, TrackId, TrackMedia, TrackSpec, VideoCodec, VideoCodecConfig,
+    TrackHistory, TrackId, TrackMedia, TrackSpec, Turn, VideoCodec, VideoCodecConfig,
 };
 
 const SPS_PPS: [u8; 37] = [
@@ -28,6 +28,7 @@ fn specs() -> Vec<TrackSpec> {
                 height: 360,
                 frame_rate: Some((30, 1)),
                 codec,
+                turn: Turn::Upright,
             },
             timescale: 90_000,
             bandwidth: 800_000,

@@ -1,7 +1,8 @@
 // Plays a manifest in headless Chromium (Debian's, driven by playwright-core)
 // with a third-party player at its default settings, loaded from its npm
 // package, and prints one JSON line:
-// {"advanced": bool, "start": s, "end": s, "errors": [...]}.
+// {"advanced": bool, "start": s, "end": s, "errors": [...], "size": [videoWidth, videoHeight]}
+// (the picture as the browser shows it, turned by the track's matrix).
 // Usage: node tests/browser/players.mjs dashjs|shaka|hlsjs MANIFEST_URL [seconds]
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -61,12 +62,17 @@ try {
   const deadline = Date.now() + seconds * 1000;
   let first = null;
   while (Date.now() < deadline) {
-    const s = await page.evaluate(() => ({
-      time: document.querySelector('video').currentTime,
-      errors: window.playerErrors || [],
-    }));
+    const s = await page.evaluate(() => {
+      const video = document.querySelector('video');
+      return {
+        time: video.currentTime,
+        size: [video.videoWidth, video.videoHeight],
+        errors: window.playerErrors || [],
+      };
+    });
     if (first === null && s.time > 0) first = s.time;
     result.end = s.time;
+    result.size = s.size;
     result.errors = result.errors.concat(s.errors).filter((e, i, a) => a.indexOf(e) === i);
     if (first !== null && s.time > first + 2) break;
     await new Promise((r) => setTimeout(r, 250));

@@ -83,14 +83,13 @@ fn first_frame_psnr(a: &Path, b: &Path) -> f64 {
         .unwrap_or(0.0)
 }
 
-#[test]
-fn a_file_recorded_on_its_side_is_turned_upright() {
-    // Coded 640x360 with a display matrix that turns it a quarter, as a
-    // phone writes it; the ffmpeg CLI shows (and transcodes) it as 360x640.
-    let tmp = tempfile::tempdir().unwrap();
-    let coded = tmp.path().join("coded.mp4");
+/// Coded 640x360 with a display matrix that turns it a quarter, as a phone
+/// writes it (4 s, a keyframe every 2 s); the ffmpeg CLI shows (and
+/// transcodes) it as 360x640.
+fn sideways_clip(dir: &Path) -> std::path::PathBuf {
+    let coded = dir.join("coded.mp4");
     lavfi_clip(&coded, 4, "sine=sample_rate=48000", &["-g", "60"]);
-    let clip = tmp.path().join("sideways.mp4");
+    let clip = dir.join("sideways.mp4");
     ffmpeg(&[
         "-i",
         coded.to_str().unwrap(),
@@ -100,36 +99,46 @@ fn a_file_recorded_on_its_side_is_turned_upright() {
         "rotate=90",
         clip.to_str().unwrap(),
     ]);
-    let out = tmp.path().join("out");
-    assert_ok(&transcode(&clip, &out));
-    check_presentation(&out, &["360p", "240p"], "audio", 2.0, 2);
-    assert_eq!(last_segment_size(&out.join("360p")), (360, 640));
-    // Turned the way the CLI turns it, not the other way.
-    let (map, _) = last_segment_width(&out.join("360p"));
-    let playlist = fs::read_to_string(out.join("360p/index.m3u8")).unwrap();
+    clip
+}
+
+/// The init segment and the first media segment of the rendition in
+/// `dir`, joined into one file that ffmpeg reads.
+fn first_segment_file(dir: &Path, into: &Path) -> std::path::PathBuf {
+    let playlist = fs::read_to_string(dir.join("index.m3u8")).unwrap();
+    let map = playlist
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-MAP:URI=\""))
+        .unwrap()
+        .trim_end_matches('"');
     let first = playlist
         .lines()
         .find(|l| !l.starts_with('#') && !l.trim().is_empty())
         .unwrap();
-    let ours = tmp.path().join("ours.mp4");
+    let file = into.join("first.mp4");
     fs::write(
-        &ours,
+        &file,
         [
-            fs::read(out.join("360p").join(&map)).unwrap(),
-            fs::read(out.join("360p").join(first)).unwrap(),
+            fs::read(dir.join(map)).unwrap(),
+            fs::read(dir.join(first)).unwrap(),
         ]
         .concat(),
     )
     .unwrap();
-    // What the ffmpeg CLI shows (it turns by the matrix unless told not
-    // to), and the opposite quarter turn.
-    let reference = |name: &str, input: &Path, filter: Option<&str>| {
-        let p = tmp.path().join(name);
+    file
+}
+
+/// Asserts that ffmpeg shows the first frame of `ours` as it shows the
+/// first frame of `clip` (it turns both by their matrices unless told not
+/// to), and not turned the other way.
+fn assert_shown_as_the_cli_shows(clip: &Path, ours: &Path, tmp: &Path) {
+    let reference = |name: &str, filter: Option<&str>| {
+        let p = tmp.join(name);
         let mut args = Vec::new();
         if filter.is_some() {
             args.push("-noautorotate");
         }
-        args.extend(["-i", input.to_str().unwrap()]);
+        args.extend(["-i", clip.to_str().unwrap()]);
         if let Some(f) = filter {
             args.extend(["-vf", f]);
         }
@@ -138,18 +147,77 @@ fn a_file_recorded_on_its_side_is_turned_upright() {
         ffmpeg(&args);
         p
     };
-    let shown = reference("shown.mp4", &clip, None);
-    let opposite = reference("opposite.mp4", &clip, Some("transpose=clock"));
+    let shown = reference("shown.mp4", None);
+    let opposite = reference("opposite.mp4", Some("transpose=clock"));
     assert!(
         first_frame_psnr(&shown, &opposite) < 15.0,
         "the two turns differ"
     );
-    let right = first_frame_psnr(&ours, &shown);
-    let wrong = first_frame_psnr(&ours, &opposite);
+    let right = first_frame_psnr(ours, &shown);
+    let wrong = first_frame_psnr(ours, &opposite);
     assert!(
         right > 25.0 && right > wrong + 5.0,
         "against the CLI's picture: {right:.1} dB, against the opposite turn: {wrong:.1} dB"
     );
+}
+
+#[test]
+fn a_file_recorded_on_its_side_is_turned_upright() {
+    let tmp = tempfile::tempdir().unwrap();
+    let clip = sideways_clip(tmp.path());
+    let out = tmp.path().join("out");
+    assert_ok(&transcode(&clip, &out));
+    check_presentation(&out, &["360p", "240p"], "audio", 2.0, 2);
+    assert_eq!(last_segment_size(&out.join("360p")), (360, 640));
+    // Turned the way the CLI turns it, not the other way.
+    let ours = first_segment_file(&out.join("360p"), tmp.path());
+    assert_shown_as_the_cli_shows(&clip, &ours, tmp.path());
+}
+
+#[test]
+fn a_passthrough_of_a_file_recorded_on_its_side_carries_its_turn() {
+    // The copy keeps the coded pictures; its init segment carries the
+    // source's display matrix, so players show it upright like the encoded
+    // renditions, and the manifests declare it as shown.
+    let tmp = tempfile::tempdir().unwrap();
+    let clip = sideways_clip(tmp.path());
+    let profile = tmp.path().join("passthrough.yaml");
+    fs::write(
+        &profile,
+        "name: sideways\nsegment_duration: 2\ngop: 2\nencoder: x264\npreset: p1\nallow_cpu: true\n\
+         video:\n  - name: source\n    passthrough: true\n  - name: 240p\n    width: 426\n    height: 240\n    bitrate: 300k\n\
+         audio:\n  - name: audio\n    bitrate: 96k\n    channels: 2\n    sample_rate: 48000\n",
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    assert_ok(&run(livefleet()
+        .arg("transcode")
+        .arg(&clip)
+        .arg("--profile")
+        .arg(&profile)
+        .arg("--out")
+        .arg(&out)));
+    check_presentation(&out, &["source", "240p"], "audio", 2.0, 2);
+    let master = fs::read_to_string(out.join("master.m3u8")).unwrap();
+    for size in ["RESOLUTION=360x640", "RESOLUTION=240x426"] {
+        assert!(master.contains(size), "{size} missing:\n{master}");
+    }
+    let mpd = fs::read_to_string(out.join("manifest.mpd")).unwrap();
+    assert!(
+        mpd.contains(r#"id="source" "#) && mpd.contains(r#"width="360" height="640""#),
+        "the MPD's source is not 360x640:\n{mpd}"
+    );
+    // Coded as stored, with the source's matrix.
+    let entries = "stream=width,height:stream_side_data=rotation";
+    let (_, copy) = probe_last_segment(&out.join("source"), entries);
+    let source = run(Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0"])
+        .args(["-show_entries", entries, "-of", "csv=p=0"])
+        .arg(&clip));
+    assert_eq!(copy, text(&source.stdout).trim());
+    assert!(copy.starts_with("640,360,"), "{copy}");
+    let ours = first_segment_file(&out.join("source"), tmp.path());
+    assert_shown_as_the_cli_shows(&clip, &ours, tmp.path());
 }
 
 #[test]

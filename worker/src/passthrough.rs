@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use ff::Rational;
 use ffmpeg_next as ff;
-use livefleet_packager::{annexb, Sample, TrackId, TrackMedia, TrackSpec, VideoCodecConfig};
+use livefleet_packager::{annexb, Sample, TrackId, TrackMedia, TrackSpec, Turn, VideoCodecConfig};
 
 use crate::ladder::PlannedVideo;
 use crate::timeline::Timeline;
@@ -38,12 +38,13 @@ impl Passthrough {
         }
     }
 
-    /// The packager track of a passthrough rendition of a `width` x `height` source.
+    /// The packager track of a passthrough rendition of a source shown at
+    /// `width` x `height` once players turn its coded pictures by `turn`.
     pub fn track_spec(
         v: &PlannedVideo,
         extradata: &[u8],
-        width: u32,
-        height: u32,
+        (width, height): (u32, u32),
+        turn: Turn,
         fps: Rational,
     ) -> Result<TrackSpec, PipelineError> {
         let codec =
@@ -64,6 +65,7 @@ impl Passthrough {
                 height,
                 frame_rate: Some((fps.numerator() as u32, fps.denominator() as u32)),
                 codec,
+                turn,
             },
             timescale: 90_000,
             bandwidth: v.rendition.max_bitrate.max(bitrate),

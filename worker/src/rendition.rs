@@ -13,7 +13,7 @@ use crossbeam_channel::Receiver;
 use ff::{format, frame};
 use ffmpeg_next as ff;
 use livefleet_base::RenditionName;
-use livefleet_packager::{annexb, Sample, TrackId, TrackMedia, TrackSpec, VideoCodecConfig};
+use livefleet_packager::{annexb, Sample, TrackId, TrackMedia, TrackSpec, Turn, VideoCodecConfig};
 use livefleet_profile::VideoCodec;
 
 use crate::boundary::Boundary;
@@ -92,6 +92,7 @@ impl RenditionEncoder {
                     s.frame_rate.denominator() as u32,
                 )),
                 codec,
+                turn: Turn::Upright,
             },
             timescale: 90_000,
             bandwidth: s.max_bitrate,

@@ -34,7 +34,6 @@ use crate::rendition::{RenditionEncoder, VideoJob};
 use crate::source::{self, PacketSource, StreamInfo};
 use crate::stages::Stages;
 use crate::timeline::{secs_90k, Timeline};
-use crate::upright::Rotation;
 use crate::video_path::{GpuPiece, VideoPath};
 use crate::PipelineError;
 
@@ -165,12 +164,15 @@ pub(crate) fn run(
             }
             None => {
                 // The copy is the stream as stored: a source recorded on its
-                // side is declared at its coded size and shown as stored.
-                let (w, h) = rotation.shown(width, height);
-                if rotation != Rotation::Upright {
-                    tracing::warn!(rendition = %v.rendition.name, degrees = rotation.degrees(), "the passthrough copies a source recorded on its side as stored; the encoded renditions are turned upright");
-                }
-                specs.push(Passthrough::track_spec(v, &video_extradata, w, h, src_fps)?);
+                // side keeps its turn, as a display matrix players apply, so
+                // it is shown upright like the encoded renditions.
+                specs.push(Passthrough::track_spec(
+                    v,
+                    &video_extradata,
+                    (width, height),
+                    rotation.turn(),
+                    src_fps,
+                )?);
                 passthrough = Some(Passthrough::new(TrackId(i), &video_extradata));
             }
         }

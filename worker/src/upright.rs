@@ -3,12 +3,15 @@
 //! turned 90°". The worker turns the decoded frames upright once
 //! (`picture.rs`), before the ladder is planned, so every rendition is encoded the way the source is
 //! shown: the ffmpeg CLI does the same by default (`-autorotate`), and the
-//! packager's init segments carry no matrix for players to honour.
+//! encoded renditions' init segments carry no matrix. A passthrough copies
+//! the coded pictures, so its init segment carries the turn
+//! ([`Rotation::turn`]) for players to apply.
 //!
 //! Only files carry a display matrix; RTMP publishers send upright frames.
 
 use ff::ffi;
 use ffmpeg_next as ff;
+use livefleet_packager::Turn;
 
 use crate::filter_chain::Step;
 
@@ -62,11 +65,13 @@ impl Rotation {
         }
     }
 
-    /// The size a `width` x `height` picture is shown at.
-    pub fn shown(self, width: u32, height: u32) -> (u32, u32) {
+    /// The same turn as the display matrix a copy of the source carries.
+    pub fn turn(self) -> Turn {
         match self {
-            Rotation::Clockwise | Rotation::Counterclockwise => (height, width),
-            Rotation::Upright | Rotation::Half => (width, height),
+            Rotation::Upright => Turn::Upright,
+            Rotation::Clockwise => Turn::Clockwise,
+            Rotation::Half => Turn::Half,
+            Rotation::Counterclockwise => Turn::Counterclockwise,
         }
     }
 
@@ -142,7 +147,7 @@ mod tests {
             Rotation::Upright
         );
         assert_eq!(Rotation::from_display_matrix(&[1, 2, 3]), Rotation::Upright);
-        assert_eq!(Rotation::Clockwise.shown(1920, 1080), (1080, 1920));
-        assert_eq!(Rotation::Half.shown(1920, 1080), (1920, 1080));
+        assert_eq!(Rotation::Clockwise.turn().coded(1080, 1920), (1920, 1080));
+        assert_eq!(Rotation::Half.turn().coded(1920, 1080), (1920, 1080));
     }
 }

@@ -41,14 +41,44 @@ pub struct PackagerConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub enum TrackMedia {
     Video {
+        /// The picture as shown (after `turn`): what manifests declare.
         width: u32,
         height: u32,
         frame_rate: Option<(u32, u32)>,
         codec: VideoCodecConfig,
+        /// How players turn the coded pictures to show them (the init
+        /// segment's display matrix). Encoded renditions are upright; a
+        /// copied source recorded on its side keeps its turn.
+        turn: Turn,
     },
     Audio {
         codec: AudioConfig,
     },
+}
+
+/// A turn players apply to a video track's coded pictures: the `tkhd`
+/// display matrix of ISO/IEC 14496-12, 8.3.2, limited to quarter turns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Turn {
+    /// Shown as coded.
+    #[default]
+    Upright,
+    /// A quarter turn clockwise: coded 1920x1080, shown 1080x1920.
+    Clockwise,
+    /// Half a turn.
+    Half,
+    /// A quarter turn counterclockwise.
+    Counterclockwise,
+}
+
+impl Turn {
+    /// The coded size of a picture shown at `width` x `height`.
+    pub fn coded(self, width: u32, height: u32) -> (u32, u32) {
+        match self {
+            Turn::Clockwise | Turn::Counterclockwise => (height, width),
+            Turn::Upright | Turn::Half => (width, height),
+        }
+    }
 }
 
 /// One rendition (a track, its own files).

@@ -1,7 +1,7 @@
 //! CMAF boxes: init segments (ftyp + moov with mvex) and media segments
 //! (styp + moof + mdat), one track per file, track ID 1.
 
-use crate::{TrackMedia, TrackSpec, VideoCodecConfig};
+use crate::{TrackMedia, TrackSpec, Turn, VideoCodecConfig};
 
 /// Sample flags (ISO/IEC 14496-12 8.8.3.1) of a sync sample.
 const SYNC: u32 = 0x0200_0000;
@@ -41,6 +41,37 @@ fn u32b(o: &mut Vec<u8>, v: u32) {
 
 const MATRIX: [u32; 9] = [0x0001_0000, 0, 0, 0, 0x0001_0000, 0, 0, 0, 0x4000_0000];
 
+/// The `tkhd` matrix that turns a coded `width` x `height` picture: `a, b,
+/// u, c, d, v, x, y, w` with `x' = a x + c y + x`, `y' = b x + d y + y`
+/// (16.16 fixed point; `u, v, w` 2.30), as FFmpeg writes and reads it.
+fn turn_matrix(turn: Turn, width: u32, height: u32) -> [u32; 9] {
+    let one = 0x0001_0000u32;
+    let minus = one.wrapping_neg();
+    let (a, b, c, d, x, y) = match turn {
+        Turn::Upright => return MATRIX,
+        Turn::Clockwise => (0, one, minus, 0, height << 16, 0),
+        Turn::Half => (minus, 0, 0, minus, width << 16, height << 16),
+        Turn::Counterclockwise => (0, minus, one, 0, 0, width << 16),
+    };
+    [a, b, 0, c, d, 0, x, y, 0x4000_0000]
+}
+
+/// The coded size of a track (0 x 0 for audio) and its `tkhd` matrix.
+fn coded_picture(media: &TrackMedia) -> ((u32, u32), [u32; 9]) {
+    match media {
+        TrackMedia::Video {
+            width,
+            height,
+            turn,
+            ..
+        } => {
+            let (w, h) = turn.coded(*width, *height);
+            ((w, h), turn_matrix(*turn, w, h))
+        }
+        TrackMedia::Audio { .. } => ((0, 0), MATRIX),
+    }
+}
+
 /// The init segment of one track.
 pub(crate) fn init_segment(spec: &TrackSpec) -> Vec<u8> {
     let mut o = Vec::with_capacity(1024);
@@ -77,11 +108,8 @@ pub(crate) fn init_segment(spec: &TrackSpec) -> Vec<u8> {
                 u16b(o, 0);
                 u16b(o, if video { 0 } else { 0x0100 });
                 u16b(o, 0);
-                MATRIX.iter().for_each(|m| u32b(o, *m));
-                let (w, h) = match &spec.media {
-                    TrackMedia::Video { width, height, .. } => (*width, *height),
-                    TrackMedia::Audio { .. } => (0, 0),
-                };
+                let ((w, h), matrix) = coded_picture(&spec.media);
+                matrix.iter().for_each(|m| u32b(o, *m));
                 u32b(o, w << 16);
                 u32b(o, h << 16);
             });
@@ -144,12 +172,8 @@ pub(crate) fn init_segment(spec: &TrackSpec) -> Vec<u8> {
 
 fn sample_entry(o: &mut Vec<u8>, spec: &TrackSpec) {
     match &spec.media {
-        TrackMedia::Video {
-            width,
-            height,
-            codec,
-            ..
-        } => {
+        TrackMedia::Video { codec, .. } => {
+            let ((width, height), _) = coded_picture(&spec.media);
             let (typ, config_box, record) = match codec {
                 VideoCodecConfig::Avc { avcc, .. } => (b"avc1", b"avcC", avcc),
                 VideoCodecConfig::Hevc { hvcc, .. } => (b"hvc1", b"hvcC", hvcc),
@@ -158,8 +182,8 @@ fn sample_entry(o: &mut Vec<u8>, spec: &TrackSpec) {
                 o.extend_from_slice(&[0; 6]);
                 u16b(o, 1);
                 o.extend_from_slice(&[0; 16]);
-                u16b(o, *width as u16);
-                u16b(o, *height as u16);
+                u16b(o, width as u16);
+                u16b(o, height as u16);
                 u32b(o, 0x0048_0000);
                 u32b(o, 0x0048_0000);
                 u32b(o, 0);
@@ -264,4 +288,90 @@ pub(crate) fn media_segment(
         o.extend_from_slice(s.data);
     }
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tests::video_spec;
+
+    /// The payload of the first `typ` box in `data`, searched byte by byte.
+    fn find_box<'a>(data: &'a [u8], typ: &[u8; 4]) -> &'a [u8] {
+        let at = data
+            .windows(4)
+            .position(|w| w == typ)
+            .unwrap_or_else(|| panic!("no {typ:?} box"));
+        let size = u32::from_be_bytes(data[at - 4..at].try_into().unwrap()) as usize;
+        &data[at + 4..at - 4 + size]
+    }
+
+    fn be32(b: &[u8], at: usize) -> u32 {
+        u32::from_be_bytes(b[at..at + 4].try_into().unwrap())
+    }
+
+    /// tkhd (version 0): matrix at 40, width and height at 76 and 80;
+    /// avc1: width and height at 24 and 26.
+    fn picture(init: &[u8]) -> ([u32; 9], (u32, u32), (u16, u16)) {
+        let tkhd = find_box(init, b"tkhd");
+        let matrix = std::array::from_fn(|i| be32(tkhd, 40 + 4 * i));
+        let avc1 = find_box(init, b"avc1");
+        let be16 = |at: usize| u16::from_be_bytes([avc1[at], avc1[at + 1]]);
+        (
+            matrix,
+            (be32(tkhd, 76) >> 16, be32(tkhd, 80) >> 16),
+            (be16(24), be16(26)),
+        )
+    }
+
+    fn turned(turn: Turn, width: u32, height: u32) -> TrackSpec {
+        let mut spec = video_spec("source", width, height, 1_000_000);
+        if let TrackMedia::Video { turn: t, .. } = &mut spec.media {
+            *t = turn;
+        }
+        spec
+    }
+
+    #[test]
+    fn an_upright_track_has_the_identity_matrix_and_its_shown_size() {
+        let (matrix, tkhd, avc1) = picture(&init_segment(&turned(Turn::Upright, 640, 360)));
+        assert_eq!(matrix, MATRIX);
+        assert_eq!(tkhd, (640, 360));
+        assert_eq!(avc1, (640, 360));
+    }
+
+    #[test]
+    fn a_turned_track_declares_its_coded_size_and_the_turn_as_ffmpeg_writes_it() {
+        // Shown 360x640, coded 640x360 turned a quarter clockwise: FFmpeg's
+        // mov muxer writes (0, 1, -1, 0) with the coded height as x.
+        let one = 0x0001_0000u32;
+        let minus = one.wrapping_neg();
+        let w = 0x4000_0000;
+        let cases = [
+            (
+                Turn::Clockwise,
+                (360, 640),
+                [0, one, 0, minus, 0, 0, 360 << 16, 0, w],
+            ),
+            (
+                Turn::Counterclockwise,
+                (360, 640),
+                [0, minus, 0, one, 0, 0, 0, 640 << 16, w],
+            ),
+            (
+                Turn::Half,
+                (640, 360),
+                [minus, 0, 0, 0, minus, 0, 640 << 16, 360 << 16, w],
+            ),
+        ];
+        for (turn, (shown_w, shown_h), expected) in cases {
+            let (matrix, tkhd, avc1) = picture(&init_segment(&turned(turn, shown_w, shown_h)));
+            assert_eq!(matrix, expected, "{turn:?}");
+            assert_eq!(tkhd, (640, 360), "{turn:?}: tkhd is the coded size");
+            assert_eq!(
+                avc1,
+                (640, 360),
+                "{turn:?}: the sample entry is the coded size"
+            );
+        }
+    }
 }
