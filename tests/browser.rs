@@ -97,53 +97,61 @@ fn dash_js_shaka_and_hls_js_play_live_and_vod_with_default_settings() {
     }
 }
 
-/// A passthrough of a phone's file (coded 640x360, a display matrix that
-/// turns it a quarter) plays upright in Chromium with hls.js, dash.js and
-/// Shaka Player, as the encoded renditions beside it do.
+/// Copies of sources whose stored pictures are not what they show play in
+/// Chromium (hls.js, dash.js, Shaka Player) with the shape of the encoded
+/// renditions beside them: a phone's file (coded 640x360, a display matrix
+/// that turns it a quarter) upright, an anamorphic 480x360 at 4:3 as 16:9.
 #[test]
-fn a_passthrough_of_a_file_recorded_on_its_side_plays_upright() {
+fn passthroughs_of_sideways_and_anamorphic_files_play_as_shown() {
     let data = tempfile::tempdir().unwrap();
-    let coded = data.path().join("coded.mp4");
-    let clip = data.path().join("sideways.mp4");
+    let file = |name: &str| data.path().join(name).to_str().unwrap().to_string();
+    let encode = |filter: &str, out: &str| {
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            filter,
+            "-t",
+            "6",
+            "-g",
+            "60",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            &file(out),
+        ])
+    };
+    encode("testsrc2=size=640x360:rate=30", "coded.mp4");
     ffmpeg(&[
-        "-f",
-        "lavfi",
         "-i",
-        "testsrc2=size=640x360:rate=30",
-        "-t",
-        "6",
-        "-g",
-        "60",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
-        coded.to_str().unwrap(),
-    ]);
-    ffmpeg(&[
-        "-i",
-        coded.to_str().unwrap(),
+        &file("coded.mp4"),
         "-c",
         "copy",
         "-metadata:s:v:0",
         "rotate=90",
-        clip.to_str().unwrap(),
+        &file("sideways.mp4"),
     ]);
+    encode("testsrc2=size=480x360:rate=30,setsar=4/3", "anamorphic.mp4");
     let profile = data.path().join("passthrough.yaml");
     std::fs::write(
         &profile,
-        "name: sideways\nsegment_duration: 2\ngop: 2\nencoder: x264\npreset: p1\nallow_cpu: true\n\
+        "name: copy\nsegment_duration: 2\ngop: 2\nencoder: x264\npreset: p1\nallow_cpu: true\n\
          video:\n  - name: source\n    passthrough: true\n  - name: 240p\n    width: 426\n    height: 240\n    bitrate: 300k\n",
     )
     .unwrap();
-    let done = run(livefleet()
-        .arg("transcode")
-        .arg(&clip)
-        .arg("--profile")
-        .arg(&profile)
-        .arg("--out")
-        .arg(data.path().join("vod/sideways")));
-    assert!(done.status.success(), "{}", text(&done.stderr));
+    // The shape each is shown at: width / height.
+    let sources = [("sideways", 360.0 / 640.0), ("anamorphic", 16.0 / 9.0)];
+    for (name, _) in sources {
+        let done = run(livefleet()
+            .arg("transcode")
+            .arg(file(&format!("{name}.mp4")))
+            .arg("--profile")
+            .arg(&profile)
+            .arg("--out")
+            .arg(data.path().join("vod").join(name)));
+        assert!(done.status.success(), "{name}: {}", text(&done.stderr));
+    }
     let port = free_port();
     let _origin = Proc::spawn(
         livefleet()
@@ -154,28 +162,30 @@ fn a_passthrough_of_a_file_recorded_on_its_side_plays_upright() {
             .arg(format!("127.0.0.1:{port}")),
         data.path().join("origin.log"),
     );
-    let base = format!("http://127.0.0.1:{port}/vod/sideways");
+    let vod = format!("http://127.0.0.1:{port}/vod");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while http_get(&format!("{base}/master.m3u8")).0 != 200 {
+    while http_get(&format!("{vod}/sideways/master.m3u8")).0 != 200 {
         assert!(
             std::time::Instant::now() < deadline,
             "the origin did not start"
         );
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
-    for (player, url) in [
-        ("hlsjs", format!("{base}/source/index.m3u8")),
-        ("hlsjs", format!("{base}/240p/index.m3u8")),
-        ("dashjs", format!("{base}/manifest.mpd")),
-        ("shaka", format!("{base}/manifest.mpd")),
-    ] {
-        let r = play_with(player, &url);
-        assert_eq!(r["advanced"], true, "{player} {url}: did not play: {r}");
-        let (w, h) = (r["size"][0].as_u64(), r["size"][1].as_u64());
-        assert!(
-            matches!((w, h), (Some(w), Some(h)) if h > w),
-            "{player} {url}: shown {w:?}x{h:?}, not upright: {r}"
-        );
+    for (name, shape) in sources {
+        for (player, url) in [
+            ("hlsjs", format!("{vod}/{name}/source/index.m3u8")),
+            ("hlsjs", format!("{vod}/{name}/240p/index.m3u8")),
+            ("dashjs", format!("{vod}/{name}/manifest.mpd")),
+            ("shaka", format!("{vod}/{name}/manifest.mpd")),
+        ] {
+            let r = play_with(player, &url);
+            assert_eq!(r["advanced"], true, "{player} {url}: did not play: {r}");
+            let (w, h) = (r["size"][0].as_f64(), r["size"][1].as_f64());
+            assert!(
+                matches!((w, h), (Some(w), Some(h)) if h > 0.0 && (w / h / shape - 1.0).abs() < 0.02),
+                "{player} {url}: shown {w:?}x{h:?}, not at {shape:.3}: {r}"
+            );
+        }
     }
 }
 

@@ -28,6 +28,7 @@ fn specs() -> Vec<TrackSpec> {
                 height: 360,
                 frame_rate: Some((30, 1)),
                 codec,
+                pixel_aspect: (1, 1),
                 turn: Turn::Upright,
             },
             timescale: 90_000,

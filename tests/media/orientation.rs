@@ -174,6 +174,53 @@ fn a_file_recorded_on_its_side_is_turned_upright() {
     assert_shown_as_the_cli_shows(&clip, &ours, tmp.path());
 }
 
+/// `clip` through a profile of its copy (`source`), a 240p rendition and
+/// AAC, into `out`.
+fn transcode_with_passthrough(clip: &Path, out: &Path, tmp: &Path) {
+    let profile = tmp.join("passthrough.yaml");
+    fs::write(
+        &profile,
+        "name: copy\nsegment_duration: 2\ngop: 2\nencoder: x264\npreset: p1\nallow_cpu: true\n\
+         video:\n  - name: source\n    passthrough: true\n  - name: 240p\n    width: 426\n    height: 240\n    bitrate: 300k\n\
+         audio:\n  - name: audio\n    bitrate: 96k\n    channels: 2\n    sample_rate: 48000\n",
+    )
+    .unwrap();
+    assert_ok(&run(livefleet()
+        .arg("transcode")
+        .arg(clip)
+        .arg("--profile")
+        .arg(&profile)
+        .arg("--out")
+        .arg(out)));
+}
+
+/// Asserts that the master playlist and the MPD declare the copy at `size`
+/// and the 240p rendition at `encoded`, and that the copy's init segment
+/// and last segment say `entries` as the source does.
+fn assert_copy_declared(out: &Path, clip: &Path, size: &str, encoded: &str, entries: &str) {
+    check_presentation(out, &["source", "240p"], "audio", 2.0, 2);
+    let master = fs::read_to_string(out.join("master.m3u8")).unwrap();
+    for s in [size, encoded] {
+        assert!(
+            master.contains(&format!("RESOLUTION={s}")),
+            "{s} missing:\n{master}"
+        );
+    }
+    let (w, h) = size.split_once('x').unwrap();
+    let mpd = fs::read_to_string(out.join("manifest.mpd")).unwrap();
+    assert!(
+        mpd.lines().any(|l| l.contains(r#"id="source" "#)
+            && l.contains(&format!(r#"width="{w}" height="{h}""#))),
+        "the MPD's source is not {size}:\n{mpd}"
+    );
+    let (_, copy) = probe_last_segment(&out.join("source"), entries);
+    let source = run(Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0"])
+        .args(["-show_entries", entries, "-of", "csv=p=0"])
+        .arg(clip));
+    assert_eq!(copy, text(&source.stdout).trim());
+}
+
 #[test]
 fn a_passthrough_of_a_file_recorded_on_its_side_carries_its_turn() {
     // The copy keeps the coded pictures; its init segment carries the
@@ -181,43 +228,31 @@ fn a_passthrough_of_a_file_recorded_on_its_side_carries_its_turn() {
     // renditions, and the manifests declare it as shown.
     let tmp = tempfile::tempdir().unwrap();
     let clip = sideways_clip(tmp.path());
-    let profile = tmp.path().join("passthrough.yaml");
-    fs::write(
-        &profile,
-        "name: sideways\nsegment_duration: 2\ngop: 2\nencoder: x264\npreset: p1\nallow_cpu: true\n\
-         video:\n  - name: source\n    passthrough: true\n  - name: 240p\n    width: 426\n    height: 240\n    bitrate: 300k\n\
-         audio:\n  - name: audio\n    bitrate: 96k\n    channels: 2\n    sample_rate: 48000\n",
-    )
-    .unwrap();
     let out = tmp.path().join("out");
-    assert_ok(&run(livefleet()
-        .arg("transcode")
-        .arg(&clip)
-        .arg("--profile")
-        .arg(&profile)
-        .arg("--out")
-        .arg(&out)));
-    check_presentation(&out, &["source", "240p"], "audio", 2.0, 2);
-    let master = fs::read_to_string(out.join("master.m3u8")).unwrap();
-    for size in ["RESOLUTION=360x640", "RESOLUTION=240x426"] {
-        assert!(master.contains(size), "{size} missing:\n{master}");
-    }
-    let mpd = fs::read_to_string(out.join("manifest.mpd")).unwrap();
-    assert!(
-        mpd.contains(r#"id="source" "#) && mpd.contains(r#"width="360" height="640""#),
-        "the MPD's source is not 360x640:\n{mpd}"
-    );
-    // Coded as stored, with the source's matrix.
+    transcode_with_passthrough(&clip, &out, tmp.path());
     let entries = "stream=width,height:stream_side_data=rotation";
-    let (_, copy) = probe_last_segment(&out.join("source"), entries);
-    let source = run(Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0"])
-        .args(["-show_entries", entries, "-of", "csv=p=0"])
-        .arg(&clip));
-    assert_eq!(copy, text(&source.stdout).trim());
-    assert!(copy.starts_with("640,360,"), "{copy}");
+    assert_copy_declared(&out, &clip, "360x640", "240x426", entries);
     let ours = first_segment_file(&out.join("source"), tmp.path());
     assert_shown_as_the_cli_shows(&clip, &ours, tmp.path());
+}
+
+#[test]
+fn a_passthrough_of_non_square_pixels_keeps_their_shape() {
+    // 480x360 stored at 4:3, a 16:9 picture: the copy's `pasp` says 4:3
+    // (not 1:1, which players would show squeezed), and it is declared
+    // 640x360 like the picture the encoded renditions make of it.
+    let tmp = tempfile::tempdir().unwrap();
+    let clip = tmp.path().join("anamorphic.mp4");
+    make_clip(
+        &clip,
+        "testsrc2=size=480x360:rate=30,setsar=4/3",
+        true,
+        &["-g", "60"],
+    );
+    let out = tmp.path().join("out");
+    transcode_with_passthrough(&clip, &out, tmp.path());
+    let entries = "stream=width,height,sample_aspect_ratio,display_aspect_ratio";
+    assert_copy_declared(&out, &clip, "640x360", "426x240", entries);
 }
 
 #[test]

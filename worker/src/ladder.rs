@@ -3,6 +3,7 @@
 
 use ff::Rational;
 use ffmpeg_next as ff;
+use livefleet_packager::square_pixel_width;
 use livefleet_profile::{FrameRate, LadderProfile, VideoRendition};
 
 use crate::encoder::VideoSettings;
@@ -224,23 +225,27 @@ fn output_rate(r: &VideoRendition, src_fps: Rational) -> Rational {
 }
 
 /// The size a `width` x `height` picture with sample aspect ratio `sar` is
-/// shown at, in square pixels: the height kept, the width stretched (an HDV
-/// 1440x1080 at 4:3 is shown 1920x1080; NTSC DV's 720x480 at 8:9, 640x480).
-/// Renditions are planned on it and encoded with square pixels, as players
-/// show them. An unknown (0) or implausible ratio (beyond 1:4 to 4:1, no
-/// real format) counts as square.
+/// shown at, in square pixels: the height kept, the width stretched
+/// ([`livefleet_packager::square_pixel_width`]: an HDV 1440x1080 at 4:3 is
+/// shown 1920x1080). Renditions are planned on it and encoded with square
+/// pixels, as players show them.
 pub fn shown_size(width: u32, height: u32, sar: Rational) -> (u32, u32) {
+    (square_pixel_width(width, pixel_aspect(sar)), height)
+}
+
+/// A decoder's sample aspect ratio as a `pasp` ratio: an unknown (0) or
+/// implausible one (beyond 1:4 to 4:1, no real format) counts as square.
+pub fn pixel_aspect(sar: Rational) -> (u32, u32) {
     let (num, den) = (sar.numerator(), sar.denominator());
     if num <= 0 || den <= 0 || num == den {
-        return (width, height);
+        return (1, 1);
     }
     let ratio = f64::from(num) / f64::from(den);
     if !(0.25..=4.0).contains(&ratio) {
         tracing::warn!(sar = %format!("{num}:{den}"), "implausible sample aspect ratio ignored; pixels taken as square");
-        return (width, height);
+        return (1, 1);
     }
-    let shown = (f64::from(width) * ratio).round() as u32;
-    ((shown.max(2) + 1) & !1, height)
+    (num as u32, den as u32)
 }
 
 /// A rendition's box turned to the source's orientation. Profiles describe

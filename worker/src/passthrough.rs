@@ -38,12 +38,12 @@ impl Passthrough {
         }
     }
 
-    /// The packager track of a passthrough rendition of a source shown at
-    /// `width` x `height` once players turn its coded pictures by `turn`.
+    /// The packager track of a passthrough rendition: the source as stored
+    /// ([`stored_picture`]), with the turn players apply to show it.
     pub fn track_spec(
         v: &PlannedVideo,
         extradata: &[u8],
-        (width, height): (u32, u32),
+        stored: StoredPicture,
         turn: Turn,
         fps: Rational,
     ) -> Result<TrackSpec, PipelineError> {
@@ -61,8 +61,9 @@ impl Passthrough {
         Ok(TrackSpec {
             name: v.rendition.name.to_string(),
             media: TrackMedia::Video {
-                width,
-                height,
+                width: stored.width,
+                height: stored.height,
+                pixel_aspect: stored.pixel_aspect,
                 frame_rate: Some((fps.numerator() as u32, fps.denominator() as u32)),
                 codec,
                 turn,
@@ -113,6 +114,33 @@ impl Passthrough {
     }
 }
 
+/// The source's pictures as stored, which its copy declares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredPicture {
+    pub width: u32,
+    pub height: u32,
+    /// The shape of a sample (`pasp`).
+    pub pixel_aspect: (u32, u32),
+}
+
+/// The source as stored, from its first decoded frame, which was turned
+/// upright by `turn` (`crate::picture`): a quarter turn swaps the sides, and
+/// the shape of a sample with them, back.
+pub fn stored_picture(frame: &ff::frame::Video, turn: Turn) -> StoredPicture {
+    let (width, height) = turn.shown(frame.width(), frame.height());
+    let (num, den) = crate::ladder::pixel_aspect(frame.aspect_ratio());
+    let pixel_aspect = if (width, height) == (frame.width(), frame.height()) {
+        (num, den)
+    } else {
+        (den, num)
+    };
+    StoredPicture {
+        width,
+        height,
+        pixel_aspect,
+    }
+}
+
 /// Rewrites NAL units with `n`-byte lengths to 4-byte lengths; stops at the first lie.
 fn relength(raw: &[u8], n: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(raw.len() + 8);
@@ -135,6 +163,41 @@ fn relength(raw: &[u8], n: usize) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_stored_picture_undoes_the_turn_of_the_decoded_one() {
+        let _ = ff::init();
+        // Stored 480x360 at 4:3 and turned a quarter: decoded 360x480 at 3:4.
+        let mut frame = ff::frame::Video::new(ff::format::Pixel::YUV420P, 360, 480);
+        let set_shape = |frame: &mut ff::frame::Video, num, den| {
+            // SAFETY: a field write on a frame we own.
+            unsafe { (*frame.as_mut_ptr()).sample_aspect_ratio = ff::ffi::AVRational { num, den } };
+        };
+        set_shape(&mut frame, 3, 4);
+        for turn in [Turn::Clockwise, Turn::Counterclockwise] {
+            assert_eq!(
+                stored_picture(&frame, turn),
+                StoredPicture {
+                    width: 480,
+                    height: 360,
+                    pixel_aspect: (4, 3),
+                }
+            );
+        }
+        for turn in [Turn::Upright, Turn::Half] {
+            assert_eq!(
+                stored_picture(&frame, turn),
+                StoredPicture {
+                    width: 360,
+                    height: 480,
+                    pixel_aspect: (3, 4),
+                }
+            );
+        }
+        // An unknown shape is square.
+        set_shape(&mut frame, 0, 1);
+        assert_eq!(stored_picture(&frame, Turn::Upright).pixel_aspect, (1, 1));
+    }
 
     #[test]
     fn relength_rewrites_and_stops_at_lies() {

@@ -92,6 +92,7 @@ impl RenditionEncoder {
                     s.frame_rate.denominator() as u32,
                 )),
                 codec,
+                pixel_aspect: (1, 1),
                 turn: Turn::Upright,
             },
             timescale: 90_000,

@@ -28,7 +28,7 @@ use crate::hw::CudaDevice;
 use crate::ladder::Ladder;
 use crate::metrics::DropReason;
 use crate::pack::PackSender;
-use crate::passthrough::Passthrough;
+use crate::passthrough::{stored_picture, Passthrough};
 use crate::progress::Progress;
 use crate::rendition::{RenditionEncoder, VideoJob};
 use crate::source::{self, PacketSource, StreamInfo};
@@ -163,13 +163,13 @@ pub(crate) fn run(
                 encoders.push(enc);
             }
             None => {
-                // The copy is the stream as stored: a source recorded on its
-                // side keeps its turn, as a display matrix players apply, so
-                // it is shown upright like the encoded renditions.
+                // The copy is the stream as stored: it keeps the shape of its
+                // samples and, recorded on its side, its turn as a display
+                // matrix, so players show it as the encoded renditions.
                 specs.push(Passthrough::track_spec(
                     v,
                     &video_extradata,
-                    (width, height),
+                    stored_picture(&first, rotation.turn()),
                     rotation.turn(),
                     src_fps,
                 )?);

@@ -147,7 +147,7 @@ mod tests {
             Rotation::Upright
         );
         assert_eq!(Rotation::from_display_matrix(&[1, 2, 3]), Rotation::Upright);
-        assert_eq!(Rotation::Clockwise.turn().coded(1080, 1920), (1920, 1080));
-        assert_eq!(Rotation::Half.turn().coded(1920, 1080), (1920, 1080));
+        assert_eq!(Rotation::Clockwise.turn().shown(1920, 1080), (1080, 1920));
+        assert_eq!(Rotation::Half.turn().shown(1920, 1080), (1920, 1080));
     }
 }

@@ -43,7 +43,8 @@ mod video;
 pub use audio::AudioConfig;
 pub use error::PackagerError;
 pub use model::{
-    CacheClass, ClosedSegment, Output, PackagerConfig, Sample, TrackId, TrackMedia, TrackSpec, Turn,
+    square_pixel_width, CacheClass, ClosedSegment, Output, PackagerConfig, Sample, TrackId,
+    TrackMedia, TrackSpec, Turn,
 };
 pub(crate) use state::{expand, SegEntry};
 pub use state::{Origin, PackagerState, PeriodState, SegmentRun, TrackHistory, MAX_STATE_SEGMENTS};

@@ -41,12 +41,16 @@ pub struct PackagerConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub enum TrackMedia {
     Video {
-        /// The picture as shown (after `turn`): what manifests declare.
+        /// The stored picture: the sample entry's size. Manifests declare
+        /// it as players show it ([`TrackMedia::shown_size`]).
         width: u32,
         height: u32,
+        /// The shape of a stored sample (`pasp`): 1:1 for encoded
+        /// renditions; a copied anamorphic source keeps its own.
+        pixel_aspect: (u32, u32),
         frame_rate: Option<(u32, u32)>,
         codec: VideoCodecConfig,
-        /// How players turn the coded pictures to show them (the init
+        /// How players turn the stored pictures to show them (the init
         /// segment's display matrix). Encoded renditions are upright; a
         /// copied source recorded on its side keeps its turn.
         turn: Turn,
@@ -72,11 +76,40 @@ pub enum Turn {
 }
 
 impl Turn {
-    /// The coded size of a picture shown at `width` x `height`.
-    pub fn coded(self, width: u32, height: u32) -> (u32, u32) {
+    /// The size a `width` x `height` picture is shown at once turned.
+    pub fn shown(self, width: u32, height: u32) -> (u32, u32) {
         match self {
             Turn::Clockwise | Turn::Counterclockwise => (height, width),
             Turn::Upright | Turn::Half => (width, height),
+        }
+    }
+}
+
+/// The width at which `width` samples of shape `num:den` are shown in
+/// square pixels, the height kept (an HDV 1440x1080 at 4:3 is shown
+/// 1920x1080; NTSC DV's 720x480 at 8:9, 640x480), rounded to even. A ratio
+/// with a zero is taken as square.
+pub fn square_pixel_width(width: u32, (num, den): (u32, u32)) -> u32 {
+    if num == 0 || den == 0 || num == den {
+        return width;
+    }
+    let shown = (f64::from(width) * f64::from(num) / f64::from(den)).round() as u32;
+    (shown.max(2) + 1) & !1
+}
+
+impl TrackMedia {
+    /// A video track's picture as players show it: square pixels, turned.
+    /// What the master playlist's RESOLUTION and the MPD declare.
+    pub fn shown_size(&self) -> Option<(u32, u32)> {
+        match self {
+            TrackMedia::Video {
+                width,
+                height,
+                pixel_aspect,
+                turn,
+                ..
+            } => Some(turn.shown(square_pixel_width(*width, *pixel_aspect), *height)),
+            TrackMedia::Audio { .. } => None,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! CMAF boxes: init segments (ftyp + moov with mvex) and media segments
 //! (styp + moof + mdat), one track per file, track ID 1.
 
-use crate::{TrackMedia, TrackSpec, Turn, VideoCodecConfig};
+use crate::{square_pixel_width, TrackMedia, TrackSpec, Turn, VideoCodecConfig};
 
 /// Sample flags (ISO/IEC 14496-12 8.8.3.1) of a sync sample.
 const SYNC: u32 = 0x0200_0000;
@@ -41,7 +41,7 @@ fn u32b(o: &mut Vec<u8>, v: u32) {
 
 const MATRIX: [u32; 9] = [0x0001_0000, 0, 0, 0, 0x0001_0000, 0, 0, 0, 0x4000_0000];
 
-/// The `tkhd` matrix that turns a coded `width` x `height` picture: `a, b,
+/// The `tkhd` matrix that turns a `width` x `height` presentation: `a, b,
 /// u, c, d, v, x, y, w` with `x' = a x + c y + x`, `y' = b x + d y + y`
 /// (16.16 fixed point; `u, v, w` 2.30), as FFmpeg writes and reads it.
 fn turn_matrix(turn: Turn, width: u32, height: u32) -> [u32; 9] {
@@ -56,17 +56,19 @@ fn turn_matrix(turn: Turn, width: u32, height: u32) -> [u32; 9] {
     [a, b, 0, c, d, 0, x, y, 0x4000_0000]
 }
 
-/// The coded size of a track (0 x 0 for audio) and its `tkhd` matrix.
-fn coded_picture(media: &TrackMedia) -> ((u32, u32), [u32; 9]) {
+/// A track's `tkhd` presentation size (the stored picture in square
+/// pixels, before the turn; 0 x 0 for audio) and its matrix.
+fn presentation(media: &TrackMedia) -> ((u32, u32), [u32; 9]) {
     match media {
         TrackMedia::Video {
             width,
             height,
+            pixel_aspect,
             turn,
             ..
         } => {
-            let (w, h) = turn.coded(*width, *height);
-            ((w, h), turn_matrix(*turn, w, h))
+            let w = square_pixel_width(*width, *pixel_aspect);
+            ((w, *height), turn_matrix(*turn, w, *height))
         }
         TrackMedia::Audio { .. } => ((0, 0), MATRIX),
     }
@@ -108,7 +110,7 @@ pub(crate) fn init_segment(spec: &TrackSpec) -> Vec<u8> {
                 u16b(o, 0);
                 u16b(o, if video { 0 } else { 0x0100 });
                 u16b(o, 0);
-                let ((w, h), matrix) = coded_picture(&spec.media);
+                let ((w, h), matrix) = presentation(&spec.media);
                 matrix.iter().for_each(|m| u32b(o, *m));
                 u32b(o, w << 16);
                 u32b(o, h << 16);
@@ -172,8 +174,13 @@ pub(crate) fn init_segment(spec: &TrackSpec) -> Vec<u8> {
 
 fn sample_entry(o: &mut Vec<u8>, spec: &TrackSpec) {
     match &spec.media {
-        TrackMedia::Video { codec, .. } => {
-            let ((width, height), _) = coded_picture(&spec.media);
+        TrackMedia::Video {
+            width,
+            height,
+            pixel_aspect,
+            codec,
+            ..
+        } => {
             let (typ, config_box, record) = match codec {
                 VideoCodecConfig::Avc { avcc, .. } => (b"avc1", b"avcC", avcc),
                 VideoCodecConfig::Hevc { hvcc, .. } => (b"hvc1", b"hvcC", hvcc),
@@ -182,8 +189,8 @@ fn sample_entry(o: &mut Vec<u8>, spec: &TrackSpec) {
                 o.extend_from_slice(&[0; 6]);
                 u16b(o, 1);
                 o.extend_from_slice(&[0; 16]);
-                u16b(o, width as u16);
-                u16b(o, height as u16);
+                u16b(o, *width as u16);
+                u16b(o, *height as u16);
                 u32b(o, 0x0048_0000);
                 u32b(o, 0x0048_0000);
                 u32b(o, 0);
@@ -193,8 +200,12 @@ fn sample_entry(o: &mut Vec<u8>, spec: &TrackSpec) {
                 u16b(o, 0xffff);
                 bx(o, config_box, |o| o.extend_from_slice(record));
                 bx(o, b"pasp", |o| {
-                    u32b(o, 1);
-                    u32b(o, 1);
+                    let (h_spacing, v_spacing) = match *pixel_aspect {
+                        (0, _) | (_, 0) => (1, 1),
+                        ratio => ratio,
+                    };
+                    u32b(o, h_spacing);
+                    u32b(o, v_spacing);
                 });
             });
         }
@@ -309,69 +320,94 @@ mod tests {
         u32::from_be_bytes(b[at..at + 4].try_into().unwrap())
     }
 
-    /// tkhd (version 0): matrix at 40, width and height at 76 and 80;
-    /// avc1: width and height at 24 and 26.
-    fn picture(init: &[u8]) -> ([u32; 9], (u32, u32), (u16, u16)) {
-        let tkhd = find_box(init, b"tkhd");
-        let matrix = std::array::from_fn(|i| be32(tkhd, 40 + 4 * i));
-        let avc1 = find_box(init, b"avc1");
-        let be16 = |at: usize| u16::from_be_bytes([avc1[at], avc1[at + 1]]);
-        (
-            matrix,
-            (be32(tkhd, 76) >> 16, be32(tkhd, 80) >> 16),
-            (be16(24), be16(26)),
-        )
+    /// What an init segment says of its picture: the `tkhd` matrix and
+    /// presentation size (version 0: at 40, 76 and 80), the `avc1` size
+    /// (at 24 and 26) and the `pasp` ratio.
+    struct Picture {
+        matrix: [u32; 9],
+        tkhd: (u32, u32),
+        avc1: (u16, u16),
+        pasp: (u32, u32),
     }
 
-    fn turned(turn: Turn, width: u32, height: u32) -> TrackSpec {
+    fn picture(init: &[u8]) -> Picture {
+        let tkhd = find_box(init, b"tkhd");
+        let avc1 = find_box(init, b"avc1");
+        let pasp = find_box(init, b"pasp");
+        let be16 = |at: usize| u16::from_be_bytes([avc1[at], avc1[at + 1]]);
+        Picture {
+            matrix: std::array::from_fn(|i| be32(tkhd, 40 + 4 * i)),
+            tkhd: (be32(tkhd, 76) >> 16, be32(tkhd, 80) >> 16),
+            avc1: (be16(24), be16(26)),
+            pasp: (be32(pasp, 0), be32(pasp, 4)),
+        }
+    }
+
+    fn stored(width: u32, height: u32, aspect: (u32, u32), turn: Turn) -> TrackSpec {
         let mut spec = video_spec("source", width, height, 1_000_000);
-        if let TrackMedia::Video { turn: t, .. } = &mut spec.media {
+        if let TrackMedia::Video {
+            pixel_aspect,
+            turn: t,
+            ..
+        } = &mut spec.media
+        {
+            *pixel_aspect = aspect;
             *t = turn;
         }
         spec
     }
 
     #[test]
-    fn an_upright_track_has_the_identity_matrix_and_its_shown_size() {
-        let (matrix, tkhd, avc1) = picture(&init_segment(&turned(Turn::Upright, 640, 360)));
-        assert_eq!(matrix, MATRIX);
-        assert_eq!(tkhd, (640, 360));
-        assert_eq!(avc1, (640, 360));
+    fn an_upright_square_pixel_track_has_the_identity_matrix_and_its_size() {
+        let spec = stored(640, 360, (1, 1), Turn::Upright);
+        let p = picture(&init_segment(&spec));
+        assert_eq!(p.matrix, MATRIX);
+        assert_eq!((p.tkhd, p.avc1, p.pasp), ((640, 360), (640, 360), (1, 1)));
+        assert_eq!(spec.media.shown_size(), Some((640, 360)));
     }
 
     #[test]
-    fn a_turned_track_declares_its_coded_size_and_the_turn_as_ffmpeg_writes_it() {
-        // Shown 360x640, coded 640x360 turned a quarter clockwise: FFmpeg's
-        // mov muxer writes (0, 1, -1, 0) with the coded height as x.
+    fn a_turned_track_keeps_its_stored_size_and_carries_the_turn_as_ffmpeg_writes_it() {
+        // Stored 640x360, shown 360x640: FFmpeg's mov muxer writes a quarter
+        // turn clockwise as (0, 1, -1, 0) with the stored height as x.
         let one = 0x0001_0000u32;
         let minus = one.wrapping_neg();
         let w = 0x4000_0000;
         let cases = [
             (
                 Turn::Clockwise,
-                (360, 640),
                 [0, one, 0, minus, 0, 0, 360 << 16, 0, w],
+                (360, 640),
             ),
             (
                 Turn::Counterclockwise,
-                (360, 640),
                 [0, minus, 0, one, 0, 0, 0, 640 << 16, w],
+                (360, 640),
             ),
             (
                 Turn::Half,
-                (640, 360),
                 [minus, 0, 0, 0, minus, 0, 640 << 16, 360 << 16, w],
+                (640, 360),
             ),
         ];
-        for (turn, (shown_w, shown_h), expected) in cases {
-            let (matrix, tkhd, avc1) = picture(&init_segment(&turned(turn, shown_w, shown_h)));
-            assert_eq!(matrix, expected, "{turn:?}");
-            assert_eq!(tkhd, (640, 360), "{turn:?}: tkhd is the coded size");
-            assert_eq!(
-                avc1,
-                (640, 360),
-                "{turn:?}: the sample entry is the coded size"
-            );
+        for (turn, matrix, shown) in cases {
+            let spec = stored(640, 360, (1, 1), turn);
+            let p = picture(&init_segment(&spec));
+            assert_eq!(p.matrix, matrix, "{turn:?}");
+            assert_eq!((p.tkhd, p.avc1), ((640, 360), (640, 360)), "{turn:?}");
+            assert_eq!(spec.media.shown_size(), Some(shown), "{turn:?}");
         }
+    }
+
+    #[test]
+    fn an_anamorphic_track_keeps_its_samples_shape_and_is_presented_in_square_pixels() {
+        // 480x360 stored at 4:3 (a 16:9 picture): pasp 4:3, tkhd 640x360.
+        let spec = stored(480, 360, (4, 3), Turn::Upright);
+        let p = picture(&init_segment(&spec));
+        assert_eq!((p.tkhd, p.avc1, p.pasp), ((640, 360), (480, 360), (4, 3)));
+        assert_eq!(spec.media.shown_size(), Some((640, 360)));
+        // A ratio with a zero is taken as square.
+        let p = picture(&init_segment(&stored(480, 360, (0, 1), Turn::Upright)));
+        assert_eq!((p.tkhd, p.pasp), ((480, 360), (1, 1)));
     }
 }

@@ -20,6 +20,7 @@ pub(crate) fn video_spec(name: &str, width: u32, height: u32, bandwidth: u64) ->
             height,
             frame_rate: Some((30, 1)),
             codec: VideoCodecConfig::from_extradata(VideoCodec::H264, &annexb).unwrap(),
+            pixel_aspect: (1, 1),
             turn: Turn::Upright,
         },
         timescale: 90_000,

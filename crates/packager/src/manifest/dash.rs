@@ -251,12 +251,8 @@ fn write_period_sets(
         s.push_str(&template(lead));
         for (i, v) in p.tracks.iter().enumerate().filter(|(_, t)| t.is_video()) {
             let (spec, codecs) = p.track_in(period, i);
-            if let TrackMedia::Video {
-                width,
-                height,
-                frame_rate,
-                ..
-            } = &spec.media
+            if let (TrackMedia::Video { frame_rate, .. }, Some((width, height))) =
+                (&spec.media, spec.media.shown_size())
             {
                 let fr = frame_rate_attr(*frame_rate);
                 let fr = if fr.is_empty() {

@@ -117,12 +117,8 @@ pub(crate) fn master_playlist(p: &Packager) -> String {
             peak + audio_bw.0,
             average + audio_bw.1
         );
-        if let TrackMedia::Video {
-            width,
-            height,
-            frame_rate,
-            ..
-        } = &v.spec.media
+        if let (TrackMedia::Video { frame_rate, .. }, Some((width, height))) =
+            (&v.spec.media, v.spec.media.shown_size())
         {
             let _ = write!(s, ",RESOLUTION={width}x{height}");
             if let Some((n, d)) = frame_rate.filter(|(n, d)| *n > 0 && *d > 0) {
