@@ -8,6 +8,7 @@
 mod common;
 mod older_audio;
 mod orientation;
+mod passthrough;
 
 use std::fs;
 use std::path::Path;

@@ -4,7 +4,7 @@
 use super::*;
 
 /// Width and height of the last segment of the rendition in `dir`.
-fn last_segment_size(dir: &Path) -> (u32, u32) {
+pub(super) fn last_segment_size(dir: &Path) -> (u32, u32) {
     let (_, size) = probe_last_segment(dir, "stream=width,height");
     let mut wh = size.split(',').map(|v| v.parse().unwrap_or(0));
     (wh.next().unwrap_or(0), wh.next().unwrap_or(0))
@@ -12,7 +12,7 @@ fn last_segment_size(dir: &Path) -> (u32, u32) {
 
 /// A 4 s clip of `video` (a lavfi graph) with a sine as audio when `audio`,
 /// H.264 veryfast (+ AAC), with `extra` output options.
-fn make_clip(path: &Path, video: &str, audio: bool, extra: &[&str]) {
+pub(super) fn make_clip(path: &Path, video: &str, audio: bool, extra: &[&str]) {
     let mut args = vec!["-f", "lavfi", "-i", video];
     if audio {
         args.extend(["-f", "lavfi", "-i", "sine=sample_rate=48000"]);
@@ -86,7 +86,7 @@ fn first_frame_psnr(a: &Path, b: &Path) -> f64 {
 /// Coded 640x360 with a display matrix that turns it a quarter, as a phone
 /// writes it (4 s, a keyframe every 2 s); the ffmpeg CLI shows (and
 /// transcodes) it as 360x640.
-fn sideways_clip(dir: &Path) -> std::path::PathBuf {
+pub(super) fn sideways_clip(dir: &Path) -> std::path::PathBuf {
     let coded = dir.join("coded.mp4");
     lavfi_clip(&coded, 4, "sine=sample_rate=48000", &["-g", "60"]);
     let clip = dir.join("sideways.mp4");
@@ -104,7 +104,7 @@ fn sideways_clip(dir: &Path) -> std::path::PathBuf {
 
 /// The init segment and the first media segment of the rendition in
 /// `dir`, joined into one file that ffmpeg reads.
-fn first_segment_file(dir: &Path, into: &Path) -> std::path::PathBuf {
+pub(super) fn first_segment_file(dir: &Path, into: &Path) -> std::path::PathBuf {
     let playlist = fs::read_to_string(dir.join("index.m3u8")).unwrap();
     let map = playlist
         .lines()
@@ -131,7 +131,7 @@ fn first_segment_file(dir: &Path, into: &Path) -> std::path::PathBuf {
 /// Asserts that ffmpeg shows the first frame of `ours` as it shows the
 /// first frame of `clip` (it turns both by their matrices unless told not
 /// to), and not turned the other way.
-fn assert_shown_as_the_cli_shows(clip: &Path, ours: &Path, tmp: &Path) {
+pub(super) fn assert_shown_as_the_cli_shows(clip: &Path, ours: &Path, tmp: &Path) {
     let reference = |name: &str, filter: Option<&str>| {
         let p = tmp.join(name);
         let mut args = Vec::new();
@@ -172,87 +172,6 @@ fn a_file_recorded_on_its_side_is_turned_upright() {
     // Turned the way the CLI turns it, not the other way.
     let ours = first_segment_file(&out.join("360p"), tmp.path());
     assert_shown_as_the_cli_shows(&clip, &ours, tmp.path());
-}
-
-/// `clip` through a profile of its copy (`source`), a 240p rendition and
-/// AAC, into `out`.
-fn transcode_with_passthrough(clip: &Path, out: &Path, tmp: &Path) {
-    let profile = tmp.join("passthrough.yaml");
-    fs::write(
-        &profile,
-        "name: copy\nsegment_duration: 2\ngop: 2\nencoder: x264\npreset: p1\nallow_cpu: true\n\
-         video:\n  - name: source\n    passthrough: true\n  - name: 240p\n    width: 426\n    height: 240\n    bitrate: 300k\n\
-         audio:\n  - name: audio\n    bitrate: 96k\n    channels: 2\n    sample_rate: 48000\n",
-    )
-    .unwrap();
-    assert_ok(&run(livefleet()
-        .arg("transcode")
-        .arg(clip)
-        .arg("--profile")
-        .arg(&profile)
-        .arg("--out")
-        .arg(out)));
-}
-
-/// Asserts that the master playlist and the MPD declare the copy at `size`
-/// and the 240p rendition at `encoded`, and that the copy's init segment
-/// and last segment say `entries` as the source does.
-fn assert_copy_declared(out: &Path, clip: &Path, size: &str, encoded: &str, entries: &str) {
-    check_presentation(out, &["source", "240p"], "audio", 2.0, 2);
-    let master = fs::read_to_string(out.join("master.m3u8")).unwrap();
-    for s in [size, encoded] {
-        assert!(
-            master.contains(&format!("RESOLUTION={s}")),
-            "{s} missing:\n{master}"
-        );
-    }
-    let (w, h) = size.split_once('x').unwrap();
-    let mpd = fs::read_to_string(out.join("manifest.mpd")).unwrap();
-    assert!(
-        mpd.lines().any(|l| l.contains(r#"id="source" "#)
-            && l.contains(&format!(r#"width="{w}" height="{h}""#))),
-        "the MPD's source is not {size}:\n{mpd}"
-    );
-    let (_, copy) = probe_last_segment(&out.join("source"), entries);
-    let source = run(Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0"])
-        .args(["-show_entries", entries, "-of", "csv=p=0"])
-        .arg(clip));
-    assert_eq!(copy, text(&source.stdout).trim());
-}
-
-#[test]
-fn a_passthrough_of_a_file_recorded_on_its_side_carries_its_turn() {
-    // The copy keeps the coded pictures; its init segment carries the
-    // source's display matrix, so players show it upright like the encoded
-    // renditions, and the manifests declare it as shown.
-    let tmp = tempfile::tempdir().unwrap();
-    let clip = sideways_clip(tmp.path());
-    let out = tmp.path().join("out");
-    transcode_with_passthrough(&clip, &out, tmp.path());
-    let entries = "stream=width,height:stream_side_data=rotation";
-    assert_copy_declared(&out, &clip, "360x640", "240x426", entries);
-    let ours = first_segment_file(&out.join("source"), tmp.path());
-    assert_shown_as_the_cli_shows(&clip, &ours, tmp.path());
-}
-
-#[test]
-fn a_passthrough_of_non_square_pixels_keeps_their_shape() {
-    // 480x360 stored at 4:3, a 16:9 picture: the copy's `pasp` says 4:3
-    // (not 1:1, which players would show squeezed), and it is declared
-    // 640x360 like the picture the encoded renditions make of it.
-    let tmp = tempfile::tempdir().unwrap();
-    let clip = tmp.path().join("anamorphic.mp4");
-    make_clip(
-        &clip,
-        "testsrc2=size=480x360:rate=30,setsar=4/3",
-        true,
-        &["-g", "60"],
-    );
-    let out = tmp.path().join("out");
-    transcode_with_passthrough(&clip, &out, tmp.path());
-    let entries = "stream=width,height,sample_aspect_ratio,display_aspect_ratio";
-    assert_copy_declared(&out, &clip, "640x360", "426x240", entries);
 }
 
 #[test]

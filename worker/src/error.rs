@@ -103,8 +103,10 @@ pub enum RenditionFault {
         what: &'static str,
         source: ff::Error,
     },
-    #[error("passthrough needs an H.264 source with its configuration: {0}")]
+    #[error("passthrough needs an H.264 or HEVC source with its configuration: {0}")]
     Passthrough(livefleet_packager::PackagerError),
+    #[error("passthrough copies H.264 or HEVC; this source is {0}: encode this rendition instead (give it a width, height and bitrate)")]
+    PassthroughCodec(String),
 }
 
 impl PipelineError {

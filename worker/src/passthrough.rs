@@ -1,12 +1,15 @@
-//! The passthrough stage: the source's H.264 copied as a rendition, its
-//! packets turned into samples; segments start on the source keyframes the
+//! The passthrough stage: the source's H.264 or HEVC copied as a rendition,
+//! its packets turned into samples; segments start on the source keyframes the
 //! [`BoundaryClock`](crate::boundary::BoundaryClock) chose.
 
 use bytes::Bytes;
 use ff::Rational;
 use ffmpeg_next as ff;
-use livefleet_packager::{annexb, Sample, TrackId, TrackMedia, TrackSpec, Turn, VideoCodecConfig};
+use livefleet_packager::{
+    annexb, Sample, TrackId, TrackMedia, TrackSpec, Turn, VideoCodec, VideoCodecConfig,
+};
 
+use crate::error::RenditionFault;
 use crate::ladder::PlannedVideo;
 use crate::timeline::Timeline;
 use crate::PipelineError;
@@ -17,7 +20,7 @@ const DEFAULT_BITRATE: u64 = 5_000_000;
 /// The copied source rendition of one session.
 pub struct Passthrough {
     pub track: TrackId,
-    /// Length size of the source's AVCC NAL units; None = Annex B source.
+    /// Length size of the source's NAL units; None = Annex B source.
     length_size: Option<usize>,
     shift: Option<i64>,
     started: bool,
@@ -26,39 +29,39 @@ pub struct Passthrough {
 }
 
 impl Passthrough {
-    pub fn new(track: TrackId, extradata: &[u8]) -> Self {
-        let length_size =
-            (extradata.len() > 4 && extradata[0] == 1).then(|| usize::from(extradata[4] & 3) + 1);
-        Self {
-            track,
-            length_size,
-            shift: None,
-            started: false,
-            end_90k: 0,
-        }
-    }
-
-    /// The packager track of a passthrough rendition: the source as stored
-    /// ([`stored_picture`]), with the turn players apply to show it.
-    pub fn track_spec(
+    /// The copy of a source of codec `id` (its configuration in
+    /// `extradata`) as rendition `v` on `track`, and its packager track: the
+    /// source as stored ([`stored_picture`]), with the turn players apply to
+    /// show it. H.264 and HEVC are copied; other codecs are refused by name.
+    pub fn open(
         v: &PlannedVideo,
-        extradata: &[u8],
+        track: TrackId,
+        (id, extradata): (ff::codec::Id, &[u8]),
         stored: StoredPicture,
         turn: Turn,
         fps: Rational,
-    ) -> Result<TrackSpec, PipelineError> {
-        let codec =
-            VideoCodecConfig::from_extradata(livefleet_packager::VideoCodec::H264, extradata)
-                .map_err(|e| PipelineError::Rendition {
-                    rendition: v.rendition.name.clone(),
-                    source: crate::error::RenditionFault::Passthrough(e),
-                })?;
+    ) -> Result<(Self, TrackSpec), PipelineError> {
+        let fault = |source| PipelineError::Rendition {
+            rendition: v.rendition.name.clone(),
+            source,
+        };
+        let packaged = crate::source::packaged_codec(id)
+            .ok_or_else(|| fault(RenditionFault::PassthroughCodec(format!("{id:?}"))))?;
+        let codec = VideoCodecConfig::from_extradata(packaged, extradata)
+            .map_err(|e| fault(RenditionFault::Passthrough(e)))?;
+        let copy = Self {
+            track,
+            length_size: length_size(packaged, extradata),
+            shift: None,
+            started: false,
+            end_90k: 0,
+        };
         let bitrate = if v.rendition.bitrate > 0 {
             v.rendition.bitrate
         } else {
             DEFAULT_BITRATE
         };
-        Ok(TrackSpec {
+        let spec = TrackSpec {
             name: v.rendition.name.to_string(),
             media: TrackMedia::Video {
                 width: stored.width,
@@ -71,7 +74,8 @@ impl Passthrough {
             timescale: 90_000,
             bandwidth: v.rendition.max_bitrate.max(bitrate),
             average_bandwidth: bitrate,
-        })
+        };
+        Ok((copy, spec))
     }
 
     /// The sample of a source packet, `None` before the first keyframe.
@@ -139,6 +143,16 @@ pub fn stored_picture(frame: &ff::frame::Video, turn: Turn) -> StoredPicture {
         height,
         pixel_aspect,
     }
+}
+
+/// The NAL unit length size a configuration record declares (`avcC` byte
+/// 4, `hvcC` byte 21); `None` for Annex B headers (start codes in-band).
+fn length_size(codec: VideoCodec, extradata: &[u8]) -> Option<usize> {
+    let at = match codec {
+        VideoCodec::H264 => 4,
+        VideoCodec::Hevc => 21,
+    };
+    (extradata.len() > at && extradata[0] == 1).then(|| usize::from(extradata[at] & 3) + 1)
 }
 
 /// Rewrites NAL units with `n`-byte lengths to 4-byte lengths; stops at the first lie.

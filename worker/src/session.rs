@@ -121,6 +121,7 @@ pub(crate) fn run(
     let mut decode =
         VideoDecode::open(&info.video, device.as_deref().filter(|_| path.gpu_decode()))?;
     let video_extradata = source::extradata(&info.video.parameters);
+    let video_codec = info.video.parameters.id();
     let src_fps = info
         .video
         .frame_rate
@@ -166,14 +167,16 @@ pub(crate) fn run(
                 // The copy is the stream as stored: it keeps the shape of its
                 // samples and, recorded on its side, its turn as a display
                 // matrix, so players show it as the encoded renditions.
-                specs.push(Passthrough::track_spec(
+                let (copy, spec) = Passthrough::open(
                     v,
-                    &video_extradata,
+                    TrackId(i),
+                    (video_codec, &video_extradata),
                     stored_picture(&first, rotation.turn()),
                     rotation.turn(),
                     src_fps,
-                )?);
-                passthrough = Some(Passthrough::new(TrackId(i), &video_extradata));
+                )?;
+                specs.push(spec);
+                passthrough = Some(copy);
             }
         }
     }

@@ -206,14 +206,20 @@ pub fn picture_size(parameters: &codec::Parameters) -> Option<(u32, u32)> {
     if w > 0 && h > 0 {
         return Some((w as u32, h as u32));
     }
-    let codec = match parameters.id() {
-        codec::Id::H264 => livefleet_packager::VideoCodec::H264,
-        codec::Id::HEVC => livefleet_packager::VideoCodec::Hevc,
-        _ => return None,
-    };
+    let codec = packaged_codec(parameters.id())?;
     let config =
         livefleet_packager::VideoCodecConfig::from_extradata(codec, &extradata(parameters)).ok()?;
     Some((config.sps().width, config.sps().height))
+}
+
+/// The codec a stream of `id` is packaged as when copied (H.264 or HEVC);
+/// `None` for the codecs the packager does not carry.
+pub fn packaged_codec(id: codec::Id) -> Option<livefleet_packager::VideoCodec> {
+    match id {
+        codec::Id::H264 => Some(livefleet_packager::VideoCodec::H264),
+        codec::Id::HEVC => Some(livefleet_packager::VideoCodec::Hevc),
+        _ => None,
+    }
 }
 
 /// The codec configuration bytes of a stream (avcC, Annex B headers or ASC).

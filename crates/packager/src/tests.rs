@@ -326,3 +326,46 @@ fn the_mpd_names_its_time_sources_and_every_object_its_content_type() {
         .iter()
         .any(|o| matches!(o, Output::Put { path, content_type: "video/iso.segment", .. } if path.ends_with(".m4s"))));
 }
+
+#[test]
+fn a_copy_in_another_codec_gets_an_adaptation_set_of_its_own() {
+    // An HEVC source copied beside an H.264 rendition (a phone's HEVC file
+    // with a passthrough): the master lists both variants with their CODECS
+    // (players skip the one they cannot decode), the MPD one adaptation set
+    // per codec, so a DASH player never switches between them.
+    let mut annexb = Vec::new();
+    for n in crate::video::tests::HEVC_PARAMETER_SETS {
+        annexb.extend_from_slice(&[0, 0, 0, 1]);
+        annexb.extend_from_slice(n);
+    }
+    let mut copy = video_spec("source", 640, 360, 2_000_000);
+    if let TrackMedia::Video { codec, .. } = &mut copy.media {
+        *codec = VideoCodecConfig::from_extradata(VideoCodec::Hevc, &annexb).unwrap();
+    }
+    let specs = vec![copy, video_spec("240p", 426, 240, 300_000), audio_spec()];
+    let (mut p, _) = Packager::new(config(), specs).unwrap();
+    let out = feed(&mut p, 0.0, 5.0);
+    let master = text(&out, "master.m3u8");
+    assert!(
+        master.contains("CODECS=\"hvc1.1.6.L63.90,mp4a.40.2\""),
+        "{master}"
+    );
+    assert!(master.contains("CODECS=\"avc1."), "{master}");
+    let mpd = text(&out, "manifest.mpd");
+    let sets: Vec<&str> = mpd.split("<AdaptationSet ").skip(1).collect();
+    assert_eq!(sets.len(), 3, "{mpd}");
+    assert!(
+        sets[0].starts_with("id=\"0\" contentType=\"video\"")
+            && sets[0].contains("id=\"source\"")
+            && !sets[0].contains("id=\"240p\""),
+        "{mpd}"
+    );
+    assert!(
+        sets[1].starts_with("id=\"1\" contentType=\"video\"") && sets[1].contains("id=\"240p\""),
+        "{mpd}"
+    );
+    assert!(
+        sets[2].starts_with("id=\"2\" contentType=\"audio\""),
+        "{mpd}"
+    );
+}

@@ -242,14 +242,26 @@ fn write_period_sets(
             timeline(entries)
         )
     };
-    let video: Vec<&Track> = p.tracks.iter().filter(|t| t.is_video()).collect();
-    if let Some(lead) = video.first() {
+    // One adaptation set per video codec family (`avc1`, `hvc1`): a player
+    // switches only between representations it can decode alike, and skips
+    // a set whose codec it lacks (DASH-IF IOP: one codec per adaptation set).
+    let mut families: Vec<(String, Vec<usize>)> = Vec::new();
+    for (i, _) in p.tracks.iter().enumerate().filter(|(_, t)| t.is_video()) {
+        let (_, codecs) = p.track_in(period, i);
+        let family = codecs.split('.').next().unwrap_or_default().to_string();
+        match families.iter_mut().find(|(f, _)| *f == family) {
+            Some((_, tracks)) => tracks.push(i),
+            None => families.push((family, vec![i])),
+        }
+    }
+    for (set, (_, tracks)) in families.iter().enumerate() {
         let _ = writeln!(
             s,
-            "    <AdaptationSet id=\"0\" contentType=\"video\" mimeType=\"video/mp4\" segmentAlignment=\"true\" startWithSAP=\"1\">"
+            "    <AdaptationSet id=\"{set}\" contentType=\"video\" mimeType=\"video/mp4\" segmentAlignment=\"true\" startWithSAP=\"1\">"
         );
-        s.push_str(&template(lead));
-        for (i, v) in p.tracks.iter().enumerate().filter(|(_, t)| t.is_video()) {
+        s.push_str(&template(&p.tracks[tracks[0]]));
+        for &i in tracks {
+            let v = &p.tracks[i];
             let (spec, codecs) = p.track_in(period, i);
             if let (TrackMedia::Video { frame_rate, .. }, Some((width, height))) =
                 (&spec.media, spec.media.shown_size())
@@ -285,7 +297,7 @@ fn write_period_sets(
         let _ = writeln!(
             s,
             "    <AdaptationSet id=\"{}\" contentType=\"audio\" mimeType=\"audio/mp4\" lang=\"und\" segmentAlignment=\"true\" startWithSAP=\"1\">",
-            k + 1
+            families.len().max(1) + k
         );
         s.push_str(&template(a));
         let _ = writeln!(

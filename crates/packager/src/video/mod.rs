@@ -4,7 +4,7 @@
 mod avc;
 mod hevc;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use crate::annexb;
 use crate::error::PackagerError;

@@ -1,0 +1,173 @@
+//! Passthrough renditions: the source copied beside the encoded ones, as
+//! players must show it (its display matrix, the shape of its pixels) and
+//! in its own codec (H.264 or HEVC).
+
+use super::orientation::{
+    assert_shown_as_the_cli_shows, first_segment_file, make_clip, sideways_clip,
+};
+use super::*;
+
+/// `clip` through a profile of its copy (`source`), a 240p rendition and
+/// AAC, into `out`.
+pub(super) fn transcode_with_passthrough(clip: &Path, out: &Path, tmp: &Path) {
+    let profile = tmp.join("passthrough.yaml");
+    fs::write(
+        &profile,
+        "name: copy\nsegment_duration: 2\ngop: 2\nencoder: x264\npreset: p1\nallow_cpu: true\n\
+         video:\n  - name: source\n    passthrough: true\n  - name: 240p\n    width: 426\n    height: 240\n    bitrate: 300k\n\
+         audio:\n  - name: audio\n    bitrate: 96k\n    channels: 2\n    sample_rate: 48000\n",
+    )
+    .unwrap();
+    assert_ok(&run(livefleet()
+        .arg("transcode")
+        .arg(clip)
+        .arg("--profile")
+        .arg(&profile)
+        .arg("--out")
+        .arg(out)));
+}
+
+/// Asserts that the master playlist and the MPD declare the copy at `size`
+/// and the 240p rendition at `encoded`, and that the copy's init segment
+/// and last segment say `entries` as the source does.
+fn assert_copy_declared(out: &Path, clip: &Path, size: &str, encoded: &str, entries: &str) {
+    check_presentation(out, &["source", "240p"], "audio", 2.0, 2);
+    let master = fs::read_to_string(out.join("master.m3u8")).unwrap();
+    for s in [size, encoded] {
+        assert!(
+            master.contains(&format!("RESOLUTION={s}")),
+            "{s} missing:\n{master}"
+        );
+    }
+    let (w, h) = size.split_once('x').unwrap();
+    let mpd = fs::read_to_string(out.join("manifest.mpd")).unwrap();
+    assert!(
+        mpd.lines().any(|l| l.contains(r#"id="source" "#)
+            && l.contains(&format!(r#"width="{w}" height="{h}""#))),
+        "the MPD's source is not {size}:\n{mpd}"
+    );
+    let (_, copy) = probe_last_segment(&out.join("source"), entries);
+    let source = run(Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0"])
+        .args(["-show_entries", entries, "-of", "csv=p=0"])
+        .arg(clip));
+    assert_eq!(copy, text(&source.stdout).trim());
+}
+
+#[test]
+fn a_passthrough_of_a_file_recorded_on_its_side_carries_its_turn() {
+    // The copy keeps the coded pictures; its init segment carries the
+    // source's display matrix, so players show it upright like the encoded
+    // renditions, and the manifests declare it as shown.
+    let tmp = tempfile::tempdir().unwrap();
+    let clip = sideways_clip(tmp.path());
+    let out = tmp.path().join("out");
+    transcode_with_passthrough(&clip, &out, tmp.path());
+    let entries = "stream=width,height:stream_side_data=rotation";
+    assert_copy_declared(&out, &clip, "360x640", "240x426", entries);
+    let ours = first_segment_file(&out.join("source"), tmp.path());
+    assert_shown_as_the_cli_shows(&clip, &ours, tmp.path());
+}
+
+#[test]
+fn a_passthrough_of_non_square_pixels_keeps_their_shape() {
+    // 480x360 stored at 4:3, a 16:9 picture: the copy's `pasp` says 4:3
+    // (not 1:1, which players would show squeezed), and it is declared
+    // 640x360 like the picture the encoded renditions make of it.
+    let tmp = tempfile::tempdir().unwrap();
+    let clip = tmp.path().join("anamorphic.mp4");
+    make_clip(
+        &clip,
+        "testsrc2=size=480x360:rate=30,setsar=4/3",
+        true,
+        &["-g", "60"],
+    );
+    let out = tmp.path().join("out");
+    transcode_with_passthrough(&clip, &out, tmp.path());
+    let entries = "stream=width,height,sample_aspect_ratio,display_aspect_ratio";
+    assert_copy_declared(&out, &clip, "640x360", "426x240", entries);
+}
+
+#[test]
+fn an_hevc_file_is_copied_as_hevc_beside_the_h264_renditions() {
+    // A phone records HEVC: the copy keeps it (hvc1, the source's own
+    // parameter sets), the master lists it with its CODECS so players
+    // without HEVC pick the H.264 variants, and the MPD gives it an
+    // adaptation set of its own.
+    let tmp = tempfile::tempdir().unwrap();
+    let clip = tmp.path().join("hevc.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=640x360:rate=30",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=sample_rate=48000",
+        "-t",
+        "4",
+        "-c:v",
+        "libx265",
+        "-preset",
+        "ultrafast",
+        "-x265-params",
+        "keyint=60:min-keyint=60:open-gop=0:log-level=error",
+        "-tag:v",
+        "hvc1",
+        "-c:a",
+        "aac",
+        clip.to_str().unwrap(),
+    ]);
+    let out = tmp.path().join("out");
+    transcode_with_passthrough(&clip, &out, tmp.path());
+    let entries = "stream=codec_name,codec_tag_string,width,height";
+    assert_copy_declared(&out, &clip, "640x360", "426x240", entries);
+    let errors = decode_errors(&out.join("source/index.m3u8"));
+    assert!(
+        errors.is_empty(),
+        "the copy does not decode cleanly: {errors}"
+    );
+    let master = fs::read_to_string(out.join("master.m3u8")).unwrap();
+    assert!(master.contains("CODECS=\"hvc1."), "{master}");
+    let mpd = fs::read_to_string(out.join("manifest.mpd")).unwrap();
+    let video_sets = mpd.matches("contentType=\"video\"").count();
+    assert_eq!(video_sets, 2, "one adaptation set per codec:\n{mpd}");
+}
+
+#[test]
+fn a_passthrough_of_a_codec_the_packager_does_not_carry_is_refused_by_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let clip = tmp.path().join("mpeg4.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x240:rate=30",
+        "-t",
+        "2",
+        "-c:v",
+        "mpeg4",
+        clip.to_str().unwrap(),
+    ]);
+    let profile = tmp.path().join("passthrough.yaml");
+    fs::write(
+        &profile,
+        "name: copy\nsegment_duration: 2\ngop: 2\nencoder: x264\npreset: p1\nallow_cpu: true\n\
+         video:\n  - name: source\n    passthrough: true\n  - name: 240p\n    width: 320\n    height: 240\n    bitrate: 300k\n",
+    )
+    .unwrap();
+    let r = run(livefleet()
+        .arg("transcode")
+        .arg(&clip)
+        .arg("--profile")
+        .arg(&profile)
+        .arg("--out")
+        .arg(tmp.path().join("out")));
+    assert!(!r.status.success());
+    let err = text(&r.stderr);
+    assert!(
+        err.contains("passthrough copies H.264 or HEVC; this source is MPEG4"),
+        "{err}"
+    );
+}
