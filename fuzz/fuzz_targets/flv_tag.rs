@@ -1,11 +1,12 @@
-//! FLV tag bodies from a publisher: never panics; configs are checked
-//! records (or formats the reader made), frames are well-formed 4-byte length-prefixed NAL units.
+//! FLV tag bodies from a publisher (legacy and Enhanced RTMP): never panics;
+//! configs are checked records (or formats the reader made), H.264 and HEVC
+//! frames are well-formed 4-byte length-prefixed NAL units.
 #![no_main]
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use livefleet_base::{AudioFormat, Codec, PacketKind, Track};
-use livefleet_flv::{AacConfig, AvcConfig, TagReader};
+use livefleet_flv::{AacConfig, AvcConfig, HevcConfig, TagReader};
 
 fuzz_target!(|data: &[u8]| {
     let mut reader = TagReader::new(7);
@@ -29,9 +30,20 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(p.session, 7);
             assert_eq!(p.dts_ms, dts);
             match (p.kind, p.track) {
-                (PacketKind::Config, Track::Video) => {
+                (PacketKind::Config, Track::Video) if p.codec == Codec::H264 => {
                     let c = AvcConfig::parse(&p.data).expect("forwarded avcC parses");
                     assert_eq!(c.nal_length_size, 4);
+                }
+                (PacketKind::Config, Track::Video) if p.codec == Codec::Hevc => {
+                    let c = HevcConfig::parse(&p.data).expect("forwarded hvcC parses");
+                    assert_eq!(c.nal_length_size, 4);
+                }
+                (PacketKind::Config, Track::Video) => {
+                    assert_eq!(p.codec, Codec::Av1);
+                    assert!(p.data.len() >= 4 && p.data[0] == 0x81, "av1C");
+                }
+                (PacketKind::Frame, Track::Video) if p.codec == Codec::Av1 => {
+                    assert!(!p.data.is_empty());
                 }
                 (PacketKind::Config, Track::Audio) if p.codec == Codec::Aac => {
                     AacConfig::parse(&p.data).expect("forwarded AudioSpecificConfig parses");

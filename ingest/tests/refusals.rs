@@ -87,6 +87,7 @@ async fn hostile_connections_end_while_a_real_publisher_streams() {
         ("liar", "liar"),
         ("clock", "clock"),
         ("hevc", "hevc"),
+        ("vp9", "vp9"),
     ];
     let mut ingest = TestIngest::start(&keys, config).await;
     let publisher = ffmpeg_publish(&ingest.url("secret"), 4);
@@ -131,10 +132,14 @@ async fn hostile_connections_end_while_a_real_publisher_streams() {
     let _ = c.video(1_000, avc_picture(false)).await;
     assert!(c.closed_by_server().await, "timestamps backwards");
 
-    // Enhanced RTMP HEVC is refused by name.
+    // Enhanced RTMP VP9 is refused by name; an HEVC sequence start that lies
+    // is refused as the lying avcC is.
+    let mut c = RawClient::publish(addr, "vp9").await;
+    let _ = c.video(0, b"\x90vp09\x01\x02\x03".to_vec()).await;
+    assert!(c.closed_by_server().await, "enhanced RTMP VP9");
     let mut c = RawClient::publish(addr, "hevc").await;
     let _ = c.video(0, b"\x90hvc1\x01\x02\x03".to_vec()).await;
-    assert!(c.closed_by_server().await, "enhanced RTMP");
+    assert!(c.closed_by_server().await, "lying hvcC");
 
     let mut aside = Vec::new();
     let demo = ingest.until_end("demo", &mut aside).await;
@@ -158,6 +163,7 @@ async fn hostile_connections_end_while_a_real_publisher_streams() {
     };
     assert_eq!(of("liar"), vec![PacketKind::End]);
     assert_eq!(of("hevc"), vec![PacketKind::End]);
+    assert_eq!(of("vp9"), vec![PacketKind::End]);
     assert_eq!(
         of("clock"),
         vec![
@@ -178,7 +184,8 @@ async fn hostile_connections_end_while_a_real_publisher_streams() {
     assert_eq!(errors("handshake"), 1);
     assert_eq!(errors("handshake_timeout"), 1);
     assert_eq!(errors("chunk_size") + errors("chunk"), 3);
-    assert_eq!(errors("video"), 1);
+    // The lying avcC and the lying hvcC.
+    assert_eq!(errors("video"), 2);
     assert_eq!(errors("timestamp"), 1);
     assert_eq!(errors("unsupported_codec"), 1);
 }

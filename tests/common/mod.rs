@@ -6,6 +6,7 @@
 
 pub mod cluster;
 mod dev;
+pub mod enhanced_rtmp;
 mod fleet;
 mod mp4;
 pub mod s3;

@@ -9,7 +9,6 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use ff::{codec, Rational};
 use ffmpeg_next as ff;
 use livefleet_base::{MediaPacket, PacketKind, Track};
@@ -76,7 +75,8 @@ pub struct LiveSource<'a> {
     feed: &'a mut LiveFeed,
     info: SourceInfo,
     pub(crate) session: u32,
-    video_config: Bytes,
+    /// The video configuration the session was opened with.
+    video_config: MediaPacket,
     /// The audio configuration the session was opened with, usable or not.
     audio_config: Option<MediaPacket>,
     buffered: VecDeque<MediaPacket>,
@@ -124,7 +124,7 @@ impl<'a> LiveSource<'a> {
     /// `Ok(None)` when no session started in time or the feed closed.
     pub fn start(feed: &'a mut LiveFeed, wait: Duration, idle_timeout: Duration) -> Option<Self> {
         let deadline = Instant::now() + wait;
-        let mut video_config: Option<(u32, Bytes)> = None;
+        let mut video_config: Option<MediaPacket> = None;
         let mut audio_config: Option<MediaPacket> = None;
         let mut buffered: VecDeque<MediaPacket> = VecDeque::new();
         loop {
@@ -147,13 +147,16 @@ impl<'a> LiveSource<'a> {
             };
             match (&video_config, p.kind, p.track) {
                 (_, PacketKind::Config, Track::Video) => {
-                    if video_config.as_ref().is_some_and(|(s, _)| *s != p.session) {
+                    if video_config
+                        .as_ref()
+                        .is_some_and(|v| v.session != p.session)
+                    {
                         buffered.clear();
                         audio_config = None;
                     }
-                    video_config = Some((p.session, p.data.clone()));
+                    video_config = Some(p);
                 }
-                (Some((s, _)), PacketKind::Config, Track::Audio) if *s == p.session => {
+                (Some(v), PacketKind::Config, Track::Audio) if v.session == p.session => {
                     feed.audio_config = Some(p.clone());
                     audio_config = Some(p)
                 }
@@ -161,7 +164,7 @@ impl<'a> LiveSource<'a> {
                     feed.audio_config = Some(p.clone());
                     audio_config = Some(p)
                 }
-                (Some((s, _)), PacketKind::Frame, _) if *s == p.session => {
+                (Some(v), PacketKind::Frame, _) if v.session == p.session => {
                     if buffered.is_empty() && !(p.track == Track::Video && p.keyframe) {
                         continue; // start on a video keyframe
                     }
@@ -171,7 +174,7 @@ impl<'a> LiveSource<'a> {
                         break;
                     }
                 }
-                (Some((s, _)), PacketKind::End, _) if *s == p.session => {
+                (Some(v), PacketKind::End, _) if v.session == p.session => {
                     if buffered.iter().any(|p| p.track == Track::Video) {
                         feed.carry = Some(p);
                         break;
@@ -185,7 +188,8 @@ impl<'a> LiveSource<'a> {
                 return None;
             }
         }
-        let (session, video_config) = video_config?;
+        let video_config = video_config?;
+        let session = video_config.session;
         let audio_config = audio_config.or_else(|| {
             feed.audio_config
                 .as_ref()
@@ -197,18 +201,8 @@ impl<'a> LiveSource<'a> {
             .filter(|p| p.track == Track::Video)
             .map(|p| p.dts_ms)
             .collect();
-        let video = MediaPacket {
-            kind: PacketKind::Config,
-            track: Track::Video,
-            keyframe: true,
-            codec: livefleet_base::Codec::H264,
-            session,
-            dts_ms: 0,
-            pts_ms: 0,
-            data: video_config.clone(),
-        };
         let info = SourceInfo {
-            video: stream_from_config(&video, Some(estimate_fps(&dts)))?,
+            video: stream_from_config(&video_config, Some(estimate_fps(&dts)))?,
             audio: audio_config
                 .as_ref()
                 .and_then(|c| stream_from_config(c, None)),
@@ -268,7 +262,11 @@ impl PacketSource for LiveSource<'_> {
             }
             match p.kind {
                 PacketKind::End => return Ok(None),
-                PacketKind::Config if p.track == Track::Video && p.data != self.video_config => {
+                PacketKind::Config
+                    if p.track == Track::Video
+                        && (p.codec, &p.data)
+                            != (self.video_config.codec, &self.video_config.data) =>
+                {
                     // New parameters mid-session (resolution change): restart the decoder as a new session.
                     self.feed.carry = Some(p);
                     return Ok(None);
@@ -286,14 +284,11 @@ impl PacketSource for LiveSource<'_> {
                             if self.audio_config.is_some() { "changes" } else { "begins" }
                         );
                         self.feed.carry = Some(MediaPacket {
-                            kind: PacketKind::Config,
-                            track: Track::Video,
                             keyframe: false,
-                            codec: livefleet_base::Codec::H264,
                             session: p.session,
                             dts_ms: p.dts_ms,
                             pts_ms: p.pts_ms,
-                            data: self.video_config.clone(),
+                            ..self.video_config.clone()
                         });
                         return Ok(None);
                     }

@@ -1,5 +1,5 @@
 //! Decoder parameters for a live channel's tracks, from the configuration
-//! packets the ingest forwards: the H.264 record, an AAC
+//! packets the ingest forwards: the H.264, HEVC or AV1 record, an AAC
 //! `AudioSpecificConfig`, or for the older audio codecs FLV carries the codec
 //! with (where its frames do not say it) the sample rate and channel count.
 
@@ -13,6 +13,8 @@ use crate::source::{parameters_from_config, StreamInfo};
 fn decoder_id(codec: Codec) -> codec::Id {
     match codec {
         Codec::H264 => codec::Id::H264,
+        Codec::Hevc => codec::Id::HEVC,
+        Codec::Av1 => codec::Id::AV1,
         Codec::Aac => codec::Id::AAC,
         Codec::Mp3 => codec::Id::MP3,
         Codec::PcmU8 => codec::Id::PCM_U8,
@@ -34,9 +36,10 @@ pub(crate) fn stream_from_config(
     frame_rate: Option<Rational>,
 ) -> Option<StreamInfo> {
     let ms = Rational::new(1, 1000);
-    let extradata: &[u8] = match config.codec {
-        Codec::H264 | Codec::Aac => &config.data,
-        _ => &[],
+    let extradata: &[u8] = if config.codec.describes_itself() {
+        &config.data
+    } else {
+        &[]
     };
     let mut parameters = parameters_from_config(config.track, decoder_id(config.codec), extradata);
     if config.track == Track::Audio && !config.codec.describes_itself() {

@@ -1,8 +1,10 @@
 //! Which codec a media packet's payload is in, and the sample format that the
 //! older audio codecs need to be decoded at all.
 //!
-//! Video is H.264. Audio is AAC from every current encoder (OBS, ffmpeg with
-//! `-c:a aac`), but FLV carries older formats that real publishers still send:
+//! Video is H.264, or HEVC and AV1 from publishers that speak Enhanced RTMP
+//! (OBS with an HEVC or AV1 encoder). Audio is AAC from every current encoder
+//! (OBS, ffmpeg with `-c:a aac`), but FLV carries older formats that real
+//! publishers still send:
 //! MP3 is what `ffmpeg -f flv` picks when no audio codec is named, G.711 comes
 //! from IP cameras, Speex and Nellymoser from Flash-era clients. The worker
 //! decodes any of them and encodes the ladder's AAC.
@@ -15,6 +17,12 @@ use crate::Track;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Codec {
     H264,
+    /// HEVC in 4-byte length-prefixed NAL units; its configuration is an
+    /// `HEVCDecoderConfigurationRecord`.
+    Hevc,
+    /// AV1 temporal units (low-overhead OBUs); its configuration is an
+    /// `AV1CodecConfigurationRecord`.
+    Av1,
     Aac,
     Mp3,
     /// Linear PCM, unsigned 8-bit.
@@ -45,6 +53,8 @@ impl Codec {
     pub(crate) fn wire_code(self) -> u8 {
         match self {
             Self::H264 | Self::Aac => 0,
+            Self::Hevc => 1,
+            Self::Av1 => 2,
             Self::Mp3 => 1,
             Self::PcmU8 => 2,
             Self::PcmS16Le => 3,
@@ -61,6 +71,8 @@ impl Codec {
     pub(crate) fn from_wire(track: Track, code: u8) -> Option<Self> {
         Some(match (track, code) {
             (_, 0) => Self::default_for(track),
+            (Track::Video, 1) => Self::Hevc,
+            (Track::Video, 2) => Self::Av1,
             (Track::Audio, 1) => Self::Mp3,
             (Track::Audio, 2) => Self::PcmU8,
             (Track::Audio, 3) => Self::PcmS16Le,
@@ -76,7 +88,10 @@ impl Codec {
     /// Whether the codec's frames say their own sample rate and channels
     /// (its configuration, if any, is in-band).
     pub fn describes_itself(self) -> bool {
-        matches!(self, Self::H264 | Self::Aac | Self::Mp3)
+        matches!(
+            self,
+            Self::H264 | Self::Hevc | Self::Av1 | Self::Aac | Self::Mp3
+        )
     }
 }
 
@@ -132,8 +147,10 @@ mod tests {
         for c in audio {
             assert_eq!(Codec::from_wire(Track::Audio, c.wire_code()), Some(c));
         }
-        assert_eq!(Codec::from_wire(Track::Video, 0), Some(Codec::H264));
-        assert_eq!(Codec::from_wire(Track::Video, 1), None);
+        for c in [Codec::H264, Codec::Hevc, Codec::Av1] {
+            assert_eq!(Codec::from_wire(Track::Video, c.wire_code()), Some(c));
+        }
+        assert_eq!(Codec::from_wire(Track::Video, 3), None);
         assert_eq!(Codec::from_wire(Track::Audio, 15), None);
     }
 

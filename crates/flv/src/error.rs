@@ -1,4 +1,4 @@
-use crate::{AacConfigError, AvcConfigError};
+use crate::{AacConfigError, AvcConfigError, HevcConfigError};
 
 /// Why an FLV tag body was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -11,8 +11,12 @@ pub enum FlvError {
         need: usize,
         have: usize,
     },
-    #[error("Enhanced RTMP {codec} (FourCC {fourcc:?}) is not supported yet; publish H.264")]
+    #[error(
+        "Enhanced RTMP {codec} (FourCC {fourcc:?}) is not supported; publish H.264, HEVC or AV1"
+    )]
     EnhancedVideo { codec: &'static str, fourcc: String },
+    #[error("Enhanced RTMP video packet type {0} is not supported (multitrack and ModEx are Enhanced RTMP v2); publish one video track")]
+    EnhancedPacketType(u8),
     #[error("video codec {name} (FLV codec id {id}) is not supported; publish H.264")]
     UnsupportedVideo { id: u8, name: &'static str },
     #[error("audio format {name} (FLV sound format {id}) is not supported; publish AAC or MP3")]
@@ -25,10 +29,14 @@ pub enum FlvError {
     AvcConfig(#[from] AvcConfigError),
     #[error("invalid AAC sequence header: {0}")]
     AacConfig(#[from] AacConfigError),
-    #[error("H.264 picture arrived before the AVC sequence header")]
-    FrameBeforeConfig,
+    #[error("invalid HEVC sequence start: {0}")]
+    HevcConfig(#[from] HevcConfigError),
+    #[error("invalid AV1 sequence start: {0}")]
+    Av1Config(&'static str),
+    #[error("{0} picture arrived before its sequence header")]
+    FrameBeforeConfig(&'static str),
     #[error(
-        "H.264 picture has a NAL unit of {claimed} bytes at offset {offset}, \
+        "video picture has a NAL unit of {claimed} bytes at offset {offset}, \
          but only {available} remain"
     )]
     NalLength {

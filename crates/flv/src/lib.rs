@@ -12,8 +12,11 @@
 //! * Video: H.264 in legacy FLV framing (codec id 7). The sequence header is
 //!   checked as an [`AvcConfig`] and forwarded as the configuration record;
 //!   NAL units are checked against the record's length size and always leave
-//!   with 4-byte length prefixes. Enhanced RTMP (HEVC, AV1, VP9) and the old
-//!   Flash codecs are refused with a typed error.
+//!   with 4-byte length prefixes. HEVC and AV1 in Enhanced RTMP framing
+//!   (`enhanced.rs`): an HEVC sequence start is checked as an [`HevcConfig`]
+//!   and its pictures leave as H.264's do; AV1's `av1C` and temporal units
+//!   pass through. Other Enhanced RTMP codecs (VP9), its v2 multitrack and
+//!   the old Flash codecs are refused with a typed error.
 //! * Audio: AAC (sound format 10): the `AudioSpecificConfig` is checked as an
 //!   [`AacConfig`]; raw frames pass through. MP3, PCM, G.711, ADPCM,
 //!   Nellymoser and Speex pass through too, each behind a configuration the
@@ -29,12 +32,15 @@
 mod aac;
 mod audio;
 mod avc;
+mod enhanced;
 mod error;
+mod hevc;
 mod tag;
 mod timeline;
 
 pub use aac::{AacConfig, AacConfigError};
 pub use avc::{AvcConfig, AvcConfigError};
 pub use error::FlvError;
+pub use hevc::{HevcConfig, HevcConfigError};
 pub use tag::{TagReader, NAL_LENGTH_SIZE};
 pub use timeline::{MediaTimeline, TimelineLimits, TimestampJump};

@@ -11,12 +11,14 @@ pub const NAL_LENGTH_SIZE: u8 = 4;
 
 const AVC: u8 = 7;
 
-/// Reads the tag bodies of one publish. It remembers the NAL length size of
-/// the last AVC sequence header, which H.264 pictures need.
+/// Reads the tag bodies of one publish. It remembers the codec and NAL
+/// length size of the last video sequence header, which pictures need.
 #[derive(Debug, Clone)]
 pub struct TagReader {
     session: u32,
-    nal_length_size: Option<u8>,
+    /// The codec of the last video sequence header and its NAL length size
+    /// (0 for AV1, whose pictures are OBUs).
+    pub(crate) video_config: Option<(Codec, u8)>,
     /// The last audio configuration forwarded for a codec whose tags carry
     /// none (MP3, PCM, ...): a new one goes out when the tags' format changes.
     pub(crate) audio_format: Option<(Codec, Bytes)>,
@@ -27,7 +29,7 @@ impl TagReader {
     pub fn new(session: u32) -> Self {
         Self {
             session,
-            nal_length_size: None,
+            video_config: None,
             audio_format: None,
         }
     }
@@ -37,13 +39,15 @@ impl TagReader {
         self.session
     }
 
-    /// Whether a `VIDEODATA` (`track` video) or `AUDIODATA` body is an AVC
-    /// or AAC sequence header: a codec configuration, not media.
+    /// Whether a `VIDEODATA` (`track` video) or `AUDIODATA` body is a
+    /// sequence header (AVC, Enhanced RTMP's sequence start, AAC): a codec
+    /// configuration, not media.
     pub fn is_sequence_header(track: livefleet_base::Track, body: &[u8]) -> bool {
         match (track, body) {
-            (livefleet_base::Track::Video, [first, 0, ..]) => {
-                first & 0x80 == 0 && first & 0x0f == AVC
+            (livefleet_base::Track::Video, [first, ..]) if first & 0x80 != 0 => {
+                crate::enhanced::is_sequence_start(*first)
             }
+            (livefleet_base::Track::Video, [first, 0, ..]) => first & 0x0f == AVC,
             (livefleet_base::Track::Audio, [first, 0, ..]) => first >> 4 == crate::audio::AAC,
             _ => false,
         }
@@ -57,18 +61,7 @@ impl TagReader {
             return Err(FlvError::Empty("video"));
         };
         if first & 0x80 != 0 {
-            // Enhanced RTMP: IsExHeader, 3-bit frame type, 4-bit packet type, FourCC.
-            let fourcc = body.get(1..5).unwrap_or(&[]);
-            let codec = match fourcc {
-                b"hvc1" => "HEVC",
-                b"av01" => "AV1",
-                b"vp09" => "VP9",
-                _ => "video",
-            };
-            return Err(FlvError::EnhancedVideo {
-                codec,
-                fourcc: String::from_utf8_lossy(fourcc).into_owned(),
-            });
+            return self.enhanced_video(dts_ms, body);
         }
         let frame_type = first >> 4;
         let codec = first & 0x0f;
@@ -102,7 +95,7 @@ impl TagReader {
             }
             0 => {
                 let config = AvcConfig::parse(&payload)?;
-                self.nal_length_size = Some(config.nal_length_size);
+                self.video_config = Some((Codec::H264, config.nal_length_size));
                 let data = if config.nal_length_size == NAL_LENGTH_SIZE {
                     payload
                 } else {
@@ -121,7 +114,10 @@ impl TagReader {
                 )))
             }
             1 => {
-                let size = self.nal_length_size.ok_or(FlvError::FrameBeforeConfig)?;
+                let size = match self.video_config {
+                    Some((Codec::H264, size)) => size,
+                    _ => return Err(FlvError::FrameBeforeConfig("H.264")),
+                };
                 let data = to_four_byte_lengths(payload, size)?;
                 if data.is_empty() {
                     return Ok(None);
@@ -168,7 +164,7 @@ impl TagReader {
 
 /// Checks the NAL lengths of one picture and rewrites them to 4 bytes when
 /// the stream uses another size. Zero-length NAL units are dropped.
-fn to_four_byte_lengths(payload: Bytes, size: u8) -> Result<Bytes, FlvError> {
+pub(crate) fn to_four_byte_lengths(payload: Bytes, size: u8) -> Result<Bytes, FlvError> {
     let size = usize::from(size);
     let mut at = 0;
     let mut units = Vec::new();
@@ -311,7 +307,7 @@ mod tests {
         let mut r = TagReader::new(1);
         assert_eq!(
             r.video(0, tag(&[0x17, 1, 0, 0, 0], &[0, 0, 0, 1, 0x65])),
-            Err(FlvError::FrameBeforeConfig)
+            Err(FlvError::FrameBeforeConfig("H.264"))
         );
         r.video(0, tag(&[0x17, 0, 0, 0, 0], &record(3))).unwrap();
         assert!(matches!(
@@ -334,11 +330,11 @@ mod tests {
     fn refuses_other_codecs_by_name() {
         let mut r = TagReader::new(1);
         let e = r
-            .video(0, tag(&[0x90, b'h', b'v', b'c', b'1'], &[]))
+            .video(0, tag(&[0x90, b'v', b'p', b'0', b'9'], &[]))
             .unwrap_err();
         assert_eq!(
             e.to_string(),
-            "Enhanced RTMP HEVC (FourCC \"hvc1\") is not supported yet; publish H.264"
+            "Enhanced RTMP VP9 (FourCC \"vp09\") is not supported; publish H.264, HEVC or AV1"
         );
         let e = r.video(0, Bytes::from_static(&[0x12, 0])).unwrap_err();
         assert!(e.to_string().contains("Sorenson H.263"), "{e}");

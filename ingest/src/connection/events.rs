@@ -105,7 +105,11 @@ impl ProtocolError {
             Self::ChunkSize { .. } => "chunk_size",
             Self::WindowAckSize(_) => "window_ack_size",
             Self::Library(_) => "library_panic",
-            Self::Video(FlvError::EnhancedVideo { .. } | FlvError::UnsupportedVideo { .. })
+            Self::Video(
+                FlvError::EnhancedVideo { .. }
+                | FlvError::EnhancedPacketType(_)
+                | FlvError::UnsupportedVideo { .. },
+            )
             | Self::Audio(FlvError::UnsupportedAudio { .. }) => "unsupported_codec",
             Self::Video(_) => "video",
             Self::Audio(_) => "audio",

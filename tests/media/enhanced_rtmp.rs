@@ -1,0 +1,108 @@
+//! Publishers that speak Enhanced RTMP (OBS with an HEVC or AV1 encoder):
+//! the worker decodes their video and encodes the profile's H.264 ladder; a
+//! passthrough copies HEVC as HEVC. The publisher is the tests' own
+//! (`common::enhanced_rtmp`), as no publisher on this machine speaks it.
+
+use super::*;
+use common::enhanced_rtmp::publish_enhanced;
+
+/// A 6 s 640x360 30 fps clip encoded by `video` (ffmpeg output options),
+/// with AAC, keyframes every 2 s.
+fn clip(path: &Path, video: &[&str]) {
+    let mut args = vec![
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=640x360:rate=30",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=sample_rate=48000",
+        "-t",
+        "6",
+    ];
+    args.extend_from_slice(video);
+    args.extend(["-c:a", "aac", path.to_str().unwrap()]);
+    ffmpeg(&args);
+}
+
+/// Waits for the end of the broadcast: ENDLIST in the rendition's playlist.
+fn wait_for_the_end(dev: &Dev, rendition: &str) -> std::path::PathBuf {
+    let dir = dev.channel_dir();
+    dev.wait_for(40, "ENDLIST after the grace period", || {
+        fs::read_to_string(dir.join(rendition).join("index.m3u8"))
+            .is_ok_and(|t| t.contains("ENDLIST"))
+    });
+    dir
+}
+
+#[test]
+fn an_hevc_publish_is_transcoded_to_h264_and_copied_as_hevc() {
+    let tmp = tempfile::tempdir().unwrap();
+    let source = tmp.path().join("hevc.mp4");
+    clip(
+        &source,
+        &[
+            "-c:v",
+            "libx265",
+            "-preset",
+            "ultrafast",
+            "-x265-params",
+            "keyint=60:min-keyint=60:open-gop=0:log-level=error",
+            "-tag:v",
+            "hvc1",
+        ],
+    );
+    let dev = passthrough_dev("hevc", tmp.path());
+    publish_enhanced(&dev.publish_url, &source).unwrap();
+    let dir = wait_for_the_end(&dev, "source");
+    check_presentation(&dir, &["source", "240p"], "audio", 2.0, 2);
+    let codec = |rendition: &str| {
+        let (_, codec) = probe_last_segment(&dir.join(rendition), "stream=codec_name,width");
+        codec
+    };
+    assert_eq!(codec("source"), "hevc,640");
+    assert_eq!(codec("240p"), "h264,426");
+    let master = fs::read_to_string(dir.join("master.m3u8")).unwrap();
+    assert!(master.contains("CODECS=\"hvc1."), "{master}");
+    // Every segment of the whole presentation decodes, audio included.
+    for playlist in ["source/index.m3u8", "240p/index.m3u8", "audio/index.m3u8"] {
+        let errors = decode_errors(&dir.join(playlist));
+        assert!(errors.trim().is_empty(), "{playlist}: {errors}");
+    }
+    assert!(probed_seconds(&dir.join("240p/index.m3u8")) > 5.0);
+}
+
+#[test]
+fn an_av1_publish_is_transcoded_to_h264() {
+    let tmp = tempfile::tempdir().unwrap();
+    let source = tmp.path().join("av1.mp4");
+    clip(
+        &source,
+        &[
+            "-c:v",
+            "libsvtav1",
+            "-preset",
+            "12",
+            "-g",
+            "60",
+            "-svtav1-params",
+            "keyint=60",
+        ],
+    );
+    let dev = Dev::start(
+        "av1",
+        &[
+            "--grace",
+            "8",
+            "--profile",
+            profile("cpu-small.yaml").to_str().unwrap(),
+        ],
+    );
+    publish_enhanced(&dev.publish_url, &source).unwrap();
+    let dir = wait_for_the_end(&dev, "360p");
+    check_presentation(&dir, &["360p", "240p"], "audio", 2.0, 2);
+    let (_, codec) = probe_last_segment(&dir.join("360p"), "stream=codec_name,width");
+    assert_eq!(codec, "h264,640");
+    assert!(probed_seconds(&dir.join("360p/index.m3u8")) > 5.0);
+}
