@@ -135,30 +135,8 @@ fn passthrough_copies_play_in_chromium_as_shown() {
         &file("sideways.mp4"),
     ]);
     encode("testsrc2=size=480x360:rate=30,setsar=4/3", "anamorphic.mp4");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=640x360:rate=30",
-        "-t",
-        "6",
-        "-c:v",
-        "libx265",
-        "-preset",
-        "ultrafast",
-        "-x265-params",
-        "keyint=60:min-keyint=60:open-gop=0:log-level=error",
-        "-tag:v",
-        "hvc1",
-        &file("hevc.mp4"),
-    ]);
-    let profile = data.path().join("passthrough.yaml");
-    std::fs::write(
-        &profile,
-        "name: copy\nsegment_duration: 2\ngop: 2\nencoder: x264\npreset: p1\nallow_cpu: true\n\
-         video:\n  - name: source\n    passthrough: true\n  - name: 240p\n    width: 426\n    height: 240\n    bitrate: 300k\n",
-    )
-    .unwrap();
+    make_clip_with(&data.path().join("hevc.mp4"), 6, &HEVC);
+    let profile = passthrough_profile(data.path());
     // The shape each is shown at: width / height.
     let sources = [
         ("sideways", 360.0 / 640.0),

@@ -102,11 +102,48 @@ pub fn ffmpeg(args: &[&str]) {
     );
 }
 
+/// ffmpeg's output options for H.264 with B-frames and a 2 s GOP at 30 fps.
+pub const H264: [&str; 14] = [
+    "-c:v",
+    "libx264",
+    "-preset",
+    "veryfast",
+    "-bf",
+    "2",
+    "-g",
+    "60",
+    "-keyint_min",
+    "60",
+    "-sc_threshold",
+    "0",
+    "-pix_fmt",
+    "yuv420p",
+];
+
+/// ffmpeg's output options for HEVC as a phone or OBS's HEVC encoder makes
+/// it: closed GOPs (a passthrough needs them), a keyframe every 2 s at 30 fps.
+pub const HEVC: [&str; 8] = [
+    "-c:v",
+    "libx265",
+    "-preset",
+    "ultrafast",
+    "-x265-params",
+    "keyint=60:min-keyint=60:open-gop=0:log-level=error",
+    "-tag:v",
+    "hvc1",
+];
+
 /// A `secs`-second 640x360 30 fps clip: testsrc2 + sine, H.264 with B-frames and a
 /// 2 s GOP, AAC, in the container the extension names.
 pub fn make_clip(path: &Path, secs: u32) {
+    make_clip_with(path, secs, &H264);
+}
+
+/// A `secs`-second 640x360 30 fps clip: testsrc2 encoded with the `video`
+/// output options, a sine as AAC.
+pub fn make_clip_with(path: &Path, secs: u32, video: &[&str]) {
     let t = secs.to_string();
-    ffmpeg(&[
+    let mut args = vec![
         "-f",
         "lavfi",
         "-i",
@@ -117,26 +154,30 @@ pub fn make_clip(path: &Path, secs: u32) {
         "sine=frequency=440:sample_rate=48000",
         "-t",
         &t,
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
-        "-bf",
-        "2",
-        "-g",
-        "60",
-        "-keyint_min",
-        "60",
-        "-sc_threshold",
-        "0",
-        "-pix_fmt",
-        "yuv420p",
+    ];
+    args.extend_from_slice(video);
+    args.extend([
         "-c:a",
         "aac",
         "-b:a",
         "128k",
         path.to_str().expect("utf-8 path"),
     ]);
+    ffmpeg(&args);
+}
+
+/// Writes a ladder profile into `dir`: the source copied (`source`), a 240p
+/// rendition and AAC, 2 s segments. Its path.
+pub fn passthrough_profile(dir: &Path) -> PathBuf {
+    let path = dir.join("passthrough.yaml");
+    fs::write(
+        &path,
+        "name: copy\nsegment_duration: 2\ngop: 2\nencoder: x264\npreset: p1\nallow_cpu: true\n\
+         video:\n  - name: source\n    passthrough: true\n  - name: 240p\n    width: 426\n    height: 240\n    bitrate: 300k\n\
+         audio:\n  - name: audio\n    bitrate: 96k\n    channels: 2\n    sample_rate: 48000\n",
+    )
+    .unwrap();
+    path
 }
 
 /// Errors ffmpeg prints while decoding `input` completely (all streams).

@@ -6,26 +6,6 @@
 use super::*;
 use common::enhanced_rtmp::publish_enhanced;
 
-/// A 6 s 640x360 30 fps clip encoded by `video` (ffmpeg output options),
-/// with AAC, keyframes every 2 s.
-fn clip(path: &Path, video: &[&str]) {
-    let mut args = vec![
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=640x360:rate=30",
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=sample_rate=48000",
-        "-t",
-        "6",
-    ];
-    args.extend_from_slice(video);
-    args.extend(["-c:a", "aac", path.to_str().unwrap()]);
-    ffmpeg(&args);
-}
-
 /// Waits for the end of the broadcast: ENDLIST in the rendition's playlist.
 fn wait_for_the_end(dev: &Dev, rendition: &str) -> std::path::PathBuf {
     let dir = dev.channel_dir();
@@ -40,19 +20,7 @@ fn wait_for_the_end(dev: &Dev, rendition: &str) -> std::path::PathBuf {
 fn an_hevc_publish_is_transcoded_to_h264_and_copied_as_hevc() {
     let tmp = tempfile::tempdir().unwrap();
     let source = tmp.path().join("hevc.mp4");
-    clip(
-        &source,
-        &[
-            "-c:v",
-            "libx265",
-            "-preset",
-            "ultrafast",
-            "-x265-params",
-            "keyint=60:min-keyint=60:open-gop=0:log-level=error",
-            "-tag:v",
-            "hvc1",
-        ],
-    );
+    make_clip_with(&source, 6, &HEVC);
     let dev = passthrough_dev("hevc", tmp.path());
     publish_enhanced(&dev.publish_url, &source).unwrap();
     let dir = wait_for_the_end(&dev, "source");
@@ -77,18 +45,10 @@ fn an_hevc_publish_is_transcoded_to_h264_and_copied_as_hevc() {
 fn an_av1_publish_is_transcoded_to_h264() {
     let tmp = tempfile::tempdir().unwrap();
     let source = tmp.path().join("av1.mp4");
-    clip(
+    make_clip_with(
         &source,
-        &[
-            "-c:v",
-            "libsvtav1",
-            "-preset",
-            "12",
-            "-g",
-            "60",
-            "-svtav1-params",
-            "keyint=60",
-        ],
+        6,
+        &["-c:v", "libsvtav1", "-preset", "12", "-g", "60"],
     );
     let dev = Dev::start(
         "av1",

@@ -250,14 +250,7 @@ fn audio_that_starts_3_s_late_is_preceded_by_silence() {
 
 /// A `dev` with a passthrough rendition and a 240p one.
 fn passthrough_dev(channel: &str, tmp: &Path) -> Dev {
-    let prof = tmp.join("pass.yaml");
-    fs::write(
-        &prof,
-        "name: pass\nsegment_duration: 2\ngop: 2\nencoder: x264\npreset: p1\nallow_cpu: true\n\
-         video:\n  - name: source\n    passthrough: true\n  - name: 240p\n    width: 426\n    height: 240\n    bitrate: 300k\n\
-         audio:\n  - name: audio\n    bitrate: 96k\n    channels: 2\n    sample_rate: 48000\n",
-    )
-    .unwrap();
+    let prof = passthrough_profile(tmp);
     Dev::start(
         channel,
         &["--grace", "8", "--profile", prof.to_str().unwrap()],

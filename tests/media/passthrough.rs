@@ -7,22 +7,13 @@ use super::orientation::{
 };
 use super::*;
 
-/// `clip` through a profile of its copy (`source`), a 240p rendition and
-/// AAC, into `out`.
+/// `clip` through [`passthrough_profile`] into `out`.
 pub(super) fn transcode_with_passthrough(clip: &Path, out: &Path, tmp: &Path) {
-    let profile = tmp.join("passthrough.yaml");
-    fs::write(
-        &profile,
-        "name: copy\nsegment_duration: 2\ngop: 2\nencoder: x264\npreset: p1\nallow_cpu: true\n\
-         video:\n  - name: source\n    passthrough: true\n  - name: 240p\n    width: 426\n    height: 240\n    bitrate: 300k\n\
-         audio:\n  - name: audio\n    bitrate: 96k\n    channels: 2\n    sample_rate: 48000\n",
-    )
-    .unwrap();
     assert_ok(&run(livefleet()
         .arg("transcode")
         .arg(clip)
         .arg("--profile")
-        .arg(&profile)
+        .arg(passthrough_profile(tmp))
         .arg("--out")
         .arg(out)));
 }
@@ -96,29 +87,7 @@ fn an_hevc_file_is_copied_as_hevc_beside_the_h264_renditions() {
     // adaptation set of its own.
     let tmp = tempfile::tempdir().unwrap();
     let clip = tmp.path().join("hevc.mp4");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=640x360:rate=30",
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=sample_rate=48000",
-        "-t",
-        "4",
-        "-c:v",
-        "libx265",
-        "-preset",
-        "ultrafast",
-        "-x265-params",
-        "keyint=60:min-keyint=60:open-gop=0:log-level=error",
-        "-tag:v",
-        "hvc1",
-        "-c:a",
-        "aac",
-        clip.to_str().unwrap(),
-    ]);
+    make_clip_with(&clip, 4, &HEVC);
     let out = tmp.path().join("out");
     transcode_with_passthrough(&clip, &out, tmp.path());
     let entries = "stream=codec_name,codec_tag_string,width,height";
@@ -150,13 +119,7 @@ fn a_passthrough_of_a_codec_the_packager_does_not_carry_is_refused_by_name() {
         "mpeg4",
         clip.to_str().unwrap(),
     ]);
-    let profile = tmp.path().join("passthrough.yaml");
-    fs::write(
-        &profile,
-        "name: copy\nsegment_duration: 2\ngop: 2\nencoder: x264\npreset: p1\nallow_cpu: true\n\
-         video:\n  - name: source\n    passthrough: true\n  - name: 240p\n    width: 320\n    height: 240\n    bitrate: 300k\n",
-    )
-    .unwrap();
+    let profile = passthrough_profile(tmp.path());
     let r = run(livefleet()
         .arg("transcode")
         .arg(&clip)

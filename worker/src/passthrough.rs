@@ -133,10 +133,9 @@ pub struct StoredPicture {
 pub fn stored_picture(frame: &ff::frame::Video, turn: Turn) -> StoredPicture {
     let (width, height) = turn.shown(frame.width(), frame.height());
     let (num, den) = crate::ladder::pixel_aspect(frame.aspect_ratio());
-    let pixel_aspect = if (width, height) == (frame.width(), frame.height()) {
-        (num, den)
-    } else {
-        (den, num)
+    let pixel_aspect = match turn {
+        Turn::Clockwise | Turn::Counterclockwise => (den, num),
+        Turn::Upright | Turn::Half => (num, den),
     };
     StoredPicture {
         width,

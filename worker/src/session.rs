@@ -117,7 +117,7 @@ pub(crate) fn run(
     let info = source.info();
     let vtb = info.video.time_base;
     let PathChoice { path, device } = b.video_path(&info.video)?;
-    let rotation = info.video.rotation;
+    let turn = info.video.rotation.turn();
     let mut decode =
         VideoDecode::open(&info.video, device.as_deref().filter(|_| path.gpu_decode()))?;
     let video_extradata = source::extradata(&info.video.parameters);
@@ -171,8 +171,8 @@ pub(crate) fn run(
                     v,
                     TrackId(i),
                     (video_codec, &video_extradata),
-                    stored_picture(&first, rotation.turn()),
-                    rotation.turn(),
+                    stored_picture(&first, turn),
+                    turn,
                     src_fps,
                 )?;
                 specs.push(spec);
