@@ -16,6 +16,20 @@ pub fn spawn(cmd: &mut Command, what: &str) -> Killed {
     )
 }
 
+/// Waits until something listens on 127.0.0.1:`port` (at most 30 s): a
+/// publisher started before its server listens fails at once, and its
+/// channel would be counted as running.
+fn wait_for_port(port: u16, what: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} does not listen on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 fn livefleet() -> Command {
     Command::new(env!("CARGO_BIN_EXE_livefleet"))
 }
@@ -42,7 +56,10 @@ fn publisher(clip: &Path, url: &str) -> Killed {
 /// One side of the comparison: adds a channel, says where its segments land.
 pub trait Side {
     fn name(&self) -> &'static str;
-    fn add(&mut self, n: usize, clip: &Path) -> PathBuf;
+    /// Adds channel `n`, published from `clip`; the directories of its
+    /// renditions' segments (every one is watched: a rendition that falls
+    /// behind is a channel that does).
+    fn add(&mut self, n: usize, clip: &Path) -> Vec<PathBuf>;
     /// The processes doing the side's work (not the publishers).
     fn service_pids(&self) -> Vec<u32>;
 }
@@ -69,7 +86,7 @@ impl Ours {
                 .arg(dir.join("nats")),
             "nats-server",
         );
-        std::thread::sleep(Duration::from_secs(1));
+        wait_for_port(nats_port, "nats-server");
         let nats_url = format!("nats://127.0.0.1:{nats_port}");
         let rtmp = crate::common::free_port();
         let data = dir.join("out");
@@ -87,7 +104,7 @@ impl Ours {
                 .arg(&data),
             "livefleet worker",
         );
-        std::thread::sleep(Duration::from_secs(2));
+        wait_for_port(rtmp, "livefleet ingest");
         Self {
             nats_url,
             rtmp,
@@ -104,7 +121,7 @@ impl Side for Ours {
         "livefleet (1 worker)"
     }
 
-    fn add(&mut self, n: usize, clip: &Path) -> PathBuf {
+    fn add(&mut self, n: usize, clip: &Path) -> Vec<PathBuf> {
         let key = format!("capacity-key-{n:04}");
         let ok = livefleet()
             .args([
@@ -128,7 +145,11 @@ impl Side for Ours {
             clip,
             &format!("rtmp://127.0.0.1:{}/live/{key}", self.rtmp),
         ));
-        self.data.join(format!("live/ch{n}/360p"))
+        let channel = self.data.join(format!("live/ch{n}"));
+        ["360p", "240p", "audio"]
+            .iter()
+            .map(|r| channel.join(r))
+            .collect()
     }
 
     fn service_pids(&self) -> Vec<u32> {
@@ -166,7 +187,7 @@ impl Cli {
                 .arg(dir),
             "nginx (apt-get install nginx-light libnginx-mod-rtmp)",
         );
-        std::thread::sleep(Duration::from_secs(1));
+        wait_for_port(port, "nginx-rtmp");
         Self {
             rtmp: port,
             out: dir.join("out"),
@@ -182,7 +203,7 @@ impl Side for Cli {
         "ffmpeg CLI per channel"
     }
 
-    fn add(&mut self, n: usize, clip: &Path) -> PathBuf {
+    fn add(&mut self, n: usize, clip: &Path) -> Vec<PathBuf> {
         let url = format!("rtmp://127.0.0.1:{}/live/ch{n}", self.rtmp);
         self.publishers.push(publisher(clip, &url));
         std::thread::sleep(Duration::from_millis(700));
@@ -216,7 +237,8 @@ impl Side for Cli {
                 .arg(format!("{o}/v%v/index.m3u8")),
             "ffmpeg CLI",
         ));
-        out.join("v0")
+        // v0 carries the 360p video and the audio, v1 the 240p.
+        vec![out.join("v0"), out.join("v1")]
     }
 
     fn service_pids(&self) -> Vec<u32> {
