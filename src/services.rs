@@ -43,7 +43,7 @@ pub async fn ingest(
             Some(client) => RegistryGate::with_placement(registry, client),
             None => RegistryGate::new(registry),
         }),
-        Arc::new(BusSink::new(publisher).with_metrics(metrics.clone())),
+        Arc::new(BusSink::new(publisher, js).with_metrics(metrics.clone())),
         metrics,
         async move { stop.cancelled().await },
     )

@@ -185,7 +185,7 @@ impl Writer {
                 }
                 self.channel(&channel).flush_at = Some(Instant::now() + SETTLE);
             }
-            ChannelEvent::Broadcast(_) => {}
+            ChannelEvent::Broadcast(_) | ChannelEvent::Refusal(_) => {}
         }
     }
 

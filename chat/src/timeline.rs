@@ -64,6 +64,7 @@ impl Timeline {
                 t.live = true;
             }
             ChannelEvent::Broadcast(b) => t.live = b.state == BroadcastState::Started,
+            ChannelEvent::Refusal(_) => {}
         }
     }
 

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::Mutex;
 
+use async_nats::jetstream;
 use livefleet_base::{ChannelName, MediaPacket};
 use livefleet_bus::{ChannelRegistry, MediaPublisher};
 
@@ -123,18 +124,21 @@ impl PublishGate for RegistryGate {
     }
 }
 
-/// Publishes media packets into the JetStream media stream.
+/// Publishes media packets into the JetStream media stream, and reads the
+/// refusals workers publish on the events stream.
 pub struct BusSink {
     publisher: MediaPublisher,
+    js: jetstream::Context,
     metrics: Option<IngestMetrics>,
     /// The publisher's counts last added to the metrics (redelivered, lost).
     exported: Mutex<(u64, u64)>,
 }
 
 impl BusSink {
-    pub fn new(publisher: MediaPublisher) -> Self {
+    pub fn new(publisher: MediaPublisher, js: jetstream::Context) -> Self {
         Self {
             publisher,
+            js,
             metrics: None,
             exported: Mutex::new((0, 0)),
         }
@@ -171,5 +175,16 @@ impl MediaSink for BusSink {
             });
         self.export();
         result
+    }
+
+    async fn refusal(&self, channel: &ChannelName, session: u32) -> Option<String> {
+        match livefleet_bus::last_refusal(&self.js, channel).await {
+            Ok(Some(r)) if r.session == session => Some(r.reason),
+            Ok(_) => None,
+            Err(e) => {
+                tracing::debug!(%channel, error = %e, "cannot read the worker's refusals; the publish goes on");
+                None
+            }
+        }
     }
 }

@@ -15,8 +15,9 @@ pub struct Refusal {
     pub code: RefusalCode,
     pub reason: String,
     /// The reason as a metric label, from a fixed set (`unknown_key`, `busy`,
-    /// `no_capacity`, `scheduler`, `registry`, `deleted`, `key_changed`;
-    /// `bad_name` / `denied` when not given).
+    /// `no_capacity`, `scheduler`, `registry`, `deleted`, `key_changed`,
+    /// `worker` for a running publish its worker gave up on; `bad_name` /
+    /// `denied` when not given).
     pub kind: &'static str,
 }
 

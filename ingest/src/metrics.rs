@@ -7,9 +7,9 @@ use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 pub struct IngestMetrics {
     /// `livefleet_ingest_connections`: connections open now.
     pub connections: IntGauge,
-    /// `livefleet_ingest_publishes_total{result="accepted|refused|revoked"}`
+    /// `livefleet_ingest_publishes_total{result="accepted|refused|revoked|ended_by_worker"}`
     /// (revoked: a running publish ended because its channel was deleted or
-    /// its stream key changed).
+    /// its stream key changed; ended_by_worker: its worker gave up on it).
     pub publishes: IntCounterVec,
     /// `livefleet_ingest_publishers`: publishes running now.
     pub publishers: IntGauge,
@@ -42,6 +42,9 @@ pub struct IngestMetrics {
 }
 
 /// Every `kind` of `livefleet_ingest_protocol_errors_total`.
+/// `publishes_total`'s result for a publish its worker gave up on.
+pub(crate) const ENDED_BY_WORKER: &str = "ended_by_worker";
+
 const PROTOCOL_ERROR_KINDS: [&str; 16] = [
     "handshake",
     "chunk",
@@ -150,7 +153,7 @@ impl IngestMetrics {
         ] {
             m.refusals.with_label_values(&[reason]);
         }
-        for result in ["accepted", "refused", "revoked"] {
+        for result in ["accepted", "refused", "revoked", ENDED_BY_WORKER] {
             m.publishes.with_label_values(&[result]);
         }
         for kind in PROTOCOL_ERROR_KINDS {

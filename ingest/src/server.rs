@@ -20,6 +20,7 @@ use crate::connection::{
     ConnectionEvent, ConnectionSettings, ProtocolError, PublishRequest, RtmpConnection,
 };
 use crate::handshakes::{Handshakes, Ticket};
+use crate::metrics::ENDED_BY_WORKER;
 use crate::{IngestConfig, IngestMetrics, MediaSink, PublishGate, Refusal};
 
 const READ_BUFFER: usize = 64 * 1024;
@@ -38,6 +39,24 @@ fn recheck_bound(config: &IngestConfig) -> Duration {
         .publish_recheck
         .clamp(Duration::from_millis(100), Duration::from_secs(2))
 }
+/// The refusal kind of a publish its worker gave up on.
+const WORKER: &str = "worker";
+
+/// Whether a running publish may go on: its gate's recheck (the channel and
+/// its key still there), then whether the worker gave up on its session.
+async fn recheck_publish(
+    shared: &Shared,
+    stream_key: &str,
+    channel: &ChannelName,
+    session: u32,
+) -> Result<(), Refusal> {
+    shared.gate.recheck(stream_key, channel).await?;
+    match shared.sink.refusal(channel, session).await {
+        Some(reason) => Err(Refusal::denied(reason).because(WORKER)),
+        None => Ok(()),
+    }
+}
+
 /// How long a refused client gets to read its error status before the socket closes.
 const REFUSAL_LINGER: Duration = Duration::from_secs(2);
 
@@ -268,10 +287,10 @@ async fn drive<'a>(
             // publish nor ends it, and its wait is bounded.
             _ = recheck.tick(), if live.is_some() && pending.is_none() => {
                 if let Some(l) = live.as_ref() {
-                    let (key, channel) = (l.stream_key.clone(), l.channel.clone());
+                    let (key, channel, session) = (l.stream_key.clone(), l.channel.clone(), l.session);
                     let bound = recheck_bound(config);
                     pending = Some(Box::pin(async move {
-                        timeout(bound, shared.gate.recheck(&key, &channel)).await
+                        timeout(bound, recheck_publish(shared, &key, &channel, session)).await
                     }));
                 }
                 continue;
@@ -283,7 +302,8 @@ async fn drive<'a>(
                     Ok(Ok(())) => {}
                     Err(_) => debug!(channel = %l.channel, "the publish recheck timed out; it goes on"),
                     Ok(Err(refusal)) => {
-                        shared.metrics.publishes.with_label_values(&["revoked"]).inc();
+                        let result = if refusal.kind == WORKER { ENDED_BY_WORKER } else { "revoked" };
+                        shared.metrics.publishes.with_label_values(&[result]).inc();
                         for event in conn.end_publish(refusal.code.as_str(), &refusal.reason) {
                             if let ConnectionEvent::Send(bytes) = event {
                                 let _ = timeout(config.idle_timeout, socket.write_all(&bytes)).await;

@@ -20,6 +20,14 @@ pub struct SinkError {
 #[async_trait::async_trait]
 pub trait MediaSink: Send + Sync + 'static {
     async fn publish(&self, channel: &ChannelName, packet: MediaPacket) -> Result<(), SinkError>;
+
+    /// Asked at each recheck of a running publish: why the media's consumer
+    /// (the worker) gave up on publish `session` of `channel`, if it did. The
+    /// publish is then ended with that reason. A sink that cannot tell (its
+    /// store is down) answers `None`: an outage never cuts a publisher off.
+    async fn refusal(&self, _channel: &ChannelName, _session: u32) -> Option<String> {
+        None
+    }
 }
 
 /// A sink that hands packets to a tokio channel.

@@ -135,6 +135,12 @@ impl Client {
         let mut seen = false;
         for r in results {
             match r {
+                // The server's error status (a refused or ended publish), as OBS shows it.
+                ClientSessionResult::RaisedEvent(
+                    ClientSessionEvent::UnhandleableOnStatusCode { code },
+                ) if code.starts_with("NetStream.Publish.") => {
+                    return Err(format!("the server said {code}"));
+                }
                 ClientSessionResult::RaisedEvent(e) => seen |= want(&e),
                 other => self.send(other)?,
             }
@@ -156,7 +162,8 @@ impl Client {
     }
 }
 
-/// Publishes `file` to `url` (`rtmp://HOST:PORT/APP/KEY`) at real time.
+/// Publishes `file` to `url` (`rtmp://HOST:PORT/APP/KEY`) at real time. An
+/// error status from the server (`NetStream.Publish.Denied`) is the error.
 pub fn publish_enhanced(url: &str, file: &Path) -> Result<(), String> {
     let tags = tags(file)?;
     let rest = url.strip_prefix("rtmp://").ok_or("not an rtmp:// URL")?;

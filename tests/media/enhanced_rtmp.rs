@@ -66,3 +66,35 @@ fn an_av1_publish_is_transcoded_to_h264() {
     assert_eq!(codec, "h264,640");
     assert!(probed_seconds(&dir.join("360p/index.m3u8")) > 5.0);
 }
+
+/// An AV1 publish on a profile whose passthrough copies only H.264 and
+/// HEVC: the worker cannot run the session, so the publisher is told (an
+/// RTMP error status, as OBS shows one) instead of streaming into nothing.
+#[test]
+fn a_publish_the_worker_gives_up_on_is_ended_with_its_reason() {
+    let tmp = tempfile::tempdir().unwrap();
+    let source = tmp.path().join("av1.mp4");
+    make_clip_with(
+        &source,
+        20,
+        &["-c:v", "libsvtav1", "-preset", "12", "-g", "60"],
+    );
+    let dev = passthrough_dev("av1copy", tmp.path());
+    let started = std::time::Instant::now();
+    let refused = publish_enhanced(&dev.publish_url, &source).unwrap_err();
+    assert!(refused.contains("NetStream.Publish.Denied"), "{refused}");
+    // Told while the 20 s clip still had most of its way to go.
+    assert!(started.elapsed().as_secs() < 12, "{:?}", started.elapsed());
+    let log = dev.log();
+    assert!(
+        log.contains("publish ended: the worker stopped transcoding this publish")
+            && log.contains("passthrough copies H.264 or HEVC; this source is AV1"),
+        "{log}"
+    );
+    let (_, _, metrics) = http_get(&format!("{}/metrics", dev.http));
+    let metrics = String::from_utf8_lossy(&metrics);
+    assert!(
+        metrics.contains("livefleet_ingest_publishes_total{result=\"ended_by_worker\"} 1"),
+        "{metrics}"
+    );
+}

@@ -129,6 +129,7 @@ pub fn run_channel(
                     Err(e @ PipelineError::StagePanicked { .. }) => {
                         // A bug, not bad input: end the broadcast with what is stored and stop the channel.
                         tracing::error!(session, error = %e, "publish session failed; the channel stops");
+                        refuse(ch, session, &e);
                         let _ = broadcast.finish();
                         return Err(e);
                     }
@@ -137,7 +138,10 @@ pub fn run_channel(
                         let _ = broadcast.abandon();
                         return Err(e);
                     }
-                    Err(e) => tracing::error!(session, error = %e, "publish session failed"),
+                    Err(e) => {
+                        tracing::error!(session, error = %e, "publish session failed; its publish is ended");
+                        refuse(ch, session, &e);
+                    }
                 }
                 tracing::info!(
                     session,
@@ -185,6 +189,18 @@ pub fn run_channel(
 fn announce(ch: &LiveChannel, state: BroadcastState, broadcast: i64) {
     if let Some(events) = &ch.progress.events {
         events.broadcast(state, broadcast);
+    }
+}
+
+/// The rest of a failed session is ignored (the feed waits for a new
+/// configuration), so a publisher that went on would stream into nothing: its
+/// ingest is told to end the publish, and the publisher sees why.
+fn refuse(ch: &LiveChannel, session: u32, error: &PipelineError) {
+    if let Some(events) = &ch.progress.events {
+        events.refused(
+            session,
+            &format!("the worker stopped transcoding this publish: {error}"),
+        );
     }
 }
 

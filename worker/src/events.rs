@@ -1,12 +1,14 @@
 //! The channel events a worker publishes on the bus: each closed segment
 //! (once per number, from the first video rendition to close it) and each
-//! broadcast's start and stop. The chat relays key messages to them.
+//! broadcast's start and stop. The chat relays key messages to them. A
+//! publish session the worker gave up on is announced too: its ingest ends
+//! that publish with the reason.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_nats::jetstream;
 use livefleet_base::{now_unix_ms, ChannelName};
-use livefleet_bus::{BroadcastEvent, BroadcastState, ChannelEvent, SegmentEvent};
+use livefleet_bus::{BroadcastEvent, BroadcastState, ChannelEvent, PublishRefusal, SegmentEvent};
 use livefleet_packager::ClosedSegment;
 
 /// Where a channel's events go. Publishing never blocks the caller.
@@ -66,5 +68,11 @@ impl ChannelEvents {
             broadcast,
             at_ms: now_unix_ms(),
         }));
+    }
+
+    /// The worker gave up on publish `session` (the rest of it is ignored):
+    /// its ingest ends the publish, telling the publisher `reason`.
+    pub fn refused(&self, session: u32, reason: &str) {
+        self.publish(ChannelEvent::Refusal(PublishRefusal::new(session, reason)));
     }
 }

@@ -1,5 +1,7 @@
 //! Channel events on the bus: a worker says when a segment closes and when a
-//! broadcast starts or stops; the chat relays listen.
+//! broadcast starts or stops; the chat relays listen. A worker that gives up
+//! on a publish session says so too ([`PublishRefusal`]); the ingest ends that
+//! publish.
 //!
 //! The events live in the JetStream stream [`EVENTS_STREAM`], a bounded number
 //! per subject, so a relay that starts in the middle of a broadcast learns
@@ -7,6 +9,7 @@
 //!
 //! ```text
 //! worker --publish_event--> LIVEFLEET_EVENTS (events.segment.<channel>, events.broadcast.<channel>) --subscribe_events--> chat relay
+//!                                           (events.refusal.<channel>) --last_refusal--> ingest
 //! ```
 //!
 //! Publishing never waits for the stream: an event that cannot be stored is
@@ -20,6 +23,8 @@ use futures::StreamExt;
 use livefleet_base::ChannelName;
 use serde::{Deserialize, Serialize};
 
+pub use crate::refusal::PublishRefusal;
+use crate::refusal::REFUSAL;
 use crate::replication::{ensure_stream, StreamKind};
 use crate::BusError;
 
@@ -72,6 +77,8 @@ pub enum BroadcastState {
 pub enum ChannelEvent {
     Segment(SegmentEvent),
     Broadcast(BroadcastEvent),
+    /// A worker gave up on a publish session; its ingest ends that publish.
+    Refusal(PublishRefusal),
 }
 
 impl ChannelEvent {
@@ -79,14 +86,16 @@ impl ChannelEvent {
         let kind = match self {
             Self::Segment(_) => "segment",
             Self::Broadcast(_) => "broadcast",
+            Self::Refusal(_) => REFUSAL,
         };
-        format!("{PREFIX}.{kind}.{channel}")
+        subject(kind, channel)
     }
 
     fn body(&self) -> Vec<u8> {
         match self {
             Self::Segment(e) => serde_json::to_vec(e),
             Self::Broadcast(e) => serde_json::to_vec(e),
+            Self::Refusal(e) => serde_json::to_vec(e),
         }
         .unwrap_or_default()
     }
@@ -108,11 +117,17 @@ impl ChannelEvent {
         let event = match kind {
             "segment" => serde_json::from_slice(body).map(ChannelEvent::Segment),
             "broadcast" => serde_json::from_slice(body).map(ChannelEvent::Broadcast),
+            REFUSAL => PublishRefusal::parse(body).map(ChannelEvent::Refusal),
             other => return Err(bad(format!("unknown event kind {other:?}"))),
         }
         .map_err(|e| bad(e.to_string()))?;
         Ok((channel, event))
     }
+}
+
+/// The subject of `channel`'s events of `kind`.
+pub(crate) fn subject(kind: &str, channel: &ChannelName) -> String {
+    format!("{PREFIX}.{kind}.{channel}")
 }
 
 /// A message on the events subjects that is not an event.
@@ -218,7 +233,13 @@ mod tests {
             duration_ms: 2_000,
         });
         let parsed = ChannelEvent::parse(&event.subject(&channel), &event.body()).unwrap();
-        assert_eq!(parsed, (channel, event));
+        assert_eq!(parsed, (channel.clone(), event));
+        let refusal = ChannelEvent::Refusal(PublishRefusal::new(
+            9,
+            "rendition source: passthrough copies H.264 or HEVC",
+        ));
+        let parsed = ChannelEvent::parse(&refusal.subject(&channel), &refusal.body()).unwrap();
+        assert_eq!(parsed, (channel, refusal));
     }
 
     #[test]
@@ -228,6 +249,7 @@ mod tests {
             ("livefleet.events.other.demo", b"{}"),
             ("livefleet.events.segment.demo", b"{\"number\":-1}"),
             ("livefleet.events.segment", b"{}"),
+            ("livefleet.events.refusal.demo", b"{\"session\":1}"),
             ("other.subject", b"{}"),
         ] {
             assert!(ChannelEvent::parse(subject, body).is_err(), "{subject}");

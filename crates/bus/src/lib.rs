@@ -16,7 +16,8 @@
 //! - the archive index ([`BroadcastIndex`]): one record per archived
 //!   broadcast, from the workers to the admin API;
 //! - channel events ([`events`]): segment closes and broadcast starts and
-//!   stops, from the workers to the chat relays.
+//!   stops, from the workers to the chat relays, and the publish sessions a
+//!   worker gave up on ([`PublishRefusal`]), from the workers to the ingest.
 //!
 //! ```text
 //! ingest --MediaPublisher--> LIVEFLEET_MEDIA (media.<channel>.*) --MediaSubscription--> worker
@@ -30,6 +31,7 @@ mod error;
 pub mod events;
 pub mod fragment;
 mod media;
+mod refusal;
 mod registry;
 pub mod replication;
 mod server;
@@ -48,6 +50,7 @@ pub use media::{
     channel_subjects, ensure_media_stream, subscribe_media, MediaPublisher, MediaStart,
     MediaStreamConfig, MediaSubscription, MEDIA_STREAM,
 };
+pub use refusal::{last_refusal, PublishRefusal};
 pub use registry::{ChannelChange, ChannelRecord, ChannelRegistry, ChannelWatch, REGISTRY_BUCKET};
 pub use replication::{
     configure_replication, open_kv_bucket, Replication, StreamError, StreamKind,

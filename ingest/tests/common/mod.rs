@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use livefleet_base::{ChannelName, MediaPacket, PacketKind};
-use livefleet_ingest::{serve, ChannelSink, IngestConfig, IngestMetrics, PublishGate, StaticKeys};
+use livefleet_ingest::{
+    serve, ChannelSink, IngestConfig, IngestMetrics, MediaSink, PublishGate, StaticKeys,
+};
 use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
 use rml_rtmp::sessions::{
     ClientSession, ClientSessionConfig, ClientSessionEvent, ClientSessionResult, PublishRequestType,
@@ -58,6 +60,16 @@ impl TestIngest {
 
     /// The ingest asking `gate` who may publish.
     pub async fn start_with_gate(gate: Arc<dyn PublishGate>, config: IngestConfig) -> Self {
+        Self::start_with_sink(gate, config, |sink| Arc::new(sink)).await
+    }
+
+    /// The ingest asking `gate` who may publish, its packets going through
+    /// the sink `wrap` makes of the test's channel sink.
+    pub async fn start_with_sink(
+        gate: Arc<dyn PublishGate>,
+        config: IngestConfig,
+        wrap: impl FnOnce(ChannelSink) -> Arc<dyn MediaSink>,
+    ) -> Self {
         init_tracing();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -68,7 +80,7 @@ impl TestIngest {
             listener,
             config,
             gate,
-            Arc::new(sink),
+            wrap(sink),
             metrics.clone(),
             async move {
                 let _ = stopped.await;
