@@ -271,3 +271,32 @@ fn without_the_archive_segments_are_deleted_once_they_have_left_the_window() {
         .unwrap_or(0.0);
     assert!(deleted >= 9.0, "deletes counted: {deleted}");
 }
+
+/// A bug's panic in a worker thread (injected: no input causes one) ends the
+/// broadcast; the publisher is told why, and the channel runs again for
+/// the next publish.
+#[test]
+fn after_a_worker_thread_panics_the_publisher_is_told_and_the_next_publish_runs() {
+    let failpoint = [("LIVEFLEET_FAILPOINT".to_owned(), "audio-thread".to_owned())];
+    let dev = Dev::start_env("panic", &["--grace", "2"], &failpoint);
+    let (ok, err) = Publisher::ffmpeg(&dev.publish_url, 30).finish();
+    assert!(!ok, "the publisher streamed on: {err}");
+    assert!(err.contains("the audio thread panicked"), "{err}");
+    let (ok, err) = Publisher::ffmpeg(&dev.publish_url, 8).finish();
+    assert!(ok, "the second publish failed: {err}");
+    // The first broadcast ended at the panic, without waiting for its publisher.
+    dev.wait_for(30, "the second broadcast's end", || {
+        let log = dev.log();
+        log.contains("the channel's thread ended; starting it again")
+            && log.contains("broadcast ended; live-to-VOD manifests written")
+    });
+    check_presentation(&dev.channel_dir(), &["360p", "240p"], "audio", 2.0, 3);
+    let (_, _, metrics) = http_get(&format!("{}/metrics", dev.http));
+    let metrics = text(&metrics);
+    for line in [
+        "livefleet_worker_channel_failures_total{kind=\"panic\"} 1",
+        "livefleet_ingest_publishes_total{result=\"ended_by_worker\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
+}

@@ -110,12 +110,13 @@ pub fn run_channel(
         if !std::mem::take(&mut continued) {
             announce(ch, BroadcastState::Started, started);
         }
-        let mut broadcast = match resume.take() {
+        let broadcast = match resume.take() {
             Some((state, end)) => {
-                Broadcast::resume(config, make_sink(), ch.progress.clone(), state, end)?
+                Broadcast::resume(config, make_sink(), ch.progress.clone(), state, end)
             }
-            None => Broadcast::new(config, make_sink(), ch.progress.clone())?,
+            None => Broadcast::new(config, make_sink(), ch.progress.clone()),
         };
+        let mut broadcast = broadcast.inspect_err(|e| refuse(ch, source.session, e))?;
         let mut source = Some(source);
         loop {
             if let Some(mut s) = source.take() {
@@ -127,7 +128,8 @@ pub fn run_channel(
                 match ran {
                     Ok(()) => {}
                     Err(e @ PipelineError::StagePanicked { .. }) => {
-                        // A bug, not bad input: end the broadcast with what is stored and stop the channel.
+                        // A bug, not bad input: end the broadcast with what is stored and stop the
+                        // channel's thread; the node starts the channel again for the next publish.
                         tracing::error!(session, error = %e, "publish session failed; the channel stops");
                         refuse(ch, session, &e);
                         let _ = broadcast.finish();

@@ -70,7 +70,7 @@ pub enum PipelineError {
     NoVideoPath(#[from] crate::video_path::NoPath),
     #[error("preparing the decoded picture (deinterlacing, turning): {0}")]
     Picture(crate::filter_chain::FilterError),
-    #[error("the {stage} thread panicked; the channel ends")]
+    #[error("the {stage} thread panicked; the broadcast ends")]
     StagePanicked { stage: String },
 }
 

@@ -48,6 +48,7 @@ pub mod encoder;
 pub mod error;
 pub mod events;
 mod failover_state;
+mod failpoint;
 #[cfg(test)]
 mod fallback_tests;
 pub mod feed;

@@ -4,7 +4,9 @@
 //! one worker runs every channel of the registry: it
 //! watches the registry, starts a channel when it appears (its media
 //! subscription starts at the latest keyframe, so a worker started mid-stream
-//! joins at once) and stops it when it is deleted.
+//! joins at once) and stops it when it is deleted. A channel whose thread
+//! ended (a worker thread panicked, its broadcast could not start) is started
+//! again, so the publisher's next session is transcoded.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,13 +14,17 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 use livefleet_base::ChannelName;
-use livefleet_bus::{ChannelChange, ChannelRegistry};
+use livefleet_bus::{ChannelChange, ChannelRecord, ChannelRegistry};
 use livefleet_storage::Storage;
 use prometheus::Registry;
 
 use crate::node::{ChannelRun, MakeSink, NodeBase, RunSpec};
 pub use crate::node::{WorkerConfig, WorkerMetrics};
 use crate::sink::{OutputSink, WriterSink};
+
+/// How often the node looks for channels whose thread ended (a worker
+/// thread's panic stops a channel), to start them again.
+const RESTART_CHECK: Duration = Duration::from_secs(2);
 
 /// How long a stopping node waits for the archives it is making.
 const ARCHIVE_DRAIN: Duration = Duration::from_secs(20);
@@ -55,6 +61,10 @@ pub async fn run(
         }
     };
     let mut running: HashMap<ChannelName, ChannelRun> = HashMap::new();
+    // The registry's channels, to start again one whose thread ended.
+    let mut records: HashMap<ChannelName, ChannelRecord> = HashMap::new();
+    let mut supervise = tokio::time::interval(RESTART_CHECK);
+    supervise.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(shutdown);
     'watch: loop {
         let mut watch = match registry.watch_with_current().await {
@@ -73,30 +83,12 @@ pub async fn run(
                     Some(Ok(ChannelChange::Put(rec))) => {
                         running.retain(|_, r| !r.is_finished());
                         if !running.contains_key(&rec.name) {
-                            let spec = RunSpec {
-                                timing: config.timing.clone(),
-                                generation: None,
-                                resume: None,
-                                fleet: false,
-                            };
-                            let (archiver, prefix) = (base.archiver.clone(), format!("live/{}/", rec.name));
-                            let (channel, runtime) = (rec.name.clone(), tokio::runtime::Handle::current());
-                            let make_sink: MakeSink = Box::new(move |writer| -> Box<dyn OutputSink> {
-                                Box::new(WriterSink::new(writer.clone(), prefix.clone()).archiving(archiver.clone(), channel.clone(), runtime.clone()))
-                            });
-                            match ChannelRun::start(&base, &js, &rec, spec, make_sink) {
-                                Ok(r) => {
-                                    running.insert(rec.name.clone(), r);
-                                    base.started(true);
-                                }
-                                Err(e) => {
-                                    tracing::error!(channel = %rec.name, error = %e, "cannot run channel");
-                                    base.started(false);
-                                }
-                            }
+                            start(&base, &js, &config, &rec, &mut running);
                         }
+                        records.insert(rec.name.clone(), rec);
                     }
                     Some(Ok(ChannelChange::Deleted(name))) => {
+                        records.remove(&name);
                         if let Some(r) = running.remove(&name) {
                             tracing::info!(channel = %name, "channel deleted; stopping it");
                             r.stop().await;
@@ -109,6 +101,7 @@ pub async fn run(
                         continue 'watch;
                     }
                 },
+                _ = supervise.tick() => restart_ended(&base, &js, &config, &records, &mut running).await,
                 _ = &mut shutdown => break 'watch,
             }
             if let Some(m) = &base.metrics {
@@ -125,4 +118,63 @@ pub async fn run(
     }
     base.archiver.drain(ARCHIVE_DRAIN).await;
     Ok(())
+}
+
+/// Starts `rec`'s channel, writing under `live/<channel>/`.
+fn start(
+    base: &NodeBase,
+    js: &jetstream::Context,
+    config: &WorkerConfig,
+    rec: &ChannelRecord,
+    running: &mut HashMap<ChannelName, ChannelRun>,
+) {
+    let spec = RunSpec {
+        timing: config.timing.clone(),
+        generation: None,
+        resume: None,
+        fleet: false,
+    };
+    let (archiver, prefix) = (base.archiver.clone(), format!("live/{}/", rec.name));
+    let (channel, runtime) = (rec.name.clone(), tokio::runtime::Handle::current());
+    let make_sink: MakeSink = Box::new(move |writer| -> Box<dyn OutputSink> {
+        Box::new(WriterSink::new(writer.clone(), prefix.clone()).archiving(
+            archiver.clone(),
+            channel.clone(),
+            runtime.clone(),
+        ))
+    });
+    match ChannelRun::start(base, js, rec, spec, make_sink) {
+        Ok(r) => {
+            running.insert(rec.name.clone(), r);
+            base.started(true);
+        }
+        Err(e) => {
+            tracing::error!(channel = %rec.name, error = %e, "cannot run channel");
+            base.started(false);
+        }
+    }
+}
+
+/// Starts again every channel of the registry whose thread ended.
+async fn restart_ended(
+    base: &NodeBase,
+    js: &jetstream::Context,
+    config: &WorkerConfig,
+    records: &HashMap<ChannelName, ChannelRecord>,
+    running: &mut HashMap<ChannelName, ChannelRun>,
+) {
+    let ended: Vec<ChannelName> = running
+        .iter()
+        .filter(|(_, r)| r.is_finished())
+        .map(|(c, _)| c.clone())
+        .collect();
+    for channel in ended {
+        if let Some(r) = running.remove(&channel) {
+            r.stop().await;
+        }
+        if let Some(rec) = records.get(&channel) {
+            tracing::warn!(%channel, "the channel's thread ended; starting it again for the next publish");
+            start(base, js, config, rec, running);
+        }
+    }
 }

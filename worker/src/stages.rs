@@ -93,6 +93,7 @@ impl Stages {
             .name("audio".into())
             .spawn(move || {
                 let _e = span.enter();
+                crate::failpoint::hit("audio-thread");
                 if let Err(e) = audio.run(rx, &out, first_track) {
                     tracing::error!(error = %e, "audio stopped");
                     record(&errors, e);
@@ -130,7 +131,7 @@ impl Stages {
         let mut panicked = None;
         for (stage, handle) in self.threads.drain(..) {
             if handle.join().is_err() {
-                tracing::error!(%stage, "pipeline thread panicked; the channel ends");
+                tracing::error!(%stage, "pipeline thread panicked; the broadcast ends");
                 panicked.get_or_insert(PipelineError::StagePanicked { stage });
             }
         }
