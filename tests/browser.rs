@@ -103,6 +103,7 @@ fn dash_js_shaka_and_hls_js_play_live_and_vod_with_default_settings() {
 /// that turns it a quarter) upright, an anamorphic 480x360 at 4:3 as 16:9.
 /// A copy in HEVC, which this Chromium cannot decode, is skipped: the
 /// players pick the H.264 variant of the master and the MPD, without error.
+/// A copy in AV1 plays (hls.js on its own playlist, which has no other).
 #[test]
 fn passthrough_copies_play_in_chromium_as_shown() {
     let data = tempfile::tempdir().unwrap();
@@ -136,12 +137,14 @@ fn passthrough_copies_play_in_chromium_as_shown() {
     ]);
     encode("testsrc2=size=480x360:rate=30,setsar=4/3", "anamorphic.mp4");
     make_clip_with(&data.path().join("hevc.mp4"), 6, &HEVC);
+    make_clip_with(&data.path().join("av1.mp4"), 6, &AV1);
     let profile = passthrough_profile(data.path());
     // The shape each is shown at: width / height.
     let sources = [
         ("sideways", 360.0 / 640.0),
         ("anamorphic", 16.0 / 9.0),
         ("hevc", 16.0 / 9.0),
+        ("av1", 16.0 / 9.0),
     ];
     for (name, _) in sources {
         let done = run(livefleet()

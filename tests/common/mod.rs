@@ -133,6 +133,10 @@ pub const HEVC: [&str; 8] = [
     "hvc1",
 ];
 
+/// ffmpeg's output options for AV1 as OBS's SVT-AV1 encoder makes it: a key
+/// frame (a closed GOP) every 2 s at 30 fps.
+pub const AV1: [&str; 6] = ["-c:v", "libsvtav1", "-preset", "12", "-g", "60"];
+
 /// A `secs`-second 640x360 30 fps clip: testsrc2 + sine, H.264 with B-frames and a
 /// 2 s GOP, AAC, in the container the extension names.
 pub fn make_clip(path: &Path, secs: u32) {

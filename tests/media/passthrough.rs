@@ -130,7 +130,7 @@ fn a_passthrough_of_a_codec_the_packager_does_not_carry_is_refused_by_name() {
     assert!(!r.status.success());
     let err = text(&r.stderr);
     assert!(
-        err.contains("passthrough copies H.264 or HEVC; this source is MPEG4"),
+        err.contains("passthrough copies H.264, HEVC or AV1; this source is MPEG4"),
         "{err}"
     );
 }

@@ -103,9 +103,9 @@ pub enum RenditionFault {
         what: &'static str,
         source: ff::Error,
     },
-    #[error("passthrough needs an H.264 or HEVC source with its configuration: {0}")]
+    #[error("passthrough needs an H.264, HEVC or AV1 source with its configuration: {0}")]
     Passthrough(livefleet_packager::PackagerError),
-    #[error("passthrough copies H.264 or HEVC; this source is {0}: encode this rendition instead (give it a width, height and bitrate)")]
+    #[error("passthrough copies H.264, HEVC or AV1; this source is {0}: encode this rendition instead (give it a width, height and bitrate)")]
     PassthroughCodec(String),
 }
 

@@ -1,12 +1,12 @@
-//! The passthrough stage: the source's H.264 or HEVC copied as a rendition,
-//! its packets turned into samples; segments start on the source keyframes the
-//! [`BoundaryClock`](crate::boundary::BoundaryClock) chose.
+//! The passthrough stage: the source's H.264, HEVC or AV1 copied as a
+//! rendition, its packets turned into samples; segments start on the source
+//! keyframes the [`BoundaryClock`](crate::boundary::BoundaryClock) chose.
 
 use bytes::Bytes;
 use ff::Rational;
 use ffmpeg_next as ff;
 use livefleet_packager::{
-    annexb, Sample, TrackId, TrackMedia, TrackSpec, Turn, VideoCodec, VideoCodecConfig,
+    annexb, av1, Sample, TrackId, TrackMedia, TrackSpec, Turn, VideoCodec, VideoCodecConfig,
 };
 
 use crate::error::RenditionFault;
@@ -20,8 +20,8 @@ const DEFAULT_BITRATE: u64 = 5_000_000;
 /// The copied source rendition of one session.
 pub struct Passthrough {
     pub track: TrackId,
-    /// Length size of the source's NAL units; None = Annex B source.
-    length_size: Option<usize>,
+    /// How the source's packets hold their pictures.
+    layout: Layout,
     shift: Option<i64>,
     started: bool,
     /// Media end so far on the broadcast's timeline (90 kHz).
@@ -32,7 +32,7 @@ impl Passthrough {
     /// The copy of a source of codec `id` (its configuration in
     /// `extradata`) as rendition `v` on `track`, and its packager track: the
     /// source as stored ([`stored_picture`]), with the turn players apply to
-    /// show it. H.264 and HEVC are copied; other codecs are refused by name.
+    /// show it. H.264, HEVC and AV1 are copied; other codecs are refused by name.
     pub fn open(
         v: &PlannedVideo,
         track: TrackId,
@@ -51,7 +51,7 @@ impl Passthrough {
             .map_err(|e| fault(RenditionFault::Passthrough(e)))?;
         let copy = Self {
             track,
-            length_size: length_size(packaged, extradata),
+            layout: Layout::of(packaged, extradata),
             shift: None,
             started: false,
             end_90k: 0,
@@ -99,10 +99,14 @@ impl Passthrough {
         );
         let shift = *self.shift.get_or_insert((pts - dts).max(0));
         let raw = packet.data().unwrap_or_default();
-        let data = match self.length_size {
-            Some(4) => raw.to_vec(),
-            Some(n) => relength(raw, n),
-            None => annexb::to_length_prefixed(raw),
+        let data = match self.layout {
+            Layout::Lengths(4) => raw.to_vec(),
+            Layout::Lengths(n) => relength(raw, n),
+            Layout::AnnexB => annexb::to_length_prefixed(raw),
+            Layout::Obus => av1::to_sample(raw).unwrap_or_else(|(kept, why)| {
+                tracing::warn!(pts, error = %why, "an AV1 temporal unit does not parse; copied as it came");
+                kept
+            }),
         };
         let duration = packet.duration().max(0);
         let duration_90k = timeline.to_90k(duration, time_base) - timeline.to_90k(0, time_base);
@@ -144,14 +148,32 @@ pub fn stored_picture(frame: &ff::frame::Video, turn: Turn) -> StoredPicture {
     }
 }
 
-/// The NAL unit length size a configuration record declares (`avcC` byte
-/// 4, `hvcC` byte 21); `None` for Annex B headers (start codes in-band).
-fn length_size(codec: VideoCodec, extradata: &[u8]) -> Option<usize> {
-    let at = match codec {
-        VideoCodec::H264 => 4,
-        VideoCodec::Hevc => 21,
-    };
-    (extradata.len() > at && extradata[0] == 1).then(|| usize::from(extradata[at] & 3) + 1)
+/// How a source's packets hold their pictures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// NAL units behind lengths of this many bytes (an avcC or hvcC source).
+    Lengths(usize),
+    /// NAL units behind start codes (Annex B headers).
+    AnnexB,
+    /// AV1 OBUs, a temporal unit per packet.
+    Obus,
+}
+
+impl Layout {
+    /// From the configuration: the NAL unit length size a record declares
+    /// (`avcC` byte 4, `hvcC` byte 21), Annex B when there is no record.
+    fn of(codec: VideoCodec, extradata: &[u8]) -> Self {
+        let at = match codec {
+            VideoCodec::H264 => 4,
+            VideoCodec::Hevc => 21,
+            VideoCodec::Av1 => return Self::Obus,
+        };
+        if extradata.len() > at && extradata[0] == 1 {
+            Self::Lengths(usize::from(extradata[at] & 3) + 1)
+        } else {
+            Self::AnnexB
+        }
+    }
 }
 
 /// Rewrites NAL units with `n`-byte lengths to 4-byte lengths; stops at the first lie.

@@ -212,12 +212,13 @@ pub fn picture_size(parameters: &codec::Parameters) -> Option<(u32, u32)> {
     Some((config.sps().width, config.sps().height))
 }
 
-/// The codec a stream of `id` is packaged as when copied (H.264 or HEVC);
+/// The codec a stream of `id` is packaged as when copied (H.264, HEVC or AV1);
 /// `None` for the codecs the packager does not carry.
 pub fn packaged_codec(id: codec::Id) -> Option<livefleet_packager::VideoCodec> {
     match id {
         codec::Id::H264 => Some(livefleet_packager::VideoCodec::H264),
         codec::Id::HEVC => Some(livefleet_packager::VideoCodec::Hevc),
+        codec::Id::AV1 => Some(livefleet_packager::VideoCodec::Av1),
         _ => None,
     }
 }

@@ -49,6 +49,7 @@ pub use model::{
 pub(crate) use state::{expand, SegEntry};
 pub use state::{Origin, PackagerState, PeriodState, SegmentRun, TrackHistory, MAX_STATE_SEGMENTS};
 use track::{OpenSegment, Track};
+pub use video::av1;
 pub use video::{parse_avcc, parse_hvcc, parse_sps, SpsInfo, VideoCodec, VideoCodecConfig};
 
 use bytes::Bytes;

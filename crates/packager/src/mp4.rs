@@ -184,6 +184,7 @@ fn sample_entry(o: &mut Vec<u8>, spec: &TrackSpec) {
             let (typ, config_box, record) = match codec {
                 VideoCodecConfig::Avc { avcc, .. } => (b"avc1", b"avcC", avcc),
                 VideoCodecConfig::Hevc { hvcc, .. } => (b"hvc1", b"hvcC", hvcc),
+                VideoCodecConfig::Av1 { av1c, .. } => (b"av01", b"av1C", av1c),
             };
             bx(o, typ, |o| {
                 o.extend_from_slice(&[0; 6]);
