@@ -2,13 +2,15 @@
 //! start far from zero, variable frame rate, a publisher that comes back
 //! with another resolution, audio that starts late or only after a
 //! reconnect, RTMP timestamps that wrap at 2^32 ms, audio in MP3 or G.711,
-//! HEVC and AV1 over Enhanced RTMP, copies of what the source is. Inputs are
+//! HEVC and AV1 over Enhanced RTMP, copies of what the source is, HDR
+//! sources tone mapped for the ladder. Inputs are
 //! made with the ffmpeg CLI; outputs are read back by ffmpeg and the manifest
 //! parsers.
 
 #[path = "../common/mod.rs"]
 mod common;
 mod enhanced_rtmp;
+mod hdr;
 mod older_audio;
 mod orientation;
 mod passthrough;

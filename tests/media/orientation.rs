@@ -60,7 +60,7 @@ fn a_source_smaller_than_every_rendition_keeps_the_smallest_at_its_size() {
 }
 
 /// PSNR of the first frame of `a` against the first frame of `b`.
-fn first_frame_psnr(a: &Path, b: &Path) -> f64 {
+pub(super) fn first_frame_psnr(a: &Path, b: &Path) -> f64 {
     let out = run(Command::new("ffmpeg")
         .args(["-hide_banner", "-nostats", "-i"])
         .arg(a)

@@ -59,6 +59,7 @@ mod filter_chain;
 pub mod fleet;
 pub mod forward;
 pub mod gpu_check;
+mod hdr;
 pub mod hw;
 pub mod ladder;
 mod live_codec;

@@ -1,8 +1,9 @@
 //! What a decoded picture needs before the ladder sees it: interlaced
-//! frames woven into progressive ones (`bwdif`), and a picture recorded on
-//! its side turned upright (`upright.rs`). One filter chain, built on the
-//! first frame when its format, size and field order are known; nothing at
-//! all (not even a frame of delay) for a progressive, upright source.
+//! frames woven into progressive ones (`bwdif`), an HDR picture tone mapped
+//! to SDR (`hdr.rs`), and a picture recorded on its side turned upright
+//! (`upright.rs`). One filter chain, built on the first frame when its
+//! format, size, field order and transfer are known; nothing at all (not
+//! even a frame of delay) for a progressive, SDR, upright source.
 //!
 //! The web is progressive: players show an interlaced frame as it is, with
 //! the combing of its two fields, and scaling it down blends the fields into
@@ -17,12 +18,16 @@ use ff::frame;
 use ffmpeg_next as ff;
 
 use crate::filter_chain::{FilterChain, FilterError, Step};
+use crate::hdr::Hdr;
 use crate::source::StreamInfo;
 use crate::upright::Rotation;
 
 /// The deinterlacer: `bwdif` (motion adaptive, w3fdif and yadif combined),
 /// only on frames flagged interlaced, one frame out per frame in.
 const DEINTERLACE: &str = "mode=send_frame:parity=auto:deint=interlaced";
+
+/// Threads of a chain that tone maps (its filters slice each frame).
+const TONE_MAP_THREADS: i32 = 4;
 
 /// Deinterlaces and turns decoded frames (push / pull).
 pub(crate) struct Picture {
@@ -41,15 +46,17 @@ enum Chain {
     /// Not decided yet: waiting for the first frame.
     Undecided,
     None,
-    /// The chain, and the (format, width, height) it was built for.
-    Built(FilterChain, (i32, u32, u32)),
+    /// The chain, and the [`Shape`] it was built for.
+    Built(FilterChain, Shape),
 }
 
-/// What a filter chain's source is configured for.
-fn shape(frame: &frame::Video) -> (i32, u32, u32) {
+/// What a filter chain is built for: the frames' format, size and HDR transfer.
+type Shape = (i32, u32, u32, Option<Hdr>);
+
+fn shape(frame: &frame::Video) -> Shape {
     // SAFETY: reading a plain field of a frame we own.
     let format = unsafe { (*frame.as_ptr()).format };
-    (format, frame.width(), frame.height())
+    (format, frame.width(), frame.height(), Hdr::of_frame(frame))
 }
 
 impl Picture {
@@ -66,8 +73,8 @@ impl Picture {
     /// Hands over a decoded frame.
     pub(crate) fn push(&mut self, frame: frame::Video) -> Result<(), FilterError> {
         if matches!(&self.chain, Chain::Built(_, built) if *built != shape(&frame)) {
-            // The decoder changed size or format mid-stream (an in-band
-            // SPS): a filter configured for the old shape must not see it.
+            // The decoder changed size, format or transfer mid-stream (an
+            // in-band SPS): a filter configured for the old shape must not see it.
             // What the old chain holds goes first.
             self.drain()?;
             self.chain = Chain::Undecided;
@@ -140,32 +147,52 @@ impl Picture {
                 options: DEINTERLACE.into(),
             });
         }
+        let hdr = Hdr::of_frame(first);
+        if let Some(h) = hdr {
+            steps.extend(h.steps(first));
+        }
         steps.extend(self.rotation.steps());
         if steps.is_empty() {
             return Ok(Chain::None);
         }
-        let (format, width, height) = shape(first);
+        let built = shape(first);
+        let (format, width, height, _) = built;
         // SAFETY: reading a plain field of a decoded frame we own.
         let hw = unsafe { !(*first.as_ptr()).hw_frames_ctx.is_null() };
         if hw {
             tracing::warn!(
                 interlaced,
+                hdr = hdr.map(Hdr::name),
                 degrees = self.rotation.degrees(),
-                "frames in GPU memory are passed on as decoded (not deinterlaced or turned)"
+                "frames in GPU memory are passed on as decoded (not deinterlaced, tone mapped or turned)"
             );
             return Ok(Chain::None);
         }
-        let what = match (interlaced, self.rotation) {
-            (true, Rotation::Upright) => "deinterlacing the source".to_string(),
-            (false, r) => format!("turning the source {}°", r.degrees()),
-            (true, r) => format!("deinterlacing and turning the source {}°", r.degrees()),
-        };
-        tracing::info!(interlaced, degrees = self.rotation.degrees(), "{what}");
+        let mut work = Vec::new();
+        if interlaced {
+            work.push("deinterlacing".to_string());
+        }
+        if let Some(h) = hdr {
+            work.push(format!("tone mapping {} to SDR", h.name()));
+        }
+        if self.rotation != Rotation::Upright {
+            work.push(format!("turning {}°", self.rotation.degrees()));
+        }
+        let what = format!("the source: {}", work.join(", "));
+        tracing::info!(
+            interlaced,
+            hdr = hdr.map(Hdr::name),
+            degrees = self.rotation.degrees(),
+            "{what}"
+        );
         let input = format!(
             "video_size={width}x{height}:pix_fmt={format}:time_base=1/90000:pixel_aspect=1/1"
         );
-        FilterChain::new(what, &input, &steps, Some(1), |_| Ok(()))
-            .map(|c| Chain::Built(c, (format, width, height)))
+        // Deinterlacing and turning cost little; a tone map at 1080p costs
+        // more than one core keeps up with at 30 fps (docs/design/bad-input.md).
+        let threads = if hdr.is_some() { TONE_MAP_THREADS } else { 1 };
+        FilterChain::new(what, &input, &steps, Some(threads), |_| Ok(()))
+            .map(|c| Chain::Built(c, built))
     }
 }
 
@@ -185,6 +212,8 @@ pub(crate) fn interlaced(params: &ff::codec::Parameters) -> bool {
 pub(crate) fn cpu_decode_reason(stream: &StreamInfo) -> Option<&'static str> {
     if interlaced(&stream.parameters) {
         Some("the source is interlaced and is deinterlaced on the CPU")
+    } else if Hdr::of_stream(&stream.parameters).is_some() {
+        Some("the source is HDR and is tone mapped to SDR on the CPU")
     } else if stream.rotation != Rotation::Upright {
         Some("the source is recorded on its side and is turned upright on the CPU")
     } else {
