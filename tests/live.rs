@@ -270,6 +270,26 @@ fn without_the_archive_segments_are_deleted_once_they_have_left_the_window() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0.0);
     assert!(deleted >= 9.0, "deletes counted: {deleted}");
+
+    // The next broadcast continues the numbering; once its window has moved
+    // a window and a segment past the one the first left (its VOD), that
+    // one is deleted too, in every rendition.
+    let left: Vec<std::path::PathBuf> = ["360p", "240p", "audio"]
+        .iter()
+        .flat_map(|r| segments(&dir.join(r)).into_iter().map(|(_, path)| path))
+        .collect();
+    assert!(left.len() >= 6, "{left:?}");
+    let (ok, err) = Publisher::ffmpeg(&dev.publish_url, 16).finish();
+    assert!(ok, "second publisher failed: {err}");
+    dev.wait_for(30, "the second broadcast's ENDLIST", || {
+        fs::read_to_string(dir.join("360p/index.m3u8"))
+            .is_ok_and(|p| p.contains("#EXT-X-ENDLIST") && p.lines().all(|l| l != uris[0]))
+    });
+    let still: Vec<_> = left.iter().filter(|path| path.exists()).collect();
+    assert!(
+        still.is_empty(),
+        "the first broadcast's window is still stored: {still:?}"
+    );
 }
 
 /// A bug's panic in a worker thread (injected: no input causes one) ends the

@@ -247,3 +247,40 @@ fn a_resumed_packager_asks_once_for_what_the_one_before_may_have_left() {
         "a packager that keeps segments deletes none"
     );
 }
+
+/// The next broadcast of the channel continues from the state the last one
+/// ended with: the window that one left stored (its ENDLIST named it) expires
+/// under the new window's rule, and its init segments with it.
+#[test]
+fn the_next_broadcast_expires_the_window_the_last_one_left() {
+    let (mut p, _) = Packager::new(expiring(), specs()).unwrap();
+    for step in 0..20 {
+        feed(&mut p, f64::from(step) * 2.0, 2.0);
+    }
+    let _ = p.finish();
+    let _ = p.take_expired();
+    // 13..=19 stay stored for the ended broadcast's VOD playlists.
+    let (mut q, _) = Packager::resume(expiring(), specs(), p.state()).unwrap();
+    assert_eq!(q.take_sweep(), Some((0, 13)));
+    let mut expired = Vec::new();
+    // Its window and one segment more after the new broadcast's window
+    // moved past them: 8 segments of the new broadcast.
+    for step in 0..8 {
+        feed(&mut q, 100.0 + f64::from(step) * 2.0, 2.0);
+        expired.extend(q.take_expired());
+    }
+    for track in ["360p", "240p", "aac"] {
+        for n in 13..=19 {
+            let path = format!("{track}/{n}.m4s");
+            assert_eq!(
+                expired.iter().filter(|p| **p == path).count(),
+                1,
+                "{path}: {expired:?}"
+            );
+        }
+        assert!(
+            expired.contains(&format!("{track}/init.mp4")),
+            "{expired:?}"
+        );
+    }
+}
