@@ -320,3 +320,70 @@ fn after_a_worker_thread_panics_the_publisher_is_told_and_the_next_publish_runs(
         assert!(metrics.contains(line), "{line} in {metrics}");
     }
 }
+
+/// The files under the rendition directories of `dir` (segments and init segments).
+fn stored_names(dir: &std::path::Path) -> std::collections::BTreeSet<String> {
+    ["360p", "240p", "audio"]
+        .iter()
+        .flat_map(|r| {
+            fs::read_dir(dir.join(r))
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|n| n.ends_with(".m4s") || n.ends_with(".mp4"))
+                .map(move |n| format!("{r}/{n}"))
+        })
+        .collect()
+}
+
+/// A node restarted (killed after one broadcast, then killed in the middle
+/// of the next) goes on numbering where it left off: no segment or init key
+/// is written twice, so a CDN's immutable copies and S3's first copies stay
+/// right.
+#[test]
+fn a_restarted_node_numbers_on_so_no_segment_key_is_written_twice() {
+    let mut dev = Dev::start("renumber", &["--grace", "1"]);
+    let dir = dev.channel_dir();
+    let (ok, err) = Publisher::ffmpeg(&dev.publish_url, 6).finish();
+    assert!(ok, "first publisher: {err}");
+    dev.wait_for(30, "the first broadcast's ENDLIST", || {
+        has_endlist(&dev, "360p")
+    });
+    let first = stored_names(&dir);
+    dev.restart(&["--grace", "1"]);
+    let mut second = Publisher::ffmpeg(&dev.publish_url, 30);
+    dev.wait_for(30, "segments of the second broadcast", || {
+        stored_names(&dir).difference(&first).count() >= 6
+    });
+    second.kill();
+    dev.restart(&["--grace", "1"]);
+    let before = stored_names(&dir);
+    let (ok, err) = Publisher::ffmpeg(&dev.publish_url, 6).finish();
+    assert!(ok, "third publisher: {err}");
+    dev.wait_for(30, "the third broadcast's ENDLIST", || {
+        has_endlist(&dev, "360p")
+            && fs::read_to_string(dir.join("360p/index.m3u8")).is_ok_and(|p| {
+                playlist_entries(&p)
+                    .0
+                    .iter()
+                    .any(|u| !before.contains(&format!("360p/{u}")))
+            })
+    });
+    for r in ["360p", "240p", "audio"] {
+        let playlist = fs::read_to_string(dir.join(r).join("index.m3u8")).unwrap();
+        let (uris, _) = playlist_entries(&playlist);
+        let map = playlist
+            .lines()
+            .filter_map(|l| l.strip_prefix("#EXT-X-MAP:URI=\""))
+            .map(|u| u.trim_end_matches('"').to_string())
+            .next_back()
+            .unwrap();
+        let last = uris.last().unwrap();
+        for name in [last, &map] {
+            assert!(
+                !before.contains(&format!("{r}/{name}")),
+                "{r}/{name} of the third broadcast was stored before it began:\n{playlist}"
+            );
+        }
+    }
+}

@@ -61,6 +61,7 @@ pub mod forward;
 pub mod gpu_check;
 mod hdr;
 pub mod hw;
+mod kept_state;
 pub mod ladder;
 mod live_codec;
 pub mod metrics;

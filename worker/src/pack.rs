@@ -168,6 +168,7 @@ fn run(
                     Some(state) => Packager::resume(config.clone(), tracks, state)?,
                     None => Packager::new(config.clone(), tracks)?,
                 };
+                stage.sink.started(&p.state());
                 stage.write(outputs, &mut p)?;
                 if let Some(numbers) = p.take_sweep() {
                     stage.sink.sweep(numbers);

@@ -18,6 +18,8 @@ use livefleet_bus::{ChannelChange, ChannelRecord, ChannelRegistry};
 use livefleet_storage::Storage;
 use prometheus::Registry;
 
+use crate::failover_state::BroadcastStore;
+use crate::kept_state::KeptStateSink;
 use crate::node::{ChannelRun, MakeSink, NodeBase, RunSpec};
 pub use crate::node::{WorkerConfig, WorkerMetrics};
 use crate::sink::{OutputSink, WriterSink};
@@ -47,18 +49,30 @@ pub async fn run(
         &metrics_registry,
     )
     .await?;
-    let registry = loop {
+    let (registry, store) = loop {
         let opened = async {
-            livefleet_bus::ensure_events_stream(&js).await?;
-            ChannelRegistry::open(&js).await
+            livefleet_bus::ensure_events_stream(&js)
+                .await
+                .map_err(|e| e.to_string())?;
+            let registry = ChannelRegistry::open(&js)
+                .await
+                .map_err(|e| e.to_string())?;
+            let store = BroadcastStore::open(&js).await.map_err(|e| e.to_string())?;
+            Ok::<_, String>((registry, store))
         };
         match opened.await {
             Ok(r) => break r,
             Err(e) => {
-                tracing::warn!(error = %e, "channel registry not reachable yet; retrying");
+                tracing::warn!(error = %e, "channel registry or broadcast state not reachable yet; retrying");
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
+    };
+    let node = Standalone {
+        base,
+        js,
+        config,
+        store,
     };
     let mut running: HashMap<ChannelName, ChannelRun> = HashMap::new();
     // The registry's channels, to start again one whose thread ended.
@@ -83,7 +97,7 @@ pub async fn run(
                     Some(Ok(ChannelChange::Put(rec))) => {
                         running.retain(|_, r| !r.is_finished());
                         if !running.contains_key(&rec.name) {
-                            start(&base, &js, &config, &rec, &mut running);
+                            start(&node, &rec, &mut running).await;
                         }
                         records.insert(rec.name.clone(), rec);
                     }
@@ -101,10 +115,10 @@ pub async fn run(
                         continue 'watch;
                     }
                 },
-                _ = supervise.tick() => restart_ended(&base, &js, &config, &records, &mut running).await,
+                _ = supervise.tick() => restart_ended(&node, &records, &mut running).await,
                 _ = &mut shutdown => break 'watch,
             }
-            if let Some(m) = &base.metrics {
+            if let Some(m) = &node.base.metrics {
                 m.channels.set(running.len() as i64);
             }
         }
@@ -116,50 +130,79 @@ pub async fn run(
     for (_, r) in running.drain() {
         r.stop().await;
     }
-    base.archiver.drain(ARCHIVE_DRAIN).await;
+    node.base.archiver.drain(ARCHIVE_DRAIN).await;
     Ok(())
 }
 
-/// Starts `rec`'s channel, writing under `live/<channel>/`.
-fn start(
-    base: &NodeBase,
-    js: &jetstream::Context,
-    config: &WorkerConfig,
+/// What starting a channel needs.
+struct Standalone {
+    base: NodeBase,
+    js: jetstream::Context,
+    config: WorkerConfig,
+    /// Each channel's broadcast record (`kept_state.rs`).
+    store: BroadcastStore,
+}
+
+/// Starts `rec`'s channel, writing under `live/<channel>/`, from where its
+/// last broadcast left the numbering (the record in the state bucket).
+async fn start(
+    node: &Standalone,
     rec: &ChannelRecord,
     running: &mut HashMap<ChannelName, ChannelRun>,
 ) {
+    let record = match node.store.load(&rec.name).await {
+        Ok(r) => r,
+        Err(e) => {
+            // Numbering from 0 could write a segment key a second time: wait for the bus.
+            tracing::error!(channel = %rec.name, error = %e, "cannot read the channel's broadcast record; not starting it now");
+            node.base.started(false);
+            return;
+        }
+    };
+    let epoch = record.as_ref().map_or(0, |r| r.epoch);
+    let resume = record.map(|r| {
+        tracing::info!(channel = %rec.name, next_segment = r.state.next_number, "continuing the channel's numbering");
+        (r.state, r.timeline_end_90k)
+    });
     let spec = RunSpec {
-        timing: config.timing.clone(),
+        timing: node.config.timing.clone(),
         generation: None,
-        resume: None,
+        resume,
         fleet: false,
     };
-    let (archiver, prefix) = (base.archiver.clone(), format!("live/{}/", rec.name));
+    let (archiver, prefix) = (node.base.archiver.clone(), format!("live/{}/", rec.name));
     let (channel, runtime) = (rec.name.clone(), tokio::runtime::Handle::current());
+    let (store, id) = (node.store.clone(), node.config.id.clone());
     let make_sink: MakeSink = Box::new(move |writer| -> Box<dyn OutputSink> {
-        Box::new(WriterSink::new(writer.clone(), prefix.clone()).archiving(
+        let inner = WriterSink::new(writer.clone(), prefix.clone()).archiving(
             archiver.clone(),
             channel.clone(),
             runtime.clone(),
-        ))
+        );
+        Box::new(KeptStateSink {
+            inner,
+            runtime: runtime.clone(),
+            store: store.clone(),
+            node: id.clone(),
+            channel: channel.clone(),
+            epoch,
+        })
     });
-    match ChannelRun::start(base, js, rec, spec, make_sink) {
+    match ChannelRun::start(&node.base, &node.js, rec, spec, make_sink) {
         Ok(r) => {
             running.insert(rec.name.clone(), r);
-            base.started(true);
+            node.base.started(true);
         }
         Err(e) => {
             tracing::error!(channel = %rec.name, error = %e, "cannot run channel");
-            base.started(false);
+            node.base.started(false);
         }
     }
 }
 
 /// Starts again every channel of the registry whose thread ended.
 async fn restart_ended(
-    base: &NodeBase,
-    js: &jetstream::Context,
-    config: &WorkerConfig,
+    node: &Standalone,
     records: &HashMap<ChannelName, ChannelRecord>,
     running: &mut HashMap<ChannelName, ChannelRun>,
 ) {
@@ -174,7 +217,7 @@ async fn restart_ended(
         }
         if let Some(rec) = records.get(&channel) {
             tracing::warn!(%channel, "the channel's thread ended; starting it again for the next publish");
-            start(base, js, config, rec, running);
+            start(node, rec, running).await;
         }
     }
 }

@@ -37,6 +37,10 @@ pub enum SinkError {
 pub trait OutputSink: Send + 'static {
     fn write(&mut self, outputs: Vec<Output>) -> Result<(), SinkError>;
 
+    /// A broadcast's packager starts with `state`, before it writes
+    /// anything (a standalone node keeps it: `kept_state.rs`).
+    fn started(&mut self, _state: &PackagerState) {}
+
     /// Writes a batch that updates the manifests; `state` is the packager
     /// state once they are written (a fleet worker saves it, fenced, so
     /// another worker can continue the broadcast).
