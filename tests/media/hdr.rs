@@ -144,7 +144,8 @@ fn hdr_files_are_tone_mapped_for_the_ladder() {
 }
 
 /// OBS streaming HDR (HEVC, Rec. 2100 PQ) over Enhanced RTMP with a
-/// passthrough profile: the copy keeps PQ, the H.264 rung is tone mapped.
+/// passthrough profile: the copy keeps PQ and says so in the manifests, the
+/// H.264 rung is tone mapped.
 #[test]
 fn an_hdr_publish_is_tone_mapped_and_its_copy_stays_hdr() {
     let tmp = tempfile::tempdir().unwrap();
@@ -158,6 +159,24 @@ fn an_hdr_publish_is_tone_mapped_and_its_copy_stays_hdr() {
     });
     let (_, copy) = probe_last_segment(&dir.join("source"), "stream=codec_name,color_transfer");
     assert_eq!(copy, "hevc,smpte2084");
+    // Players learn it before they fetch a segment: HLS VIDEO-RANGE, the
+    // MPD's CICP properties (an adaptation set of its own).
+    let master = fs::read_to_string(dir.join("master.m3u8")).unwrap();
+    let variant = |name: &str| {
+        let lines: Vec<&str> = master.lines().collect();
+        let at = lines
+            .iter()
+            .position(|l| *l == format!("{name}/index.m3u8"))
+            .unwrap_or_else(|| panic!("no {name} in {master}"));
+        lines[at - 1].to_string()
+    };
+    assert!(variant("source").contains(",VIDEO-RANGE=PQ"), "{master}");
+    assert!(!variant("240p").contains("VIDEO-RANGE"), "{master}");
+    let mpd = fs::read_to_string(dir.join("manifest.mpd")).unwrap();
+    assert!(
+        mpd.contains("<EssentialProperty schemeIdUri=\"urn:mpeg:mpegB:cicp:TransferCharacteristics\" value=\"16\"/>"),
+        "{mpd}"
+    );
     let ours = first_segment_file(&dir.join("240p"), tmp.path());
     assert_tone_mapped(&clip, &ours, "426:240", tmp.path());
 }

@@ -46,6 +46,14 @@ pub struct VideoDecode {
 }
 
 impl VideoDecode {
+    /// How the source's pictures are coded: SDR, or the HDR transfer a
+    /// passthrough copy declares (known once a frame is decoded).
+    pub fn source_range(&self) -> livefleet_packager::VideoRange {
+        self.picture
+            .source_hdr()
+            .map_or(livefleet_packager::VideoRange::Sdr, crate::hdr::Hdr::range)
+    }
+
     /// A decoder on the CPU, or on NVDEC when `gpu` names the device.
     pub fn open(stream: &StreamInfo, gpu: Option<&CudaDevice>) -> Result<Self, PipelineError> {
         let threads = if gpu.is_some() {

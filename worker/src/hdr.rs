@@ -41,6 +41,14 @@ impl Hdr {
         Self::of_transfer(unsafe { (*params.as_ptr()).color_trc })
     }
 
+    /// What manifests and init segments declare for a copy of such a source.
+    pub(crate) fn range(self) -> livefleet_packager::VideoRange {
+        match self {
+            Self::Pq => livefleet_packager::VideoRange::Pq,
+            Self::Hlg => livefleet_packager::VideoRange::Hlg,
+        }
+    }
+
     pub(crate) fn name(self) -> &'static str {
         match self {
             Self::Pq => "PQ",

@@ -7,6 +7,7 @@ use ff::Rational;
 use ffmpeg_next as ff;
 use livefleet_packager::{
     annexb, av1, Sample, TrackId, TrackMedia, TrackSpec, Turn, VideoCodec, VideoCodecConfig,
+    VideoRange,
 };
 
 use crate::error::RenditionFault;
@@ -70,6 +71,7 @@ impl Passthrough {
                 frame_rate: Some((fps.numerator() as u32, fps.denominator() as u32)),
                 codec,
                 turn,
+                range: stored.range,
             },
             timescale: 90_000,
             bandwidth: v.rendition.max_bitrate.max(bitrate),
@@ -129,12 +131,15 @@ pub struct StoredPicture {
     pub height: u32,
     /// The shape of a sample (`pasp`).
     pub pixel_aspect: (u32, u32),
+    /// SDR, or the HDR transfer its pictures are coded with.
+    pub range: VideoRange,
 }
 
 /// The source as stored, from its first decoded frame, which was turned
 /// upright by `turn` (`crate::picture`): a quarter turn swaps the sides, and
-/// the shape of a sample with them, back.
-pub fn stored_picture(frame: &ff::frame::Video, turn: Turn) -> StoredPicture {
+/// the shape of a sample with them, back. `range` is what the frame was
+/// coded with before any tone map.
+pub fn stored_picture(frame: &ff::frame::Video, turn: Turn, range: VideoRange) -> StoredPicture {
     let (width, height) = turn.shown(frame.width(), frame.height());
     let (num, den) = crate::ladder::pixel_aspect(frame.aspect_ratio());
     let pixel_aspect = match turn {
@@ -145,6 +150,7 @@ pub fn stored_picture(frame: &ff::frame::Video, turn: Turn) -> StoredPicture {
         width,
         height,
         pixel_aspect,
+        range,
     }
 }
 
@@ -211,27 +217,32 @@ mod tests {
         set_shape(&mut frame, 3, 4);
         for turn in [Turn::Clockwise, Turn::Counterclockwise] {
             assert_eq!(
-                stored_picture(&frame, turn),
+                stored_picture(&frame, turn, VideoRange::Hlg),
                 StoredPicture {
                     width: 480,
                     height: 360,
                     pixel_aspect: (4, 3),
+                    range: VideoRange::Hlg,
                 }
             );
         }
         for turn in [Turn::Upright, Turn::Half] {
             assert_eq!(
-                stored_picture(&frame, turn),
+                stored_picture(&frame, turn, VideoRange::Sdr),
                 StoredPicture {
                     width: 360,
                     height: 480,
                     pixel_aspect: (3, 4),
+                    range: VideoRange::Sdr,
                 }
             );
         }
         // An unknown shape is square.
         set_shape(&mut frame, 0, 1);
-        assert_eq!(stored_picture(&frame, Turn::Upright).pixel_aspect, (1, 1));
+        assert_eq!(
+            stored_picture(&frame, Turn::Upright, VideoRange::Sdr).pixel_aspect,
+            (1, 1)
+        );
     }
 
     #[test]

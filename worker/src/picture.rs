@@ -40,6 +40,8 @@ pub(crate) struct Picture {
     times: VecDeque<(Option<i64>, Option<i64>)>,
     /// Frames of a source that needs nothing, passed on as they are.
     ready: VecDeque<frame::Video>,
+    /// The HDR transfer of the decoded frames (before any tone map).
+    source_hdr: Option<Hdr>,
 }
 
 enum Chain {
@@ -67,7 +69,13 @@ impl Picture {
             chain: Chain::Undecided,
             times: VecDeque::new(),
             ready: VecDeque::new(),
+            source_hdr: None,
         }
+    }
+
+    /// The HDR transfer the source's decoded frames carry (`None`: SDR, or no frame yet).
+    pub(crate) fn source_hdr(&self) -> Option<Hdr> {
+        self.source_hdr
     }
 
     /// Hands over a decoded frame.
@@ -80,6 +88,7 @@ impl Picture {
             self.chain = Chain::Undecided;
         }
         if matches!(self.chain, Chain::Undecided) {
+            self.source_hdr = Hdr::of_frame(&frame);
             self.chain = self.build(&frame)?;
         }
         match &mut self.chain {

@@ -13,7 +13,9 @@ use crossbeam_channel::Receiver;
 use ff::{format, frame};
 use ffmpeg_next as ff;
 use livefleet_base::RenditionName;
-use livefleet_packager::{annexb, Sample, TrackId, TrackMedia, TrackSpec, Turn, VideoCodecConfig};
+use livefleet_packager::{
+    annexb, Sample, TrackId, TrackMedia, TrackSpec, Turn, VideoCodecConfig, VideoRange,
+};
 use livefleet_profile::VideoCodec;
 
 use crate::boundary::Boundary;
@@ -94,6 +96,7 @@ impl RenditionEncoder {
                 codec,
                 pixel_aspect: (1, 1),
                 turn: Turn::Upright,
+                range: VideoRange::Sdr,
             },
             timescale: 90_000,
             bandwidth: s.max_bitrate,

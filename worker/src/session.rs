@@ -171,7 +171,7 @@ pub(crate) fn run(
                     v,
                     TrackId(i),
                     (video_codec, &video_extradata),
-                    stored_picture(&first, turn),
+                    stored_picture(&first, turn, decode.source_range()),
                     turn,
                     src_fps,
                 )?;

@@ -44,7 +44,7 @@ pub use audio::AudioConfig;
 pub use error::PackagerError;
 pub use model::{
     square_pixel_width, CacheClass, ClosedSegment, Output, PackagerConfig, Sample, TrackId,
-    TrackMedia, TrackSpec, Turn,
+    TrackMedia, TrackSpec, Turn, VideoRange,
 };
 pub(crate) use state::{expand, SegEntry};
 pub use state::{Origin, PackagerState, PeriodState, SegmentRun, TrackHistory, MAX_STATE_SEGMENTS};
@@ -465,5 +465,7 @@ pub(crate) fn rescale(v: i64, from: i64, to: i64) -> i64 {
 mod expiry_tests;
 #[cfg(test)]
 mod period_tests;
+#[cfg(test)]
+mod range_tests;
 #[cfg(test)]
 mod tests;

@@ -54,10 +54,45 @@ pub enum TrackMedia {
         /// segment's display matrix). Encoded renditions are upright; a
         /// copied source recorded on its side keeps its turn.
         turn: Turn,
+        /// SDR for encoded renditions; a copied HDR source keeps its own.
+        range: VideoRange,
     },
     Audio {
         codec: AudioConfig,
     },
+}
+
+/// The transfer a video track's pictures are coded with, as manifests and
+/// init segments declare it, so a player picks a variant it can show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum VideoRange {
+    #[default]
+    Sdr,
+    /// SMPTE ST 2084 (HDR10, OBS's Rec. 2100 PQ).
+    Pq,
+    /// ARIB STD-B67, hybrid log-gamma.
+    Hlg,
+}
+
+impl VideoRange {
+    /// The HLS `VIDEO-RANGE` value of an HDR track (SDR is the default, unsaid).
+    pub fn hls(self) -> Option<&'static str> {
+        match self {
+            Self::Sdr => None,
+            Self::Pq => Some("PQ"),
+            Self::Hlg => Some("HLG"),
+        }
+    }
+
+    /// The CICP (ISO/IEC 23091-2) TransferCharacteristics of an HDR track:
+    /// 16 for PQ, 18 for HLG; its colour primaries and matrix are BT.2020 (9).
+    pub fn transfer_characteristics(self) -> Option<u8> {
+        match self {
+            Self::Sdr => None,
+            Self::Pq => Some(16),
+            Self::Hlg => Some(18),
+        }
+    }
 }
 
 /// A turn players apply to a video track's coded pictures: the `tkhd`

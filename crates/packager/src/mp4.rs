@@ -179,6 +179,7 @@ fn sample_entry(o: &mut Vec<u8>, spec: &TrackSpec) {
             height,
             pixel_aspect,
             codec,
+            range,
             ..
         } => {
             let (typ, config_box, record) = match codec {
@@ -208,6 +209,17 @@ fn sample_entry(o: &mut Vec<u8>, spec: &TrackSpec) {
                     u32b(o, h_spacing);
                     u32b(o, v_spacing);
                 });
+                if let Some(transfer) = range.transfer_characteristics() {
+                    // nclx (ISO/IEC 14496-12, 12.1.5): BT.2020 primaries
+                    // and matrix, the HDR transfer, limited range.
+                    bx(o, b"colr", |o| {
+                        o.extend_from_slice(b"nclx");
+                        u16b(o, 9);
+                        u16b(o, u16::from(transfer));
+                        u16b(o, 9);
+                        o.push(0);
+                    });
+                }
             });
         }
         TrackMedia::Audio { codec } => {

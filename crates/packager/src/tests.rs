@@ -22,6 +22,7 @@ pub(crate) fn video_spec(name: &str, width: u32, height: u32, bandwidth: u64) ->
             codec: VideoCodecConfig::from_extradata(VideoCodec::H264, &annexb).unwrap(),
             pixel_aspect: (1, 1),
             turn: Turn::Upright,
+            range: VideoRange::Sdr,
         },
         timescale: 90_000,
         bandwidth,

@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use super::{bandwidths, listed, program_date_ms, reference, seconds, window};
 use crate::time::{duration, iso8601};
-use crate::{Packager, SegEntry, Track, TrackMedia};
+use crate::{Packager, SegEntry, Track, TrackMedia, VideoRange};
 
 /// `<S>` elements of a SegmentTimeline: `t` where time jumps, `r` for repeats.
 fn timeline(entries: &[SegEntry]) -> String {
@@ -242,13 +242,18 @@ fn write_period_sets(
             timeline(entries)
         )
     };
-    // One adaptation set per video codec family (`avc1`, `hvc1`): a player
-    // switches only between representations it can decode alike, and skips
-    // a set whose codec it lacks (DASH-IF IOP: one codec per adaptation set).
+    // One adaptation set per video codec family (`avc1`, `hvc1`, `av01`)
+    // and range (SDR, PQ, HLG): a player switches only between
+    // representations it can decode and show alike, and skips a set whose
+    // codec or range it lacks (DASH-IF IOP: one codec per adaptation set).
     let mut families: Vec<(String, Vec<usize>)> = Vec::new();
     for (i, _) in p.tracks.iter().enumerate().filter(|(_, t)| t.is_video()) {
-        let (_, codecs) = p.track_in(period, i);
-        let family = codecs.split('.').next().unwrap_or_default().to_string();
+        let (spec, codecs) = p.track_in(period, i);
+        let range = match &spec.media {
+            TrackMedia::Video { range, .. } => *range,
+            TrackMedia::Audio { .. } => VideoRange::Sdr,
+        };
+        let family = format!("{}/{range:?}", codecs.split('.').next().unwrap_or_default());
         match families.iter_mut().find(|(f, _)| *f == family) {
             Some((_, tracks)) => tracks.push(i),
             None => families.push((family, vec![i])),
@@ -263,8 +268,12 @@ fn write_period_sets(
         for &i in tracks {
             let v = &p.tracks[i];
             let (spec, codecs) = p.track_in(period, i);
-            if let (TrackMedia::Video { frame_rate, .. }, Some((width, height))) =
-                (&spec.media, spec.media.shown_size())
+            if let (
+                TrackMedia::Video {
+                    frame_rate, range, ..
+                },
+                Some((width, height)),
+            ) = (&spec.media, spec.media.shown_size())
             {
                 let fr = frame_rate_attr(*frame_rate);
                 let fr = if fr.is_empty() {
@@ -272,13 +281,21 @@ fn write_period_sets(
                 } else {
                     format!(" frameRate=\"{fr}\"")
                 };
-                let _ = writeln!(
+                let _ = write!(
                     s,
-                    "      <Representation id=\"{}\" bandwidth=\"{}\" codecs=\"{}\" width=\"{width}\" height=\"{height}\"{fr} sar=\"1:1\"/>",
+                    "      <Representation id=\"{}\" bandwidth=\"{}\" codecs=\"{}\" width=\"{width}\" height=\"{height}\"{fr} sar=\"1:1\"",
                     v.spec.name,
                     bandwidths(p, v).0,
                     codecs
                 );
+                match range.transfer_characteristics() {
+                    None => s.push_str("/>\n"),
+                    Some(tc) => {
+                        s.push_str(">\n");
+                        s.push_str(&hdr_properties(*range, tc));
+                        s.push_str("      </Representation>\n");
+                    }
+                }
             }
         }
         s.push_str("    </AdaptationSet>\n");
@@ -311,4 +328,32 @@ fn write_period_sets(
         );
         s.push_str("    </AdaptationSet>\n");
     }
+}
+
+/// The colour properties of an HDR representation (DASH-IF IOP, HDR10 and
+/// HLG): PQ is essential (a player that cannot show it must skip it), HLG
+/// supplemental (an SDR screen shows it acceptably).
+fn hdr_properties(range: VideoRange, transfer: u8) -> String {
+    let kind = if range == VideoRange::Pq {
+        "EssentialProperty"
+    } else {
+        "SupplementalProperty"
+    };
+    let mut s = String::new();
+    for (scheme, value) in [
+        ("ColourPrimaries", 9),
+        ("TransferCharacteristics", transfer),
+        ("MatrixCoefficients", 9),
+    ] {
+        let kind = if scheme == "TransferCharacteristics" {
+            kind
+        } else {
+            "SupplementalProperty"
+        };
+        let _ = writeln!(
+            s,
+            "        <{kind} schemeIdUri=\"urn:mpeg:mpegB:cicp:{scheme}\" value=\"{value}\"/>"
+        );
+    }
+    s
 }

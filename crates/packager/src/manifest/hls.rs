@@ -117,12 +117,19 @@ pub(crate) fn master_playlist(p: &Packager) -> String {
             peak + audio_bw.0,
             average + audio_bw.1
         );
-        if let (TrackMedia::Video { frame_rate, .. }, Some((width, height))) =
-            (&v.spec.media, v.spec.media.shown_size())
+        if let (
+            TrackMedia::Video {
+                frame_rate, range, ..
+            },
+            Some((width, height)),
+        ) = (&v.spec.media, v.spec.media.shown_size())
         {
             let _ = write!(s, ",RESOLUTION={width}x{height}");
             if let Some((n, d)) = frame_rate.filter(|(n, d)| *n > 0 && *d > 0) {
                 let _ = write!(s, ",FRAME-RATE={:.3}", f64::from(n) / f64::from(d));
+            }
+            if let Some(r) = range.hls() {
+                let _ = write!(s, ",VIDEO-RANGE={r}");
             }
         }
         if !audio.is_empty() {
