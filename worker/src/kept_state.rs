@@ -20,6 +20,9 @@ use livefleet_packager::{Output, PackagerState};
 use crate::failover_state::{BroadcastRecord, BroadcastStore};
 use crate::sink::{OutputSink, SinkError, WriterSink};
 
+/// The longest a save may hold the packager up.
+const SAVE_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
+
 pub(crate) struct KeptStateSink {
     pub inner: WriterSink,
     pub runtime: tokio::runtime::Handle,
@@ -44,18 +47,27 @@ impl KeptStateSink {
             updated_unix_ms: livefleet_base::now_unix_ms(),
         };
         let (store, writer) = (self.store.clone(), self.inner.writer.clone());
-        let saved = self.runtime.block_on(async move {
-            if flush {
-                // The segments must be stored before the record says they are listed.
-                writer
-                    .flush()
-                    .await
-                    .map_err(crate::failover_state::SaveError::Flush)?;
+        if flush {
+            // The segments must be stored before the record says they are
+            // listed (the writer bounds its own retries).
+            if let Err(e) = self.runtime.block_on(writer.flush()) {
+                tracing::warn!(channel = %self.channel, error = %e, "segments not stored; the broadcast state is not saved");
+                return;
             }
-            store.save(&record).await
-        });
-        if let Err(e) = saved {
-            tracing::warn!(channel = %self.channel, error = %e, "could not save the broadcast state");
+        }
+        // A bus that does not answer holds the packager up for SAVE_WITHIN at most.
+        let saved = self
+            .runtime
+            .block_on(async { tokio::time::timeout(SAVE_WITHIN, store.save(&record)).await });
+        match saved {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(channel = %self.channel, error = %e, "could not save the broadcast state")
+            }
+            Err(_) => tracing::warn!(
+                channel = %self.channel,
+                "the bus did not take the broadcast state within {SAVE_WITHIN:?}"
+            ),
         }
     }
 }
