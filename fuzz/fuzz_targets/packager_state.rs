@@ -9,7 +9,7 @@ use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use livefleet_packager::{
     AudioConfig, Origin, Packager, PackagerConfig, PackagerState, PeriodState, Sample, SegmentRun,
-    TrackHistory, TrackId, TrackMedia, TrackSpec, Turn, VideoCodec, VideoCodecConfig,
+    TrackHistory, TrackId, TrackMedia, TrackSpec, Turn, VideoCodec, VideoCodecConfig, VideoRange,
 };
 
 const SPS_PPS: [u8; 37] = [
@@ -30,6 +30,7 @@ fn specs() -> Vec<TrackSpec> {
                 codec,
                 pixel_aspect: (1, 1),
                 turn: Turn::Upright,
+                range: VideoRange::Sdr,
             },
             timescale: 90_000,
             bandwidth: 800_000,
