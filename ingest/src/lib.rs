@@ -25,6 +25,7 @@ mod connection;
 mod gate;
 mod handshakes;
 mod metrics;
+mod recheck;
 mod server;
 mod sink;
 

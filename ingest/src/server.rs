@@ -3,7 +3,6 @@
 use std::collections::{HashSet, VecDeque};
 use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -20,42 +19,10 @@ use crate::connection::{
     ConnectionEvent, ConnectionSettings, ProtocolError, PublishRequest, RtmpConnection,
 };
 use crate::handshakes::{Handshakes, Ticket};
-use crate::metrics::ENDED_BY_WORKER;
+use crate::recheck::{recheck_bound, recheck_publish, revoked_result, Recheck};
 use crate::{IngestConfig, IngestMetrics, MediaSink, PublishGate, Refusal};
 
 const READ_BUFFER: usize = 64 * 1024;
-
-/// A recheck of a running publish in flight: the registry's verdict, or
-/// `Elapsed` when it did not answer within [`recheck_bound`].
-type Recheck<'a> = Pin<
-    Box<dyn Future<Output = Result<Result<(), Refusal>, tokio::time::error::Elapsed>> + Send + 'a>,
->;
-
-/// How long one recheck of a running publish may wait on the registry: at
-/// most one recheck period, and never more than 2 s. A recheck that cannot
-/// answer lets the publish go on; the next one asks again.
-fn recheck_bound(config: &IngestConfig) -> Duration {
-    config
-        .publish_recheck
-        .clamp(Duration::from_millis(100), Duration::from_secs(2))
-}
-/// The refusal kind of a publish its worker gave up on.
-const WORKER: &str = "worker";
-
-/// Whether a running publish may go on: its gate's recheck (the channel and
-/// its key still there), then whether the worker gave up on its session.
-async fn recheck_publish(
-    shared: &Shared,
-    stream_key: &str,
-    channel: &ChannelName,
-    session: u32,
-) -> Result<(), Refusal> {
-    shared.gate.recheck(stream_key, channel).await?;
-    match shared.sink.refusal(channel, session).await {
-        Some(reason) => Err(Refusal::denied(reason).because(WORKER)),
-        None => Ok(()),
-    }
-}
 
 /// How long a refused client gets to read its error status before the socket closes.
 const REFUSAL_LINGER: Duration = Duration::from_secs(2);
@@ -290,7 +257,7 @@ async fn drive<'a>(
                     let (key, channel, session) = (l.stream_key.clone(), l.channel.clone(), l.session);
                     let bound = recheck_bound(config);
                     pending = Some(Box::pin(async move {
-                        timeout(bound, recheck_publish(shared, &key, &channel, session)).await
+                        timeout(bound, recheck_publish(&*shared.gate, &*shared.sink, &key, &channel, session)).await
                     }));
                 }
                 continue;
@@ -302,8 +269,7 @@ async fn drive<'a>(
                     Ok(Ok(())) => {}
                     Err(_) => debug!(channel = %l.channel, "the publish recheck timed out; it goes on"),
                     Ok(Err(refusal)) => {
-                        let result = if refusal.kind == WORKER { ENDED_BY_WORKER } else { "revoked" };
-                        shared.metrics.publishes.with_label_values(&[result]).inc();
+                        shared.metrics.publishes.with_label_values(&[revoked_result(&refusal)]).inc();
                         for event in conn.end_publish(refusal.code.as_str(), &refusal.reason) {
                             if let ConnectionEvent::Send(bytes) = event {
                                 let _ = timeout(config.idle_timeout, socket.write_all(&bytes)).await;
