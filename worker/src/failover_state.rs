@@ -27,6 +27,26 @@ pub struct BroadcastRecord {
     pub updated_unix_ms: i64,
 }
 
+impl BroadcastRecord {
+    /// `worker`'s record of `channel` under `epoch` now: `state`, and the
+    /// timeline end the next worker continues from.
+    pub(crate) fn now(
+        channel: ChannelName,
+        worker: String,
+        epoch: Epoch,
+        state: &PackagerState,
+    ) -> Self {
+        Self {
+            channel,
+            worker,
+            epoch,
+            state: state.clone(),
+            timeline_end_90k: state.end_time(90_000).unwrap_or(0),
+            updated_unix_ms: livefleet_base::now_unix_ms(),
+        }
+    }
+}
+
 /// Why the broadcast state could not be opened or read (a record that
 /// cannot be used is not an error: the channel starts afresh).
 #[derive(Debug, thiserror::Error)]

@@ -38,14 +38,8 @@ impl KeptStateSink {
     /// Saves `state`; a bus that cannot take it is logged (viewers are
     /// served; a restart then continues from an older record).
     fn save(&self, state: &PackagerState, flush: bool) {
-        let record = BroadcastRecord {
-            channel: self.channel.clone(),
-            worker: self.node.clone(),
-            epoch: self.epoch,
-            state: state.clone(),
-            timeline_end_90k: state.end_time(90_000).unwrap_or(0),
-            updated_unix_ms: livefleet_base::now_unix_ms(),
-        };
+        let record =
+            BroadcastRecord::now(self.channel.clone(), self.node.clone(), self.epoch, state);
         let (store, writer) = (self.store.clone(), self.inner.writer.clone());
         if flush {
             // The segments must be stored before the record says they are

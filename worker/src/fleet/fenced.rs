@@ -86,14 +86,12 @@ impl OutputSink for FencedSink {
             outputs.into_iter().partition(Output::is_manifest);
         self.inner.write(media)?;
         let writer = self.inner.writer.clone();
-        let record = BroadcastRecord {
-            channel: self.channel.clone(),
-            worker: self.worker.to_string(),
-            epoch: self.epoch,
-            state: state.clone(),
-            timeline_end_90k: state.end_time(90_000).unwrap_or(0),
-            updated_unix_ms: livefleet_base::now_unix_ms(),
-        };
+        let record = BroadcastRecord::now(
+            self.channel.clone(),
+            self.worker.to_string(),
+            self.epoch,
+            state,
+        );
         let (store, assignments, worker, channel, epoch) = (
             self.store.clone(),
             self.assignments.clone(),
