@@ -137,8 +137,12 @@ fn hdr_files_are_tone_mapped_for_the_ladder() {
         );
         // cpu-small's 360p is the source's size: the tone map alone.
         let ours = first_segment_file(&out.join("360p"), tmp.path());
-        let (_, pix) = probe_last_segment(&out.join("360p"), "stream=pix_fmt");
-        assert_eq!(pix, "yuv420p", "{trc}");
+        // SDR BT.709 after the tone map, and it says so: players read it as such.
+        let (_, pix) = probe_last_segment(
+            &out.join("360p"),
+            "stream=pix_fmt,color_range,color_space,color_transfer,color_primaries",
+        );
+        assert_eq!(pix, "yuv420p,tv,bt709,bt709,bt709", "{trc}");
         assert_tone_mapped(&clip, &ours, "640:360", tmp.path());
     }
 }

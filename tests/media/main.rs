@@ -7,6 +7,7 @@
 //! made with the ffmpeg CLI; outputs are read back by ffmpeg and the manifest
 //! parsers.
 
+mod colour;
 #[path = "../common/mod.rs"]
 mod common;
 mod enhanced_rtmp;

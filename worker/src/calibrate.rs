@@ -64,6 +64,7 @@ pub fn measure(
         level: None,
         preset: Preset::default(),
         threads: 1,
+        colour: Default::default(),
     };
     let threads: Vec<_> = (0..parallel.max(1))
         .map(|i| {

@@ -214,6 +214,7 @@ mod tests {
             level: None,
             preset: Preset::FASTEST,
             threads: 1,
+            colour: Default::default(),
         };
         let enc = open_video(
             EncoderKind::X264,

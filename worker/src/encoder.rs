@@ -115,6 +115,7 @@ pub fn probe_nvenc_codec(codec: VideoCodec) -> Result<(), GpuError> {
         level: None,
         preset: Preset::default(),
         threads: 1,
+        colour: Default::default(),
     };
     open_video(
         EncoderKind::Nvenc,
@@ -188,6 +189,8 @@ pub struct VideoSettings {
     pub level: Option<String>,
     pub preset: Preset,
     pub threads: usize,
+    /// The colour description written into the bitstream (`colour.rs`).
+    pub colour: crate::colour::Colour,
 }
 
 /// The most threads a libx264 encoder runs as slices of one frame.
@@ -250,6 +253,7 @@ pub fn open_video(
     ctx.set_bit_rate(s.bitrate as usize);
     ctx.set_max_bit_rate(s.max_bitrate as usize);
     ctx.set_flags(codec::Flags::GLOBAL_HEADER);
+    s.colour.apply(&mut ctx);
     // VBV buffer of two seconds at the peak rate keeps segments near the declared BANDWIDTH.
     // SAFETY: plain field writes on a context we own and have not opened yet.
     unsafe {

@@ -198,6 +198,7 @@ impl Ladder {
                     level: v.rendition.level.clone(),
                     preset: profile.preset,
                     threads,
+                    colour: Default::default(),
                 })
             })
             .collect();

@@ -43,6 +43,7 @@ pub mod broadcast;
 mod cadence;
 pub mod calibrate;
 pub mod channel;
+pub mod colour;
 pub mod decode;
 pub mod encoder;
 pub mod error;

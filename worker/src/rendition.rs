@@ -13,9 +13,7 @@ use crossbeam_channel::Receiver;
 use ff::{format, frame};
 use ffmpeg_next as ff;
 use livefleet_base::RenditionName;
-use livefleet_packager::{
-    annexb, Sample, TrackId, TrackMedia, TrackSpec, Turn, VideoCodecConfig, VideoRange,
-};
+use livefleet_packager::{annexb, Sample, TrackId, TrackMedia, TrackSpec, Turn, VideoCodecConfig};
 use livefleet_profile::VideoCodec;
 
 use crate::boundary::Boundary;
@@ -96,7 +94,7 @@ impl RenditionEncoder {
                 codec,
                 pixel_aspect: (1, 1),
                 turn: Turn::Upright,
-                range: VideoRange::Sdr,
+                range: s.colour.video_range(),
             },
             timescale: 90_000,
             bandwidth: s.max_bitrate,

@@ -23,7 +23,9 @@ use livefleet_profile::LadderProfile;
 
 use crate::audio::{AudioLadder, AudioMsg};
 use crate::boundary::BoundaryClock;
+use crate::colour::Colour;
 use crate::decode::{Refused, VideoDecode};
+use crate::encoder::VideoSettings;
 use crate::hw::CudaDevice;
 use crate::ladder::Ladder;
 use crate::metrics::DropReason;
@@ -142,6 +144,8 @@ pub(crate) fn run(
     // narrowed) to square ones by the renditions' scalers.
     let (shown_w, shown_h) = crate::ladder::shown_size(width, height, first.aspect_ratio());
     let ladder = b.ladder_for(shown_w, shown_h, src_fps)?;
+    let colour = Colour::of_picture(&first);
+    tracing::debug!(?colour, "the renditions' colour description");
 
     // Open every encoder before anything is written: the init segments need their configuration.
     let mut encoders = Vec::new();
@@ -153,7 +157,10 @@ pub(crate) fn run(
                 let (mut enc, spec) = RenditionEncoder::open(
                     path,
                     device.as_deref(),
-                    s,
+                    &VideoSettings {
+                        colour,
+                        ..s.clone()
+                    },
                     &v.rendition.name,
                     TrackId(i),
                 )?;

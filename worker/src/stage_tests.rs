@@ -88,6 +88,7 @@ fn the_rendition_stage_alone_scales_encodes_and_keys_every_boundary() {
         level: None,
         preset: Preset::default(),
         threads: 1,
+        colour: Default::default(),
     };
     let name = RenditionName::new("180p").unwrap();
     let (encoder, spec) =
