@@ -202,6 +202,90 @@ fn passthrough_copies_play_in_chromium_as_shown() {
     }
 }
 
+/// Closed captions the source carries (CEA-608 in its SEI), declared in the
+/// profile: Shaka Player (HLS and DASH) and dash.js offer the declared track
+/// and show the caption; hls.js offers the declared track (in our runs hls.js
+/// 1.7.4 showed no cue from these fMP4 segments).
+#[test]
+fn captions_are_offered_and_shown_by_the_players() {
+    let data = tempfile::tempdir().unwrap();
+    let clip = common::captions::captioned_clip(data.path(), 30, "yuv420p", "HELLO");
+    let captioned = data.path().join("captioned.yaml");
+    let small = std::fs::read_to_string(profile("cpu-small.yaml")).unwrap();
+    std::fs::write(
+        &captioned,
+        small.replace("name: cpu-small", "name: cpu-small-captions")
+            + "\ncaptions:\n  - { channel: CC1, language: en-US, name: English CC }\n",
+    )
+    .unwrap();
+    let done = run(livefleet()
+        .arg("transcode")
+        .arg(&clip)
+        .arg("--profile")
+        .arg(&captioned)
+        .arg("--out")
+        .arg(data.path().join("vod/cc")));
+    assert!(done.status.success(), "{}", text(&done.stderr));
+    let port = free_port();
+    let _origin = Proc::spawn(
+        livefleet()
+            .arg("origin")
+            .arg("--data")
+            .arg(data.path())
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}")),
+        data.path().join("origin.log"),
+    );
+    let vod = format!("http://127.0.0.1:{port}/vod/cc");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while http_get(&format!("{vod}/master.m3u8")).0 != 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the origin did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    for (player, manifest, shown) in [
+        ("shaka", "master.m3u8", true),
+        ("shaka", "manifest.mpd", true),
+        ("dashjs", "manifest.mpd", true),
+        ("hlsjs", "master.m3u8", false),
+    ] {
+        let out = run(std::process::Command::new("node")
+            .arg(repo().join("tests/browser/captions.mjs"))
+            .args([player, &format!("{vod}/{manifest}"), "20"]));
+        assert!(out.status.success(), "{player}: {}", text(&out.stderr));
+        let line = text(&out.stdout);
+        let r: serde_json::Value = serde_json::from_str(line.trim().lines().last().unwrap_or("{}"))
+            .unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(
+            r["errors"].as_array().is_some_and(|e| e.is_empty()),
+            "{player} {manifest}: {r}"
+        );
+        // What the manifests declare (players name an undeclared CC1 track
+        // otherwise: hls.js "English"/"en", Shaka "CC1"/"cc1").
+        let offered = r["tracks"].as_array().is_some_and(|t| {
+            t.iter().any(|t| {
+                t["kind"] == "captions"
+                    && t["language"] == "en-US"
+                    && (player != "hlsjs" || t["label"] == "English CC")
+            })
+        });
+        assert!(
+            offered,
+            "{player} {manifest}: no declared captions track: {r}"
+        );
+        if shown {
+            let cues = r["cues"].as_array().cloned().unwrap_or_default();
+            assert!(
+                cues.iter()
+                    .any(|c| c.as_str().is_some_and(|c| c.contains("HELLO"))),
+                "{player} {manifest}: the caption was not shown: {r}"
+            );
+        }
+    }
+}
+
 fn chat_page(args: &[&str]) -> serde_json::Value {
     let out = run(std::process::Command::new("node")
         .arg(repo().join("tests/browser/chat.mjs"))

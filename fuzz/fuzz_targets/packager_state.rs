@@ -163,6 +163,7 @@ fuzz_target!(|data: &[u8]| {
         generation: Some(3),
         utc_timing_url: None,
         expire_segments: true,
+        captions: Vec::new(),
     };
     let checked = state.check().is_ok();
     let Ok((mut p, _)) = Packager::resume(config, specs(), state) else {

@@ -4,6 +4,7 @@
 //! MP4 box reader.
 #![allow(dead_code)]
 
+pub mod captions;
 pub mod cluster;
 mod dev;
 pub mod enhanced_rtmp;

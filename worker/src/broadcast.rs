@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use ff::Rational;
 use ffmpeg_next as ff;
 use livefleet_base::now_unix_ms;
-use livefleet_packager::{PackagerConfig, PackagerState, TrackSpec};
+use livefleet_packager::{CaptionService, PackagerConfig, PackagerState, TrackSpec};
 use livefleet_profile::LadderProfile;
 
 use crate::encoder::{EncoderKind, Selection};
@@ -117,6 +117,16 @@ impl Broadcast {
             generation: config.generation,
             utc_timing_url: config.utc_timing_url.clone(),
             expire_segments: config.expire_segments,
+            captions: config
+                .profile
+                .captions
+                .iter()
+                .map(|c| CaptionService {
+                    channel: c.channel.clone(),
+                    language: c.language.clone(),
+                    name: c.name.clone(),
+                })
+                .collect(),
         };
         let (pack, packager) = pack::spawn(&config.label, pconfig, sink, progress.clone())?;
         Ok(Self {

@@ -106,7 +106,7 @@ impl Colour {
     }
 }
 
-fn is_full_range_format(format: format::Pixel) -> bool {
+pub(crate) fn is_full_range_format(format: format::Pixel) -> bool {
     matches!(
         format,
         format::Pixel::YUVJ420P

@@ -42,6 +42,7 @@ pub mod boundary;
 pub mod broadcast;
 mod cadence;
 pub mod calibrate;
+mod captions;
 pub mod channel;
 pub mod colour;
 pub mod decode;

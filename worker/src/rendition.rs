@@ -18,6 +18,7 @@ use livefleet_profile::VideoCodec;
 
 use crate::boundary::Boundary;
 use crate::cadence::Cadence;
+use crate::captions::CaptionCarry;
 use crate::encoder::{self, EncoderKind, FrameInput, VideoSettings};
 use crate::error::RenditionFault;
 use crate::hw::cuda_frames::SCALED_FORMAT;
@@ -130,6 +131,7 @@ impl RenditionEncoder {
         let mut scaler = FrameScaler::for_path(self.path);
         let mut keys = KeyTracker::default();
         let mut cadence: Option<Cadence> = None;
+        let mut captions = CaptionCarry::default();
         let mut previous: Option<frame::Video> = None;
         let mut last_pts = i64::MIN;
         let mut speed = SpeedWindow::default();
@@ -140,6 +142,7 @@ impl RenditionEncoder {
         }) = rx.recv()
         {
             if pts <= last_pts {
+                captions.dropped(&src);
                 if let Some(m) = &self.meter {
                     m.channel().dropped(DropReason::OutOfOrder);
                 }
@@ -149,6 +152,7 @@ impl RenditionEncoder {
             // One frame per slot of the rendition's frame rate (crate::cadence).
             let cadence = cadence.get_or_insert_with(|| Cadence::new(pts, target.frame_rate));
             let Some(place) = cadence.place(pts, boundary.force_key) else {
+                captions.dropped(&src);
                 continue;
             };
             let frame_90k = cadence.step();
@@ -159,7 +163,9 @@ impl RenditionEncoder {
                 for at in place.repeats {
                     prev.set_pts(Some(at));
                     prev.set_kind(ff::picture::Type::None);
+                    captions.onto(prev);
                     self.send(prev, at)?;
+                    CaptionCarry::said(prev);
                     handing += self.drain(&mut keys, out, max_end, frame_90k)?;
                     media += frame_90k as f64 / 90_000.0;
                 }
@@ -180,7 +186,9 @@ impl RenditionEncoder {
             if boundary.segment_start {
                 keys.starts.push_back(place.pts);
             }
+            captions.onto(&mut f);
             self.send(&f, place.pts)?;
+            CaptionCarry::said(&mut f);
             previous = Some(f);
             // Time waiting on the packager (a slow store) is not encode time.
             handing += self.drain(&mut keys, out, max_end, frame_90k)?;

@@ -79,7 +79,9 @@ impl FrameScaler {
                     .scale(src)
                     .map_err(ScaleError::Gpu)?;
                 if *download {
-                    cuda_frames::download(&scaled).map_err(ScaleError::Gpu)
+                    let mut f = cuda_frames::download(&scaled).map_err(ScaleError::Gpu)?;
+                    keep_props(&mut f, &scaled);
+                    Ok(f)
                 } else {
                     Ok(scaled)
                 }
@@ -122,6 +124,11 @@ impl Scaler {
             CpuScaler::Swscale(ctx) => {
                 let mut scaled = frame::Video::empty();
                 ctx.run(src, &mut scaled).map_err(CpuScaleError::Swscale)?;
+                keep_props(&mut scaled, src);
+                if crate::colour::is_full_range_format(src.format()) {
+                    // swscale made it limited (colour.rs).
+                    scaled.set_color_range(ff::util::color::Range::MPEG);
+                }
                 Ok(scaled)
             }
         }
@@ -154,6 +161,16 @@ impl CpuScaler {
             height: target.height,
             source,
         })
+    }
+}
+
+/// What `src` says besides its pixels (timestamps, colour, side data such
+/// as closed captions: `captions.rs`) on a frame made from it.
+fn keep_props(out: &mut frame::Video, src: &frame::Video) {
+    // SAFETY: both frames are valid; av_frame_copy_props copies fields and
+    // references side data, leaving the pixel buffers alone.
+    unsafe {
+        ff::ffi::av_frame_copy_props(out.as_mut_ptr(), src.as_ptr());
     }
 }
 

@@ -198,6 +198,7 @@ fn the_package_stage_alone_makes_segments_and_a_finished_presentation() {
         generation: None,
         utc_timing_url: None,
         expire_segments: false,
+        captions: Vec::new(),
     };
     let progress = Arc::new(crate::progress::Progress::default());
     let (tx, handle) =

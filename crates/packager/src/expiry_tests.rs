@@ -6,6 +6,7 @@ use crate::{Packager, PackagerConfig, PackagerState};
 fn expiring() -> PackagerConfig {
     PackagerConfig {
         expire_segments: true,
+        captions: Vec::new(),
         ..config()
     }
 }

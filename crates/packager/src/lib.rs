@@ -43,8 +43,8 @@ mod video;
 pub use audio::AudioConfig;
 pub use error::PackagerError;
 pub use model::{
-    square_pixel_width, CacheClass, ClosedSegment, Output, PackagerConfig, Sample, TrackId,
-    TrackMedia, TrackSpec, Turn, VideoRange,
+    square_pixel_width, CacheClass, CaptionService, ClosedSegment, Output, PackagerConfig, Sample,
+    TrackId, TrackMedia, TrackSpec, Turn, VideoRange,
 };
 pub(crate) use state::{expand, SegEntry};
 pub use state::{Origin, PackagerState, PeriodState, SegmentRun, TrackHistory, MAX_STATE_SEGMENTS};
@@ -461,6 +461,8 @@ pub(crate) fn rescale(v: i64, from: i64, to: i64) -> i64 {
     ((i128::from(v) * i128::from(to)).div_euclid(i128::from(from))) as i64
 }
 
+#[cfg(test)]
+mod caption_tests;
 #[cfg(test)]
 mod expiry_tests;
 #[cfg(test)]

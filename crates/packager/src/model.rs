@@ -35,6 +35,21 @@ pub struct PackagerConfig {
     /// The final manifests list only what is still stored. Off when the
     /// broadcast is archived (the archive copies every segment at the end).
     pub expire_segments: bool,
+    /// CEA-608 caption services the video tracks carry in their SEI: the
+    /// HLS multivariant playlist and the MPD declare them, so players list
+    /// them (`CLOSED-CAPTIONS`, DASH `Accessibility`).
+    pub captions: Vec<CaptionService>,
+}
+
+/// A CEA-608 caption service carried in the video.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaptionService {
+    /// `CC1` to `CC4` (HLS `INSTREAM-ID`).
+    pub channel: String,
+    /// BCP 47 language tag.
+    pub language: Option<String>,
+    /// What players show in their caption menu.
+    pub name: String,
 }
 
 /// What a track carries.

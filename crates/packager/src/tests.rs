@@ -51,6 +51,7 @@ pub(super) fn config() -> PackagerConfig {
         generation: None,
         utc_timing_url: None,
         expire_segments: false,
+        captions: Vec::new(),
     }
 }
 

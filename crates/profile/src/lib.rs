@@ -90,6 +90,9 @@ pub struct LadderProfile {
     pub video: Vec<VideoRendition>,
     /// Audio renditions as written (may be empty: no audio).
     pub audio: Vec<AudioRendition>,
+    /// CEA-608 caption services the source carries in its video, listed in
+    /// the manifests so players offer them (may be empty).
+    pub captions: Vec<CaptionService>,
 }
 
 /// One video rendition of the ladder.
@@ -142,6 +145,18 @@ pub struct AudioRendition {
     pub channels: u8,
     /// One of the AAC sample rates. Default: 48000.
     pub sample_rate: u32,
+}
+
+/// A CEA-608 caption service carried in the video (the source's SEI, kept in
+/// every video rendition), as the manifests declare it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaptionService {
+    /// `CC1` to `CC4`: the service's channel in the 608 stream.
+    pub channel: String,
+    /// BCP 47 language tag (`en`, `pt-BR`), when the producer gives one.
+    pub language: Option<String>,
+    /// What players show in their caption menu. Default: the language, else the channel.
+    pub name: String,
 }
 
 impl LadderProfile {

@@ -33,6 +33,19 @@ pub(crate) struct ProfileWire {
     pub video: Option<Vec<VideoWire>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audio: Option<Vec<AudioWire>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub captions: Option<Vec<CaptionWire>>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CaptionWire {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -89,6 +102,16 @@ impl From<LadderProfile> for ProfileWire {
             allow_cpu: Some(p.allow_cpu),
             video: Some(p.video.into_iter().map(VideoWire::from).collect()),
             audio: Some(p.audio.into_iter().map(AudioWire::from).collect()),
+            captions: (!p.captions.is_empty()).then(|| {
+                p.captions
+                    .into_iter()
+                    .map(|c| CaptionWire {
+                        channel: Some(c.channel),
+                        language: c.language,
+                        name: Some(c.name),
+                    })
+                    .collect()
+            }),
         }
     }
 }

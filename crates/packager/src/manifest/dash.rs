@@ -181,10 +181,7 @@ pub(crate) fn mpd(p: &Packager) -> String {
 /// this version describes (the end of its last segment on the wall clock).
 fn utc_timing(s: &mut String, p: &Packager, ast: i64) {
     if let Some(url) = &p.config.utc_timing_url {
-        let url = url
-            .replace('&', "&amp;")
-            .replace('"', "&quot;")
-            .replace('<', "&lt;");
+        let url = xml_attr(url);
         let _ = writeln!(
             s,
             "  <UTCTiming schemeIdUri=\"urn:mpeg:dash:utc:http-iso:2014\" value=\"{url}\"/>"
@@ -264,6 +261,7 @@ fn write_period_sets(
             s,
             "    <AdaptationSet id=\"{set}\" contentType=\"video\" mimeType=\"video/mp4\" segmentAlignment=\"true\" startWithSAP=\"1\">"
         );
+        s.push_str(&captions(p));
         s.push_str(&template(&p.tracks[tracks[0]]));
         for &i in tracks {
             let v = &p.tracks[i];
@@ -356,4 +354,32 @@ fn hdr_properties(range: VideoRange, transfer: u8) -> String {
         );
     }
     s
+}
+
+/// The CEA-608 services the video carries (SCTE 214-1: `CC1=en;CC3=es`),
+/// before the set's template as the schema orders them; empty without.
+fn captions(p: &Packager) -> String {
+    if p.config.captions.is_empty() {
+        return String::new();
+    }
+    let services: Vec<String> = p
+        .config
+        .captions
+        .iter()
+        .map(|c| match &c.language {
+            Some(l) => format!("{}={l}", c.channel),
+            None => c.channel.clone(),
+        })
+        .collect();
+    format!(
+        "      <Accessibility schemeIdUri=\"urn:scte:dash:cc:cea-608:2015\" value=\"{}\"/>\n",
+        xml_attr(&services.join(";"))
+    )
+}
+
+/// `text` as an XML attribute value (inside double quotes).
+fn xml_attr(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;")
 }

@@ -87,6 +87,18 @@ pub(crate) fn master_playlist(p: &Packager) -> String {
     let mut s = String::from("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n");
     let audio: Vec<&Track> = p.tracks.iter().filter(|t| !t.is_video()).collect();
     let video: Vec<&Track> = p.tracks.iter().filter(|t| t.is_video()).collect();
+    // Captions in the video's SEI: offered, never on by default (RFC 8216bis 4.4.6.1).
+    for c in &p.config.captions {
+        let _ = write!(
+            s,
+            "#EXT-X-MEDIA:TYPE=CLOSED-CAPTIONS,GROUP-ID=\"cc\",NAME=\"{}\",DEFAULT=NO,AUTOSELECT=YES,INSTREAM-ID=\"{}\"",
+            c.name, c.channel
+        );
+        if let Some(language) = &c.language {
+            let _ = write!(s, ",LANGUAGE=\"{language}\"");
+        }
+        s.push('\n');
+    }
     for (k, a) in audio.iter().enumerate() {
         let channels = match &a.spec.media {
             TrackMedia::Audio { codec } => codec.channels(),
@@ -134,6 +146,9 @@ pub(crate) fn master_playlist(p: &Packager) -> String {
         }
         if !audio.is_empty() {
             s.push_str(",AUDIO=\"audio\"");
+        }
+        if !p.config.captions.is_empty() {
+            s.push_str(",CLOSED-CAPTIONS=\"cc\"");
         }
         let _ = writeln!(s, "\n{}/index.m3u8", v.spec.name);
     }

@@ -11,6 +11,7 @@ use crate::walk::suggest;
 use crate::wire::{AudioWire, ProfileWire, VideoWire};
 
 mod audio;
+mod captions;
 mod choices;
 mod video;
 
@@ -302,6 +303,7 @@ pub(crate) fn profile(w: ProfileWire, report: &mut Report) -> Option<LadderProfi
         }
     };
 
+    let captions = captions::captions(w.captions.unwrap_or_default(), report);
     let video: Option<Vec<VideoRendition>> = video.into_iter().map(|(_, v)| v).collect();
     let audio: Option<Vec<AudioRendition>> = audio.into_iter().map(|(_, a)| a).collect();
     Some(LadderProfile {
@@ -316,6 +318,7 @@ pub(crate) fn profile(w: ProfileWire, report: &mut Report) -> Option<LadderProfi
         allow_cpu,
         video: video?,
         audio: audio?,
+        captions: captions?,
     })
 }
 

@@ -17,7 +17,7 @@ use scalars::{
 };
 
 use crate::error::Report;
-use crate::wire::{AudioWire, ProfileWire, VideoWire};
+use crate::wire::{AudioWire, CaptionWire, ProfileWire, VideoWire};
 
 /// Keys of the document, in the order the README lists them.
 pub(crate) const PROFILE_KEYS: &[&str] = &[
@@ -32,6 +32,7 @@ pub(crate) const PROFILE_KEYS: &[&str] = &[
     "allow_cpu",
     "video",
     "audio",
+    "captions",
 ];
 
 /// Keys of a video rendition.
@@ -47,6 +48,9 @@ pub(crate) const VIDEO_KEYS: &[&str] = &[
     "h264_profile",
     "level",
 ];
+
+/// Keys of a caption service.
+pub(crate) const CAPTION_KEYS: &[&str] = &["channel", "language", "name"];
 
 /// Keys of an audio rendition.
 pub(crate) const AUDIO_KEYS: &[&str] =
@@ -74,6 +78,10 @@ pub(crate) fn profile(doc: &Value, report: &mut Report) -> Option<ProfileWire> {
             }
             "audio" => {
                 out.audio = list(value, &path, report).map(|l| each(l, "audio", report, audio))
+            }
+            "captions" => {
+                out.captions =
+                    list(value, &path, report).map(|l| each(l, "captions", report, caption))
             }
             _ => {}
         }
@@ -138,6 +146,23 @@ fn audio(value: &Value, at: &str, report: &mut Report) -> AudioWire {
             "sample_rate" => {
                 out.sample_rate = whole(value, &path, "a sample rate in Hz like 48000", report)
             }
+            _ => {}
+        }
+    }
+    out
+}
+
+fn caption(value: &Value, at: &str, report: &mut Report) -> CaptionWire {
+    let mut out = CaptionWire::default();
+    let Some(map) = as_map(value, at, "a caption service", report) else {
+        return out;
+    };
+    for (key, value) in entries(map, at, CAPTION_KEYS, report) {
+        let path = format!("{at}.{key}");
+        match key {
+            "channel" => out.channel = string(value, &path, report),
+            "language" => out.language = string(value, &path, report),
+            "name" => out.name = string(value, &path, report),
             _ => {}
         }
     }

@@ -1,0 +1,143 @@
+//! Closed captions kept whole through a rendition's cadence.
+//!
+//! Broadcast sources carry CEA-608/708 captions as ATSC A/53 `cc_data` in
+//! their H.264/HEVC SEI; FFmpeg's decoder hands each frame's `cc_data` over
+//! as side data, the scalers keep it, and libx264 and NVENC write it back
+//! into the rendition (their `a53cc` option, on by default). The cadence
+//! (`cadence.rs`) is where it would be lost: a 60 fps source thinned to a
+//! 30 fps rung drops every other frame and half of the caption bytes with
+//! it, which leaves nothing a decoder can read; a repeated frame would say
+//! its captions twice. So the captions of a dropped frame ride on the next
+//! frame encoded (at most 31 `cc_data` triplets a frame, what A/53 can say;
+//! the rest waits for the frame after), and a repeat says nothing of its
+//! own. The ffmpeg CLI (5.1) loses them on the same thinning.
+//! Record: docs/design/bad-input.md.
+
+use std::collections::VecDeque;
+
+use ff::frame::{self, side_data::Type};
+use ffmpeg_next as ff;
+
+/// The most `cc_data` triplets one picture carries (A/53's 5-bit `cc_count`).
+const MAX_TRIPLETS: usize = 31;
+
+/// Caption triplets waiting for a frame to ride on.
+#[derive(Default)]
+pub(crate) struct CaptionCarry {
+    waiting: VecDeque<[u8; 3]>,
+}
+
+impl CaptionCarry {
+    /// A frame the cadence drops: its captions go with the next frame sent.
+    pub(crate) fn dropped(&mut self, f: &frame::Video) {
+        if let Some(sd) = f.side_data(Type::A53CC) {
+            self.waiting.extend(meaningful(sd.data()));
+        }
+    }
+
+    /// Before `f` is encoded: the captions waiting, then its own, as many as
+    /// one picture carries.
+    pub(crate) fn onto(&mut self, f: &mut frame::Video) {
+        if self.waiting.is_empty() {
+            return;
+        }
+        if let Some(sd) = f.side_data(Type::A53CC) {
+            let own: Vec<[u8; 3]> = meaningful(sd.data()).collect();
+            self.waiting.extend(own);
+        }
+        let take = self.waiting.len().min(MAX_TRIPLETS);
+        let bytes: Vec<u8> = self.waiting.drain(..take).flatten().collect();
+        f.remove_side_data(Type::A53CC);
+        if let Some(mut sd) = f.new_side_data(Type::A53CC, bytes.len()) {
+            // SAFETY: the side data was just allocated with `bytes.len()` bytes.
+            unsafe {
+                std::ptr::copy_nonoverlapping(bytes.as_ptr(), (*sd.as_mut_ptr()).data, bytes.len());
+            }
+        }
+    }
+
+    /// After `f` was encoded: a repeat of it must not say its captions again.
+    pub(crate) fn said(f: &mut frame::Video) {
+        f.remove_side_data(Type::A53CC);
+    }
+}
+
+/// The triplets of `cc_data` that carry something: valid, and not CEA-608's
+/// null pair (padding, which a picture that carries more needs no longer).
+fn meaningful(cc_data: &[u8]) -> impl Iterator<Item = [u8; 3]> + '_ {
+    cc_data
+        .chunks_exact(3)
+        .map(|t| [t[0], t[1], t[2]])
+        .filter(|t| {
+            let valid = t[0] & 0x04 != 0;
+            let cea608 = t[0] & 0x03 < 2;
+            valid && !(cea608 && t[1] & 0x7f == 0 && t[2] & 0x7f == 0)
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame_with(cc: &[u8]) -> frame::Video {
+        let mut f = frame::Video::empty();
+        let mut sd = f.new_side_data(Type::A53CC, cc.len()).unwrap();
+        // SAFETY: allocated with cc.len() bytes just above.
+        unsafe { std::ptr::copy_nonoverlapping(cc.as_ptr(), (*sd.as_mut_ptr()).data, cc.len()) };
+        f
+    }
+
+    fn cc_of(f: &frame::Video) -> Vec<u8> {
+        f.side_data(Type::A53CC)
+            .map(|s| s.data().to_vec())
+            .unwrap_or_default()
+    }
+
+    /// Field 1 carries `a b`, field 2 padding: one 30 fps picture's `cc_data`.
+    fn picture(a: u8, b: u8) -> Vec<u8> {
+        vec![0xfc, a, b, 0xf9, 0x80, 0x80]
+    }
+
+    #[test]
+    fn a_dropped_frames_captions_ride_on_the_next_one() {
+        let mut carry = CaptionCarry::default();
+        carry.dropped(&frame_with(&picture(0x94, 0x20)));
+        let mut kept = frame_with(&picture(0xc8, 0x45));
+        carry.onto(&mut kept);
+        assert_eq!(cc_of(&kept), vec![0xfc, 0x94, 0x20, 0xfc, 0xc8, 0x45]);
+    }
+
+    #[test]
+    fn a_frame_with_nothing_waiting_is_left_as_it_came() {
+        let mut carry = CaptionCarry::default();
+        carry.dropped(&frame_with(&picture(0x80, 0x80)));
+        let mut kept = frame_with(&picture(0xc8, 0x45));
+        carry.onto(&mut kept);
+        assert_eq!(cc_of(&kept), picture(0xc8, 0x45), "padding is not carried");
+        let mut bare = frame::Video::empty();
+        carry.onto(&mut bare);
+        assert!(cc_of(&bare).is_empty());
+    }
+
+    #[test]
+    fn no_picture_carries_more_than_a53_can_say() {
+        let mut carry = CaptionCarry::default();
+        for k in 0..40u8 {
+            carry.dropped(&frame_with(&[0xfe, k, k]));
+        }
+        let mut first = frame::Video::empty();
+        carry.onto(&mut first);
+        assert_eq!(cc_of(&first).len(), 31 * 3);
+        let mut second = frame::Video::empty();
+        carry.onto(&mut second);
+        assert_eq!(cc_of(&second).len(), 9 * 3, "the rest goes with the next");
+        assert_eq!(cc_of(&second)[1], 31, "in order");
+    }
+
+    #[test]
+    fn a_repeat_says_nothing_again() {
+        let mut f = frame_with(&picture(0xc8, 0x45));
+        CaptionCarry::said(&mut f);
+        assert!(cc_of(&f).is_empty());
+    }
+}
