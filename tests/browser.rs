@@ -204,8 +204,9 @@ fn passthrough_copies_play_in_chromium_as_shown() {
 
 /// Closed captions the source carries (CEA-608 in its SEI), declared in the
 /// profile: Shaka Player (HLS and DASH) and dash.js offer the declared track
-/// and show the caption; hls.js offers the declared track (in our runs hls.js
-/// 1.7.4 showed no cue from these fMP4 segments).
+/// and show the caption. hls.js offers the declared track and parses the
+/// caption (an app drawing captions itself gets it in `CUES_PARSED`); in our
+/// runs hls.js 1.7.4 put no cue into its own native track.
 #[test]
 fn captions_are_offered_and_shown_by_the_players() {
     let data = tempfile::tempdir().unwrap();
@@ -245,11 +246,13 @@ fn captions_are_offered_and_shown_by_the_players() {
         );
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
-    for (player, manifest, shown) in [
-        ("shaka", "master.m3u8", true),
-        ("shaka", "manifest.mpd", true),
-        ("dashjs", "manifest.mpd", true),
-        ("hlsjs", "master.m3u8", false),
+    // (player, manifest, offers a text track, shows the caption)
+    for (player, manifest, offered, shown) in [
+        ("shaka", "master.m3u8", true, true),
+        ("shaka", "manifest.mpd", true, true),
+        ("dashjs", "manifest.mpd", true, true),
+        ("hlsjs", "master.m3u8", true, false),
+        ("hlsjs-cues", "master.m3u8", false, true),
     ] {
         let out = run(std::process::Command::new("node")
             .arg(repo().join("tests/browser/captions.mjs"))
@@ -264,7 +267,7 @@ fn captions_are_offered_and_shown_by_the_players() {
         );
         // What the manifests declare (players name an undeclared CC1 track
         // otherwise: hls.js "English"/"en", Shaka "CC1"/"cc1").
-        let offered = r["tracks"].as_array().is_some_and(|t| {
+        let declared = r["tracks"].as_array().is_some_and(|t| {
             t.iter().any(|t| {
                 t["kind"] == "captions"
                     && t["language"] == "en-US"
@@ -272,7 +275,7 @@ fn captions_are_offered_and_shown_by_the_players() {
             })
         });
         assert!(
-            offered,
+            declared || !offered,
             "{player} {manifest}: no declared captions track: {r}"
         );
         if shown {
