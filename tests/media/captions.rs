@@ -8,7 +8,12 @@ use common::captions::{caption_text, captioned_clip};
 /// Every segment of `rendition` after its init segment, as one file.
 fn whole_rendition(dir: &Path, into: &Path) -> std::path::PathBuf {
     let playlist = fs::read_to_string(dir.join("index.m3u8")).unwrap();
-    let mut bytes = fs::read(dir.join("init.mp4")).unwrap();
+    let init = playlist
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-MAP:URI=\""))
+        .expect("an init segment")
+        .trim_end_matches('"');
+    let mut bytes = fs::read(dir.join(init)).unwrap();
     for segment in playlist
         .lines()
         .filter(|l| !l.starts_with('#') && !l.is_empty())
@@ -18,6 +23,19 @@ fn whole_rendition(dir: &Path, into: &Path) -> std::path::PathBuf {
     let file = into.join("whole.mp4");
     fs::write(&file, bytes).unwrap();
     file
+}
+
+/// `cpu-small` declaring the CC1 service the test sources carry, in `dir`.
+fn captioned_profile(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("captioned.yaml");
+    let small = fs::read_to_string(profile("cpu-small.yaml")).unwrap();
+    fs::write(
+        &path,
+        small.replace("name: cpu-small", "name: cpu-small-captions")
+            + "\ncaptions:\n  - { channel: CC1, language: en, name: English }\n",
+    )
+    .unwrap();
+    path
 }
 
 #[test]
@@ -30,16 +48,8 @@ fn captions_reach_every_rendition() {
         (60, "yuv420p", "HELLO WORLD"),
         (30, "yuv422p", "LIVE CAPTIONS"),
     ];
-    // cpu-small, declaring the service the source carries.
     let profiles = tempfile::tempdir().unwrap();
-    let captioned_profile = profiles.path().join("captioned.yaml");
-    let small = fs::read_to_string(profile("cpu-small.yaml")).unwrap();
-    fs::write(
-        &captioned_profile,
-        small.replace("name: cpu-small", "name: cpu-small-captions")
-            + "\ncaptions:\n  - { channel: CC1, language: en, name: English }\n",
-    )
-    .unwrap();
+    let captioned_profile = captioned_profile(profiles.path());
     for (fps, pix_fmt, text) in cases {
         let tmp = tempfile::tempdir().unwrap();
         let clip = captioned_clip(tmp.path(), fps, pix_fmt, text);
@@ -71,5 +81,36 @@ fn captions_reach_every_rendition() {
                 "{fps} fps {pix_fmt}, {rendition}: {read:?}"
             );
         }
+    }
+}
+
+/// A publisher streaming a 60 fps source with captions over RTMP (the
+/// ffmpeg CLI copying the file at real time): every 30 fps rung of the
+/// live channel carries the caption, and the master declares it.
+#[test]
+fn a_captioned_publish_keeps_its_captions_live() {
+    let tmp = tempfile::tempdir().unwrap();
+    let clip = captioned_clip(tmp.path(), 60, "yuv420p", "ON AIR");
+    let prof = captioned_profile(tmp.path());
+    let dev = Dev::start(
+        "captions",
+        &["--grace", "4", "--profile", prof.to_str().unwrap()],
+    );
+    let out = run(Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-re", "-i"])
+        .arg(&clip)
+        .args(["-c", "copy", "-f", "flv", &dev.publish_url])
+        .stdin(Stdio::null()));
+    assert!(out.status.success(), "publish: {}", text(&out.stderr));
+    let dir = dev.channel_dir();
+    dev.wait_for(40, "ENDLIST after the grace period", || {
+        fs::read_to_string(dir.join("240p/index.m3u8")).is_ok_and(|t| t.contains("ENDLIST"))
+    });
+    let master = fs::read_to_string(dir.join("master.m3u8")).unwrap();
+    assert!(master.contains(",CLOSED-CAPTIONS=\"cc\""), "{master}");
+    for rendition in ["360p", "240p"] {
+        let whole = whole_rendition(&dir.join(rendition), tmp.path());
+        let read = caption_text(&whole, tmp.path());
+        assert!(read.contains("ON AIR"), "{rendition}: {read:?}");
     }
 }
