@@ -203,14 +203,13 @@ fn passthrough_copies_play_in_chromium_as_shown() {
 }
 
 /// Closed captions the source carries (CEA-608 in its SEI), declared in the
-/// profile: Shaka Player (HLS and DASH) and dash.js offer the declared track
-/// and show the caption. hls.js offers the declared track and parses the
-/// caption (an app drawing captions itself gets it in `CUES_PARSED`); in our
-/// runs hls.js 1.7.4 put no cue into its own native track.
+/// profile: Shaka Player (HLS and DASH), dash.js and hls.js offer the
+/// declared track and show the caption. (hls.js 1.7.4 showed no cue from a
+/// 3 s clip of two segments in our runs, so the clip lasts 8 s.)
 #[test]
 fn captions_are_offered_and_shown_by_the_players() {
     let data = tempfile::tempdir().unwrap();
-    let clip = common::captions::captioned_clip(data.path(), 30, "yuv420p", "HELLO");
+    let clip = common::captions::captioned_clip(data.path(), 30, "yuv420p", "HELLO", 8);
     let captioned = data.path().join("captioned.yaml");
     let small = std::fs::read_to_string(profile("cpu-small.yaml")).unwrap();
     std::fs::write(
@@ -246,13 +245,11 @@ fn captions_are_offered_and_shown_by_the_players() {
         );
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
-    // (player, manifest, offers a text track, shows the caption)
-    for (player, manifest, offered, shown) in [
-        ("shaka", "master.m3u8", true, true),
-        ("shaka", "manifest.mpd", true, true),
-        ("dashjs", "manifest.mpd", true, true),
-        ("hlsjs", "master.m3u8", true, false),
-        ("hlsjs-cues", "master.m3u8", false, true),
+    for (player, manifest) in [
+        ("shaka", "master.m3u8"),
+        ("shaka", "manifest.mpd"),
+        ("dashjs", "manifest.mpd"),
+        ("hlsjs", "master.m3u8"),
     ] {
         let out = run(std::process::Command::new("node")
             .arg(repo().join("tests/browser/captions.mjs"))
@@ -275,17 +272,15 @@ fn captions_are_offered_and_shown_by_the_players() {
             })
         });
         assert!(
-            declared || !offered,
+            declared,
             "{player} {manifest}: no declared captions track: {r}"
         );
-        if shown {
-            let cues = r["cues"].as_array().cloned().unwrap_or_default();
-            assert!(
-                cues.iter()
-                    .any(|c| c.as_str().is_some_and(|c| c.contains("HELLO"))),
-                "{player} {manifest}: the caption was not shown: {r}"
-            );
-        }
+        let cues = r["cues"].as_array().cloned().unwrap_or_default();
+        assert!(
+            cues.iter()
+                .any(|c| c.as_str().is_some_and(|c| c.contains("HELLO"))),
+            "{player} {manifest}: the caption was not shown: {r}"
+        );
     }
 }
 

@@ -1,8 +1,7 @@
 // Plays a manifest in headless Chromium with a third-party player at its
 // default settings, turns its captions on, and prints one JSON line:
 // {"tracks": [{"kind", "label", "language"}], "cues": ["text", ...], "errors": [...]}
-// Usage: node tests/browser/captions.mjs dashjs|shaka|hlsjs|hlsjs-cues MANIFEST_URL [seconds]
-// (hlsjs-cues: hls.js handing the cues to the page instead of drawing them)
+// Usage: node tests/browser/captions.mjs dashjs|shaka|hlsjs MANIFEST_URL [seconds]
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -12,7 +11,6 @@ const libraries = {
   dashjs: 'node_modules/dashjs/dist/modern/umd/dash.all.min.js',
   shaka: 'node_modules/shaka-player/dist/shaka-player.compiled.js',
   hlsjs: 'node_modules/hls.js/dist/hls.min.js',
-  'hlsjs-cues': 'node_modules/hls.js/dist/hls.min.js',
 };
 const [player, url, secondsArg] = process.argv.slice(2);
 const seconds = Number(secondsArg || 30);
@@ -53,14 +51,7 @@ try {
       };
       video.play().catch(() => {});
     } else {
-      // hls.js draws captions into a native text track by default; an app
-      // that draws them itself gets each cue in a CUES_PARSED event.
-      const own = player === 'hlsjs-cues';
-      const h = new window.Hls(own ? { renderTextTracksNatively: false } : {});
-      window.parsedCues = [];
-      h.on(window.Hls.Events.CUES_PARSED, (_, d) => {
-        for (const c of d.cues) window.parsedCues.push(c.text);
-      });
+      const h = new window.Hls();
       h.on(window.Hls.Events.ERROR, (_, d) => { if (d.fatal) errors.push(`hls.js ${d.details}`); });
       h.loadSource(url);
       h.attachMedia(video);
@@ -79,7 +70,6 @@ try {
         tracks.push({ kind: t.kind, label: t.label, language: t.language, mode: t.mode });
         for (const c of (t.cues || [])) cues.push(c.text);
       }
-      for (const c of (window.parsedCues || [])) cues.push(c);
       return { tracks, cues, time: video.currentTime, errors: window.playerErrors || [] };
     });
     result.tracks = s.tracks;

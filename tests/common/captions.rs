@@ -92,9 +92,10 @@ fn with_captions(stream: &[u8], fps: usize, text: &str) -> Vec<u8> {
     out
 }
 
-/// A 3 s 640x360 clip at `fps` in `pix_fmt` with `text` as a CEA-608
-/// caption and AAC audio. No B-frames: the captions are in picture order.
-pub fn captioned_clip(dir: &Path, fps: usize, pix_fmt: &str, text: &str) -> PathBuf {
+/// A `secs`-second 640x360 clip at `fps` in `pix_fmt` with `text` as a
+/// CEA-608 caption (from 0.5 s, erased at 2 s) and AAC audio. No B-frames: the captions are in picture order.
+pub fn captioned_clip(dir: &Path, fps: usize, pix_fmt: &str, text: &str, secs: u32) -> PathBuf {
+    let secs = secs.to_string();
     let plain = dir.join("plain.h264");
     let source = format!("testsrc2=size=640x360:rate={fps}");
     let rate = fps.to_string();
@@ -104,7 +105,7 @@ pub fn captioned_clip(dir: &Path, fps: usize, pix_fmt: &str, text: &str) -> Path
         "-i",
         &source,
         "-t",
-        "3",
+        &secs,
         "-pix_fmt",
         pix_fmt,
         "-c:v",
@@ -125,7 +126,7 @@ pub fn captioned_clip(dir: &Path, fps: usize, pix_fmt: &str, text: &str) -> Path
         "-f",
         "lavfi",
         "-t",
-        "3",
+        &secs,
         "-i",
         "sine=sample_rate=48000",
         "-r",

@@ -52,7 +52,7 @@ fn captions_reach_every_rendition() {
     let captioned_profile = captioned_profile(profiles.path());
     for (fps, pix_fmt, text) in cases {
         let tmp = tempfile::tempdir().unwrap();
-        let clip = captioned_clip(tmp.path(), fps, pix_fmt, text);
+        let clip = captioned_clip(tmp.path(), fps, pix_fmt, text, 3);
         assert!(
             caption_text(&clip, tmp.path()).contains(text),
             "the source carries no caption"
@@ -90,7 +90,7 @@ fn captions_reach_every_rendition() {
 #[test]
 fn a_captioned_publish_keeps_its_captions_live() {
     let tmp = tempfile::tempdir().unwrap();
-    let clip = captioned_clip(tmp.path(), 60, "yuv420p", "ON AIR");
+    let clip = captioned_clip(tmp.path(), 60, "yuv420p", "ON AIR", 3);
     let prof = captioned_profile(tmp.path());
     let dev = Dev::start(
         "captions",
