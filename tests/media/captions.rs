@@ -114,3 +114,34 @@ fn a_captioned_publish_keeps_its_captions_live() {
         assert!(read.contains("ON AIR"), "{rendition}: {read:?}");
     }
 }
+
+/// The operator is told where the source and the profile disagree: captions
+/// the profile does not declare (players would not offer them), and a
+/// declared service the source does not carry.
+#[test]
+fn a_disagreement_about_captions_is_told_to_the_operator() {
+    let tmp = tempfile::tempdir().unwrap();
+    let clip = captioned_clip(tmp.path(), 30, "yuv420p", "HELLO", 3);
+    let undeclared = transcode(&clip, &tmp.path().join("undeclared"));
+    assert_ok(&undeclared);
+    assert!(
+        text(&undeclared.stderr).contains("closed captions the profile does not declare"),
+        "{}",
+        text(&undeclared.stderr)
+    );
+    let plain = tmp.path().join("plain.mp4");
+    lavfi_clip(&plain, 12, "sine=sample_rate=48000", &[]);
+    let missing = run(livefleet()
+        .arg("transcode")
+        .arg(&plain)
+        .arg("--profile")
+        .arg(captioned_profile(tmp.path()))
+        .arg("--out")
+        .arg(tmp.path().join("missing")));
+    assert_ok(&missing);
+    assert!(
+        text(&missing.stderr).contains("the source has carried none for 10 s"),
+        "{}",
+        text(&missing.stderr)
+    );
+}

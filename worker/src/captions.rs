@@ -62,6 +62,56 @@ impl CaptionCarry {
     }
 }
 
+/// Media (90 kHz) after which a source that has carried no captions is
+/// taken as having none: caption inserters send `cc_data` with every
+/// picture, padding included, from the start.
+const CAPTIONS_EXPECTED_WITHIN_90K: i64 = 10 * 90_000;
+
+/// Where the source and the profile disagree about captions: players list
+/// only the services the manifests declare (the profile's `captions`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CaptionNotice {
+    /// The source carries captions the profile does not declare.
+    Undeclared,
+    /// The profile declares captions the source has not carried.
+    Missing,
+}
+
+/// Watches a session's decoded frames for captions, to tell the operator
+/// once where the source and the profile disagree.
+pub(crate) struct CaptionWatch {
+    declared: bool,
+    first_90k: Option<i64>,
+    settled: bool,
+}
+
+impl CaptionWatch {
+    pub(crate) fn new(declared: bool) -> Self {
+        Self {
+            declared,
+            first_90k: None,
+            settled: false,
+        }
+    }
+
+    /// A decoded frame at `pts_90k`; a notice at most once a session.
+    pub(crate) fn frame(&mut self, f: &frame::Video, pts_90k: i64) -> Option<CaptionNotice> {
+        if self.settled {
+            return None;
+        }
+        let first = *self.first_90k.get_or_insert(pts_90k);
+        if f.side_data(Type::A53CC).is_some() {
+            self.settled = true;
+            return (!self.declared).then_some(CaptionNotice::Undeclared);
+        }
+        if pts_90k.saturating_sub(first) >= CAPTIONS_EXPECTED_WITHIN_90K {
+            self.settled = true;
+            return self.declared.then_some(CaptionNotice::Missing);
+        }
+        None
+    }
+}
+
 /// The triplets of `cc_data` that carry something: valid, and not CEA-608's
 /// null pair (padding, which a picture that carries more needs no longer).
 fn meaningful(cc_data: &[u8]) -> impl Iterator<Item = [u8; 3]> + '_ {
@@ -132,6 +182,31 @@ mod tests {
         carry.onto(&mut second);
         assert_eq!(cc_of(&second).len(), 9 * 3, "the rest goes with the next");
         assert_eq!(cc_of(&second)[1], 31, "in order");
+    }
+
+    #[test]
+    fn a_disagreement_with_the_profile_is_told_once() {
+        let captioned = frame_with(&picture(0x80, 0x80));
+        let bare = frame::Video::empty();
+        let mut w = CaptionWatch::new(false);
+        assert_eq!(w.frame(&bare, 0), None);
+        assert_eq!(w.frame(&captioned, 3000), Some(CaptionNotice::Undeclared));
+        assert_eq!(w.frame(&captioned, 6000), None, "once");
+
+        let mut w = CaptionWatch::new(true);
+        assert_eq!(w.frame(&bare, 90_000), None);
+        assert_eq!(w.frame(&bare, 90_000 + 9 * 90_000), None);
+        assert_eq!(
+            w.frame(&bare, 90_000 + 10 * 90_000),
+            Some(CaptionNotice::Missing)
+        );
+        assert_eq!(w.frame(&bare, 90_000 + 20 * 90_000), None, "once");
+
+        let mut w = CaptionWatch::new(true);
+        assert_eq!(w.frame(&captioned, 0), None, "they agree");
+        assert_eq!(w.frame(&bare, 20 * 90_000), None);
+        let mut w = CaptionWatch::new(false);
+        assert_eq!(w.frame(&bare, 20 * 90_000), None, "they agree");
     }
 
     #[test]

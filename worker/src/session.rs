@@ -23,6 +23,7 @@ use livefleet_profile::LadderProfile;
 
 use crate::audio::{AudioLadder, AudioMsg};
 use crate::boundary::BoundaryClock;
+use crate::captions::{CaptionNotice, CaptionWatch};
 use crate::colour::Colour;
 use crate::decode::{Refused, VideoDecode};
 use crate::encoder::VideoSettings;
@@ -241,9 +242,19 @@ pub(crate) fn run(
             keyframe_at(&mut clock, packet);
         }
     }
-    let fan_out = |f: frame::Video, clock: &mut BoundaryClock, stages: &Stages| -> bool {
+    let mut captions = CaptionWatch::new(!b.profile().captions.is_empty());
+    let mut fan_out = |f: frame::Video, clock: &mut BoundaryClock, stages: &Stages| -> bool {
         let ts = f.timestamp().or(f.pts()).unwrap_or(origin);
         let pts = timeline.to_90k(ts, vtb);
+        match captions.frame(&f, pts) {
+            Some(CaptionNotice::Undeclared) => tracing::info!(
+                "the source carries closed captions the profile does not declare: every rendition keeps them, but players offer only declared ones (add `captions:` to the profile)"
+            ),
+            Some(CaptionNotice::Missing) => tracing::warn!(
+                "the profile declares closed captions, but the source has carried none for 10 s: players will offer an empty caption track"
+            ),
+            None => {}
+        }
         b.progress().frames_decoded.fetch_add(1, Ordering::Relaxed);
         if let Some(d) = &decoded {
             d.inc();
