@@ -11,7 +11,7 @@
 //! frame encoded (at most 31 `cc_data` triplets a frame, what A/53 can say;
 //! the rest waits for the frame after), and a repeat says nothing of its
 //! own. The ffmpeg CLI (5.1) loses them on the same thinning.
-//! Record: docs/design/bad-input.md.
+//! Record: docs/design/captions.md.
 
 use std::collections::VecDeque;
 
