@@ -21,6 +21,11 @@ use ffmpeg_next as ff;
 /// The most `cc_data` triplets one picture carries (A/53's 5-bit `cc_count`).
 const MAX_TRIPLETS: usize = 31;
 
+/// The most triplets waiting: a second of full pictures at 30 fps. A source
+/// sending more than the renditions' pictures can carry (a lying or broken
+/// inserter) loses its oldest bytes instead of growing without bound.
+const MAX_WAITING: usize = 30 * MAX_TRIPLETS;
+
 /// Caption triplets waiting for a frame to ride on.
 #[derive(Default)]
 pub(crate) struct CaptionCarry {
@@ -32,6 +37,18 @@ impl CaptionCarry {
     pub(crate) fn dropped(&mut self, f: &frame::Video) {
         if let Some(sd) = f.side_data(Type::A53CC) {
             self.waiting.extend(meaningful(sd.data()));
+            self.bound();
+        }
+    }
+
+    fn bound(&mut self) {
+        let over = self.waiting.len().saturating_sub(MAX_WAITING);
+        if over > 0 {
+            self.waiting.drain(..over);
+            tracing::warn!(
+                dropped_triplets = over,
+                "more caption data than the renditions' pictures carry; the oldest is dropped"
+            );
         }
     }
 
@@ -44,6 +61,7 @@ impl CaptionCarry {
         if let Some(sd) = f.side_data(Type::A53CC) {
             let own: Vec<[u8; 3]> = meaningful(sd.data()).collect();
             self.waiting.extend(own);
+            self.bound();
         }
         let take = self.waiting.len().min(MAX_TRIPLETS);
         let bytes: Vec<u8> = self.waiting.drain(..take).flatten().collect();
@@ -207,6 +225,17 @@ mod tests {
         assert_eq!(w.frame(&bare, 20 * 90_000), None);
         let mut w = CaptionWatch::new(false);
         assert_eq!(w.frame(&bare, 20 * 90_000), None, "they agree");
+    }
+
+    #[test]
+    fn a_flood_of_captions_stays_bounded_and_keeps_the_newest() {
+        let mut carry = CaptionCarry::default();
+        for k in 0..200u32 {
+            let cc: Vec<u8> = (0..31).flat_map(|_| [0xfe, (k % 128) as u8, 1]).collect();
+            carry.dropped(&frame_with(&cc));
+        }
+        assert_eq!(carry.waiting.len(), MAX_WAITING);
+        assert_eq!(carry.waiting.back().unwrap()[1], (199 % 128) as u8);
     }
 
     #[test]
