@@ -156,25 +156,7 @@ fn passthrough_copies_play_in_chromium_as_shown() {
             .arg(data.path().join("vod").join(name)));
         assert!(done.status.success(), "{name}: {}", text(&done.stderr));
     }
-    let port = free_port();
-    let _origin = Proc::spawn(
-        livefleet()
-            .arg("origin")
-            .arg("--data")
-            .arg(data.path())
-            .arg("--listen")
-            .arg(format!("127.0.0.1:{port}")),
-        data.path().join("origin.log"),
-    );
-    let vod = format!("http://127.0.0.1:{port}/vod");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while http_get(&format!("{vod}/sideways/master.m3u8")).0 != 200 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the origin did not start"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
+    let (_origin, vod) = serve_vod(data.path(), "sideways/master.m3u8");
     for (name, shape) in sources {
         let mut plays = vec![
             ("dashjs", format!("{vod}/{name}/manifest.mpd")),
@@ -210,14 +192,10 @@ fn passthrough_copies_play_in_chromium_as_shown() {
 fn captions_are_offered_and_shown_by_the_players() {
     let data = tempfile::tempdir().unwrap();
     let clip = common::captions::captioned_clip(data.path(), 30, "yuv420p", "HELLO", 8);
-    let captioned = data.path().join("captioned.yaml");
-    let small = std::fs::read_to_string(profile("cpu-small.yaml")).unwrap();
-    std::fs::write(
-        &captioned,
-        small.replace("name: cpu-small", "name: cpu-small-captions")
-            + "\ncaptions:\n  - { channel: CC1, language: en-US, name: English CC }\n",
-    )
-    .unwrap();
+    let captioned = common::captions::captioned_profile(
+        data.path(),
+        "{ channel: CC1, language: en-US, name: English CC }",
+    );
     let done = run(livefleet()
         .arg("transcode")
         .arg(&clip)
@@ -226,25 +204,8 @@ fn captions_are_offered_and_shown_by_the_players() {
         .arg("--out")
         .arg(data.path().join("vod/cc")));
     assert!(done.status.success(), "{}", text(&done.stderr));
-    let port = free_port();
-    let _origin = Proc::spawn(
-        livefleet()
-            .arg("origin")
-            .arg("--data")
-            .arg(data.path())
-            .arg("--listen")
-            .arg(format!("127.0.0.1:{port}")),
-        data.path().join("origin.log"),
-    );
-    let vod = format!("http://127.0.0.1:{port}/vod/cc");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while http_get(&format!("{vod}/master.m3u8")).0 != 200 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the origin did not start"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
+    let (_origin, vod) = serve_vod(data.path(), "cc/master.m3u8");
+    let vod = format!("{vod}/cc");
     for (player, manifest) in [
         ("shaka", "master.m3u8"),
         ("shaka", "manifest.mpd"),
@@ -282,6 +243,31 @@ fn captions_are_offered_and_shown_by_the_players() {
             "{player} {manifest}: the caption was not shown: {r}"
         );
     }
+}
+
+/// `livefleet origin` serving `data`; returns it and the URL of its `vod/`
+/// folder once `vod/<ready>` answers.
+fn serve_vod(data: &std::path::Path, ready: &str) -> (Proc, String) {
+    let port = free_port();
+    let origin = Proc::spawn(
+        livefleet()
+            .arg("origin")
+            .arg("--data")
+            .arg(data)
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}")),
+        data.join("origin.log"),
+    );
+    let vod = format!("http://127.0.0.1:{port}/vod");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while http_get(&format!("{vod}/{ready}")).0 != 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the origin did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    (origin, vod)
 }
 
 fn chat_page(args: &[&str]) -> serde_json::Value {

@@ -2,33 +2,20 @@
 // default settings, turns its captions on, and prints one JSON line:
 // {"tracks": [{"kind", "label", "language"}], "cues": ["text", ...], "errors": [...]}
 // Usage: node tests/browser/captions.mjs dashjs|shaka|hlsjs MANIFEST_URL [seconds]
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { launch, playerLibrary } from './chromium.mjs';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const libraries = {
-  dashjs: 'node_modules/dashjs/dist/modern/umd/dash.all.min.js',
-  shaka: 'node_modules/shaka-player/dist/shaka-player.compiled.js',
-  hlsjs: 'node_modules/hls.js/dist/hls.min.js',
-};
 const [player, url, secondsArg] = process.argv.slice(2);
 const seconds = Number(secondsArg || 30);
-if (!libraries[player]) throw new Error(`unknown player ${player}`);
+const library = playerLibrary(player);
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--autoplay-policy=no-user-gesture-required'],
-});
+const browser = await launch();
 const result = { player, tracks: [], cues: [], errors: [] };
 try {
   const page = await browser.newPage();
   page.on('pageerror', (e) => result.errors.push(`page: ${e}`));
   await page.goto(new URL('/healthz', url).href);
   await page.setContent('<video muted playsinline style="width:640px"></video>');
-  await page.addScriptTag({ path: path.join(root, libraries[player]) });
+  await page.addScriptTag({ path: library });
   await page.evaluate(async ({ player, url }) => {
     const video = document.querySelector('video');
     const errors = (window.playerErrors = []);

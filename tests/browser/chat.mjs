@@ -4,15 +4,10 @@
 //   live URL_A URL_B TEXT   -> types TEXT on page A, waits for it on page B
 //   replay URL MEDIA_TIME TEXT -> plays the VOD, checks TEXT shows only once
 //                              playback passes MEDIA_TIME, and again after a seek
-import { chromium } from 'playwright-core';
+import { launch } from './chromium.mjs';
 
 const [mode, ...args] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--autoplay-policy=no-user-gesture-required'],
-});
+const browser = await launch();
 const until = async (page, what, fn, arg, ms = 40000) => {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {

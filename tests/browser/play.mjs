@@ -2,16 +2,11 @@
 // playwright-core), waits for playback to advance, and prints one JSON line:
 // {"advanced": bool, "start": s, "end": s, "errors": [...], "protocol": ...}.
 // Usage: node tests/browser/play.mjs URL [seconds]
-import { chromium } from 'playwright-core';
+import { launch } from './chromium.mjs';
 
 const url = process.argv[2];
 const seconds = Number(process.argv[3] || 12);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--autoplay-policy=no-user-gesture-required'],
-});
+const browser = await launch();
 const result = { advanced: false, start: null, end: null, errors: [], console: [] };
 try {
   const page = await browser.newPage();

@@ -4,26 +4,13 @@
 // {"advanced": bool, "start": s, "end": s, "errors": [...], "size": [videoWidth, videoHeight]}
 // (the picture as the browser shows it, turned by the track's matrix).
 // Usage: node tests/browser/players.mjs dashjs|shaka|hlsjs MANIFEST_URL [seconds]
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { launch, playerLibrary } from './chromium.mjs';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const libraries = {
-  dashjs: 'node_modules/dashjs/dist/modern/umd/dash.all.min.js',
-  shaka: 'node_modules/shaka-player/dist/shaka-player.compiled.js',
-  hlsjs: 'node_modules/hls.js/dist/hls.min.js',
-};
 const [player, url, secondsArg] = process.argv.slice(2);
 const seconds = Number(secondsArg || 30);
-if (!libraries[player]) throw new Error(`unknown player ${player}`);
+const library = playerLibrary(player);
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--autoplay-policy=no-user-gesture-required'],
-});
+const browser = await launch();
 const result = { player, advanced: false, start: null, end: null, errors: [] };
 try {
   const page = await browser.newPage();
@@ -31,7 +18,7 @@ try {
   // A page on the origin itself, so the player's requests are same-origin.
   await page.goto(new URL('/healthz', url).href);
   await page.setContent('<video muted playsinline style="width:640px"></video>');
-  await page.addScriptTag({ path: path.join(root, libraries[player]) });
+  await page.addScriptTag({ path: library });
   await page.evaluate(async ({ player, url }) => {
     const video = document.querySelector('video');
     const errors = (window.playerErrors = []);

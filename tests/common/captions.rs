@@ -5,7 +5,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::ffmpeg;
+use super::{ffmpeg, profile};
 
 /// Odd parity on a 7-bit CEA-608 byte.
 fn parity(b: u8) -> u8 {
@@ -161,4 +161,18 @@ pub fn caption_text(video: &Path, dir: &Path) -> String {
         srt.to_str().unwrap(),
     ]);
     fs::read_to_string(&srt).unwrap_or_default()
+}
+
+/// `cpu-small` declaring one caption service (`service`: a YAML flow
+/// mapping such as `{ channel: CC1, language: en, name: English }`), in `dir`.
+pub fn captioned_profile(dir: &Path, service: &str) -> PathBuf {
+    let path = dir.join("captioned.yaml");
+    let small = fs::read_to_string(profile("cpu-small.yaml")).unwrap();
+    fs::write(
+        &path,
+        small.replace("name: cpu-small", "name: cpu-small-captions")
+            + &format!("\ncaptions:\n  - {service}\n"),
+    )
+    .unwrap();
+    path
 }

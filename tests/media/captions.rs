@@ -3,7 +3,7 @@
 //! source's rate, thinned from 60 to 30 fps, and through swscale.
 
 use super::*;
-use common::captions::{caption_text, captioned_clip};
+use common::captions::{caption_text, captioned_clip, captioned_profile};
 
 /// Every segment of `rendition` after its init segment, as one file.
 fn whole_rendition(dir: &Path, into: &Path) -> std::path::PathBuf {
@@ -25,18 +25,8 @@ fn whole_rendition(dir: &Path, into: &Path) -> std::path::PathBuf {
     file
 }
 
-/// `cpu-small` declaring the CC1 service the test sources carry, in `dir`.
-fn captioned_profile(dir: &Path) -> std::path::PathBuf {
-    let path = dir.join("captioned.yaml");
-    let small = fs::read_to_string(profile("cpu-small.yaml")).unwrap();
-    fs::write(
-        &path,
-        small.replace("name: cpu-small", "name: cpu-small-captions")
-            + "\ncaptions:\n  - { channel: CC1, language: en, name: English }\n",
-    )
-    .unwrap();
-    path
-}
+/// The service the test sources carry, as the test profiles declare it.
+const ENGLISH: &str = "{ channel: CC1, language: en, name: English }";
 
 #[test]
 fn captions_reach_every_rendition() {
@@ -49,7 +39,7 @@ fn captions_reach_every_rendition() {
         (30, "yuv422p", "LIVE CAPTIONS"),
     ];
     let profiles = tempfile::tempdir().unwrap();
-    let captioned_profile = captioned_profile(profiles.path());
+    let captioned_profile = captioned_profile(profiles.path(), ENGLISH);
     for (fps, pix_fmt, text) in cases {
         let tmp = tempfile::tempdir().unwrap();
         let clip = captioned_clip(tmp.path(), fps, pix_fmt, text, 3);
@@ -91,7 +81,7 @@ fn captions_reach_every_rendition() {
 fn a_captioned_publish_keeps_its_captions_live() {
     let tmp = tempfile::tempdir().unwrap();
     let clip = captioned_clip(tmp.path(), 60, "yuv420p", "ON AIR", 3);
-    let prof = captioned_profile(tmp.path());
+    let prof = captioned_profile(tmp.path(), ENGLISH);
     let dev = Dev::start(
         "captions",
         &["--grace", "4", "--profile", prof.to_str().unwrap()],
@@ -135,7 +125,7 @@ fn a_disagreement_about_captions_is_told_to_the_operator() {
         .arg("transcode")
         .arg(&plain)
         .arg("--profile")
-        .arg(captioned_profile(tmp.path()))
+        .arg(captioned_profile(tmp.path(), ENGLISH))
         .arg("--out")
         .arg(tmp.path().join("missing")));
     assert_ok(&missing);
