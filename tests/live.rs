@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::time::Duration;
 
@@ -345,7 +346,7 @@ fn after_a_worker_thread_panics_the_publisher_is_told_and_the_next_publish_runs(
 }
 
 /// The files under the rendition directories of `dir` (segments and init segments).
-fn stored_names(dir: &std::path::Path) -> std::collections::BTreeSet<String> {
+fn stored_names(dir: &std::path::Path) -> BTreeSet<String> {
     ["360p", "240p", "audio"]
         .iter()
         .flat_map(|r| {
@@ -392,6 +393,12 @@ fn a_restarted_node_numbers_on_so_no_segment_key_is_written_twice() {
                     .any(|u| !before.contains(&format!("360p/{u}")))
             })
     });
+    assert_last_broadcast_is_new(&dir, &before);
+}
+
+/// The last broadcast's last segment and init segment in every rendition
+/// are none of `before`.
+fn assert_last_broadcast_is_new(dir: &std::path::Path, before: &BTreeSet<String>) {
     for r in ["360p", "240p", "audio"] {
         let playlist = fs::read_to_string(dir.join(r).join("index.m3u8")).unwrap();
         let (uris, _) = playlist_entries(&playlist);
@@ -405,8 +412,53 @@ fn a_restarted_node_numbers_on_so_no_segment_key_is_written_twice() {
         for name in [last, &map] {
             assert!(
                 !before.contains(&format!("{r}/{name}")),
-                "{r}/{name} of the third broadcast was stored before it began:\n{playlist}"
+                "{r}/{name} of the last broadcast was stored before it began:\n{playlist}"
             );
         }
     }
+}
+
+/// A node whose bus lost everything (JetStream's storage wiped, so no
+/// broadcast record is left) numbers its next broadcast above the segments
+/// and init segments the store holds: nothing stored is written again.
+#[test]
+fn a_node_whose_bus_lost_its_records_numbers_above_the_store() {
+    let mut dev = Dev::start("lostbus", &["--grace", "1"]);
+    let dir = dev.channel_dir();
+    let (ok, err) = Publisher::ffmpeg(&dev.publish_url, 6).finish();
+    assert!(ok, "first publisher: {err}");
+    dev.wait_for(30, "the first broadcast's ENDLIST", || {
+        has_endlist(&dev, "360p")
+    });
+    let before = stored_names(&dir);
+    let bytes_before: Vec<(String, Vec<u8>)> = before
+        .iter()
+        .map(|n| (n.clone(), fs::read(dir.join(n)).unwrap()))
+        .collect();
+    dev.kill_now();
+    fs::remove_dir_all(dev.data.path().join("store/nats")).unwrap();
+    dev.restart(&["--grace", "1"]);
+    let (ok, err) = Publisher::ffmpeg(&dev.publish_url, 6).finish();
+    assert!(ok, "second publisher: {err}");
+    dev.wait_for(30, "the second broadcast's ENDLIST", || {
+        has_endlist(&dev, "360p")
+            && fs::read_to_string(dir.join("360p/index.m3u8")).is_ok_and(|p| {
+                playlist_entries(&p)
+                    .0
+                    .iter()
+                    .any(|u| !before.contains(&format!("360p/{u}")))
+            })
+    });
+    assert_last_broadcast_is_new(&dir, &before);
+    for (name, bytes) in bytes_before {
+        assert!(
+            fs::read(dir.join(&name)).unwrap() == bytes,
+            "{name} was written again"
+        );
+    }
+    let log = dev.log();
+    assert!(
+        log.contains("numbering above them"),
+        "no line says why the numbering jumped:\n{log}"
+    );
 }

@@ -3,12 +3,15 @@
 //! and a resumed packager takes samples, a discontinuity and the end
 //! without panicking. Input starting with `{` is read as JSON; anything
 //! else is read field by field, so the fuzzer reaches odd states quickly.
+//! Each line of the input is also read as an object name from a store's
+//! listing, which a channel without a state starts numbering above
+//! (`file_generation`, `segment_number`).
 #![no_main]
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use livefleet_packager::{
-    AudioConfig, Origin, Packager, PackagerConfig, PackagerState, PeriodState, Sample, SegmentRun,
+    file_generation, segment_number, AudioConfig, Origin, Packager, PackagerConfig, PackagerState, PeriodState, Sample, SegmentRun,
     TrackHistory, TrackId, TrackMedia, TrackSpec, Turn, VideoCodec, VideoCodecConfig, VideoRange,
 };
 
@@ -147,6 +150,15 @@ fn feed(p: &mut Packager, from_frame: i64, frames: i64) {
 }
 
 fuzz_target!(|data: &[u8]| {
+    for name in String::from_utf8_lossy(data).lines() {
+        let number = segment_number(name);
+        let generation = file_generation(name);
+        assert!(number.is_none() || generation.is_some(), "{name}: a segment carries a generation");
+        if let (Some(n), Some(g)) = (number, generation) {
+            let above = PackagerState::above(n.saturating_add(1), g.saturating_add(1).min(u32::MAX - 1));
+            assert!(above.check().is_ok(), "{name}: no state above it");
+        }
+    }
     let state = if data.first() == Some(&b'{') {
         match serde_json::from_slice::<PackagerState>(data) {
             Ok(s) => s,

@@ -68,6 +68,7 @@ pub mod ladder;
 mod live_codec;
 pub mod metrics;
 pub mod node;
+mod numbering_floor;
 pub mod nvml;
 pub(crate) mod pack;
 pub mod passthrough;

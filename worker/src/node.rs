@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use async_nats::jetstream;
+use livefleet_base::ChannelName;
 use livefleet_bus::ChannelRecord;
 use livefleet_packager::PackagerState;
 use livefleet_profile::{LadderProfile, ProfileErrors};
@@ -19,6 +20,7 @@ use crate::archive::{ArchiveConfig, ArchiveMetrics, Archiver};
 use crate::channel::{run_channel, LiveChannel, LiveTiming};
 use crate::encoder::{self, EncoderError, EncoderKind};
 use crate::events::ChannelEvents;
+use crate::failover_state::BroadcastRecord;
 use crate::feed::LiveFeed;
 pub use crate::metrics::WorkerMetrics;
 use crate::progress::Progress;
@@ -176,6 +178,22 @@ impl NodeBase {
             WriterOptions::default(),
             self.storage_metrics.clone(),
         ))
+    }
+
+    /// Where `channel`'s broadcast starts: from its broadcast record if
+    /// there is one, else above what the store holds of it
+    /// (`numbering_floor.rs`), else afresh.
+    pub async fn continuation(
+        &self,
+        channel: &ChannelName,
+        record: Option<BroadcastRecord>,
+    ) -> Option<(PackagerState, i64)> {
+        match record {
+            Some(r) => Some((r.state, r.timeline_end_90k)),
+            None => crate::numbering_floor::start_above_stored(self.storage.as_ref(), channel)
+                .await
+                .map(|state| (state, 0)),
+        }
     }
 
     /// Counts a channel start.

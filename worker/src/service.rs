@@ -160,10 +160,10 @@ async fn start(
         }
     };
     let epoch = record.as_ref().map_or(0, |r| r.epoch);
-    let resume = record.map(|r| {
+    if let Some(r) = &record {
         tracing::info!(channel = %rec.name, next_segment = r.state.next_number, "continuing the channel's numbering");
-        (r.state, r.timeline_end_90k)
-    });
+    }
+    let resume = node.base.continuation(&rec.name, record).await;
     let spec = RunSpec {
         timing: node.config.timing.clone(),
         generation: None,

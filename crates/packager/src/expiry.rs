@@ -89,7 +89,7 @@ impl Packager {
         let mut out = Vec::new();
         for (generation, version) in unneeded {
             self.expired_inits.insert((generation, version));
-            let name = Self::init_name(generation, version);
+            let name = crate::init_name(generation, version);
             out.extend(
                 self.tracks
                     .iter()

@@ -33,6 +33,7 @@ mod expiry;
 mod manifest;
 mod model;
 mod mp4;
+mod names;
 mod segment;
 mod session;
 mod state;
@@ -46,6 +47,8 @@ pub use model::{
     square_pixel_width, CacheClass, CaptionService, ClosedSegment, Output, PackagerConfig, Sample,
     TrackId, TrackMedia, TrackSpec, Turn, VideoRange,
 };
+pub use names::{file_generation, segment_number};
+use names::{init_name, segment_name};
 pub(crate) use state::{expand, SegEntry};
 pub use state::{Origin, PackagerState, PeriodState, SegmentRun, TrackHistory, MAX_STATE_SEGMENTS};
 use track::{OpenSegment, Track};
@@ -177,9 +180,11 @@ impl Packager {
             }
         }
         let lead = tracks.iter().position(Track::is_video);
+        // A fresh state's generation is the lowest one free (0 unless
+        // [`PackagerState::above`] set it); a continued state's is in use.
         let init_generation = match config.generation {
-            Some(g) if fresh || g > state.init_generation => g,
-            Some(_) | None if fresh => 0,
+            Some(g) if g > state.init_generation => g,
+            _ if fresh => state.init_generation,
             _ => state.init_generation + 1,
         };
         let first_number = if fresh {
@@ -224,21 +229,12 @@ impl Packager {
         Ok((p, outputs))
     }
 
-    /// `init.mp4`, `init-<g>.mp4` after a failover, `init-<g>-<v>.mp4` after a reconfiguration.
-    pub(crate) fn init_name(generation: u32, version: u32) -> String {
-        match (generation, version) {
-            (0, 0) => "init.mp4".into(),
-            (g, 0) => format!("init-{g}.mp4"),
-            (g, v) => format!("init-{g}-{v}.mp4"),
-        }
-    }
-
     fn init_output(&self, t: &Track) -> Output {
         Output::put(
             format!(
                 "{}/{}",
                 t.spec.name,
-                Self::init_name(self.init_generation, self.init_version)
+                init_name(self.init_generation, self.init_version)
             ),
             Bytes::from(mp4::init_segment(&t.spec)),
             CacheClass::Immutable,
@@ -432,25 +428,6 @@ impl Packager {
             .copied()
             .collect()
     }
-}
-
-/// A segment's file name: `<n>.m4s`, or `<n>-g<generation>.m4s` after a failover.
-pub(crate) fn segment_name(number: u64, generation: u32) -> String {
-    if generation == 0 {
-        format!("{number}.m4s")
-    } else {
-        format!("{number}-g{generation}.m4s")
-    }
-}
-
-/// The number of the segment a path (`<track>/<n>.m4s`, `<track>/<n>-g<g>.m4s`) names.
-pub fn segment_number(path: &str) -> Option<u64> {
-    let file = path.rsplit('/').next()?.strip_suffix(".m4s")?;
-    let digits = file.split('-').next()?;
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok()
 }
 
 /// `v` ticks of timescale `from` in timescale `to`, rounded down.

@@ -76,6 +76,38 @@ fn resume_continues_numbering_with_new_init_segments() {
 }
 
 #[test]
+fn a_broadcast_above_stored_files_numbers_and_names_past_them() {
+    // What a channel whose state was lost starts from: segments up to 41 and
+    // generation 2 in the store.
+    let (mut p, init) = Packager::resume(config(), specs(), PackagerState::above(42, 3)).unwrap();
+    assert!(find(&init, "360p/init-3.mp4").is_some());
+    let mut out = feed(&mut p, 0.0, 5.0);
+    out.extend(p.finish());
+    let pl = text(&out, "360p/index.m3u8");
+    assert!(pl.contains("#EXT-X-MEDIA-SEQUENCE:42\n"), "{pl}");
+    assert!(pl.contains("#EXT-X-MAP:URI=\"init-3.mp4\""), "{pl}");
+    assert!(!pl.contains("#EXT-X-DISCONTINUITY\n"), "{pl}");
+    assert!(find(&out, "360p/42-g3.m4s").is_some());
+    assert_eq!(p.state().first_number, 42);
+    let mpd = text(&out, "manifest.mpd");
+    assert!(mpd.contains("startNumber=\"42\""), "{mpd}");
+
+    // A fleet worker's epoch above the free generation is taken; below, the free one.
+    for (epoch, generation) in [(9, 9), (2, 3)] {
+        let mut cfg = config();
+        cfg.generation = Some(epoch);
+        let (_, init) = Packager::resume(cfg, specs(), PackagerState::above(42, 3)).unwrap();
+        assert!(
+            find(&init, &format!("360p/init-{generation}.mp4")).is_some(),
+            "epoch {epoch}"
+        );
+    }
+    // The default state is a new broadcast, as before.
+    let (_, init) = Packager::resume(config(), specs(), PackagerState::above(0, 0)).unwrap();
+    assert!(find(&init, "360p/init.mp4").is_some());
+}
+
+#[test]
 fn bad_samples_are_refused_without_harm() {
     let (mut p, _) = Packager::new(config(), specs()).unwrap();
     let s = |dts: i64, key: bool| Sample {

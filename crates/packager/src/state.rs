@@ -105,6 +105,19 @@ impl Packager {
 }
 
 impl PackagerState {
+    /// A new broadcast that numbers its segments from `next_number` and
+    /// names its files with generation `free_generation` or above: for a
+    /// channel whose earlier broadcasts left files in the store but no state
+    /// to continue from, so no object key is written a second time.
+    pub fn above(next_number: u64, free_generation: u32) -> Self {
+        Self {
+            first_number: next_number,
+            next_number,
+            init_generation: free_generation,
+            ..Self::default()
+        }
+    }
+
     /// Checks what a packager resumed from this state relies on (the state
     /// comes back from the bus, so it is outside input): numbering that
     /// only rises, segment runs that are ordered, positive and within

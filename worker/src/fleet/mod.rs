@@ -212,14 +212,11 @@ async fn start(node: &Arc<Node>, a: &Assignment) -> Result<Running, StartError> 
         .get(&a.channel)
         .await?
         .ok_or(StartError::NotRegistered)?;
-    let resume = node
-        .store
-        .load(&a.channel)
-        .await?
-        .map(|r| {
-            tracing::info!(channel = %a.channel, from = %r.worker, from_epoch = r.epoch, next_segment = r.state.next_number, "continuing the broadcast");
-            (r.state, r.timeline_end_90k)
-        });
+    let record = node.store.load(&a.channel).await?;
+    if let Some(r) = &record {
+        tracing::info!(channel = %a.channel, from = %r.worker, from_epoch = r.epoch, next_segment = r.state.next_number, "continuing the broadcast");
+    }
+    let resume = node.base.continuation(&a.channel, record).await;
     let spec = RunSpec {
         timing: node.config.timing.clone(),
         generation: Some(a.epoch.min(u64::from(u32::MAX)) as u32),

@@ -226,7 +226,7 @@ fn write_period_sets(
 ) {
     let init = format!(
         "$RepresentationID$/{}",
-        crate::Packager::init_name(period.init_generation, period.init_version)
+        crate::init_name(period.init_generation, period.init_version)
     );
     let media = crate::segment_name(0, period.init_generation).replacen('0', "$Number$", 1);
     let template = |t: &Track| -> String {

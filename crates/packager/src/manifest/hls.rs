@@ -40,7 +40,7 @@ pub(crate) fn media_playlist(p: &Packager, t: &Track) -> String {
             });
         let map = format!(
             "#EXT-X-MAP:URI=\"{}\"",
-            crate::Packager::init_name(generation, version)
+            crate::init_name(generation, version)
         );
         match previous {
             None => {
