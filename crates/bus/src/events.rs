@@ -162,22 +162,66 @@ pub async fn ensure_events_stream(js: &jetstream::Context) -> Result<(), BusErro
         })
 }
 
+/// How long a refusal is published again until the stream stores it: until
+/// then its publisher streams into nothing (`docs/design/publish-refusal.md`).
+/// Other events are published again once, at once, when the stream was not
+/// there: a chat relay takes segment events in order.
+const REFUSAL_TRIED_FOR: Duration = Duration::from_secs(120);
+/// The longest wait for the stream's answer to one publish.
+const STORE_ANSWER_WITHIN: Duration = Duration::from_secs(5);
+
 /// Publishes `event` of `channel` without waiting: the store's answer is
-/// awaited in a task of its own and a failure is logged.
+/// awaited in a task of its own and a failure is logged. A stream that is
+/// gone (a bus that lost its storage) is created again. A refusal is
+/// published again, with backoff, for [`REFUSAL_TRIED_FOR`] until stored.
 pub fn publish_event(js: &jetstream::Context, channel: &ChannelName, event: &ChannelEvent) {
     let js = js.clone();
     let subject = event.subject(channel);
-    let body = event.body();
+    let body = bytes::Bytes::from(event.body());
     let channel = channel.clone();
+    let refusal = matches!(event, ChannelEvent::Refusal(_));
     tokio::spawn(async move {
-        let stored = async {
-            js.publish(subject, body.into()).await?.await?;
-            Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
-        };
-        match tokio::time::timeout(Duration::from_secs(5), stored).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::debug!(%channel, error = %e, "a channel event was not stored"),
-            Err(_) => tracing::debug!(%channel, "a channel event was not stored within 5 s"),
+        let give_up = tokio::time::Instant::now() + REFUSAL_TRIED_FOR;
+        let mut backoff = Duration::from_millis(250);
+        for attempt in 1.. {
+            let stored = async {
+                js.publish(subject.clone(), body.clone()).await?.await?;
+                Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+            };
+            let (error, answered) = match tokio::time::timeout(STORE_ANSWER_WITHIN, stored).await {
+                Ok(Ok(())) => {
+                    if attempt > 1 {
+                        tracing::info!(%channel, attempt, %subject, "the channel event is stored");
+                    }
+                    return;
+                }
+                Ok(Err(e)) => (e.to_string(), true),
+                Err(_) => (format!("no answer within {STORE_ANSWER_WITHIN:?}"), false),
+            };
+            // No stream answered (it is gone): create it again.
+            if answered {
+                if let Err(e) = ensure_events_stream(&js).await {
+                    tracing::debug!(%channel, error = %e, "the events stream cannot be created");
+                }
+            }
+            let again = if refusal {
+                tokio::time::Instant::now() + backoff <= give_up
+            } else {
+                attempt == 1 && answered
+            };
+            if !again {
+                if refusal {
+                    tracing::warn!(%channel, %error, attempt, "the publish refusal was not stored; its publisher streams on until it stops");
+                } else {
+                    tracing::debug!(%channel, %error, %subject, "a channel event was not stored");
+                }
+                return;
+            }
+            if refusal && attempt > 1 {
+                tracing::warn!(%channel, %error, attempt, "the publish refusal was not stored; trying again");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(4));
+            }
         }
     });
 }
