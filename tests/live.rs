@@ -382,10 +382,17 @@ fn a_restarted_node_numbers_on_so_no_segment_key_is_written_twice() {
     second.kill();
     dev.restart(&["--grace", "1"]);
     let before = stored_names(&dir);
+    publish_a_new_broadcast(&dev, &before);
+}
+
+/// Publishes 6 s and waits for the broadcast's end: its last segment and
+/// init segment in every rendition are none of `before`.
+fn publish_a_new_broadcast(dev: &Dev, before: &BTreeSet<String>) {
+    let dir = dev.channel_dir();
     let (ok, err) = Publisher::ffmpeg(&dev.publish_url, 6).finish();
-    assert!(ok, "third publisher: {err}");
-    dev.wait_for(30, "the third broadcast's ENDLIST", || {
-        has_endlist(&dev, "360p")
+    assert!(ok, "publisher: {err}");
+    dev.wait_for(30, "the new broadcast's ENDLIST", || {
+        has_endlist(dev, "360p")
             && fs::read_to_string(dir.join("360p/index.m3u8")).is_ok_and(|p| {
                 playlist_entries(&p)
                     .0
@@ -393,12 +400,6 @@ fn a_restarted_node_numbers_on_so_no_segment_key_is_written_twice() {
                     .any(|u| !before.contains(&format!("360p/{u}")))
             })
     });
-    assert_last_broadcast_is_new(&dir, &before);
-}
-
-/// The last broadcast's last segment and init segment in every rendition
-/// are none of `before`.
-fn assert_last_broadcast_is_new(dir: &std::path::Path, before: &BTreeSet<String>) {
     for r in ["360p", "240p", "audio"] {
         let playlist = fs::read_to_string(dir.join(r).join("index.m3u8")).unwrap();
         let (uris, _) = playlist_entries(&playlist);
@@ -438,18 +439,7 @@ fn a_node_whose_bus_lost_its_records_numbers_above_the_store() {
     dev.kill_now();
     fs::remove_dir_all(dev.data.path().join("store/nats")).unwrap();
     dev.restart(&["--grace", "1"]);
-    let (ok, err) = Publisher::ffmpeg(&dev.publish_url, 6).finish();
-    assert!(ok, "second publisher: {err}");
-    dev.wait_for(30, "the second broadcast's ENDLIST", || {
-        has_endlist(&dev, "360p")
-            && fs::read_to_string(dir.join("360p/index.m3u8")).is_ok_and(|p| {
-                playlist_entries(&p)
-                    .0
-                    .iter()
-                    .any(|u| !before.contains(&format!("360p/{u}")))
-            })
-    });
-    assert_last_broadcast_is_new(&dir, &before);
+    publish_a_new_broadcast(&dev, &before);
     for (name, bytes) in bytes_before {
         assert!(
             fs::read(dir.join(&name)).unwrap() == bytes,
