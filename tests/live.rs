@@ -451,4 +451,10 @@ fn a_node_whose_bus_lost_its_records_numbers_above_the_store() {
         log.contains("numbering above them"),
         "no line says why the numbering jumped:\n{log}"
     );
+    let (_, _, metrics) = http_get(&format!("{}/metrics", dev.http));
+    let metrics = text(&metrics);
+    assert!(
+        metrics.contains("livefleet_worker_broadcast_numbering_total{from=\"store\"} 1"),
+        "{metrics}"
+    );
 }

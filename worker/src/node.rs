@@ -23,6 +23,7 @@ use crate::events::ChannelEvents;
 use crate::failover_state::BroadcastRecord;
 use crate::feed::LiveFeed;
 pub use crate::metrics::WorkerMetrics;
+use crate::numbering_floor::{self, Numbering};
 use crate::progress::Progress;
 use crate::sink::OutputSink;
 use crate::PipelineError;
@@ -188,12 +189,18 @@ impl NodeBase {
         channel: &ChannelName,
         record: Option<BroadcastRecord>,
     ) -> Option<(PackagerState, i64)> {
-        match record {
-            Some(r) => Some((r.state, r.timeline_end_90k)),
-            None => crate::numbering_floor::start_above_stored(self.storage.as_ref(), channel)
-                .await
-                .map(|state| (state, 0)),
+        let (resume, from) = match record {
+            Some(r) => (Some((r.state, r.timeline_end_90k)), Numbering::Record),
+            None => {
+                let (state, from) =
+                    numbering_floor::start_above_stored(self.storage.as_ref(), channel).await;
+                (state.map(|s| (s, 0)), from)
+            }
+        };
+        if let Some(m) = &self.metrics {
+            m.numbering.with_label_values(&[from.label()]).inc();
         }
+        resume
     }
 
     /// Counts a channel start.

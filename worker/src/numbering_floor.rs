@@ -85,13 +85,41 @@ impl Floor {
     }
 }
 
-/// Where a channel with no usable broadcast record starts: `None` for a
-/// channel that has stored nothing (numbering from 0, as a new channel),
-/// else above what it stored (logged, with what was found).
+/// Where a channel start's segment numbering came from (the label of
+/// `livefleet_worker_broadcast_numbering_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Numbering {
+    /// The channel's broadcast record: the last broadcast continued.
+    Record,
+    /// No record and nothing stored: a new channel, from 0.
+    Zero,
+    /// No usable record: above the segments the store holds.
+    Store,
+    /// No record and a store that could not be listed: from the clock.
+    Clock,
+}
+
+impl Numbering {
+    pub const ALL: [Self; 4] = [Self::Record, Self::Zero, Self::Store, Self::Clock];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Record => "record",
+            Self::Zero => "zero",
+            Self::Store => "store",
+            Self::Clock => "clock",
+        }
+    }
+}
+
+/// Where a channel with no usable broadcast record starts, and where that
+/// came from: `None` for a channel that has stored nothing (numbering from
+/// 0, as a new channel), else above what it stored (logged, with what was
+/// found).
 pub(crate) async fn start_above_stored(
     storage: &dyn Storage,
     channel: &ChannelName,
-) -> Option<PackagerState> {
+) -> (Option<PackagerState>, Numbering) {
     let listed = tokio::time::timeout(LIST_WITHIN, async {
         let mut keys = Vec::new();
         for prefix in prefixes(channel) {
@@ -100,11 +128,11 @@ pub(crate) async fn start_above_stored(
         Ok::<_, livefleet_storage::StorageError>(keys)
     })
     .await;
-    let floor = match listed {
+    let (floor, from) = match listed {
         Ok(Ok(keys)) => {
             let floor = Floor::of_keys(channel, keys.iter().map(String::as_str));
             if floor.is_empty() {
-                return None;
+                return (None, Numbering::Zero);
             }
             tracing::warn!(
                 %channel,
@@ -112,7 +140,7 @@ pub(crate) async fn start_above_stored(
                 generation = floor.free_generation,
                 "no broadcast record, but the store holds the channel's earlier segments; numbering above them (the earlier broadcast's playlists are not continued)"
             );
-            floor
+            (floor, Numbering::Store)
         }
         failed => {
             let why = match failed {
@@ -127,10 +155,10 @@ pub(crate) async fn start_above_stored(
                 generation = floor.free_generation,
                 "no broadcast record and the store cannot be listed; numbering from the clock so no earlier segment is overwritten"
             );
-            floor
+            (floor, Numbering::Clock)
         }
     };
-    Some(floor.state())
+    (Some(floor.state()), from)
 }
 
 #[cfg(test)]

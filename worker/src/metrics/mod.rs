@@ -72,6 +72,8 @@ pub struct WorkerMetrics {
     gpu_decoder_utilization: Gauge,
     video_sessions: IntCounterVec,
     video_path_fallbacks: IntCounterVec,
+    /// Channel starts by where their numbering came from (`numbering_floor.rs`).
+    pub numbering: IntCounterVec,
 }
 
 fn counter(name: &str, help: &str, labels: &[&str]) -> prometheus::Result<IntCounterVec> {
@@ -188,6 +190,11 @@ impl WorkerMetrics {
                 "Channels moved to another video path after a GPU piece failed, by path left and path taken",
                 &["from", "to"],
             )?,
+            numbering: counter(
+                "livefleet_worker_broadcast_numbering_total",
+                "Channel starts by where the broadcast's segment numbering came from: record (the channel's broadcast record), zero (a new channel), store (no usable record: above the segments stored), clock (no record, store not listed)",
+                &["from"],
+            )?,
         };
         registry.register(Box::new(m.channels.clone()))?;
         registry.register(Box::new(m.sessions.clone()))?;
@@ -207,6 +214,7 @@ impl WorkerMetrics {
         registry.register(Box::new(m.gpus.clone()))?;
         registry.register(Box::new(m.video_sessions.clone()))?;
         registry.register(Box::new(m.video_path_fallbacks.clone()))?;
+        registry.register(Box::new(m.numbering.clone()))?;
         for path in VideoPath::ALL {
             m.video_sessions.with_label_values(&[path.as_str()]);
         }
@@ -216,6 +224,9 @@ impl WorkerMetrics {
         }
         for result in ["started", "refused"] {
             m.sessions.with_label_values(&[result]);
+        }
+        for from in crate::numbering_floor::Numbering::ALL {
+            m.numbering.with_label_values(&[from.label()]);
         }
         Ok(m)
     }
