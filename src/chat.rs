@@ -107,6 +107,7 @@ async fn relay(a: RelayArgs) -> anyhow::Result<()> {
         .await
         .context("opening the chat storage")?;
     let (client, js) = nats::connect(&a.nats, "livefleet-chat").await?;
+    let _upkeep = livefleet_bus::spawn_upkeep(js.clone());
     let listener = services::bind(a.listen, "chat").await?;
     let stop = tokio_util::sync::CancellationToken::new();
     let s = stop.clone();

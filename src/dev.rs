@@ -164,6 +164,7 @@ pub async fn run(o: DevOptions) -> anyhow::Result<()> {
         }
     };
     let (client, js) = crate::nats::connect(&nats, "livefleet-dev").await?;
+    let _upkeep = livefleet_bus::spawn_upkeep(js.clone());
 
     // The channel, created fresh with this key and profile.
     let registry = ChannelRegistry::open(&js)

@@ -28,6 +28,7 @@ pub struct IngestArgs {
 pub async fn run(a: IngestArgs) -> anyhow::Result<()> {
     let config: livefleet_ingest::IngestConfig = config::load(a.config.as_deref())?;
     let (client, js) = nats::connect(&a.nats, "livefleet-ingest").await?;
+    let _upkeep = livefleet_bus::spawn_upkeep(js.clone());
     let placement = (!a.no_scheduler).then_some(client);
     let registry = prometheus::Registry::new();
     let stop = tokio_util::sync::CancellationToken::new();

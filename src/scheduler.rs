@@ -46,7 +46,8 @@ pub async fn run(a: SchedulerArgs) -> anyhow::Result<()> {
     } else if a.config.is_none() {
         cfg.replica_id = format!("scheduler-{}", std::process::id());
     }
-    let (client, _js) = nats::connect(&a.nats, &format!("livefleet-{}", cfg.replica_id)).await?;
+    let (client, js) = nats::connect(&a.nats, &format!("livefleet-{}", cfg.replica_id)).await?;
+    let _upkeep = livefleet_bus::spawn_upkeep(js);
     let registry = prometheus::Registry::new();
     let stop = tokio_util::sync::CancellationToken::new();
     let metrics_listener = services::bind(a.metrics, "metrics").await?;

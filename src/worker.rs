@@ -64,6 +64,7 @@ pub async fn run(a: WorkerArgs) -> anyhow::Result<ExitCode> {
     let node: services::WorkerFile = config::load(a.config.as_deref())?;
     node.archive.validate()?;
     let (client, js) = nats::connect(&a.nats, &format!("livefleet-worker-{}", a.id)).await?;
+    let _upkeep = livefleet_bus::spawn_upkeep(js.clone());
     let registry = prometheus::Registry::new();
     let stop = tokio_util::sync::CancellationToken::new();
     let metrics_listener = services::bind(a.metrics, "metrics").await?;

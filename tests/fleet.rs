@@ -340,3 +340,66 @@ fn a_bus_node_lost_under_the_fleet_loses_no_channel_and_failover_still_works() {
         "epochs {epochs:?}"
     );
 }
+
+/// The bus restarted without its storage (a NATS server whose volume was
+/// lost) between two broadcasts: the fleet comes back on its own, the
+/// channel is created again, and its next broadcast writes nothing the
+/// store already holds (the assignment epoch starts again from 1, so
+/// without the numbering floor its names were the first broadcast's).
+#[test]
+fn a_bus_restarted_empty_overwrites_nothing_stored() {
+    let mut fleet = Fleet::start(&["w1"]);
+    fleet.create_channel("wiped", "wipedkey-123456", "cpu-small.yaml");
+    let out = fleet.data().join("live/wiped");
+    let (ok, err) = Publisher::ffmpeg(&fleet.publish_url("wipedkey-123456"), 6).finish();
+    assert!(ok, "first publisher: {err}");
+    fleet.wait_for(40, "the first broadcast's ENDLIST", |_| {
+        playlist(&out, "360p").contains("#EXT-X-ENDLIST")
+    });
+    let before = stored_files(&out);
+
+    drop(fleet.nats.take());
+    std::fs::remove_dir_all(fleet.dir.path().join("jetstream")).unwrap();
+    fleet.start_nats();
+    fleet.wait_for_workers(&["w1"]);
+    fleet.create_channel("wiped", "wipedkey-123456", "cpu-small.yaml");
+    let first_uris = playlist_entries(&playlist(&out, "360p")).0;
+    // As OBS does, the publisher tries again while the fleet settles (a
+    // scheduler that lost its lease with the bus leads again within seconds).
+    let mut tries = 0;
+    loop {
+        let (ok, err) = Publisher::ffmpeg(&fleet.publish_url("wipedkey-123456"), 6).finish();
+        tries += 1;
+        if ok {
+            break;
+        }
+        assert!(tries < 10, "second publisher, {tries} tries: {err}");
+        eprintln!("second publisher refused, trying again: {err}");
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    fleet.wait_for(60, "the second broadcast's ENDLIST", |_| {
+        let p = playlist(&out, "360p");
+        p.contains("#EXT-X-ENDLIST") && playlist_entries(&p).0 != first_uris
+    });
+    for (name, bytes) in before {
+        assert!(
+            std::fs::read(out.join(&name)).unwrap() == bytes,
+            "{name} was written again"
+        );
+    }
+}
+
+/// Every init and media segment under `dir`, with its bytes.
+fn stored_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files = Vec::new();
+    for r in ["360p", "240p", "audio"] {
+        for e in std::fs::read_dir(dir.join(r)).unwrap() {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            if name.ends_with(".m4s") || name.ends_with(".mp4") {
+                let path = format!("{r}/{name}");
+                files.push((path.clone(), std::fs::read(dir.join(&path)).unwrap()));
+            }
+        }
+    }
+    files
+}

@@ -66,6 +66,26 @@ fn parse_key(key: &str) -> Option<(ChannelName, String)> {
     ))
 }
 
+/// Takes one entry of the bucket into the copy of the bans.
+fn apply(bans: &RwLock<HashMap<(ChannelName, String), Ban>>, entry: &kv::Entry) {
+    let Some(k) = parse_key(&entry.key) else {
+        tracing::warn!(key = %entry.key, "skipping a malformed moderation key");
+        return;
+    };
+    let Ok(mut bans) = bans.write() else { return };
+    match entry.operation {
+        kv::Operation::Put => match serde_json::from_slice::<Ban>(&entry.value) {
+            Ok(b) => {
+                bans.insert(k, b);
+            }
+            Err(e) => tracing::warn!(key = %entry.key, error = %e, "skipping a malformed ban"),
+        },
+        kv::Operation::Delete | kv::Operation::Purge => {
+            bans.remove(&k);
+        }
+    }
+}
+
 /// The bans of every channel, kept current from the bucket.
 #[derive(Clone)]
 pub struct Moderation {
@@ -91,38 +111,46 @@ impl Moderation {
     }
 
     /// Opens the bucket and keeps a copy of it current in the background.
+    /// A bucket made again (a bus that lost its storage,
+    /// `livefleet_bus::bucket_restorations`) is empty: the copy is emptied with it
+    /// and the new bucket watched.
     pub async fn watched(js: &jetstream::Context) -> Result<Self, ModerationError> {
         let m = Self::open(js).await?;
-        let mut watch =
-            m.kv.watch_all_from_revision(1)
-                .await
-                .map_err(|e| ModerationError::Watch(e.into()))?;
-        let bans = m.bans.clone();
+        let mut watch = m.watch().await?;
+        let (kv, bans) = (m.clone(), m.bans.clone());
+        let mut restored = livefleet_bus::bucket_restorations(MODERATION_BUCKET);
         tokio::spawn(async move {
-            while let Some(entry) = watch.next().await {
-                let Ok(entry) = entry else { continue };
-                let Some(k) = parse_key(&entry.key) else {
-                    tracing::warn!(key = %entry.key, "skipping a malformed moderation key");
-                    continue;
-                };
-                let Ok(mut bans) = bans.write() else { return };
-                match entry.operation {
-                    kv::Operation::Put => match serde_json::from_slice::<Ban>(&entry.value) {
-                        Ok(b) => {
-                            bans.insert(k, b);
-                        }
-                        Err(e) => {
-                            tracing::warn!(key = %entry.key, error = %e, "skipping a malformed ban")
+            loop {
+                tokio::select! {
+                    entry = watch.next() => match entry {
+                        Some(Ok(entry)) => apply(&bans, &entry),
+                        Some(Err(_)) => {}
+                        None => {
+                            tracing::warn!("the moderation watch ended; bans are no longer updated");
+                            return;
                         }
                     },
-                    kv::Operation::Delete | kv::Operation::Purge => {
-                        bans.remove(&k);
+                    () = restored.made_again() => {
+                        tracing::warn!("the moderation bucket was made again, empty: its bans are gone");
+                        if let Ok(mut b) = bans.write() {
+                            b.clear();
+                        }
+                        match kv.watch().await {
+                            Ok(w) => watch = w,
+                            Err(e) => tracing::warn!(error = %e, "cannot watch the new moderation bucket yet"),
+                        }
                     }
                 }
             }
-            tracing::warn!("the moderation watch ended; bans are no longer updated");
         });
         Ok(m)
+    }
+
+    async fn watch(&self) -> Result<kv::Watch, ModerationError> {
+        self.kv
+            .watch_all_from_revision(1)
+            .await
+            .map_err(|e| ModerationError::Watch(e.into()))
     }
 
     /// The ban that keeps `user` from sending in `channel` at `now` (Unix ms).

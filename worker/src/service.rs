@@ -80,6 +80,8 @@ pub async fn run(
     let mut supervise = tokio::time::interval(RESTART_CHECK);
     supervise.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(shutdown);
+    // A bucket made again (a bus that lost its storage) leaves a watch deaf.
+    let mut restored = livefleet_bus::bucket_restorations(livefleet_bus::REGISTRY_BUCKET);
     'watch: loop {
         let mut watch = match registry.watch_with_current().await {
             Ok(w) => w,
@@ -115,6 +117,10 @@ pub async fn run(
                         continue 'watch;
                     }
                 },
+                () = restored.made_again() => {
+                    tracing::warn!("the channel registry was made again; watching it again");
+                    continue 'watch;
+                }
                 _ = supervise.tick() => restart_ended(&node, &records, &mut running).await,
                 _ = &mut shutdown => break 'watch,
             }

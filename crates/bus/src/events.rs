@@ -226,11 +226,40 @@ pub fn publish_event(js: &jetstream::Context, channel: &ChannelName, event: &Cha
     });
 }
 
+/// A channel event as read from the stream.
+type EventStream =
+    std::pin::Pin<Box<dyn futures::Stream<Item = (ChannelName, ChannelEvent)> + Send>>;
+
 /// Every channel's events: the recent ones the stream keeps, then the live
-/// ones, in order. Malformed events are logged and skipped.
+/// ones, in order. Malformed events are logged and skipped. When the
+/// stream is made again (a bus that lost its storage,
+/// [`crate::restorations`]), the events are followed again from its start.
 pub async fn subscribe_events(
     js: &jetstream::Context,
 ) -> Result<impl futures::Stream<Item = (ChannelName, ChannelEvent)>, BusError> {
+    let first = follow_events(js).await?;
+    let state = (first, crate::restorations(EVENTS_STREAM), js.clone());
+    Ok(futures::stream::unfold(
+        state,
+        |(mut current, mut restored, js)| async move {
+            loop {
+                tokio::select! {
+                    event = current.next() => return event.map(|e| (e, (current, restored, js))),
+                    () = restored.made_again() => match follow_events(&js).await {
+                        Ok(again) => {
+                            tracing::warn!("the events stream was made again; following it from its start");
+                            current = again;
+                        }
+                        Err(e) => tracing::warn!(error = %e, "the events stream was made again but cannot be followed yet"),
+                    },
+                }
+            }
+        },
+    ))
+}
+
+/// One ordered consumer of the events stream, from its first message.
+async fn follow_events(js: &jetstream::Context) -> Result<EventStream, BusError> {
     ensure_events_stream(js).await?;
     let stream = js
         .get_stream(EVENTS_STREAM)
@@ -246,7 +275,7 @@ pub async fn subscribe_events(
         .messages()
         .await
         .map_err(|e| BusError::nats("cannot follow the events stream", e))?;
-    Ok(messages.filter_map(|m| async move {
+    Ok(Box::pin(messages.filter_map(|m| async move {
         let m = match m {
             Ok(m) => m,
             Err(e) => {
@@ -261,7 +290,7 @@ pub async fn subscribe_events(
                 None
             }
         }
-    }))
+    })))
 }
 
 #[cfg(test)]

@@ -36,6 +36,7 @@ mod registry;
 pub mod replication;
 mod server;
 mod stream_key;
+mod upkeep;
 
 pub use broadcasts::{
     ArchiveState, ArchivedBroadcast, BroadcastIndex, BROADCASTS_BUCKET, OPEN_ARCHIVES_BUCKET,
@@ -57,3 +58,4 @@ pub use replication::{
 };
 pub use server::{NatsServer, CHILD_MAX_PAYLOAD};
 pub use stream_key::{generate_stream_key, validate_stream_key};
+pub use upkeep::{bucket_restorations, restorations, spawn_upkeep, Restorations};

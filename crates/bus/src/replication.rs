@@ -103,6 +103,7 @@ pub async fn ensure_stream(
     mut config: stream::Config,
     kind: StreamKind,
 ) -> Result<(), StreamError> {
+    crate::upkeep::remember(&config, kind);
     let (replicas, automatic) = wanted(js, kind);
     let name = config.name.clone();
     if let Ok(mut existing) = js.get_stream(&name).await {

@@ -48,7 +48,29 @@ impl State<'_> {
             }
         };
         let channel = req.channel;
-        let previous = self.current.get(&channel).cloned();
+        let previous = match self.current.contains_key(&channel) {
+            false => None,
+            // What memory holds may be stale: released, or lost with a bus
+            // that lost its storage. The bucket says.
+            true => match self.leading.assignments.get(&channel).await {
+                Ok(a) => {
+                    match &a {
+                        Some(a) => self.current.insert(channel.clone(), a.clone()),
+                        None => self.current.remove(&channel),
+                    };
+                    a
+                }
+                Err(e) => {
+                    tracing::warn!(%channel, "cannot read the assignment: {e}");
+                    return (
+                        PlaceReply::refused(format!(
+                            "cannot read the assignment of {channel}: {e}; retry"
+                        )),
+                        "error",
+                    );
+                }
+            },
+        };
         if let Some(Assignment {
             worker: Some(worker),
             epoch,

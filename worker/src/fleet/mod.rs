@@ -123,6 +123,8 @@ pub async fn run(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(shutdown);
     tracing::info!("fleet worker ready");
+    // A bucket made again (a bus that lost its storage) leaves a watch deaf.
+    let mut restored = livefleet_bus::bucket_restorations(livefleet_fleet::ASSIGNMENTS_BUCKET);
     'watch: loop {
         let mut watch = match node.assignments.watch_with_current().await {
             Ok(w) => w,
@@ -148,6 +150,10 @@ pub async fn run(
                         continue 'watch;
                     }
                 },
+                () = restored.made_again() => {
+                    tracing::warn!("the assignments bucket was made again; watching it again");
+                    continue 'watch;
+                }
                 _ = tick.tick() => {
                     notice_deleted(&node, &running, &checking);
                     reap(&node, &mut running).await;
