@@ -9,11 +9,16 @@ pub fn chat_replay_path(number: u64) -> String {
 
 /// The segment number of a chat replay path ([`chat_replay_path`]).
 pub fn chat_replay_number(path: &str) -> Option<u64> {
-    let digits = path.strip_prefix("chat/")?.strip_suffix(".json")?;
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+    decimal(path.strip_prefix("chat/")?.strip_suffix(".json")?)
+}
+
+/// A number in an object name: plain decimal digits only (no sign, no
+/// spaces, nothing after), within `T`.
+pub fn decimal<T: std::str::FromStr>(text: &str) -> Option<T> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    digits.parse().ok()
+    text.parse().ok()
 }
 
 #[cfg(test)]

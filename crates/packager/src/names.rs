@@ -1,6 +1,8 @@
 //! The file names the packager writes under a channel's prefix, and reading
 //! them back from a listing of the store.
 
+use livefleet_base::layout::decimal;
+
 /// `init.mp4`, `init-<g>.mp4` after a failover, `init-<g>-<v>.mp4` after a reconfiguration.
 pub(crate) fn init_name(generation: u32, version: u32) -> String {
     match (generation, version) {
@@ -51,14 +53,6 @@ pub fn file_generation(path: &str) -> Option<u32> {
             decimal(generation)
         }
     }
-}
-
-/// `text` as a plain decimal number: digits only, no sign, no spaces.
-fn decimal<T: std::str::FromStr>(text: &str) -> Option<T> {
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    text.parse().ok()
 }
 
 #[cfg(test)]
