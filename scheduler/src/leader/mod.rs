@@ -307,15 +307,22 @@ impl State<'_> {
 
     /// Re-reads a channel's assignment after a lost compare-and-set.
     async fn refresh(&mut self, channel: &ChannelName) {
-        match self.leading.assignments.get(channel).await {
-            Ok(Some(a)) => {
-                self.current.insert(channel.clone(), a);
-            }
-            Ok(None) => {
-                self.current.remove(channel);
-            }
-            Err(e) => tracing::warn!(%channel, "cannot read the assignment: {e}"),
+        if let Err(e) = self.reread(channel).await {
+            tracing::warn!(%channel, "cannot read the assignment: {e}");
         }
+    }
+
+    /// The channel's assignment as the bucket holds it, kept in memory too.
+    async fn reread(
+        &mut self,
+        channel: &ChannelName,
+    ) -> Result<Option<Assignment>, livefleet_fleet::FleetError> {
+        let a = self.leading.assignments.get(channel).await?;
+        match &a {
+            Some(a) => self.current.insert(channel.clone(), a.clone()),
+            None => self.current.remove(channel),
+        };
+        Ok(a)
     }
 
     /// The channel's cost from its profile in the registry; `Err` is a

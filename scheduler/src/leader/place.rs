@@ -48,18 +48,11 @@ impl State<'_> {
             }
         };
         let channel = req.channel;
-        let previous = match self.current.contains_key(&channel) {
-            false => None,
-            // What memory holds may be stale: released, or lost with a bus
-            // that lost its storage. The bucket says.
-            true => match self.leading.assignments.get(&channel).await {
-                Ok(a) => {
-                    match &a {
-                        Some(a) => self.current.insert(channel.clone(), a.clone()),
-                        None => self.current.remove(&channel),
-                    };
-                    a
-                }
+        // What memory holds may be stale: released, or lost with a bus that
+        // lost its storage. The bucket says.
+        let previous = if self.current.contains_key(&channel) {
+            match self.reread(&channel).await {
+                Ok(a) => a,
                 Err(e) => {
                     tracing::warn!(%channel, "cannot read the assignment: {e}");
                     return (
@@ -69,7 +62,9 @@ impl State<'_> {
                         "error",
                     );
                 }
-            },
+            }
+        } else {
+            None
         };
         if let Some(Assignment {
             worker: Some(worker),
