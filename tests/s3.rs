@@ -151,3 +151,39 @@ fn a_store_that_cannot_be_used_fails_at_start_naming_bucket_and_endpoint() {
         text(&bad.stderr)
     );
 }
+
+#[test]
+fn folders_are_listed_with_a_delimiter_as_the_local_store_lists_them() {
+    use livefleet_storage::{ObjectMeta, S3Config, S3Storage, Storage};
+    let s3 = S3Server::start(&["media"]);
+    // Every S3 server of the tests takes the same credentials.
+    std::env::set_var("AWS_ACCESS_KEY_ID", common::s3::KEY);
+    std::env::set_var("AWS_SECRET_ACCESS_KEY", common::s3::SECRET);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let config = S3Config {
+            endpoint: Some(s3.endpoint()),
+            region: Some("us-east-1".into()),
+            ..S3Config::new("media", "site")
+        };
+        let store = S3Storage::connect(config).await.unwrap();
+        let keys = [
+            "vod/a/b1/master.m3u8",
+            "vod/a/b2/360p/1.m4s",
+            "vod/c/b1/master.m3u8",
+            "vod/top.json",
+        ];
+        for key in keys {
+            let body = bytes::Bytes::from_static(b"x");
+            store
+                .put(key, body, ObjectMeta::for_key(key))
+                .await
+                .unwrap();
+        }
+        assert_eq!(store.folders("vod/").await.unwrap(), vec!["a", "c"]);
+        assert_eq!(store.folders("vod/a/").await.unwrap(), vec!["b1", "b2"]);
+        assert_eq!(store.folders("").await.unwrap(), vec!["vod"]);
+        assert!(store.folders("nothing/").await.unwrap().is_empty());
+        assert!(store.folders("vod/a").await.is_err(), "not a folder prefix");
+    });
+}

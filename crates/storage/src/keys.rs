@@ -144,6 +144,18 @@ pub(crate) fn validate_prefix(prefix: &str) -> Result<(), StorageError> {
     })
 }
 
+/// Checks a folder listing's prefix: empty, or a valid prefix ending in `/`.
+pub(crate) fn folder_prefix(prefix: &str) -> Result<(), StorageError> {
+    validate_prefix(prefix)?;
+    if prefix.is_empty() || prefix.ends_with('/') {
+        return Ok(());
+    }
+    Err(StorageError::BadKey {
+        key: prefix.to_owned(),
+        reason: "a folder listing's prefix ends with '/'",
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,5 +275,9 @@ mod tests {
         assert!(validate_prefix("/").is_err());
         assert!(validate_prefix("../").is_err());
         assert!(validate_prefix("a//").is_err());
+        folder_prefix("").unwrap();
+        folder_prefix("vod/a/").unwrap();
+        assert!(folder_prefix("vod/a").is_err());
+        assert!(folder_prefix("../").is_err());
     }
 }

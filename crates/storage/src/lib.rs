@@ -68,6 +68,15 @@ pub trait Storage: Send + Sync + 'static {
     /// S3; `""` lists everything), sorted.
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError>;
 
+    /// The folders one level under `prefix` (`""` or ending in `/`) that
+    /// hold at least one key: their names, without the prefix or a slash,
+    /// sorted (`vod/` -> `["a", "b"]` for `vod/a/1/x.m4s` and `vod/b/y`).
+    /// S3 answers it with a delimiter listing, which reads one entry per
+    /// folder rather than every key beneath; the default lists every key.
+    async fn folders(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        Ok(folders_of(prefix, &self.list(prefix).await?))
+    }
+
     /// Copies the object under `from` to `to`, stored with `meta`; `Ok(false)`
     /// when there is no object under `from`. Backends copy inside the store
     /// where they can (S3 `CopyObject`, a hard link on a local directory),
@@ -107,6 +116,10 @@ impl<S: Storage + ?Sized> Storage for std::sync::Arc<S> {
         (**self).list(prefix).await
     }
 
+    async fn folders(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        (**self).folders(prefix).await
+    }
+
     async fn copy(&self, from: &str, to: &str, meta: ObjectMeta) -> Result<bool, StorageError> {
         (**self).copy(from, to, meta).await
     }
@@ -114,4 +127,17 @@ impl<S: Storage + ?Sized> Storage for std::sync::Arc<S> {
     fn identity(&self) -> Option<String> {
         (**self).identity()
     }
+}
+
+/// The folder names one level under `prefix` among `keys` (sorted, once each).
+pub fn folders_of(prefix: &str, keys: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = keys
+        .iter()
+        .filter_map(|k| k.strip_prefix(prefix)?.split_once('/'))
+        .map(|(folder, _)| folder.to_owned())
+        .filter(|f| !f.is_empty())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use crate::keys::{validate_key, validate_prefix};
+use crate::keys::{folder_prefix, validate_key, validate_prefix};
 use crate::{ObjectMeta, Storage, StorageError};
 
 /// The prefix of the temporary files a put writes before renaming them over
@@ -286,4 +286,61 @@ impl Storage for LocalDir {
             retryable: true,
         })?
     }
+
+    /// The directories under `prefix` that hold a file somewhere beneath
+    /// (a directory a deletion left empty is not a folder, as on S3).
+    async fn folders(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        folder_prefix(prefix)?;
+        let dir = self.root.join(prefix);
+        let prefix = prefix.to_owned();
+        let task_prefix = prefix.clone();
+        tokio::task::spawn_blocking(move || {
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                    ) =>
+                {
+                    return Ok(Vec::new())
+                }
+                Err(e) => return Err(StorageError::io(&task_prefix, &dir, e)),
+            };
+            let mut out = Vec::new();
+            for entry in entries {
+                let entry = entry.map_err(|e| StorageError::io(&task_prefix, &dir, e))?;
+                let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                    continue;
+                };
+                let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+                if is_dir && !name.starts_with('.') && holds_a_file(&entry.path()) {
+                    out.push(name);
+                }
+            }
+            out.sort();
+            Ok(out)
+        })
+        .await
+        .map_err(|e| StorageError::Backend {
+            key: prefix,
+            message: format!("listing task failed: {e}"),
+            retryable: true,
+        })?
+    }
+}
+
+/// Whether a file lies anywhere under `dir` (links not followed).
+fn holds_a_file(dir: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    entries.filter_map(Result::ok).any(|e| {
+        let dotted = e.file_name().to_str().is_none_or(|n| n.starts_with('.'));
+        match e.file_type() {
+            Ok(t) if t.is_file() => !dotted,
+            Ok(t) if t.is_dir() => !dotted && holds_a_file(&e.path()),
+            _ => false,
+        }
+    })
 }

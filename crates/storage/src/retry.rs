@@ -200,6 +200,17 @@ impl<S: Storage> Storage for RetryingStorage<S> {
         .await
     }
 
+    async fn folders(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        with_retries(
+            &self.policy,
+            "list",
+            prefix,
+            |_, _, _| {},
+            || self.inner.folders(prefix),
+        )
+        .await
+    }
+
     async fn copy(&self, from: &str, to: &str, meta: ObjectMeta) -> Result<bool, StorageError> {
         with_retries(
             &self.policy,

@@ -366,6 +366,35 @@ impl Storage for S3Storage {
         keys.sort();
         Ok(keys)
     }
+
+    /// A delimiter listing: one `CommonPrefixes` entry per folder.
+    async fn folders(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        crate::keys::folder_prefix(prefix)?;
+        let full = self.full_key(prefix);
+        let mut out = Vec::new();
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(&full)
+            .delimiter("/")
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| self.error(prefix, "listing", &e))?;
+            for p in page.common_prefixes() {
+                let folder = p.prefix().and_then(|p| p.strip_prefix(full.as_str()));
+                if let Some(name) = folder.and_then(|f| f.strip_suffix('/')) {
+                    if !name.is_empty() && !name.contains('/') {
+                        out.push(name.to_owned());
+                    }
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
 }
 
 #[cfg(test)]

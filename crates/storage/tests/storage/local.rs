@@ -231,3 +231,43 @@ async fn list_by_prefix() {
     assert_eq!(store.list("").await.unwrap().len(), 5);
     assert!(store.list("nothing/here/").await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn folders_are_the_next_level_that_holds_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalDir::new(dir.path().to_path_buf()).unwrap();
+    for key in [
+        "vod/a/b1/master.m3u8",
+        "vod/a/b2/360p/1.m4s",
+        "vod/c/b1/master.m3u8",
+        "vod/top.json",
+        "live/a/master.m3u8",
+    ] {
+        store
+            .put(key, Bytes::from_static(b"x"), meta(key))
+            .await
+            .unwrap();
+    }
+    // A directory a deletion left empty, one holding only a temporary file,
+    // and a hidden one are no folders.
+    std::fs::create_dir_all(dir.path().join("vod/empty/b1/360p")).unwrap();
+    std::fs::create_dir_all(dir.path().join("vod/stray")).unwrap();
+    std::fs::write(dir.path().join("vod/stray/.tmp-x"), b"x").unwrap();
+    std::fs::create_dir_all(dir.path().join("vod/.hidden")).unwrap();
+    std::fs::write(dir.path().join("vod/.hidden/k"), b"x").unwrap();
+
+    assert_eq!(store.folders("vod/").await.unwrap(), vec!["a", "c"]);
+    assert_eq!(store.folders("vod/a/").await.unwrap(), vec!["b1", "b2"]);
+    assert_eq!(store.folders("").await.unwrap(), vec!["live", "vod"]);
+    assert!(store.folders("nothing/").await.unwrap().is_empty());
+    assert!(store
+        .folders("vod/a/b1/master.m3u8/")
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store.folders("vod/a").await.is_err(), "not a folder prefix");
+    assert!(store.folders("../").await.is_err());
+    // The default, from a full listing, agrees.
+    let keys = store.list("vod/").await.unwrap();
+    assert_eq!(livefleet_storage::folders_of("vod/", &keys), vec!["a", "c"]);
+}
