@@ -120,6 +120,7 @@ fn state_from_fields(data: &[u8]) -> PackagerState {
         tracks,
         missing: vec!["360p/3.m4s".into()],
         retained_from,
+        ended: f.u32() % 2 == 0,
     }
 }
 
@@ -192,4 +193,10 @@ fuzz_target!(|data: &[u8]| {
         again.check().is_ok(),
         "the packager wrote a state it refuses: {again:?}"
     );
+    // The next broadcast as a presentation of its own starts where this ended.
+    let next = again.next_broadcast();
+    if again.init_generation < u32::MAX - 1 {
+        assert!(next.check().is_ok(), "no next broadcast above {again:?}");
+    }
+    assert_eq!(next.first_number, again.next_number);
 });

@@ -82,8 +82,11 @@ pub fn run_channel(
     let span = tracing::info_span!("channel", channel = %ch.channel);
     let _e = span.enter();
     let mut resume: Option<(livefleet_packager::PackagerState, i64)> = ch.resume.clone();
-    // A failover continues a broadcast another worker started.
-    let mut continued = ch.fleet && ch.resume.is_some();
+    // A failover continues a broadcast another worker started (and did not end).
+    let mut continued = ch
+        .resume
+        .as_ref()
+        .is_some_and(|(state, _)| ch.fleet && !state.ended && !state.periods.is_empty());
     while !stop.load(Ordering::Relaxed) && !feed.closed {
         // Wait (in short steps, to notice `stop`) for a publish session to start.
         let Some(source) = LiveSource::start(
@@ -176,7 +179,8 @@ pub fn run_channel(
             Ok(state) => {
                 tracing::info!("broadcast ended; live-to-VOD manifests written");
                 announce(ch, BroadcastState::Stopped, started);
-                resume = Some((state, end));
+                // A node expires live segments exactly when it does not archive them.
+                resume = Some(crate::node::after_end(state, end, !ch.expire_segments));
             }
             Err(e) => tracing::error!(error = %e, "could not write the end of the broadcast"),
         }

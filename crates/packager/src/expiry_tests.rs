@@ -285,3 +285,34 @@ fn the_next_broadcast_expires_the_window_the_last_one_left() {
         );
     }
 }
+
+/// An ended broadcast's state says so; the next broadcast as a presentation
+/// of its own lists none of the last one's segments and names its files
+/// above them.
+#[test]
+fn the_next_broadcast_of_its_own_starts_above_the_ended_one() {
+    let (mut p, _) = Packager::new(expiring(), specs()).unwrap();
+    for step in 0..5 {
+        feed(&mut p, f64::from(step) * 2.0, 2.0);
+    }
+    assert!(!p.state().ended, "live");
+    let _ = p.finish();
+    let ended = p.state();
+    assert!(ended.ended);
+    let next = ended.next_broadcast();
+    assert!(!next.ended && next.periods.is_empty() && next.tracks.is_empty());
+    assert_eq!(next.first_number, ended.next_number);
+    assert_eq!(next.init_generation, ended.init_generation + 1);
+    let (mut q, inits) = Packager::resume(expiring(), specs(), next).unwrap();
+    assert!(
+        inits.iter().all(|o| o.path().contains("init-1")),
+        "{inits:?}"
+    );
+    for step in 0..3 {
+        feed(&mut q, 100.0 + f64::from(step) * 2.0, 2.0);
+    }
+    let state = q.state();
+    assert_eq!(state.periods.len(), 1);
+    assert_eq!(state.periods[0].first_number, ended.next_number);
+    assert!(!state.ended);
+}

@@ -100,6 +100,7 @@ impl Packager {
                 .collect(),
             missing: self.missing.iter().cloned().collect(),
             retained_from: (self.retained_from > self.first_number).then_some(self.retained_from),
+            ended: self.finished,
         }
     }
 }
@@ -116,6 +117,12 @@ impl PackagerState {
             init_generation: free_generation,
             ..Self::default()
         }
+    }
+
+    /// The next broadcast after this one as a presentation of its own:
+    /// numbered from this one's next number, its files a generation above.
+    pub fn next_broadcast(&self) -> Self {
+        Self::above(self.next_number, self.init_generation.saturating_add(1))
     }
 
     /// Checks what a packager resumed from this state relies on (the state
@@ -252,6 +259,10 @@ pub struct PackagerState {
     /// expired (see [`crate::PackagerConfig::expire_segments`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retained_from: Option<u64>,
+    /// The broadcast ended (its playlists have ENDLIST): what comes next is
+    /// another broadcast, not this one continued after a failover.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ended: bool,
 }
 
 /// A closed segment of one track.
