@@ -77,13 +77,26 @@ fn files_under(dir: &Path, ext: &str) -> usize {
 /// A nats-server of the test's own (JetStream in `dir`): (process, URL).
 fn bus(dir: &Path) -> (Proc, String) {
     let port = free_port();
+    (bus_on(dir, port), format!("nats://127.0.0.1:{port}"))
+}
+
+/// A nats-server on `port`, JetStream in `dir/js`, once it listens.
+fn bus_on(dir: &Path, port: u16) -> Proc {
     let server = Proc::spawn(
         std::process::Command::new("nats-server")
             .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
             .arg(dir.join("js")),
         dir.join("nats.log"),
     );
-    (server, format!("nats://127.0.0.1:{port}"))
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nats-server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    server
 }
 
 const ADMIN_TOKEN: &str = "archive-test-admin-token";
@@ -389,4 +402,92 @@ fn a_worker_killed_while_archiving_finishes_the_vod_and_the_deletion_after_resta
         metrics.contains("livefleet_archive_takeovers_total{work=\"delete_live\"} 1"),
         "{metrics}"
     );
+}
+
+/// The bus loses its storage (stopped, its JetStream directory removed,
+/// started empty on the same port) while a second broadcast is being
+/// archived: the first broadcast's record is rebuilt from its VOD in the
+/// store, and the node copying the second writes its record again.
+#[test]
+fn a_bus_that_lost_its_storage_lists_the_stored_broadcasts_again() {
+    let bus_dir = tempfile::tempdir().unwrap();
+    let (nats, nats_url) = bus(bus_dir.path());
+    let port: u16 = nats_url.rsplit(':').next().unwrap().parse().unwrap();
+    let mut nats = Some(nats);
+    let dev = Dev::start("rebuildch", &["--grace", "2", "--nats-url", &nats_url]);
+    let (admin_url, _scheduler) = admin(bus_dir.path(), &nats_url, &format!("{}/live", dev.http));
+    let store = dev.data.path().join("store");
+    let url = format!("{admin_url}/v1/channels/rebuildch/broadcasts");
+    let listed = || -> Vec<serde_json::Value> {
+        let (status, body) = admin_get(&url);
+        let all: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        match all.as_array() {
+            Some(a) if status == 200 => a.clone(),
+            _ => Vec::new(),
+        }
+    };
+
+    let (ok, err) = Publisher::ffmpeg(&dev.publish_url, 6).finish();
+    assert!(ok, "first publisher: {err}");
+    let mut first = serde_json::Value::Null;
+    dev.wait_for(90, "the first broadcast complete", || {
+        match listed().as_slice() {
+            [b] if b["state"] == "complete" => first = b.clone(),
+            _ => return false,
+        }
+        true
+    });
+
+    let (ok, err) = Publisher::ffmpeg(&dev.publish_url, 6).finish();
+    assert!(ok, "second publisher: {err}");
+    // The second copy has begun (waiting for the chat relay's last files):
+    // the bus loses everything it held.
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    while vod_in_progress(&store, "rebuildch").is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second archive never began\n{}",
+            dev.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(nats.take());
+    fs::remove_dir_all(bus_dir.path().join("js")).unwrap();
+    nats = Some(bus_on(bus_dir.path(), port));
+
+    let mut both = Vec::new();
+    dev.wait_for(90, "both broadcasts listed as complete again", || {
+        both = listed();
+        both.len() == 2 && both.iter().all(|b| b["state"] == "complete")
+    });
+    // Newest first.
+    let (second, rebuilt) = (&both[0], &both[1]);
+    assert_eq!(rebuilt["id"], first["id"], "{both:?}");
+    assert!(rebuilt["rebuilt_unix_ms"].is_i64(), "{rebuilt}");
+    for field in ["started_unix_ms", "segments", "gaps", "hls_url", "dash_url"] {
+        assert_eq!(
+            rebuilt[field], first[field],
+            "{field}: {rebuilt} against {first}"
+        );
+    }
+    // The playlists' durations (what players show) may count the last
+    // frame where the node's record did not.
+    let duration = |b: &serde_json::Value| b["duration_seconds"].as_f64().unwrap();
+    assert!(
+        (duration(rebuilt) - duration(&first)).abs() < 0.1,
+        "{rebuilt} against {first}"
+    );
+    assert!(
+        second.get("rebuilt_unix_ms").is_none(),
+        "the node copying the second broadcast writes its own record: {second}"
+    );
+    assert!(second["segments"].as_u64().unwrap() >= 3, "{second}");
+    let (status, _, _) = http_get(rebuilt["hls_url"].as_str().unwrap());
+    assert_eq!(status, 200, "{rebuilt}");
+    let metrics = text(&http_get(&format!("{}/metrics", dev.http)).2);
+    assert!(
+        metrics.contains("livefleet_archive_records_rebuilt_total 1"),
+        "{metrics}"
+    );
+    drop(nats);
 }

@@ -35,6 +35,10 @@ pub struct BroadcastView {
     /// When the live copy was deleted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub live_deleted_unix_ms: Option<i64>,
+    /// When the record was rebuilt from the VOD in the store (the bus had
+    /// lost it); `ended_unix_ms` is then the start plus the duration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rebuilt_unix_ms: Option<i64>,
     /// Playback URLs; only for a complete archive.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hls_url: Option<String>,
@@ -73,6 +77,7 @@ fn view(state: &AdminState, b: ArchivedBroadcast) -> BroadcastView {
         error: b.error,
         delete_live_at_unix_ms: b.delete_live_at_ms,
         live_deleted_unix_ms: b.live_deleted_ms,
+        rebuilt_unix_ms: b.rebuilt_ms,
     }
 }
 

@@ -83,6 +83,11 @@ pub struct ArchivedBroadcast {
     /// When the live copy was deleted (Unix ms).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub live_deleted_ms: Option<i64>,
+    /// When the record was rebuilt from the VOD in the store, the bus
+    /// having lost the one written at the end (Unix ms). Such a record is
+    /// no node's lease, and its `ended_ms` is its start plus its duration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rebuilt_ms: Option<i64>,
 }
 
 impl ArchivedBroadcast {
@@ -123,7 +128,7 @@ impl ArchivedBroadcast {
     }
 
     fn key(&self) -> String {
-        format!("{}.{}", self.channel, self.id)
+        record_key(&self.channel, &self.id)
     }
 }
 
@@ -189,6 +194,32 @@ impl BroadcastIndex {
         }
     }
 
+    /// Stores a record only where the broadcast has none (a record rebuilt
+    /// from the store never replaces one a node wrote): whether it was stored.
+    pub async fn create(&self, record: &ArchivedBroadcast) -> Result<bool, BusError> {
+        let body = serde_json::to_vec(record).unwrap_or_default();
+        match self.kv.create(record.key(), body.into()).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(BusError::nats(
+                format!("cannot store the record of broadcast {}", record.key()),
+                e,
+            )),
+        }
+    }
+
+    /// The keys of every record (any state), from one listing: what
+    /// [`record_key`] gives for a channel's broadcast.
+    pub async fn recorded(&self) -> Result<std::collections::HashSet<String>, BusError> {
+        let what = "cannot list the archived broadcasts";
+        let mut keys = self.kv.keys().await.map_err(|e| BusError::nats(what, e))?;
+        let mut found = std::collections::HashSet::new();
+        while let Some(k) = keys.next().await {
+            found.insert(k.map_err(|e| BusError::nats(what, e))?);
+        }
+        Ok(found)
+    }
+
     /// Replaces the record if it is still at `revision`: `Ok(Some(new
     /// revision))`, or `Ok(None)` when another node wrote it since (it holds
     /// the archive now).
@@ -217,7 +248,7 @@ impl BroadcastIndex {
         channel: &ChannelName,
         id: &str,
     ) -> Result<Option<(ArchivedBroadcast, u64)>, BusError> {
-        let key = format!("{channel}.{id}");
+        let key = record_key(channel, id);
         let entry =
             self.kv.entry(&key).await.map_err(|e| {
                 BusError::nats(format!("cannot read the record of broadcast {key}"), e)
@@ -307,6 +338,11 @@ impl BroadcastIndex {
     }
 }
 
+/// The KV key of a channel's broadcast.
+pub fn record_key(channel: &ChannelName, id: &str) -> String {
+    format!("{channel}.{id}")
+}
+
 /// The record under `key`, if it reads and belongs there (logged when not).
 fn decode(key: &str, value: &[u8]) -> Option<ArchivedBroadcast> {
     match serde_json::from_slice::<ArchivedBroadcast>(value) {
@@ -348,6 +384,7 @@ mod tests {
             store: None,
             delete_live_at_ms: None,
             live_deleted_ms: None,
+            rebuilt_ms: None,
         };
         assert_eq!(record.first_number(), Some(42));
         for bad in ["", "a.b", "../x", "a/b", &"x".repeat(65)] {

@@ -39,7 +39,8 @@ mod stream_key;
 mod upkeep;
 
 pub use broadcasts::{
-    ArchiveState, ArchivedBroadcast, BroadcastIndex, BROADCASTS_BUCKET, OPEN_ARCHIVES_BUCKET,
+    record_key, ArchiveState, ArchivedBroadcast, BroadcastIndex, BROADCASTS_BUCKET,
+    OPEN_ARCHIVES_BUCKET,
 };
 pub use connect::{connect, connect_with, jetstream, parse_servers, NatsConnect};
 pub use error::{BusError, NatsError};

@@ -28,6 +28,7 @@ fn record(channel: &str, id: &str) -> ArchivedBroadcast {
         store: Some("s3://b/ at x".into()),
         delete_live_at_ms: None,
         live_deleted_ms: None,
+        rebuilt_ms: None,
     }
 }
 
@@ -86,4 +87,47 @@ async fn a_record_written_since_is_not_overwritten_and_old_records_still_read() 
     assert!(index.unfinished().await.unwrap().is_empty());
     let marks = js.get_key_value(OPEN_ARCHIVES_BUCKET).await.unwrap();
     assert_eq!(marks.get("show.20261201T233000Z-42").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_rebuilt_record_is_stored_only_where_there_is_none() {
+    common::init_logging();
+    let server = NatsServer::start(None).await.unwrap();
+    let client = connect(&server.url(), "broadcasts-test").await.unwrap();
+    let js = jetstream(&client).await.unwrap();
+    let index = BroadcastIndex::open(&js).await.unwrap();
+
+    let written = record("show", "20261201T233000Z-42");
+    index.put(&written).await.unwrap();
+    let rebuilt = |id: &str| ArchivedBroadcast {
+        state: ArchiveState::Complete,
+        owner: None,
+        rebuilt_ms: Some(5),
+        ..record("show", id)
+    };
+    assert!(!index.create(&rebuilt("20261201T233000Z-42")).await.unwrap());
+    let (stored, _) = index
+        .get(&written.channel, &written.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored, written, "the node's record stays");
+    assert!(index.create(&rebuilt("20261202T080000Z-90")).await.unwrap());
+    let (stored, _) = index
+        .get(&written.channel, "20261202T080000Z-90")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.rebuilt_ms, Some(5));
+
+    let keys = index.recorded().await.unwrap();
+    let mut keys: Vec<_> = keys.into_iter().collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            livefleet_bus::record_key(&written.channel, "20261201T233000Z-42"),
+            livefleet_bus::record_key(&written.channel, "20261202T080000Z-90"),
+        ]
+    );
 }

@@ -4,7 +4,9 @@
 //! revision means another node took the archive over, and this one stops.
 //! Bus errors are retried and then let pass: a node keeps archiving through
 //! a short bus outage, and the worst a stale record causes is a second,
-//! identical copy by a node that took it for orphaned.
+//! identical copy by a node that took it for orphaned. A record that is gone
+//! (a bus that lost its storage) or was rebuilt from the store is written
+//! again: neither is another node's claim.
 
 use std::time::Duration;
 
@@ -78,13 +80,26 @@ impl Lease {
                     self.revision = Some(revision);
                     return Hold::Held;
                 }
-                Ok(None) => {
+                Ok(None) => match index.get(&self.record.channel, &self.record.id).await {
                     // A write whose answer was lost may have gone through.
-                    if failed && self.stored_is_ours(&index).await {
+                    Ok(Some((stored, revision))) if failed && stored == self.record => {
+                        self.revision = Some(revision);
                         return Hold::Held;
                     }
-                    return Hold::Lost;
-                }
+                    // Rebuilt from the store: no node's lease, and this
+                    // node's record says more (the exact end, the owner).
+                    Ok(Some((stored, revision))) if stored.rebuilt_ms.is_some() => {
+                        tracing::info!(broadcast = %self.record.id, "the archive record was rebuilt from the store meanwhile; writing this node's over it");
+                        self.revision = Some(revision);
+                    }
+                    // Gone: the bus lost its storage (no node deletes a
+                    // record), so nobody holds the archive but this node.
+                    Ok(None) => {
+                        tracing::warn!(broadcast = %self.record.id, "the archive record is gone from the bus (did the bus lose its storage?); writing it again");
+                        self.revision = None;
+                    }
+                    _ => return Hold::Lost,
+                },
                 Err(e) => {
                     failed = true;
                     tracing::warn!(broadcast = %self.record.id, attempt, error = %e, "cannot write the archive record");
@@ -97,17 +112,5 @@ impl Lease {
         }
         tracing::warn!(broadcast = %self.record.id, "the archive record is not current on the bus; the archive goes on");
         Hold::Held
-    }
-
-    /// Whether the stored record is the one this node meant to write (then
-    /// its revision is taken as ours).
-    async fn stored_is_ours(&mut self, index: &BroadcastIndex) -> bool {
-        match index.get(&self.record.channel, &self.record.id).await {
-            Ok(Some((stored, revision))) if stored == self.record => {
-                self.revision = Some(revision);
-                true
-            }
-            _ => false,
-        }
     }
 }

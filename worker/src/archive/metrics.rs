@@ -15,6 +15,7 @@ fn work_label(work: Work) -> &'static str {
 /// - `livefleet_archive_seconds`: from a broadcast's end to its VOD master stored
 /// - `livefleet_archive_objects_copied_total`: server-side copies made
 /// - `livefleet_archive_live_objects_deleted_total`: live objects deleted after the archive
+/// - `livefleet_archive_records_rebuilt_total`: records rebuilt from the VODs in the store
 /// - `livefleet_archive_takeovers_total{work="archive|delete_live"}`: work a
 ///   stopped node left, taken over by this one
 #[derive(Debug, Clone)]
@@ -24,6 +25,7 @@ pub struct ArchiveMetrics {
     seconds: Histogram,
     pub(super) copied: IntCounter,
     pub(super) deleted: IntCounter,
+    pub(super) rebuilt: IntCounter,
 }
 
 impl ArchiveMetrics {
@@ -51,6 +53,10 @@ impl ArchiveMetrics {
             "livefleet_archive_live_objects_deleted_total",
             "Live objects deleted once their broadcast was archived.",
         )?;
+        let rebuilt = IntCounter::new(
+            "livefleet_archive_records_rebuilt_total",
+            "Records of VODs the broadcast index no longer listed (a bus that lost its storage), rebuilt from their manifests in the store.",
+        )?;
         let takeovers = IntCounterVec::new(
             Opts::new(
                 "livefleet_archive_takeovers_total",
@@ -63,6 +69,7 @@ impl ArchiveMetrics {
         registry.register(Box::new(seconds.clone()))?;
         registry.register(Box::new(copied.clone()))?;
         registry.register(Box::new(deleted.clone()))?;
+        registry.register(Box::new(rebuilt.clone()))?;
         for result in ["complete", "failed"] {
             broadcasts.with_label_values(&[result]);
         }
@@ -75,6 +82,7 @@ impl ArchiveMetrics {
             seconds,
             copied,
             deleted,
+            rebuilt,
         })
     }
 

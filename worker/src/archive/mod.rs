@@ -13,6 +13,8 @@
 //!                                                            --> (after delete_live_after) delete live/
 //! recovery sweep (every node) --orphaned record--> the copy again from the stored live manifests,
 //!                                                  or the deletion a stopped node was holding
+//!                              --VOD without record--> its record rebuilt from its manifests
+//!                                                     (at start, and after the bus lost its storage)
 //! ```
 //!
 //! The record is the archive's lease ([`lease`]): its owner rewrites it
@@ -28,6 +30,7 @@ mod error;
 mod lease;
 mod metrics;
 mod objects;
+mod rebuild;
 mod recovery;
 mod retention;
 
@@ -270,6 +273,7 @@ impl Archiver {
             store: self.store.clone(),
             delete_live_at_ms: None,
             live_deleted_ms: None,
+            rebuilt_ms: None,
         };
         let lease = Lease::create(self.index.clone(), record).await;
         tracing::info!(broadcast = %id, %prefix, "archiving the broadcast");

@@ -29,7 +29,7 @@ use livefleet_storage::Storage;
 use super::error::ArchiveError;
 use super::lease::{Hold, Lease};
 use super::objects::{self, Named};
-use super::{manifest_text, Archiver, Finished};
+use super::{manifest_text, rebuild, Archiver, Finished};
 
 /// How often a node looks for orphaned archives.
 const SWEEP_EVERY: Duration = Duration::from_secs(30);
@@ -77,12 +77,49 @@ pub(super) fn takeover(record: &ArchivedBroadcast, sweeper: &Sweeper, now_ms: i6
 }
 
 /// Sweeps now and every [`SWEEP_EVERY`], for as long as the node runs.
+/// Records missing from the index are rebuilt from the store first, and
+/// again whenever the bucket of records is made again (see [`rebuild`]).
 pub(super) async fn run(archiver: Arc<Archiver>) {
+    let mut restored = livefleet_bus::bucket_restorations(livefleet_bus::BROADCASTS_BUCKET);
     let mut first = true;
+    let mut rebuild_due = true;
     loop {
+        if rebuild_due {
+            rebuild_due = !rebuild_missing(&archiver).await;
+        }
         sweep(&archiver, first).await;
         first = false;
-        tokio::time::sleep(SWEEP_EVERY).await;
+        tokio::select! {
+            _ = tokio::time::sleep(SWEEP_EVERY) => {}
+            _ = restored.made_again() => {
+                tracing::warn!("the bucket of archive records was made again; rebuilding the records of the VODs in the store");
+                rebuild_due = true;
+            }
+        }
+    }
+}
+
+/// One rebuild pass; whether it went through (a failed one is tried again
+/// at the next sweep).
+async fn rebuild_missing(archiver: &Archiver) -> bool {
+    let Some(index) = archiver.index.clone() else {
+        return true;
+    };
+    match rebuild::run(archiver, &index).await {
+        Ok(done) => {
+            if done.records > 0 || done.unlisted > 0 {
+                tracing::info!(
+                    rebuilt = done.records,
+                    unlisted = done.unlisted,
+                    "archive records rebuilt from the store"
+                );
+            }
+            true
+        }
+        Err(error) => {
+            tracing::warn!(%error, "cannot rebuild the archive records from the store; trying again at the next sweep");
+            false
+        }
     }
 }
 
@@ -184,7 +221,7 @@ async fn resume_deletion(archiver: Arc<Archiver>, mut lease: Lease) {
 
 /// The manifests stored under `prefix` (the master, the media playlists it
 /// names, the MPD) and the objects they name.
-async fn presentation(
+pub(super) async fn presentation(
     storage: &dyn Storage,
     prefix: &str,
 ) -> Result<(Vec<(String, Bytes)>, Named), ArchiveError> {
@@ -248,6 +285,7 @@ mod tests {
             store: Some("s3://b/ at x".into()),
             delete_live_at_ms: None,
             live_deleted_ms: None,
+            rebuilt_ms: None,
         }
     }
 
