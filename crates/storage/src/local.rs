@@ -144,17 +144,8 @@ fn collect_keys(
     prefix: &str,
     keys: &mut Vec<String>,
 ) -> Result<(), StorageError> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e)
-            if matches!(
-                e.kind(),
-                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
-            ) =>
-        {
-            return Ok(())
-        }
-        Err(e) => return Err(StorageError::io(prefix, dir, e)),
+    let Some(entries) = read_dir(prefix, dir)? else {
+        return Ok(());
     };
     for entry in entries {
         let entry = entry.map_err(|e| StorageError::io(prefix, dir, e))?;
@@ -266,25 +257,18 @@ impl Storage for LocalDir {
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
         validate_prefix(prefix)?;
         let root = self.root.clone();
-        let prefix = prefix.to_owned();
-        let task_prefix = prefix.clone();
-        tokio::task::spawn_blocking(move || {
+        blocking_listing(prefix.to_owned(), move |prefix| {
             // Start the walk at the deepest directory the prefix names.
-            let start = match task_prefix.rfind('/') {
-                Some(i) => root.join(&task_prefix[..i]),
+            let start = match prefix.rfind('/') {
+                Some(i) => root.join(&prefix[..i]),
                 None => root.clone(),
             };
             let mut keys = Vec::new();
-            collect_keys(&root, &start, &task_prefix, &mut keys)?;
+            collect_keys(&root, &start, prefix, &mut keys)?;
             keys.sort();
             Ok(keys)
         })
         .await
-        .map_err(|e| StorageError::Backend {
-            key: prefix,
-            message: format!("listing task failed: {e}"),
-            retryable: true,
-        })?
     }
 
     /// The directories under `prefix` that hold a file somewhere beneath
@@ -292,24 +276,13 @@ impl Storage for LocalDir {
     async fn folders(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
         folder_prefix(prefix)?;
         let dir = self.root.join(prefix);
-        let prefix = prefix.to_owned();
-        let task_prefix = prefix.clone();
-        tokio::task::spawn_blocking(move || {
-            let entries = match std::fs::read_dir(&dir) {
-                Ok(entries) => entries,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
-                    ) =>
-                {
-                    return Ok(Vec::new())
-                }
-                Err(e) => return Err(StorageError::io(&task_prefix, &dir, e)),
+        blocking_listing(prefix.to_owned(), move |prefix| {
+            let Some(entries) = read_dir(prefix, &dir)? else {
+                return Ok(Vec::new());
             };
             let mut out = Vec::new();
             for entry in entries {
-                let entry = entry.map_err(|e| StorageError::io(&task_prefix, &dir, e))?;
+                let entry = entry.map_err(|e| StorageError::io(prefix, &dir, e))?;
                 let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
                     continue;
                 };
@@ -322,11 +295,38 @@ impl Storage for LocalDir {
             Ok(out)
         })
         .await
+    }
+}
+
+/// Runs a listing of `prefix` on a blocking thread; a task that fails is a
+/// retryable backend error.
+async fn blocking_listing<T: Send + 'static>(
+    prefix: String,
+    work: impl FnOnce(&str) -> Result<T, StorageError> + Send + 'static,
+) -> Result<T, StorageError> {
+    let task_prefix = prefix.clone();
+    tokio::task::spawn_blocking(move || work(&task_prefix))
+        .await
         .map_err(|e| StorageError::Backend {
             key: prefix,
             message: format!("listing task failed: {e}"),
             retryable: true,
         })?
+}
+
+/// The entries of `dir`, `None` when there is no such directory.
+fn read_dir(prefix: &str, dir: &Path) -> Result<Option<std::fs::ReadDir>, StorageError> {
+    match std::fs::read_dir(dir) {
+        Ok(entries) => Ok(Some(entries)),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(StorageError::io(prefix, dir, e)),
     }
 }
 
