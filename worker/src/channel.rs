@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use livefleet_base::{now_unix_ms, ChannelName};
 use livefleet_bus::BroadcastState;
+use livefleet_packager::PackagerState;
 use livefleet_profile::LadderProfile;
 
 use crate::broadcast::{Broadcast, BroadcastConfig, Progress};
@@ -58,7 +59,7 @@ pub struct LiveChannel {
     pub generation: Option<u32>,
     /// Where a previous worker left the broadcast (failover): its packager
     /// state and media end (90 kHz).
-    pub resume: Option<(livefleet_packager::PackagerState, i64)>,
+    pub resume: Option<(PackagerState, i64)>,
     /// Run under a fleet assignment: one broadcast, and a stop hands the
     /// channel to another worker instead of ending the broadcast.
     pub fleet: bool,
@@ -81,7 +82,7 @@ pub fn run_channel(
 ) -> Result<(), PipelineError> {
     let span = tracing::info_span!("channel", channel = %ch.channel);
     let _e = span.enter();
-    let mut resume: Option<(livefleet_packager::PackagerState, i64)> = ch.resume.clone();
+    let mut resume: Option<(PackagerState, i64)> = ch.resume.clone();
     // A failover continues a broadcast another worker started (and did not end).
     let mut continued = ch
         .resume
@@ -180,7 +181,7 @@ pub fn run_channel(
                 tracing::info!("broadcast ended; live-to-VOD manifests written");
                 announce(ch, BroadcastState::Stopped, started);
                 // A node expires live segments exactly when it does not archive them.
-                resume = Some(crate::node::after_end(state, end, !ch.expire_segments));
+                resume = Some(after_end(state, end, !ch.expire_segments));
             }
             Err(e) => tracing::error!(error = %e, "could not write the end of the broadcast"),
         }
@@ -190,6 +191,22 @@ pub fn run_channel(
         }
     }
     Ok(())
+}
+
+/// Where a channel's broadcast starts from the state `state` (media end
+/// `end`, 90 kHz) another run left. A broadcast that ended is followed by
+/// another: archived, that one is a presentation of its own (numbered above,
+/// a file generation up), so each VOD holds its broadcast alone and is named
+/// by its own start; without the archive it continues the ended one's
+/// presentation, so the window the ended one left expires under the new
+/// window's rule (`docs/design/live-retention.md`). A broadcast that did not
+/// end (a failover, a node restarted mid-broadcast) is continued.
+pub(crate) fn after_end(state: PackagerState, end: i64, archived: bool) -> (PackagerState, i64) {
+    if state.ended && archived {
+        (state.next_broadcast(), 0)
+    } else {
+        (state, end)
+    }
 }
 
 fn announce(ch: &LiveChannel, state: BroadcastState, broadcast: i64) {

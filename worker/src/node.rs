@@ -192,7 +192,11 @@ impl NodeBase {
         let archived = self.archiver.enabled();
         let (resume, from) = match record {
             Some(r) => (
-                Some(after_end(r.state, r.timeline_end_90k, archived)),
+                Some(crate::channel::after_end(
+                    r.state,
+                    r.timeline_end_90k,
+                    archived,
+                )),
                 Numbering::Record,
             ),
             None => {
@@ -213,22 +217,6 @@ impl NodeBase {
             let result = if ok { "started" } else { "refused" };
             m.sessions.with_label_values(&[result]).inc();
         }
-    }
-}
-
-/// Where a channel's broadcast starts from the state `state` (media end
-/// `end`, 90 kHz) another run left. A broadcast that ended is followed by
-/// another: archived, that one is a presentation of its own (numbered above,
-/// a file generation up), so each VOD holds its broadcast alone and is named
-/// by its own start; without the archive it continues the ended one's
-/// presentation, so the window the ended one left expires under the new
-/// window's rule (`docs/design/live-retention.md`). A broadcast that did not
-/// end (a failover, a node restarted mid-broadcast) is continued.
-pub(crate) fn after_end(state: PackagerState, end: i64, archived: bool) -> (PackagerState, i64) {
-    if state.ended && archived {
-        (state.next_broadcast(), 0)
-    } else {
-        (state, end)
     }
 }
 

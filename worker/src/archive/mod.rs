@@ -25,6 +25,7 @@
 //!
 //! See `docs/design/archive.md` for the choices and their limits.
 
+mod config;
 mod copy;
 mod error;
 mod lease;
@@ -43,70 +44,14 @@ use livefleet_base::{now_unix_ms, ChannelName};
 use livefleet_bus::{ArchiveState, ArchivedBroadcast, BroadcastIndex};
 use livefleet_packager::{Output, PackagerState};
 use livefleet_storage::{RetryPolicy, RetryingStorage, Storage, StorageMetrics};
-use serde::Deserialize;
 
+pub use config::{ArchiveConfig, ArchiveConfigError};
 use lease::{Hold, Lease};
 pub use metrics::ArchiveMetrics;
 use objects::Named;
 
 /// How often the node copying a broadcast rewrites its record.
 const HEARTBEAT: Duration = Duration::from_secs(10);
-
-/// The archive settings of a worker (`archive:` in its configuration).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ArchiveConfig {
-    /// Keep every broadcast as VOD under `vod/<channel>/<broadcast>/`.
-    pub enabled: bool,
-    /// Seconds after a complete archive at which the broadcast's live
-    /// objects are deleted; `null` keeps them (leave it to a bucket
-    /// lifecycle rule on `live/`).
-    pub delete_live_after_seconds: Option<f64>,
-    /// Seconds to wait after the end for the chat relay's last replay files.
-    pub chat_settle_seconds: f64,
-}
-
-impl Default for ArchiveConfig {
-    fn default() -> Self {
-        ArchiveConfig {
-            enabled: true,
-            delete_live_after_seconds: None,
-            chat_settle_seconds: 5.0,
-        }
-    }
-}
-
-/// An archive setting out of range.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("archive.{setting} must be a number of seconds, 0 or more{}", if *.nullable { " (or null)" } else { "" })]
-pub struct ArchiveConfigError {
-    pub setting: &'static str,
-    nullable: bool,
-}
-
-impl ArchiveConfig {
-    /// Checks the values (finite, not negative).
-    pub fn validate(&self) -> Result<(), ArchiveConfigError> {
-        let ok = |v: f64| v.is_finite() && v >= 0.0;
-        if !ok(self.chat_settle_seconds) {
-            return Err(ArchiveConfigError {
-                setting: "chat_settle_seconds",
-                nullable: false,
-            });
-        }
-        if self.delete_live_after_seconds.is_some_and(|v| !ok(v)) {
-            return Err(ArchiveConfigError {
-                setting: "delete_live_after_seconds",
-                nullable: true,
-            });
-        }
-        Ok(())
-    }
-
-    fn delete_live_after(&self) -> Option<Duration> {
-        self.delete_live_after_seconds.map(Duration::from_secs_f64)
-    }
-}
 
 /// A broadcast that ended: what its archive is made from.
 pub(crate) struct Ended {

@@ -35,10 +35,34 @@ pub(super) struct Rebuilt {
     pub unlisted: usize,
 }
 
+/// One rebuild pass; whether it went through (a failed one is tried again
+/// at the next sweep).
+pub(super) async fn pass(archiver: &Archiver) -> bool {
+    let Some(index) = archiver.index.clone() else {
+        return true;
+    };
+    match run(archiver, &index).await {
+        Ok(done) => {
+            if done.records > 0 || done.unlisted > 0 {
+                tracing::info!(
+                    rebuilt = done.records,
+                    unlisted = done.unlisted,
+                    "archive records rebuilt from the store"
+                );
+            }
+            true
+        }
+        Err(error) => {
+            tracing::warn!(%error, "cannot rebuild the archive records from the store; trying again at the next sweep");
+            false
+        }
+    }
+}
+
 /// Rebuilds the missing records of the VODs in the store. Errors of the
 /// bus or the listing end the pass (the next one tries again); a VOD that
 /// cannot be read is logged and passed over.
-pub(super) async fn run(archiver: &Archiver, index: &BroadcastIndex) -> Result<Rebuilt, String> {
+async fn run(archiver: &Archiver, index: &BroadcastIndex) -> Result<Rebuilt, String> {
     let storage = archiver.storage();
     let recorded = index.recorded().await.map_err(|e| e.to_string())?;
     let mut done = Rebuilt::default();

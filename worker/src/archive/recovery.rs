@@ -85,7 +85,7 @@ pub(super) async fn run(archiver: Arc<Archiver>) {
     let mut rebuild_due = true;
     loop {
         if rebuild_due {
-            rebuild_due = !rebuild_missing(&archiver).await;
+            rebuild_due = !rebuild::pass(&archiver).await;
         }
         sweep(&archiver, first).await;
         first = false;
@@ -95,30 +95,6 @@ pub(super) async fn run(archiver: Arc<Archiver>) {
                 tracing::warn!("the bucket of archive records was made again; rebuilding the records of the VODs in the store");
                 rebuild_due = true;
             }
-        }
-    }
-}
-
-/// One rebuild pass; whether it went through (a failed one is tried again
-/// at the next sweep).
-async fn rebuild_missing(archiver: &Archiver) -> bool {
-    let Some(index) = archiver.index.clone() else {
-        return true;
-    };
-    match rebuild::run(archiver, &index).await {
-        Ok(done) => {
-            if done.records > 0 || done.unlisted > 0 {
-                tracing::info!(
-                    rebuilt = done.records,
-                    unlisted = done.unlisted,
-                    "archive records rebuilt from the store"
-                );
-            }
-            true
-        }
-        Err(error) => {
-            tracing::warn!(%error, "cannot rebuild the archive records from the store; trying again at the next sweep");
-            false
         }
     }
 }
