@@ -403,3 +403,52 @@ fn stored_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
     }
     files
 }
+
+/// Two broadcasts of one channel in a row, each placed on the fleet anew:
+/// each is archived as a VOD of its own, under its own id, and the second's
+/// playlists list none of the first's segments (the worker starts it from
+/// the ended broadcast's record as a presentation of its own).
+#[test]
+fn consecutive_broadcasts_are_archived_apart() {
+    let fleet = Fleet::start(&["w1"]);
+    fleet.create_channel("twice", "twicekey-123456", "cpu-small.yaml");
+    let vod = fleet.data().join("vod/twice");
+    let complete = || -> Vec<std::path::PathBuf> {
+        let mut dirs: Vec<_> = std::fs::read_dir(&vod)
+            .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        dirs.retain(|d| d.join("master.m3u8").is_file());
+        dirs.sort();
+        dirs
+    };
+    for round in 1..=2 {
+        // The worker may still be releasing the last assignment: try again.
+        let mut tries = 0;
+        loop {
+            let (ok, err) = Publisher::ffmpeg(&fleet.publish_url("twicekey-123456"), 5).finish();
+            tries += 1;
+            if ok {
+                break;
+            }
+            assert!(tries < 5, "publisher {round}, {tries} tries: {err}");
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        fleet.wait_for(60, "the broadcast's VOD", |_| complete().len() == round);
+    }
+    let dirs = complete();
+    let uris = |dir: &Path| playlist_entries(&playlist(dir, "360p")).0;
+    let (first, second) = (uris(&dirs[0]), uris(&dirs[1]));
+    assert!(!first.is_empty() && !second.is_empty());
+    let last_of_first = first.iter().map(|u| number(u)).max().unwrap();
+    for u in &second {
+        assert!(
+            number(u) > last_of_first,
+            "the second VOD lists {u}, of the first broadcast ({first:?})"
+        );
+    }
+    let live = playlist(&fleet.data().join("live/twice"), "360p");
+    assert!(
+        playlist_entries(&live).0.iter().all(|u| !first.contains(u)),
+        "the live playlists after the second broadcast still list the first: {live}"
+    );
+}
