@@ -357,6 +357,12 @@ fn a_bus_restarted_empty_overwrites_nothing_stored() {
         playlist(&out, "360p").contains("#EXT-X-ENDLIST")
     });
     let before = stored_files(&out);
+    // Between two broadcasts: once the worker has let the first one go (a
+    // bus lost while the release is under way is the worker's own case,
+    // bounded in its fleet loop).
+    fleet.wait_for(20, "the first broadcast's assignment released", |f| {
+        f.workers[0].1.log().contains("assignment released")
+    });
 
     drop(fleet.nats.take());
     std::fs::remove_dir_all(fleet.dir.path().join("jetstream")).unwrap();

@@ -62,6 +62,10 @@ struct Node {
 
 /// How long a stopping node waits for the archives it is making.
 const ARCHIVE_DRAIN: std::time::Duration = std::time::Duration::from_secs(20);
+/// The longest the fleet loop waits for the release of an ended broadcast's
+/// assignment (a bus that went away answers only after the client's 10 s
+/// request timeout, and a publish placed here meanwhile would end unseen).
+const RELEASE_WITHIN: Duration = Duration::from_secs(4);
 
 /// Runs a fleet worker until `shutdown` resolves. On shutdown its channels
 /// stop without an ending; the scheduler moves them once heartbeats stop.
@@ -302,20 +306,19 @@ async fn reap(node: &Arc<Node>, running: &mut HashMap<ChannelName, Running>) {
             continue;
         };
         r.run.end_forwarding();
-        match node
-            .assignments
-            .release(
-                &channel,
-                r.epoch,
-                &format!("broadcast ended on {}", node.id),
-            )
-            .await
-        {
-            Ok(_) => {
+        let reason = format!("broadcast ended on {}", node.id);
+        let release = node.assignments.release(&channel, r.epoch, &reason);
+        // Bounded: the loop must go on to the next assignment (a publish
+        // placed here meanwhile) while the bus does not answer.
+        match tokio::time::timeout(RELEASE_WITHIN, release).await {
+            Ok(Ok(_)) => {
                 tracing::info!(%channel, epoch = r.epoch, "broadcast ended; assignment released")
             }
-            Err(e) => {
+            Ok(Err(e)) => {
                 tracing::info!(%channel, epoch = r.epoch, error = %e, "broadcast ended; assignment already moved")
+            }
+            Err(_) => {
+                tracing::warn!(%channel, epoch = r.epoch, "broadcast ended; the bus did not answer the release within {RELEASE_WITHIN:?}, left to the scheduler")
             }
         }
     }
