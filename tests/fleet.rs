@@ -372,17 +372,7 @@ fn a_bus_restarted_empty_overwrites_nothing_stored() {
     let first_uris = playlist_entries(&playlist(&out, "360p")).0;
     // As OBS does, the publisher tries again while the fleet settles (a
     // scheduler that lost its lease with the bus leads again within seconds).
-    let mut tries = 0;
-    loop {
-        let (ok, err) = Publisher::ffmpeg(&fleet.publish_url("wipedkey-123456"), 6).finish();
-        tries += 1;
-        if ok {
-            break;
-        }
-        assert!(tries < 10, "second publisher, {tries} tries: {err}");
-        eprintln!("second publisher refused, trying again: {err}");
-        std::thread::sleep(Duration::from_secs(1));
-    }
+    publish_retrying(&fleet, "wipedkey-123456", 6, 10, "second publisher");
     fleet.wait_for(60, "the second broadcast's ENDLIST", |_| {
         let p = playlist(&out, "360p");
         p.contains("#EXT-X-ENDLIST") && playlist_entries(&p).0 != first_uris
@@ -392,6 +382,22 @@ fn a_bus_restarted_empty_overwrites_nothing_stored() {
             std::fs::read(out.join(&name)).unwrap() == bytes,
             "{name} was written again"
         );
+    }
+}
+
+/// Publishes `secs` of media with `key`, trying again a second later while
+/// the publish is refused, fewer than `most` times in all.
+fn publish_retrying(fleet: &Fleet, key: &str, secs: u32, most: u32, what: &str) {
+    let mut tries = 0;
+    loop {
+        let (ok, err) = Publisher::ffmpeg(&fleet.publish_url(key), secs).finish();
+        tries += 1;
+        if ok {
+            return;
+        }
+        assert!(tries < most, "{what}, {tries} tries: {err}");
+        eprintln!("{what} refused, trying again: {err}");
+        std::thread::sleep(Duration::from_secs(1));
     }
 }
 
@@ -429,16 +435,13 @@ fn consecutive_broadcasts_are_archived_apart() {
     };
     for round in 1..=2 {
         // The worker may still be releasing the last assignment: try again.
-        let mut tries = 0;
-        loop {
-            let (ok, err) = Publisher::ffmpeg(&fleet.publish_url("twicekey-123456"), 5).finish();
-            tries += 1;
-            if ok {
-                break;
-            }
-            assert!(tries < 5, "publisher {round}, {tries} tries: {err}");
-            std::thread::sleep(Duration::from_secs(1));
-        }
+        publish_retrying(
+            &fleet,
+            "twicekey-123456",
+            5,
+            5,
+            &format!("publisher {round}"),
+        );
         fleet.wait_for(60, "the broadcast's VOD", |_| complete().len() == round);
     }
     let dirs = complete();
