@@ -153,12 +153,13 @@ pub(super) fn record_of(
         .and_then(clock::parse_iso8601)
         .or_else(|| started_of_id(id))
         .unwrap_or(0);
+    let ended_ms = media_end(&playlist).unwrap_or(started_ms + seconds_ms(duration_seconds));
     let now = now_unix_ms();
     Ok(ArchivedBroadcast {
         channel: channel.clone(),
         id: id.to_owned(),
         started_ms,
-        ended_ms: started_ms + (duration_seconds * 1000.0).round() as i64,
+        ended_ms,
         duration_seconds,
         segments,
         gaps: named.gaps.len() as u64,
@@ -184,6 +185,30 @@ fn extents(playlist: &str) -> (u64, f64) {
             let d = d.ok().filter(|d| d.is_finite() && *d >= 0.0).unwrap_or(0.0);
             (n + 1, total + d)
         })
+}
+
+/// When the media ended, in wall-clock time: the last `PROGRAM-DATE-TIME`
+/// (the packager writes one at the start of every period) plus the seconds
+/// of the segments after it. Pauses between periods (a publisher that left
+/// and came back) count, as they did in the node's own record; start plus
+/// duration would leave them out. `None` without a date.
+fn media_end(playlist: &str) -> Option<i64> {
+    let mut end = None;
+    for line in playlist.lines().map(str::trim) {
+        if let Some(date) = line.strip_prefix("#EXT-X-PROGRAM-DATE-TIME:") {
+            if let Some(ms) = clock::parse_iso8601(date) {
+                end = Some(ms);
+            }
+        } else if line.starts_with("#EXTINF:") {
+            let (_, seconds) = extents(line);
+            end = end.map(|ms| ms + seconds_ms(seconds));
+        }
+    }
+    end
+}
+
+fn seconds_ms(seconds: f64) -> i64 {
+    (seconds * 1000.0).round() as i64
 }
 
 /// The start a broadcast id carries (`20261201T233000Z-42`: whole seconds).
@@ -266,6 +291,22 @@ mod tests {
         ] {
             assert_eq!(started_of_id(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn the_end_counts_from_the_last_period_date() {
+        // A publisher that left for 8 s and came back: two periods.
+        let two_periods = "#EXTM3U\n#EXT-X-PROGRAM-DATE-TIME:2026-12-01T23:30:00.000Z\n#EXTINF:2.000,\n1.m4s\n#EXTINF:1.000,\n2.m4s\n#EXT-X-DISCONTINUITY\n#EXT-X-PROGRAM-DATE-TIME:2026-12-01T23:30:11.000Z\n#EXTINF:2.000,\n3.m4s\n#EXTINF:0.5,\n4.m4s\n#EXT-X-ENDLIST\n";
+        assert_eq!(media_end(two_periods), Some(1_796_167_813_500));
+        // A date that does not parse keeps the one before it.
+        let bad_date = two_periods.replace("23:30:11.000Z", "later");
+        assert_eq!(media_end(&bad_date), Some(1_796_167_805_500));
+        assert_eq!(media_end("#EXTINF:2,\na\n"), None);
+        assert_eq!(
+            record(false).ended_ms,
+            1_796_167_805_500,
+            "start from the id plus the duration"
+        );
     }
 
     #[test]
