@@ -36,7 +36,9 @@ pub struct BroadcastView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub live_deleted_unix_ms: Option<i64>,
     /// When the record was rebuilt from the VOD in the store (the bus had
-    /// lost it); `ended_unix_ms` is then the start plus the duration.
+    /// lost it); `ended_unix_ms` is then where the media end (the last
+    /// period's start plus its segments), without the wait for the
+    /// publisher's return that a node's own end includes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rebuilt_unix_ms: Option<i64>,
     /// Playback URLs; only for a complete archive.

@@ -190,8 +190,9 @@ fn extents(playlist: &str) -> (u64, f64) {
 /// When the media ended, in wall-clock time: the last `PROGRAM-DATE-TIME`
 /// (the packager writes one at the start of every period) plus the seconds
 /// of the segments after it. Pauses between periods (a publisher that left
-/// and came back) count, as they did in the node's own record; start plus
-/// duration would leave them out. `None` without a date.
+/// and came back) count; start plus duration would leave them out. The
+/// node's own record ended later, after its wait for the publisher's
+/// return. `None` without a date.
 fn media_end(playlist: &str) -> Option<i64> {
     let mut end = None;
     for line in playlist.lines().map(str::trim) {
