@@ -186,8 +186,9 @@ fn passthrough_copies_play_in_chromium_as_shown() {
 
 /// Closed captions the source carries (CEA-608 in its SEI), declared in the
 /// profile: Shaka Player (HLS and DASH), dash.js and hls.js offer the
-/// declared track and show the caption. (hls.js 1.7.4 showed no cue from a
-/// 3 s clip of two segments in our runs, so the clip lasts 8 s.)
+/// declared track and show the caption. (hls.js holds 608 cues until the
+/// next video append, so a caption that ends in a VOD's last segment can stay
+/// unshown: the clip lasts 8 s. docs/design/captions.md)
 #[test]
 fn captions_are_offered_and_shown_by_the_players() {
     let data = tempfile::tempdir().unwrap();
