@@ -150,7 +150,7 @@ pub async fn run(o: DevOptions) -> anyhow::Result<()> {
     };
 
     // NATS: ours as a child process, or the one given.
-    let _nats_child;
+    let mut nats_child = None;
     let nats = match &o.nats.url {
         Some(_) => o.nats.clone(),
         None => {
@@ -159,7 +159,7 @@ pub async fn run(o: DevOptions) -> anyhow::Result<()> {
             })?;
             tracing::info!(url = %server.url(), "started nats-server");
             let url = server.url();
-            _nats_child = Some(server);
+            nats_child = Some(server);
             o.nats.with_url(url)
         }
     };
@@ -352,6 +352,10 @@ pub async fn run(o: DevOptions) -> anyhow::Result<()> {
             tracing::warn!(error = %e, "while stopping");
         }
     }
+    if nats_child.is_some() {
+        livefleet_bus::stopping_own_server();
+    }
+    drop(nats_child);
     Ok(())
 }
 

@@ -54,6 +54,22 @@ fn live_channel_is_served_as_hls_and_dash_and_ends_as_vod() {
     check_presentation(&dev.channel_dir(), &["360p", "240p"], "audio", 2.0, 5);
     let mpd = fs::read_to_string(dev.channel_dir().join("manifest.mpd")).unwrap();
     assert!(mpd.contains("type=\"static\""), "{mpd}");
+
+    // A broadcast from start to an orderly stop is nothing to warn an
+    // operator about (a start once took a stream being made for one the
+    // bus lost, and a stop took dev's own nats-server for a lost server).
+    let mut dev = dev;
+    let status = dev.stop();
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "dev stopped with {status:?}"
+    );
+    let log = dev.log();
+    let warnings: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
+        .collect();
+    assert!(warnings.is_empty(), "{warnings:#?}");
 }
 
 #[test]

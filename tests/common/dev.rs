@@ -126,19 +126,31 @@ impl Dev {
     }
 }
 
-impl Drop for Dev {
-    fn drop(&mut self) {
-        // SIGTERM lets dev stop its children (nats-server, ffmpeg) itself.
+impl Dev {
+    /// Stops dev as an operator does (SIGTERM: it ends its broadcasts and
+    /// stops its children itself); its exit status, or `None` when it had
+    /// not stopped after 15 s and was killed.
+    pub fn stop(&mut self) -> Option<std::process::ExitStatus> {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            return Some(status);
+        }
         unsafe_terminate(self.child.id());
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
         while std::time::Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        None
+    }
+}
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 

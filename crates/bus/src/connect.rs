@@ -1,6 +1,7 @@
 //! Connecting a livefleet process to NATS.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_nats::{jetstream, ConnectErrorKind, ConnectOptions, Event, ServerAddr};
@@ -10,6 +11,16 @@ use crate::BusError;
 /// First wait between connection attempts; doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Set once this process stops the NATS server it runs on itself.
+static STOPPING_OWN_SERVER: AtomicBool = AtomicBool::new(false);
+
+/// Says that this process is about to stop the NATS server it started
+/// (`livefleet dev`'s child): the disconnect that follows is its own doing,
+/// logged at debug, not reported as a lost server on every orderly stop.
+pub fn stopping_own_server() {
+    STOPPING_OWN_SERVER.store(true, Ordering::Relaxed);
+}
 
 /// Connects to NATS at `url` as `name` (the connection name the server shows).
 ///
@@ -171,6 +182,12 @@ fn options(name: &str) -> ConnectOptions {
             async move {
                 match event {
                     Event::Connected => tracing::info!(name = conn, "reconnected to NATS"),
+                    Event::Disconnected if STOPPING_OWN_SERVER.load(Ordering::Relaxed) => {
+                        tracing::debug!(
+                            name = conn,
+                            "disconnected from the NATS server this process stopped"
+                        )
+                    }
                     Event::Disconnected => {
                         tracing::warn!(name = conn, "disconnected from NATS; reconnecting")
                     }

@@ -42,7 +42,9 @@ pub use broadcasts::{
     record_key, ArchiveState, ArchivedBroadcast, BroadcastIndex, BROADCASTS_BUCKET,
     OPEN_ARCHIVES_BUCKET,
 };
-pub use connect::{connect, connect_with, jetstream, parse_servers, NatsConnect};
+pub use connect::{
+    connect, connect_with, jetstream, parse_servers, stopping_own_server, NatsConnect,
+};
 pub use error::{BusError, NatsError};
 pub use events::{
     ensure_events_stream, publish_event, subscribe_events, BadEvent, BroadcastEvent,
@@ -59,4 +61,6 @@ pub use replication::{
 };
 pub use server::{NatsServer, CHILD_MAX_PAYLOAD};
 pub use stream_key::{generate_stream_key, validate_stream_key};
-pub use upkeep::{bucket_restorations, restorations, spawn_upkeep, Restorations};
+pub use upkeep::{
+    bucket_restorations, restorations, spawn_upkeep, Restorations, CHECK_EVERY as UPKEEP_EVERY,
+};

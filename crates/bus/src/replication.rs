@@ -98,12 +98,27 @@ impl StreamError {
 /// Creates the stream `config` describes (its `num_replicas` and
 /// `placement` are set here), or brings an existing one up to the wanted
 /// replicas. See the module docs.
+///
+/// The stream is handed to [`crate::upkeep`] once it is there, not before:
+/// a check running while it is being made would take it for one the bus
+/// lost (and say so), and one the server refused would be made behind the
+/// caller's back, who was told it failed.
 pub async fn ensure_stream(
+    js: &jetstream::Context,
+    config: stream::Config,
+    kind: StreamKind,
+) -> Result<(), StreamError> {
+    let asked = config.clone();
+    ensure(js, config, kind).await?;
+    crate::upkeep::remember(&asked, kind);
+    Ok(())
+}
+
+async fn ensure(
     js: &jetstream::Context,
     mut config: stream::Config,
     kind: StreamKind,
 ) -> Result<(), StreamError> {
-    crate::upkeep::remember(&config, kind);
     let (replicas, automatic) = wanted(js, kind);
     let name = config.name.clone();
     if let Ok(mut existing) = js.get_stream(&name).await {

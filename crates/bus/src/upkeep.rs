@@ -6,7 +6,7 @@
 //! assignments nor record an archive, until each process was restarted.
 //!
 //! Every stream made ready through [`crate::replication::ensure_stream`] is remembered
-//! here with its configuration. A long-running process starts
+//! here with its configuration, once it is there. A long-running process starts
 //! [`spawn_upkeep`] once; every [`CHECK_EVERY`] it asks for each stream it
 //! uses and creates a missing one again, as it was first made. The data
 //! that was in it is gone with the server's storage (the channel registry
@@ -86,8 +86,9 @@ impl Restorations {
     }
 }
 
-/// Remembers a stream this process uses (before its replicas are set: they
-/// are chosen again when it is made again).
+/// Remembers a stream this process made ready (with the configuration it
+/// asked for, before its replicas were set: they are chosen again when it
+/// is made again).
 pub(crate) fn remember(config: &stream::Config, kind: StreamKind) {
     let mut used = USED.lock().unwrap_or_else(|p| p.into_inner());
     used.entry(config.name.clone())
