@@ -173,14 +173,18 @@ async fn options_for(config: &NatsConnect, name: &str) -> Result<ConnectOptions,
 
 fn options(name: &str) -> ConnectOptions {
     let conn = name.to_owned();
+    // The first `Connected` is the connection `connect_with` made (it logs
+    // that itself); every later one follows a disconnect.
+    let first = std::sync::Arc::new(AtomicBool::new(true));
     ConnectOptions::new()
         .name(name)
         .max_reconnects(None)
         .reconnect_delay_callback(backoff)
         .event_callback(move |event| {
-            let conn = conn.clone();
+            let (conn, first) = (conn.clone(), first.clone());
             async move {
                 match event {
+                    Event::Connected if first.swap(false, Ordering::Relaxed) => {}
                     Event::Connected => tracing::info!(name = conn, "reconnected to NATS"),
                     Event::Disconnected if STOPPING_OWN_SERVER.load(Ordering::Relaxed) => {
                         tracing::debug!(
