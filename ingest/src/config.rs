@@ -29,6 +29,14 @@ pub struct IngestConfig {
     /// the handshake and the first media packet.
     #[serde(rename = "idle_timeout_s", with = "seconds")]
     pub idle_timeout: Duration,
+    /// A publisher of a channel that already has one is let in when the
+    /// first has sent no media for this long (a connection the network
+    /// dropped without closing it, whose encoder reconnects): the silent one
+    /// is closed and its publish ended first. Below it the new publisher is
+    /// refused and the first goes on. Above `idle_timeout_s` it never
+    /// applies: the idle timeout closes the silent one first.
+    #[serde(rename = "takeover_after_s", with = "seconds")]
+    pub takeover_after: Duration,
     /// How often a running publish is checked against the channel registry:
     /// a deleted channel or a changed stream key ends it.
     #[serde(rename = "publish_recheck_s", with = "seconds")]
@@ -48,6 +56,7 @@ impl Default for IngestConfig {
             max_handshakes_per_address: 16,
             handshake_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(10),
+            takeover_after: Duration::from_secs(3),
             publish_recheck: Duration::from_secs(2),
             app: "live".to_owned(),
             max_chunk_size: MAX_USEFUL_CHUNK_SIZE,

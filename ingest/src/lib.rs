@@ -19,7 +19,9 @@
 //! tokio adapter with the connection cap, timeouts and the one-publisher-per-
 //! channel rule. Bad input ends only the connection that sent it.
 
+mod admit;
 mod bus;
+mod claims;
 mod config;
 mod connection;
 mod gate;

@@ -13,6 +13,9 @@ pub struct IngestMetrics {
     pub publishes: IntCounterVec,
     /// `livefleet_ingest_publishers`: publishes running now.
     pub publishers: IntGauge,
+    /// `livefleet_ingest_takeovers_total`: publishes that took their channel
+    /// over from a publisher that had gone silent (a dropped connection).
+    pub takeovers: IntCounter,
     /// `livefleet_ingest_publishes_refused_total{reason}`: publish requests
     /// refused, by [`Refusal::kind`](crate::Refusal::kind).
     pub refusals: IntCounterVec,
@@ -83,6 +86,10 @@ impl IngestMetrics {
                 "livefleet_ingest_publishers",
                 "Publishes running now",
             )?,
+            takeovers: IntCounter::new(
+                "livefleet_ingest_takeovers_total",
+                "Publishes that took their channel over from a publisher gone silent",
+            )?,
             refusals: IntCounterVec::new(
                 Opts::new(
                     "livefleet_ingest_publishes_refused_total",
@@ -132,6 +139,7 @@ impl IngestMetrics {
         registry.register(Box::new(m.connections.clone()))?;
         registry.register(Box::new(m.publishes.clone()))?;
         registry.register(Box::new(m.publishers.clone()))?;
+        registry.register(Box::new(m.takeovers.clone()))?;
         registry.register(Box::new(m.refusals.clone()))?;
         registry.register(Box::new(m.handshake_failures.clone()))?;
         registry.register(Box::new(m.bytes_received.clone()))?;

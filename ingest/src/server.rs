@@ -1,9 +1,9 @@
 //! The tokio side: accept loop, one task per connection, timeouts.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -15,12 +15,12 @@ use tokio::task::JoinSet;
 use tokio::time::{sleep_until, timeout, Instant};
 use tracing::{debug, info, warn, Instrument};
 
-use crate::connection::{
-    ConnectionEvent, ConnectionSettings, ProtocolError, PublishRequest, RtmpConnection,
-};
+use crate::admit::{admit, Accepted, Admission};
+use crate::claims::{Claim, Claims};
+use crate::connection::{ConnectionEvent, ConnectionSettings, ProtocolError, RtmpConnection};
 use crate::handshakes::{Handshakes, Ticket};
 use crate::recheck::{recheck_bound, recheck_publish, revoked_result, Recheck};
-use crate::{IngestConfig, IngestMetrics, MediaSink, PublishGate, Refusal};
+use crate::{IngestConfig, IngestMetrics, MediaSink, PublishGate};
 
 const READ_BUFFER: usize = 64 * 1024;
 
@@ -35,7 +35,18 @@ struct Shared {
     gate: Arc<dyn PublishGate>,
     sink: Arc<dyn MediaSink>,
     metrics: IngestMetrics,
-    live: Mutex<HashSet<ChannelName>>,
+    claims: Claims,
+}
+
+impl Shared {
+    fn admission(&self) -> Admission<'_> {
+        Admission {
+            gate: &*self.gate,
+            claims: &self.claims,
+            takeover_after: self.config.takeover_after,
+            metrics: &self.metrics,
+        }
+    }
 }
 
 /// Serves RTMP publishers on `listener` until `shutdown` completes, then
@@ -62,7 +73,7 @@ pub async fn serve(
         gate,
         sink,
         metrics,
-        live: Mutex::new(HashSet::new()),
+        claims: Claims::new(),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
@@ -111,7 +122,12 @@ enum Ending {
     Finished,
     Refused(String),
     Shutdown,
-    Failed { kind: &'static str, reason: String },
+    /// A new connection with the stream key took the channel over.
+    Replaced,
+    Failed {
+        kind: &'static str,
+        reason: String,
+    },
 }
 
 impl From<ProtocolError> for Ending {
@@ -137,13 +153,12 @@ struct Live<'a> {
     stream_key: String,
     session: u32,
     last_dts: i64,
+    claim: Arc<Claim>,
 }
 
 impl Drop for Live<'_> {
     fn drop(&mut self) {
-        if let Ok(mut live) = self.shared.live.lock() {
-            live.remove(&self.channel);
-        }
+        self.shared.claims.release(&self.channel, &self.claim);
     }
 }
 
@@ -183,6 +198,9 @@ async fn connection(
         Ending::Disconnected => info!("publisher disconnected"),
         Ending::Finished => info!("publisher finished its stream"),
         Ending::Shutdown => info!("closing connection: ingest shutting down"),
+        Ending::Replaced => {
+            info!(%peer, "publisher replaced: a new connection with its stream key took the channel over")
+        }
         Ending::Refused(reason) => {
             warn!(%peer, %reason, "refused");
             let _ = socket.shutdown().await;
@@ -248,7 +266,11 @@ async fn drive<'a>(
     recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut pending: Option<Recheck<'a>> = None;
     loop {
+        let claim = live.as_ref().map(|l| l.claim.clone());
         let n = tokio::select! {
+            () = async { claim.as_ref().expect("guarded by is_some").replaced().await }, if claim.is_some() => {
+                return Ending::Replaced;
+            }
             // The recheck runs beside the reads: a registry that cannot answer
             // (its bus node lost, a stream re-electing) neither stalls the
             // publish nor ends it, and its wait is bounded.
@@ -345,12 +367,23 @@ async fn drive<'a>(
                     }
                 }
                 ConnectionEvent::PublishRequested(request) => {
-                    match decide(&mut conn, &request, peer, shared).await {
+                    match admit(&mut conn, &request, peer, &shared.admission()).await {
                         Ok((events, accepted)) => {
                             queue.extend(events);
-                            if let Some((channel, session)) = accepted {
+                            if let Some(Accepted {
+                                channel,
+                                session,
+                                taken,
+                            }) = accepted
+                            {
                                 tracing::Span::current().record("channel", channel.as_str());
-                                info!(%channel, session, "publish accepted");
+                                match taken.replaced_after {
+                                    Some(silent) => {
+                                        shared.metrics.takeovers.inc();
+                                        info!(%channel, session, silent_s = silent.as_secs_f64(), "publish accepted, taking over from a publisher that had sent nothing")
+                                    }
+                                    None => info!(%channel, session, "publish accepted"),
+                                }
                                 shared.metrics.publishers.inc();
                                 *live = Some(Live {
                                     shared,
@@ -358,6 +391,7 @@ async fn drive<'a>(
                                     stream_key: request.stream_key.clone(),
                                     session,
                                     last_dts: 0,
+                                    claim: taken.claim,
                                 });
                             }
                         }
@@ -371,6 +405,7 @@ async fn drive<'a>(
                         Track::Audio => "audio",
                     };
                     shared.metrics.packets.with_label_values(&[track]).inc();
+                    live.claim.heard(&shared.claims);
                     live.last_dts = live.last_dts.max(packet.dts_ms);
                     if let Err(e) = shared.sink.publish(&live.channel, packet).await {
                         return Ending::Failed {
@@ -408,63 +443,6 @@ async fn drive<'a>(
         }
         if let Err(e) = input {
             return e.into();
-        }
-    }
-}
-
-/// Asks the gate about a publish request and checks that the channel is free.
-async fn decide(
-    conn: &mut RtmpConnection,
-    request: &PublishRequest,
-    peer: SocketAddr,
-    shared: &Shared,
-) -> Result<(Vec<ConnectionEvent>, Option<(ChannelName, u32)>), ProtocolError> {
-    let verdict = match shared.gate.authorize(&request.stream_key, peer).await {
-        Ok(channel) => {
-            let claimed = shared
-                .live
-                .lock()
-                .map(|mut live| live.insert(channel.clone()))
-                .unwrap_or(false);
-            if claimed {
-                Ok(channel)
-            } else {
-                Err(
-                    Refusal::bad_name(format!("channel {channel} already has a publisher"))
-                        .because("busy"),
-                )
-            }
-        }
-        Err(refusal) => Err(refusal),
-    };
-    match verdict {
-        Ok(channel) => {
-            let session = rand::random::<u32>();
-            match conn.accept_publish(request, channel.clone(), session) {
-                Ok(events) => {
-                    shared
-                        .metrics
-                        .publishes
-                        .with_label_values(&["accepted"])
-                        .inc();
-                    Ok((events, Some((channel, session))))
-                }
-                Err(e) => {
-                    if let Ok(mut live) = shared.live.lock() {
-                        live.remove(&channel);
-                    }
-                    Err(e)
-                }
-            }
-        }
-        Err(refusal) => {
-            shared
-                .metrics
-                .refusals
-                .with_label_values(&[refusal.kind])
-                .inc();
-            let events = conn.refuse_publish(request, refusal.code.as_str(), &refusal.reason)?;
-            Ok((events, None))
         }
     }
 }

@@ -76,6 +76,63 @@ async fn second_publisher_of_a_channel_is_refused_while_the_first_goes_on() {
     );
 }
 
+/// A publisher whose connection went silent without closing (the network
+/// dropped it) does not lock its encoder out: the encoder's new connection
+/// takes the channel over once the old one has sent nothing for
+/// `takeover_after`, well before the idle timeout, and the old publish's
+/// End reaches the sink before anything of the new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publisher_gone_silent_is_replaced_by_its_encoder_reconnecting() {
+    let config = IngestConfig {
+        takeover_after: Duration::from_secs(2),
+        idle_timeout: Duration::from_secs(30),
+        ..IngestConfig::default()
+    };
+    let mut ingest = TestIngest::start(&[("secret", "demo")], config).await;
+    let stalled = ffmpeg_publish(&ingest.url("secret"), 30);
+    let head = ingest.first_packet("demo").await;
+    // Frozen: the connection stays open and sends nothing more.
+    let frozen = std::process::Command::new("kill")
+        .args(["-STOP", &stalled.id().unwrap().to_string()])
+        .status()
+        .unwrap();
+    assert!(frozen.success());
+    let asked = tokio::time::Instant::now();
+    let mut refused = 0;
+    let reconnected = loop {
+        let mut second = ffmpeg_publish(&ingest.url("secret"), 3);
+        // A refusal ends ffmpeg within a second; an accepted publish runs on.
+        if tokio::time::timeout(Duration::from_secs(2), second.wait())
+            .await
+            .is_err()
+        {
+            break second;
+        }
+        let (ok, err) = finish(second).await;
+        assert!(!ok && err.contains("already has a publisher"), "{err}");
+        refused += 1;
+        assert!(refused < 10, "the silent publisher was never replaced");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let waited = asked.elapsed();
+    assert!(
+        waited < Duration::from_secs(15),
+        "let in only after {waited:?}: the idle timeout, not the takeover"
+    );
+    let mut aside = Vec::new();
+    let old = ingest.until_end("demo", &mut aside).await;
+    assert!(
+        old.iter().all(|p| p.session == head.session),
+        "something of the new publish came before the old one's End"
+    );
+    let next = ingest.first_packet("demo").await;
+    assert_ne!(next.session, head.session);
+    assert_eq!(ingest.metrics.takeovers.get(), 1);
+    let (ok, err) = finish(reconnected).await;
+    assert!(ok, "the new publisher was disturbed: {err}");
+    drop(stalled);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_connections_end_while_a_real_publisher_streams() {
     let config = IngestConfig {
