@@ -22,10 +22,19 @@ pub(crate) fn segment_name(number: u64, generation: u32) -> String {
 }
 
 /// The number of the segment a path (`<track>/<n>.m4s`, `<track>/<n>-g<g>.m4s`) names.
+/// `None` for any other name, so a stray `12-notes.m4s` is never taken for
+/// segment 12 (the sweeps delete by number).
 pub fn segment_number(path: &str) -> Option<u64> {
-    let file = path.rsplit('/').next()?.strip_suffix(".m4s")?;
-    let digits = file.split('-').next()?;
-    decimal(digits)
+    segment_parts(path).map(|(number, _)| number)
+}
+
+/// Number and generation of a media segment's name, as [`segment_name`] writes it.
+fn segment_parts(path: &str) -> Option<(u64, u32)> {
+    let rest = path.rsplit('/').next()?.strip_suffix(".m4s")?;
+    match rest.split_once("-g") {
+        None => Some((decimal(rest)?, 0)),
+        Some((number, generation)) => Some((decimal(number)?, decimal(generation)?)),
+    }
 }
 
 /// The file generation a path's init or media segment name carries
@@ -45,14 +54,7 @@ pub fn file_generation(path: &str) -> Option<u32> {
             _ => None,
         };
     }
-    let rest = file.strip_suffix(".m4s")?;
-    match rest.split_once("-g") {
-        None => decimal::<u64>(rest).map(|_| 0),
-        Some((number, generation)) => {
-            decimal::<u64>(number)?;
-            decimal(generation)
-        }
-    }
+    segment_parts(file).map(|(_, generation)| generation)
 }
 
 #[cfg(test)]
@@ -93,5 +95,23 @@ mod tests {
         ] {
             assert_eq!(file_generation(other), None, "{other}");
         }
+    }
+
+    #[test]
+    fn a_name_the_packager_does_not_write_is_no_segment() {
+        // Found by the packager_state fuzz target: the number was read up to
+        // the first '-', whatever followed.
+        for stray in [
+            "360p/9055-5{x.m4s",
+            "360p/12-notes.m4s",
+            "360p/12-g1-old.m4s",
+            "360p/12-g.m4s",
+            "360p/-g1.m4s",
+            "360p/12.m4s.tmp",
+        ] {
+            assert_eq!(segment_number(stray), None, "{stray}");
+            assert_eq!(file_generation(stray), None, "{stray}");
+        }
+        assert_eq!(segment_number("360p/12-g3.m4s"), Some(12));
     }
 }
