@@ -25,7 +25,8 @@ use tokio::time::Instant;
 /// A running publish's hold on its channel.
 #[derive(Debug)]
 pub(crate) struct Claim {
-    /// Milliseconds after `Claims::epoch` when media last came.
+    epoch: Instant,
+    /// Milliseconds after `epoch` when media last came.
     heard_ms: AtomicU64,
     /// Tells the holding connection to end: a new publisher takes over.
     replaced: Notify,
@@ -33,8 +34,14 @@ pub(crate) struct Claim {
 
 impl Claim {
     /// Media came from the publisher just now.
-    pub fn heard(&self, claims: &Claims) {
-        self.heard_ms.store(claims.now_ms(), Ordering::Relaxed);
+    pub fn heard(&self) {
+        self.heard_ms.store(ms_since(self.epoch), Ordering::Relaxed);
+    }
+
+    /// How long the publisher has sent nothing.
+    fn silent(&self) -> Duration {
+        let heard = self.heard_ms.load(Ordering::Relaxed);
+        Duration::from_millis(ms_since(self.epoch).saturating_sub(heard))
     }
 
     /// Returns once a new publisher took the channel over (cancel-safe).
@@ -77,10 +84,6 @@ impl Claims {
         }
     }
 
-    fn now_ms(&self) -> u64 {
-        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
-    }
-
     fn held(&self) -> std::sync::MutexGuard<'_, HashMap<ChannelName, Arc<Claim>>> {
         self.held.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -105,7 +108,8 @@ impl Claims {
                 match held.get(channel) {
                     None => {
                         let claim = Arc::new(Claim {
-                            heard_ms: AtomicU64::new(self.now_ms()),
+                            epoch: self.epoch,
+                            heard_ms: AtomicU64::new(ms_since(self.epoch)),
                             replaced: Notify::new(),
                         });
                         held.insert(channel.clone(), claim.clone());
@@ -115,10 +119,7 @@ impl Claims {
                         });
                     }
                     Some(current) if replaced_after.is_none() => {
-                        let silent = Duration::from_millis(
-                            self.now_ms()
-                                .saturating_sub(current.heard_ms.load(Ordering::Relaxed)),
-                        );
+                        let silent = current.silent();
                         if silent < takeover_after {
                             return Err(Busy::Sending);
                         }
@@ -145,6 +146,10 @@ impl Claims {
     }
 }
 
+fn ms_since(epoch: Instant) -> u64 {
+    u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,31 +158,29 @@ mod tests {
         ChannelName::new("show").unwrap()
     }
 
+    /// A claim on `show`, taken over after 3 s of silence, waiting 2 s for that.
+    async fn claim(claims: &Claims) -> Result<Taken, Busy> {
+        claims
+            .claim(&show(), Duration::from_secs(3), Duration::from_secs(2))
+            .await
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_sending_publisher_keeps_its_channel() {
         let claims = Claims::new();
-        let first = claims
-            .claim(&show(), Duration::from_secs(3), Duration::from_secs(2))
-            .await
-            .unwrap();
+        let first = claim(&claims).await.unwrap();
         assert!(first.replaced_after.is_none());
         tokio::time::sleep(Duration::from_secs(2)).await;
-        first.claim.heard(&claims);
+        first.claim.heard();
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let second = claims
-            .claim(&show(), Duration::from_secs(3), Duration::from_secs(2))
-            .await;
+        let second = claim(&claims).await;
         assert_eq!(second.err(), Some(Busy::Sending));
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_silent_publisher_is_told_to_end_and_replaced_once_it_let_go() {
         let claims = Arc::new(Claims::new());
-        let first = claims
-            .claim(&show(), Duration::from_secs(3), Duration::from_secs(2))
-            .await
-            .unwrap()
-            .claim;
+        let first = claim(&claims).await.unwrap().claim;
         // The first connection: ends when told, letting go a little later.
         let holder = {
             let (claims, first) = (claims.clone(), first.clone());
@@ -188,32 +191,22 @@ mod tests {
             })
         };
         tokio::time::sleep(Duration::from_secs(4)).await;
-        let second = claims
-            .claim(&show(), Duration::from_secs(3), Duration::from_secs(2))
-            .await
-            .unwrap();
+        let second = claim(&claims).await.unwrap();
         holder.await.unwrap();
         assert_eq!(second.replaced_after, Some(Duration::from_secs(4)));
         assert!(!Arc::ptr_eq(&second.claim, &first));
         // The old connection letting go again does not free the new claim.
         claims.release(&show(), &first);
-        let third = claims
-            .claim(&show(), Duration::from_secs(3), Duration::from_secs(2))
-            .await;
+        let third = claim(&claims).await;
         assert_eq!(third.err(), Some(Busy::Sending));
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_silent_publisher_that_does_not_let_go_keeps_the_channel() {
         let claims = Claims::new();
-        let _first = claims
-            .claim(&show(), Duration::from_secs(3), Duration::from_secs(2))
-            .await
-            .unwrap();
+        let _first = claim(&claims).await.unwrap();
         tokio::time::sleep(Duration::from_secs(5)).await;
-        let second = claims
-            .claim(&show(), Duration::from_secs(3), Duration::from_secs(2))
-            .await;
+        let second = claim(&claims).await;
         assert_eq!(second.err(), Some(Busy::NotReleased));
     }
 }

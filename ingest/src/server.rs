@@ -266,9 +266,8 @@ async fn drive<'a>(
     recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut pending: Option<Recheck<'a>> = None;
     loop {
-        let claim = live.as_ref().map(|l| l.claim.clone());
         let n = tokio::select! {
-            () = async { claim.as_ref().expect("guarded by is_some").replaced().await }, if claim.is_some() => {
+            () = async { live.as_ref().expect("guarded by is_some").claim.replaced().await }, if live.is_some() => {
                 return Ending::Replaced;
             }
             // The recheck runs beside the reads: a registry that cannot answer
@@ -405,7 +404,7 @@ async fn drive<'a>(
                         Track::Audio => "audio",
                     };
                     shared.metrics.packets.with_label_values(&[track]).inc();
-                    live.claim.heard(&shared.claims);
+                    live.claim.heard();
                     live.last_dts = live.last_dts.max(packet.dts_ms);
                     if let Err(e) = shared.sink.publish(&live.channel, packet).await {
                         return Ending::Failed {
