@@ -18,12 +18,15 @@
 #[path = "../tests/common/cluster.rs"]
 #[allow(dead_code)]
 mod cluster;
+#[path = "../tests/common/ports.rs"]
+mod ports;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cluster::NatsCluster;
+use ports::free_port;
 
 struct Proc(Child);
 impl Drop for Proc {
@@ -137,14 +140,7 @@ fn main() {
 
     println!("== bus node loss -> next segment ({kills} kills of the media stream's leader)");
     let dir = tempfile::tempdir().unwrap();
-    let rtmp = format!(
-        "127.0.0.1:{}",
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    );
+    let rtmp = format!("127.0.0.1:{}", free_port());
     let _dev = Proc(
         Command::new(bin())
             .args([

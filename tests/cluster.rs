@@ -120,11 +120,7 @@ fn state_and_media_are_replicated_and_a_channel_outlives_bus_nodes() {
 #[test]
 fn credentials_come_from_the_url_and_the_nats_arguments() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let mut server = std::process::Command::new("nats-server")
         .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
         .arg(dir.path().join("js"))

@@ -3,7 +3,12 @@
 // Each bench uses part of this.
 #![allow(dead_code)]
 
+#[path = "../../tests/common/ports.rs"]
+mod ports;
 mod usage;
+
+#[allow(unused_imports)]
+pub use ports::free_port;
 
 #[allow(unused_imports)]
 pub use usage::{cpu_seconds, measure, reap, status_kib, Usage};
@@ -24,13 +29,4 @@ impl Drop for Killed {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-/// A TCP port free on 127.0.0.1 right now.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }

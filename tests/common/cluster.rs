@@ -8,13 +8,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+// The parent module's (`tests/common/ports.rs`, in the tests and the benches).
+use super::free_port;
 
 /// One server of the cluster.
 pub struct Node {
@@ -240,6 +235,21 @@ impl Drop for NatsCluster {
     fn drop(&mut self) {
         for i in 0..self.nodes.len() {
             self.kill(i);
+        }
+        // A failed test shows what the servers said (elections, routes),
+        // which its own message cannot.
+        if std::thread::panicking() {
+            for n in &self.nodes {
+                let log = std::fs::read_to_string(&n.log).unwrap_or_default();
+                let lines: Vec<&str> = log.lines().collect();
+                let tail = &lines[lines.len().saturating_sub(150)..];
+                eprintln!(
+                    "--- nats-server {} (last {} lines)\n{}",
+                    n.name,
+                    tail.len(),
+                    tail.join("\n")
+                );
+            }
         }
     }
 }

@@ -10,6 +10,7 @@ mod dev;
 pub mod enhanced_rtmp;
 mod fleet;
 mod mp4;
+mod ports;
 pub mod s3;
 pub mod spike;
 
@@ -20,6 +21,7 @@ pub use dev::{Dev, Publisher};
 pub use fleet::{number, playlist, Fleet};
 #[allow(unused_imports)]
 pub use mp4::*;
+pub use ports::free_port;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -56,15 +58,6 @@ impl Drop for Proc {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// A TCP port free on 127.0.0.1 right now.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The livefleet binary cargo built for these tests.
