@@ -213,6 +213,23 @@ fn a_killed_leader_is_replaced_and_no_channel_is_assigned_twice() {
 
 #[test]
 fn a_bus_node_lost_under_the_fleet_loses_no_channel_and_failover_still_works() {
+    // The NATS servers themselves sometimes elect no leader for a stream
+    // long after one of three died (seen with Debian's nats-server 2.9.10
+    // on a loaded 2-core CI machine: every stream leaderless for over a
+    // minute). That is the bus failing, not the fleet, so the scenario runs
+    // once more on a new cluster; a second stall, or any other failure,
+    // fails the test.
+    if let Err(stall) = bus_node_loss_scenario() {
+        eprintln!("{stall}; running the scenario again on a new cluster");
+        if let Err(again) = bus_node_loss_scenario() {
+            panic!("{again} (and in the first run: {stall})");
+        }
+    }
+}
+
+/// `Err` only when the surviving NATS servers elected no leader for a
+/// stream in time; every other failure panics.
+fn bus_node_loss_scenario() -> Result<(), String> {
     let mut cluster = common::cluster::NatsCluster::start(3);
     let mut fleet = Fleet::start_with(Some(&cluster.urls()), &[]);
     // A worker and a scheduler replica that know only the server leading the
@@ -262,9 +279,15 @@ fn a_bus_node_lost_under_the_fleet_loses_no_channel_and_failover_still_works() {
         uris.last().map_or(0, |u| number(u))
     };
     let before = last(&out);
-    fleet.wait_for(60, "segments after the bus node died", |_| {
-        last(&out) >= before + 2
-    });
+    if !fleet.wait_until(60, |_| last(&out) >= before + 2) {
+        let leaderless = cluster.leaderless_streams();
+        if !leaderless.is_empty() {
+            return Err(format!(
+                "60 s after a server of three died, the two left had elected no leader for {leaderless:?}"
+            ));
+        }
+        fleet.fail("segments after the bus node died", 60);
+    }
     // The worker and the replica that knew only the dead server found the others.
     fleet.wait_for(40, "w1's heartbeats through another server", |f| {
         let out = run(livefleet().args(["fleet", "status", "--json", "--nats-url", &f.nats_url]));
@@ -338,6 +361,7 @@ fn a_bus_node_lost_under_the_fleet_loses_no_channel_and_failover_still_works() {
         !epochs.is_empty() && epochs.windows(2).all(|w| w[1] == w[0] + 1),
         "epochs {epochs:?}"
     );
+    Ok(())
 }
 
 /// The bus restarted without its storage (a NATS server whose volume was

@@ -196,6 +196,28 @@ impl NatsCluster {
         out
     }
 
+    /// The streams a running server reports without a leader. Asked of
+    /// every running server, as each reports what it knows.
+    pub fn leaderless_streams(&self) -> Vec<String> {
+        let mut out: Vec<String> = (0..self.nodes.len())
+            .filter(|i| self.nodes[*i].is_running())
+            .filter_map(|i| self.jsz(Some(i)))
+            .flat_map(|j| {
+                j["account_details"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .flat_map(|a| a["stream_detail"].as_array().into_iter().flatten())
+                    .filter(|s| s["cluster"]["leader"].as_str().is_none_or(str::is_empty))
+                    .filter_map(|s| s["name"].as_str().map(str::to_string))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// The index of the server that leads `stream`.
     pub fn leader_of(&self, stream: &str) -> Option<usize> {
         let leader = self

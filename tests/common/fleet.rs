@@ -177,16 +177,30 @@ impl Fleet {
         all
     }
 
-    pub fn wait_for(&self, secs: u64, what: &str, mut f: impl FnMut(&Fleet) -> bool) {
+    pub fn wait_for(&self, secs: u64, what: &str, f: impl FnMut(&Fleet) -> bool) {
+        if !self.wait_until(secs, f) {
+            self.fail(what, secs);
+        }
+    }
+
+    /// Whether `f` held within `secs` seconds.
+    pub fn wait_until(&self, secs: u64, mut f: impl FnMut(&Fleet) -> bool) -> bool {
         let deadline = Instant::now() + Duration::from_secs(secs);
         while !f(self) {
-            assert!(
-                Instant::now() < deadline,
-                "timed out after {secs} s waiting for {what}\n{}",
-                self.logs()
-            );
+            if Instant::now() >= deadline {
+                return false;
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
+        true
+    }
+
+    /// Fails the test: `what` did not happen within `secs`; every log follows.
+    pub fn fail(&self, what: &str, secs: u64) -> ! {
+        panic!(
+            "timed out after {secs} s waiting for {what}\n{}",
+            self.logs()
+        )
     }
 
     pub fn create_channel(&self, name: &str, key: &str, profile_file: &str) {
