@@ -257,6 +257,30 @@ impl Fleet {
         })
     }
 
+    /// SIGTERM to worker `id`, as systemd or Kubernetes stop it; its exit
+    /// status, or `None` when it was still running after `secs` (then it is
+    /// killed).
+    pub fn stop_worker(&mut self, id: &str, secs: u64) -> Option<std::process::ExitStatus> {
+        let i = self.workers.iter().position(|(w, _)| w == id).unwrap();
+        let (_, mut p) = self.workers.remove(i);
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(p.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while Instant::now() < deadline {
+            if let Some(status) = p.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        eprintln!(
+            "worker {id} still running {secs} s after SIGTERM; its log:\n{}",
+            p.log()
+        );
+        None
+    }
+
     pub fn kill_worker(&mut self, id: &str) {
         let i = self.workers.iter().position(|(w, _)| w == id).unwrap();
         let (_, mut p) = self.workers.remove(i);

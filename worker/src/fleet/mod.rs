@@ -60,6 +60,10 @@ struct Node {
     sequence: AtomicU64,
 }
 
+/// How long a stopping node waits for the bus to take its last heartbeat: a
+/// flush with the bus away waits for a reconnect, which held a worker's stop
+/// until it was killed.
+const FAREWELL_WITHIN: Duration = Duration::from_secs(2);
 /// How long a stopping node waits for the archives it is making.
 const ARCHIVE_DRAIN: std::time::Duration = std::time::Duration::from_secs(20);
 /// The longest the fleet loop waits for the release of an ended broadcast's
@@ -172,8 +176,16 @@ pub async fn run(
     // Tell the scheduler at once, so it moves the channels without waiting for the heartbeat timeout.
     node.draining.store(true, Ordering::Relaxed);
     beats.abort();
-    beat::heartbeat(&node, beat::advertised(&running)).await;
-    let _ = node.client.flush().await;
+    let farewell = async {
+        beat::heartbeat(&node, beat::advertised(&running)).await;
+        let _ = node.client.flush().await;
+    };
+    if tokio::time::timeout(FAREWELL_WITHIN, farewell)
+        .await
+        .is_err()
+    {
+        tracing::warn!("the bus did not take the last heartbeat; the scheduler moves the channels when the heartbeats stop");
+    }
     for (_, r) in running.drain() {
         r.run.stop().await;
     }
