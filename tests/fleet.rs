@@ -146,21 +146,6 @@ fn nats_server_restart_keeps_the_channel_running() {
     assert!(errors.trim().is_empty(), "{errors}");
 }
 
-/// A worker stopped while its bus is away (an outage, a NATS upgrade gone
-/// wrong) exits promptly: its goodbye heartbeat cannot reach the scheduler
-/// and is given up, instead of holding the stop until the node is killed.
-#[test]
-fn a_worker_stopped_while_its_bus_is_away_exits_promptly() {
-    let mut fleet = Fleet::start(&["w1"]);
-    drop(fleet.nats.take());
-    std::thread::sleep(Duration::from_secs(1));
-    let status = fleet.stop_worker("w1", 15);
-    assert!(
-        status.is_some_and(|s| s.success()),
-        "the worker did not exit cleanly within 15 s of SIGTERM: {status:?}"
-    );
-}
-
 #[test]
 fn a_killed_leader_is_replaced_and_no_channel_is_assigned_twice() {
     let mut fleet = Fleet::start(&["w1", "w2"]);

@@ -1,7 +1,7 @@
 //! Operating the fleet with real processes (a nats-server, a scheduler,
 //! workers and an ingest, each a `livefleet` process; ffmpeg as the
 //! publisher): calibration, drains, stream key rotation, channel deletion,
-//! live retention without the archive.
+//! live retention without the archive, a worker stopped while its bus is away.
 
 mod common;
 
@@ -254,5 +254,20 @@ fn without_the_archive_fleet_workers_delete_expired_segments_and_what_a_killed_o
     assert!(
         !fleet.data().join("vod").exists(),
         "no VOD without the archive"
+    );
+}
+
+/// A worker stopped while its bus is away (an outage, a NATS upgrade gone
+/// wrong) exits promptly: its goodbye heartbeat cannot reach the scheduler
+/// and is given up, instead of holding the stop until the node is killed.
+#[test]
+fn a_worker_stopped_while_its_bus_is_away_exits_promptly() {
+    let mut fleet = Fleet::start(&["w1"]);
+    drop(fleet.nats.take());
+    std::thread::sleep(Duration::from_secs(1));
+    let status = fleet.stop_worker("w1", 15);
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "the worker did not exit cleanly within 15 s of SIGTERM: {status:?}"
     );
 }
