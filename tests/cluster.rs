@@ -166,3 +166,126 @@ fn credentials_come_from_the_url_and_the_nats_arguments() {
     let _ = server.kill();
     let _ = server.wait();
 }
+
+/// Log lines of this test process, kept to be read by the test.
+#[derive(Clone, Default)]
+struct Logged(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logged {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logged {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+/// A stream whose servers lost their quorum has no leader: publishes find
+/// no one to store them, but the stream is there. The publisher sends its
+/// packets again until the servers are back, loses none, and neither says
+/// the stream is gone nor makes it again (it used to log "the media stream
+/// is gone … creating it again" at every failed ack).
+#[test]
+fn a_media_stream_without_a_leader_is_waited_for_not_made_again() {
+    use livefleet_base::{Codec, MediaPacket, PacketKind, Track};
+    use livefleet_bus::{MediaPublisher, MediaStreamConfig};
+
+    let logged = Logged::default();
+    let writer = logged.clone();
+    tracing_subscriber::fmt()
+        .with_env_filter("livefleet_bus=debug")
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .init();
+
+    let mut cluster = NatsCluster::start(3);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let channel: livefleet_base::ChannelName = "stall".parse().unwrap();
+    let frame = move |n: i64| MediaPacket {
+        kind: PacketKind::Frame,
+        track: Track::Video,
+        keyframe: n % 60 == 0,
+        codec: Codec::default_for(Track::Video),
+        session: 1,
+        dts_ms: n * 33,
+        pts_ms: n * 33,
+        data: bytes::Bytes::from(vec![n as u8; 2000]),
+    };
+    let (js, publisher, created) = rt.block_on(async {
+        let client = livefleet_bus::connect(&cluster.nodes[0].url(), "test")
+            .await
+            .unwrap();
+        let js = livefleet_bus::jetstream(&client).await.unwrap();
+        let publisher = MediaPublisher::new(&js, &MediaStreamConfig::default())
+            .await
+            .unwrap();
+        for n in 0..30 {
+            publisher.publish(&channel, &frame(n)).await.unwrap();
+        }
+        publisher.flush().await;
+        let stream = js.get_stream("LIVEFLEET_MEDIA").await.unwrap();
+        (
+            js,
+            std::sync::Arc::new(publisher),
+            stream.cached_info().created,
+        )
+    });
+    assert_eq!(publisher.ack_failures(), 0);
+
+    cluster.kill(1);
+    cluster.kill(2);
+    cluster.wait_for(60, "the media stream to lose its leader", |c| {
+        c.leaderless_streams()
+            .iter()
+            .any(|s| s == "LIVEFLEET_MEDIA")
+    });
+    // Four seconds of a channel without a stream leader, then the servers
+    // come back while it goes on.
+    let publishing = {
+        let publisher = publisher.clone();
+        let channel = channel.clone();
+        rt.spawn(async move {
+            for n in 30..330 {
+                publisher.publish(&channel, &frame(n)).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(33)).await;
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_secs(4));
+    cluster.restart(1);
+    cluster.restart(2);
+    rt.block_on(async {
+        tokio::time::timeout(Duration::from_secs(120), publishing)
+            .await
+            .expect("the publisher stayed stuck")
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(120), publisher.flush())
+            .await
+            .expect("the acks stayed unanswered");
+    });
+
+    let log = logged.text();
+    assert!(
+        publisher.ack_failures() > 0,
+        "no publish failed: the stream kept its leader\n{log}"
+    );
+    assert_eq!(publisher.lost(), 0, "packets were lost\n{log}");
+    for claim in ["gone", "creating it again", "created it again"] {
+        assert!(!log.contains(claim), "the log says {claim:?}\n{log}");
+    }
+    let now = rt.block_on(async {
+        js.get_stream("LIVEFLEET_MEDIA")
+            .await
+            .unwrap()
+            .cached_info()
+            .created
+    });
+    assert_eq!(now, created, "the stream was replaced\n{log}");
+}

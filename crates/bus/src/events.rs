@@ -159,7 +159,8 @@ pub async fn ensure_events_stream(js: &jetstream::Context) -> Result<(), BusErro
                 format!("cannot create or open the stream {EVENTS_STREAM}"),
                 e,
             )
-        })
+        })?;
+    Ok(())
 }
 
 /// How long a refusal is published again until the stream stores it: until

@@ -57,7 +57,7 @@ pub use media::{
 pub use refusal::{last_refusal, PublishRefusal};
 pub use registry::{ChannelChange, ChannelRecord, ChannelRegistry, ChannelWatch, REGISTRY_BUCKET};
 pub use replication::{
-    configure_replication, open_kv_bucket, Replication, StreamError, StreamKind,
+    configure_replication, open_kv_bucket, Ensured, Replication, StreamError, StreamKind,
 };
 pub use server::{NatsServer, CHILD_MAX_PAYLOAD};
 pub use stream_key::{generate_stream_key, validate_stream_key};

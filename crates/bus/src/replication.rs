@@ -20,7 +20,8 @@
 
 use std::sync::OnceLock;
 
-use async_nats::jetstream::{self, stream};
+use async_nats::jetstream::context::{GetStreamError, GetStreamErrorKind};
+use async_nats::jetstream::{self, stream, ErrorCode};
 
 /// Replicas and placement of livefleet's streams and buckets.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -47,7 +48,8 @@ pub enum StreamKind {
 
 static CONFIGURED: OnceLock<Replication> = OnceLock::new();
 
-/// How long a replicated stream is retried while the cluster forms.
+/// How long a stream on a cluster is asked for, or a replicated one is
+/// retried, while the cluster forms or elects the stream's leader.
 const FORMING: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// Sets the replication of every stream this process opens from now on.
@@ -95,9 +97,25 @@ impl StreamError {
     }
 }
 
+/// What [`ensure_stream`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ensured {
+    /// The stream was there (its replicas raised when fewer than wanted).
+    Found,
+    /// The bus said it had no such stream, and it was created.
+    Created,
+}
+
 /// Creates the stream `config` describes (its `num_replicas` and
 /// `placement` are set here), or brings an existing one up to the wanted
 /// replicas. See the module docs.
+///
+/// A stream is created only when the bus says it has none. Any other
+/// answer (a stream without a leader, a cluster electing or forming, no
+/// answer at all) says nothing about the stream: on a cluster it is asked
+/// again for [`FORMING`], then reported as not answering. Taking such a
+/// stream for a missing one had every publisher say "the media stream is
+/// gone … creating it again" once a second while a stream had no leader.
 ///
 /// The stream is handed to [`crate::upkeep`] once it is there, not before:
 /// a check running while it is being made would take it for one the bus
@@ -107,21 +125,49 @@ pub async fn ensure_stream(
     js: &jetstream::Context,
     config: stream::Config,
     kind: StreamKind,
-) -> Result<(), StreamError> {
+) -> Result<Ensured, StreamError> {
     let asked = config.clone();
-    ensure(js, config, kind).await?;
+    let ensured = ensure(js, config, kind).await?;
     crate::upkeep::remember(&asked, kind);
-    Ok(())
+    Ok(ensured)
+}
+
+/// Whether `error` is the bus saying it has no such stream (and not a
+/// stream that does not answer).
+pub(crate) fn stream_not_found(error: &GetStreamError) -> bool {
+    matches!(error.kind(), GetStreamErrorKind::JetStream(e) if e.error_code() == ErrorCode::STREAM_NOT_FOUND)
+}
+
+/// The stream `name`, or `None` when the bus says it has none.
+async fn find(js: &jetstream::Context, name: &str) -> Result<Option<stream::Stream>, StreamError> {
+    let clustered = js.client().server_info().cluster.is_some();
+    let deadline = tokio::time::Instant::now() + FORMING;
+    loop {
+        match js.get_stream(name).await {
+            Ok(stream) => return Ok(Some(stream)),
+            Err(e) if stream_not_found(&e) => return Ok(None),
+            Err(e) if !clustered || tokio::time::Instant::now() >= deadline => {
+                return Err(StreamError::new(
+                    format!("stream {name} does not answer (it has no leader, or the bus cannot be reached); it was not created again"),
+                    e,
+                ));
+            }
+            Err(e) => {
+                tracing::debug!(stream = %name, error = %e, "the stream does not answer yet (a leader being elected?); asking again");
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+        }
+    }
 }
 
 async fn ensure(
     js: &jetstream::Context,
     mut config: stream::Config,
     kind: StreamKind,
-) -> Result<(), StreamError> {
+) -> Result<Ensured, StreamError> {
     let (replicas, automatic) = wanted(js, kind);
     let name = config.name.clone();
-    if let Ok(mut existing) = js.get_stream(&name).await {
+    if let Some(mut existing) = find(js, &name).await? {
         let info = existing
             .info()
             .await
@@ -141,7 +187,7 @@ async fn ensure(
         } else if have > replicas && !automatic {
             tracing::warn!(stream = %name, have, wanted = replicas, "stream keeps its {have} replicas: they are never lowered automatically (update the stream by hand to lower them)");
         }
-        return Ok(());
+        return Ok(Ensured::Found);
     }
     config.num_replicas = replicas;
     let tags = configured().tags;
@@ -161,10 +207,10 @@ async fn ensure(
                 if replicas > 1 {
                     wait_for_leader(js, &name).await;
                 }
-                return Ok(());
+                return Ok(Ensured::Created);
             }
             // Another process may have created it meanwhile.
-            Err(_) if js.get_stream(&name).await.is_ok() => return Ok(()),
+            Err(_) if js.get_stream(&name).await.is_ok() => return Ok(Ensured::Found),
             Err(e) if replicas == 1 || tokio::time::Instant::now() >= deadline => break e,
             Err(e) => {
                 tracing::debug!(stream = %name, replicas, error = %e, "cannot create the stream yet; trying again");
@@ -176,10 +222,10 @@ async fn ensure(
         tracing::warn!(stream = %name, replicas, error = %error, "cannot create the stream with {replicas} replicas (a cluster of fewer JetStream servers?); creating it with 1");
         config.num_replicas = 1;
         match js.create_stream(config).await {
-            Ok(_) => return Ok(()),
+            Ok(_) => return Ok(Ensured::Created),
             Err(e) if js.get_stream(&name).await.is_ok() => {
                 tracing::debug!(stream = %name, error = %e, "created by another process");
-                return Ok(());
+                return Ok(Ensured::Found);
             }
             Err(e) => {
                 return Err(StreamError::new(format!("cannot create stream {name}"), e));

@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use async_nats::jetstream::{self, context::GetStreamErrorKind, stream, ErrorCode};
+use async_nats::jetstream::{self, stream};
 use tokio::sync::watch;
 
 use crate::StreamKind;
@@ -136,9 +136,9 @@ async fn restore_missing(
                     renewed.push(name);
                 }
             }
-            Err(e) if matches!(e.kind(), GetStreamErrorKind::JetStream(j) if j.error_code() == ErrorCode::STREAM_NOT_FOUND) => {
+            Err(e) if crate::replication::stream_not_found(&e) => {
                 match crate::replication::ensure_stream(js, config, kind).await {
-                    Ok(()) => {
+                    Ok(_) => {
                         tracing::warn!(stream = %name, "the stream was gone from the bus (a NATS server that lost its storage?); made it again, empty");
                         created.remove(&name);
                         renewed.push(name);

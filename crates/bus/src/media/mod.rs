@@ -78,7 +78,7 @@ pub(crate) fn data_subject(channel: &ChannelName) -> String {
 pub async fn ensure_media_stream(
     js: &jetstream::Context,
     config: &MediaStreamConfig,
-) -> Result<(), BusError> {
+) -> Result<crate::Ensured, BusError> {
     let wanted = stream::Config {
         name: MEDIA_STREAM.to_owned(),
         description: Some("livefleet media packets, ingest to worker".to_owned()),

@@ -72,7 +72,9 @@ struct Counters {
 /// Packets of one channel must be published from one task, one after another.
 ///
 /// The stream lives in memory: when the NATS server restarts it is gone, the
-/// acks fail with "no stream", and the next `publish` creates it again.
+/// acks fail with "no stream", and the next `publish` creates it again. A
+/// stream without a leader fails the acks the same way; it is waited for
+/// (20 s at most), not created.
 pub struct MediaPublisher {
     js: jetstream::Context,
     config: MediaStreamConfig,
@@ -121,8 +123,7 @@ impl MediaPublisher {
         packet: &MediaPacket,
     ) -> Result<(), BusError> {
         if self.stream_missing.swap(false, Ordering::Relaxed) {
-            tracing::info!("the media stream is gone (NATS server restarted?); creating it again");
-            if let Err(e) = ensure_media_stream(&self.js, &self.config).await {
+            if let Err(e) = look_for_stream(&self.js, &self.config).await {
                 self.stream_missing.store(true, Ordering::Relaxed);
                 return Err(e);
             }
@@ -290,6 +291,25 @@ async fn track_acks(
     }
 }
 
+/// Makes sure the media stream is there after a publish found no stream
+/// to answer it: a restarted server that kept it in memory lost it (it is
+/// created again), or the stream had no leader for a while (it is left as
+/// it is). Only a stream that was made again is told at `info`.
+async fn look_for_stream(
+    js: &jetstream::Context,
+    config: &MediaStreamConfig,
+) -> Result<(), BusError> {
+    match ensure_media_stream(js, config).await? {
+        crate::Ensured::Created => {
+            tracing::info!("the media stream was gone from the bus (a NATS server restarted?); created it again");
+        }
+        crate::Ensured::Found => {
+            tracing::debug!("the media stream did not answer a publish for a while (a leader being elected?); it is there");
+        }
+    }
+    Ok(())
+}
+
 /// Sends `resend` again until JetStream acknowledges it (true) or
 /// [`REDELIVER_FOR`] has passed (false). Recreates the in-memory stream
 /// when a restarted server lost it.
@@ -303,7 +323,7 @@ async fn redeliver(
     let mut pause = Duration::from_millis(100);
     while tokio::time::Instant::now() < deadline {
         if stream_missing.swap(false, Ordering::Relaxed)
-            && ensure_media_stream(js, &MediaStreamConfig::default())
+            && look_for_stream(js, &MediaStreamConfig::default())
                 .await
                 .is_err()
         {
