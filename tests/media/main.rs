@@ -3,7 +3,8 @@
 //! with another resolution, audio that starts late or only after a
 //! reconnect, RTMP timestamps that wrap at 2^32 ms, audio in MP3 or G.711,
 //! HEVC and AV1 over Enhanced RTMP, copies of what the source is, HDR
-//! sources tone mapped for the ladder, colour descriptions, closed captions. Inputs are
+//! sources tone mapped for the ladder, colour descriptions, closed captions,
+//! the seams between publish sessions. Inputs are
 //! made with the ffmpeg CLI; outputs are read back by ffmpeg and the manifest
 //! parsers.
 
@@ -16,6 +17,7 @@ mod hdr;
 mod older_audio;
 mod orientation;
 mod passthrough;
+mod session_seams;
 
 use std::fs;
 use std::path::Path;

@@ -17,28 +17,34 @@ pub(crate) fn asc_format(asc: &[u8]) -> Option<(u32, u8)> {
         .map(|c| (c.sample_rate(), c.channels()))
 }
 
+/// Hands every packet the encoder has ready to the packager; returns where
+/// the last one ends (in samples), if there was one.
 pub(crate) fn drain_encoder(
     enc: &mut ff::encoder::Audio,
     out: &PackSender,
     track: TrackId,
-) -> Result<(), PipelineError> {
+) -> Result<Option<i64>, PipelineError> {
     // SAFETY: reading a plain field of the opened encoder.
     let priming = i64::from(unsafe { (*enc.as_ptr()).initial_padding });
+    let frame_size = i64::from(enc.frame_size().max(1));
     let mut packet = ff::Packet::empty();
+    let mut end = None;
     while enc.receive_packet(&mut packet).is_ok() {
         let Some(pts) = packet.pts() else { continue };
         let t = pts + priming;
+        let duration = (packet.duration() > 0).then_some(packet.duration() as u32);
         let sample = Sample {
             dts: t,
             pts: t,
-            duration: (packet.duration() > 0).then_some(packet.duration() as u32),
+            duration,
             keyframe: true,
             segment_start: false,
             data: Bytes::copy_from_slice(packet.data().unwrap_or_default()),
         };
         out.sample(track, sample)?;
+        end = Some(t + duration.map_or(frame_size, i64::from));
     }
-    Ok(())
+    Ok(end)
 }
 
 pub(crate) fn aac_extradata(enc: &ff::encoder::Audio) -> Vec<u8> {

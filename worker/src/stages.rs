@@ -2,7 +2,7 @@
 //! one for audio. A stage that fails records its error; a stage that panics
 //! is reported as [`PipelineError::StagePanicked`], never silently.
 
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 
@@ -28,7 +28,8 @@ pub(crate) struct Stages {
     depth: Vec<(usize, IntGauge)>,
     threads: Vec<(String, JoinHandle<()>)>,
     errors: Arc<Mutex<Vec<PipelineError>>>,
-    /// Media end of the encoded renditions (90 kHz).
+    /// Media end of the session's encoded tracks, video and audio (90 kHz):
+    /// where the next session starts on the timeline.
     pub max_end: Arc<AtomicU64>,
 }
 
@@ -87,14 +88,16 @@ impl Stages {
         depth: Option<IntGauge>,
     ) -> Result<(), PipelineError> {
         let (tx, rx) = bounded::<AudioMsg>(AUDIO_QUEUE);
-        let errors = self.errors.clone();
+        let (errors, max_end) = (self.errors.clone(), self.max_end.clone());
         let span = tracing::info_span!("rendition", channel = %label, rendition = "audio");
         let handle = thread::Builder::new()
             .name("audio".into())
             .spawn(move || {
                 let _e = span.enter();
                 crate::failpoint::hit("audio-thread");
-                if let Err(e) = audio.run(rx, &out, first_track) {
+                let ran = audio.run(rx, &out, first_track);
+                max_end.fetch_max(audio.end_90k().max(0) as u64, Ordering::Relaxed);
+                if let Err(e) = ran {
                     tracing::error!(error = %e, "audio stopped");
                     record(&errors, e);
                 }

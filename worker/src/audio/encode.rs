@@ -120,6 +120,7 @@ impl AudioLadder {
             return Ok(());
         };
         let size = enc.frame_size().max(1) as usize;
+        let mut end = None;
         while fifo[0].len() >= size || (last && !fifo[0].is_empty()) {
             let n = fifo[0].len().min(size);
             let mut frame = frame::Audio::new(
@@ -143,8 +144,9 @@ impl AudioLadder {
                         source,
                     },
                 })?;
-            drain_encoder(enc, out, TrackId(first_track + i))?;
+            end = drain_encoder(enc, out, TrackId(first_track + i))?.or(end);
         }
+        self.reached(end, rate);
         Ok(())
     }
 
@@ -173,9 +175,11 @@ impl AudioLadder {
             })?;
         }
         self.drain_fifo(i, out, first_track, true)?;
+        let rate = self.tracks[i].sample_rate;
         if let Output::Encode { enc, .. } = &mut self.tracks[i].out {
             let _ = enc.send_eof();
-            drain_encoder(enc, out, TrackId(first_track + i))?;
+            let end = drain_encoder(enc, out, TrackId(first_track + i))?;
+            self.reached(end, rate);
         }
         Ok(())
     }

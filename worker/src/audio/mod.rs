@@ -69,6 +69,10 @@ pub struct AudioLadder {
     timeline: Timeline,
     /// Furthest video point heard of (90 kHz).
     video_at: i64,
+    /// Where the audio handed to the packager ends (90 kHz): AAC frames
+    /// and the encoder's last, padded one run past the video's end, and
+    /// the next session starts after them.
+    end_90k: i64,
 }
 
 impl AudioLadder {
@@ -136,7 +140,25 @@ impl AudioLadder {
             time_base: source.map_or(Rational::new(1, 1000), |s| s.time_base),
             timeline,
             video_at: timeline.base_90k,
+            end_90k: timeline.base_90k,
         })
+    }
+
+    /// Where the audio handed to the packager ends on the timeline (90 kHz).
+    pub fn end_90k(&self) -> i64 {
+        self.end_90k
+    }
+
+    /// Audio up to `end` samples at `rate` was handed to the packager.
+    fn reached(&mut self, end: Option<i64>, rate: u32) {
+        if let Some(end) = end {
+            let end_90k = end.rescale_with(
+                Rational::new(1, rate as i32),
+                VIDEO_TIME_BASE,
+                ff::Rounding::Up,
+            );
+            self.end_90k = self.end_90k.max(end_90k);
+        }
     }
 
     /// Packager track descriptions, in rendition order.
@@ -217,6 +239,7 @@ impl AudioLadder {
         let Some(pts) = packet.pts() else {
             return Ok(());
         };
+        let mut end = None;
         for (i, t) in self.tracks.iter().enumerate() {
             if !matches!(t.out, Output::Copy) {
                 continue;
@@ -225,6 +248,9 @@ impl AudioLadder {
             if at < self.timeline.base_samples(t.sample_rate) {
                 continue;
             }
+            let duration = packet
+                .duration()
+                .rescale(self.time_base, Rational::new(1, t.sample_rate as i32));
             let sample = Sample {
                 dts: at,
                 pts: at,
@@ -234,6 +260,14 @@ impl AudioLadder {
                 data: Bytes::copy_from_slice(packet.data().unwrap_or_default()),
             };
             out.sample(TrackId(first_track + i), sample)?;
+            // An AAC frame holds 1024 samples when the packet does not say.
+            end = Some((
+                at + if duration > 0 { duration } else { 1024 },
+                t.sample_rate,
+            ));
+        }
+        if let Some((end, rate)) = end {
+            self.reached(Some(end), rate);
         }
         Ok(())
     }
