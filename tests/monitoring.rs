@@ -161,7 +161,7 @@ fn every_panel_and_alert_answers_from_a_running_system() {
         livefleet()
             .args(["worker", "--nats-url", &nats_url, "--id", "w1", "--data"])
             .arg(dir.path().join("data"))
-            .args(["--metrics", &addr(worker_m)]),
+            .args(["--metrics", &addr(worker_m), "--status-every", "5"]),
         &dir.path().join("worker.log"),
     );
     let _ingest = Proc::spawn(
@@ -185,7 +185,7 @@ fn every_panel_and_alert_answers_from_a_running_system() {
         &nats_url,
     ]));
     assert!(created.status.success(), "{}", text(&created.stderr));
-    let dev = Dev::start("demo", &["--demo-source"]);
+    let dev = Dev::start("demo", &["--demo-source", "--status-every", "5"]);
     let dev_http = dev.http.trim_start_matches("http://").to_string();
 
     let prom_port = free_port();
@@ -324,5 +324,24 @@ fn every_panel_and_alert_answers_from_a_running_system() {
                 .is_some_and(|a| !a.is_empty()),
             "{q}: no result: {r}"
         );
+    }
+
+    // Both running channels log their status lines, each with its renditions' encode speed.
+    let worker_log = fs::read_to_string(dir.path().join("worker.log")).unwrap();
+    for (log, channel) in [(dev.log(), "demo"), (worker_log, "fleetch")] {
+        let line = log
+            .lines()
+            .find(|l| l.contains("live status") && l.contains(&format!("channel={channel}")))
+            .unwrap_or_else(|| panic!("no status line of {channel}:\n{log}"));
+        for field in [
+            "rate=",
+            "fps=",
+            "segments=",
+            "encode_speed=",
+            "360p ",
+            "240p ",
+        ] {
+            assert!(line.contains(field), "{field} missing: {line}");
+        }
     }
 }

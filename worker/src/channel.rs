@@ -20,6 +20,7 @@ use crate::broadcast::{Broadcast, BroadcastConfig, Progress};
 use crate::encoder::Selection;
 use crate::feed::{LiveFeed, LiveSource, Recv};
 use crate::sink::OutputSink;
+use crate::status::StatusLog;
 use crate::PipelineError;
 
 /// Timing of a live channel.
@@ -33,6 +34,8 @@ pub struct LiveTiming {
     pub dvr_window: Option<f64>,
     /// An HTTP time source players reach (the origin's `/time`), for the MPD's UTCTiming.
     pub utc_timing_url: Option<String>,
+    /// How often the channel's status line is logged (`status.rs`); `None`: never.
+    pub status_every: Option<Duration>,
 }
 
 impl Default for LiveTiming {
@@ -43,6 +46,7 @@ impl Default for LiveTiming {
             live_window: 6,
             dvr_window: None,
             utc_timing_url: None,
+            status_every: Some(Duration::from_secs(30)),
         }
     }
 }
@@ -82,6 +86,10 @@ pub fn run_channel(
 ) -> Result<(), PipelineError> {
     let span = tracing::info_span!("channel", channel = %ch.channel);
     let _e = span.enter();
+    let _status = ch
+        .timing
+        .status_every
+        .map(|every| StatusLog::start(every, ch.progress.clone(), span.clone()));
     let mut resume: Option<(PackagerState, i64)> = ch.resume.clone();
     // A failover continues a broadcast another worker started (and did not end).
     let mut continued = ch

@@ -84,6 +84,7 @@ pub mod source;
 #[cfg(test)]
 mod stage_tests;
 pub(crate) mod stages;
+mod status;
 pub mod threads;
 pub mod timeline;
 pub mod transcode;

@@ -96,6 +96,30 @@ impl ChannelMeter {
         }
     }
 
+    /// The last encode speed of each of the channel's encoded renditions,
+    /// by rendition name.
+    pub fn encode_speeds(&self) -> Vec<(String, f64)> {
+        // Read under the lock `retire` takes: a series it removed is not made again here.
+        let series = self.inner.series.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out: Vec<(String, f64)> = series
+            .iter()
+            .filter(|(family, labels)| *family == "speed" && labels.len() == 2)
+            .filter_map(|(_, labels)| {
+                let l: Vec<&str> = labels.iter().map(String::as_str).collect();
+                let gauge = self
+                    .inner
+                    .metrics
+                    .encode_speed
+                    .get_metric_with_label_values(&l)
+                    .ok()?;
+                Some((labels[1].clone(), gauge.get()))
+            })
+            .filter(|(_, speed)| *speed > 0.0)
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
     /// A media segment of `rendition` closed.
     pub fn segment(&self, rendition: &str, seconds: f64, bytes: u64) {
         let m = &self.inner.metrics;
