@@ -135,7 +135,10 @@ pub fn run_channel(
                 let session = s.session;
                 let meter = ch.progress.meter.as_ref();
                 meter.inspect(|m| m.publishing(true));
+                ch.progress.sessions.fetch_add(1, Ordering::Relaxed);
+                ch.progress.publishing.store(true, Ordering::Relaxed);
                 let ran = broadcast.run_session(&mut s);
+                ch.progress.publishing.store(false, Ordering::Relaxed);
                 meter.inspect(|m| m.publishing(false));
                 match ran {
                     Ok(()) => {}

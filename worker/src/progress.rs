@@ -1,6 +1,6 @@
 //! What a running broadcast counts, for progress bars, status lines and metrics.
 
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Mutex;
 
 use crate::events::ChannelEvents;
@@ -17,6 +17,10 @@ pub struct Progress {
     pub frames_decoded: AtomicU64,
     pub segments_written: AtomicU64,
     pub corrupt_packets: AtomicU64,
+    /// Publish sessions started (live channels).
+    pub sessions: AtomicU64,
+    /// Whether a publish session runs now (live channels).
+    pub publishing: AtomicBool,
     /// The channel's Prometheus series (live channels on a node; `None` for `transcode`).
     pub meter: Option<ChannelMeter>,
     /// Where segment and broadcast events go (live channels on a node).

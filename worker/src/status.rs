@@ -28,6 +28,8 @@ pub(crate) struct Reading {
     pub frames: u64,
     pub segments: u64,
     pub corrupt: u64,
+    pub sessions: u64,
+    pub publishing: bool,
 }
 
 impl Reading {
@@ -37,6 +39,8 @@ impl Reading {
             frames: progress.frames_decoded.load(Ordering::Relaxed),
             segments: progress.segments_written.load(Ordering::Relaxed),
             corrupt: progress.corrupt_packets.load(Ordering::Relaxed),
+            sessions: progress.sessions.load(Ordering::Relaxed),
+            publishing: progress.publishing.load(Ordering::Relaxed),
         }
     }
 }
@@ -69,7 +73,9 @@ pub(crate) enum Behind {
 }
 
 /// The window from `before` to `now` (`wall` long). `steady`: the window
-/// before had media too, so a low rate is not a session starting inside it.
+/// before had media too. A low rate is blamed on the source only in a steady
+/// window that one publish session ran through: one that started, ended or
+/// was replaced inside it made less media for that reason alone.
 pub(crate) fn assess(
     before: Reading,
     now: Reading,
@@ -83,8 +89,8 @@ pub(crate) fn assess(
         return Status::Idle;
     }
     // A new session starts its media time at 0 again.
-    let media_ms = if now.media_ms >= before.media_ms {
-        now.media_ms - before.media_ms
+    let media_ms = if now.sessions == before.sessions {
+        now.media_ms.saturating_sub(before.media_ms)
     } else {
         now.media_ms
     };
@@ -96,7 +102,12 @@ pub(crate) fn assess(
         .collect();
     let behind = if !slow.is_empty() {
         Some(Behind::Encoders(slow))
-    } else if steady && rate < SLOW_SOURCE {
+    } else if steady
+        && before.publishing
+        && now.publishing
+        && before.sessions == now.sessions
+        && rate < SLOW_SOURCE
+    {
         Some(Behind::Source)
     } else {
         None
@@ -222,6 +233,8 @@ mod tests {
             frames,
             segments: frames / 60,
             corrupt: 0,
+            sessions: 1,
+            publishing: true,
         }
     }
 
@@ -282,6 +295,19 @@ mod tests {
         ));
         // The window a session started in.
         assert!(matches!(slow(false), Status::Running { behind: None, .. }));
+        // A window a session ended in, or one replaced by the next.
+        let ended = Reading {
+            publishing: false,
+            ..reading(20_000, 600)
+        };
+        let replaced = Reading {
+            sessions: 2,
+            ..reading(20_000, 600)
+        };
+        for now in [ended, replaced] {
+            let s = assess(reading(0, 0), now, WINDOW, speeds.clone(), true);
+            assert!(matches!(s, Status::Running { behind: None, .. }), "{s:?}");
+        }
     }
 
     #[test]
@@ -289,7 +315,10 @@ mod tests {
         // The media time started again at 0 within the window.
         let s = assess(
             reading(50_000, 1500),
-            reading(29_000, 2370),
+            Reading {
+                sessions: 2,
+                ..reading(29_000, 2370)
+            },
             WINDOW,
             vec![],
             true,
