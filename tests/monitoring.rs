@@ -326,22 +326,28 @@ fn every_panel_and_alert_answers_from_a_running_system() {
         );
     }
 
-    // Both running channels log their status lines, each with its renditions' encode speed.
+    // Both running channels log their status lines, with their renditions' encode speed
+    // (measured after a channel's first 2 s, so not in every line).
     let worker_log = fs::read_to_string(dir.path().join("worker.log")).unwrap();
     for (log, channel) in [(dev.log(), "demo"), (worker_log, "fleetch")] {
-        let line = log
+        let lines: Vec<&str> = log
             .lines()
-            .find(|l| l.contains("live status") && l.contains(&format!("channel={channel}")))
-            .unwrap_or_else(|| panic!("no status line of {channel}:\n{log}"));
-        for field in [
-            "rate=",
-            "fps=",
-            "segments=",
-            "encode_speed=",
-            "360p ",
-            "240p ",
-        ] {
-            assert!(line.contains(field), "{field} missing: {line}");
-        }
+            .filter(|l| l.contains("live status") && l.contains(&format!("channel={channel}")))
+            .collect();
+        assert!(
+            lines.iter().any(|l| {
+                [
+                    "rate=",
+                    "fps=",
+                    "segments=",
+                    "encode_speed=",
+                    "360p ",
+                    "240p ",
+                ]
+                .iter()
+                .all(|field| l.contains(field))
+            }),
+            "no full status line of {channel}: {lines:#?}\n{log}"
+        );
     }
 }

@@ -145,7 +145,11 @@ fn log(status: &Status, every: Duration, was_idle: bool) {
             speeds,
             behind,
         } => {
-            let encode_speed = speeds_text(speeds);
+            let encode_speed = if speeds.is_empty() {
+                "not measured yet".to_string()
+            } else {
+                speeds_text(speeds)
+            };
             tracing::info!(
                 rate = format_args!("{rate:.2}x"),
                 fps = format_args!("{fps:.1}"),
