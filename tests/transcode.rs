@@ -83,6 +83,47 @@ fn input_without_video_is_refused_clearly() {
     assert!(!out.join("master.m3u8").exists());
 }
 
+/// Clips shorter than what the H.264 decoder holds back (B-frame reordering):
+/// a single frame, and three frames with B-frames. They used to be refused
+/// as "no decodable video frame": the frames the decoder still held at the
+/// end of the input were never drained while looking for the first one.
+#[test]
+fn clips_shorter_than_the_decoder_delay_are_transcoded() {
+    let tmp = tempfile::tempdir().unwrap();
+    for frames in [1, 3] {
+        let clip = tmp.path().join(format!("{frames}.mp4"));
+        let n = frames.to_string();
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=640x360:rate=30",
+            "-frames:v",
+            &n,
+            "-c:v",
+            "libx264",
+            "-bf",
+            "2",
+            clip.to_str().unwrap(),
+        ]);
+        let out = tmp.path().join(format!("out{frames}"));
+        let r = transcode(&clip, &profile("cpu-small.yaml"), &out);
+        assert!(r.status.success(), "{frames} frames: {}", text(&r.stderr));
+        let probe = run(std::process::Command::new("ffprobe")
+            .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
+            .args(["-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
+            .arg(out.join("360p/index.m3u8")));
+        // ffprobe lists the playlist's stream once per program it finds.
+        let counts = text(&probe.stdout);
+        assert!(
+            counts.lines().any(|l| l.trim() == n)
+                && counts.lines().all(|l| l.trim().is_empty() || l.trim() == n),
+            "{frames} frames in, 360p has {counts:?}: {}",
+            text(&probe.stderr)
+        );
+    }
+}
+
 #[test]
 fn unknown_video_codec_is_refused_clearly() {
     let tmp = tempfile::tempdir().unwrap();

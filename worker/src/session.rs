@@ -82,6 +82,9 @@ pub(crate) struct PathChoice {
 struct Primed {
     first: frame::Video,
     pending: VecDeque<(Track, ff::Packet)>,
+    /// The source ended before the decoder gave its first frame (a clip of
+    /// fewer frames than the decoder holds back): nothing more to read.
+    ended: bool,
 }
 
 /// Reads until the first decoded frame: it tells the source's size and the timeline's origin.
@@ -93,7 +96,13 @@ fn prime(
     let mut pending = VecDeque::new();
     loop {
         let Some((track, packet)) = source.next_packet()? else {
-            return Ok(None);
+            // What the decoder still holds: a one-frame clip is a frame, not "no frames".
+            decode.finish();
+            return Ok(decode.pull()?.map(|first| Primed {
+                first,
+                pending,
+                ended: true,
+            }));
         };
         let mut first = None;
         if track == Track::Video {
@@ -108,7 +117,11 @@ fn prime(
         }
         pending.push_back((track, packet));
         if let Some(first) = first {
-            return Ok(Some(Primed { first, pending }));
+            return Ok(Some(Primed {
+                first,
+                pending,
+                ended: false,
+            }));
         }
     }
 }
@@ -131,7 +144,12 @@ pub(crate) fn run(
         .filter(|r| r.numerator() > 0)
         .unwrap_or(DEFAULT_FPS);
     let has_audio = info.audio.is_some();
-    let Some(Primed { first, mut pending }) = prime(source, &mut decode, b)? else {
+    let Some(Primed {
+        first,
+        mut pending,
+        ended,
+    }) = prime(source, &mut decode, b)?
+    else {
         if b.first_session() {
             return Err(PipelineError::NoFrames);
         }
@@ -287,6 +305,7 @@ pub(crate) fn run(
     while alive {
         let next = match pending.pop_front() {
             Some(p) => Some((p, true)),
+            None if ended => None,
             None => match source.next_packet() {
                 Ok(p) => p.map(|p| (p, false)),
                 Err(e) => {
