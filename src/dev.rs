@@ -399,6 +399,8 @@ async fn demo_source(url: String, stop: CancellationToken) -> anyhow::Result<()>
             ])
             .args(["-c:a", "aac", "-b:a", "128k", "-f", "flv", &url])
             .kill_on_drop(true)
+            // Ctrl-C stops dev, which stops the demo publisher itself.
+            .process_group(0)
             .stdin(std::process::Stdio::null())
             .spawn()
             .context("cannot start ffmpeg for --demo-source (install the ffmpeg CLI)")?;

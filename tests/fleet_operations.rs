@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::fs;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -269,5 +270,37 @@ fn a_worker_stopped_while_its_bus_is_away_exits_promptly() {
     assert!(
         status.is_some_and(|s| s.success()),
         "the worker did not exit cleanly within 15 s of SIGTERM: {status:?}"
+    );
+}
+
+/// Ctrl-C in the terminal `livefleet dev` runs in reaches every process of
+/// the job, the nats-server dev started among them. The server used to stop
+/// at once, before the worker had ended and archived the broadcast: dev took
+/// 21 s to give up on the archive record and left the VOD without its
+/// master playlist. The server now runs in a process group of its own and
+/// dev stops it last.
+#[test]
+fn ctrl_c_on_dev_ends_and_archives_the_broadcast_before_the_bus_stops() {
+    let mut dev = Dev::start("ctrlc", &[]);
+    let _publisher = Publisher::ffmpeg(&dev.publish_url, 60);
+    let dir = dev.channel_dir();
+    dev.wait_for(40, "the first segments", || {
+        fs::read_to_string(dir.join("360p/index.m3u8"))
+            .is_ok_and(|t| playlist_entries(&t).0.len() >= 2)
+    });
+    let status = dev.interrupt();
+    let log = dev.log();
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "dev did not exit cleanly within 15 s of Ctrl-C ({status:?}):\n{log}"
+    );
+    assert!(!log.contains("archives unfinished"), "{log}");
+    let vod = dev.data.path().join("store/vod/ctrlc");
+    let masters: Vec<_> = fs::read_dir(&vod)
+        .map(|d| d.flatten().map(|e| e.path().join("master.m3u8")).collect())
+        .unwrap_or_default();
+    assert!(
+        masters.len() == 1 && masters[0].exists(),
+        "the broadcast's VOD has no master playlist: {masters:?}\n{log}"
     );
 }

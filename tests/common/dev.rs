@@ -1,5 +1,7 @@
 //! `livefleet dev` and RTMP publishers as child processes, stopped on drop.
 
+use std::os::unix::process::CommandExt;
+
 use super::*;
 
 /// `livefleet dev` on free ports with a temporary data directory; stopped on drop.
@@ -148,6 +150,28 @@ impl Dev {
     }
 }
 
+impl Dev {
+    /// Ctrl-C in the terminal dev runs in: SIGINT to its whole process
+    /// group, its children included. Its exit status, or `None` when it had
+    /// not stopped after 15 s and was killed.
+    pub fn interrupt(&mut self) -> Option<std::process::ExitStatus> {
+        let _ = Command::new("kill")
+            .args(["-INT", "--"])
+            .arg(format!("-{}", self.child.id()))
+            .status();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        None
+    }
+}
+
 impl Drop for Dev {
     fn drop(&mut self) {
         self.stop();
@@ -204,6 +228,9 @@ fn launch(
         )
         .stdout(std::process::Stdio::piped())
         .stderr(log_file)
+        // A process group of its own, as a shell gives a job: Ctrl-C
+        // ([`Dev::interrupt`]) reaches dev and whatever it started, as in a terminal.
+        .process_group(0)
         .spawn()
         .expect("start livefleet dev");
     let stdout = child.stdout.take().unwrap();

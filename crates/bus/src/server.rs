@@ -244,8 +244,13 @@ impl Drop for NatsServer {
 /// `livefleet dev` killed with SIGKILL (its `Drop` never runs) does not leave
 /// an orphan holding the port. Callers start the server from a thread that
 /// lives as long as the server: a runtime's worker or main thread.
+///
+/// It runs in a process group of its own: Ctrl-C in a terminal signals the
+/// whole job, and a server that stopped with it left dev's worker unable to
+/// end and archive its broadcasts. Its owner stops it, last.
 fn die_with_parent(cmd: &mut Command) {
     use std::os::unix::process::CommandExt;
+    cmd.process_group(0);
     let parent = std::process::id() as libc::pid_t;
     // SAFETY: the closure runs in the forked child before exec and calls only
     // prctl and getppid, both async-signal-safe; it allocates nothing.
