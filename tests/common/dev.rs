@@ -137,20 +137,9 @@ impl Dev {
             return Some(status);
         }
         unsafe_terminate(self.child.id());
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-        while std::time::Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Some(status);
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        None
+        self.exit_within_15_s()
     }
-}
 
-impl Dev {
     /// Ctrl-C in the terminal dev runs in: SIGINT to its whole process
     /// group, its children included. Its exit status, or `None` when it had
     /// not stopped after 15 s and was killed.
@@ -159,6 +148,12 @@ impl Dev {
             .args(["-INT", "--"])
             .arg(format!("-{}", self.child.id()))
             .status();
+        self.exit_within_15_s()
+    }
+
+    /// Dev's exit status once it exits, or `None` when it is still running
+    /// after 15 s (it is killed then).
+    fn exit_within_15_s(&mut self) -> Option<std::process::ExitStatus> {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
         while std::time::Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
