@@ -2,7 +2,8 @@
 //! join `livefleet dev`'s live channel within one second through Varnish
 //! (the repo's VCL, coalescing concurrent misses as a CDN does) and play.
 //! Printed: viewer requests, origin requests by kind, the offload ratio
-//! (viewer requests / origin requests) and origin requests per second,
+//! (viewer requests / origin requests), how many playlist requests the
+//! origin answered `304 Not Modified`, and origin requests per second,
 //! beside the viewer requests per second the origin would take without the
 //! cache. The harness is the spike test's (`tests/common/spike.rs`).
 //!
@@ -33,7 +34,7 @@ fn main() {
     let s = spike::run(&dev, viewers, play);
     let seconds = s.seconds.max(1e-3);
     println!(
-        "viewer_spike: {} viewers for {:?} through Varnish: {:.0} viewer requests ({:.0}/s), {:.0} origin requests ({:.1}/s: playlists {:.0}, segments {:.0}, init {:.0}); offload ratio {:.0}x; failed requests {}, stale playlists {}",
+        "viewer_spike: {} viewers for {:?} through Varnish: {:.0} viewer requests ({:.0}/s), {:.0} origin requests ({:.1}/s: playlists {:.0} of which {:.0} revalidated unchanged (304), segments {:.0}, init {:.0}); offload ratio {:.0}x; failed requests {}, stale playlists {}",
         s.viewers,
         s.play,
         s.viewer_requests(),
@@ -41,6 +42,7 @@ fn main() {
         s.origin_total(),
         s.origin_total() / seconds,
         s.origin("playlist"),
+        s.origin("playlist 304"),
         s.origin("segment"),
         s.origin("init"),
         s.offload(),

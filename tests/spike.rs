@@ -72,3 +72,62 @@ fn two_thousand_viewers_join_at_once_through_varnish() {
     );
     assert!(s.offload() > 50.0);
 }
+
+/// An expired playlist is asked for with its ETag, so an unchanged one costs
+/// the origin a `304` without a body; a changed one reaches the viewer.
+#[test]
+fn varnish_revalidates_an_expired_playlist_with_the_origin() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let playlist = root.join("live/demo/360p/index.m3u8");
+    std::fs::create_dir_all(playlist.parent().unwrap()).unwrap();
+    let first = "#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:7\n";
+    std::fs::write(&playlist, first).unwrap();
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let origin_port = listener.local_addr().unwrap().port();
+    let registry = prometheus::Registry::new();
+    let app = livefleet_origin::router(livefleet_origin::OriginConfig::new(root), registry.clone());
+    runtime.spawn(livefleet_origin::serve(
+        listener,
+        app,
+        std::future::pending(),
+    ));
+    let (_varnish, port) = spike::start_varnish(origin_port, dir.path());
+
+    let origin = |status: &str| -> f64 {
+        registry
+            .gather()
+            .iter()
+            .filter(|f| f.name() == "livefleet_origin_requests_total")
+            .flat_map(|f| f.get_metric())
+            .filter(|m| {
+                m.get_label()
+                    .iter()
+                    .any(|l| l.name() == "status" && l.value() == status)
+            })
+            .map(|m| m.get_counter().get_value())
+            .sum()
+    };
+    let url = format!("http://127.0.0.1:{port}/live/demo/360p/index.m3u8");
+    let fetch = || {
+        let (status, _, body) = common::http_get(&url);
+        assert_eq!(status, 200);
+        common::text(&body)
+    };
+    assert_eq!(fetch(), first);
+    assert_eq!((origin("2xx"), origin("3xx")), (1.0, 0.0));
+    // Past its one-second lifetime, unchanged: revalidated.
+    std::thread::sleep(Duration::from_millis(1_500));
+    assert_eq!(fetch(), first);
+    assert_eq!((origin("2xx"), origin("3xx")), (1.0, 1.0));
+    // Changed: the new version, never the kept one.
+    let next = "#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:8\n";
+    std::fs::write(&playlist, next).unwrap();
+    std::thread::sleep(Duration::from_millis(1_500));
+    assert_eq!(fetch(), next);
+    assert_eq!((origin("2xx"), origin("3xx")), (2.0, 1.0));
+}

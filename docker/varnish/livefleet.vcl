@@ -3,8 +3,9 @@ vcl 4.1;
 # Varnish in front of the livefleet origin (`livefleet origin`, `livefleet dev`),
 # standing in for a CDN edge. It keeps the origin's Cache-Control (max-age=1
 # for live playlists, a year for segments), coalesces concurrent misses of an
-# object into one origin fetch (Varnish's waiting list), and never serves a
-# playlist past its lifetime. `tests/spike.rs` runs it under 2,000 viewers.
+# object into one origin fetch (Varnish's waiting list), never serves a
+# playlist past its lifetime, and revalidates an expired one (a 304 when it
+# has not changed). `tests/spike.rs` runs it under 2,000 viewers.
 #
 #   varnishd -F -f docker/varnish/livefleet.vcl -a :6081 -s malloc,256m
 #
@@ -34,9 +35,12 @@ sub vcl_recv {
 
 sub vcl_backend_response {
     if (bereq.url ~ "\.(m3u8|mpd)$") {
-        # A playlist is never served past its max-age: no grace, no keep.
+        # A playlist is never served past its max-age: no grace. It is kept
+        # a while longer only to ask the origin whether it changed: the
+        # refresh carries its ETag (If-None-Match), and an unchanged
+        # playlist comes back as a 304 without a body.
         set beresp.grace = 0s;
-        set beresp.keep = 0s;
+        set beresp.keep = 10s;
     }
     if (beresp.status == 404) {
         # A segment asked for a moment early exists a moment later.

@@ -8,9 +8,12 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use livefleet_base::CacheClass;
 use livefleet_storage::{cache_class_for_key, content_type_for_key, validate_key, Storage};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
+use crate::validators::{Validators, HASHED_UP_TO};
 use crate::{not_found, Origin};
 
 /// `GET|HEAD /live/{*path}`.
@@ -107,8 +110,17 @@ async fn object(origin: &Origin, key: &str, headers: &HeaderMap) -> Response {
 
 /// The status and span (start, count) of a request for an object of `len`
 /// bytes; `None` when the range cannot be satisfied.
-fn span_of(headers: &HeaderMap, len: u64) -> Option<(StatusCode, u64, u64)> {
-    match parse_range(headers.get(header::RANGE), len) {
+fn span_of(
+    headers: &HeaderMap,
+    validators: &Validators,
+    len: u64,
+) -> Option<(StatusCode, u64, u64)> {
+    let range = if validators.range_applies(headers) {
+        parse_range(headers.get(header::RANGE), len)
+    } else {
+        ByteRange::Whole
+    };
+    match range {
         ByteRange::Whole => Some((StatusCode::OK, 0, len)),
         ByteRange::Part { start, end } => {
             Some((StatusCode::PARTIAL_CONTENT, start, end - start + 1))
@@ -127,42 +139,67 @@ fn unsatisfiable(len: u64) -> Response {
 
 /// An object read whole from a store (an S3 bucket).
 async fn stored_object(store: &dyn Storage, key: &str, headers: &HeaderMap) -> Response {
-    let body = match store.get(key).await {
-        Ok(Some(body)) => body,
-        Ok(None) => return not_found(),
+    match store.get(key).await {
+        Ok(Some(body)) => whole_object(key, body, headers),
+        Ok(None) => not_found(),
         Err(error) => {
             tracing::warn!(key, %error, "could not read object from the store");
-            return store_unavailable();
+            store_unavailable()
         }
-    };
+    }
+}
+
+/// An object held in memory, identified by its bytes.
+fn whole_object(key: &str, body: Bytes, headers: &HeaderMap) -> Response {
+    let validators = Validators::of_content(&body);
+    if validators.not_modified(headers) {
+        return not_modified(key, &validators);
+    }
     let len = body.len() as u64;
-    let Some((status, start, count)) = span_of(headers, len) else {
+    let Some((status, start, count)) = span_of(headers, &validators, len) else {
         return unsatisfiable(len);
     };
     let part = body.slice(start as usize..(start + count) as usize);
-    with_object_headers(
-        (status, part).into_response(),
+    let answer = Answer {
         key,
         status,
         start,
         count,
         len,
-    )
+    };
+    answer.headers((status, part).into_response(), &validators)
 }
 
-/// An object streamed from the storage directory.
+/// An object from the storage directory: a rewritten one small enough is
+/// read whole and hashed, anything else streamed.
 async fn file_object(origin: &Origin, key: &str, headers: &HeaderMap) -> Response {
     let path = origin.root.join(key);
     let mut file = match tokio::fs::File::open(&path).await {
         Ok(file) => file,
         Err(error) => return io_failure(key, error),
     };
-    let len = match file.metadata().await {
-        Ok(meta) if meta.is_file() => meta.len(),
+    let meta = match file.metadata().await {
+        Ok(meta) if meta.is_file() => meta,
         Ok(_) => return not_found(),
         Err(error) => return io_failure(key, error),
     };
-    let Some((status, start, count)) = span_of(headers, len) else {
+    let len = meta.len();
+    let modified = meta.modified();
+    let rewritten = cache_class_for_key(key) == CacheClass::Manifest;
+    let validators = match modified {
+        Ok(modified) if !rewritten || len > HASHED_UP_TO => Validators::of_file(len, modified),
+        _ => {
+            let mut body = Vec::with_capacity(len as usize);
+            if let Err(error) = file.read_to_end(&mut body).await {
+                return io_failure(key, error);
+            }
+            return whole_object(key, Bytes::from(body), headers);
+        }
+    };
+    if validators.not_modified(headers) {
+        return not_modified(key, &validators);
+    }
+    let Some((status, start, count)) = span_of(headers, &validators, len) else {
         return unsatisfiable(len);
     };
     // Streamed from the file in chunks: a request for a huge range costs
@@ -178,43 +215,62 @@ async fn file_object(origin: &Origin, key: &str, headers: &HeaderMap) -> Respons
         file.take(count),
         64 << 10,
     ));
-    with_object_headers(
-        (status, body).into_response(),
+    let answer = Answer {
         key,
         status,
         start,
         count,
         len,
-    )
+    };
+    answer.headers((status, body).into_response(), &validators)
 }
 
-/// Content type, cache class, length and range headers of an object answer.
-fn with_object_headers(
-    mut response: Response,
-    key: &str,
-    status: StatusCode,
-    start: u64,
-    count: u64,
-    len: u64,
-) -> Response {
+/// `304 Not Modified`: the validators and cache lifetime of the version the
+/// client holds, no body.
+fn not_modified(key: &str, validators: &Validators) -> Response {
+    let mut response = StatusCode::NOT_MODIFIED.into_response();
     let out = response.headers_mut();
-    out.insert(header::CONTENT_LENGTH, HeaderValue::from(count));
-    out.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(content_type_for_key(key)),
-    );
     out.insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static(cache_class_for_key(key).cache_control()),
     );
-    out.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    if status == StatusCode::PARTIAL_CONTENT {
-        let end = start + count - 1;
-        if let Ok(value) = HeaderValue::from_str(&format!("bytes {start}-{end}/{len}")) {
-            out.insert(header::CONTENT_RANGE, value);
-        }
-    }
+    validators.apply(out);
     response
+}
+
+/// What part of which object an answer carries.
+struct Answer<'a> {
+    key: &'a str,
+    status: StatusCode,
+    start: u64,
+    count: u64,
+    len: u64,
+}
+
+impl Answer<'_> {
+    /// Content type, cache class, validators, length and range headers.
+    fn headers(&self, mut response: Response, validators: &Validators) -> Response {
+        let out = response.headers_mut();
+        out.insert(header::CONTENT_LENGTH, HeaderValue::from(self.count));
+        out.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(content_type_for_key(self.key)),
+        );
+        out.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static(cache_class_for_key(self.key).cache_control()),
+        );
+        out.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+        validators.apply(out);
+        if self.status == StatusCode::PARTIAL_CONTENT {
+            let (start, len) = (self.start, self.len);
+            let end = start + self.count - 1;
+            if let Ok(value) = HeaderValue::from_str(&format!("bytes {start}-{end}/{len}")) {
+                out.insert(header::CONTENT_RANGE, value);
+            }
+        }
+        response
+    }
 }
 
 /// The store did not answer: a short-lived 503, so a CDN asks again soon.

@@ -11,7 +11,9 @@
 //!
 //! - `GET|HEAD /live/...`, `/vod/...`: objects from the storage root, with the
 //!   `Content-Type` and `Cache-Control` of [`livefleet_storage::keys`],
-//!   `Access-Control-Allow-Origin: *` and single byte ranges. Keys are
+//!   `Access-Control-Allow-Origin: *`, single byte ranges, and `ETag` /
+//!   `Last-Modified` answering conditional requests with `304`
+//!   (`validators`). Keys are
 //!   checked with [`livefleet_storage::validate_key`], so nothing outside
 //!   the root and no `.tmp-*` file in progress is ever served (404).
 //! - `GET /`: the viewer page (`?channel=` picks the channel).
@@ -24,6 +26,7 @@ mod assets;
 mod files;
 mod metrics;
 mod page;
+mod validators;
 
 use std::future::Future;
 use std::path::PathBuf;

@@ -343,7 +343,8 @@ async fn viewer(i: usize, port: u16, end: Instant, tally: Arc<Tally>) {
     tokio::join!(follow(&mut client, base, &video, end, &tally), audio_task);
 }
 
-/// Origin requests by kind, from dev's /metrics.
+/// Origin requests by kind, from dev's /metrics; `"{kind} 304"` counts
+/// those answered Not Modified (a revalidation).
 pub fn origin_requests(dev: &Dev) -> HashMap<String, f64> {
     let (_, _, body) = http_get(&format!("{}/metrics", dev.http));
     let mut out = HashMap::new();
@@ -355,6 +356,9 @@ pub fn origin_requests(dev: &Dev) -> HashMap<String, f64> {
                 .next()
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(0.0);
+            if line.contains("status=\"3xx\"") {
+                *out.entry(format!("{kind} 304")).or_insert(0.0) += v;
+            }
             *out.entry(kind).or_insert(0.0) += v;
         }
     }
@@ -366,7 +370,8 @@ pub struct Spike {
     pub viewers: usize,
     pub play: Duration,
     pub tally: Arc<Tally>,
-    /// Origin requests by kind during the spike (`playlist`, `segment`, `init`).
+    /// Origin requests by kind during the spike (`playlist`, `segment`,
+    /// `init`; `playlist 304` for playlists revalidated unchanged).
     pub origin: HashMap<String, f64>,
     /// Wall time from the first join to the last viewer leaving.
     pub seconds: f64,

@@ -343,5 +343,6 @@ async fn single_byte_ranges() {
     assert_eq!(reply.text(), "0123456789");
 }
 
+mod conditional;
 mod pages;
 mod stores;
