@@ -338,6 +338,7 @@ fn every_panel_and_alert_answers_from_a_running_system() {
             lines.iter().any(|l| {
                 [
                     "rate=",
+                    "publishing=",
                     "fps=",
                     "segments=",
                     "encode_speed=",

@@ -1,18 +1,9 @@
-//! A live channel's status line, logged at a steady pace while it runs: what
-//! an operator reading the log wants to know without a dashboard. Is media
-//! coming in at real time, does every rendition's encoder keep up, how much
-//! was written, was anything corrupt. When a channel falls behind, the line
-//! says whose fault it is: an encoder slower than real time (the node has
-//! too little CPU or GPU for its channels), or media arriving slower than
-//! real time while every encoder keeps up (the publisher's uplink or
-//! encoder).
+//! One window of a live channel's life, read from its counters: the rate
+//! media came in at, the encoders' speeds, and whose doing it is when the
+//! channel falls behind.
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
-
-use crossbeam_channel::{bounded, RecvTimeoutError, Sender};
+use std::time::Duration;
 
 use crate::progress::Progress;
 
@@ -33,7 +24,7 @@ pub(crate) struct Reading {
 }
 
 impl Reading {
-    fn of(progress: &Progress) -> Self {
+    pub(super) fn of(progress: &Progress) -> Self {
         Self {
             media_ms: progress.media_ms.load(Ordering::Relaxed),
             frames: progress.frames_decoded.load(Ordering::Relaxed),
@@ -50,8 +41,12 @@ impl Reading {
 pub(crate) enum Status {
     /// Media came in during the window.
     Running {
-        /// Media made per second of wall time.
+        /// Media made per second of wall time the publisher was connected
+        /// (1.0 keeps the live edge), so a window a publish started or
+        /// ended in does not read as falling behind.
         rate: f64,
+        /// Wall time of the window the publisher was connected.
+        published: Duration,
         fps: f64,
         segments: u64,
         corrupt: u64,
@@ -72,14 +67,16 @@ pub(crate) enum Behind {
     Source,
 }
 
-/// The window from `before` to `now` (`wall` long). `steady`: the window
-/// before had media too. A low rate is blamed on the source only in a steady
-/// window that one publish session ran through: one that started, ended or
-/// was replaced inside it made less media for that reason alone.
+/// The window from `before` to `now` (`wall` long, `published` of it with
+/// a publisher connected). `steady`: the window before had media too. A low
+/// rate is blamed on the source only in a steady window that one publish
+/// session ran through: one that started, ended or was replaced inside it
+/// made less media for that reason alone.
 pub(crate) fn assess(
     before: Reading,
     now: Reading,
     wall: Duration,
+    published: Duration,
     speeds: Vec<(String, f64)>,
     steady: bool,
 ) -> Status {
@@ -94,7 +91,13 @@ pub(crate) fn assess(
     } else {
         now.media_ms
     };
-    let rate = media_ms as f64 / 1000.0 / secs;
+    let published = published.min(wall);
+    let rate_over = if published >= Duration::from_secs(1) {
+        published.as_secs_f64()
+    } else {
+        secs
+    };
+    let rate = media_ms as f64 / 1000.0 / rate_over;
     let slow: Vec<String> = speeds
         .iter()
         .filter(|(_, s)| *s < 1.0)
@@ -114,6 +117,7 @@ pub(crate) fn assess(
     };
     Status::Running {
         rate,
+        published,
         fps: frames as f64 / secs,
         segments: now.segments.saturating_sub(before.segments),
         corrupt: now.corrupt.saturating_sub(before.corrupt),
@@ -123,108 +127,12 @@ pub(crate) fn assess(
 }
 
 /// `360p 3.1x, 240p 5.0x`.
-fn speeds_text(speeds: &[(String, f64)]) -> String {
+pub(super) fn speeds_text(speeds: &[(String, f64)]) -> String {
     speeds
         .iter()
         .map(|(r, s)| format!("{r} {s:.1}x"))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-fn log(status: &Status, every: Duration, was_idle: bool) {
-    match status {
-        Status::Idle if !was_idle => {
-            tracing::info!("live status: no media in the last {every:?}");
-        }
-        Status::Idle => {}
-        Status::Running {
-            rate,
-            fps,
-            segments,
-            corrupt,
-            speeds,
-            behind,
-        } => {
-            let encode_speed = if speeds.is_empty() {
-                "not measured yet".to_string()
-            } else {
-                speeds_text(speeds)
-            };
-            tracing::info!(
-                rate = format_args!("{rate:.2}x"),
-                fps = format_args!("{fps:.1}"),
-                segments,
-                corrupt_packets = corrupt,
-                encode_speed = %encode_speed,
-                "live status"
-            );
-            match behind {
-                Some(Behind::Encoders(slow)) => tracing::warn!(
-                    renditions = %slow.join(", "),
-                    "encoding slower than real time: this node has too little CPU or GPU for its channels (livefleet_worker_encode_speed_ratio)"
-                ),
-                Some(Behind::Source) => tracing::warn!(
-                    rate = format_args!("{rate:.2}x"),
-                    "media arrive slower than real time while every encoder keeps up: the publisher's uplink or encoder"
-                ),
-                None => {}
-            }
-        }
-    }
-}
-
-/// Logs a channel's status every `every` until dropped.
-pub(crate) struct StatusLog {
-    stop: Option<Sender<()>>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl StatusLog {
-    /// Starts the status thread inside `span` (the channel's).
-    pub fn start(every: Duration, progress: Arc<Progress>, span: tracing::Span) -> Self {
-        let (stop, stopped) = bounded::<()>(0);
-        let thread = std::thread::Builder::new()
-            .name("status".into())
-            .spawn(move || {
-                let _e = span.enter();
-                let mut before = (Instant::now(), Reading::of(&progress));
-                let mut was_idle = true;
-                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
-                    let now = (Instant::now(), Reading::of(&progress));
-                    let speeds = progress
-                        .meter
-                        .as_ref()
-                        .map(|m| m.encode_speeds())
-                        .unwrap_or_default();
-                    let status = assess(before.1, now.1, now.0 - before.0, speeds, !was_idle);
-                    log(&status, every, was_idle);
-                    was_idle = status == Status::Idle;
-                    before = now;
-                }
-            });
-        match thread {
-            Ok(thread) => Self {
-                stop: Some(stop),
-                thread: Some(thread),
-            },
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot start the channel's status thread; no status lines");
-                Self {
-                    stop: None,
-                    thread: None,
-                }
-            }
-        }
-    }
-}
-
-impl Drop for StatusLog {
-    fn drop(&mut self) {
-        self.stop.take();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
 }
 
 #[cfg(test)]
@@ -250,6 +158,7 @@ mod tests {
             reading(10_000, 300),
             reading(40_000, 1200),
             WINDOW,
+            WINDOW,
             vec![("360p".into(), 3.2), ("240p".into(), 6.0)],
             true,
         );
@@ -269,6 +178,7 @@ mod tests {
             reading(0, 0),
             reading(24_000, 720),
             WINDOW,
+            WINDOW,
             vec![("1080p".into(), 0.8), ("360p".into(), 3.0)],
             true,
         );
@@ -285,6 +195,7 @@ mod tests {
             assess(
                 reading(0, 0),
                 reading(20_000, 600),
+                WINDOW,
                 WINDOW,
                 speeds.clone(),
                 steady,
@@ -309,7 +220,7 @@ mod tests {
             ..reading(20_000, 600)
         };
         for now in [ended, replaced] {
-            let s = assess(reading(0, 0), now, WINDOW, speeds.clone(), true);
+            let s = assess(reading(0, 0), now, WINDOW, WINDOW, speeds.clone(), true);
             assert!(matches!(s, Status::Running { behind: None, .. }), "{s:?}");
         }
     }
@@ -324,6 +235,7 @@ mod tests {
                 ..reading(29_000, 2370)
             },
             WINDOW,
+            WINDOW,
             vec![],
             true,
         );
@@ -333,6 +245,7 @@ mod tests {
                 reading(5_000, 150),
                 reading(5_000, 150),
                 WINDOW,
+                WINDOW,
                 vec![],
                 true
             ),
@@ -341,6 +254,44 @@ mod tests {
         assert_eq!(
             speeds_text(&[("360p".into(), 3.12), ("240p".into(), 6.0)]),
             "360p 3.1x, 240p 6.0x"
+        );
+    }
+
+    #[test]
+    fn the_rate_counts_the_time_a_publisher_was_connected() {
+        // A publish that started 18 s before the end of the window and kept
+        // real time.
+        let s = assess(
+            Reading {
+                publishing: false,
+                ..reading(0, 0)
+            },
+            reading(18_000, 540),
+            WINDOW,
+            Duration::from_secs(18),
+            vec![("360p".into(), 3.0)],
+            false,
+        );
+        assert!(
+            matches!(&s, Status::Running { rate, behind: None, .. } if (rate - 1.0).abs() < 1e-9),
+            "{s:?}"
+        );
+        // One that ended inside the window, 12 s after its start.
+        let ended = Reading {
+            publishing: false,
+            ..reading(12_000, 360)
+        };
+        let s = assess(
+            reading(0, 0),
+            ended,
+            WINDOW,
+            Duration::from_secs(12),
+            vec![],
+            true,
+        );
+        assert!(
+            matches!(s, Status::Running { rate, .. } if (rate - 1.0).abs() < 1e-9),
+            "{s:?}"
         );
     }
 }
