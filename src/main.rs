@@ -75,7 +75,7 @@ fn main() -> ExitCode {
     livefleet_base::telemetry::init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Transcode(a) => transcode::run(a).map(|()| ExitCode::SUCCESS),
+        Command::Transcode(a) => transcode::run(a),
         Command::Profile { command } => Ok(profile::run(command)),
         command => tokio::runtime::Builder::new_multi_thread()
             .enable_all()

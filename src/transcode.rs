@@ -1,7 +1,8 @@
 //! `livefleet transcode`: one file or URL to CMAF, HLS and DASH, with a progress bar.
 
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -49,7 +50,10 @@ pub enum DecoderArg {
     Cpu,
 }
 
-pub fn run(a: TranscodeArgs) -> anyhow::Result<()> {
+/// Exit status 130 when a Ctrl-C stopped it early (the output then holds a
+/// complete VOD of what was transcoded), as shells report an interrupted
+/// command.
+pub fn run(a: TranscodeArgs) -> anyhow::Result<ExitCode> {
     let mut profile = LadderProfile::load(&a.profile).map_err(|e| anyhow::anyhow!("{e}"))?;
     if let Some(d) = a.decoder {
         profile.decoder = match d {
@@ -67,22 +71,40 @@ pub fn run(a: TranscodeArgs) -> anyhow::Result<()> {
             EncoderArg::X264 => EncoderKind::X264,
         }),
         force: a.force,
+        stop: Some(stop_on_signals()?),
     };
     run_transcode(&job)
 }
 
-fn run_transcode(job: &TranscodeJob) -> anyhow::Result<()> {
+/// A flag the first Ctrl-C (or SIGTERM) sets, so the transcode stops
+/// reading and finishes its output; a second one ends the process at once
+/// (exit status 130), leaving the output incomplete.
+fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    use signal_hook::flag;
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [SIGINT, SIGTERM] {
+        // Registered first, so it sees the flag as the earlier signal left it.
+        flag::register_conditional_shutdown(signal, 130, stop.clone())
+            .context("installing the Ctrl-C handler")?;
+        flag::register(signal, stop.clone()).context("installing the Ctrl-C handler")?;
+    }
+    Ok(stop)
+}
+
+fn run_transcode(job: &TranscodeJob) -> anyhow::Result<ExitCode> {
     let progress = Arc::new(Progress::default());
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} s of media  {msg}",
+            "{spinner} {prefix}[{elapsed_precise}] {bar:40} {pos}/{len} s of media  {msg}",
         )
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let watcher = {
         let progress = progress.clone();
         let bar = bar.clone();
+        let stop = job.stop.clone().unwrap_or_default();
         std::thread::spawn(move || loop {
             let total = progress.duration_ms.load(Ordering::Relaxed) / 1000;
             if total > 0 {
@@ -97,13 +119,24 @@ fn run_transcode(job: &TranscodeJob) -> anyhow::Result<()> {
             if bar.is_finished() {
                 break;
             }
+            if stop.load(Ordering::Relaxed) {
+                bar.set_prefix("stopping (Ctrl-C again to quit at once): ");
+            }
             std::thread::sleep(Duration::from_millis(200));
         })
     };
     let result = transcode(job, progress);
     bar.finish_and_clear();
     let _ = watcher.join();
-    let report = result.with_context(|| format!("transcoding {}", job.input))?;
+    let stopped = job.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed));
+    let report = match result {
+        // A Ctrl-C before the input opened (a URL that does not answer).
+        Err(error) if stopped => {
+            eprintln!("interrupted: {}: {error}", job.input);
+            return Ok(ExitCode::from(130));
+        }
+        result => result.with_context(|| format!("transcoding {}", job.input))?,
+    };
     println!(
         "{}: {:.1} s of media, {} frames, {} segments, encoder {}, video path {}{}",
         job.out,
@@ -123,5 +156,16 @@ fn run_transcode(job: &TranscodeJob) -> anyhow::Result<()> {
             String::new()
         }
     );
-    Ok(())
+    if report.interrupted {
+        let of = report
+            .declared_seconds
+            .map(|d| format!(" of {d:.1} s"))
+            .unwrap_or_default();
+        eprintln!(
+            "interrupted at {:.1} s{of}: {} holds a complete VOD of the first {:.1} s; run again with --force for the whole input",
+            report.media_seconds, job.out, report.media_seconds
+        );
+        return Ok(ExitCode::from(130));
+    }
+    Ok(ExitCode::SUCCESS)
 }

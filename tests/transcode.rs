@@ -269,3 +269,92 @@ fn ffmpeg_log_lines_go_through_tracing_never_raw_to_stderr() {
         "{err}"
     );
 }
+
+/// Ctrl-C on a transcode of an input that does not end (a live feed through
+/// a pipe) stops it and finishes the output as a complete VOD of what was
+/// transcoded, as the ffmpeg CLI finishes its file; the exit status (130)
+/// and the last line say it was interrupted, and where.
+#[test]
+fn ctrl_c_finishes_the_output_with_what_was_transcoded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let feed = tmp.path().join("feed.ts");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&feed)
+        .status()
+        .unwrap()
+        .success());
+    // A live feed at real time: MPEG-TS into the pipe until the reader goes.
+    let mut publisher = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y", "-re"])
+        .args(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+        .args([
+            "-t",
+            "120",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "30",
+        ])
+        .args(["-c:a", "aac", "-f", "mpegts"])
+        .arg(&feed)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = tmp.path().join("out");
+    let transcode = livefleet()
+        .arg("transcode")
+        .arg(&feed)
+        .arg("--profile")
+        .arg(profile("cpu-small.yaml"))
+        .arg("--out")
+        .arg(&out)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let written = |dir: &Path| fs::read_dir(dir).map_or(0, |d| d.count());
+    while written(&out.join("360p")) < 4 {
+        assert!(std::time::Instant::now() < deadline, "no segments in 60 s");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    // SAFETY: a plain kill(2) of the child we spawned.
+    unsafe { libc::kill(transcode.id() as libc::pid_t, libc::SIGINT) };
+    let r = transcode.wait_with_output().unwrap();
+    let _ = publisher.kill();
+    let _ = publisher.wait();
+    assert_eq!(r.status.code(), Some(130), "{}", text(&r.stderr));
+    let said = text(&r.stderr);
+    let line = said.lines().rev().find(|l| !l.trim().is_empty()).unwrap();
+    assert!(line.starts_with("interrupted at "), "{line}");
+    let seconds: f64 = line["interrupted at ".len()..]
+        .split(' ')
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{line}"));
+    assert!(seconds >= 4.0, "{line}");
+
+    // A complete VOD of those seconds: ENDLIST everywhere, a static MPD,
+    // aligned segments that decode, and ffmpeg reads it to the end.
+    for playlist in ["360p", "240p", "audio"] {
+        let p = fs::read_to_string(out.join(playlist).join("index.m3u8")).unwrap();
+        assert!(p.contains("#EXT-X-ENDLIST"), "{playlist}: {p}");
+    }
+    let mpd = fs::read_to_string(out.join("manifest.mpd")).unwrap();
+    assert!(mpd.contains("type=\"static\""), "{mpd}");
+    check_presentation(&out, &["360p", "240p"], "audio", 2.0, 2);
+    let errors = decode_errors(&out.join("master.m3u8"));
+    assert!(errors.trim().is_empty(), "{errors}");
+    let probe = run(std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "format=duration"])
+        .args(["-of", "csv=p=0"])
+        .arg(out.join("master.m3u8")));
+    let lasts: f64 = text(&probe.stdout).trim().parse().unwrap_or(0.0);
+    assert!(
+        (lasts - seconds).abs() < 0.6,
+        "the VOD lasts {lasts} s, the transcode said {seconds} s"
+    );
+}

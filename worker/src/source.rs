@@ -2,6 +2,9 @@
 //! media packets of a live channel. Both look the same to the pipeline: codec
 //! parameters per track, then packets stamped in each track's time base.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use ff::{codec, format, media, Rational};
 use ffmpeg_next as ff;
 use livefleet_base::Track;
@@ -41,17 +44,29 @@ pub struct FileSource {
     audio_index: Option<usize>,
     name: String,
     last_seconds: f64,
+    /// Set from outside (a Ctrl-C) to end the input where it is.
+    stop: Option<Arc<AtomicBool>>,
 }
 
 impl FileSource {
     pub fn open(name: &str) -> Result<Self, PipelineError> {
+        Self::open_until(name, None)
+    }
+
+    /// Opens `name`; once `stop` is set the input ends at the next packet,
+    /// and a read blocked on the network is interrupted.
+    pub fn open_until(name: &str, stop: Option<Arc<AtomicBool>>) -> Result<Self, PipelineError> {
         if let Err(reason) = check_boxes(std::path::Path::new(name)) {
             return Err(PipelineError::CutShort {
                 input: name.to_owned(),
                 reason,
             });
         }
-        let input = format::input(&name).map_err(|source| PipelineError::OpenInput {
+        let opened = match stop.clone() {
+            Some(stop) => format::input_with_interrupt(&name, move || stop.load(Ordering::Relaxed)),
+            None => format::input(&name),
+        };
+        let input = opened.map_err(|source| PipelineError::OpenInput {
             input: name.to_owned(),
             source,
         })?;
@@ -113,6 +128,7 @@ impl FileSource {
             audio_index,
             name: name.to_owned(),
             last_seconds: 0.0,
+            stop,
         })
     }
 }
@@ -124,10 +140,19 @@ impl PacketSource for FileSource {
 
     fn next_packet(&mut self) -> Result<Option<(Track, ff::Packet)>, PipelineError> {
         loop {
+            let stopped = || {
+                self.stop
+                    .as_ref()
+                    .is_some_and(|s| s.load(Ordering::Relaxed))
+            };
+            if stopped() {
+                return Ok(None);
+            }
             let mut packet = ff::Packet::empty();
             match packet.read(&mut self.input) {
                 Ok(()) => {}
                 Err(ff::Error::Eof) => return Ok(None),
+                Err(ff::Error::Exit) if stopped() => return Ok(None),
                 Err(source) => {
                     tracing::warn!(input = %self.name, at_seconds = self.last_seconds, error = %source, "input read failed");
                     return Err(PipelineError::Read {

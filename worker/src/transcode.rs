@@ -1,7 +1,7 @@
 //! `livefleet transcode`: one input file or URL through the whole pipeline to a
 //! directory, ending exactly as a live channel ends (live-to-VOD).
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use livefleet_base::now_unix_ms;
@@ -26,6 +26,10 @@ pub struct TranscodeJob {
     pub encoder: Option<EncoderKind>,
     /// Replace what `out` already holds (otherwise a non-empty `out` is refused).
     pub force: bool,
+    /// Set (by a Ctrl-C) to stop early: the input ends where it is and the
+    /// output is finished as a complete VOD of what was transcoded, as the
+    /// ffmpeg CLI finishes its file.
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 /// Figures of a finished transcode.
@@ -36,6 +40,11 @@ pub struct TranscodeReport {
     pub frames_decoded: u64,
     pub segments_written: u64,
     pub corrupt_packets: u64,
+    /// Stopped early by [`TranscodeJob::stop`]: the output holds the first
+    /// `media_seconds` of the input.
+    pub interrupted: bool,
+    /// The input's declared duration in seconds, when it declares one.
+    pub declared_seconds: Option<f64>,
     /// The video paths the transcode ran on (more than one after a GPU failure).
     pub paths: Vec<crate::video_path::VideoPath>,
 }
@@ -65,7 +74,7 @@ pub fn transcode(
         None => encoder::select(&job.profile, encoder::probe_nvenc)?,
     };
     let kind = selection.kind;
-    let mut source = FileSource::open(&job.input)?;
+    let mut source = FileSource::open_until(&job.input, job.stop.clone())?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -108,7 +117,10 @@ pub fn transcode(
     }
     let media_seconds = progress.media_ms.load(Ordering::Relaxed) as f64 / 1000.0;
     let declared = progress.duration_ms.load(Ordering::Relaxed) as f64 / 1000.0;
-    if declared > 0.0 && media_seconds + 1.5 < declared {
+    let interrupted = job.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed));
+    if interrupted {
+        tracing::info!(input = %job.input, media_seconds, "stopped early; finishing the output with what was transcoded");
+    } else if declared > 0.0 && media_seconds + 1.5 < declared {
         tracing::warn!(input = %job.input, media_seconds, declared, "input ended before its declared duration");
         let _ = broadcast.abandon();
         return Err(PipelineError::Truncated {
@@ -123,6 +135,8 @@ pub fn transcode(
         frames_decoded: progress.frames_decoded.load(Ordering::Relaxed),
         segments_written: progress.segments_written.load(Ordering::Relaxed),
         corrupt_packets: progress.corrupt_packets.load(Ordering::Relaxed),
+        interrupted,
+        declared_seconds: (declared > 0.0).then_some(declared),
         paths: progress.paths(),
     })
 }

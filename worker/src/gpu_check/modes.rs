@@ -134,6 +134,7 @@ fn run(path: VideoPath, dir: &std::path::Path) -> Result<f64, RunError> {
         out: Location::Local(out.path().to_path_buf()),
         encoder: Some(path.encoder()),
         force: false,
+        stop: None,
     };
     // Its own thread: the transcode runs its storage on a runtime of its own.
     let started = Instant::now();
