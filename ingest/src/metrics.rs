@@ -48,7 +48,7 @@ pub struct IngestMetrics {
 /// `publishes_total`'s result for a publish its worker gave up on.
 pub(crate) const ENDED_BY_WORKER: &str = "ended_by_worker";
 
-const PROTOCOL_ERROR_KINDS: [&str; 16] = [
+const PROTOCOL_ERROR_KINDS: [&str; 17] = [
     "handshake",
     "chunk",
     "chunk_size",
@@ -58,6 +58,7 @@ const PROTOCOL_ERROR_KINDS: [&str; 16] = [
     "video",
     "audio",
     "timestamp",
+    "no_video",
     "closed",
     "handshake_timeout",
     "handshake_evicted",

@@ -128,15 +128,34 @@ enum Ending {
         kind: &'static str,
         reason: String,
     },
+    /// As `Failed`, after an error status that tells the publisher why.
+    FailedAndTold {
+        kind: &'static str,
+        reason: String,
+    },
 }
 
 impl From<ProtocolError> for Ending {
     fn from(e: ProtocolError) -> Self {
-        Self::Failed {
-            kind: e.kind(),
-            reason: e.to_string(),
+        let (kind, reason) = (e.kind(), e.to_string());
+        if e.told_the_publisher() {
+            Self::FailedAndTold { kind, reason }
+        } else {
+            Self::Failed { kind, reason }
         }
     }
+}
+
+/// Gives a publisher that was sent an error status the time to read it:
+/// closing a socket with unread input would reset the connection and lose
+/// the status.
+async fn linger(socket: &mut TcpStream) {
+    let _ = socket.shutdown().await;
+    let mut sink = [0u8; 4096];
+    let _ = timeout(REFUSAL_LINGER, async {
+        while matches!(socket.read(&mut sink).await, Ok(n) if n > 0) {}
+    })
+    .await;
 }
 
 fn io_failure(e: std::io::Error) -> Ending {
@@ -203,14 +222,9 @@ async fn connection(
         }
         Ending::Refused(reason) => {
             warn!(%peer, %reason, "refused");
-            let _ = socket.shutdown().await;
-            let mut sink = [0u8; 4096];
-            let _ = timeout(REFUSAL_LINGER, async {
-                while matches!(socket.read(&mut sink).await, Ok(n) if n > 0) {}
-            })
-            .await;
+            linger(&mut socket).await;
         }
-        Ending::Failed { kind, reason } => {
+        Ending::Failed { kind, reason } | Ending::FailedAndTold { kind, reason } => {
             shared
                 .metrics
                 .protocol_errors
@@ -220,6 +234,9 @@ async fn connection(
                 shared.metrics.handshake_failures.inc();
             }
             warn!(%peer, kind, %reason, "connection ended");
+            if matches!(ending, Ending::FailedAndTold { .. }) {
+                linger(&mut socket).await;
+            }
         }
     }
     if let Some(live) = live.take() {

@@ -320,3 +320,55 @@ async fn a_registry_that_cannot_answer_neither_stalls_nor_ends_a_publish() {
         "6 s at 30 fps arrived: {pictures} pictures"
     );
 }
+
+/// A publish of audio alone would be accepted and never seen (the ladder is
+/// made from video): after 10 s of audio without video it ends with an error
+/// status that says why, and the channel's packets end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audio_without_video_is_ended_with_a_reason() {
+    let mut ingest = TestIngest::start(&[("secret", "demo")], IngestConfig::default()).await;
+    let publisher = tokio::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-loglevel", "error"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
+        .args([
+            "-t",
+            "30",
+            "-c:a",
+            "aac",
+            "-f",
+            "flv",
+            &ingest.url("secret"),
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("ffmpeg runs");
+    let packets = ingest.until_end("demo", &mut Vec::new()).await;
+    let (ok, stderr) = finish(publisher).await;
+    assert!(!ok, "the publisher is told");
+    assert!(
+        stderr.contains("no video"),
+        "the reason reaches it: {stderr}"
+    );
+    assert!(packets
+        .iter()
+        .all(|p| p.track == Track::Audio || p.kind == PacketKind::End));
+    let audio = packets
+        .iter()
+        .filter(|p| p.kind == PacketKind::Frame)
+        .map(|p| p.dts_ms)
+        .max()
+        .unwrap_or(0);
+    assert!(
+        (10_000..11_000).contains(&audio),
+        "ended at {audio} ms of audio"
+    );
+    let errors = ingest
+        .metrics
+        .protocol_errors
+        .with_label_values(&["no_video"])
+        .get();
+    assert_eq!(errors, 1);
+}

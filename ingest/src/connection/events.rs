@@ -92,11 +92,19 @@ pub enum ProtocolError {
     Audio(FlvError),
     #[error("{0}")]
     Timestamp(#[from] TimestampJump),
+    #[error("no video: {} s of audio without a video track; livefleet transcodes video, so publish with a video source (a still image will do)", audio_ms / 1000)]
+    NoVideo { audio_ms: i64 },
     #[error("connection is already closed")]
     Closed,
 }
 
 impl ProtocolError {
+    /// Whether the publisher was sent an error status saying this (the
+    /// socket then stays open a moment for it to be read).
+    pub fn told_the_publisher(&self) -> bool {
+        matches!(self, Self::NoVideo { .. })
+    }
+
     /// A short label for metrics, from a fixed set.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -114,6 +122,7 @@ impl ProtocolError {
             Self::Video(_) => "video",
             Self::Audio(_) => "audio",
             Self::Timestamp(_) => "timestamp",
+            Self::NoVideo { .. } => "no_video",
             Self::Closed => "closed",
         }
     }

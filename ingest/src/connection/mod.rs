@@ -45,7 +45,15 @@ const OUTBOUND_CHUNK_SIZE: u32 = 4096;
 struct Publish {
     reader: TagReader,
     timeline: MediaTimeline,
+    /// Whether any video (a configuration or a frame) came.
+    video_seen: bool,
+    /// The first audio timestamp, while no video has come.
+    audio_since_ms: Option<i64>,
 }
+
+/// Audio this long without any video ends a publish: the ladder is made
+/// from video, so an audio-only publish would be accepted and never seen.
+pub const AUDIO_ONLY_LIMIT_MS: i64 = 10_000;
 
 enum Stage {
     Handshake(Box<Handshake>),
@@ -228,6 +236,7 @@ impl RtmpConnection {
                 data, timestamp, ..
             } => {
                 if let Some(p) = &mut self.publish {
+                    p.video_seen = true;
                     let dts = if TagReader::is_sequence_header(Track::Video, &data) {
                         p.timeline.peek(Track::Video, timestamp.value)
                     } else {
@@ -249,6 +258,23 @@ impl RtmpConnection {
                     };
                     let packets = p.reader.audio(dts, data).map_err(ProtocolError::Audio)?;
                     events.extend(packets.into_iter().map(ConnectionEvent::Media));
+                    if !p.video_seen {
+                        let since = *p.audio_since_ms.get_or_insert(dts);
+                        if dts - since >= AUDIO_ONLY_LIMIT_MS {
+                            let error = ProtocolError::NoVideo {
+                                audio_ms: dts - since,
+                            };
+                            // The status goes out; the error ends the connection.
+                            let ending =
+                                self.end_publish("NetStream.Publish.Failed", &error.to_string());
+                            events.extend(
+                                ending
+                                    .into_iter()
+                                    .filter(|e| matches!(e, ConnectionEvent::Send(_))),
+                            );
+                            return Err(error);
+                        }
+                    }
                 }
             }
             _ => {}
@@ -303,6 +329,8 @@ impl RtmpConnection {
         self.publish = Some(Publish {
             reader: TagReader::new(session),
             timeline: MediaTimeline::default(),
+            video_seen: false,
+            audio_since_ms: None,
         });
         self.channel = Some(channel);
         let mut events = Vec::new();
