@@ -372,3 +372,42 @@ async fn audio_without_video_is_ended_with_a_reason() {
         .get();
     assert_eq!(errors, 1);
 }
+
+/// A codec the ladder cannot take (Sorenson H.263, FFmpeg's default for
+/// FLV) ends the publish with an error status naming it and what to send
+/// instead, not a bare broken pipe.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsupported_codec_is_named_to_the_publisher() {
+    let mut ingest = TestIngest::start(&[("secret", "demo")], IngestConfig::default()).await;
+    let publisher = tokio::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-re"])
+        .args(["-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30"])
+        .args([
+            "-t",
+            "5",
+            "-c:v",
+            "flv1",
+            "-f",
+            "flv",
+            &ingest.url("secret"),
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("ffmpeg runs");
+    ingest.until_end("demo", &mut Vec::new()).await;
+    let (ok, stderr) = finish(publisher).await;
+    assert!(!ok);
+    assert!(
+        stderr.contains("Sorenson H.263") && stderr.contains("publish H.264"),
+        "the reason reaches the publisher: {stderr}"
+    );
+    let errors = ingest
+        .metrics
+        .protocol_errors
+        .with_label_values(&["unsupported_codec"])
+        .get();
+    assert_eq!(errors, 1);
+}

@@ -99,10 +99,12 @@ pub enum ProtocolError {
 }
 
 impl ProtocolError {
-    /// Whether the publisher was sent an error status saying this (the
-    /// socket then stays open a moment for it to be read).
+    /// Whether a publish ended by this is sent an error status saying it
+    /// (the socket then stays open a moment for it to be read): what the
+    /// publisher's operator can fix in its settings. Anything else is a
+    /// broken or hostile client, which gets the connection closed.
     pub fn told_the_publisher(&self) -> bool {
-        matches!(self, Self::NoVideo { .. })
+        matches!(self.kind(), "no_video" | "unsupported_codec")
     }
 
     /// A short label for metrics, from a fixed set.

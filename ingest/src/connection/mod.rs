@@ -114,7 +114,16 @@ impl RtmpConnection {
         events: &mut Vec<ConnectionEvent>,
     ) -> Result<(), ProtocolError> {
         let result = self.input(bytes, events);
-        if result.is_err() {
+        if let Err(error) = &result {
+            if error.told_the_publisher() {
+                // The status goes out before the error ends the connection.
+                let ending = self.end_publish("NetStream.Publish.Failed", &error.to_string());
+                events.extend(
+                    ending
+                        .into_iter()
+                        .filter(|e| matches!(e, ConnectionEvent::Send(_))),
+                );
+            }
             self.stage = Stage::Closed;
         }
         result
@@ -261,18 +270,9 @@ impl RtmpConnection {
                     if !p.video_seen {
                         let since = *p.audio_since_ms.get_or_insert(dts);
                         if dts - since >= AUDIO_ONLY_LIMIT_MS {
-                            let error = ProtocolError::NoVideo {
+                            return Err(ProtocolError::NoVideo {
                                 audio_ms: dts - since,
-                            };
-                            // The status goes out; the error ends the connection.
-                            let ending =
-                                self.end_publish("NetStream.Publish.Failed", &error.to_string());
-                            events.extend(
-                                ending
-                                    .into_iter()
-                                    .filter(|e| matches!(e, ConnectionEvent::Send(_))),
-                            );
-                            return Err(error);
+                            });
                         }
                     }
                 }
