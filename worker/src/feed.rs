@@ -83,6 +83,12 @@ pub struct LiveSource<'a> {
     idle_timeout: Duration,
 }
 
+/// The frames a session's frame rate is estimated from before it starts:
+/// this many, or as many as come in this much media time (a slideshow at
+/// 1 fps would otherwise wait 12 s before anything is encoded).
+const RATE_WINDOW_FRAMES: usize = 12;
+const RATE_WINDOW_MS: i64 = 2_000;
+
 /// Frame rate from the decode-time steps of the first frames (RTMP carries none per packet).
 fn estimate_fps(dts: &[i64]) -> Rational {
     // The mean step over the window: millisecond rounding makes single steps
@@ -169,8 +175,10 @@ impl<'a> LiveSource<'a> {
                         continue; // start on a video keyframe
                     }
                     buffered.push_back(p);
-                    let frames = buffered.iter().filter(|p| p.track == Track::Video).count();
-                    if frames >= 12 {
+                    let mut video = buffered.iter().filter(|p| p.track == Track::Video);
+                    let first = video.next().map_or(0, |p| p.dts_ms);
+                    let (frames, last) = video.fold((1, first), |(n, _), p| (n + 1, p.dts_ms));
+                    if frames >= RATE_WINDOW_FRAMES || last - first >= RATE_WINDOW_MS {
                         break;
                     }
                 }

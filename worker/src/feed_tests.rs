@@ -125,3 +125,43 @@ fn audio_of_another_codec_mid_publish_starts_a_session_with_its_decoder() {
     assert!(got.contains(&(Track::Audio, 540)), "{got:?}");
     assert_eq!(got.iter().filter(|(t, _)| *t == Track::Video).count(), 12);
 }
+
+#[test]
+fn a_slideshow_at_one_frame_a_second_starts_after_two_seconds_not_twelve_frames() {
+    ff::init().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let (tx, rx) = mpsc::channel(256);
+    tx.try_send(packet(
+        PacketKind::Config,
+        Track::Video,
+        Codec::H264,
+        0,
+        b"avcc",
+    ))
+    .unwrap();
+    for dts in [0, 1000, 2000] {
+        let frame = packet(
+            PacketKind::Frame,
+            Track::Video,
+            Codec::H264,
+            dts,
+            &[0, 0, 0, 1, 0x65],
+        );
+        tx.try_send(frame).unwrap();
+    }
+    // The publisher goes on (the feed stays open) but the next frame is a
+    // second away: the session starts on what it has.
+    let mut feed = LiveFeed::new(rx, runtime.handle().clone());
+    let idle = Duration::from_secs(60);
+    let started = std::time::Instant::now();
+    let source = LiveSource::start(&mut feed, idle, idle).unwrap();
+    assert!(started.elapsed() < idle / 2, "waited for more frames");
+    assert_eq!(
+        source.info().video.frame_rate,
+        Some(ff::Rational::new(1, 1))
+    );
+    drop(tx);
+}
