@@ -260,14 +260,17 @@ impl RtmpConnection {
                 data, timestamp, ..
             } => {
                 if let Some(p) = &mut self.publish {
-                    let dts = if TagReader::is_sequence_header(Track::Audio, &data) {
+                    let header = TagReader::is_sequence_header(Track::Audio, &data);
+                    let dts = if header {
                         p.timeline.peek(Track::Audio, timestamp.value)
                     } else {
                         p.timeline.place(Track::Audio, timestamp.value)?
                     };
                     let packets = p.reader.audio(dts, data).map_err(ProtocolError::Audio)?;
                     events.extend(packets.into_iter().map(ConnectionEvent::Media));
-                    if !p.video_seen {
+                    // Measured between audio frames: a header's stamp may be 0
+                    // before frames stamped days in.
+                    if !p.video_seen && !header {
                         let since = *p.audio_since_ms.get_or_insert(dts);
                         if dts - since >= AUDIO_ONLY_LIMIT_MS {
                             return Err(ProtocolError::NoVideo {
