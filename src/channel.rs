@@ -93,7 +93,8 @@ pub async fn run(command: ChannelCommand) -> anyhow::Result<ExitCode> {
                 let key = if show_keys {
                     c.stream_key.clone()
                 } else {
-                    format!("{}…", &c.stream_key[..c.stream_key.len().min(4)])
+                    // A record read from the bus is not trusted to be ASCII.
+                    format!("{}…", c.stream_key.chars().take(4).collect::<String>())
                 };
                 println!("{:<24} {:<20} {}", c.name, c.profile_name, key);
             }

@@ -72,8 +72,9 @@ macro_rules! name_type {
         }
 
         impl fmt::Display for $ty {
+            /// Honours width and alignment (`{:<24}`), as `str` does.
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
+                f.pad(&self.0)
             }
         }
 
@@ -113,6 +114,17 @@ name_type!(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_line_up_in_tables() {
+        let demo = ChannelName::new("demo").unwrap();
+        assert_eq!(
+            format!("{demo:<8}|{demo:>6}|{demo}"),
+            "demo    |  demo|demo"
+        );
+        let r = RenditionName::new("720p").unwrap();
+        assert_eq!(format!("{r:<6}|"), "720p  |");
+    }
 
     #[test]
     fn accepts_url_safe_names() {
