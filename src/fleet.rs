@@ -191,6 +191,11 @@ async fn status(nats: &crate::nats::NatsArgs, json: bool, listen: f64) -> anyhow
     for c in &status.orphaned {
         println!("(no heartbeat)        {}@{}", c.channel, c.epoch);
     }
+    if status.workers.is_empty() {
+        eprintln!(
+            "no worker sent a heartbeat in {listen} s: no fleet worker (`livefleet worker` without --all-channels) runs on this bus; `livefleet dev` and --all-channels workers run their channels outside the fleet"
+        );
+    }
     Ok(())
 }
 
