@@ -81,6 +81,52 @@ fn input_without_video_is_refused_clearly() {
         text(&r.stderr)
     );
     assert!(!out.join("master.m3u8").exists());
+
+    // A podcast's M4A with its artwork: the picture is a one-frame video
+    // stream, not the video (it used to be taken for one, and the file was
+    // then called truncated).
+    let cover = tmp.path().join("cover.png");
+    let picture = cover.to_str().unwrap();
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=640x640",
+        "-frames:v",
+        "1",
+        picture,
+    ]);
+    let podcast = tmp.path().join("podcast.m4a");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=sample_rate=48000",
+        "-i",
+        picture,
+        "-t",
+        "4",
+        "-map",
+        "0:a",
+        "-map",
+        "1:v",
+        "-c:a",
+        "aac",
+        "-c:v",
+        "png",
+        "-disposition:v",
+        "attached_pic",
+        podcast.to_str().unwrap(),
+    ]);
+    let r = transcode(&podcast, &profile("cpu-small.yaml"), &out);
+    assert!(!r.status.success());
+    let said = text(&r.stderr);
+    assert!(
+        said.contains("no video stream (only a still cover picture"),
+        "{said}"
+    );
+    assert!(!said.contains("truncated"), "{said}");
+    assert!(!out.join("master.m3u8").exists());
 }
 
 /// Clips shorter than what the H.264 decoder holds back (B-frame reordering):

@@ -19,8 +19,12 @@ pub enum PipelineError {
         input: String,
         reason: crate::source::CutShort,
     },
-    #[error("input {input} has no video stream")]
-    NoVideoStream { input: String },
+    #[error("input {input} has no video stream{}", if *cover_only { " (only a still cover picture; livefleet transcodes video)" } else { "" })]
+    NoVideoStream {
+        input: String,
+        /// It has an attached picture (an audio file's artwork).
+        cover_only: bool,
+    },
     #[error("input video codec {codec} is not supported (no decoder in this FFmpeg build)")]
     UnsupportedCodec { codec: String },
     #[error("input ended with a read error after {at_seconds:.3} s: {source}")]

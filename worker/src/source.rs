@@ -70,11 +70,25 @@ impl FileSource {
             input: name.to_owned(),
             source,
         })?;
-        let video = input.streams().best(media::Type::Video).ok_or_else(|| {
-            PipelineError::NoVideoStream {
+        // A cover picture (an audio file's artwork, a thumbnail) is a video
+        // stream of one frame, not the video.
+        let still = |s: &format::stream::Stream| {
+            s.disposition()
+                .contains(format::stream::Disposition::ATTACHED_PIC)
+        };
+        let video = input
+            .streams()
+            .best(media::Type::Video)
+            .filter(|s| !still(s))
+            .or_else(|| {
+                input
+                    .streams()
+                    .find(|s| s.parameters().medium() == media::Type::Video && !still(s))
+            })
+            .ok_or_else(|| PipelineError::NoVideoStream {
                 input: name.to_owned(),
-            }
-        })?;
+                cover_only: input.streams().any(|s| still(&s)),
+            })?;
         let video_index = video.index();
         let video_id = video.parameters().id();
         if ff::decoder::find(video_id).is_none() || video_id == codec::Id::None {
