@@ -404,3 +404,63 @@ fn ctrl_c_finishes_the_output_with_what_was_transcoded() {
         "the VOD lasts {lasts} s, the transcode said {seconds} s"
     );
 }
+
+/// What a camera or an old capture tool writes: AVI with H.264 B-frames
+/// (its packets carry a decode time only) and PCM audio whose channel layout
+/// is not stated, and the same PCM in Matroska. The unstated layout crashed
+/// the process in the resampler (a segfault), and the AVI's last frames,
+/// drained without a time, went back to the start, so the file seemed to end
+/// at 0 s and was refused as truncated.
+#[test]
+fn avi_with_b_frames_and_pcm_audio_of_unstated_layout() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (name, video) in [
+        ("camera.avi", "libx264"),
+        ("webcam.avi", "mjpeg"),
+        ("capture.mkv", "libx264"),
+    ] {
+        let clip = tmp.path().join(name);
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=640x360:rate=30",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=sample_rate=44100",
+            "-t",
+            "4",
+            "-c:v",
+            video,
+            "-c:a",
+            "pcm_s16le",
+            clip.to_str().unwrap(),
+        ]);
+        let out = tmp.path().join(format!("out-{name}"));
+        let r = transcode(&clip, &profile("cpu-small.yaml"), &out);
+        assert!(
+            r.status.success(),
+            "{name}: {:?}: {}",
+            r.status,
+            text(&r.stderr)
+        );
+        assert!(
+            text(&r.stdout).contains("4.0 s of media, 120 frames"),
+            "{name}: {}",
+            text(&r.stdout)
+        );
+        let errors = decode_errors(&out.join("master.m3u8"));
+        assert!(errors.trim().is_empty(), "{name}: {errors}");
+        let volume = run(std::process::Command::new("ffmpeg")
+            .args(["-hide_banner", "-i"])
+            .arg(out.join("audio/index.m3u8"))
+            .args(["-af", "volumedetect", "-f", "null", "-"]));
+        let mean: f64 = text(&volume.stderr)
+            .lines()
+            .find_map(|l| l.split("mean_volume:").nth(1))
+            .and_then(|s| s.trim().trim_end_matches(" dB").parse().ok())
+            .unwrap_or(-91.0);
+        assert!(mean > -40.0, "{name}: the audio is silent ({mean} dB)");
+    }
+}

@@ -36,7 +36,7 @@ use crate::progress::Progress;
 use crate::rendition::{RenditionEncoder, VideoJob};
 use crate::source::{self, PacketSource, StreamInfo};
 use crate::stages::Stages;
-use crate::timeline::{secs_90k, Timeline};
+use crate::timeline::{secs_90k, FrameTimes, Timeline};
 use crate::video_path::{GpuPiece, VideoPath};
 use crate::PipelineError;
 
@@ -261,8 +261,9 @@ pub(crate) fn run(
         }
     }
     let mut captions = CaptionWatch::new(!b.profile().captions.is_empty());
+    let mut times = FrameTimes::new(origin, src_fps, vtb);
     let mut fan_out = |f: frame::Video, clock: &mut BoundaryClock, stages: &Stages| -> bool {
-        let ts = f.timestamp().or(f.pts()).unwrap_or(origin);
+        let ts = times.of(f.timestamp().or(f.pts()));
         let pts = timeline.to_90k(ts, vtb);
         match captions.frame(&f, pts) {
             Some(CaptionNotice::Undeclared) => tracing::info!(

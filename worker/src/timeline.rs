@@ -50,6 +50,39 @@ pub fn secs_90k(s: f64) -> i64 {
     (s * 90_000.0).round() as i64
 }
 
+/// The time of each decoded frame of a session, in the stream's time base.
+/// A frame the decoder gives no time (the last ones drained from an AVI's
+/// B-frames, whose packets carry only a decode time) follows the one before
+/// by a frame duration, as the ffmpeg CLI guesses it. Before, it took the
+/// session's origin: the last frames went back to the start, and a file
+/// seemed to end at 0 s.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FrameTimes {
+    origin: i64,
+    step: i64,
+    last: Option<i64>,
+}
+
+impl FrameTimes {
+    pub fn new(origin: i64, frame_rate: Rational, time_base: Rational) -> Self {
+        let duration = Rational::new(frame_rate.denominator(), frame_rate.numerator().max(1));
+        Self {
+            origin,
+            step: 1i64.rescale(duration, time_base).max(1),
+            last: None,
+        }
+    }
+
+    /// The time of a frame stamped `ts` (`None`: not stamped).
+    pub fn of(&mut self, ts: Option<i64>) -> i64 {
+        let ts = ts
+            .or(self.last.map(|t| t + self.step))
+            .unwrap_or(self.origin);
+        self.last = Some(ts);
+        ts
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,5 +96,18 @@ mod tests {
         assert_eq!(t.to_90k(31_000, ms), 990_000);
         assert_eq!(t.to_samples(31_000, ms, 48_000), 11 * 48_000);
         assert_eq!(t.base_samples(48_000), 10 * 48_000);
+    }
+
+    #[test]
+    fn unstamped_frames_follow_the_one_before() {
+        let mut t = FrameTimes::new(2, Rational::new(30, 1), Rational::new(1, 30));
+        let got: Vec<i64> = [Some(2), Some(3), None, None]
+            .into_iter()
+            .map(|ts| t.of(ts))
+            .collect();
+        assert_eq!(got, [2, 3, 4, 5]);
+        // A 90 kHz stream at 25 fps steps 3600 ticks; nothing stamped yet: the origin.
+        let mut t = FrameTimes::new(900, Rational::new(25, 1), Rational::new(1, 90_000));
+        assert_eq!((t.of(None), t.of(None)), (900, 4500));
     }
 }

@@ -16,7 +16,7 @@ use crate::PipelineError;
 impl AudioLadder {
     pub(super) fn encode_frame(
         &mut self,
-        f: &frame::Audio,
+        f: &mut frame::Audio,
         out: &PackSender,
         first_track: usize,
     ) -> Result<(), PipelineError> {
@@ -80,10 +80,13 @@ impl AudioLadder {
                 *resampler = Some((ctx, key));
             }
             let (ctx, _) = resampler.as_mut().expect("set above");
-            let mut src = f.clone();
-            src.set_channel_layout(layout);
+            // The layout is set on the decoded frame itself. A copy made by
+            // `clone` is allocated from the layout, so a frame whose layout
+            // is unknown (PCM in AVI, MKV, WAV) came out without channels,
+            // and the resampler read past its empty planes (a segfault).
+            f.set_channel_layout(layout);
             let queued = fifo[0].len();
-            resample_into(ctx, Some(&src), channels, fifo)
+            resample_into(ctx, Some(f), channels, fifo)
                 .map_err(|e| failed("resampling failed", e))?;
             if *trim > 0 {
                 // Drop the start of the new audio (what overlaps the silence

@@ -205,15 +205,15 @@ impl AudioLadder {
                 continue;
             }
             while self.receive(&mut decoded) {
-                let f = std::mem::replace(&mut decoded, frame::Audio::empty());
-                self.encode_frame(&f, out, first_track)?;
+                let mut f = std::mem::replace(&mut decoded, frame::Audio::empty());
+                self.encode_frame(&mut f, out, first_track)?;
             }
         }
         if let Some(dec) = self.decoder.as_mut() {
             let _ = dec.send_eof();
             while self.receive(&mut decoded) {
-                let f = std::mem::replace(&mut decoded, frame::Audio::empty());
-                self.encode_frame(&f, out, first_track)?;
+                let mut f = std::mem::replace(&mut decoded, frame::Audio::empty());
+                self.encode_frame(&mut f, out, first_track)?;
             }
         }
         // A session that never had audio is silent to its end.
