@@ -452,15 +452,7 @@ fn avi_with_b_frames_and_pcm_audio_of_unstated_layout() {
         );
         let errors = decode_errors(&out.join("master.m3u8"));
         assert!(errors.trim().is_empty(), "{name}: {errors}");
-        let volume = run(std::process::Command::new("ffmpeg")
-            .args(["-hide_banner", "-i"])
-            .arg(out.join("audio/index.m3u8"))
-            .args(["-af", "volumedetect", "-f", "null", "-"]));
-        let mean: f64 = text(&volume.stderr)
-            .lines()
-            .find_map(|l| l.split("mean_volume:").nth(1))
-            .and_then(|s| s.trim().trim_end_matches(" dB").parse().ok())
-            .unwrap_or(-91.0);
+        let mean = mean_volume(&out.join("audio/index.m3u8"));
         assert!(mean > -40.0, "{name}: the audio is silent ({mean} dB)");
     }
 }

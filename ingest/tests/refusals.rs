@@ -5,7 +5,10 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{avc_picture, avc_sequence_header, ffmpeg_publish, finish, RawClient, TestIngest};
+use common::{
+    avc_picture, avc_sequence_header, ffmpeg_publish, ffmpeg_publisher, finish, RawClient,
+    TestIngest,
+};
 use livefleet_base::{PacketKind, Track};
 use livefleet_ingest::{IngestConfig, PublishGate, Refusal, StaticKeys};
 
@@ -327,24 +330,19 @@ async fn a_registry_that_cannot_answer_neither_stalls_nor_ends_a_publish() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audio_without_video_is_ended_with_a_reason() {
     let mut ingest = TestIngest::start(&[("secret", "demo")], IngestConfig::default()).await;
-    let publisher = tokio::process::Command::new("ffmpeg")
-        .args(["-hide_banner", "-nostdin", "-loglevel", "error"])
-        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
-        .args([
-            "-t",
-            "30",
-            "-c:a",
-            "aac",
-            "-f",
-            "flv",
-            &ingest.url("secret"),
-        ])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("ffmpeg runs");
+    let publisher =
+        ffmpeg_publisher(&["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
+            .args([
+                "-t",
+                "30",
+                "-c:a",
+                "aac",
+                "-f",
+                "flv",
+                &ingest.url("secret"),
+            ])
+            .spawn()
+            .expect("ffmpeg runs");
     let packets = ingest.until_end("demo", &mut Vec::new()).await;
     let (ok, stderr) = finish(publisher).await;
     assert!(!ok, "the publisher is told");
@@ -379,24 +377,19 @@ async fn audio_without_video_is_ended_with_a_reason() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unsupported_codec_is_named_to_the_publisher() {
     let mut ingest = TestIngest::start(&[("secret", "demo")], IngestConfig::default()).await;
-    let publisher = tokio::process::Command::new("ffmpeg")
-        .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-re"])
-        .args(["-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30"])
-        .args([
-            "-t",
-            "5",
-            "-c:v",
-            "flv1",
-            "-f",
-            "flv",
-            &ingest.url("secret"),
-        ])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("ffmpeg runs");
+    let publisher =
+        ffmpeg_publisher(&["-re", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30"])
+            .args([
+                "-t",
+                "5",
+                "-c:v",
+                "flv1",
+                "-f",
+                "flv",
+                &ingest.url("secret"),
+            ])
+            .spawn()
+            .expect("ffmpeg runs");
     ingest.until_end("demo", &mut Vec::new()).await;
     let (ok, stderr) = finish(publisher).await;
     assert!(!ok);

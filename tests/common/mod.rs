@@ -178,6 +178,20 @@ pub fn passthrough_profile(dir: &Path) -> PathBuf {
     path
 }
 
+/// The mean level (dB) ffmpeg's volumedetect reads from a file; -91 for
+/// silence or nothing decoded.
+pub fn mean_volume(file: &Path) -> f64 {
+    let out = run(Command::new("ffmpeg")
+        .args(["-hide_banner", "-i"])
+        .arg(file)
+        .args(["-af", "volumedetect", "-f", "null", "-"]));
+    text(&out.stderr)
+        .lines()
+        .find_map(|l| l.split("mean_volume:").nth(1))
+        .and_then(|s| s.trim().trim_end_matches(" dB").parse().ok())
+        .unwrap_or(-91.0)
+}
+
 /// Errors ffmpeg prints while decoding `input` completely (all streams).
 pub fn decode_errors(input: &Path) -> String {
     let out = run(Command::new("ffmpeg")

@@ -361,20 +361,6 @@ fn a_publisher_back_with_another_resolution_gets_new_init_segments() {
     }
 }
 
-/// The mean level (dB) ffmpeg's volumedetect reads from a file; -91 for
-/// silence or nothing decoded.
-fn mean_volume(file: &Path) -> f64 {
-    let out = run(Command::new("ffmpeg")
-        .args(["-hide_banner", "-i"])
-        .arg(file)
-        .args(["-af", "volumedetect", "-f", "null", "-"]));
-    text(&out.stderr)
-        .lines()
-        .find_map(|l| l.split("mean_volume:").nth(1))
-        .and_then(|s| s.trim().trim_end_matches(" dB").parse().ok())
-        .unwrap_or(-91.0)
-}
-
 /// The segments of a media playlist grouped by the init segment (EXT-X-MAP) they need.
 fn periods(dir: &Path) -> Vec<(String, Vec<String>)> {
     let playlist = fs::read_to_string(dir.join("index.m3u8")).unwrap();

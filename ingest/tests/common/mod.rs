@@ -147,9 +147,7 @@ impl Drop for TestIngest {
 /// ffmpeg publishing a 640x360 30 fps H.264 (2 s GOP, B-frames) + AAC test
 /// pattern in real time for `seconds`.
 pub fn ffmpeg_publish(url: &str, seconds: u32) -> Child {
-    Command::new("ffmpeg")
-        .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-re"])
-        .args(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30"])
+    ffmpeg_publisher(&["-re", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30"])
         .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
         .args(["-t", &seconds.to_string()])
         .args([
@@ -166,12 +164,22 @@ pub fn ffmpeg_publish(url: &str, seconds: u32) -> Child {
         ])
         .args(["-sc_threshold", "0", "-pix_fmt", "yuv420p", "-threads", "1"])
         .args(["-c:a", "aac", "-b:a", "64k", "-f", "flv", url])
+        .spawn()
+        .expect("ffmpeg runs")
+}
+
+/// ffmpeg with `args` (the inputs first), quiet, its stderr kept for
+/// [`finish`], killed on drop; add the output and spawn it.
+pub fn ffmpeg_publisher(args: &[&str]) -> Command {
+    let mut command = Command::new("ffmpeg");
+    command
+        .args(["-hide_banner", "-nostdin", "-loglevel", "error"])
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("ffmpeg runs")
+        .kill_on_drop(true);
+    command
 }
 
 /// Waits for a publisher to exit; returns (success, stderr).
