@@ -138,7 +138,7 @@ fn run_transcode(job: &TranscodeJob) -> anyhow::Result<ExitCode> {
         result => result.with_context(|| format!("transcoding {}", job.input))?,
     };
     println!(
-        "{}: {:.1} s of media, {} frames, {} segments, encoder {}, video path {}{}",
+        "{}: {:.1} s of media, {} frames, {} segments, encoder {}, video path {}{}{}",
         job.out,
         report.media_seconds,
         report.frames_decoded,
@@ -154,6 +154,11 @@ fn run_transcode(job: &TranscodeJob) -> anyhow::Result<ExitCode> {
             format!(", {} corrupt packets skipped", report.corrupt_packets)
         } else {
             String::new()
+        },
+        match report.timestamp_joins {
+            0 => String::new(),
+            1 => ", 1 timestamp jump joined".to_string(),
+            n => format!(", {n} timestamp jumps joined"),
         }
     );
     if report.interrupted {

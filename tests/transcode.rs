@@ -456,3 +456,76 @@ fn avi_with_b_frames_and_pcm_audio_of_unstated_layout() {
         assert!(mean > -40.0, "{name}: the audio is silent ({mean} dB)");
     }
 }
+
+/// MPEG-TS recordings joined end to end (`cat a.ts b.ts`, a broadcast
+/// splice) carry timestamps that jump: back to the second recording's start,
+/// or forward over a gap. Before, the part after a jump back was dropped
+/// without a word (a 6 s file gave 3 s), and a jump forward made a segment
+/// as long as the gap with one frame held all through it. Both now join, as
+/// the ffmpeg CLI joins them: the part after the jump continues the timeline.
+#[test]
+fn spliced_mpeg_ts_is_joined_not_dropped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let part = |name: &str, size: &str, tone: &str, offset: &str| {
+        let path = tmp.path().join(name);
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("testsrc2=size={size}:rate=30"),
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("sine=frequency={tone}"),
+            "-t",
+            "3",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-c:a",
+            "aac",
+            "-output_ts_offset",
+            offset,
+            "-f",
+            "mpegts",
+            path.to_str().unwrap(),
+        ]);
+        fs::read(path).unwrap()
+    };
+    let first = part("a.ts", "640x360", "440", "0");
+    for (name, offset) in [("back", "0"), ("gap", "100")] {
+        let mut spliced = first.clone();
+        spliced.extend(part(&format!("b-{name}.ts"), "1280x720", "660", offset));
+        let clip = tmp.path().join(format!("{name}.ts"));
+        fs::write(&clip, spliced).unwrap();
+        let out = tmp.path().join(format!("out-{name}"));
+        let r = transcode(&clip, &profile("cpu-small.yaml"), &out);
+        assert!(r.status.success(), "{name}: {}", text(&r.stderr));
+        let said = text(&r.stdout);
+        assert!(
+            said.contains("6.0 s of media, 180 frames") && said.contains("1 timestamp jump joined"),
+            "{name}: {said}"
+        );
+        check_presentation(&out, &["360p", "240p"], "audio", 2.0, 3);
+        let errors = decode_errors(&out.join("master.m3u8"));
+        assert!(errors.trim().is_empty(), "{name}: {errors}");
+        for playlist in ["360p/index.m3u8", "audio/index.m3u8"] {
+            let probe = run(std::process::Command::new("ffprobe")
+                .args([
+                    "-v",
+                    "error",
+                    "-show_entries",
+                    "format=duration",
+                    "-of",
+                    "csv=p=0",
+                ])
+                .arg(out.join(playlist)));
+            let d: f64 = text(&probe.stdout).trim().parse().unwrap_or(0.0);
+            assert!(
+                (d - 6.0).abs() < 0.2,
+                "{name}: {playlist} lasts {d} s, the input 6 s"
+            );
+        }
+    }
+}

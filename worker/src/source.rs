@@ -5,10 +5,13 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use ff::{codec, format, media, Rational};
+use ff::{codec, format, media, Rational, Rescale};
 use ffmpeg_next as ff;
 use livefleet_base::Track;
 
+use crate::cut_short::check_boxes;
+pub use crate::cut_short::CutShort;
+use crate::joins::Joins;
 use crate::PipelineError;
 
 /// What a decoder needs to know about one elementary stream.
@@ -46,6 +49,13 @@ pub struct FileSource {
     last_seconds: f64,
     /// Set from outside (a Ctrl-C) to end the input where it is.
     stop: Option<Arc<AtomicBool>>,
+    /// Joins where the timestamps jump, for the formats whose timestamps may
+    /// (MPEG-TS); `None` for the others.
+    joins: Option<Joins>,
+    /// The declared duration as read, before any join moved it.
+    declared: Option<f64>,
+    /// Told of the declared duration as joins move it (the progress bar).
+    progress: Option<Arc<crate::progress::Progress>>,
 }
 
 impl FileSource {
@@ -131,7 +141,15 @@ impl FileSource {
             rotation: Default::default(),
         });
         let duration = media_duration(&input, video_index);
+        // SAFETY: reading the flags of the opened input's format.
+        let discontinuous = unsafe {
+            let format = (*input.as_ptr()).iformat;
+            !format.is_null() && (*format).flags & ff::ffi::AVFMT_TS_DISCONT != 0
+        };
         Ok(Self {
+            joins: discontinuous.then(Joins::default),
+            declared: duration,
+            progress: None,
             info: SourceInfo {
                 video: video_info,
                 audio: audio_info,
@@ -144,6 +162,57 @@ impl FileSource {
             last_seconds: 0.0,
             stop,
         })
+    }
+
+    /// Keeps `progress`'s declared duration true as joins move it.
+    pub fn report_to(&mut self, progress: Arc<crate::progress::Progress>) {
+        self.progress = Some(progress);
+    }
+
+    /// Timestamp jumps joined so far.
+    pub fn joins(&self) -> u32 {
+        self.joins.as_ref().map_or(0, |j| j.count)
+    }
+
+    /// Moves a packet by the joins' offset, first making a join if the
+    /// packet's decode time jumped.
+    fn join(&mut self, track: Track, packet: &mut ff::Packet) {
+        let Some(joins) = self.joins.as_mut() else {
+            return;
+        };
+        let time_base = match track {
+            Track::Video => self.info.video.time_base,
+            Track::Audio => match &self.info.audio {
+                Some(a) => a.time_base,
+                None => return,
+            },
+        };
+        let us = Rational::new(1, 1_000_000);
+        if let Some(dts) = packet.dts() {
+            let duration = packet.duration().rescale(time_base, us);
+            if let Some(jump) = joins.place(track, dts.rescale(time_base, us), duration) {
+                tracing::warn!(
+                    input = %self.name,
+                    track = ?jump.track,
+                    expected_seconds = jump.expected_us as f64 / 1e6,
+                    found_seconds = jump.found_us as f64 / 1e6,
+                    "the input's timestamps jump (recordings joined end to end, a splice); joined: what follows continues the timeline, as the ffmpeg CLI joins it"
+                );
+                if let Some(declared) = self.declared {
+                    let moved = (declared - joins.removed_us as f64 / 1e6).max(0.0);
+                    self.info.duration = Some(moved);
+                    if let Some(p) = &self.progress {
+                        p.duration_ms
+                            .store((moved * 1000.0) as u64, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+        let offset = joins.offset_us().rescale(us, time_base);
+        if offset != 0 {
+            packet.set_dts(packet.dts().map(|t| t + offset));
+            packet.set_pts(packet.pts().map(|t| t + offset));
+        }
     }
 }
 
@@ -176,15 +245,18 @@ impl PacketSource for FileSource {
                 }
             }
             let track = if packet.stream() == self.video_index {
-                if let Some(ts) = packet.dts().or(packet.pts()) {
-                    self.last_seconds = ts as f64 * f64::from(self.info.video.time_base);
-                }
                 Track::Video
             } else if Some(packet.stream()) == self.audio_index {
                 Track::Audio
             } else {
                 continue;
             };
+            self.join(track, &mut packet);
+            if track == Track::Video {
+                if let Some(ts) = packet.dts().or(packet.pts()) {
+                    self.last_seconds = ts as f64 * f64::from(self.info.video.time_base);
+                }
+            }
             return Ok(Some((track, packet)));
         }
     }
@@ -272,74 +344,6 @@ pub fn extradata(parameters: &codec::Parameters) -> Vec<u8> {
         }
         std::slice::from_raw_parts((*ptr).extradata, (*ptr).extradata_size as usize).to_vec()
     }
-}
-
-/// Where an MP4/MOV file was cut short.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CutShort {
-    #[error("box header at byte {at} is cut off")]
-    Header { at: u64 },
-    #[error("its '{kind}' box at byte {at} declares {size} bytes, but the file ends {left} bytes later (copied or uploaded only in part?)")]
-    Box {
-        kind: String,
-        at: u64,
-        size: u64,
-        left: u64,
-    },
-}
-
-/// An MP4/MOV file whose top-level boxes run past its end was cut short.
-/// FFmpeg opens such a file when only the end of `moov` is missing, with
-/// whatever tracks the part that is there describes (typically the video
-/// without the audio) and without a word: refused here, naming the box.
-/// Not a local file, or not ISO BMFF: nothing to check.
-pub(crate) fn check_boxes(path: &std::path::Path) -> Result<(), CutShort> {
-    use std::io::{Read, Seek, SeekFrom};
-    let Ok(mut file) = std::fs::File::open(path) else {
-        return Ok(());
-    };
-    let Ok(len) = file.metadata().map(|m| m.len()) else {
-        return Ok(());
-    };
-    let mut at = 0u64;
-    let mut first = true;
-    while at + 8 <= len {
-        let mut head = [0u8; 16];
-        if file.seek(SeekFrom::Start(at)).is_err() || file.read_exact(&mut head[..8]).is_err() {
-            return Ok(());
-        }
-        let kind: [u8; 4] = [head[4], head[5], head[6], head[7]];
-        if first && &kind != b"ftyp" {
-            return Ok(()); // not ISO BMFF
-        }
-        first = false;
-        if !kind.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
-            return Ok(()); // not a box header: leave the judgement to FFmpeg
-        }
-        let size = match u32::from_be_bytes([head[0], head[1], head[2], head[3]]) {
-            0 => return Ok(()), // the last box runs to the end of the file
-            1 => {
-                if file.read_exact(&mut head[8..16]).is_err() {
-                    return Err(CutShort::Header { at });
-                }
-                u64::from_be_bytes(head[8..16].try_into().unwrap_or_default())
-            }
-            n => u64::from(n),
-        };
-        if size < 8 {
-            return Ok(());
-        }
-        if at.saturating_add(size) > len {
-            return Err(CutShort::Box {
-                kind: String::from_utf8_lossy(&kind).into_owned(),
-                at,
-                size,
-                left: len - at,
-            });
-        }
-        at += size;
-    }
-    Ok(())
 }
 
 /// A file's frame rate: the stream's base rate (the rate its timestamps are

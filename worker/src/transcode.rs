@@ -40,6 +40,9 @@ pub struct TranscodeReport {
     pub frames_decoded: u64,
     pub segments_written: u64,
     pub corrupt_packets: u64,
+    /// Places where the input's timestamps jumped and were joined (MPEG-TS
+    /// recordings joined end to end).
+    pub timestamp_joins: u32,
     /// Stopped early by [`TranscodeJob::stop`]: the output holds the first
     /// `media_seconds` of the input.
     pub interrupted: bool,
@@ -75,6 +78,7 @@ pub fn transcode(
     };
     let kind = selection.kind;
     let mut source = FileSource::open_until(&job.input, job.stop.clone())?;
+    source.report_to(progress.clone());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -135,6 +139,7 @@ pub fn transcode(
         frames_decoded: progress.frames_decoded.load(Ordering::Relaxed),
         segments_written: progress.segments_written.load(Ordering::Relaxed),
         corrupt_packets: progress.corrupt_packets.load(Ordering::Relaxed),
+        timestamp_joins: source.joins(),
         interrupted,
         declared_seconds: (declared > 0.0).then_some(declared),
         paths: progress.paths(),
