@@ -133,3 +133,22 @@ async fn gstreamer_rtmp2sink_publishes() {
     let video = check_publish(&packets);
     assert!(video.len() >= 80, "90 pictures sent, got {}", video.len());
 }
+
+/// Encoders and services put parameters after the stream key or the
+/// application (`live/KEY?bandwidthtest=true`, `live?token=T/KEY`). Both are
+/// read as what comes before the `?`, as nginx-rtmp and SRS read them.
+/// Before, such a key was refused as unknown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parameters_after_the_key_or_the_application_are_set_aside() {
+    let mut ingest = TestIngest::start(&[("secret", "demo")], IngestConfig::default()).await;
+    for url in [
+        format!("rtmp://{}/live/secret?bandwidthtest=true", ingest.addr),
+        format!("rtmp://{}/live?token=abc/secret", ingest.addr),
+    ] {
+        let ffmpeg = ffmpeg_publish(&url, 1);
+        let packets = ingest.until_end("demo", &mut Vec::new()).await;
+        let (ok, stderr) = finish(ffmpeg).await;
+        assert!(ok, "{url}: {stderr}");
+        check_publish(&packets);
+    }
+}

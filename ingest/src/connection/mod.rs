@@ -204,7 +204,7 @@ impl RtmpConnection {
                 request_id,
                 app_name,
             } => {
-                if app_name == self.settings.app {
+                if without_query(&app_name) == self.settings.app {
                     let results = self.session_call(|s| s.accept_request(request_id))?;
                     self.results(results, events)?;
                 } else {
@@ -227,7 +227,7 @@ impl RtmpConnection {
                     self.pending = Some(request_id);
                     events.push(ConnectionEvent::PublishRequested(PublishRequest {
                         request_id,
-                        stream_key,
+                        stream_key: without_query(&stream_key).to_owned(),
                     }));
                 }
             }
@@ -414,6 +414,14 @@ fn push_send(events: &mut Vec<ConnectionEvent>, bytes: Vec<u8>) {
     if !bytes.is_empty() {
         events.push(ConnectionEvent::Send(Bytes::from(bytes)));
     }
+}
+
+/// An application name or stream key without the parameters an encoder or
+/// a service put after it (`KEY?bandwidthtest=true`, `live?token=T`): the
+/// name is what comes before the `?`, as nginx-rtmp and SRS read it. The
+/// parameters are not logged: they may hold secrets.
+fn without_query(name: &str) -> &str {
+    name.split_once('?').map_or(name, |(name, _)| name)
 }
 
 #[cfg(test)]
