@@ -136,9 +136,9 @@ pub fn run_channel(
                 let meter = ch.progress.meter.as_ref();
                 meter.inspect(|m| m.publishing(true));
                 ch.progress.sessions.fetch_add(1, Ordering::Relaxed);
-                ch.progress.publishing.store(true, Ordering::Relaxed);
+                ch.progress.publishing.start(s.first_frame_at);
                 let ran = broadcast.run_session(&mut s);
-                ch.progress.publishing.store(false, Ordering::Relaxed);
+                ch.progress.publishing.stop();
                 meter.inspect(|m| m.publishing(false));
                 match ran {
                     Ok(()) => {}

@@ -81,6 +81,9 @@ pub struct LiveSource<'a> {
     audio_config: Option<MediaPacket>,
     buffered: VecDeque<MediaPacket>,
     idle_timeout: Duration,
+    /// When the session's first frame came in: the publish has run since
+    /// (the frames waited for above are its media too).
+    pub(crate) first_frame_at: Instant,
 }
 
 /// The frames a session's frame rate is estimated from before it starts:
@@ -133,6 +136,7 @@ impl<'a> LiveSource<'a> {
         let mut video_config: Option<MediaPacket> = None;
         let mut audio_config: Option<MediaPacket> = None;
         let mut buffered: VecDeque<MediaPacket> = VecDeque::new();
+        let mut first_frame_at = Instant::now();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             // Once a session's configuration is in, wait for its frames as long as
@@ -173,6 +177,9 @@ impl<'a> LiveSource<'a> {
                 (Some(v), PacketKind::Frame, _) if v.session == p.session => {
                     if buffered.is_empty() && !(p.track == Track::Video && p.keyframe) {
                         continue; // start on a video keyframe
+                    }
+                    if buffered.is_empty() {
+                        first_frame_at = Instant::now();
                     }
                     buffered.push_back(p);
                     let mut video = buffered.iter().filter(|p| p.track == Track::Video);
@@ -224,6 +231,7 @@ impl<'a> LiveSource<'a> {
             audio_config,
             buffered,
             idle_timeout,
+            first_frame_at,
         })
     }
 }

@@ -1,7 +1,8 @@
 //! What a running broadcast counts, for progress bars, status lines and metrics.
 
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::AtomicU64;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use crate::events::ChannelEvents;
 use crate::metrics::ChannelMeter;
@@ -12,6 +13,9 @@ use crate::video_path::VideoPath;
 pub struct Progress {
     /// Media time reached by the decoder, in milliseconds.
     pub media_ms: AtomicU64,
+    /// Media made across every session, in milliseconds: it never goes
+    /// back, so a status window that holds several sessions adds them all.
+    pub media_made_ms: AtomicU64,
     /// Declared duration of the input in milliseconds (0 = unknown / live).
     pub duration_ms: AtomicU64,
     pub frames_decoded: AtomicU64,
@@ -19,8 +23,9 @@ pub struct Progress {
     pub corrupt_packets: AtomicU64,
     /// Publish sessions started (live channels).
     pub sessions: AtomicU64,
-    /// Whether a publish session runs now (live channels).
-    pub publishing: AtomicBool,
+    /// Whether a publish session runs now, and for how long they have run
+    /// (live channels).
+    pub publishing: PublishClock,
     /// The channel's Prometheus series (live channels on a node; `None` for `transcode`).
     pub meter: Option<ChannelMeter>,
     /// Where segment and broadcast events go (live channels on a node).
@@ -35,5 +40,67 @@ impl Progress {
     pub fn paths(&self) -> Vec<VideoPath> {
         let paths = self.paths.lock().unwrap_or_else(|p| p.into_inner());
         paths.iter().map(|(p, _)| *p).collect()
+    }
+}
+
+/// How long a channel's publish sessions have run, to the millisecond. A
+/// status window reads its share as the time media could arrive in; sampled
+/// once a second instead, a 5 s publish counted 4 s and read 1.24x.
+#[derive(Debug, Default)]
+pub struct PublishClock {
+    /// Time of the sessions that ended, and when the running one started.
+    state: Mutex<(Duration, Option<Instant>)>,
+}
+
+impl PublishClock {
+    fn state(&self) -> std::sync::MutexGuard<'_, (Duration, Option<Instant>)> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A session started running `at`.
+    pub fn start(&self, at: Instant) {
+        let mut s = self.state();
+        s.1.get_or_insert(at);
+    }
+
+    /// The running session ends.
+    pub fn stop(&self) {
+        let mut s = self.state();
+        if let Some(since) = s.1.take() {
+            s.0 += since.elapsed();
+        }
+    }
+
+    /// Whether a session runs now.
+    pub fn running(&self) -> bool {
+        self.state().1.is_some()
+    }
+
+    /// Time every session has run so far, the running one included.
+    pub fn total(&self) -> Duration {
+        let s = self.state();
+        s.0 + s.1.map(|since| since.elapsed()).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_publish_clock_adds_every_session_from_its_first_frame() {
+        let clock = PublishClock::default();
+        assert!(!clock.running());
+        let first_frame = Instant::now() - Duration::from_millis(400);
+        clock.start(first_frame);
+        assert!(clock.running() && clock.total() >= Duration::from_millis(400));
+        clock.stop();
+        let one = clock.total();
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(clock.total(), one, "no time counts between sessions");
+        clock.start(Instant::now() - Duration::from_millis(100));
+        clock.stop();
+        assert!(clock.total() >= one + Duration::from_millis(100));
+        assert!(!clock.running());
     }
 }

@@ -278,10 +278,12 @@ pub(crate) fn run(
         if let Some(d) = &decoded {
             d.inc();
         }
-        b.progress().media_ms.store(
-            ((pts - timeline.base_90k).max(0) / 90) as u64,
-            Ordering::Relaxed,
-        );
+        let reached = ((pts - timeline.base_90k).max(0) / 90) as u64;
+        // A session's first frame goes back to 0 and adds nothing.
+        let before = b.progress().media_ms.swap(reached, Ordering::Relaxed);
+        b.progress()
+            .media_made_ms
+            .fetch_add(reached.saturating_sub(before), Ordering::Relaxed);
         let boundary = clock.frame(pts);
         let frame = Arc::new(f);
         let sent = stages.video.iter().all(|tx| {

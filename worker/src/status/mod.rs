@@ -9,7 +9,6 @@
 
 mod window;
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -79,19 +78,9 @@ impl StatusLog {
                 let _e = span.enter();
                 let mut before = (Instant::now(), Reading::of(&progress));
                 let mut was_idle = true;
-                // The publisher's connected time is sampled once a second.
-                let tick = every.min(Duration::from_secs(1));
-                let (mut last_tick, mut published) = (before.0, Duration::ZERO);
-                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(tick) {
-                    let at = Instant::now();
-                    if progress.publishing.load(Ordering::Relaxed) {
-                        published += at - last_tick;
-                    }
-                    last_tick = at;
-                    if at - before.0 < every {
-                        continue;
-                    }
-                    let now = (at, Reading::of(&progress));
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
+                    let now = (Instant::now(), Reading::of(&progress));
+                    let published = now.1.published.saturating_sub(before.1.published);
                     let speeds = progress
                         .meter
                         .as_ref()
@@ -102,7 +91,6 @@ impl StatusLog {
                     log(&status, every, was_idle);
                     was_idle = status == Status::Idle;
                     before = now;
-                    published = Duration::ZERO;
                 }
             });
         match thread {

@@ -14,24 +14,27 @@ const SLOW_SOURCE: f64 = 0.9;
 /// The counters a status line is made from, at one moment.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub(crate) struct Reading {
-    /// Media time of the running session (it starts again at 0 each session).
+    /// Media made so far, every session added.
     pub media_ms: u64,
     pub frames: u64,
     pub segments: u64,
     pub corrupt: u64,
     pub sessions: u64,
     pub publishing: bool,
+    /// Time publish sessions have run so far.
+    pub published: Duration,
 }
 
 impl Reading {
     pub(super) fn of(progress: &Progress) -> Self {
         Self {
-            media_ms: progress.media_ms.load(Ordering::Relaxed),
+            media_ms: progress.media_made_ms.load(Ordering::Relaxed),
             frames: progress.frames_decoded.load(Ordering::Relaxed),
             segments: progress.segments_written.load(Ordering::Relaxed),
             corrupt: progress.corrupt_packets.load(Ordering::Relaxed),
             sessions: progress.sessions.load(Ordering::Relaxed),
-            publishing: progress.publishing.load(Ordering::Relaxed),
+            publishing: progress.publishing.running(),
+            published: progress.publishing.total(),
         }
     }
 }
@@ -85,12 +88,9 @@ pub(crate) fn assess(
     if frames == 0 || secs <= 0.0 {
         return Status::Idle;
     }
-    // A new session starts its media time at 0 again.
-    let media_ms = if now.sessions == before.sessions {
-        now.media_ms.saturating_sub(before.media_ms)
-    } else {
-        now.media_ms
-    };
+    // Every session's media counts: before, a window that held two
+    // publishes counted the last one only (two 5 s publishes read 0.55x).
+    let media_ms = now.media_ms.saturating_sub(before.media_ms);
     let published = published.min(wall);
     let rate_over = if published >= Duration::from_secs(1) {
         published.as_secs_f64()
@@ -147,6 +147,7 @@ mod tests {
             corrupt: 0,
             sessions: 1,
             publishing: true,
+            published: Duration::ZERO,
         }
     }
 
@@ -227,19 +228,23 @@ mod tests {
 
     #[test]
     fn a_new_session_and_a_quiet_window_are_read_right() {
-        // The media time started again at 0 within the window.
+        // Two 5 s publishes in one window, 10 s of it published: every
+        // session's media counts (the last one's alone read 0.55x).
         let s = assess(
             reading(50_000, 1500),
             Reading {
-                sessions: 2,
-                ..reading(29_000, 2370)
+                sessions: 3,
+                ..reading(60_000, 1800)
             },
             WINDOW,
-            WINDOW,
+            Duration::from_secs(10),
             vec![],
             true,
         );
-        assert!(matches!(s, Status::Running { rate, .. } if (rate - 29.0 / 30.0).abs() < 1e-9));
+        assert!(
+            matches!(s, Status::Running { rate, .. } if (rate - 1.0).abs() < 1e-9),
+            "{s:?}"
+        );
         assert_eq!(
             assess(
                 reading(5_000, 150),
