@@ -138,7 +138,7 @@ fn run_transcode(job: &TranscodeJob) -> anyhow::Result<ExitCode> {
         result => result.with_context(|| format!("transcoding {}", job.input))?,
     };
     println!(
-        "{}: {:.1} s of media, {} frames, {} segments, encoder {}, video path {}{}{}",
+        "{}: {:.1} s of media, {} frames, {} segments, encoder {}, video path {}{}{}{}",
         job.out,
         report.media_seconds,
         report.frames_decoded,
@@ -152,6 +152,15 @@ fn run_transcode(job: &TranscodeJob) -> anyhow::Result<ExitCode> {
             .join(" then "),
         if report.corrupt_packets > 0 {
             format!(", {} corrupt packets skipped", report.corrupt_packets)
+        } else {
+            String::new()
+        },
+        // The last frame's duration and the decoder's start are within this.
+        if report.read_seconds > report.media_seconds + 0.5 {
+            format!(
+                ", {:.1} s of the input lost where the video path changed (see the warnings)",
+                report.read_seconds - report.media_seconds
+            )
         } else {
             String::new()
         },

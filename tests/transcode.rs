@@ -529,3 +529,51 @@ fn spliced_mpeg_ts_is_joined_not_dropped() {
         }
     }
 }
+
+/// A GPU that fails in the middle of a file (here a failpoint standing in
+/// for NVDEC refusing a packet) moves the transcode to the next video path,
+/// and what was in flight is lost. Before, the transcode then measured the
+/// last session's media alone (2 of 8 s), called the input truncated and
+/// left the output unfinished. The input is judged by what was read, and
+/// the summary says what the output lost.
+#[test]
+fn a_gpu_failure_mid_file_finishes_the_output() {
+    let tmp = tempfile::tempdir().unwrap();
+    let clip = tmp.path().join("in.mp4");
+    make_clip(&clip, 8);
+    let out = tmp.path().join("out");
+    let r = run(livefleet()
+        .env("LIVEFLEET_FAILPOINT", "gpu-decode@120")
+        .arg("transcode")
+        .arg(&clip)
+        .arg("--profile")
+        .arg(profile("cpu-small.yaml"))
+        .arg("--out")
+        .arg(&out));
+    assert!(r.status.success(), "{}", text(&r.stderr));
+    assert!(
+        text(&r.stderr).contains("a GPU piece failed"),
+        "{}",
+        text(&r.stderr)
+    );
+    let said = text(&r.stdout);
+    let media: f64 = said
+        .split(": ")
+        .nth(1)
+        .and_then(|s| s.split(" s of media").next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0.0);
+    assert!((5.5..=8.1).contains(&media), "{said}");
+    if media < 7.5 {
+        assert!(
+            said.contains("of the input lost where the video path changed"),
+            "{said}"
+        );
+    }
+    for playlist in ["360p/index.m3u8", "audio/index.m3u8"] {
+        let text = fs::read_to_string(out.join(playlist)).unwrap();
+        assert!(text.contains("#EXT-X-ENDLIST"), "{playlist}: {text}");
+    }
+    let errors = decode_errors(&out.join("master.m3u8"));
+    assert!(errors.trim().is_empty(), "{errors}");
+}

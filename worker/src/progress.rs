@@ -11,7 +11,8 @@ use crate::video_path::VideoPath;
 /// Counters a caller can watch while a broadcast runs (progress bars, status lines, metrics).
 #[derive(Debug, Default)]
 pub struct Progress {
-    /// Media time reached by the decoder, in milliseconds.
+    /// Media time reached by the decoder on the broadcast's timeline (every
+    /// session of a broadcast continues it), in milliseconds.
     pub media_ms: AtomicU64,
     /// Media made across every session, in milliseconds: it never goes
     /// back, so a status window that holds several sessions adds them all.

@@ -278,8 +278,11 @@ pub(crate) fn run(
         if let Some(d) = &decoded {
             d.inc();
         }
-        let reached = ((pts - timeline.base_90k).max(0) / 90) as u64;
-        // A session's first frame goes back to 0 and adds nothing.
+        // On the broadcast's timeline, which later sessions continue: a
+        // transcode that moved to the CPU after a GPU failure reaches the
+        // whole input's length, not its last session's.
+        let reached = (pts.max(0) / 90) as u64;
+        // A new broadcast's first frame goes back to 0 and adds nothing.
         let before = b.progress().media_ms.swap(reached, Ordering::Relaxed);
         b.progress()
             .media_made_ms
@@ -330,6 +333,11 @@ pub(crate) fn run(
                 }
                 if already_decoded {
                     continue;
+                }
+                if crate::failpoint::fails("gpu-decode") {
+                    let failed = crate::hw::GpuError::NotOnGpu("failpoint gpu-decode");
+                    gpu_error = Some(nvdec_failed(failed));
+                    break;
                 }
                 match decode.push(&packet) {
                     Ok(()) => {}

@@ -47,6 +47,9 @@ pub struct FileSource {
     audio_index: Option<usize>,
     name: String,
     last_seconds: f64,
+    /// The first video packet's time: the input read so far is the span
+    /// from it to `last_seconds`.
+    first_seconds: Option<f64>,
     /// Set from outside (a Ctrl-C) to end the input where it is.
     stop: Option<Arc<AtomicBool>>,
     /// Joins where the timestamps jump, for the formats whose timestamps may
@@ -160,6 +163,7 @@ impl FileSource {
             audio_index,
             name: name.to_owned(),
             last_seconds: 0.0,
+            first_seconds: None,
             stop,
         })
     }
@@ -167,6 +171,13 @@ impl FileSource {
     /// Keeps `progress`'s declared duration true as joins move it.
     pub fn report_to(&mut self, progress: Arc<crate::progress::Progress>) {
         self.progress = Some(progress);
+    }
+
+    /// Seconds of video read from the input so far (timestamp jumps
+    /// joined): what the input holds, whatever the output kept of it.
+    pub fn read_seconds(&self) -> f64 {
+        self.first_seconds
+            .map_or(0.0, |first| (self.last_seconds - first).max(0.0))
     }
 
     /// Timestamp jumps joined so far.
@@ -255,6 +266,7 @@ impl PacketSource for FileSource {
             if track == Track::Video {
                 if let Some(ts) = packet.dts().or(packet.pts()) {
                     self.last_seconds = ts as f64 * f64::from(self.info.video.time_base);
+                    self.first_seconds.get_or_insert(self.last_seconds);
                 }
             }
             return Ok(Some((track, packet)));

@@ -37,6 +37,9 @@ pub struct TranscodeJob {
 pub struct TranscodeReport {
     pub encoder: EncoderKind,
     pub media_seconds: f64,
+    /// Seconds of the input read: more than `media_seconds` where media was
+    /// lost on the way (a GPU failure's frames in flight).
+    pub read_seconds: f64,
     pub frames_decoded: u64,
     pub segments_written: u64,
     pub corrupt_packets: u64,
@@ -124,11 +127,15 @@ pub fn transcode(
     let interrupted = job.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed));
     if interrupted {
         tracing::info!(input = %job.input, media_seconds, "stopped early; finishing the output with what was transcoded");
-    } else if declared > 0.0 && media_seconds + 1.5 < declared {
-        tracing::warn!(input = %job.input, media_seconds, declared, "input ended before its declared duration");
+    } else if declared > 0.0 && source.read_seconds() + 1.5 < declared {
+        // Judged by what was read, not by what the output kept: a session
+        // that moved to the CPU after a GPU failure loses the media in
+        // flight, and that is no reason to refuse the whole input.
+        let read_seconds = source.read_seconds();
+        tracing::warn!(input = %job.input, read_seconds, media_seconds, declared, "input ended before its declared duration");
         let _ = broadcast.abandon();
         return Err(PipelineError::Truncated {
-            media_seconds,
+            media_seconds: read_seconds,
             declared,
         });
     }
@@ -136,6 +143,7 @@ pub fn transcode(
     Ok(TranscodeReport {
         encoder: kind,
         media_seconds,
+        read_seconds: source.read_seconds(),
         frames_decoded: progress.frames_decoded.load(Ordering::Relaxed),
         segments_written: progress.segments_written.load(Ordering::Relaxed),
         corrupt_packets: progress.corrupt_packets.load(Ordering::Relaxed),
