@@ -16,7 +16,7 @@ use livefleet_worker::Progress;
 /// Transcode a file or URL with a ladder profile into CMAF segments, HLS and DASH (live-to-VOD output).
 #[derive(clap::Args)]
 pub struct TranscodeArgs {
-    /// Anything FFmpeg can open: a file path or a URL.
+    /// Anything FFmpeg can open: a file path, a URL, or `-` for standard input.
     pub input: String,
     /// Ladder profile (YAML).
     #[arg(long)]

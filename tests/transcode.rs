@@ -577,3 +577,47 @@ fn a_gpu_failure_mid_file_finishes_the_output() {
     let errors = decode_errors(&out.join("master.m3u8"));
     assert!(errors.trim().is_empty(), "{errors}");
 }
+
+/// `-` reads standard input, as the ffmpeg CLI does (`curl URL | livefleet
+/// transcode - ...`). Before, it was taken for a file named `-`.
+#[test]
+fn a_dash_reads_standard_input() {
+    let tmp = tempfile::tempdir().unwrap();
+    let clip = tmp.path().join("in.ts");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=640x360:rate=30",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine",
+        "-t",
+        "3",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-c:a",
+        "aac",
+        "-f",
+        "mpegts",
+        clip.to_str().unwrap(),
+    ]);
+    let out = tmp.path().join("out");
+    let r = run(livefleet()
+        .args(["transcode", "-", "--profile"])
+        .arg(profile("cpu-small.yaml"))
+        .arg("--out")
+        .arg(&out)
+        .stdin(fs::File::open(&clip).unwrap()));
+    assert!(r.status.success(), "{}", text(&r.stderr));
+    assert!(
+        text(&r.stdout).contains("3.0 s of media, 90 frames"),
+        "{}",
+        text(&r.stdout)
+    );
+    let errors = decode_errors(&out.join("master.m3u8"));
+    assert!(errors.trim().is_empty(), "{errors}");
+}

@@ -69,6 +69,8 @@ impl FileSource {
     /// Opens `name`; once `stop` is set the input ends at the next packet,
     /// and a read blocked on the network is interrupted.
     pub fn open_until(name: &str, stop: Option<Arc<AtomicBool>>) -> Result<Self, PipelineError> {
+        // `-` is standard input, as the ffmpeg CLI reads it.
+        let name = if name == "-" { "pipe:0" } else { name };
         if let Err(reason) = check_boxes(std::path::Path::new(name)) {
             return Err(PipelineError::CutShort {
                 input: name.to_owned(),
