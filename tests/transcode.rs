@@ -621,3 +621,39 @@ fn a_dash_reads_standard_input() {
     let errors = decode_errors(&out.join("master.m3u8"));
     assert!(errors.trim().is_empty(), "{errors}");
 }
+
+/// A 50 fps source under the profile's cap of 30 is encoded at 25 fps, every
+/// other frame, evenly 40 ms apart. Before, it was taken to 30 fps by
+/// dropping two frames in five unevenly, and motion juddered.
+#[test]
+fn a_source_over_the_cap_is_divided_evenly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let clip = tmp.path().join("in.mp4");
+    make_clip_with(
+        &clip,
+        4,
+        &["-r", "50", "-c:v", "libx264", "-preset", "ultrafast"],
+    );
+    let out = tmp.path().join("out");
+    let r = transcode(&clip, &profile("cpu-small.yaml"), &out);
+    assert!(r.status.success(), "{}", text(&r.stderr));
+    let master = fs::read_to_string(out.join("master.m3u8")).unwrap();
+    assert_eq!(master.matches("FRAME-RATE=25.000").count(), 2, "{master}");
+    let probe = run(std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v", "-show_entries"])
+        .args(["packet=pts_time", "-of", "csv=p=0"])
+        .arg(out.join("360p/index.m3u8")));
+    let mut times: Vec<f64> = text(&probe.stdout)
+        .lines()
+        .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
+        .collect();
+    times.sort_by(f64::total_cmp);
+    assert!((98..=101).contains(&times.len()), "{} frames", times.len());
+    for pair in times.windows(2) {
+        let step = pair[1] - pair[0];
+        assert!(
+            (step - 0.04).abs() < 0.002,
+            "frames {step} s apart: {times:?}"
+        );
+    }
+}

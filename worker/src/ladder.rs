@@ -214,14 +214,25 @@ fn gop_frames(gop_seconds: f64, fps: Rational) -> u32 {
     (gop_seconds * f64::from(fps)).round().max(1.0) as u32
 }
 
-/// A rendition's frame rate: the source's, or the profile's when lower.
+/// A rendition's frame rate: the source's, or under the profile's cap when
+/// the source is faster. Under a cap the source's rate is divided by the
+/// smallest whole number that brings it there (50 -> 25, 59.94 -> 29.97,
+/// 120 -> 30), so every kept frame is a source frame at an even pace: 50
+/// fps taken to 30 drops two frames in five, unevenly, and motion judders.
+/// Where that falls more than a fifth below the cap (30 under a cap of 24
+/// would be 15), the cap itself, as the profile asks.
 fn output_rate(r: &VideoRendition, src_fps: Rational) -> Rational {
+    let src = f64::from(src_fps);
     match r.frame_rate {
-        FrameRate::Source => src_fps,
-        FrameRate::Fixed(f) if f64::from(src_fps) > 0.0 && f < f64::from(src_fps) => {
-            rational_fps(f)
+        FrameRate::Fixed(cap) if src > 0.0 && cap < src => {
+            let divisor = (src / cap - 1e-6).ceil().max(1.0);
+            if src / divisor >= 0.8 * cap {
+                Rational::new(src_fps.numerator(), src_fps.denominator() * divisor as i32).reduce()
+            } else {
+                rational_fps(cap)
+            }
         }
-        FrameRate::Fixed(_) => src_fps,
+        FrameRate::Source | FrameRate::Fixed(_) => src_fps,
     }
 }
 
@@ -294,6 +305,31 @@ pub fn rational_fps(f: f64) -> Rational {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const ONE_RUNG: &str = "name: t\nsegment_duration: 2\ngop: 2\nencoder: x264\nvideo:\n  - name: 360p\n    width: 640\n    height: 360\n    bitrate: 800k\naudio: []\n";
+
+    #[test]
+    fn a_capped_rate_divides_the_source_evenly_where_it_can() {
+        let capped = |cap: f64, num: i32, den: i32| {
+            let r = VideoRendition {
+                frame_rate: FrameRate::Fixed(cap),
+                ..LadderProfile::from_yaml("t", ONE_RUNG).unwrap().video[0].clone()
+            };
+            output_rate(&r, Rational::new(num, den))
+        };
+        assert_eq!(capped(30.0, 50, 1), Rational::new(25, 1));
+        assert_eq!(capped(30.0, 60000, 1001), Rational::new(30000, 1001));
+        assert_eq!(capped(30.0, 60, 1), Rational::new(30, 1));
+        assert_eq!(capped(30.0, 120, 1), Rational::new(30, 1));
+        assert_eq!(capped(30.0, 100, 1), Rational::new(25, 1));
+        assert_eq!(capped(24.0, 48, 1), Rational::new(24, 1));
+        // At or under the cap: the source's own.
+        assert_eq!(capped(30.0, 25, 1), Rational::new(25, 1));
+        assert_eq!(capped(30.0, 30000, 1001), Rational::new(30000, 1001));
+        // Halving would fall far under the cap: the cap, as asked.
+        assert_eq!(capped(24.0, 30, 1), Rational::new(24, 1));
+        assert_eq!(capped(30.0, 40, 1), Rational::new(30, 1));
+    }
 
     #[test]
     fn fit_keeps_aspect_and_even_sizes() {
