@@ -16,6 +16,9 @@ use std::collections::BTreeMap;
 pub struct BoundaryClock {
     segment: i64,
     gop: i64,
+    /// How early a frame may come and still start what is due (half a
+    /// source frame: a live source's timestamps jitter by a millisecond).
+    early: i64,
     next_segment: i64,
     next_gop: i64,
     keyframes_only: bool,
@@ -41,12 +44,19 @@ impl BoundaryClock {
         Self {
             segment: segment.max(1),
             gop: gop.max(1),
+            early: 0,
             next_segment: start,
             next_gop: start,
             keyframes_only,
             started: false,
             decided: BTreeMap::new(),
         }
+    }
+
+    /// Lets a frame up to `ticks` before a boundary start it.
+    pub fn early_by(mut self, ticks: i64) -> Self {
+        self.early = ticks.clamp(0, self.gop.min(self.segment) / 2);
+        self
     }
 
     pub fn keyframes_only(&self) -> bool {
@@ -60,10 +70,10 @@ impl BoundaryClock {
         if let Some(d) = self.decided.get(&pts) {
             return *d;
         }
-        let start = self.keyframes_only && (!self.started || pts >= self.next_segment);
+        let start = self.keyframes_only && (!self.started || pts + self.early >= self.next_segment);
         if start {
             self.started = true;
-            while self.next_segment <= pts {
+            while self.next_segment <= pts + self.early {
                 self.next_segment += self.segment;
             }
         }
@@ -85,17 +95,17 @@ impl BoundaryClock {
                 return b;
             }
         } else {
-            b.segment_start = !self.started || pts >= self.next_segment;
+            b.segment_start = !self.started || pts + self.early >= self.next_segment;
             self.started = true;
             if b.segment_start {
-                while self.next_segment <= pts {
+                while self.next_segment <= pts + self.early {
                     self.next_segment += self.segment;
                 }
             }
         }
-        b.force_key = b.segment_start || pts >= self.next_gop;
+        b.force_key = b.segment_start || pts + self.early >= self.next_gop;
         if b.force_key {
-            while self.next_gop <= pts {
+            while self.next_gop <= pts + self.early {
                 self.next_gop += self.gop;
             }
         }
@@ -106,6 +116,15 @@ impl BoundaryClock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_frame_a_tick_early_starts_what_is_due_once() {
+        // 59.94 fps on a 2.002 s grid, frames stamped in milliseconds.
+        let mut c = BoundaryClock::new(0, 180_180, 180_180, false).early_by(750);
+        let ms = |k: i64| (k * 1001 / 60) * 90;
+        let starts: Vec<i64> = (0..400).filter(|k| c.frame(ms(*k)).segment_start).collect();
+        assert_eq!(starts, vec![0, 120, 240, 360]);
+    }
 
     #[test]
     fn boundaries_on_the_grid() {

@@ -35,6 +35,9 @@ pub(crate) struct Cadence {
     /// Slot `k` starts at `origin + k * 90_000 * den / num`.
     num: i64,
     den: i64,
+    /// A frame goes to slot `ceil(x - lean)`, `x` its time in slots: a
+    /// lean of one half is the nearest slot, ties to the earlier.
+    lean: (i128, i128),
     last: Option<i64>,
 }
 
@@ -45,8 +48,31 @@ impl Cadence {
             origin,
             num: i64::from(frame_rate.numerator()).max(1),
             den: i64::from(frame_rate.denominator()).max(1),
+            lean: (1, 2),
             last: None,
         }
+    }
+
+    /// The grid of a rendition slower than its `source_rate` source. A slot
+    /// takes the first source frame from half a source frame before it: 60
+    /// fps into 30 keeps the frames on the grid and drops those between,
+    /// even where a half-way frame is stamped a tick late (59.94 fps in a
+    /// 1/60000 time base, RTMP's milliseconds). With the nearest slot
+    /// instead, such a frame took the next slot, and the frame on it (a
+    /// segment's first, decided for every rendition at once) moved a slot
+    /// later in this rendition alone: segments out of line across the ladder.
+    pub fn from_source(origin: i64, frame_rate: Rational, source_rate: Rational) -> Self {
+        let mut c = Self::new(origin, frame_rate);
+        let (n, d) = (i128::from(c.num), i128::from(c.den));
+        let (sn, sd) = (
+            i128::from(source_rate.numerator()),
+            i128::from(source_rate.denominator()),
+        );
+        // lean = 1 - out / (2 * source), for a source faster than the output.
+        if sn > 0 && sd > 0 && n * sd < sn * d {
+            c.lean = (2 * d * sn - n * sd, 2 * d * sn);
+        }
+        c
     }
 
     /// Ticks (90 kHz) of one slot, rounded down.
@@ -59,12 +85,15 @@ impl Cadence {
         t.clamp(i64::MIN as i128, i64::MAX as i128) as i64
     }
 
-    /// The slot nearest `pts`, ties to the earlier one.
+    /// The slot of `pts`: `ceil(x - lean)` with `x` its time in slots (the
+    /// nearest slot, ties to the earlier, at the lean of one half).
     fn slot_of(&self, pts: i64) -> i64 {
-        // slot = ceil(x - 1/2) with x = (pts - origin) * num / (90_000 * den).
+        // x = (pts - origin) * num / (90_000 * den).
         let unit = 90_000i128 * self.den as i128;
-        let twice = 2 * (pts as i128 - self.origin as i128) * self.num as i128 - unit;
-        twice.div_euclid(2 * unit) as i64 + i64::from(twice.rem_euclid(2 * unit) != 0)
+        let (ln, ld) = self.lean;
+        let a = (pts as i128 - self.origin as i128) * self.num as i128 * ld - ln * unit;
+        let b = unit * ld;
+        (a.div_euclid(b) + i128::from(a.rem_euclid(b) != 0)) as i64
     }
 
     /// Places a frame at `pts`; `None` drops it (its slot is taken). A
@@ -128,6 +157,36 @@ mod tests {
         let out = run(&mut c, &input);
         assert_eq!(out, (0..9).map(|k| k * 3000).collect::<Vec<_>>());
         assert_eq!(c.place(27_000, false).unwrap().repeats, Vec::<i64>::new());
+    }
+
+    #[test]
+    fn half_a_source_rate_keeps_the_frames_on_the_grid_whatever_their_rounding() {
+        // 59.94 fps into 29.97: frame k at k * 1501.5 ticks, the half ones
+        // rounded up (a 1/60000 time base), or jittered by RTMP's
+        // milliseconds. Every even frame keeps its own slot.
+        let at = |k: i64, jitter: i64| (k * 3003 + 1) / 2 + jitter;
+        for jitter in [[0, 0, 0], [45, -45, 30], [-45, 45, -30]] {
+            let mut c = Cadence::from_source(0, Rational(30_000, 1001), Rational(60_000, 1001));
+            let mut kept = Vec::new();
+            for k in 0..400 {
+                // A segment starts on frame 120 (even) for every rendition.
+                if let Some(p) = c.place(at(k, jitter[(k % 3) as usize]), k % 120 == 0) {
+                    assert!(p.repeats.is_empty());
+                    kept.push((k, p.pts));
+                }
+            }
+            assert_eq!(kept.len(), 200, "{jitter:?}");
+            assert!(
+                kept.iter()
+                    .all(|(k, pts)| k % 2 == 0 && *pts == k / 2 * 3003),
+                "{jitter:?}: {:?}",
+                &kept[..8]
+            );
+        }
+        // Under a whole multiple it is the cap's own grid: 30 into 24.
+        let mut c = Cadence::from_source(0, Rational(24, 1), Rational(30, 1));
+        let out = run(&mut c, &(0..30).map(|k| k * 3000).collect::<Vec<_>>());
+        assert_eq!(out, (0..24).map(|k| k * 3750).collect::<Vec<_>>());
     }
 
     #[test]

@@ -210,6 +210,50 @@ impl Ladder {
     }
 }
 
+/// Where the boundary clock puts segments and GOPs (90 kHz).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BoundaryGrid {
+    pub segment: i64,
+    pub gop: i64,
+    /// How early a frame may come and still start one: half a source frame.
+    pub early: i64,
+}
+
+impl Ladder {
+    /// Segments and GOPs as whole frames of the slowest encoded rendition
+    /// (2.002 s at 29.97 fps): a segment then starts on a frame every
+    /// rendition keeps. On a grid of whole seconds, a 59.94 fps source's
+    /// first frame past 20 s is a half-way one that its 29.97 fps rendition
+    /// drops, and that rendition's segment started a frame later than the
+    /// others'.
+    pub fn boundary_grid(&self, segment_s: f64, gop_s: f64, source: Rational) -> BoundaryGrid {
+        let slowest = self
+            .settings
+            .iter()
+            .flatten()
+            .map(|s| s.frame_rate)
+            .filter(|r| r.numerator() > 0 && r.denominator() > 0)
+            .min_by(|a, b| f64::from(*a).total_cmp(&f64::from(*b)))
+            .unwrap_or(source);
+        let whole = |seconds: f64| -> i64 {
+            let frames = i128::from(gop_frames(seconds, slowest));
+            let ticks = frames * 90_000 * i128::from(slowest.denominator())
+                / i128::from(slowest.numerator().max(1));
+            ticks.clamp(1, i128::from(i64::MAX)) as i64
+        };
+        let early = if source.numerator() > 0 && source.denominator() > 0 {
+            i64::from(source.denominator()) * 45_000 / i64::from(source.numerator())
+        } else {
+            0
+        };
+        BoundaryGrid {
+            segment: whole(segment_s),
+            gop: whole(gop_s),
+            early,
+        }
+    }
+}
+
 fn gop_frames(gop_seconds: f64, fps: Rational) -> u32 {
     (gop_seconds * f64::from(fps)).round().max(1.0) as u32
 }
@@ -307,6 +351,21 @@ mod tests {
     use super::*;
 
     const ONE_RUNG: &str = "name: t\nsegment_duration: 2\ngop: 2\nencoder: x264\nvideo:\n  - name: 360p\n    width: 640\n    height: 360\n    bitrate: 800k\naudio: []\n";
+
+    #[test]
+    fn the_boundary_grid_is_whole_frames_of_the_slowest_rendition() {
+        let p = LadderProfile::from_yaml("t", ONE_RUNG).unwrap();
+        let grid = |src: Rational| {
+            let (l, _) = Ladder::first(&p, 640, 360, src, Pace::Unbounded);
+            l.boundary_grid(2.0, 1.0, src)
+        };
+        // 59.94 fps: the rendition runs at the source's rate here.
+        let ntsc = grid(Rational::new(60_000, 1001));
+        assert_eq!((ntsc.segment, ntsc.gop, ntsc.early), (180_180, 90_090, 750));
+        assert_eq!(grid(Rational::new(30, 1)).segment, 180_000);
+        assert_eq!(grid(Rational::new(25, 1)).segment, 180_000);
+        assert_eq!(grid(Rational::new(24_000, 1001)).segment, 180_180);
+    }
 
     #[test]
     fn a_capped_rate_divides_the_source_evenly_where_it_can() {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use crossbeam_channel::Receiver;
-use ff::{format, frame};
+use ff::{format, frame, Rational};
 use ffmpeg_next as ff;
 use livefleet_base::RenditionName;
 use livefleet_packager::{annexb, Sample, TrackId, TrackMedia, TrackSpec, Turn, VideoCodecConfig};
@@ -44,6 +44,8 @@ pub struct RenditionEncoder {
     name: RenditionName,
     path: VideoPath,
     meter: Option<RenditionMeter>,
+    /// The source's frame rate (the cadence's, when it runs faster).
+    source_rate: Rational,
 }
 
 impl RenditionEncoder {
@@ -109,9 +111,15 @@ impl RenditionEncoder {
                 name: name.clone(),
                 path,
                 meter: None,
+                source_rate: settings.frame_rate,
             },
             spec,
         ))
+    }
+
+    /// The rate the source's frames come at (the rendition's own unless said).
+    pub fn fed_at(&mut self, source_rate: Rational) {
+        self.source_rate = source_rate;
     }
 
     /// Counts this rendition in a channel's metrics.
@@ -150,7 +158,9 @@ impl RenditionEncoder {
             }
             last_pts = pts;
             // One frame per slot of the rendition's frame rate (crate::cadence).
-            let cadence = cadence.get_or_insert_with(|| Cadence::new(pts, target.frame_rate));
+            let cadence = cadence.get_or_insert_with(|| {
+                Cadence::from_source(pts, target.frame_rate, self.source_rate)
+            });
             let Some(place) = cadence.place(pts, boundary.force_key) else {
                 captions.dropped(&src);
                 continue;

@@ -36,7 +36,7 @@ use crate::progress::Progress;
 use crate::rendition::{RenditionEncoder, VideoJob};
 use crate::source::{self, PacketSource, StreamInfo};
 use crate::stages::Stages;
-use crate::timeline::{secs_90k, FrameTimes, Timeline};
+use crate::timeline::{FrameTimes, Timeline};
 use crate::video_path::{GpuPiece, VideoPath};
 use crate::PipelineError;
 
@@ -186,6 +186,7 @@ pub(crate) fn run(
                 if let Some(m) = &b.progress().meter {
                     enc.meter(m);
                 }
+                enc.fed_at(src_fps);
                 specs.push(spec);
                 encoders.push(enc);
             }
@@ -240,12 +241,14 @@ pub(crate) fn run(
     };
 
     let (segment, gop) = (b.profile().segment_duration, b.profile().gop);
+    let grid = ladder.boundary_grid(segment, gop, src_fps);
     let mut clock = BoundaryClock::new(
         timeline.base_90k,
-        secs_90k(segment),
-        secs_90k(gop),
+        grid.segment,
+        grid.gop,
         passthrough.is_some(),
-    );
+    )
+    .early_by(grid.early);
     let keyframe_at = |clock: &mut BoundaryClock, packet: &ff::Packet| -> bool {
         match packet.pts() {
             Some(p) if packet.is_key() && clock.keyframes_only() => {

@@ -45,11 +45,6 @@ impl Timeline {
     }
 }
 
-/// Seconds in 90 kHz ticks.
-pub fn secs_90k(s: f64) -> i64 {
-    (s * 90_000.0).round() as i64
-}
-
 /// The time of each decoded frame of a session, in the stream's time base.
 /// A frame the decoder gives no time (the last ones drained from an AVI's
 /// B-frames, whose packets carry only a decode time) follows the one before
