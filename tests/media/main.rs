@@ -435,3 +435,36 @@ fn a_publish_whose_timestamps_start_at_24_days_continues_without_a_jump() {
     assert!(!dev.log().contains("timestamp jumped"), "{}", dev.log());
     check_presentation(&dir, &["360p", "240p"], "audio", 2.0, 5);
 }
+
+/// A live 59.94 fps publish (its rate taken from RTMP's millisecond stamps
+/// as 60) into one rendition at the source's rate and one capped at 30: every
+/// segment starts at one instant in both. Before, the source drifted against
+/// the 60 fps grid, the two renditions placed a segment's first frame on
+/// different slots, and from about 10 s on their segments started 16.7 ms
+/// apart.
+#[test]
+fn a_live_59_94_publish_keeps_its_renditions_in_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let profile = tmp.path().join("two-rates.yaml");
+    fs::write(
+        &profile,
+        "name: two-rates\nsegment_duration: 2\ngop: 2\nencoder: x264\npreset: p1\nallow_cpu: true\nvideo:\n  - name: full\n    width: 640\n    height: 360\n    bitrate: 900k\n    frame_rate: source\n  - name: half\n    width: 426\n    height: 240\n    bitrate: 300k\n    frame_rate: 30\naudio:\n  - name: audio\n    bitrate: 96k\n    channels: 2\n    sample_rate: 48000\n",
+    )
+    .unwrap();
+    let dev = Dev::start(
+        "rates",
+        &["--profile", profile.to_str().unwrap(), "--grace", "2"],
+    );
+    publish(
+        &dev.publish_url,
+        "640x360",
+        16,
+        true,
+        &["-vf", "fps=60000/1001"],
+    );
+    let dir = dev.channel_dir();
+    dev.wait_for(40, "ENDLIST after the grace period", || {
+        fs::read_to_string(dir.join("half/index.m3u8")).is_ok_and(|t| t.contains("ENDLIST"))
+    });
+    check_presentation(&dir, &["full", "half"], "audio", 2.0, 6);
+}

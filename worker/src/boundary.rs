@@ -19,6 +19,10 @@ pub struct BoundaryClock {
     /// How early a frame may come and still start what is due (half a
     /// source frame: a live source's timestamps jitter by a millisecond).
     early: i64,
+    start: i64,
+    /// The slowest rendition's frame duration, `.0 / .1` ticks: where a
+    /// boundary frame far from its grid point (after a stall) is stamped.
+    slot: Option<(i128, i128)>,
     next_segment: i64,
     next_gop: i64,
     keyframes_only: bool,
@@ -32,6 +36,11 @@ pub struct BoundaryClock {
 pub struct Boundary {
     pub segment_start: bool,
     pub force_key: bool,
+    /// The grid time the segment or GOP is due at (90 kHz), where every
+    /// encoded rendition stamps the frame, so segments start at one instant
+    /// in renditions of different frame rates; `None` with a passthrough
+    /// rendition (the source's keyframes keep their own times).
+    pub due: Option<i64>,
 }
 
 /// Source keyframes remembered at most (a decoder that never outputs some).
@@ -45,6 +54,8 @@ impl BoundaryClock {
             segment: segment.max(1),
             gop: gop.max(1),
             early: 0,
+            start,
+            slot: None,
             next_segment: start,
             next_gop: start,
             keyframes_only,
@@ -57,6 +68,29 @@ impl BoundaryClock {
     pub fn early_by(mut self, ticks: i64) -> Self {
         self.early = ticks.clamp(0, self.gop.min(self.segment) / 2);
         self
+    }
+
+    /// Stamps a boundary frame that comes long after its grid point (a
+    /// publisher that stalled) on the nearest slot of `rate`, the slowest
+    /// rendition's, rather than back at the point.
+    pub fn on_slots_of(mut self, rate: ffmpeg_next::Rational) -> Self {
+        let (n, d) = (i128::from(rate.numerator()), i128::from(rate.denominator()));
+        self.slot = (n > 0 && d > 0).then_some((90_000 * d, n));
+        self
+    }
+
+    /// Where a boundary frame at `pts` is stamped, its grid `point` passed.
+    fn due_at(&self, point: i64, pts: i64) -> i64 {
+        if pts - point <= self.early {
+            return point;
+        }
+        match self.slot {
+            Some((n, d)) => {
+                let k = (2 * i128::from(pts - self.start) * d + n).div_euclid(2 * n);
+                (i128::from(self.start) + k * n / d) as i64
+            }
+            None => pts,
+        }
     }
 
     pub fn keyframes_only(&self) -> bool {
@@ -96,20 +130,34 @@ impl BoundaryClock {
             }
         } else {
             b.segment_start = !self.started || pts + self.early >= self.next_segment;
-            self.started = true;
             if b.segment_start {
-                while self.next_segment <= pts + self.early {
-                    self.next_segment += self.segment;
-                }
+                let point = Self::pass(&mut self.next_segment, self.segment, pts + self.early);
+                b.due = Some(self.due_at(point, pts));
             }
+            if !self.started {
+                b.due = Some(pts); // the session's first frame is its origin
+            }
+            self.started = true;
         }
         b.force_key = b.segment_start || pts + self.early >= self.next_gop;
         if b.force_key {
-            while self.next_gop <= pts + self.early {
-                self.next_gop += self.gop;
+            let point = Self::pass(&mut self.next_gop, self.gop, pts + self.early);
+            if !self.keyframes_only && b.due.is_none() {
+                b.due = Some(self.due_at(point, pts));
             }
         }
         b
+    }
+
+    /// Moves `next` past `reached` by whole `step`s; the last grid point
+    /// passed (`next` itself when none was).
+    fn pass(next: &mut i64, step: i64, reached: i64) -> i64 {
+        let mut point = *next;
+        while *next <= reached {
+            point = *next;
+            *next += step;
+        }
+        point
     }
 }
 
@@ -124,6 +172,30 @@ mod tests {
         let ms = |k: i64| (k * 1001 / 60) * 90;
         let starts: Vec<i64> = (0..400).filter(|k| c.frame(ms(*k)).segment_start).collect();
         assert_eq!(starts, vec![0, 120, 240, 360]);
+    }
+
+    #[test]
+    fn a_boundary_is_due_at_its_grid_point() {
+        let mut c = BoundaryClock::new(900, 180_000, 90_000, false).early_by(750);
+        assert_eq!(c.frame(900).due, Some(900));
+        assert_eq!(c.frame(2400).due, None);
+        // A frame a little late, and one a little early, name the point they start.
+        assert_eq!(c.frame(900 + 90_300).due, Some(900 + 90_000));
+        let early = c.frame(900 + 179_500);
+        assert!(early.segment_start && early.due == Some(900 + 180_000));
+        // After a stall, the frame's own time without a slot grid, and the
+        // nearest slot of the slowest rendition (30 fps) with one; not back
+        // at the point passed.
+        assert_eq!(c.frame(900 + 545_000).due, Some(900 + 545_000));
+        let mut c = BoundaryClock::new(900, 180_000, 90_000, false)
+            .early_by(750)
+            .on_slots_of(ffmpeg_next::Rational::new(30, 1));
+        c.frame(900);
+        assert_eq!(c.frame(900 + 545_100).due, Some(900 + 546_000));
+        // With a passthrough rendition the source's keyframes keep their times.
+        let mut p = BoundaryClock::new(0, 180_000, 90_000, true);
+        assert!(p.source_keyframe(0));
+        assert_eq!(p.frame(0).due, None);
     }
 
     #[test]

@@ -98,8 +98,16 @@ impl Cadence {
 
     /// Places a frame at `pts`; `None` drops it (its slot is taken). A
     /// `forced` frame (a segment or GOP start) is never dropped: with its
-    /// slot taken it takes the next one.
-    pub fn place(&mut self, pts: i64, forced: bool) -> Option<Placement> {
+    /// slot taken it takes the next one. A forced frame `due` at a grid time
+    /// (the boundary clock's, the same for every rendition) takes the slot
+    /// of that time, so renditions of different rates start the segment at
+    /// one instant whatever their slots did with the frames before.
+    pub fn place(&mut self, pts: i64, forced: bool, due: Option<i64>) -> Option<Placement> {
+        if let Some(due) = due.filter(|_| forced) {
+            let slot = self.nearest(due);
+            let slot = self.last.map_or(slot, |last| slot.max(last + 1));
+            return Some(self.take(slot));
+        }
         let nearest = self.slot_of(pts);
         let slot = match self.last {
             None => nearest,
@@ -119,6 +127,20 @@ impl Cadence {
             }
             Some(_) => nearest,
         };
+        Some(self.take(slot))
+    }
+
+    /// The slot nearest `pts`, ties to the earlier one.
+    fn nearest(&self, pts: i64) -> i64 {
+        Self {
+            lean: (1, 2),
+            ..self.clone()
+        }
+        .slot_of(pts)
+    }
+
+    /// Takes `slot` (after the last one), with the hole before it filled.
+    fn take(&mut self, slot: i64) -> Placement {
         let mut repeats = Vec::new();
         if let Some(last) = self.last {
             let hole = slot - last - 1;
@@ -127,10 +149,10 @@ impl Cadence {
             }
         }
         self.last = Some(slot);
-        Some(Placement {
+        Placement {
             repeats,
             pts: self.time_of(slot),
-        })
+        }
     }
 }
 
@@ -141,7 +163,7 @@ mod tests {
     fn run(c: &mut Cadence, input: &[i64]) -> Vec<i64> {
         let mut out = Vec::new();
         for p in input {
-            if let Some(pl) = c.place(*p, false) {
+            if let Some(pl) = c.place(*p, false, None) {
                 out.extend(pl.repeats);
                 out.push(pl.pts);
             }
@@ -156,7 +178,10 @@ mod tests {
         let mut c = Cadence::new(0, Rational(30, 1));
         let out = run(&mut c, &input);
         assert_eq!(out, (0..9).map(|k| k * 3000).collect::<Vec<_>>());
-        assert_eq!(c.place(27_000, false).unwrap().repeats, Vec::<i64>::new());
+        assert_eq!(
+            c.place(27_000, false, None).unwrap().repeats,
+            Vec::<i64>::new()
+        );
     }
 
     #[test]
@@ -170,7 +195,7 @@ mod tests {
             let mut kept = Vec::new();
             for k in 0..400 {
                 // A segment starts on frame 120 (even) for every rendition.
-                if let Some(p) = c.place(at(k, jitter[(k % 3) as usize]), k % 120 == 0) {
+                if let Some(p) = c.place(at(k, jitter[(k % 3) as usize]), k % 120 == 0, None) {
                     assert!(p.repeats.is_empty());
                     kept.push((k, p.pts));
                 }
@@ -190,6 +215,36 @@ mod tests {
     }
 
     #[test]
+    fn segments_start_at_one_instant_in_renditions_of_two_rates() {
+        // A live 59.94 fps source taken for 60 (its rate estimated from
+        // millisecond stamps): a 60 fps rendition and a 30 fps one. The
+        // source drifts against the 60 fps grid, so the frames before a
+        // boundary sit on other slots in each; the boundary itself lands on
+        // its due time in both.
+        let mut clock =
+            crate::boundary::BoundaryClock::new(0, 180_000, 180_000, false).early_by(750);
+        let mut full = Cadence::from_source(0, Rational(60, 1), Rational(60, 1));
+        let mut half = Cadence::from_source(0, Rational(30, 1), Rational(60, 1));
+        let (mut starts_full, mut starts_half) = (Vec::new(), Vec::new());
+        for k in 0..1800 {
+            let pts = (k * 1001 / 60) * 90;
+            let b = clock.frame(pts);
+            let f = full.place(pts, b.force_key, b.due);
+            let h = half.place(pts, b.force_key, b.due);
+            if b.segment_start {
+                starts_full.push(f.expect("forced").pts);
+                starts_half.push(h.expect("forced").pts);
+            }
+        }
+        assert_eq!(starts_full.len(), 16);
+        assert_eq!(starts_full, starts_half);
+        assert!(starts_full
+            .iter()
+            .enumerate()
+            .all(|(n, t)| *t == n as i64 * 180_000));
+    }
+
+    #[test]
     fn a_slower_source_is_repeated_on_a_regular_grid() {
         // 24 fps into a 30 fps rendition: every output slot filled, each
         // frame at most one slot early.
@@ -197,7 +252,7 @@ mod tests {
         let mut out = Vec::new();
         for k in 0..48 {
             let p = k * 3750;
-            let pl = c.place(p, false).expect("never dropped");
+            let pl = c.place(p, false, None).expect("never dropped");
             assert!(pl.pts <= p + 1500 && p - pl.pts < 3000, "{p} -> {}", pl.pts);
             out.extend(pl.repeats);
             out.push(pl.pts);
@@ -219,12 +274,12 @@ mod tests {
     #[test]
     fn a_short_hole_is_filled_a_long_one_is_not() {
         let mut c = Cadence::new(0, Rational(30, 1));
-        let p = c.place(0, false).unwrap();
+        let p = c.place(0, false, None).unwrap();
         assert!(p.repeats.is_empty());
-        let p = c.place(12_000, false).unwrap();
+        let p = c.place(12_000, false, None).unwrap();
         assert_eq!(p.repeats, vec![3000, 6000, 9000]);
         assert_eq!(p.pts, 12_000);
-        let p = c.place(12_000 + 5 * 90_000, false).unwrap();
+        let p = c.place(12_000 + 5 * 90_000, false, None).unwrap();
         assert!(p.repeats.is_empty(), "a 5 s stall is not filled");
         assert_eq!(p.pts, 12_000 + 5 * 90_000);
     }
@@ -232,17 +287,17 @@ mod tests {
     #[test]
     fn a_forced_frame_is_never_dropped() {
         let mut c = Cadence::new(0, Rational(30, 1));
-        c.place(0, false);
-        assert_eq!(c.place(1000, false), None);
+        c.place(0, false, None);
+        assert_eq!(c.place(1000, false, None), None);
         assert_eq!(
-            c.place(1400, true),
+            c.place(1400, true, None),
             Some(Placement {
                 repeats: vec![],
                 pts: 3000
             })
         );
         assert_eq!(
-            c.place(4400, false),
+            c.place(4400, false, None),
             None,
             "its slot went to the forced frame"
         );
@@ -261,14 +316,21 @@ mod tests {
     #[test]
     fn extreme_timestamps_do_not_overflow() {
         let mut c = Cadence::new(i64::MIN / 2, Rational(30, 1));
-        assert!(c.place(i64::MAX / 2, false).is_some());
-        assert_eq!(c.place(i64::MIN / 2, false), None, "behind the last slot");
+        assert!(c.place(i64::MAX / 2, false, None).is_some());
+        assert_eq!(
+            c.place(i64::MIN / 2, false, None),
+            None,
+            "behind the last slot"
+        );
     }
 
     #[test]
     fn timestamps_before_the_origin_still_place() {
         let mut c = Cadence::new(90_000, Rational(25, 1));
-        assert_eq!(c.place(90_000 - 3600, false).unwrap().pts, 90_000 - 3600);
-        assert_eq!(c.place(90_000 - 1000, false).unwrap().pts, 90_000);
+        assert_eq!(
+            c.place(90_000 - 3600, false, None).unwrap().pts,
+            90_000 - 3600
+        );
+        assert_eq!(c.place(90_000 - 1000, false, None).unwrap().pts, 90_000);
     }
 }

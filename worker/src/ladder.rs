@@ -217,6 +217,8 @@ pub struct BoundaryGrid {
     pub gop: i64,
     /// How early a frame may come and still start one: half a source frame.
     pub early: i64,
+    /// The slowest encoded rendition's frame rate (the source's without one).
+    pub slowest: Rational,
 }
 
 impl Ladder {
@@ -250,6 +252,7 @@ impl Ladder {
             segment: whole(segment_s),
             gop: whole(gop_s),
             early,
+            slowest,
         }
     }
 }

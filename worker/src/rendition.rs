@@ -161,7 +161,7 @@ impl RenditionEncoder {
             let cadence = cadence.get_or_insert_with(|| {
                 Cadence::from_source(pts, target.frame_rate, self.source_rate)
             });
-            let Some(place) = cadence.place(pts, boundary.force_key) else {
+            let Some(place) = cadence.place(pts, boundary.force_key, boundary.due) else {
                 captions.dropped(&src);
                 continue;
             };

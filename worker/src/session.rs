@@ -248,7 +248,8 @@ pub(crate) fn run(
         grid.gop,
         passthrough.is_some(),
     )
-    .early_by(grid.early);
+    .early_by(grid.early)
+    .on_slots_of(grid.slowest);
     let keyframe_at = |clock: &mut BoundaryClock, packet: &ff::Packet| -> bool {
         match packet.pts() {
             Some(p) if packet.is_key() && clock.keyframes_only() => {

@@ -108,6 +108,7 @@ fn the_rendition_stage_alone_scales_encodes_and_keys_every_boundary() {
             boundary: Boundary {
                 segment_start: start,
                 force_key: start,
+                due: start.then_some(n * 3000),
             },
         })
         .unwrap();
