@@ -41,6 +41,14 @@ pub(crate) const AAC_SAMPLE_RATES: [u32; 12] = [
 /// Slack when checking that a segment is a whole number of GOPs.
 const GOP_TOLERANCE: f64 = 1e-6;
 
+/// Video renditions one channel may have: each is an encoder with its own
+/// threads and frame buffers on every worker that takes the channel (two
+/// hundred would take a node's memory down); Apple's largest example ladder
+/// has 9 per codec, H.264 and HEVC side by side 18.
+pub const MAX_VIDEO_RENDITIONS: usize = 20;
+/// Audio renditions one channel may have.
+pub const MAX_AUDIO_RENDITIONS: usize = 8;
+
 /// `6000k`, `1.5M`-style text for messages.
 fn rate(bits: u64) -> String {
     if bits >= 1_000_000 && bits.is_multiple_of(1_000_000) {
@@ -224,7 +232,9 @@ pub(crate) fn profile(w: ProfileWire, report: &mut Report) -> Option<LadderProfi
                     "add at least one rendition under `video:`",
                 );
             }
-            list.into_iter()
+            let count = list.len();
+            let rungs: Vec<(String, Option<VideoRendition>)> = list
+                .into_iter()
                 .enumerate()
                 .map(|(i, v)| {
                     let at = format!("video[{i}]");
@@ -238,12 +248,14 @@ pub(crate) fn profile(w: ProfileWire, report: &mut Report) -> Option<LadderProfi
                     let r = video(v, &at, report);
                     (at, r)
                 })
-                .collect()
+                .collect();
+            too_many_video(report, count);
+            rungs
         }
     };
-    let audio: Vec<(String, Option<AudioRendition>)> = w
-        .audio
-        .unwrap_or_default()
+    let audio_list = w.audio.unwrap_or_default();
+    let audio_count = audio_list.len();
+    let audio: Vec<(String, Option<AudioRendition>)> = audio_list
         .into_iter()
         .enumerate()
         .map(|(i, a)| {
@@ -258,6 +270,7 @@ pub(crate) fn profile(w: ProfileWire, report: &mut Report) -> Option<LadderProfi
             (at, r)
         })
         .collect();
+    too_many_audio(report, audio_count);
 
     ladder_rules(report, &facts, &video);
 
@@ -425,5 +438,30 @@ impl TryFrom<AudioWire> for AudioRendition {
             Some(a) if report.is_clean() => Ok(a),
             _ => Err(report.into_errors()),
         }
+    }
+}
+
+/// A ladder longer than a channel may run, told after the renditions' own
+/// problems (it would hide them: a problem at `video` covers `video[i]`).
+fn too_many_video(report: &mut Report, count: usize) {
+    if count > MAX_VIDEO_RENDITIONS {
+        report.push(
+            "video",
+            format!(
+                "the ladder has {count} video renditions; a channel runs at most {MAX_VIDEO_RENDITIONS} (an encoder and its threads each, on every worker that takes it)"
+            ),
+            "keep the rungs players switch between: 4 to 6 cover 240p to 1080p, 9 per codec is Apple's largest example ladder",
+        );
+    }
+}
+
+/// As [`too_many_video`], for the audio renditions.
+fn too_many_audio(report: &mut Report, count: usize) {
+    if count > MAX_AUDIO_RENDITIONS {
+        report.push(
+            "audio",
+            format!("the ladder has {count} audio renditions; a channel runs at most {MAX_AUDIO_RENDITIONS}"),
+            "one AAC rendition per bitrate players need; 1 or 2 is usual",
+        );
     }
 }

@@ -115,3 +115,27 @@ fn cross_rendition_rules_see_renditions_with_other_problems() {
         "{errs}"
     );
 }
+
+#[test]
+fn too_many_renditions() {
+    // Two hundred encoders per channel would take a worker's memory down.
+    let video: String = (0..21)
+        .map(|i| {
+            let w = 1920 - i * 64;
+            format!(
+                "  - {{ name: r{i}, width: {w}, height: {}, bitrate: {}k }}\n",
+                w * 9 / 16 / 2 * 2,
+                6000 - i * 200
+            )
+        })
+        .collect();
+    only(&doc(TOP, &video, AUDIO), "video", "21 video renditions");
+    let audio: String = (0..9)
+        .map(|i| format!("  - {{ name: a{i}, bitrate: {}k }}\n", 64 + i * 16))
+        .collect();
+    only(
+        &doc(TOP, V720, &format!("audio:\n{audio}")),
+        "audio",
+        "9 audio renditions",
+    );
+}
