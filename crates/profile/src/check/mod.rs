@@ -13,6 +13,7 @@ use crate::wire::{AudioWire, ProfileWire, VideoWire};
 mod audio;
 mod captions;
 mod choices;
+mod size;
 mod video;
 
 use crate::{
@@ -20,6 +21,7 @@ use crate::{
 };
 pub(crate) use audio::audio;
 use choices::{decoder, encoder, preset};
+use size::{too_many_audio, too_many_video};
 pub(crate) use video::video;
 
 /// Smallest and largest width or height, in pixels.
@@ -40,14 +42,6 @@ pub(crate) const AAC_SAMPLE_RATES: [u32; 12] = [
 ];
 /// Slack when checking that a segment is a whole number of GOPs.
 const GOP_TOLERANCE: f64 = 1e-6;
-
-/// Video renditions one channel may have: each is an encoder with its own
-/// threads and frame buffers on every worker that takes the channel (two
-/// hundred would take a node's memory down); Apple's largest example ladder
-/// has 9 per codec, H.264 and HEVC side by side 18.
-pub const MAX_VIDEO_RENDITIONS: usize = 20;
-/// Audio renditions one channel may have.
-pub const MAX_AUDIO_RENDITIONS: usize = 8;
 
 /// `6000k`, `1.5M`-style text for messages.
 fn rate(bits: u64) -> String {
@@ -438,30 +432,5 @@ impl TryFrom<AudioWire> for AudioRendition {
             Some(a) if report.is_clean() => Ok(a),
             _ => Err(report.into_errors()),
         }
-    }
-}
-
-/// A ladder longer than a channel may run, told after the renditions' own
-/// problems (it would hide them: a problem at `video` covers `video[i]`).
-fn too_many_video(report: &mut Report, count: usize) {
-    if count > MAX_VIDEO_RENDITIONS {
-        report.push(
-            "video",
-            format!(
-                "the ladder has {count} video renditions; a channel runs at most {MAX_VIDEO_RENDITIONS} (an encoder and its threads each, on every worker that takes it)"
-            ),
-            "keep the rungs players switch between: 4 to 6 cover 240p to 1080p, 9 per codec is Apple's largest example ladder",
-        );
-    }
-}
-
-/// As [`too_many_video`], for the audio renditions.
-fn too_many_audio(report: &mut Report, count: usize) {
-    if count > MAX_AUDIO_RENDITIONS {
-        report.push(
-            "audio",
-            format!("the ladder has {count} audio renditions; a channel runs at most {MAX_AUDIO_RENDITIONS}"),
-            "one AAC rendition per bitrate players need; 1 or 2 is usual",
-        );
     }
 }
