@@ -70,15 +70,70 @@ unsafe extern "C" fn callback(
     emit(level, text);
 }
 
+/// FFmpeg warnings that say nothing is wrong, logged at `debug`:
+/// - its HLS demuxer reads every fMP4 segment behind the init segment again,
+///   and the MP4 demuxer then warns of a second `moov`, once per segment
+///   (`transcode` of an fMP4 HLS playlist, livefleet's own archive included);
+/// - swscale warns of the full-range `yuvj` formats (MJPEG: webcams,
+///   cameras' AVI files) whatever the caller did; the range is set on every
+///   frame it is given, and the output is right.
+const HARMLESS_WARNINGS: [&str; 2] = [
+    "Found duplicated MOOV Atom",
+    "deprecated pixel format used, make sure you did set range correctly",
+];
+
+/// The level an FFmpeg line of `level` saying `text` is logged at.
+fn level_of(level: c_int, text: &str) -> tracing::Level {
+    let harmless = || HARMLESS_WARNINGS.iter().any(|w| text.contains(w));
+    if level <= ff::ffi::AV_LOG_ERROR as c_int {
+        tracing::Level::ERROR
+    } else if level <= ff::ffi::AV_LOG_WARNING as c_int && !harmless() {
+        tracing::Level::WARN
+    } else if level <= ff::ffi::AV_LOG_INFO as c_int {
+        tracing::Level::DEBUG
+    } else {
+        tracing::Level::TRACE
+    }
+}
+
 /// Logs one FFmpeg line at the level it maps to.
 fn emit(level: c_int, text: &str) {
-    if level <= ff::ffi::AV_LOG_ERROR as c_int {
-        tracing::error!(target: "ffmpeg", "{text}");
-    } else if level <= ff::ffi::AV_LOG_WARNING as c_int {
-        tracing::warn!(target: "ffmpeg", "{text}");
-    } else if level <= ff::ffi::AV_LOG_INFO as c_int {
-        tracing::debug!(target: "ffmpeg", "{text}");
-    } else {
-        tracing::trace!(target: "ffmpeg", "{text}");
+    match level_of(level, text) {
+        tracing::Level::ERROR => tracing::error!(target: "ffmpeg", "{text}"),
+        tracing::Level::WARN => tracing::warn!(target: "ffmpeg", "{text}"),
+        tracing::Level::DEBUG => tracing::debug!(target: "ffmpeg", "{text}"),
+        _ => tracing::trace!(target: "ffmpeg", "{text}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn harmless_warnings_are_debug_the_others_stay_warnings() {
+        let warning = ff::ffi::AV_LOG_WARNING as c_int;
+        let said = |text| level_of(warning, text);
+        // Once per segment, reading a live fMP4 HLS playlist (seen by hand).
+        assert_eq!(
+            said("[mov,mp4,m4a,3gp,3g2,mj2 @ 0x55] Found duplicated MOOV Atom. Skipped it"),
+            tracing::Level::DEBUG
+        );
+        assert_eq!(
+            said("[swscaler @ 0x55] deprecated pixel format used, make sure you did set range correctly"),
+            tracing::Level::DEBUG
+        );
+        assert_eq!(
+            said("[mpegts @ 0x55] Packet corrupt (stream = 0, dts = 395090)"),
+            tracing::Level::WARN
+        );
+        assert_eq!(
+            level_of(ff::ffi::AV_LOG_ERROR as c_int, "Found duplicated MOOV Atom"),
+            tracing::Level::ERROR
+        );
+        assert_eq!(
+            level_of(ff::ffi::AV_LOG_INFO as c_int, "using cpu capabilities"),
+            tracing::Level::DEBUG
+        );
     }
 }
