@@ -48,7 +48,8 @@ unsafe extern "C" fn callback(
         return;
     }
     let mut line = [0 as c_char; 1024];
-    let mut prefix: c_int = 1;
+    // The context prefix (`[libx264 @ 0x...]`) starts a line, not a piece.
+    let mut prefix: c_int = PIECES.with(|p| c_int::from(p.borrow().0.is_empty()));
     // SAFETY: FFmpeg calls this with its own context, format and argument
     // list; av_log_format_line2 writes at most `line.len()` bytes, NUL included.
     let text = unsafe {
@@ -63,11 +64,39 @@ unsafe extern "C" fn callback(
         );
         CStr::from_ptr(line.as_ptr()).to_string_lossy()
     };
-    let text = text.trim_end();
-    if text.is_empty() {
-        return;
+    // FFmpeg writes some lines in pieces (`Packet corrupt (stream = 0, dts
+    // = 395090)`, then `.`); each piece came out as a line of its own.
+    let whole = PIECES.with(|p| p.borrow_mut().add(&text));
+    if let Some(line) = whole {
+        let line = line.trim_end();
+        if !line.is_empty() {
+            emit(level, line);
+        }
     }
-    emit(level, text);
+}
+
+thread_local! {
+    static PIECES: std::cell::RefCell<Pieces> = const { std::cell::RefCell::new(Pieces(String::new())) };
+}
+
+/// The pieces of an FFmpeg line written so far on this thread.
+#[derive(Debug, Default)]
+struct Pieces(String);
+
+impl Pieces {
+    /// The longest line held back for its end (a piece that never gets one
+    /// is let out at this length).
+    const MAX: usize = 4096;
+
+    /// Adds a piece; the whole line once it ends with a newline.
+    fn add(&mut self, piece: &str) -> Option<String> {
+        self.0.push_str(piece);
+        if piece.ends_with('\n') || self.0.len() >= Self::MAX {
+            Some(std::mem::take(&mut self.0))
+        } else {
+            None
+        }
+    }
 }
 
 /// FFmpeg warnings that say nothing is wrong, logged at `debug`:
@@ -109,6 +138,24 @@ fn emit(level: c_int, text: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_line_written_in_pieces_comes_out_whole() {
+        let mut p = Pieces::default();
+        assert_eq!(
+            p.add("[mpegts @ 0x55] Packet corrupt (stream = 0, dts = 3)"),
+            None
+        );
+        assert_eq!(
+            p.add(".\n").as_deref(),
+            Some("[mpegts @ 0x55] Packet corrupt (stream = 0, dts = 3).\n")
+        );
+        assert_eq!(p.add("whole\n").as_deref(), Some("whole\n"));
+        assert!(
+            p.add(&"x".repeat(Pieces::MAX)).is_some(),
+            "never held forever"
+        );
+    }
 
     #[test]
     fn harmless_warnings_are_debug_the_others_stay_warnings() {
