@@ -4,8 +4,12 @@
 //! A live source's timestamps jitter (RTMP rounds them to milliseconds, and a
 //! publisher short of CPU stamps frames late, then early), and a source may
 //! run faster than the rendition. Each decoded frame takes the slot nearest
-//! its timestamp (ties to the earlier slot, so 60 -> 30 keeps the frames on
-//! the grid), or the first free slot when it is less than a slot late, and
+//! its timestamp (ties to the earlier slot; in a rendition slower than its
+//! source, the slot from half a source frame before it, so 60 -> 30 keeps
+//! the frames on the grid even where the half-way ones are stamped a tick
+//! late), a segment's first frame the slot of the grid time it is due at
+//! (the same instant in every rendition), or the first free slot when it is
+//! less than a slot late, and
 //! is stamped with the slot's time; a frame whose slot is already taken is
 //! dropped, and slots skipped by a short hole are filled with the previous
 //! frame. The renditions are then constant-rate, as their
