@@ -118,4 +118,12 @@ impl PipelineError {
     pub fn is_fenced(&self) -> bool {
         matches!(self, Self::Sink(crate::sink::SinkError::Fenced { .. }))
     }
+
+    /// NVDEC (or `scale_cuda`) failed: the channel goes on on the next path.
+    pub(crate) fn nvdec_failed(source: crate::hw::GpuError) -> Self {
+        Self::Gpu {
+            piece: crate::video_path::GpuPiece::Decode,
+            source,
+        }
+    }
 }

@@ -1,6 +1,6 @@
 //! What a running broadcast counts, for progress bars, status lines and metrics.
 
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -37,6 +37,18 @@ pub struct Progress {
 }
 
 impl Progress {
+    /// A frame at `pts_90k` on the broadcast's timeline was decoded. The
+    /// timeline goes on across sessions: a transcode that moved to the CPU
+    /// after a GPU failure reaches the whole input's length, not its last
+    /// session's. A new broadcast's first frame goes back to 0 and adds
+    /// nothing to the media made.
+    pub fn reach(&self, pts_90k: i64) {
+        let reached = (pts_90k.max(0) / 90) as u64;
+        let before = self.media_ms.swap(reached, Ordering::Relaxed);
+        self.media_made_ms
+            .fetch_add(reached.saturating_sub(before), Ordering::Relaxed);
+    }
+
     /// The video paths run so far.
     pub fn paths(&self) -> Vec<VideoPath> {
         let paths = self.paths.lock().unwrap_or_else(|p| p.into_inner());

@@ -37,7 +37,7 @@ use crate::rendition::{RenditionEncoder, VideoJob};
 use crate::source::{self, PacketSource, StreamInfo};
 use crate::stages::Stages;
 use crate::timeline::{FrameTimes, Timeline};
-use crate::video_path::{GpuPiece, VideoPath};
+use crate::video_path::VideoPath;
 use crate::PipelineError;
 
 /// Frame rate assumed when the source declares none.
@@ -111,7 +111,7 @@ fn prime(
                 Err(Refused::Corrupt(_)) => {
                     b.progress().corrupt_packets.fetch_add(1, Ordering::Relaxed);
                 }
-                Err(Refused::Gpu(message)) => return Err(nvdec_failed(message)),
+                Err(Refused::Gpu(message)) => return Err(PipelineError::nvdec_failed(message)),
             }
             first = decode.pull()?;
         }
@@ -282,15 +282,7 @@ pub(crate) fn run(
         if let Some(d) = &decoded {
             d.inc();
         }
-        // On the broadcast's timeline, which later sessions continue: a
-        // transcode that moved to the CPU after a GPU failure reaches the
-        // whole input's length, not its last session's.
-        let reached = (pts.max(0) / 90) as u64;
-        // A new broadcast's first frame goes back to 0 and adds nothing.
-        let before = b.progress().media_ms.swap(reached, Ordering::Relaxed);
-        b.progress()
-            .media_made_ms
-            .fetch_add(reached.saturating_sub(before), Ordering::Relaxed);
+        b.progress().reach(pts);
         let boundary = clock.frame(pts);
         let frame = Arc::new(f);
         let sent = stages.video.iter().all(|tx| {
@@ -340,7 +332,7 @@ pub(crate) fn run(
                 }
                 if crate::failpoint::fails("gpu-decode") {
                     let failed = crate::hw::GpuError::NotOnGpu("failpoint gpu-decode");
-                    gpu_error = Some(nvdec_failed(failed));
+                    gpu_error = Some(PipelineError::nvdec_failed(failed));
                     break;
                 }
                 match decode.push(&packet) {
@@ -351,7 +343,7 @@ pub(crate) fn run(
                         continue;
                     }
                     Err(Refused::Gpu(message)) => {
-                        gpu_error = Some(nvdec_failed(message));
+                        gpu_error = Some(PipelineError::nvdec_failed(message));
                         break;
                     }
                 }
@@ -400,11 +392,4 @@ pub(crate) fn run(
         return Err(e);
     }
     joined
-}
-
-fn nvdec_failed(source: crate::hw::GpuError) -> PipelineError {
-    PipelineError::Gpu {
-        piece: GpuPiece::Decode,
-        source,
-    }
 }
