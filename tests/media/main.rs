@@ -254,6 +254,22 @@ fn audio_that_starts_3_s_late_is_preceded_by_silence() {
     assert!((a - 10.0).abs() < 0.3, "audio lasts {a} s, video 10 s");
 }
 
+/// Audio that stops 3 s before the video (a file whose audio track is
+/// shorter; an input cut between the two tracks' packets) ends in silence
+/// where the video goes on. Before, the audio playlist lacked the last
+/// segments (3 against 4), and players stalled where it ran out.
+#[test]
+fn audio_that_stops_3_s_early_is_followed_by_silence() {
+    let tmp = tempfile::tempdir().unwrap();
+    let clip = tmp.path().join("early-end.mp4");
+    lavfi_clip(&clip, 8, "sine=sample_rate=48000:duration=5", &["-g", "60"]);
+    let out = tmp.path().join("out");
+    assert_ok(&transcode(&clip, &out));
+    check_presentation(&out, &["360p", "240p"], "audio", 2.0, 4);
+    let a = probed_seconds(&out.join("audio/index.m3u8"));
+    assert!((a - 8.0).abs() < 0.3, "audio lasts {a} s, video 8 s");
+}
+
 /// A `dev` with a passthrough rendition and a 240p one.
 fn passthrough_dev(channel: &str, tmp: &Path) -> Dev {
     let prof = passthrough_profile(tmp);

@@ -153,12 +153,8 @@ impl AudioLadder {
         Ok(())
     }
 
-    pub(super) fn flush_track(
-        &mut self,
-        i: usize,
-        out: &PackSender,
-        first_track: usize,
-    ) -> Result<(), PipelineError> {
+    /// Moves what the track's resampler still holds into its FIFO.
+    pub(super) fn drain_resampler(&mut self, i: usize) -> Result<(), PipelineError> {
         let channels = usize::from(self.tracks[i].rendition.channels);
         let name = self.tracks[i].rendition.name.clone();
         if let Output::Encode {
@@ -177,6 +173,16 @@ impl AudioLadder {
                 }
             })?;
         }
+        Ok(())
+    }
+
+    /// Encodes the rest of the track's FIFO and drains its encoder.
+    pub(super) fn finish_track(
+        &mut self,
+        i: usize,
+        out: &PackSender,
+        first_track: usize,
+    ) -> Result<(), PipelineError> {
         self.drain_fifo(i, out, first_track, true)?;
         let rate = self.tracks[i].sample_rate;
         if let Output::Encode { enc, .. } = &mut self.tracks[i].out {

@@ -192,7 +192,7 @@ impl AudioLadder {
                 AudioMsg::Packet(p) => p,
                 AudioMsg::VideoAt(t) => {
                     self.video_at = self.video_at.max(t);
-                    self.fill_silence(t - SILENCE_LAG_90K, out, first_track)?;
+                    self.fill_silence(t - SILENCE_LAG_90K, out, first_track, true)?;
                     continue;
                 }
             };
@@ -216,10 +216,18 @@ impl AudioLadder {
                 self.encode_frame(&mut f, out, first_track)?;
             }
         }
-        // A session that never had audio is silent to its end.
-        self.fill_silence(self.video_at, out, first_track)?;
+        // Every encoded track reaches the video's last frame: a session
+        // that never had audio is silent to its end, and one whose audio
+        // stopped first (a file whose audio is shorter, an input cut by
+        // Ctrl-C between the two tracks' packets) ends in silence. Before,
+        // the audio track lacked the last segments, and players stalled
+        // where it ran out.
         for i in 0..self.tracks.len() {
-            self.flush_track(i, out, first_track)?;
+            self.drain_resampler(i)?;
+        }
+        self.fill_silence(self.video_at, out, first_track, false)?;
+        for i in 0..self.tracks.len() {
+            self.finish_track(i, out, first_track)?;
         }
         Ok(())
     }
@@ -272,12 +280,14 @@ impl AudioLadder {
         Ok(())
     }
 
-    /// Silence up to `until_90k` in every encoded track that has had no audio yet.
+    /// Silence up to `until_90k` in every encoded track (only in those that
+    /// have had no audio yet, when `only_silent`).
     fn fill_silence(
         &mut self,
         until_90k: i64,
         out: &PackSender,
         first_track: usize,
+        only_silent: bool,
     ) -> Result<(), PipelineError> {
         for i in 0..self.tracks.len() {
             let rate = self.tracks[i].sample_rate;
@@ -286,12 +296,15 @@ impl AudioLadder {
             let Output::Encode {
                 fifo,
                 next_pts,
-                silent: true,
+                silent,
                 ..
             } = &mut self.tracks[i].out
             else {
                 continue;
             };
+            if only_silent && !*silent {
+                continue;
+            }
             let at = next_pts
                 .get_or_insert(base)
                 .saturating_add(fifo[0].len() as i64);
