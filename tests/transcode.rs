@@ -39,17 +39,7 @@ fn small_ladder_is_aligned_decodable_and_parses() {
     for manifest in ["master.m3u8", "manifest.mpd"] {
         let errors = decode_errors(&out.join(manifest));
         assert!(errors.trim().is_empty(), "{manifest}: {errors}");
-        let probe = run(std::process::Command::new("ffprobe")
-            .args([
-                "-v",
-                "error",
-                "-show_entries",
-                "format=duration",
-                "-of",
-                "csv=p=0",
-            ])
-            .arg(out.join(manifest)));
-        let d: f64 = text(&probe.stdout).trim().parse().unwrap_or(0.0);
+        let d = probed_seconds(&out.join(manifest));
         assert!(
             (d - 12.0).abs() < 0.6,
             "{manifest} lasts {d} s, the input 12 s"
@@ -394,11 +384,7 @@ fn ctrl_c_finishes_the_output_with_what_was_transcoded() {
     check_presentation(&out, &["360p", "240p"], "audio", 2.0, 2);
     let errors = decode_errors(&out.join("master.m3u8"));
     assert!(errors.trim().is_empty(), "{errors}");
-    let probe = run(std::process::Command::new("ffprobe")
-        .args(["-v", "error", "-show_entries", "format=duration"])
-        .args(["-of", "csv=p=0"])
-        .arg(out.join("master.m3u8")));
-    let lasts: f64 = text(&probe.stdout).trim().parse().unwrap_or(0.0);
+    let lasts = probed_seconds(&out.join("master.m3u8"));
     assert!(
         (lasts - seconds).abs() < 0.6,
         "the VOD lasts {lasts} s, the transcode said {seconds} s"
@@ -511,17 +497,7 @@ fn spliced_mpeg_ts_is_joined_not_dropped() {
         let errors = decode_errors(&out.join("master.m3u8"));
         assert!(errors.trim().is_empty(), "{name}: {errors}");
         for playlist in ["360p/index.m3u8", "audio/index.m3u8"] {
-            let probe = run(std::process::Command::new("ffprobe")
-                .args([
-                    "-v",
-                    "error",
-                    "-show_entries",
-                    "format=duration",
-                    "-of",
-                    "csv=p=0",
-                ])
-                .arg(out.join(playlist)));
-            let d: f64 = text(&probe.stdout).trim().parse().unwrap_or(0.0);
+            let d = probed_seconds(&out.join(playlist));
             assert!(
                 (d - 6.0).abs() < 0.2,
                 "{name}: {playlist} lasts {d} s, the input 6 s"
@@ -584,27 +560,11 @@ fn a_gpu_failure_mid_file_finishes_the_output() {
 fn a_dash_reads_standard_input() {
     let tmp = tempfile::tempdir().unwrap();
     let clip = tmp.path().join("in.ts");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=640x360:rate=30",
-        "-f",
-        "lavfi",
-        "-i",
-        "sine",
-        "-t",
-        "3",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-c:a",
-        "aac",
-        "-f",
-        "mpegts",
-        clip.to_str().unwrap(),
-    ]);
+    make_clip_with(
+        &clip,
+        3,
+        &["-c:v", "libx264", "-preset", "ultrafast", "-f", "mpegts"],
+    );
     let out = tmp.path().join("out");
     let r = run(livefleet()
         .args(["transcode", "-", "--profile"])

@@ -192,6 +192,21 @@ pub fn mean_volume(file: &Path) -> f64 {
         .unwrap_or(-91.0)
 }
 
+/// Seconds of media ffprobe reads from a manifest (or any input).
+pub fn probed_seconds(manifest: &Path) -> f64 {
+    let probe = run(Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(manifest));
+    text(&probe.stdout).trim().parse().unwrap_or(0.0)
+}
+
 /// Errors ffmpeg prints while decoding `input` completely (all streams).
 pub fn decode_errors(input: &Path) -> String {
     let out = run(Command::new("ffmpeg")

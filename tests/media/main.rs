@@ -66,21 +66,6 @@ fn lavfi_clip(path: &Path, secs: u32, sine: &str, extra: &[&str]) {
     ffmpeg(&args);
 }
 
-/// Seconds of media ffprobe reads from a manifest.
-fn probed_seconds(manifest: &Path) -> f64 {
-    let probe = run(Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "format=duration",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(manifest));
-    text(&probe.stdout).trim().parse().unwrap_or(0.0)
-}
-
 /// The init segment the playlist in `dir` names last, and what ffprobe's
 /// `-show_entries <entries>` (csv) says of its last segment decoded with it.
 fn probe_last_segment(dir: &Path, entries: &str) -> (String, String) {
