@@ -138,7 +138,7 @@ fn run_transcode(job: &TranscodeJob) -> anyhow::Result<ExitCode> {
         result => result.with_context(|| format!("transcoding {}", job.input))?,
     };
     println!(
-        "{}: {:.1} s of media, {} frames, {} segments, encoder {}, video path {}{}{}{}",
+        "{}: {:.1} s of media, {} frames, {} segments, encoder {}, video path {}{}{}{}{}",
         job.out,
         report.media_seconds,
         report.frames_decoded,
@@ -168,6 +168,14 @@ fn run_transcode(job: &TranscodeJob) -> anyhow::Result<ExitCode> {
             0 => String::new(),
             1 => ", 1 timestamp jump joined".to_string(),
             n => format!(", {n} timestamp jumps joined"),
+        },
+        if report.held_seconds > 0.0 {
+            format!(
+                ", the last picture held {:.1} s where the audio runs past the video",
+                report.held_seconds
+            )
+        } else {
+            String::new()
         }
     );
     if report.interrupted {

@@ -4,7 +4,8 @@
 //! reconnect, RTMP timestamps that wrap at 2^32 ms, audio in MP3 or G.711,
 //! HEVC and AV1 over Enhanced RTMP, copies of what the source is, HDR
 //! sources tone mapped for the ladder, colour descriptions, closed captions,
-//! the seams between publish sessions. Inputs are
+//! the seams between publish sessions, audio that goes on where the video
+//! does not. Inputs are
 //! made with the ffmpeg CLI; outputs are read back by ffmpeg and the manifest
 //! parsers.
 
@@ -14,6 +15,7 @@ mod colour;
 mod common;
 mod enhanced_rtmp;
 mod hdr;
+mod held_picture;
 mod older_audio;
 mod orientation;
 mod passthrough;

@@ -255,6 +255,10 @@ impl PacketSource for LiveSource<'_> {
         &self.info
     }
 
+    fn live(&self) -> bool {
+        true
+    }
+
     fn next_packet(&mut self) -> Result<Option<(Track, ff::Packet)>, PipelineError> {
         loop {
             let p = match self.buffered.pop_front() {

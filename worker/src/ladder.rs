@@ -230,11 +230,7 @@ impl Ladder {
     /// others'.
     pub fn boundary_grid(&self, segment_s: f64, gop_s: f64, source: Rational) -> BoundaryGrid {
         let slowest = self
-            .settings
-            .iter()
-            .flatten()
-            .map(|s| s.frame_rate)
-            .filter(|r| r.numerator() > 0 && r.denominator() > 0)
+            .encoded_rates()
             .min_by(|a, b| f64::from(*a).total_cmp(&f64::from(*b)))
             .unwrap_or(source);
         let whole = |seconds: f64| -> i64 {
@@ -254,6 +250,22 @@ impl Ladder {
             early,
             slowest,
         }
+    }
+}
+
+impl Ladder {
+    /// The frame rate of the fastest encoded rendition (`None`: none is encoded).
+    pub fn fastest_encoded_rate(&self) -> Option<Rational> {
+        self.encoded_rates()
+            .max_by(|a, b| f64::from(*a).total_cmp(&f64::from(*b)))
+    }
+
+    fn encoded_rates(&self) -> impl Iterator<Item = Rational> + '_ {
+        self.settings
+            .iter()
+            .flatten()
+            .map(|s| s.frame_rate)
+            .filter(|r| r.numerator() > 0 && r.denominator() > 0)
     }
 }
 

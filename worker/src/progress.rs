@@ -22,6 +22,9 @@ pub struct Progress {
     pub frames_decoded: AtomicU64,
     pub segments_written: AtomicU64,
     pub corrupt_packets: AtomicU64,
+    /// Media made by holding the last picture while the audio went on
+    /// without video (`crate::hold`), in milliseconds.
+    pub held_ms: AtomicU64,
     /// Publish sessions started (live channels).
     pub sessions: AtomicU64,
     /// Whether a publish session runs now, and for how long they have run
@@ -47,6 +50,17 @@ impl Progress {
         let before = self.media_ms.swap(reached, Ordering::Relaxed);
         self.media_made_ms
             .fetch_add(reached.saturating_sub(before), Ordering::Relaxed);
+    }
+
+    /// A held picture at `pts_90k` (`crate::hold`): media made, counted apart.
+    pub fn held(&self, pts_90k: i64) {
+        let before = self.media_ms.load(Ordering::Relaxed);
+        self.reach(pts_90k);
+        let made = self.media_ms.load(Ordering::Relaxed).saturating_sub(before);
+        self.held_ms.fetch_add(made, Ordering::Relaxed);
+        if let Some(m) = &self.meter {
+            m.frame_held();
+        }
     }
 
     /// The video paths run so far.

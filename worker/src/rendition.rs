@@ -29,11 +29,20 @@ use crate::scale::{FrameScaler, ScaleError};
 use crate::video_path::{GpuPiece, VideoPath};
 use crate::PipelineError;
 
-/// A decoded frame for every rendition, stamped on the broadcast's timeline.
+/// A picture for every rendition, stamped on the broadcast's timeline.
 pub struct VideoJob {
-    pub frame: Arc<frame::Video>,
+    pub picture: Picture,
     pub pts: i64,
     pub boundary: Boundary,
+}
+
+/// What a rendition shows at a job's time.
+pub enum Picture {
+    /// A decoded frame of the source, shared by every rendition.
+    Decoded(Arc<frame::Video>),
+    /// The rendition's last picture again, as it was scaled (the video
+    /// stopped while the audio goes on: `crate::hold`).
+    Held,
 }
 
 /// An opened encoder of one rendition, before its thread starts.
@@ -144,13 +153,19 @@ impl RenditionEncoder {
         let mut last_pts = i64::MIN;
         let mut speed = SpeedWindow::default();
         while let Ok(VideoJob {
-            frame: src,
+            picture,
             pts,
             boundary,
         }) = rx.recv()
         {
+            let src = match picture {
+                Picture::Decoded(f) => Some(f),
+                Picture::Held => None,
+            };
             if pts <= last_pts {
-                captions.dropped(&src);
+                if let Some(src) = &src {
+                    captions.dropped(src);
+                }
                 if let Some(m) = &self.meter {
                     m.channel().dropped(DropReason::OutOfOrder);
                 }
@@ -162,7 +177,9 @@ impl RenditionEncoder {
                 Cadence::from_source(pts, target.frame_rate, self.source_rate)
             });
             let Some(place) = cadence.place(pts, boundary.force_key, boundary.due) else {
-                captions.dropped(&src);
+                if let Some(src) = &src {
+                    captions.dropped(src);
+                }
                 continue;
             };
             let frame_90k = cadence.step();
@@ -180,13 +197,19 @@ impl RenditionEncoder {
                     media += frame_90k as f64 / 90_000.0;
                 }
             }
-            let mut f = scaler.scale(&src, &target).map_err(|e| match e {
-                ScaleError::Cpu(e) => self.failed(e.into()),
-                ScaleError::Gpu(e) => PipelineError::Gpu {
-                    piece: GpuPiece::Decode,
-                    source: e.in_rendition(&self.name),
+            let mut f = match src {
+                Some(src) => scaler.scale(&src, &target).map_err(|e| match e {
+                    ScaleError::Cpu(e) => self.failed(e.into()),
+                    ScaleError::Gpu(e) => PipelineError::Gpu {
+                        piece: GpuPiece::Decode,
+                        source: e.in_rendition(&self.name),
+                    },
+                })?,
+                None => match previous.take() {
+                    Some(prev) => prev,
+                    None => continue,
                 },
-            })?;
+            };
             f.set_pts(Some(place.pts));
             f.set_kind(if boundary.force_key {
                 ff::picture::Type::I

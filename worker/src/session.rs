@@ -11,11 +11,10 @@
 //! fans frames out. Queues between stages are bounded, so a slow encoder
 //! slows the reader rather than growing memory.
 
-use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use ff::{frame, Rational};
+use ff::{frame, Rational, Rescale};
 use ffmpeg_next as ff;
 use livefleet_base::Track;
 use livefleet_packager::{TrackId, TrackSpec};
@@ -26,14 +25,16 @@ use crate::boundary::BoundaryClock;
 use crate::captions::{CaptionNotice, CaptionWatch};
 use crate::colour::Colour;
 use crate::decode::{Refused, VideoDecode};
-use crate::encoder::VideoSettings;
+use crate::encoder::{VideoSettings, VIDEO_TIME_BASE};
+use crate::hold::Hold;
 use crate::hw::CudaDevice;
 use crate::ladder::Ladder;
 use crate::metrics::DropReason;
 use crate::pack::PackSender;
 use crate::passthrough::{stored_picture, Passthrough};
+use crate::prime::{prime, Primed};
 use crate::progress::Progress;
-use crate::rendition::{RenditionEncoder, VideoJob};
+use crate::rendition::{Picture, RenditionEncoder};
 use crate::source::{self, PacketSource, StreamInfo};
 use crate::stages::Stages;
 use crate::timeline::{FrameTimes, Timeline};
@@ -78,54 +79,6 @@ pub(crate) struct PathChoice {
     pub device: Option<Arc<CudaDevice>>,
 }
 
-/// The packets read before the first decoded frame, and that frame.
-struct Primed {
-    first: frame::Video,
-    pending: VecDeque<(Track, ff::Packet)>,
-    /// The source ended before the decoder gave its first frame (a clip of
-    /// fewer frames than the decoder holds back): nothing more to read.
-    ended: bool,
-}
-
-/// Reads until the first decoded frame: it tells the source's size and the timeline's origin.
-fn prime(
-    source: &mut dyn PacketSource,
-    decode: &mut VideoDecode,
-    b: &dyn SessionHost,
-) -> Result<Option<Primed>, PipelineError> {
-    let mut pending = VecDeque::new();
-    loop {
-        let Some((track, packet)) = source.next_packet()? else {
-            // What the decoder still holds: a one-frame clip is a frame, not "no frames".
-            decode.finish();
-            return Ok(decode.pull()?.map(|first| Primed {
-                first,
-                pending,
-                ended: true,
-            }));
-        };
-        let mut first = None;
-        if track == Track::Video {
-            match decode.push(&packet) {
-                Ok(()) => {}
-                Err(Refused::Corrupt(_)) => {
-                    b.progress().corrupt_packets.fetch_add(1, Ordering::Relaxed);
-                }
-                Err(Refused::Gpu(message)) => return Err(PipelineError::nvdec_failed(message)),
-            }
-            first = decode.pull()?;
-        }
-        pending.push_back((track, packet));
-        if let Some(first) = first {
-            return Ok(Some(Primed {
-                first,
-                pending,
-                ended: false,
-            }));
-        }
-    }
-}
-
 pub(crate) fn run(
     b: &mut dyn SessionHost,
     source: &mut dyn PacketSource,
@@ -143,12 +96,12 @@ pub(crate) fn run(
         .frame_rate
         .filter(|r| r.numerator() > 0)
         .unwrap_or(DEFAULT_FPS);
-    let has_audio = info.audio.is_some();
+    let audio_tb = info.audio.as_ref().map(|a| a.time_base);
     let Some(Primed {
         first,
         mut pending,
         ended,
-    }) = prime(source, &mut decode, b)?
+    }) = prime(source, &mut decode, b.progress())?
     else {
         if b.first_session() {
             return Err(PipelineError::NoFrames);
@@ -266,9 +219,35 @@ pub(crate) fn run(
     }
     let mut captions = CaptionWatch::new(!b.profile().captions.is_empty());
     let mut times = FrameTimes::new(origin, src_fps, vtb);
-    let mut fan_out = |f: frame::Video, clock: &mut BoundaryClock, stages: &Stages| -> bool {
+    // Held pictures (the audio going on without video) at a frame of the fastest rendition.
+    let mut hold = Hold::new(
+        ladder
+            .fastest_encoded_rate()
+            .filter(|_| passthrough.is_none())
+            .map(|r| 1i64.rescale(r.invert(), VIDEO_TIME_BASE)),
+    );
+    let held_pictures = |due: Vec<i64>, clock: &mut BoundaryClock, stages: &Stages| -> bool {
+        let mut alive = true;
+        for pts in due {
+            b.progress().held(pts);
+            alive &= stages.picture(Picture::Held, pts, clock.frame(pts));
+        }
+        alive
+    };
+    let mut fan_out = |f: frame::Video,
+                       clock: &mut BoundaryClock,
+                       hold: &mut Hold,
+                       stages: &Stages|
+     -> bool {
         let ts = times.of(f.timestamp().or(f.pts()));
         let pts = timeline.to_90k(ts, vtb);
+        if !hold.picture(pts) {
+            // Late: the held picture already covers its time.
+            if let Some(m) = &meter {
+                m.dropped(DropReason::OutOfOrder);
+            }
+            return true;
+        }
         match captions.frame(&f, pts) {
             Some(CaptionNotice::Undeclared) => tracing::info!(
                 "the source carries closed captions the profile does not declare: every rendition keeps them, but players offer only declared ones (add `captions:` to the profile)"
@@ -284,24 +263,10 @@ pub(crate) fn run(
         }
         b.progress().reach(pts);
         let boundary = clock.frame(pts);
-        let frame = Arc::new(f);
-        let sent = stages.video.iter().all(|tx| {
-            tx.send(VideoJob {
-                frame: frame.clone(),
-                pts,
-                boundary,
-            })
-            .is_ok()
-        });
-        let heard = stages
-            .audio
-            .as_ref()
-            .is_none_or(|tx| tx.send(AudioMsg::VideoAt(pts)).is_ok());
-        stages.measure_queues();
-        sent && heard
+        stages.picture(Picture::Decoded(Arc::new(f)), pts, boundary)
     };
 
-    let mut alive = fan_out(first, &mut clock, &stages);
+    let mut alive = fan_out(first, &mut clock, &mut hold, &stages);
     let mut read_error = None;
     let mut gpu_error = None;
     while alive {
@@ -321,6 +286,7 @@ pub(crate) fn run(
         };
         match track {
             Track::Video => {
+                hold.video_packet();
                 let segment_start = keyframe_at(&mut clock, &packet);
                 if let Some(p) = passthrough.as_mut() {
                     if let Some(sample) = p.sample(&packet, &timeline, vtb, segment_start) {
@@ -349,7 +315,7 @@ pub(crate) fn run(
                 }
                 loop {
                     match decode.pull() {
-                        Ok(Some(f)) => alive &= fan_out(f, &mut clock, &stages),
+                        Ok(Some(f)) => alive &= fan_out(f, &mut clock, &mut hold, &stages),
                         Ok(None) => break,
                         Err(e) => {
                             read_error = Some(e);
@@ -360,9 +326,15 @@ pub(crate) fn run(
                 }
             }
             Track::Audio => {
-                if let Some(tx) = &stages.audio {
-                    if has_audio {
-                        alive &= tx.send(AudioMsg::Packet(packet)).is_ok();
+                if let (Some(tx), Some(atb)) = (&stages.audio, audio_tb) {
+                    if let Some(pts) = packet.pts() {
+                        let start = timeline.to_90k(pts, atb);
+                        let duration = packet.duration().max(0);
+                        hold.audio(start, start + duration.rescale(atb, VIDEO_TIME_BASE));
+                    }
+                    alive &= tx.send(AudioMsg::Packet(packet)).is_ok();
+                    if source.live() {
+                        alive &= held_pictures(hold.live_due(), &mut clock, &stages);
                     }
                 }
             }
@@ -372,7 +344,7 @@ pub(crate) fn run(
     loop {
         match decode.pull() {
             Ok(Some(f)) => {
-                fan_out(f, &mut clock, &stages);
+                fan_out(f, &mut clock, &mut hold, &stages);
             }
             Ok(None) => break,
             Err(e) => {
@@ -381,6 +353,7 @@ pub(crate) fn run(
             }
         }
     }
+    held_pictures(hold.end_due(), &mut clock, &stages);
     let max_end = stages.max_end.clone();
     let joined = stages.join();
     let mut end_90k = max_end.load(Ordering::Relaxed) as i64;

@@ -37,6 +37,11 @@ pub trait PacketSource: Send {
     fn info(&self) -> &SourceInfo;
     /// The next packet, `Ok(None)` at the end of the session.
     fn next_packet(&mut self) -> Result<Option<(Track, ff::Packet)>, PipelineError>;
+    /// Whether packets come as they are published (read in time order, so
+    /// audio leading the video means the video stalled: `crate::hold`).
+    fn live(&self) -> bool {
+        false
+    }
 }
 
 /// A file or URL opened with FFmpeg's demuxers.

@@ -19,7 +19,7 @@ use crate::boundary::Boundary;
 use crate::decode::VideoDecode;
 use crate::encoder::VideoSettings;
 use crate::pack::{PackMsg, PackSender};
-use crate::rendition::{RenditionEncoder, VideoJob};
+use crate::rendition::{Picture, RenditionEncoder, VideoJob};
 use crate::sink::{OutputSink, SinkError};
 use crate::source::{FileSource, PacketSource};
 use crate::timeline::Timeline;
@@ -97,13 +97,18 @@ fn the_rendition_stage_alone_scales_encodes_and_keys_every_boundary() {
     let (jobs, rx) = crossbeam_channel::unbounded();
     let (out, sent) = PackSender::pair();
     let max_end = AtomicU64::new(0);
-    // 3 s of 640x360 source frames, a segment boundary every second.
+    // 3 s, a segment boundary every second: 640x360 source frames, then
+    // from 2.5 s the last one held (`crate::hold`).
     for n in 0..90i64 {
         let mut f = frame::Video::new(format::Pixel::YUV420P, 640, 360);
         crate::calibrate::pattern(&mut f, n as usize);
         let start = n % 30 == 0;
         jobs.send(VideoJob {
-            frame: Arc::new(f),
+            picture: if n < 75 {
+                Picture::Decoded(Arc::new(f))
+            } else {
+                Picture::Held
+            },
             pts: n * 3000,
             boundary: Boundary {
                 segment_start: start,

@@ -10,8 +10,9 @@ use crossbeam_channel::{bounded, Sender};
 use prometheus::IntGauge;
 
 use crate::audio::{AudioLadder, AudioMsg};
+use crate::boundary::Boundary;
 use crate::pack::PackSender;
-use crate::rendition::{RenditionEncoder, VideoJob};
+use crate::rendition::{Picture, RenditionEncoder, VideoJob};
 use crate::PipelineError;
 
 /// Frames queued per rendition: enough to absorb one slow frame, small
@@ -112,6 +113,30 @@ impl Stages {
         self.audio = Some(tx);
         self.threads.push(("audio".into(), handle));
         Ok(())
+    }
+
+    /// Sends a picture at `pts` to every rendition and tells the audio
+    /// stage the video reached it; `false` when a stage is gone.
+    pub fn picture(&self, picture: Picture, pts: i64, boundary: Boundary) -> bool {
+        let frame = match &picture {
+            Picture::Decoded(f) => Some(f),
+            Picture::Held => None,
+        };
+        let sent = self.video.iter().all(|tx| {
+            let picture = frame.map_or(Picture::Held, |f| Picture::Decoded(f.clone()));
+            tx.send(VideoJob {
+                picture,
+                pts,
+                boundary,
+            })
+            .is_ok()
+        });
+        let heard = self
+            .audio
+            .as_ref()
+            .is_none_or(|tx| tx.send(AudioMsg::VideoAt(pts)).is_ok());
+        self.measure_queues();
+        sent && heard
     }
 
     /// Sets the queue depth gauges (the session thread calls it as it fans out).

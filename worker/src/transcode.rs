@@ -43,6 +43,9 @@ pub struct TranscodeReport {
     pub frames_decoded: u64,
     pub segments_written: u64,
     pub corrupt_packets: u64,
+    /// Seconds of video made by holding the last picture where the audio
+    /// runs past the video (`crate::hold`).
+    pub held_seconds: f64,
     /// Places where the input's timestamps jumped and were joined (MPEG-TS
     /// recordings joined end to end).
     pub timestamp_joins: u32,
@@ -147,6 +150,7 @@ pub fn transcode(
         frames_decoded: progress.frames_decoded.load(Ordering::Relaxed),
         segments_written: progress.segments_written.load(Ordering::Relaxed),
         corrupt_packets: progress.corrupt_packets.load(Ordering::Relaxed),
+        held_seconds: progress.held_ms.load(Ordering::Relaxed) as f64 / 1000.0,
         timestamp_joins: source.joins(),
         interrupted,
         declared_seconds: (declared > 0.0).then_some(declared),

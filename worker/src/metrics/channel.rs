@@ -58,6 +58,16 @@ impl ChannelMeter {
             .with_label_values(&[&self.inner.channel])
     }
 
+    /// A picture held while the audio went on without video (`crate::hold`).
+    pub fn frame_held(&self) {
+        self.note("held", &[&self.inner.channel]);
+        self.inner
+            .metrics
+            .frames_held
+            .with_label_values(&[&self.inner.channel])
+            .inc();
+    }
+
     pub fn dropped(&self, reason: DropReason) {
         let labels = [self.inner.channel.as_str(), reason.label()];
         self.note("dropped", &labels);
@@ -162,6 +172,7 @@ impl ChannelMeter {
             let _ = match family {
                 "publishing" => m.publishing.remove_label_values(&l),
                 "decoded" => m.frames_decoded.remove_label_values(&l),
+                "held" => m.frames_held.remove_label_values(&l),
                 "dropped" => m.frames_dropped.remove_label_values(&l),
                 "queue" => m.queue_depth.remove_label_values(&l),
                 "encoded" => m.frames_encoded.remove_label_values(&l),

@@ -55,6 +55,7 @@ pub struct WorkerMetrics {
     pub failures: IntCounterVec,
     publishing: IntGaugeVec,
     frames_decoded: IntCounterVec,
+    frames_held: IntCounterVec,
     frames_encoded: IntCounterVec,
     frames_dropped: IntCounterVec,
     encode_speed: GaugeVec,
@@ -104,6 +105,11 @@ impl WorkerMetrics {
             frames_decoded: counter(
                 "livefleet_worker_frames_decoded_total",
                 "Video frames decoded (once per channel, for every rendition)",
+                &["channel"],
+            )?,
+            frames_held: counter(
+                "livefleet_worker_frames_held_total",
+                "Video frames made by holding the last picture while the audio went on without video (a stalled camera, audio that runs past the video's end)",
                 &["channel"],
             )?,
             frames_encoded: counter(
@@ -201,6 +207,7 @@ impl WorkerMetrics {
         registry.register(Box::new(m.failures.clone()))?;
         registry.register(Box::new(m.publishing.clone()))?;
         registry.register(Box::new(m.frames_decoded.clone()))?;
+        registry.register(Box::new(m.frames_held.clone()))?;
         registry.register(Box::new(m.frames_encoded.clone()))?;
         registry.register(Box::new(m.frames_dropped.clone()))?;
         registry.register(Box::new(m.encode_speed.clone()))?;
@@ -245,6 +252,8 @@ impl WorkerMetrics {
             meter.note("dropped", &labels);
             self.frames_dropped.with_label_values(&labels);
         }
+        meter.note("held", &[channel]);
+        self.frames_held.with_label_values(&[channel]);
         meter.publishing(false);
         meter
     }

@@ -1,0 +1,134 @@
+//! Audio that goes on where the video does not: the renditions hold their
+//! last picture, on the segment grid, so every track keeps 2 s segments
+//! and players go on to the audio's end.
+
+use super::*;
+
+/// The `#EXTINF` durations of the playlist in `dir`.
+fn durations(dir: &Path) -> Vec<f64> {
+    fs::read_to_string(dir.join("index.m3u8"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.strip_prefix("#EXTINF:"))
+        .filter_map(|d| d.trim_end_matches(',').parse().ok())
+        .collect()
+}
+
+/// Every rendition's segments last about `segment` seconds (a frame's
+/// play, a few AAC frames' for the audio), and there are `count` of them.
+fn assert_even_segments(out: &Path, renditions: &[&str], count: usize) {
+    for r in renditions {
+        let d = durations(&out.join(r));
+        assert_eq!(d.len(), count, "{r}: {d:?}");
+        assert!(
+            d.iter().all(|s| (s - 2.0).abs() <= 0.07),
+            "{r}: segments of uneven length: {d:?}"
+        );
+    }
+}
+
+/// A 4 s clip with 10 s of audio: before, the video ended at 4 s and the
+/// 6 s after went into one 8 s audio segment that players never reached.
+#[test]
+fn audio_past_the_end_of_the_video_holds_the_last_picture() {
+    let tmp = tempfile::tempdir().unwrap();
+    let clip = tmp.path().join("long-audio.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=640x360:rate=30:duration=4",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=sample_rate=48000:duration=10",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-g",
+        "60",
+        "-c:a",
+        "aac",
+        clip.to_str().unwrap(),
+    ]);
+    let out = tmp.path().join("out");
+    let r = transcode(&clip, &out);
+    assert_ok(&r);
+    assert!(
+        text(&r.stdout).contains("the last picture held 6.0 s"),
+        "{}",
+        text(&r.stdout)
+    );
+    check_presentation(&out, &["360p", "240p"], "audio", 2.0, 5);
+    assert_even_segments(&out, &["360p", "240p", "audio"], 5);
+    let v = probed_seconds(&out.join("360p/index.m3u8"));
+    assert!(
+        (v - 10.0).abs() < 0.1,
+        "the video lasts {v} s, the audio 10 s"
+    );
+}
+
+/// A live publisher whose video stops for 6 s while its audio goes on.
+/// Before, the renditions had one 8 s segment across the stall, and the
+/// audio one too: players waited 6 s at the live edge with the sound
+/// arriving all along.
+#[test]
+fn a_live_video_stall_with_audio_going_on_holds_the_last_picture() {
+    let tmp = tempfile::tempdir().unwrap();
+    let clip = tmp.path().join("stall.flv");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=640x360:rate=30:duration=14",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=sample_rate=48000:duration=14",
+        "-vf",
+        "select='not(between(t,4,10))'",
+        "-fps_mode",
+        "passthrough",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-g",
+        "60",
+        "-c:a",
+        "aac",
+        clip.to_str().unwrap(),
+    ]);
+    let dev = Dev::start("stall", &["--grace", "4"]);
+    // The audio of the stall goes out as it comes: the muxer waits at most
+    // 0.1 s for a video packet to interleave with.
+    let published = run(Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-re", "-i"])
+        .arg(&clip)
+        .args(["-c", "copy", "-max_interleave_delta", "100000", "-f", "flv"])
+        .arg(&dev.publish_url)
+        .stdin(Stdio::null()));
+    assert!(published.status.success(), "{}", text(&published.stderr));
+    let dir = dev.channel_dir();
+    dev.wait_for(30, "ENDLIST after the grace period", || {
+        fs::read_to_string(dir.join("audio/index.m3u8")).is_ok_and(|t| t.contains("ENDLIST"))
+    });
+    let (_, disc) = playlist_entries(&fs::read_to_string(dir.join("360p/index.m3u8")).unwrap());
+    assert!(disc.is_empty(), "one session, no discontinuity: {disc:?}");
+    // The segment where the video comes back may take a frame from the next.
+    for r in ["360p", "240p", "audio"] {
+        let d = durations(&dir.join(r));
+        assert!(d.len() >= 6, "{r}: {d:?}");
+        assert!(
+            d.iter().all(|s| (s - 2.0).abs() <= 0.07),
+            "{r}: a segment across the stall: {d:?}"
+        );
+    }
+    check_presentation(&dir, &["360p", "240p"], "audio", 2.0, 6);
+    assert!(
+        dev.log().contains("holding the last picture"),
+        "{}",
+        dev.log()
+    );
+}

@@ -1,0 +1,251 @@
+//! The last picture held while the audio goes on without video.
+//!
+//! A file whose audio runs past its video (a music track over a short
+//! clip, a video stream of one still frame), or a live publisher whose
+//! camera stalls while its microphone goes on, has audio where there is no
+//! picture. Left alone, the video track ended (or stopped) there: the audio
+//! after it went into one long last audio segment (10 s for 8 s of extra
+//! audio), the video playlist lacked those segments, and players stopped
+//! where the video did, the audio after it never heard. So the renditions
+//! repeat their last picture, on the segment grid, until the audio's end:
+//! at the end of any session, where the audio runs past the video by more
+//! than [`END_AFTER_90K`]; in a live session, once more than
+//! [`LIVE_AFTER_90K`] of audio has come with no video packet between, a
+//! little behind the audio ([`LIVE_LAG_90K`]), as broadcast encoders repeat
+//! the last frame on input loss. What starts a live hold is the order
+//! packets arrive in, not their timestamps: a publisher whose audio is
+//! stamped ahead of its video still sends video between, and is never held
+//! for. The next video packet ends the hold; a decoded picture that comes
+//! back covered by held ones is dropped, and the ones after it take over.
+//! A file's audio leading its video mid-file is left alone (a muxer's
+//! interleave says nothing of time).
+//! Record: docs/design/bad-input.md.
+
+/// At a session's end, audio past the video's end by more than this is
+/// held for (less is left to the last audio segment).
+pub(crate) const END_AFTER_90K: i64 = 45_000;
+/// In a live session, more audio than this read with no video packet starts a hold.
+pub(crate) const LIVE_AFTER_90K: i64 = 90_000;
+/// How far the held pictures trail the live audio: a video that comes back
+/// finds its place after them.
+pub(crate) const LIVE_LAG_90K: i64 = 22_500;
+/// An audio packet more than this past what came before is not counted
+/// (a broken timestamp would otherwise hold the picture for hours).
+const AUDIO_GAP_90K: i64 = 10 * 90_000;
+
+/// What the session has seen of both tracks, on the broadcast's timeline (90 kHz).
+#[derive(Debug)]
+pub(crate) struct Hold {
+    /// Ticks between held pictures.
+    step: i64,
+    /// The last picture sent (decoded or held).
+    video_at: Option<i64>,
+    /// Where the audio read so far ends.
+    audio_end: Option<i64>,
+    /// The held pictures since the last decoded one.
+    held: u64,
+    /// Where the audio read since the last video packet starts (live).
+    audio_alone_from: Option<i64>,
+    /// A live hold runs (until the next video packet).
+    holding: bool,
+}
+
+impl Hold {
+    /// `step`: ticks between held pictures (a frame of the fastest rendition);
+    /// `None` holds nothing (a passthrough rendition cannot repeat a picture).
+    pub fn new(step: Option<i64>) -> Self {
+        Self {
+            step: step.unwrap_or(0),
+            video_at: None,
+            audio_end: None,
+            held: 0,
+            audio_alone_from: None,
+            holding: false,
+        }
+    }
+
+    /// A decoded picture at `pts`: `false` when held pictures already cover
+    /// it (it came back late; it is dropped).
+    pub fn picture(&mut self, pts: i64) -> bool {
+        if self.held > 0 {
+            if self.video_at.is_some_and(|at| pts <= at) {
+                return false;
+            }
+            tracing::info!(
+                held_seconds = self.held_seconds(),
+                "video is back; the held picture ends"
+            );
+            self.held = 0;
+        }
+        self.video_at = Some(self.video_at.map_or(pts, |at| at.max(pts)));
+        true
+    }
+
+    /// A video packet was read: a live hold ends.
+    pub fn video_packet(&mut self) {
+        self.audio_alone_from = None;
+        self.holding = false;
+    }
+
+    /// An audio packet spanning `start..end`.
+    pub fn audio(&mut self, start: i64, end: i64) {
+        self.audio_alone_from.get_or_insert(start);
+        let reach = self.audio_end.into_iter().chain(self.video_at).max();
+        if reach.is_some_and(|r| start > r + AUDIO_GAP_90K) {
+            return;
+        }
+        self.audio_end = Some(self.audio_end.map_or(end, |e| e.max(end)));
+    }
+
+    /// The held pictures due now in a live session: none until more than
+    /// [`LIVE_AFTER_90K`] of audio came alone, then up to [`LIVE_LAG_90K`]
+    /// behind it.
+    pub fn live_due(&mut self) -> Vec<i64> {
+        let (Some(video), Some(audio), Some(alone)) =
+            (self.video_at, self.audio_end, self.audio_alone_from)
+        else {
+            return Vec::new();
+        };
+        if !self.holding && audio - alone <= LIVE_AFTER_90K {
+            return Vec::new();
+        }
+        if !self.holding {
+            self.holding = true;
+            tracing::warn!(
+                audio_lead_seconds = (audio - video) as f64 / 90_000.0,
+                "the video stopped while the audio goes on: holding the last picture"
+            );
+        }
+        self.until(audio - LIVE_LAG_90K)
+    }
+
+    /// The held pictures due at the session's end: up to the audio's end,
+    /// where it runs past the video by more than [`END_AFTER_90K`].
+    pub fn end_due(&mut self) -> Vec<i64> {
+        let (Some(video), Some(audio)) = (self.video_at, self.audio_end) else {
+            return Vec::new();
+        };
+        if self.held == 0 && audio - (video + self.step) <= END_AFTER_90K {
+            return Vec::new();
+        }
+        let before = self.held;
+        let due = self.until(audio - self.step);
+        if !due.is_empty() {
+            tracing::info!(
+                audio_past_video_seconds = (audio - video - self.step) as f64 / 90_000.0,
+                held_seconds = (self.held - before) as f64 * self.step as f64 / 90_000.0,
+                "the audio runs past the video: the last picture is held to its end"
+            );
+        }
+        due
+    }
+
+    /// Held pictures one step apart after the last picture, up to `until`
+    /// (the last one starts before it).
+    fn until(&mut self, until: i64) -> Vec<i64> {
+        let mut due = Vec::new();
+        let Some(mut at) = self.video_at.filter(|_| self.step > 0) else {
+            return due;
+        };
+        while at + self.step <= until {
+            at += self.step;
+            due.push(at);
+        }
+        self.video_at = Some(at);
+        self.held += due.len() as u64;
+        due
+    }
+
+    fn held_seconds(&self) -> f64 {
+        self.held as f64 * self.step as f64 / 90_000.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STEP: i64 = 3000;
+
+    #[test]
+    fn audio_past_the_end_is_held_for_on_the_frame_grid() {
+        let mut h = Hold::new(Some(STEP));
+        for pts in (0..120).map(|n| n * STEP) {
+            assert!(h.picture(pts));
+        }
+        // Video ends at 4 s (last frame 3.967 s); audio at 12 s.
+        h.audio(0, 12 * 90_000);
+        let due = h.end_due();
+        assert_eq!(due.first(), Some(&(120 * STEP)));
+        assert_eq!(due.last(), Some(&(12 * 90_000 - STEP)));
+        assert_eq!(due.len(), 240);
+        assert!(h.end_due().is_empty(), "held once");
+    }
+
+    #[test]
+    fn a_little_audio_past_the_end_is_left_to_the_audio_segment() {
+        let mut h = Hold::new(Some(STEP));
+        h.picture(0);
+        h.picture(STEP);
+        h.audio(0, 2 * STEP + END_AFTER_90K);
+        assert!(h.end_due().is_empty());
+        // Nothing to hold with: a passthrough ladder, or no audio.
+        let mut h = Hold::new(None);
+        h.picture(0);
+        h.audio(0, 10 * 90_000);
+        assert!(h.end_due().is_empty());
+        let mut h = Hold::new(Some(STEP));
+        h.picture(0);
+        assert!(h.end_due().is_empty());
+    }
+
+    #[test]
+    fn a_live_stall_is_held_behind_the_audio_until_the_video_comes_back() {
+        let mut h = Hold::new(Some(STEP));
+        h.video_packet();
+        h.picture(0);
+        h.audio(0, 90_000);
+        assert!(h.live_due().is_empty(), "1 s of audio alone: no hold yet");
+        h.audio(90_000, 90_000 + 1920);
+        let due = h.live_due();
+        assert_eq!(due.first(), Some(&STEP));
+        assert!(*due.last().unwrap() <= 90_000 + 1920 - LIVE_LAG_90K);
+        // Each packet of audio after that holds on behind it.
+        h.audio(92_000, 96_000);
+        assert!(h.live_due().iter().all(|p| *p <= 96_000 - LIVE_LAG_90K));
+        // A video packet ends the hold; a late picture the hold covered is
+        // dropped, the next one takes over.
+        h.video_packet();
+        h.audio(96_000, 98_000);
+        assert!(h.live_due().is_empty());
+        assert!(!h.picture(60_000));
+        assert!(h.picture(96_000));
+        assert!(h.live_due().is_empty());
+    }
+
+    #[test]
+    fn audio_stamped_ahead_of_its_video_is_not_a_stall() {
+        // Every packet of audio 2 s ahead of the video, but sent between video packets.
+        let mut h = Hold::new(Some(STEP));
+        for n in 0..300 {
+            h.video_packet();
+            assert!(h.picture(n * STEP));
+            h.audio(180_000 + n * STEP, 180_000 + (n + 1) * STEP);
+            assert!(h.live_due().is_empty(), "held at frame {n}");
+        }
+    }
+
+    #[test]
+    fn audio_far_past_what_came_before_is_not_counted() {
+        let mut h = Hold::new(Some(STEP));
+        h.picture(0);
+        h.audio(0, 90_000);
+        h.audio(3600 * 90_000, 3600 * 90_000 + 1920);
+        let due = h.end_due();
+        assert_eq!(
+            due.last(),
+            Some(&(90_000 - STEP)),
+            "held to the audio's first second only"
+        );
+    }
+}
