@@ -1,8 +1,8 @@
 //! One RTMP connection as a sans-IO state machine: bytes in, events out.
 //!
 //! [`RtmpConnection`] runs the handshake, then rml_rtmp's [`ServerSession`],
-//! and turns the publisher's audio and video messages into [`MediaPacket`]s
-//! through a [`TagReader`] and a [`MediaTimeline`]. It never touches a
+//! and turns the publisher's audio and video messages into media packets
+//! (`publish.rs`: FLV tags read on the publish's timeline). It never touches a
 //! socket or a clock: the server feeds it what it reads and writes what it is
 //! told to send, and decides on publish requests (the stream key check is
 //! asynchronous) through [`RtmpConnection::accept_publish`] and
@@ -19,41 +19,27 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use bytes::Bytes;
-use livefleet_base::{ChannelName, Track};
-use livefleet_flv::{MediaTimeline, TagReader};
-use rml_rtmp::chunk_io::{ChunkDeserializer, ChunkSerializer};
+use livefleet_base::ChannelName;
+use rml_rtmp::chunk_io::ChunkDeserializer;
 use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
-use rml_rtmp::messages::RtmpMessage;
-use rml_rtmp::rml_amf0::Amf0Value;
 use rml_rtmp::sessions::{
     ServerSession, ServerSessionConfig, ServerSessionEvent, ServerSessionResult,
 };
-use rml_rtmp::time::RtmpTimestamp;
 
 mod chunk_guard;
 mod events;
+mod publish;
+mod status;
 
 use chunk_guard::check_chunks;
 pub use events::{
     ConnectionEvent, ConnectionSettings, ProtocolError, PublishRequest, StreamInfo,
     MAX_USEFUL_CHUNK_SIZE,
 };
+use publish::Publish;
 
 /// The chunk size this server announces to every client after the handshake.
 const OUTBOUND_CHUNK_SIZE: u32 = 4096;
-
-struct Publish {
-    reader: TagReader,
-    timeline: MediaTimeline,
-    /// Whether any video (a configuration or a frame) came.
-    video_seen: bool,
-    /// The first audio timestamp, while no video has come.
-    audio_since_ms: Option<i64>,
-}
-
-/// Audio this long without any video ends a publish: the ladder is made
-/// from video, so an audio-only publish would be accepted and never seen.
-pub const AUDIO_ONLY_LIMIT_MS: i64 = 10_000;
 
 enum Stage {
     Handshake(Box<Handshake>),
@@ -245,39 +231,17 @@ impl RtmpConnection {
                 data, timestamp, ..
             } => {
                 if let Some(p) = &mut self.publish {
-                    p.video_seen = true;
-                    let dts = if TagReader::is_sequence_header(Track::Video, &data) {
-                        p.timeline.peek(Track::Video, timestamp.value)
-                    } else {
-                        p.timeline.place(Track::Video, timestamp.value)?
-                    };
-                    if let Some(packet) = p.reader.video(dts, data).map_err(ProtocolError::Video)? {
-                        events.push(ConnectionEvent::Media(packet));
-                    }
+                    let packet = p.video(data, timestamp.value)?;
+                    events.extend(packet.map(ConnectionEvent::Media));
                 }
             }
             ServerSessionEvent::AudioDataReceived {
                 data, timestamp, ..
             } => {
                 if let Some(p) = &mut self.publish {
-                    let header = TagReader::is_sequence_header(Track::Audio, &data);
-                    let dts = if header {
-                        p.timeline.peek(Track::Audio, timestamp.value)
-                    } else {
-                        p.timeline.place(Track::Audio, timestamp.value)?
-                    };
-                    let packets = p.reader.audio(dts, data).map_err(ProtocolError::Audio)?;
+                    let packets = p.audio(data, timestamp.value)?;
                     events.extend(packets.into_iter().map(ConnectionEvent::Media));
-                    // Measured between audio frames: a header's stamp may be 0
-                    // before frames stamped days in.
-                    if !p.video_seen && !header {
-                        let since = *p.audio_since_ms.get_or_insert(dts);
-                        if dts - since >= AUDIO_ONLY_LIMIT_MS {
-                            return Err(ProtocolError::NoVideo {
-                                audio_ms: dts - since,
-                            });
-                        }
-                    }
+                    p.video_came()?;
                 }
             }
             _ => {}
@@ -329,12 +293,7 @@ impl RtmpConnection {
         }
         self.pending = None;
         let results = self.session_call(|s| s.accept_request(request.request_id))?;
-        self.publish = Some(Publish {
-            reader: TagReader::new(session),
-            timeline: MediaTimeline::default(),
-            video_seen: false,
-            audio_since_ms: None,
-        });
+        self.publish = Some(Publish::new(session));
         self.channel = Some(channel);
         let mut events = Vec::new();
         self.results(results, &mut events)?;
@@ -345,39 +304,13 @@ impl RtmpConnection {
     /// level `error`, `code` such as `NetStream.Publish.BadName`): the
     /// channel was deleted or its key changed. The connection is finished.
     ///
-    /// The status goes on message stream 1, the stream a publisher's only
-    /// `createStream` gets from this session, in one chunk of at most the
-    /// session's outbound chunk size.
     pub fn end_publish(&mut self, code: &str, description: &str) -> Vec<ConnectionEvent> {
         let mut events = Vec::new();
         if self.publish.is_none() || !matches!(self.stage, Stage::Session { .. }) {
             return events;
         }
-        let mut status = std::collections::HashMap::new();
-        status.insert("level".to_owned(), Amf0Value::Utf8String("error".into()));
-        status.insert("code".to_owned(), Amf0Value::Utf8String(code.into()));
-        status.insert(
-            "description".to_owned(),
-            Amf0Value::Utf8String(description.into()),
-        );
-        let message = RtmpMessage::Amf0Command {
-            command_name: "onStatus".into(),
-            transaction_id: 0.0,
-            command_object: Amf0Value::Null,
-            additional_arguments: vec![Amf0Value::Object(status)],
-        };
-        let mut serializer = ChunkSerializer::new();
-        let bytes = message
-            .into_message_payload(RtmpTimestamp::new(0), 1)
-            .ok()
-            .and_then(|payload| {
-                serializer
-                    .set_max_chunk_size(OUTBOUND_CHUNK_SIZE, RtmpTimestamp::new(0))
-                    .ok()?;
-                serializer.serialize(&payload, true, false).ok()
-            });
-        if let Some(packet) = bytes {
-            push_send(&mut events, packet.bytes);
+        if let Some(bytes) = status::error_status(code, description, OUTBOUND_CHUNK_SIZE) {
+            push_send(&mut events, bytes);
         }
         events.push(ConnectionEvent::Refused {
             reason: description.to_owned(),
@@ -425,79 +358,4 @@ fn without_query(name: &str) -> &str {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn settings() -> ConnectionSettings {
-        ConnectionSettings {
-            app: "live".to_owned(),
-            max_chunk_size: MAX_USEFUL_CHUNK_SIZE,
-        }
-    }
-
-    /// A connection past the handshake, as a real client would leave it.
-    fn after_handshake() -> RtmpConnection {
-        let mut conn = RtmpConnection::new(settings());
-        let mut client = Handshake::new(PeerType::Client);
-        let mut to_server = client.generate_outbound_p0_and_p1().unwrap();
-        let mut client_done = false;
-        while !conn.handshake_done() {
-            let mut events = Vec::new();
-            conn.handle_input(&to_server, &mut events).unwrap();
-            to_server.clear();
-            for e in events {
-                if let (ConnectionEvent::Send(b), false) = (e, client_done) {
-                    match client.process_bytes(&b).unwrap() {
-                        HandshakeProcessResult::InProgress { response_bytes } => {
-                            to_server.extend(response_bytes)
-                        }
-                        HandshakeProcessResult::Completed { response_bytes, .. } => {
-                            to_server.extend(response_bytes);
-                            client_done = true;
-                        }
-                    }
-                }
-            }
-        }
-        conn
-    }
-
-    #[test]
-    fn refuses_a_bad_first_byte() {
-        let mut conn = RtmpConnection::new(settings());
-        let e = conn.handle_input(&[9; 10], &mut Vec::new()).unwrap_err();
-        assert_eq!(e.kind(), "handshake");
-        assert!(matches!(
-            conn.handle_input(&[3], &mut Vec::new()),
-            Err(ProtocolError::Closed)
-        ));
-    }
-
-    #[test]
-    fn contains_the_library_panic_on_a_bare_set_data_frame() {
-        let mut conn = after_handshake();
-        let mut msg = vec![0x03, 0, 0, 0, 0, 0, 16, 18, 0, 0, 0, 0, 0x02, 0, 13];
-        msg.extend_from_slice(b"@setDataFrame");
-        let e = conn.handle_input(&msg, &mut Vec::new()).unwrap_err();
-        assert_eq!(e.kind(), "library_panic");
-    }
-
-    #[test]
-    fn refuses_chunk_size_zero_and_huge_window_ack() {
-        let mut conn = after_handshake();
-        let e = conn.handle_input(
-            &[2, 0, 0, 0, 0, 0, 4, 1, 0, 0, 0, 0, 0, 0, 0, 0],
-            &mut Vec::new(),
-        );
-        assert_eq!(e.unwrap_err().kind(), "chunk_size");
-        let mut conn = after_handshake();
-        let e = conn.handle_input(
-            &[2, 0, 0, 0, 0, 0, 4, 5, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff],
-            &mut Vec::new(),
-        );
-        assert_eq!(e.unwrap_err().kind(), "window_ack_size");
-        let mut conn = after_handshake();
-        conn.handle_input(&[2, 0, 0, 0, 0, 0, 4, 1, 0, 0, 0x10, 0], &mut Vec::new())
-            .unwrap();
-    }
-}
+mod tests;
