@@ -134,3 +134,68 @@ fn a_passthrough_of_a_codec_the_packager_does_not_carry_is_refused_by_name() {
         "{err}"
     );
 }
+
+/// A copied (not encoded) AAC rendition has silence where the source has
+/// no audio, as the encoded ones do: after audio that stops 3 s before the
+/// video, and before audio that starts 3 s after it. Before, the copy's
+/// playlist ended with a 1 s segment (players stalled there), or began 3 s
+/// late.
+#[test]
+fn a_copied_audio_rendition_is_silent_where_the_source_has_no_audio() {
+    let tmp = tempfile::tempdir().unwrap();
+    let prof = tmp.path().join("copy-audio.yaml");
+    fs::write(
+        &prof,
+        "name: copy-audio\nsegment_duration: 2\ngop: 2\nencoder: x264\nallow_cpu: true\n\
+         video:\n  - name: 240p\n    width: 426\n    height: 240\n    bitrate: 300k\n\
+         audio:\n  - name: audio\n    bitrate: 128k\n    channels: 2\n    sample_rate: 48000\n    passthrough: true\n",
+    )
+    .unwrap();
+    let sine = "sine=sample_rate=48000:duration=5";
+    let cases: [(&str, &[&str]); 2] = [("early-end", &[]), ("late-start", &["-itsoffset", "3"])];
+    for (name, offset) in cases {
+        let clip = tmp.path().join(format!("{name}.mp4"));
+        let mut args = vec![
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=640x360:rate=30:duration=8",
+        ];
+        args.extend_from_slice(offset);
+        args.extend(["-f", "lavfi", "-i", sine, "-map", "0:v", "-map", "1:a"]);
+        args.extend(["-c:v", "libx264", "-preset", "ultrafast", "-g", "60"]);
+        args.extend(["-c:a", "aac", "-ac", "2", clip.to_str().unwrap()]);
+        ffmpeg(&args);
+        let out = tmp.path().join(name);
+        let r = run(livefleet()
+            .arg("transcode")
+            .arg(&clip)
+            .arg("--profile")
+            .arg(&prof)
+            .arg("--out")
+            .arg(&out));
+        assert_ok(&r);
+        assert!(
+            !text(&r.stderr).contains("encoding instead"),
+            "{name}: the audio was not copied: {}",
+            text(&r.stderr)
+        );
+        check_presentation(&out, &["240p"], "audio", 2.0, 4);
+        let playlist = fs::read_to_string(out.join("audio/index.m3u8")).unwrap();
+        let durations: Vec<f64> = playlist
+            .lines()
+            .filter_map(|l| l.strip_prefix("#EXTINF:"))
+            .filter_map(|d| d.trim_end_matches(',').parse().ok())
+            .collect();
+        assert!(
+            durations.len() == 4 && durations.iter().all(|d| (d - 2.0).abs() < 0.07),
+            "{name}: audio segments {durations:?}"
+        );
+        let audio = out.join("audio/index.m3u8");
+        assert_eq!(decode_errors(&audio), "", "{name}: the copy decodes");
+        assert!(
+            mean_volume(&audio) > -40.0,
+            "{name}: the source's sound is there"
+        );
+    }
+}

@@ -7,7 +7,8 @@
 //! rendition covers the whole video timeline: a session without audio, and
 //! the start of a session whose audio begins late, are filled with silence,
 //! paced by the video ([`AudioMsg::VideoAt`]), so players never stall on an
-//! audio track that has no segment. The AAC encoder's priming delay is not
+//! audio track that has no segment; a copied rendition's silence is a
+//! repeated AAC frame (`copy.rs`). The AAC encoder's priming delay is not
 //! signalled (no edit list), which shifts audio by 1024 samples (about
 //! 21 ms at 48 kHz), less than one video frame.
 
@@ -15,11 +16,13 @@ use bytes::Bytes;
 use crossbeam_channel::Receiver;
 use ff::{codec, decoder, format, frame, software::resampling, Rational, Rescale};
 use ffmpeg_next as ff;
-use livefleet_packager::{AudioConfig, Sample, TrackId, TrackMedia, TrackSpec};
+use livefleet_packager::{AudioConfig, TrackId, TrackMedia, TrackSpec};
 use livefleet_profile::AudioRendition;
 
+mod copy;
 mod encode;
 
+use self::copy::CopyTrack;
 use crate::aac::{aac_extradata, asc_format, open_audio_decoder};
 use crate::encoder::{self, VIDEO_TIME_BASE};
 use crate::pack::PackSender;
@@ -51,7 +54,7 @@ enum Output {
         /// Only silence so far: the first real audio is placed by its timestamp.
         silent: bool,
     },
-    Copy,
+    Copy(CopyTrack),
 }
 
 struct AudioTrack {
@@ -105,7 +108,7 @@ impl AudioLadder {
                     rendition: r.clone(),
                     sample_rate: r.sample_rate,
                     asc: extradata.clone(),
-                    out: Output::Copy,
+                    out: Output::Copy(CopyTrack::open(r, &extradata)),
                 });
                 continue;
             }
@@ -247,35 +250,22 @@ impl AudioLadder {
         let Some(pts) = packet.pts() else {
             return Ok(());
         };
-        let mut end = None;
-        for (i, t) in self.tracks.iter().enumerate() {
-            if !matches!(t.out, Output::Copy) {
+        let data = Bytes::copy_from_slice(packet.data().unwrap_or_default());
+        for i in 0..self.tracks.len() {
+            let rate = self.tracks[i].sample_rate;
+            let Output::Copy(copy) = &mut self.tracks[i].out else {
                 continue;
-            }
-            let at = self.timeline.to_samples(pts, self.time_base, t.sample_rate);
-            if at < self.timeline.base_samples(t.sample_rate) {
-                continue;
-            }
+            };
+            let at = self.timeline.to_samples(pts, self.time_base, rate);
             let duration = packet
                 .duration()
-                .rescale(self.time_base, Rational::new(1, t.sample_rate as i32));
-            let sample = Sample {
-                dts: at,
-                pts: at,
-                duration: None,
-                keyframe: true,
-                segment_start: false,
-                data: Bytes::copy_from_slice(packet.data().unwrap_or_default()),
-            };
-            out.sample(TrackId(first_track + i), sample)?;
-            // An AAC frame holds 1024 samples when the packet does not say.
-            end = Some((
-                at + if duration > 0 { duration } else { 1024 },
-                t.sample_rate,
-            ));
-        }
-        if let Some((end, rate)) = end {
-            self.reached(Some(end), rate);
+                .rescale(self.time_base, Rational::new(1, rate as i32));
+            let base = self.timeline.base_samples(rate);
+            for sample in copy.packet(at, duration, data.clone(), base) {
+                out.sample(TrackId(first_track + i), sample)?;
+            }
+            let end = copy.end();
+            self.reached(end, rate);
         }
         Ok(())
     }
@@ -293,14 +283,23 @@ impl AudioLadder {
             let rate = self.tracks[i].sample_rate;
             let base = self.timeline.base_samples(rate);
             let until = until_90k.rescale(VIDEO_TIME_BASE, Rational::new(1, rate as i32));
-            let Output::Encode {
-                fifo,
-                next_pts,
-                silent,
-                ..
-            } = &mut self.tracks[i].out
-            else {
-                continue;
+            let (fifo, next_pts, silent) = match &mut self.tracks[i].out {
+                Output::Encode {
+                    fifo,
+                    next_pts,
+                    silent,
+                    ..
+                } => (fifo, next_pts, silent),
+                Output::Copy(copy) => {
+                    if !(only_silent && copy.heard()) {
+                        for sample in copy.silence_to(until, base) {
+                            out.sample(TrackId(first_track + i), sample)?;
+                        }
+                        let end = copy.end();
+                        self.reached(end, rate);
+                    }
+                    continue;
+                }
             };
             if only_silent && !*silent {
                 continue;
