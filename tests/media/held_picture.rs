@@ -132,3 +132,41 @@ fn a_live_video_stall_with_audio_going_on_holds_the_last_picture() {
         dev.log()
     );
 }
+
+/// A video stream of one still frame under 10 s of audio (Matroska, where
+/// the video stream declares no duration of its own): before, the input
+/// was refused as truncated (`media ends at 0.00 s but the file declares
+/// 10.02 s`), as its video was all that was measured.
+#[test]
+fn one_still_frame_under_10_s_of_audio_is_a_10_s_video() {
+    let tmp = tempfile::tempdir().unwrap();
+    let clip = tmp.path().join("still.mkv");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=640x360:rate=30:duration=1",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=sample_rate=48000:duration=10",
+        "-filter_complex",
+        "[0:v]trim=end_frame=1[v]",
+        "-map",
+        "[v]",
+        "-map",
+        "1:a",
+        "-c:v",
+        "libx264",
+        "-c:a",
+        "aac",
+        clip.to_str().unwrap(),
+    ]);
+    let out = tmp.path().join("out");
+    let r = transcode(&clip, &out);
+    assert_ok(&r);
+    assert!(text(&r.stdout).contains(", 1 frames,"), "{}", text(&r.stdout));
+    check_presentation(&out, &["360p", "240p"], "audio", 2.0, 5);
+    let v = probed_seconds(&out.join("360p/index.m3u8"));
+    assert!((v - 10.0).abs() < 0.1, "the video lasts {v} s, the audio 10 s");
+}

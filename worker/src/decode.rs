@@ -185,7 +185,7 @@ pub(crate) fn clone_parameters(p: &codec::Parameters) -> codec::Parameters {
 /// two above it or when the picture size is unknown.
 fn decoder_threads(stream: &StreamInfo) -> usize {
     let fps = stream.frame_rate.map_or(30.0, f64::from).clamp(1.0, 240.0);
-    match crate::source::picture_size(&stream.parameters) {
+    match crate::codec_params::picture_size(&stream.parameters) {
         Some((w, h)) if f64::from(w) * f64::from(h) * fps <= ONE_THREAD_PIXEL_RATE => 1,
         _ => DECODER_THREADS,
     }
@@ -194,8 +194,8 @@ fn decoder_threads(stream: &StreamInfo) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec_params::parameters_from_config;
     use crate::encoder::{open_video, EncoderKind, FrameInput, VideoSettings};
-    use crate::source::parameters_from_config;
     use livefleet_base::Track;
     use livefleet_profile::{H264Profile, Preset, VideoCodec};
 
@@ -236,7 +236,7 @@ mod tests {
     fn decoder_threads_follow_the_source_pixel_rate() {
         let small = live_stream(640, 360, 30);
         assert_eq!(
-            crate::source::picture_size(&small.parameters),
+            crate::codec_params::picture_size(&small.parameters),
             Some((640, 360))
         );
         assert_eq!(decoder_threads(&small), 1);

@@ -44,6 +44,7 @@ mod cadence;
 pub mod calibrate;
 mod captions;
 pub mod channel;
+pub mod codec_params;
 pub mod colour;
 mod cut_short;
 pub mod decode;

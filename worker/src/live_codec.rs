@@ -7,7 +7,8 @@ use ff::{codec, Rational};
 use ffmpeg_next as ff;
 use livefleet_base::{AudioFormat, Codec, MediaPacket, Track};
 
-use crate::source::{parameters_from_config, StreamInfo};
+use crate::codec_params::parameters_from_config;
+use crate::source::StreamInfo;
 
 /// FFmpeg's decoder for a packet codec.
 fn decoder_id(codec: Codec) -> codec::Id {

@@ -46,7 +46,7 @@ impl Passthrough {
             rendition: v.rendition.name.clone(),
             source,
         };
-        let packaged = crate::source::packaged_codec(id)
+        let packaged = crate::codec_params::packaged_codec(id)
             .ok_or_else(|| fault(RenditionFault::PassthroughCodec(format!("{id:?}"))))?;
         let codec = VideoCodecConfig::from_extradata(packaged, extradata)
             .map_err(|e| fault(RenditionFault::Passthrough(e)))?;

@@ -23,6 +23,7 @@ use livefleet_profile::LadderProfile;
 use crate::audio::{AudioLadder, AudioMsg};
 use crate::boundary::BoundaryClock;
 use crate::captions::{CaptionNotice, CaptionWatch};
+use crate::codec_params;
 use crate::colour::Colour;
 use crate::decode::{Refused, VideoDecode};
 use crate::encoder::{VideoSettings, VIDEO_TIME_BASE};
@@ -35,7 +36,7 @@ use crate::passthrough::{stored_picture, Passthrough};
 use crate::prime::{prime, Primed};
 use crate::progress::Progress;
 use crate::rendition::{Picture, RenditionEncoder};
-use crate::source::{self, PacketSource, StreamInfo};
+use crate::source::{PacketSource, StreamInfo};
 use crate::stages::Stages;
 use crate::timeline::{FrameTimes, Timeline};
 use crate::video_path::VideoPath;
@@ -89,7 +90,7 @@ pub(crate) fn run(
     let turn = info.video.rotation.turn();
     let mut decode =
         VideoDecode::open(&info.video, device.as_deref().filter(|_| path.gpu_decode()))?;
-    let video_extradata = source::extradata(&info.video.parameters);
+    let video_extradata = codec_params::extradata(&info.video.parameters);
     let video_codec = info.video.parameters.id();
     let src_fps = info
         .video

@@ -55,6 +55,8 @@ pub struct FileSource {
     /// The first video packet's time: the input read so far is the span
     /// from it to `last_seconds`.
     first_seconds: Option<f64>,
+    /// Where the audio read so far ends.
+    audio_seconds: f64,
     /// Set from outside (a Ctrl-C) to end the input where it is.
     stop: Option<Arc<AtomicBool>>,
     /// Joins where the timestamps jump, for the formats whose timestamps may
@@ -171,6 +173,7 @@ impl FileSource {
             name: name.to_owned(),
             last_seconds: 0.0,
             first_seconds: None,
+            audio_seconds: 0.0,
             stop,
         })
     }
@@ -185,6 +188,14 @@ impl FileSource {
     pub fn read_seconds(&self) -> f64 {
         self.first_seconds
             .map_or(0.0, |first| (self.last_seconds - first).max(0.0))
+    }
+
+    /// Seconds of the input read so far by its furthest track: audio that
+    /// runs past the video's end is input too (the renditions hold their
+    /// last picture for it), so a file is truncated only where both end early.
+    pub fn reached_seconds(&self) -> f64 {
+        let first = self.first_seconds.unwrap_or(0.0);
+        self.read_seconds().max(self.audio_seconds - first)
     }
 
     /// Timestamp jumps joined so far.
@@ -275,6 +286,9 @@ impl PacketSource for FileSource {
                     self.last_seconds = ts as f64 * f64::from(self.info.video.time_base);
                     self.first_seconds.get_or_insert(self.last_seconds);
                 }
+            } else if let (Some(ts), Some(audio)) = (packet.pts(), &self.info.audio) {
+                let end = (ts + packet.duration().max(0)) as f64 * f64::from(audio.time_base);
+                self.audio_seconds = self.audio_seconds.max(end);
             }
             return Ok(Some((track, packet)));
         }
@@ -299,70 +313,6 @@ fn media_duration(input: &format::context::Input, video_index: usize) -> Option<
         start.max(0)
     };
     (input.duration() > 0).then(|| (input.duration() - start).max(0) as f64 / tb)
-}
-
-/// Builds decoder parameters from a codec id and its configuration record
-/// (`avcC` for H.264, `AudioSpecificConfig` for AAC), as the live path receives them.
-pub fn parameters_from_config(track: Track, id: codec::Id, config: &[u8]) -> codec::Parameters {
-    let mut p = codec::Parameters::new();
-    // SAFETY: we own `p`; extradata is allocated with FFmpeg's allocator with the
-    // padding FFmpeg requires, and ownership passes to the parameters, which free it.
-    unsafe {
-        let ptr = p.as_mut_ptr();
-        (*ptr).codec_type = match track {
-            Track::Video => ff::ffi::AVMediaType::AVMEDIA_TYPE_VIDEO,
-            Track::Audio => ff::ffi::AVMediaType::AVMEDIA_TYPE_AUDIO,
-        };
-        (*ptr).codec_id = id.into();
-        let pad = ff::ffi::AV_INPUT_BUFFER_PADDING_SIZE as usize;
-        let buf = ff::ffi::av_mallocz(config.len() + pad) as *mut u8;
-        if !buf.is_null() {
-            std::ptr::copy_nonoverlapping(config.as_ptr(), buf, config.len());
-            (*ptr).extradata = buf;
-            (*ptr).extradata_size = config.len() as i32;
-        }
-    }
-    p
-}
-
-/// A video stream's picture size: from its parameters (a file), or from the
-/// SPS in its configuration (a live source, whose parameters carry only that).
-pub fn picture_size(parameters: &codec::Parameters) -> Option<(u32, u32)> {
-    // SAFETY: plain field reads of parameters we hold a reference to.
-    let (w, h) = unsafe {
-        let ptr = parameters.as_ptr();
-        ((*ptr).width, (*ptr).height)
-    };
-    if w > 0 && h > 0 {
-        return Some((w as u32, h as u32));
-    }
-    let codec = packaged_codec(parameters.id())?;
-    let config =
-        livefleet_packager::VideoCodecConfig::from_extradata(codec, &extradata(parameters)).ok()?;
-    Some((config.sps().width, config.sps().height))
-}
-
-/// The codec a stream of `id` is packaged as when copied (H.264, HEVC or AV1);
-/// `None` for the codecs the packager does not carry.
-pub fn packaged_codec(id: codec::Id) -> Option<livefleet_packager::VideoCodec> {
-    match id {
-        codec::Id::H264 => Some(livefleet_packager::VideoCodec::H264),
-        codec::Id::HEVC => Some(livefleet_packager::VideoCodec::Hevc),
-        codec::Id::AV1 => Some(livefleet_packager::VideoCodec::Av1),
-        _ => None,
-    }
-}
-
-/// The codec configuration bytes of a stream (avcC, Annex B headers or ASC).
-pub fn extradata(parameters: &codec::Parameters) -> Vec<u8> {
-    // SAFETY: reading FFmpeg-owned memory of the stated size.
-    unsafe {
-        let ptr = parameters.as_ptr();
-        if (*ptr).extradata.is_null() || (*ptr).extradata_size <= 0 {
-            return Vec::new();
-        }
-        std::slice::from_raw_parts((*ptr).extradata, (*ptr).extradata_size as usize).to_vec()
-    }
 }
 
 /// A file's frame rate: the stream's base rate (the rate its timestamps are

@@ -130,11 +130,13 @@ pub fn transcode(
     let interrupted = job.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed));
     if interrupted {
         tracing::info!(input = %job.input, media_seconds, "stopped early; finishing the output with what was transcoded");
-    } else if declared > 0.0 && source.read_seconds() + 1.5 < declared {
+    } else if declared > 0.0 && source.reached_seconds() + 1.5 < declared {
         // Judged by what was read, not by what the output kept: a session
         // that moved to the CPU after a GPU failure loses the media in
-        // flight, and that is no reason to refuse the whole input.
-        let read_seconds = source.read_seconds();
+        // flight, and that is no reason to refuse the whole input. Audio
+        // that runs past the video counts: a video stream of one still
+        // frame under 10 s of audio is no truncated file.
+        let read_seconds = source.reached_seconds();
         tracing::warn!(input = %job.input, read_seconds, media_seconds, declared, "input ended before its declared duration");
         let _ = broadcast.abandon();
         return Err(PipelineError::Truncated {

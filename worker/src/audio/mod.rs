@@ -86,7 +86,7 @@ impl AudioLadder {
         timeline: Timeline,
     ) -> Result<Self, PipelineError> {
         let extradata = source
-            .map(|s| crate::source::extradata(&s.parameters))
+            .map(|s| crate::codec_params::extradata(&s.parameters))
             .unwrap_or_default();
         let source_format = source
             .filter(|s| s.parameters.id() == codec::Id::AAC)
