@@ -171,7 +171,7 @@ fn run_transcode(job: &TranscodeJob) -> anyhow::Result<ExitCode> {
         },
         if report.held_seconds > 0.0 {
             format!(
-                ", the last picture held {:.1} s where the audio runs past the video",
+                ", a picture held {:.1} s where the audio has no video",
                 report.held_seconds
             )
         } else {

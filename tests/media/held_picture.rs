@@ -56,7 +56,7 @@ fn audio_past_the_end_of_the_video_holds_the_last_picture() {
     let r = transcode(&clip, &out);
     assert_ok(&r);
     assert!(
-        text(&r.stdout).contains("the last picture held 6.0 s"),
+        text(&r.stdout).contains("a picture held 6.0 s where the audio has no video"),
         "{}",
         text(&r.stdout)
     );
@@ -165,8 +165,65 @@ fn one_still_frame_under_10_s_of_audio_is_a_10_s_video() {
     let out = tmp.path().join("out");
     let r = transcode(&clip, &out);
     assert_ok(&r);
-    assert!(text(&r.stdout).contains(", 1 frames,"), "{}", text(&r.stdout));
+    assert!(
+        text(&r.stdout).contains(", 1 frames,"),
+        "{}",
+        text(&r.stdout)
+    );
     check_presentation(&out, &["360p", "240p"], "audio", 2.0, 5);
     let v = probed_seconds(&out.join("360p/index.m3u8"));
-    assert!((v - 10.0).abs() < 0.1, "the video lasts {v} s, the audio 10 s");
+    assert!(
+        (v - 10.0).abs() < 0.1,
+        "the video lasts {v} s, the audio 10 s"
+    );
+}
+
+/// Audio that starts before the video: an MPEG-TS capture whose first
+/// keyframe comes 1.5 s after its audio, a Matroska file whose video
+/// starts 3 s in. The first picture is held from the audio's start. Before,
+/// the audio before it was cut (7.5 s of input gave 6 s), and the Matroska
+/// file was refused as truncated (`media ends at 6.00 s but the file
+/// declares 9.02 s`).
+#[test]
+fn audio_before_the_first_picture_holds_it_from_the_audio_s_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (name, lead, secs) in [("lead.ts", "1.5", 7.5), ("lead.mkv", "3", 9.0)] {
+        let clip = tmp.path().join(name);
+        let audio = format!("sine=sample_rate=48000:duration={secs}");
+        ffmpeg(&[
+            "-itsoffset",
+            lead,
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=640x360:rate=30:duration=6",
+            "-f",
+            "lavfi",
+            "-i",
+            &audio,
+            "-map",
+            "0:v",
+            "-map",
+            "1:a",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "60",
+            "-c:a",
+            "aac",
+            clip.to_str().unwrap(),
+        ]);
+        let out = tmp.path().join(format!("{name}.out"));
+        assert_ok(&transcode(&clip, &out));
+        check_presentation(&out, &["360p", "240p"], "audio", 2.0, 4);
+        for r in ["360p", "audio"] {
+            let d = probed_seconds(&out.join(r).join("index.m3u8"));
+            assert!(
+                (d - secs).abs() < 0.1,
+                "{name}: {r} lasts {d} s, the audio {secs} s"
+            );
+        }
+    }
 }

@@ -18,8 +18,16 @@
 //! for. The next video packet ends the hold; a decoded picture that comes
 //! back covered by held ones is dropped, and the ones after it take over.
 //! A file's audio leading its video mid-file is left alone (a muxer's
-//! interleave says nothing of time).
+//! interleave says nothing of time). Audio that starts before a session's
+//! first picture by more than [`END_AFTER_90K`] (an MPEG-TS capture that
+//! begins before the first keyframe, a Matroska file whose video starts
+//! 3 s in) starts the timeline, and the first picture is held from there
+//! ([`audio_lead`]); before, that audio was cut.
 //! Record: docs/design/bad-input.md.
+
+use ffmpeg_next::{Rational, Rescale};
+
+use crate::encoder::VIDEO_TIME_BASE;
 
 /// At a session's end, audio past the video's end by more than this is
 /// held for (less is left to the last audio segment).
@@ -48,6 +56,10 @@ pub(crate) struct Hold {
     audio_alone_from: Option<i64>,
     /// A live hold runs (until the next video packet).
     holding: bool,
+    /// Where the first picture is stamped when the audio starts before it.
+    lead_from: Option<i64>,
+    /// The first picture's own time, held up to after a lead.
+    lead_until: Option<i64>,
 }
 
 impl Hold {
@@ -61,15 +73,49 @@ impl Hold {
             held: 0,
             audio_alone_from: None,
             holding: false,
+            lead_from: None,
+            lead_until: None,
         }
     }
 
-    /// A decoded picture at `pts`: `false` when held pictures already cover
-    /// it (it came back late; it is dropped).
-    pub fn picture(&mut self, pts: i64) -> bool {
+    /// The audio starts before the first picture: it is stamped at `start`
+    /// (the timeline's start) and held up to its own time.
+    pub fn lead_from(mut self, start: Option<i64>) -> Self {
+        self.lead_from = start.filter(|_| self.step > 0);
+        self
+    }
+
+    /// The held pictures from the first picture (stamped at the audio's
+    /// start) up to its own time.
+    pub fn lead_due(&mut self) -> Vec<i64> {
+        let Some(until) = self.lead_until.take() else {
+            return Vec::new();
+        };
+        let start = self.video_at.unwrap_or(until);
+        tracing::info!(
+            audio_lead_seconds = (until - start) as f64 / 90_000.0,
+            "the audio starts before the video: the first picture is held from the audio's start"
+        );
+        let due = self.until(until);
+        self.held = 0;
+        due
+    }
+
+    /// A decoded picture at `pts`: the time it is stamped at (its own, or
+    /// the audio's start for a session's first picture after a lead), or
+    /// `None` when held pictures already cover it (it came back late; it
+    /// is dropped).
+    pub fn picture(&mut self, pts: i64) -> Option<i64> {
+        if self.video_at.is_none() {
+            if let Some(start) = self.lead_from.filter(|s| pts > *s) {
+                self.video_at = Some(start);
+                self.lead_until = Some(pts);
+                return Some(start);
+            }
+        }
         if self.held > 0 {
             if self.video_at.is_some_and(|at| pts <= at) {
-                return false;
+                return None;
             }
             tracing::info!(
                 held_seconds = self.held_seconds(),
@@ -78,7 +124,7 @@ impl Hold {
             self.held = 0;
         }
         self.video_at = Some(self.video_at.map_or(pts, |at| at.max(pts)));
-        true
+        Some(pts)
     }
 
     /// A video packet was read: a live hold ends.
@@ -161,6 +207,22 @@ impl Hold {
     }
 }
 
+/// Where a session's timeline starts when its audio leads its first
+/// picture (`origin`, in `video_tb`) by more than [`END_AFTER_90K`] and
+/// less than [`AUDIO_GAP_90K`]: the first audio packet read before the
+/// picture, in `video_tb`. `None`: the picture starts it, and the audio
+/// before it is cut.
+pub(crate) fn audio_lead(
+    audio: impl IntoIterator<Item = i64>,
+    audio_tb: Rational,
+    origin: i64,
+    video_tb: Rational,
+) -> Option<i64> {
+    let start = audio.into_iter().min()?.rescale(audio_tb, video_tb);
+    let lead = (origin - start).rescale(video_tb, VIDEO_TIME_BASE);
+    (lead > END_AFTER_90K && lead <= AUDIO_GAP_90K).then_some(start)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,7 +233,7 @@ mod tests {
     fn audio_past_the_end_is_held_for_on_the_frame_grid() {
         let mut h = Hold::new(Some(STEP));
         for pts in (0..120).map(|n| n * STEP) {
-            assert!(h.picture(pts));
+            assert!(h.picture(pts).is_some());
         }
         // Video ends at 4 s (last frame 3.967 s); audio at 12 s.
         h.audio(0, 12 * 90_000);
@@ -218,8 +280,8 @@ mod tests {
         h.video_packet();
         h.audio(96_000, 98_000);
         assert!(h.live_due().is_empty());
-        assert!(!h.picture(60_000));
-        assert!(h.picture(96_000));
+        assert_eq!(h.picture(60_000), None);
+        assert_eq!(h.picture(96_000), Some(96_000));
         assert!(h.live_due().is_empty());
     }
 
@@ -229,10 +291,32 @@ mod tests {
         let mut h = Hold::new(Some(STEP));
         for n in 0..300 {
             h.video_packet();
-            assert!(h.picture(n * STEP));
+            assert!(h.picture(n * STEP).is_some());
             h.audio(180_000 + n * STEP, 180_000 + (n + 1) * STEP);
             assert!(h.live_due().is_empty(), "held at frame {n}");
         }
+    }
+
+    #[test]
+    fn audio_before_the_first_picture_holds_it_from_the_audio_s_start() {
+        let ms = Rational::new(1, 1000);
+        // Audio from 1.4 s, the first picture at 2.9 s: the timeline starts at 1.4 s.
+        assert_eq!(audio_lead([1500, 1400, 1421], ms, 2900, ms), Some(1400));
+        // A lead under half a second, or beyond 10 s, is cut as before.
+        assert_eq!(audio_lead([2500], ms, 2900, ms), None);
+        assert_eq!(audio_lead([0], ms, 20_000, ms), None);
+        assert_eq!(audio_lead([], ms, 2900, ms), None);
+        // The first picture (1.5 s into the timeline) is stamped at its
+        // start and held up to its own time; the next one follows it.
+        let mut h = Hold::new(Some(STEP)).lead_from(Some(0));
+        assert_eq!(h.picture(135_000), Some(0));
+        let due = h.lead_due();
+        assert_eq!((due.len(), due.last()), (45, Some(&135_000)));
+        assert_eq!(h.picture(138_000), Some(138_000));
+        assert!(h.lead_due().is_empty());
+        // Without a step (a passthrough rendition) nothing is held.
+        let mut h = Hold::new(None).lead_from(Some(0));
+        assert_eq!(h.picture(135_000), Some(135_000));
     }
 
     #[test]

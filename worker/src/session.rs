@@ -27,7 +27,7 @@ use crate::codec_params;
 use crate::colour::Colour;
 use crate::decode::{Refused, VideoDecode};
 use crate::encoder::{VideoSettings, VIDEO_TIME_BASE};
-use crate::hold::Hold;
+use crate::hold::{audio_lead, Hold};
 use crate::hw::CudaDevice;
 use crate::ladder::Ladder;
 use crate::metrics::DropReason;
@@ -111,12 +111,24 @@ pub(crate) fn run(
         return Ok(());
     };
     let origin = first.timestamp().or(first.pts()).unwrap_or(0);
-    let timeline = Timeline::new(origin, vtb, b.timeline_end_90k());
     let (width, height) = (first.width(), first.height());
     // Planned on the picture as shown: non-square pixels are widened (or
     // narrowed) to square ones by the renditions' scalers.
     let (shown_w, shown_h) = crate::ladder::shown_size(width, height, first.aspect_ratio());
     let ladder = b.ladder_for(shown_w, shown_h, src_fps)?;
+    // Held pictures (the audio going on without video) at a frame of the
+    // fastest rendition; none with a passthrough rendition, which cannot repeat one.
+    let hold_step = ladder
+        .fastest_encoded_rate()
+        .filter(|_| ladder.settings.iter().all(Option::is_some))
+        .filter(|_| !b.profile().audio.is_empty())
+        .map(|r| 1i64.rescale(r.invert(), VIDEO_TIME_BASE));
+    // Audio read before the first picture starts the timeline (`crate::hold`).
+    let lead = hold_step.and(audio_tb).and_then(|atb| {
+        let audio = pending.iter().filter(|(t, _)| *t == Track::Audio);
+        audio_lead(audio.filter_map(|(_, p)| p.pts()), atb, origin, vtb)
+    });
+    let timeline = Timeline::new(lead.unwrap_or(origin), vtb, b.timeline_end_90k());
     let colour = Colour::of_picture(&first);
     tracing::debug!(?colour, "the renditions' colour description");
 
@@ -220,13 +232,7 @@ pub(crate) fn run(
     }
     let mut captions = CaptionWatch::new(!b.profile().captions.is_empty());
     let mut times = FrameTimes::new(origin, src_fps, vtb);
-    // Held pictures (the audio going on without video) at a frame of the fastest rendition.
-    let mut hold = Hold::new(
-        ladder
-            .fastest_encoded_rate()
-            .filter(|_| passthrough.is_none())
-            .map(|r| 1i64.rescale(r.invert(), VIDEO_TIME_BASE)),
-    );
+    let mut hold = Hold::new(hold_step).lead_from(lead.map(|_| timeline.base_90k));
     let held_pictures = |due: Vec<i64>, clock: &mut BoundaryClock, stages: &Stages| -> bool {
         let mut alive = true;
         for pts in due {
@@ -241,14 +247,13 @@ pub(crate) fn run(
                        stages: &Stages|
      -> bool {
         let ts = times.of(f.timestamp().or(f.pts()));
-        let pts = timeline.to_90k(ts, vtb);
-        if !hold.picture(pts) {
+        let Some(pts) = hold.picture(timeline.to_90k(ts, vtb)) else {
             // Late: the held picture already covers its time.
             if let Some(m) = &meter {
                 m.dropped(DropReason::OutOfOrder);
             }
             return true;
-        }
+        };
         match captions.frame(&f, pts) {
             Some(CaptionNotice::Undeclared) => tracing::info!(
                 "the source carries closed captions the profile does not declare: every rendition keeps them, but players offer only declared ones (add `captions:` to the profile)"
@@ -268,6 +273,7 @@ pub(crate) fn run(
     };
 
     let mut alive = fan_out(first, &mut clock, &mut hold, &stages);
+    alive &= held_pictures(hold.lead_due(), &mut clock, &stages);
     let mut read_error = None;
     let mut gpu_error = None;
     while alive {

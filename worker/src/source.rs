@@ -55,8 +55,8 @@ pub struct FileSource {
     /// The first video packet's time: the input read so far is the span
     /// from it to `last_seconds`.
     first_seconds: Option<f64>,
-    /// Where the audio read so far ends.
-    audio_seconds: f64,
+    /// Where the audio read so far starts and ends.
+    audio_seconds: Option<(f64, f64)>,
     /// Set from outside (a Ctrl-C) to end the input where it is.
     stop: Option<Arc<AtomicBool>>,
     /// Joins where the timestamps jump, for the formats whose timestamps may
@@ -173,7 +173,7 @@ impl FileSource {
             name: name.to_owned(),
             last_seconds: 0.0,
             first_seconds: None,
-            audio_seconds: 0.0,
+            audio_seconds: None,
             stop,
         })
     }
@@ -190,12 +190,17 @@ impl FileSource {
             .map_or(0.0, |first| (self.last_seconds - first).max(0.0))
     }
 
-    /// Seconds of the input read so far by its furthest track: audio that
-    /// runs past the video's end is input too (the renditions hold their
-    /// last picture for it), so a file is truncated only where both end early.
+    /// Seconds of the input read so far, from its earliest track's start to
+    /// its furthest track's end: audio that starts before the video, or runs
+    /// past it, is input too (the renditions hold a picture for it), so a
+    /// file is truncated only where every track ends early.
     pub fn reached_seconds(&self) -> f64 {
-        let first = self.first_seconds.unwrap_or(0.0);
-        self.read_seconds().max(self.audio_seconds - first)
+        let video = self.first_seconds.map(|first| (first, self.last_seconds));
+        let (start, end) = [video, self.audio_seconds]
+            .into_iter()
+            .flatten()
+            .fold((f64::MAX, f64::MIN), |(s, e), (a, b)| (s.min(a), e.max(b)));
+        (end - start).max(0.0)
     }
 
     /// Timestamp jumps joined so far.
@@ -287,8 +292,10 @@ impl PacketSource for FileSource {
                     self.first_seconds.get_or_insert(self.last_seconds);
                 }
             } else if let (Some(ts), Some(audio)) = (packet.pts(), &self.info.audio) {
-                let end = (ts + packet.duration().max(0)) as f64 * f64::from(audio.time_base);
-                self.audio_seconds = self.audio_seconds.max(end);
+                let tb = f64::from(audio.time_base);
+                let (start, end) = (ts as f64 * tb, (ts + packet.duration().max(0)) as f64 * tb);
+                let (first, last) = self.audio_seconds.get_or_insert((start, end));
+                (*first, *last) = (first.min(start), last.max(end));
             }
             return Ok(Some((track, packet)));
         }

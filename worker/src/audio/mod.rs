@@ -2,8 +2,9 @@
 //! rendition, or copied when the source already is what the rendition asks for.
 //!
 //! Audio samples are stamped by count from the first decoded sample, on the
-//! same timeline as video (the session's origin is the first video frame):
-//! audio that starts before the first video frame is trimmed. Every audio
+//! same timeline as video (the session's origin is the first video frame,
+//! or the audio's start where that leads it by more than half a second:
+//! `crate::hold`): audio before the origin is trimmed. Every audio
 //! rendition covers the whole video timeline: a session without audio, and
 //! the start of a session whose audio begins late, are filled with silence,
 //! paced by the video ([`AudioMsg::VideoAt`]), so players never stall on an
