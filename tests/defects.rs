@@ -13,18 +13,7 @@ use common::*;
 
 /// Seconds listed by the EXTINF tags of a media playlist.
 fn listed_seconds(playlist: &Path) -> f64 {
-    fs::read_to_string(playlist)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.strip_prefix("#EXTINF:"))
-        .filter_map(|l| {
-            l.trim_end_matches(',')
-                .split(',')
-                .next()?
-                .parse::<f64>()
-                .ok()
-        })
-        .sum()
+    segment_durations(playlist).iter().sum()
 }
 
 /// One AAC frame of audio at `rate` Hz, in seconds.

@@ -192,6 +192,17 @@ pub fn mean_volume(file: &Path) -> f64 {
         .unwrap_or(-91.0)
 }
 
+/// The durations the `#EXTINF` tags of a media playlist list, in order
+/// (empty when it cannot be read).
+pub fn segment_durations(playlist: &Path) -> Vec<f64> {
+    fs::read_to_string(playlist)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.strip_prefix("#EXTINF:"))
+        .filter_map(|l| l.split(',').next()?.parse().ok())
+        .collect()
+}
+
 /// Seconds of media ffprobe reads from a manifest (or any input).
 pub fn probed_seconds(manifest: &Path) -> f64 {
     let probe = run(Command::new("ffprobe")

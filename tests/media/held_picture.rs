@@ -6,12 +6,7 @@ use super::*;
 
 /// The `#EXTINF` durations of the playlist in `dir`.
 fn durations(dir: &Path) -> Vec<f64> {
-    fs::read_to_string(dir.join("index.m3u8"))
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.strip_prefix("#EXTINF:"))
-        .filter_map(|d| d.trim_end_matches(',').parse().ok())
-        .collect()
+    segment_durations(&dir.join("index.m3u8"))
 }
 
 /// Every rendition's segments last about `segment` seconds (a frame's

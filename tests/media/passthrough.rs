@@ -181,12 +181,7 @@ fn a_copied_audio_rendition_is_silent_where_the_source_has_no_audio() {
             text(&r.stderr)
         );
         check_presentation(&out, &["240p"], "audio", 2.0, 4);
-        let playlist = fs::read_to_string(out.join("audio/index.m3u8")).unwrap();
-        let durations: Vec<f64> = playlist
-            .lines()
-            .filter_map(|l| l.strip_prefix("#EXTINF:"))
-            .filter_map(|d| d.trim_end_matches(',').parse().ok())
-            .collect();
+        let durations = segment_durations(&out.join("audio/index.m3u8"));
         assert!(
             durations.len() == 4 && durations.iter().all(|d| (d - 2.0).abs() < 0.07),
             "{name}: audio segments {durations:?}"

@@ -31,12 +31,12 @@ use crate::encoder::VIDEO_TIME_BASE;
 
 /// At a session's end, audio past the video's end by more than this is
 /// held for (less is left to the last audio segment).
-pub(crate) const END_AFTER_90K: i64 = 45_000;
+const END_AFTER_90K: i64 = 45_000;
 /// In a live session, more audio than this read with no video packet starts a hold.
-pub(crate) const LIVE_AFTER_90K: i64 = 90_000;
+const LIVE_AFTER_90K: i64 = 90_000;
 /// How far the held pictures trail the live audio: a video that comes back
 /// finds its place after them.
-pub(crate) const LIVE_LAG_90K: i64 = 22_500;
+const LIVE_LAG_90K: i64 = 22_500;
 /// An audio packet more than this past what came before is not counted
 /// (a broken timestamp would otherwise hold the picture for hours).
 const AUDIO_GAP_90K: i64 = 10 * 90_000;

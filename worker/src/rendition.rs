@@ -37,6 +37,7 @@ pub struct VideoJob {
 }
 
 /// What a rendition shows at a job's time.
+#[derive(Clone)]
 pub enum Picture {
     /// A decoded frame of the source, shared by every rendition.
     Decoded(Arc<frame::Video>),

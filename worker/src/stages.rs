@@ -118,14 +118,9 @@ impl Stages {
     /// Sends a picture at `pts` to every rendition and tells the audio
     /// stage the video reached it; `false` when a stage is gone.
     pub fn picture(&self, picture: Picture, pts: i64, boundary: Boundary) -> bool {
-        let frame = match &picture {
-            Picture::Decoded(f) => Some(f),
-            Picture::Held => None,
-        };
         let sent = self.video.iter().all(|tx| {
-            let picture = frame.map_or(Picture::Held, |f| Picture::Decoded(f.clone()));
             tx.send(VideoJob {
-                picture,
+                picture: picture.clone(),
                 pts,
                 boundary,
             })
