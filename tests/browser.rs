@@ -314,8 +314,7 @@ fn chat_on_the_viewer_page_live_and_replayed_with_the_vod() {
     let (ok, stderr) = publisher.finish();
     assert!(ok, "{stderr}");
     dev.wait_for(40, "the VOD and the message's chat file", || {
-        std::fs::read_to_string(dev.channel_dir().join("360p/index.m3u8"))
-            .is_ok_and(|p| p.contains("#EXT-X-ENDLIST"))
+        broadcast_ended(&dev.channel_dir())
             && std::fs::read_to_string(dev.channel_dir().join(format!("chat/{segment}.json")))
                 .is_ok_and(|f| f.contains("hello from page A"))
     });

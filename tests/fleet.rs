@@ -130,9 +130,7 @@ fn nats_server_restart_keeps_the_channel_running() {
     });
     let (ok, err) = publisher.finish();
     assert!(ok, "the publisher was disconnected: {err}");
-    fleet.wait_for(30, "ENDLIST", |_| {
-        playlist(&out, "360p").contains("#EXT-X-ENDLIST")
-    });
+    fleet.wait_for(30, "ENDLIST", |_| broadcast_ended(&out));
     // The ended broadcast gives its worker's capacity back.
     fleet.wait_for(10, "the assignment to be released", |f| {
         f.owner("nr").is_none()

@@ -9,11 +9,6 @@ use std::time::Duration;
 
 use common::*;
 
-fn has_endlist(dev: &Dev, rendition: &str) -> bool {
-    fs::read_to_string(dev.channel_dir().join(rendition).join("index.m3u8"))
-        .is_ok_and(|t| t.contains("#EXT-X-ENDLIST"))
-}
-
 #[test]
 fn live_channel_is_served_as_hls_and_dash_and_ends_as_vod() {
     let dev = Dev::start("live", &["--grace", "2", "--stream-key", "live-test-key"]);
@@ -37,6 +32,7 @@ fn live_channel_is_served_as_hls_and_dash_and_ends_as_vod() {
     assert_eq!(status, 200);
     assert!(head.contains("application/dash+xml"), "{head}");
     assert!(text(&mpd).contains("type=\"dynamic\""), "{}", text(&mpd));
+    assert!(!broadcast_ended(&dev.channel_dir()), "ended while live");
     let (_, head, _) = http_get(&dev.url("360p/1.m4s"));
     assert!(
         head.contains("immutable"),
@@ -49,7 +45,7 @@ fn live_channel_is_served_as_hls_and_dash_and_ends_as_vod() {
     let (ok, err) = publisher.finish();
     assert!(ok, "publisher failed: {err}");
     dev.wait_for(30, "ENDLIST after the grace period", || {
-        has_endlist(&dev, "360p") && has_endlist(&dev, "240p")
+        broadcast_ended(&dev.channel_dir())
     });
     check_presentation(&dev.channel_dir(), &["360p", "240p"], "audio", 2.0, 5);
     let mpd = fs::read_to_string(dev.channel_dir().join("manifest.mpd")).unwrap();
@@ -90,7 +86,7 @@ fn gstreamer_rtmp2sink_publishes_too() {
         text(&out.stdout),
         text(&out.stderr)
     );
-    dev.wait_for(40, "ENDLIST", || has_endlist(&dev, "360p"));
+    dev.wait_for(40, "ENDLIST", || broadcast_ended(&dev.channel_dir()));
     let (uris, _) =
         playlist_entries(&fs::read_to_string(dev.channel_dir().join("360p/index.m3u8")).unwrap());
     assert!(
@@ -143,23 +139,25 @@ fn reconnect_within_grace_continues_with_one_discontinuity() {
     let (ok, err) = Publisher::ffmpeg(&dev.publish_url, 7).finish();
     assert!(ok, "{err}");
     dev.wait_for(40, "ENDLIST after the grace period", || {
-        has_endlist(&dev, "360p") && has_endlist(&dev, "240p")
+        broadcast_ended(&dev.channel_dir())
     });
     let mut positions = Vec::new();
+    let mut playlists = String::new();
     for r in ["360p", "240p", "audio"] {
-        let (uris, disc) = playlist_entries(
-            &fs::read_to_string(dev.channel_dir().join(r).join("index.m3u8")).unwrap(),
-        );
+        let text = fs::read_to_string(dev.channel_dir().join(r).join("index.m3u8")).unwrap();
+        playlists += &format!("--- {r} ---\n{text}");
+        let (uris, disc) = playlist_entries(&text);
         assert_eq!(
             disc.len(),
             1,
-            "{r}: expected one discontinuity, got {disc:?}"
+            "{r}: expected one discontinuity, got {disc:?}\n{playlists}"
         );
         positions.push((disc[0], uris[disc[0]].clone()));
     }
     assert!(
         positions.windows(2).all(|w| w[0] == w[1]),
-        "discontinuity differs across renditions: {positions:?}"
+        "discontinuity differs across renditions: {positions:?}\n{playlists}--- dev log ---\n{}",
+        dev.log()
     );
     let mpd = fs::read_to_string(dev.channel_dir().join("manifest.mpd")).unwrap();
     assert_eq!(
@@ -181,7 +179,7 @@ fn publisher_killed_mid_stream_ends_the_broadcast_after_the_grace_period() {
     });
     publisher.kill();
     let killed = std::time::Instant::now();
-    dev.wait_for(30, "ENDLIST", || has_endlist(&dev, "360p"));
+    dev.wait_for(30, "ENDLIST", || broadcast_ended(&dev.channel_dir()));
     assert!(
         killed.elapsed() >= Duration::from_secs(3),
         "ENDLIST before the grace period passed"
@@ -259,7 +257,7 @@ fn without_the_archive_segments_are_deleted_once_they_have_left_the_window() {
     // 2 listed + 3 kept behind them + the one being written.
     assert!(most <= 6, "{most} segments stored in one rendition at once");
     dev.wait_for(30, "ENDLIST after the grace period", || {
-        has_endlist(&dev, "360p") && has_endlist(&dev, "240p")
+        broadcast_ended(&dev.channel_dir())
     });
     // The final manifests name what is stored, HLS and DASH alike, and play.
     let report = python(CHECK_MANIFESTS, &[dir.to_str().unwrap()]);
@@ -387,7 +385,7 @@ fn a_restarted_node_numbers_on_so_no_segment_key_is_written_twice() {
     let (ok, err) = Publisher::ffmpeg(&dev.publish_url, 6).finish();
     assert!(ok, "first publisher: {err}");
     dev.wait_for(30, "the first broadcast's ENDLIST", || {
-        has_endlist(&dev, "360p")
+        broadcast_ended(&dev.channel_dir())
     });
     let first = stored_names(&dir);
     dev.restart(&["--grace", "1"]);
@@ -408,7 +406,7 @@ fn publish_a_new_broadcast(dev: &Dev, before: &BTreeSet<String>) {
     let (ok, err) = Publisher::ffmpeg(&dev.publish_url, 6).finish();
     assert!(ok, "publisher: {err}");
     dev.wait_for(30, "the new broadcast's ENDLIST", || {
-        has_endlist(dev, "360p")
+        broadcast_ended(&dir)
             && fs::read_to_string(dir.join("360p/index.m3u8")).is_ok_and(|p| {
                 playlist_entries(&p)
                     .0
@@ -445,7 +443,7 @@ fn a_node_whose_bus_lost_its_records_numbers_above_the_store() {
     let (ok, err) = Publisher::ffmpeg(&dev.publish_url, 6).finish();
     assert!(ok, "first publisher: {err}");
     dev.wait_for(30, "the first broadcast's ENDLIST", || {
-        has_endlist(&dev, "360p")
+        broadcast_ended(&dev.channel_dir())
     });
     let before = stored_names(&dir);
     let bytes_before: Vec<(String, Vec<u8>)> = before

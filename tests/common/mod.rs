@@ -435,6 +435,26 @@ pub fn http_get(url: &str) -> (u16, String, Vec<u8>) {
     (status, head, raw[split..].to_vec())
 }
 
+/// Whether the broadcast stored under `dir` has ended: every media
+/// playlist the master names has its ENDLIST and the MPD is static. The
+/// final manifests are stored one after the other (media playlists, the
+/// master, the MPD), so one playlist's ENDLIST does not mean the others
+/// have theirs yet: a test that waited for the video's once read the audio
+/// playlist's last live window.
+pub fn broadcast_ended(dir: &Path) -> bool {
+    let Ok(master) = fs::read_to_string(dir.join("master.m3u8")) else {
+        return false;
+    };
+    let media = master.lines().filter_map(|l| match l.strip_prefix('#') {
+        Some(tag) => tag.split_once("URI=\"")?.1.split('"').next(),
+        None => Some(l.trim()).filter(|l| !l.is_empty()),
+    });
+    media
+        .map(|uri| fs::read_to_string(dir.join(uri)))
+        .all(|p| p.is_ok_and(|t| t.contains("#EXT-X-ENDLIST")))
+        && fs::read_to_string(dir.join("manifest.mpd")).is_ok_and(|m| m.contains("type=\"static\""))
+}
+
 /// Media segment URIs of an HLS playlist, and its discontinuity positions (index of the next segment).
 pub fn playlist_entries(text: &str) -> (Vec<String>, Vec<usize>) {
     let mut uris = Vec::new();
