@@ -82,6 +82,10 @@ pub async fn run(command: ChannelCommand) -> anyhow::Result<ExitCode> {
             println!("  stream key: {key}");
             println!("  publish to: rtmp://INGEST:1935/live/{key}");
             println!("  playback:   /live/{name}/master.m3u8, /live/{name}/manifest.mpd");
+            println!(
+                "  preview:    /live/{name}/{}",
+                livefleet_base::THUMBNAIL_PATH
+            );
         }
         ChannelCommand::List { show_keys, nats } => {
             let (_c, js) = crate::nats::connect(&nats, "livefleet-cli").await?;

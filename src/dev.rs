@@ -322,6 +322,11 @@ pub async fn run(o: DevOptions) -> anyhow::Result<()> {
         "  DASH:     http://{http_addr}/live/{}/manifest.mpd",
         o.channel
     );
+    println!(
+        "  preview:  http://{http_addr}/live/{}/{}",
+        o.channel,
+        livefleet_base::THUMBNAIL_PATH
+    );
     println!("  chat:     {chat_url}");
     println!(
         "  token:    {dev_token}   (user dev, moderator; `livefleet chat token` makes others)"

@@ -209,6 +209,9 @@ fn a_broadcast_is_kept_as_vod_with_its_chat_and_the_live_copy_goes_after_the_gra
     check_presentation(&vod, &["360p", "240p"], "audio", 2.0, 5);
     let errors = decode_errors(&vod.join("master.m3u8"));
     assert!(errors.is_empty(), "ffmpeg reading the VOD: {errors}");
+    // The broadcast's last preview picture is the VOD's poster.
+    let poster = fs::read(vod.join("thumbnail.jpg")).expect("the VOD's thumbnail.jpg");
+    assert_eq!(jpeg_size(&poster), Some((640, 360)));
 
     // The admin API lists it, with playback URLs the origin answers.
     let listed: serde_json::Value = {
@@ -229,6 +232,10 @@ fn a_broadcast_is_kept_as_vod_with_its_chat_and_the_live_copy_goes_after_the_gra
     assert_eq!(hls, format!("{}/vod/vodch/{id}/master.m3u8", dev.http));
     let (status, _, _) = http_get(b["dash_url"].as_str().unwrap());
     assert_eq!(status, 200, "{listed}");
+    let (status, head, poster) = http_get(b["thumbnail_url"].as_str().unwrap());
+    assert_eq!(status, 200, "{listed}");
+    assert!(head.contains("content-type: image/jpeg"), "{head}");
+    assert_eq!(jpeg_size(&poster), Some((640, 360)));
     let (status, body) = admin_get(&format!("{admin_url}/v1/channels/Bad!/broadcasts"));
     assert_eq!(status, 422, "{body}");
 
@@ -251,7 +258,7 @@ fn a_broadcast_is_kept_as_vod_with_its_chat_and_the_live_copy_goes_after_the_gra
     dev.wait_for(60, "the live copy deleted", || {
         !live.join("master.m3u8").exists() && files_under(&live, "m4s") == 0
     });
-    for p in ["360p/index.m3u8", "manifest.mpd"] {
+    for p in ["360p/index.m3u8", "manifest.mpd", "thumbnail.jpg"] {
         assert!(!live.join(p).exists(), "{p} left in the live prefix");
     }
     assert!(

@@ -33,6 +33,16 @@ fn live_channel_is_served_as_hls_and_dash_and_ends_as_vod() {
     assert!(head.contains("application/dash+xml"), "{head}");
     assert!(text(&mpd).contains("type=\"dynamic\""), "{}", text(&mpd));
     assert!(!broadcast_ended(&dev.channel_dir()), "ended while live");
+    // The preview picture: a JPEG of the source at its size (640x360),
+    // short-lived in caches, and renewed as the stream goes on.
+    let (status, head, first) = http_get(&dev.url("thumbnail.jpg"));
+    assert_eq!(status, 200, "{head}");
+    assert!(head.contains("content-type: image/jpeg"), "{head}");
+    assert!(head.contains("max-age=1"), "{head}");
+    assert_eq!(jpeg_size(&first), Some((640, 360)));
+    dev.wait_for(10, "a newer preview picture", || {
+        http_get(&dev.url("thumbnail.jpg")).2 != first
+    });
     let (_, head, _) = http_get(&dev.url("360p/1.m4s"));
     assert!(
         head.contains("immutable"),

@@ -247,6 +247,9 @@ pub struct ChannelView {
     pub rtmp_url: String,
     pub hls_url: String,
     pub dash_url: String,
+    /// The channel's preview picture, renewed at every segment while it is live.
+    #[serde(default)]
+    pub thumbnail_url: String,
     pub created_unix_ms: i64,
 }
 
@@ -258,6 +261,12 @@ fn view(state: &AdminState, rec: &ChannelRecord) -> ChannelView {
         rtmp_url: format!("{}/{}", state.rtmp_base_url, rec.stream_key),
         hls_url: format!("{}/{}/master.m3u8", state.playback_base_url, rec.name),
         dash_url: format!("{}/{}/manifest.mpd", state.playback_base_url, rec.name),
+        thumbnail_url: format!(
+            "{}/{}/{}",
+            state.playback_base_url,
+            rec.name,
+            livefleet_base::THUMBNAIL_PATH
+        ),
         created_unix_ms: rec.created_unix_ms,
     }
 }

@@ -46,6 +46,11 @@ pub struct BroadcastView {
     pub hls_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dash_url: Option<String>,
+    /// The broadcast's last preview picture, its poster (only for a
+    /// complete archive; a ladder that only copies the source decodes
+    /// nothing and stores no picture).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thumbnail_url: Option<String>,
 }
 
 /// The VOD URL base for a live playback base: its last segment `live`
@@ -68,6 +73,7 @@ fn view(state: &AdminState, b: ArchivedBroadcast) -> BroadcastView {
     BroadcastView {
         hls_url: url("master.m3u8"),
         dash_url: url("manifest.mpd"),
+        thumbnail_url: url(livefleet_base::THUMBNAIL_PATH),
         id: b.id,
         channel: b.channel.to_string(),
         started_unix_ms: b.started_ms,

@@ -176,6 +176,13 @@ fn admin_api_matches_its_openapi_description() {
             .ends_with("/show/master.m3u8"),
         "{body}"
     );
+    assert!(
+        created["thumbnail_url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/show/thumbnail.jpg"),
+        "{body}"
+    );
     let (status, body) = call(
         "POST",
         &format!("{base}/v1/channels"),

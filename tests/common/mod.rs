@@ -435,6 +435,29 @@ pub fn http_get(url: &str) -> (u16, String, Vec<u8>) {
     (status, head, raw[split..].to_vec())
 }
 
+/// A JPEG's width and height, from its frame header (SOF0 to SOF3);
+/// `None` when `bytes` is not a JPEG.
+pub fn jpeg_size(bytes: &[u8]) -> Option<(u32, u32)> {
+    if !bytes.starts_with(&[0xff, 0xd8]) {
+        return None;
+    }
+    let mut at = 2;
+    while at + 9 <= bytes.len() {
+        if bytes[at] != 0xff {
+            return None;
+        }
+        let marker = bytes[at + 1];
+        let len = usize::from(u16::from_be_bytes([bytes[at + 2], bytes[at + 3]]));
+        if (0xc0..=0xc3).contains(&marker) {
+            let h = u16::from_be_bytes([bytes[at + 5], bytes[at + 6]]);
+            let w = u16::from_be_bytes([bytes[at + 7], bytes[at + 8]]);
+            return Some((u32::from(w), u32::from(h)));
+        }
+        at += 2 + len;
+    }
+    None
+}
+
 /// Whether the broadcast stored under `dir` has ended: every media
 /// playlist the master names has its ENDLIST and the MPD is static. The
 /// final manifests are stored one after the other (media playlists, the

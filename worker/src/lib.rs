@@ -91,6 +91,7 @@ mod stage_tests;
 pub(crate) mod stages;
 mod status;
 pub mod threads;
+mod thumbnail;
 pub mod timeline;
 pub mod transcode;
 pub mod upright;

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 
 use crossbeam_channel::{bounded, Receiver, Sender};
+use livefleet_base::CacheClass;
 use livefleet_packager::{
     Output, Packager, PackagerConfig, PackagerState, Sample, TrackId, TrackSpec,
 };
@@ -34,6 +35,8 @@ pub(crate) enum PackMsg {
         tracks: Vec<TrackSpec>,
         wallclock_ms: i64,
     },
+    /// The channel's latest preview picture (`crate::thumbnail`), a JPEG.
+    Thumbnail(bytes::Bytes),
     Finish,
 }
 
@@ -203,6 +206,15 @@ fn run(
                         "tracks configured anew; new init segments from the next period"
                     );
                     stage.write(outputs, p)?;
+                }
+            }
+            PackMsg::Thumbnail(jpeg) => {
+                if packager.is_some() {
+                    stage.sink.write(vec![Output::put(
+                        livefleet_base::THUMBNAIL_PATH.into(),
+                        jpeg,
+                        CacheClass::Manifest,
+                    )])?;
                 }
             }
             PackMsg::Finish => {

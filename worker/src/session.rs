@@ -198,6 +198,7 @@ pub(crate) fn run(
         let depth = meter.as_ref().map(|m| m.queue("audio"));
         stages.spawn_audio(b.label(), a, b.pack().clone(), audio_first_track, depth)?;
     }
+    stages.spawn_thumbnails(b.label(), b.pack().clone())?;
     let decoded = meter.as_ref().map(|m| m.frame_decoded());
     let corrupt = || {
         b.progress().corrupt_packets.fetch_add(1, Ordering::Relaxed);

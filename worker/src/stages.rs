@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 
 use crossbeam_channel::{bounded, Sender};
+use ffmpeg_next::frame;
 use prometheus::IntGauge;
 
 use crate::audio::{AudioLadder, AudioMsg};
@@ -25,6 +26,8 @@ const AUDIO_QUEUE: usize = 64;
 pub(crate) struct Stages {
     pub video: Vec<Sender<VideoJob>>,
     pub audio: Option<Sender<AudioMsg>>,
+    /// The preview picture's thread: handed a picture at segment starts when idle.
+    thumbnails: Option<Sender<Arc<frame::Video>>>,
     /// Depth gauges of the queues above, in the same order (video, then audio).
     depth: Vec<(usize, IntGauge)>,
     threads: Vec<(String, JoinHandle<()>)>,
@@ -39,6 +42,7 @@ impl Stages {
         Self {
             video: Vec::new(),
             audio: None,
+            thumbnails: None,
             depth: Vec::new(),
             threads: Vec::new(),
             errors: Arc::default(),
@@ -115,9 +119,34 @@ impl Stages {
         Ok(())
     }
 
+    /// Starts the thread of the channel's preview picture (`crate::thumbnail`).
+    pub fn spawn_thumbnails(&mut self, label: &str, out: PackSender) -> Result<(), PipelineError> {
+        let (tx, rx) = bounded::<Arc<frame::Video>>(1);
+        let span = tracing::info_span!("thumbnails", channel = %label);
+        let handle = thread::Builder::new()
+            .name("thumbnails".into())
+            .spawn(move || {
+                let _e = span.enter();
+                crate::thumbnail::run(rx, &out);
+            })
+            .map_err(|source| PipelineError::Spawn {
+                stage: "thumbnails",
+                source,
+            })?;
+        self.thumbnails = Some(tx);
+        self.threads.push(("thumbnails".into(), handle));
+        Ok(())
+    }
+
     /// Sends a picture at `pts` to every rendition and tells the audio
     /// stage the video reached it; `false` when a stage is gone.
     pub fn picture(&self, picture: Picture, pts: i64, boundary: Boundary) -> bool {
+        if let (Some(tx), Picture::Decoded(f), true) =
+            (&self.thumbnails, &picture, boundary.segment_start)
+        {
+            // Skipped while the last one is still being made.
+            let _ = tx.try_send(f.clone());
+        }
         let sent = self.video.iter().all(|tx| {
             tx.send(VideoJob {
                 picture: picture.clone(),
@@ -151,6 +180,7 @@ impl Stages {
     pub fn join(mut self) -> Result<(), PipelineError> {
         self.video.clear();
         self.audio = None;
+        self.thumbnails = None;
         let mut panicked = None;
         for (stage, handle) in self.threads.drain(..) {
             if handle.join().is_err() {

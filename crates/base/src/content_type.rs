@@ -21,6 +21,7 @@ pub fn content_type_for_key(key: &str) -> &'static str {
         "mp4" => "video/mp4",
         "m4a" => "audio/mp4",
         "json" => "application/json",
+        "jpg" | "jpeg" => "image/jpeg",
         "vtt" => "text/vtt; charset=utf-8",
         "html" => "text/html; charset=utf-8",
         "js" => "text/javascript",

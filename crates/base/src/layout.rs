@@ -1,6 +1,11 @@
 //! Object paths under a channel's live prefix (`live/<channel>/`) that more
 //! than one part of the system names.
 
+/// The channel's preview picture, beside its manifests: the worker renews
+/// it at every segment start, the archive keeps the last one as the VOD's
+/// poster, the admin API hands out its URL.
+pub const THUMBNAIL_PATH: &str = "thumbnail.jpg";
+
 /// The chat replay file of media segment `number`: the chat relay writes
 /// it, the worker deletes it with its segment, the archive copies it.
 pub fn chat_replay_path(number: u64) -> String {

@@ -19,6 +19,6 @@ pub use cache::CacheClass;
 pub use clock::now_unix_ms;
 pub use codec::{AudioFormat, Codec};
 pub use content_type::content_type_for_key;
-pub use layout::{chat_replay_number, chat_replay_path};
+pub use layout::{chat_replay_number, chat_replay_path, THUMBNAIL_PATH};
 pub use media::{MediaPacket, PacketKind, Track, WireError};
 pub use names::{ChannelName, NameError, RenditionName};

@@ -15,6 +15,7 @@
 //! | `*.m4s` (media segment)               | `video/iso.segment`              | [`CacheClass::Immutable`] |
 //! | `*.mp4` (init segment)                | `video/mp4`                      | [`CacheClass::Immutable`] |
 //! | `*.m4a`                               | `audio/mp4`                      | [`CacheClass::Immutable`] |
+//! | `*.jpg`, `*.jpeg` (the preview picture) | `image/jpeg`                   | as `.m3u8`  |
 //! | `*.vtt`                               | `text/vtt; charset=utf-8`        | as `.m3u8`  |
 //! | `*.html`                              | `text/html; charset=utf-8`       | as `.m3u8`  |
 //! | `*.js`                                | `text/javascript`                | as `.m3u8`  |
@@ -180,6 +181,7 @@ mod tests {
             ("live/a/720p/12.m4s", "video/iso.segment"),
             ("live/a/720p/init.mp4", "video/mp4"),
             ("live/a/chat/12.json", "application/json"),
+            ("live/a/thumbnail.jpg", "image/jpeg"),
             ("index.html", "text/html; charset=utf-8"),
             ("x/app.js", "text/javascript"),
             ("live/a/README", "application/octet-stream"),

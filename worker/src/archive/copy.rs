@@ -1,7 +1,7 @@
 //! The copy itself: every object the final playlists name, from the live
-//! prefix to the VOD prefix inside the store, then the chat replay files,
-//! then the VOD manifests with the master last (a VOD with a master is
-//! complete).
+//! prefix to the VOD prefix inside the store, then the chat replay files and
+//! the preview picture, then the VOD manifests with the master last (a VOD
+//! with a master is complete).
 
 use std::time::{Duration, Instant};
 
@@ -50,6 +50,8 @@ pub(super) async fn all(
         return Err(error);
     }
     chat(a, finished, prefix, &named).await?;
+    // The broadcast's last preview picture, the VOD's poster, where there is one.
+    present(a, finished, prefix, livefleet_base::THUMBNAIL_PATH).await?;
     // The master last: a VOD with a master is complete.
     let mut manifests: Vec<&(String, Bytes)> = finished.manifests.iter().collect();
     manifests.sort_by_key(|(path, _)| path == "master.m3u8");

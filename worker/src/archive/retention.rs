@@ -5,7 +5,7 @@
 //! Manifests go first, so no stored manifest ever names a deleted segment:
 //! the live playlists are deleted only while they are still this
 //! broadcast's (the channel's next broadcast rewrites them under the same
-//! keys), and then the init segments too. Media segments are always this
+//! keys), and then the init segments and the preview picture too. Media segments are always this
 //! broadcast's (numbers never repeat within a channel), and so are the chat
 //! files of their numbers.
 
@@ -44,6 +44,7 @@ pub(super) async fn delete_live(archiver: &Archiver, finished: &Finished, named:
                 ),
         );
         keys.extend(named.inits.iter().cloned());
+        keys.push(livefleet_base::THUMBNAIL_PATH.to_owned());
     }
     keys.extend(named.segments.iter().cloned());
     keys.extend(named.gaps.iter().cloned());
