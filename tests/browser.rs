@@ -39,6 +39,12 @@ fn viewer_page_plays_hls_and_dash_in_chromium() {
             r["errors"].as_array().is_some_and(|e| e.is_empty()),
             "{protocol}: player errors: {r}"
         );
+        // The page shows the channel's preview picture until playback starts.
+        let poster = r["poster"].as_str().unwrap_or_default();
+        assert_eq!(poster, dev.url("thumbnail.jpg"), "{r}");
+        let (status, head, jpeg) = http_get(poster);
+        assert_eq!(status, 200, "{head}");
+        assert_eq!(jpeg_size(&jpeg), Some((640, 360)), "{head}");
     }
 }
 

@@ -1,6 +1,7 @@
 // Opens the viewer page in headless Chromium (Debian's, driven by
 // playwright-core), waits for playback to advance, and prints one JSON line:
-// {"advanced": bool, "start": s, "end": s, "errors": [...], "protocol": ...}.
+// {"advanced": bool, "start": s, "end": s, "errors": [...], "protocol": ...,
+// "poster": the video element's poster URL}.
 // Usage: node tests/browser/play.mjs URL [seconds]
 import { launch } from './chromium.mjs';
 
@@ -13,6 +14,7 @@ try {
   page.on('pageerror', (e) => result.errors.push(String(e)));
   page.on('console', (m) => { if (m.type() === 'error') result.console.push(m.text()); });
   await page.goto(url, { waitUntil: 'load' });
+  result.poster = await page.evaluate(() => document.querySelector('video')?.poster || null);
   const state = () => page.evaluate(() => {
     const p = window.livefleetPlayer || {};
     const v = document.querySelector('video');
