@@ -71,6 +71,8 @@ fn a_transcode_to_s3_is_complete_on_the_server_with_its_headers() {
             "mpd" => ("application/dash+xml", "max-age=86400"),
             "m4s" => ("video/iso.segment", "immutable"),
             "mp4" => ("video/mp4", "immutable"),
+            // The last preview picture, stored again as final at the end.
+            "jpg" => ("image/jpeg", "max-age=86400"),
             other => panic!("unexpected object {key} ({other})"),
         };
         assert!(h.contains(&format!("content-type: {ctype}")), "{key}: {h}");

@@ -123,6 +123,20 @@ impl Stage<'_> {
         Ok(())
     }
 
+    /// Stores the channel's preview picture (`crate::thumbnail`).
+    fn store_thumbnail(
+        &mut self,
+        jpeg: bytes::Bytes,
+        cache: CacheClass,
+    ) -> Result<(), PipelineError> {
+        self.sink.write(vec![Output::put(
+            livefleet_base::THUMBNAIL_PATH.into(),
+            jpeg,
+            cache,
+        )])?;
+        Ok(())
+    }
+
     /// Tells the bus about segments handed to the store.
     fn announce(&self, closed: &[livefleet_packager::ClosedSegment]) {
         if let Some(events) = &self.progress.events {
@@ -157,6 +171,7 @@ fn run(
     let _enter = span.enter();
     let mut stage = Stage { sink, progress };
     let mut packager: Option<Packager> = None;
+    let mut thumbnail: Option<bytes::Bytes> = None;
     let depth = progress.meter.as_ref().map(|m| m.queue("package"));
     while let Ok(msg) = rx.recv() {
         if let Some(d) = &depth {
@@ -210,15 +225,17 @@ fn run(
             }
             PackMsg::Thumbnail(jpeg) => {
                 if packager.is_some() {
-                    stage.sink.write(vec![Output::put(
-                        livefleet_base::THUMBNAIL_PATH.into(),
-                        jpeg,
-                        CacheClass::Manifest,
-                    )])?;
+                    stage.store_thumbnail(jpeg.clone(), CacheClass::Manifest)?;
+                    thumbnail = Some(jpeg);
                 }
             }
             PackMsg::Finish => {
                 if let Some(p) = packager.as_mut() {
+                    // The last picture again, cached as the final manifests
+                    // are (a day, outside `live/`), before the archive copies it.
+                    if let Some(jpeg) = thumbnail.take() {
+                        stage.store_thumbnail(jpeg, CacheClass::Final)?;
+                    }
                     stage.sink.settle();
                     stage.sync_gaps(p)?;
                     let outputs = p.finish();
