@@ -113,7 +113,7 @@ fn run_transcode(job: &TranscodeJob) -> anyhow::Result<ExitCode> {
             bar.set_position(progress.media_ms.load(Ordering::Relaxed) / 1000);
             bar.set_message(format!(
                 "{} frames, {} segments",
-                progress.frames_decoded.load(Ordering::Relaxed),
+                progress.video_frames(),
                 progress.segments_written.load(Ordering::Relaxed)
             ));
             if bar.is_finished() {
@@ -141,7 +141,7 @@ fn run_transcode(job: &TranscodeJob) -> anyhow::Result<ExitCode> {
         "{}: {:.1} s of media, {} frames, {} segments, encoder {}, video path {}{}{}{}{}",
         job.out,
         report.media_seconds,
-        report.frames_decoded,
+        report.video_frames,
         report.segments_written,
         report.encoder,
         report

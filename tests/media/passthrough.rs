@@ -194,3 +194,67 @@ fn a_copied_audio_rendition_is_silent_where_the_source_has_no_audio() {
         );
     }
 }
+
+/// A ladder that only copies the source decodes its keyframes alone: they
+/// make the preview picture, and no rendition needs the others. Before,
+/// every frame was decoded for nothing. The audio rendition, paced by the
+/// video where the source's audio is missing, still covers the whole copy.
+#[test]
+fn a_ladder_that_only_copies_decodes_keyframes_alone_and_keeps_its_picture() {
+    let tmp = tempfile::tempdir().unwrap();
+    let prof = tmp.path().join("copy-only.yaml");
+    fs::write(
+        &prof,
+        "name: copy-only\nsegment_duration: 2\ngop: 2\nencoder: x264\nallow_cpu: true\n\
+         video:\n  - name: source\n    passthrough: true\n\
+         audio:\n  - name: audio\n    bitrate: 96k\n    channels: 2\n    sample_rate: 48000\n",
+    )
+    .unwrap();
+    let dev = Dev::start(
+        "copyonly",
+        &["--grace", "2", "--profile", prof.to_str().unwrap()],
+    );
+    let publisher = Publisher::ffmpeg(&dev.publish_url, 8);
+    let counter = |metrics: &str, name: &str| -> f64 {
+        let prefix = format!("{name}{{channel=\"copyonly\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    };
+    let mut seen = (0.0, 0.0);
+    dev.wait_for(30, "150 frames copied", || {
+        let metrics = text(&http_get(&format!("{}/metrics", dev.http)).2);
+        seen = (
+            counter(&metrics, "livefleet_worker_frames_copied_total"),
+            counter(&metrics, "livefleet_worker_frames_decoded_total"),
+        );
+        seen.0 >= 150.0
+    });
+    let (copied, decoded) = seen;
+    // One keyframe a second (2 s GOP at 30 fps: one in 60), plus the frames
+    // decoded before the first picture came out.
+    assert!(
+        (1.0..=copied / 10.0).contains(&decoded),
+        "{decoded} frames decoded for {copied} copied"
+    );
+    let (status, _, picture) = http_get(&dev.url("thumbnail.jpg"));
+    assert_eq!(status, 200, "no preview picture");
+    assert_eq!(jpeg_size(&picture), Some((640, 360)));
+    let (ok, err) = publisher.finish();
+    assert!(ok, "{err}");
+    let dir = dev.channel_dir();
+    dev.wait_for(30, "the broadcast's end", || broadcast_ended(&dir));
+    check_presentation(&dir, &["source"], "audio", 2.0, 4);
+    let video: f64 = segment_durations(&dir.join("source/index.m3u8"))
+        .iter()
+        .sum();
+    let audio: f64 = segment_durations(&dir.join("audio/index.m3u8"))
+        .iter()
+        .sum();
+    assert!(
+        (video - audio).abs() < 0.1 && video > 7.5,
+        "video {video} s, audio {audio} s"
+    );
+}

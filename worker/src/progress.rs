@@ -20,6 +20,9 @@ pub struct Progress {
     /// Declared duration of the input in milliseconds (0 = unknown / live).
     pub duration_ms: AtomicU64,
     pub frames_decoded: AtomicU64,
+    /// Frames copied by a ladder that only copies the source, which
+    /// decodes its keyframes alone (`crate::session`).
+    pub frames_copied: AtomicU64,
     pub segments_written: AtomicU64,
     pub corrupt_packets: AtomicU64,
     /// Media made by holding the last picture while the audio went on
@@ -40,6 +43,13 @@ pub struct Progress {
 }
 
 impl Progress {
+    /// Frames of video the broadcast made: the decoded ones, or the copied
+    /// ones where the ladder only copies the source.
+    pub fn video_frames(&self) -> u64 {
+        let decoded = self.frames_decoded.load(Ordering::Relaxed);
+        decoded.max(self.frames_copied.load(Ordering::Relaxed))
+    }
+
     /// A frame at `pts_90k` on the broadcast's timeline was decoded. The
     /// timeline goes on across sessions: a transcode that moved to the CPU
     /// after a GPU failure reaches the whole input's length, not its last

@@ -188,6 +188,11 @@ pub(crate) fn run(
     }
     b.announce(specs)?;
 
+    // A ladder that only copies the source decodes keyframes alone, for the
+    // preview picture: nothing else needs a picture (`docs/design/thumbnails.md`).
+    let copy_only = encoders.is_empty();
+    let mut copied_to = i64::MIN;
+
     let meter = b.progress().meter.clone();
     let mut stages = Stages::new();
     for enc in encoders {
@@ -200,6 +205,7 @@ pub(crate) fn run(
     }
     stages.spawn_thumbnails(b.label(), b.pack().clone())?;
     let decoded = meter.as_ref().map(|m| m.frame_decoded());
+    let copied = meter.as_ref().map(|m| m.frame_copied());
     let corrupt = || {
         b.progress().corrupt_packets.fetch_add(1, Ordering::Relaxed);
         if let Some(m) = &meter {
@@ -268,7 +274,9 @@ pub(crate) fn run(
         if let Some(d) = &decoded {
             d.inc();
         }
-        b.progress().reach(pts);
+        if !copy_only {
+            b.progress().reach(pts);
+        }
         let boundary = clock.frame(pts);
         stages.picture(Picture::Decoded(Arc::new(f)), pts, boundary)
     };
@@ -298,10 +306,19 @@ pub(crate) fn run(
                 let segment_start = keyframe_at(&mut clock, &packet);
                 if let Some(p) = passthrough.as_mut() {
                     if let Some(sample) = p.sample(&packet, &timeline, vtb, segment_start) {
+                        b.progress().frames_copied.fetch_add(1, Ordering::Relaxed);
+                        if let Some(c) = &copied {
+                            c.inc();
+                        }
+                        if copy_only && sample.pts > copied_to {
+                            copied_to = sample.pts;
+                            b.progress().reach(copied_to);
+                            alive &= stages.video_reached(copied_to);
+                        }
                         alive &= b.pack().sample(p.track, sample).is_ok();
                     }
                 }
-                if already_decoded {
+                if already_decoded || (copy_only && !packet.is_key()) {
                     continue;
                 }
                 if crate::failpoint::fails("gpu-decode") {

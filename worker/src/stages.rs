@@ -155,12 +155,17 @@ impl Stages {
             })
             .is_ok()
         });
-        let heard = self
-            .audio
-            .as_ref()
-            .is_none_or(|tx| tx.send(AudioMsg::VideoAt(pts)).is_ok());
+        let heard = self.video_reached(pts);
         self.measure_queues();
         sent && heard
+    }
+
+    /// Tells the audio stage the video reached `pts` without a picture
+    /// (a copied frame that is not decoded); `false` when it is gone.
+    pub fn video_reached(&self, pts: i64) -> bool {
+        self.audio
+            .as_ref()
+            .is_none_or(|tx| tx.send(AudioMsg::VideoAt(pts)).is_ok())
     }
 
     /// Sets the queue depth gauges (the session thread calls it as it fans out).

@@ -40,7 +40,8 @@ pub struct TranscodeReport {
     /// Seconds of the input read: more than `media_seconds` where media was
     /// lost on the way (a GPU failure's frames in flight).
     pub read_seconds: f64,
-    pub frames_decoded: u64,
+    /// Frames of video made (`Progress::video_frames`).
+    pub video_frames: u64,
     pub segments_written: u64,
     pub corrupt_packets: u64,
     /// Seconds of video made by holding the last picture where the audio
@@ -149,7 +150,7 @@ pub fn transcode(
         encoder: kind,
         media_seconds,
         read_seconds: source.read_seconds(),
-        frames_decoded: progress.frames_decoded.load(Ordering::Relaxed),
+        video_frames: progress.video_frames(),
         segments_written: progress.segments_written.load(Ordering::Relaxed),
         corrupt_packets: progress.corrupt_packets.load(Ordering::Relaxed),
         held_seconds: progress.held_ms.load(Ordering::Relaxed) as f64 / 1000.0,

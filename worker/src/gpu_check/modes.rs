@@ -148,5 +148,5 @@ fn run(path: VideoPath, dir: &std::path::Path) -> Result<f64, RunError> {
             ran: ran.join(" then "),
         });
     }
-    Ok(report.frames_decoded as f64 / wall)
+    Ok(report.video_frames as f64 / wall)
 }

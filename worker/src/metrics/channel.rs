@@ -58,6 +58,14 @@ impl ChannelMeter {
             .with_label_values(&[&self.inner.channel])
     }
 
+    pub fn frame_copied(&self) -> IntCounter {
+        self.note("copied", &[&self.inner.channel]);
+        self.inner
+            .metrics
+            .frames_copied
+            .with_label_values(&[&self.inner.channel])
+    }
+
     /// A picture held while the audio went on without video (`crate::hold`).
     pub fn frame_held(&self) {
         self.note("held", &[&self.inner.channel]);
@@ -172,6 +180,7 @@ impl ChannelMeter {
             let _ = match family {
                 "publishing" => m.publishing.remove_label_values(&l),
                 "decoded" => m.frames_decoded.remove_label_values(&l),
+                "copied" => m.frames_copied.remove_label_values(&l),
                 "held" => m.frames_held.remove_label_values(&l),
                 "dropped" => m.frames_dropped.remove_label_values(&l),
                 "queue" => m.queue_depth.remove_label_values(&l),

@@ -55,6 +55,7 @@ pub struct WorkerMetrics {
     pub failures: IntCounterVec,
     publishing: IntGaugeVec,
     frames_decoded: IntCounterVec,
+    frames_copied: IntCounterVec,
     frames_held: IntCounterVec,
     frames_encoded: IntCounterVec,
     frames_dropped: IntCounterVec,
@@ -105,6 +106,11 @@ impl WorkerMetrics {
             frames_decoded: counter(
                 "livefleet_worker_frames_decoded_total",
                 "Video frames decoded (once per channel, for every rendition)",
+                &["channel"],
+            )?,
+            frames_copied: counter(
+                "livefleet_worker_frames_copied_total",
+                "Video frames copied unchanged by the passthrough rendition (a ladder that only copies decodes keyframes alone)",
                 &["channel"],
             )?,
             frames_held: counter(
@@ -207,6 +213,7 @@ impl WorkerMetrics {
         registry.register(Box::new(m.failures.clone()))?;
         registry.register(Box::new(m.publishing.clone()))?;
         registry.register(Box::new(m.frames_decoded.clone()))?;
+        registry.register(Box::new(m.frames_copied.clone()))?;
         registry.register(Box::new(m.frames_held.clone()))?;
         registry.register(Box::new(m.frames_encoded.clone()))?;
         registry.register(Box::new(m.frames_dropped.clone()))?;

@@ -29,7 +29,7 @@ impl Reading {
     pub(super) fn of(progress: &Progress) -> Self {
         Self {
             media_ms: progress.media_made_ms.load(Ordering::Relaxed),
-            frames: progress.frames_decoded.load(Ordering::Relaxed),
+            frames: progress.video_frames(),
             segments: progress.segments_written.load(Ordering::Relaxed),
             corrupt: progress.corrupt_packets.load(Ordering::Relaxed),
             sessions: progress.sessions.load(Ordering::Relaxed),
