@@ -75,6 +75,8 @@ pub struct DevArgs {
     pub no_archive: bool,
     #[command(flatten)]
     pub window: crate::window::WindowArgs,
+    #[command(flatten)]
+    pub webhooks: crate::webhooks::WebhookArgs,
 }
 
 impl DevArgs {
@@ -97,6 +99,7 @@ impl DevArgs {
                 ..ArchiveConfig::default()
             },
             window: self.window,
+            webhooks: self.webhooks,
         }
     }
 }
@@ -115,6 +118,7 @@ pub struct DevOptions {
     pub chat: SocketAddr,
     pub archive: ArchiveConfig,
     pub window: crate::window::WindowArgs,
+    pub webhooks: crate::webhooks::WebhookArgs,
 }
 
 pub async fn run(o: DevOptions) -> anyhow::Result<()> {
@@ -227,6 +231,15 @@ pub async fn run(o: DevOptions) -> anyhow::Result<()> {
         utc_timing_url: Some(format!("http://{time_addr}/time")),
         ..LiveTiming::default()
     })?;
+    let _webhooks = crate::webhooks::start(
+        &js,
+        o.webhooks.clone(),
+        livefleet_scheduler::webhooks::Urls {
+            playback_base: format!("http://{time_addr}/live"),
+            vod_base: format!("http://{time_addr}/vod"),
+        },
+        &metrics,
+    )?;
     tasks.spawn(services::worker(
         js.clone(),
         "dev".into(),

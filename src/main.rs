@@ -14,6 +14,7 @@ mod profile;
 mod scheduler;
 mod services;
 mod transcode;
+mod webhooks;
 mod window;
 mod worker;
 

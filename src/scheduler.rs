@@ -37,6 +37,8 @@ pub struct SchedulerArgs {
     /// default: the playback base with its last `/live` made `/vod`).
     #[arg(long)]
     pub vod_base_url: Option<String>,
+    #[command(flatten)]
+    pub webhooks: crate::webhooks::WebhookArgs,
 }
 
 pub async fn run(a: SchedulerArgs) -> anyhow::Result<()> {
@@ -47,7 +49,7 @@ pub async fn run(a: SchedulerArgs) -> anyhow::Result<()> {
         cfg.replica_id = format!("scheduler-{}", std::process::id());
     }
     let (client, js) = nats::connect(&a.nats, &format!("livefleet-{}", cfg.replica_id)).await?;
-    let _upkeep = livefleet_bus::spawn_upkeep(js);
+    let _upkeep = livefleet_bus::spawn_upkeep(js.clone());
     let registry = prometheus::Registry::new();
     let stop = tokio_util::sync::CancellationToken::new();
     let metrics_listener = services::bind(a.metrics, "metrics").await?;
@@ -57,6 +59,14 @@ pub async fn run(a: SchedulerArgs) -> anyhow::Result<()> {
         registry.clone(),
         stop.clone(),
     ));
+    let urls = livefleet_scheduler::webhooks::Urls {
+        vod_base: match &a.vod_base_url {
+            Some(vod) => vod.trim_end_matches('/').to_owned(),
+            None => livefleet_scheduler::admin_archive::vod_base_for(&a.playback_base_url),
+        },
+        playback_base: a.playback_base_url.trim_end_matches('/').to_owned(),
+    };
+    let _webhooks = crate::webhooks::start(&js, a.webhooks, urls, &registry)?;
     let api = match a.admin_token.filter(|t| !t.is_empty()) {
         Some(token) => {
             let mut state = livefleet_scheduler::admin::AdminState::open(

@@ -22,6 +22,7 @@ mod admin_fleet;
 mod admin_profiles;
 mod leader;
 mod metrics;
+pub mod webhooks;
 
 use std::future::Future;
 use std::time::Duration;

@@ -1,0 +1,244 @@
+//! Webhooks end to end: `livefleet dev` with `--webhook-url` posts a
+//! broadcast's start, its end and its VOD copy to a receiver on a loopback
+//! port, signed, retried after a failed answer, in order.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// One request the receiver got, and the status it answered.
+#[derive(Debug, Clone)]
+struct Received {
+    at: Instant,
+    headers: Vec<(String, String)>,
+    body: String,
+    status: u16,
+}
+
+impl Received {
+    fn header(&self, name: &str) -> &str {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or("", |(_, v)| v.as_str())
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+}
+
+/// A webhook receiver that keeps what it got: it answers 200, but 500 to
+/// the first `broadcast.started` when `fail_first`.
+fn receiver(fail_first: bool) -> (String, Arc<Mutex<Vec<Received>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hooks", listener.local_addr().unwrap());
+    let got: Arc<Mutex<Vec<Received>>> = Arc::default();
+    let keep = got.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { continue };
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut headers = Vec::new();
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line.trim_end() != "" {
+                if let Some((k, v)) = line.trim_end().split_once(':') {
+                    headers.push((k.to_lowercase(), v.trim().to_string()));
+                }
+                line.clear();
+            }
+            let len: usize = headers
+                .iter()
+                .find(|(k, _)| k == "content-length")
+                .and_then(|(_, v)| v.parse().ok())
+                .unwrap_or(0);
+            let mut body = vec![0; len];
+            let _ = reader.read_exact(&mut body);
+            let mut all = keep.lock().unwrap();
+            let started = |r: &Received| r.header("livefleet-event-type") == "broadcast.started";
+            let mut r = Received {
+                at: Instant::now(),
+                headers,
+                body: String::from_utf8_lossy(&body).into_owned(),
+                status: 200,
+            };
+            if fail_first && started(&r) && !all.iter().any(started) {
+                r.status = 500;
+            }
+            let _ = write!(
+                &conn,
+                "HTTP/1.1 {} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                r.status
+            );
+            all.push(r);
+        }
+    });
+    (url, got)
+}
+
+#[test]
+fn a_broadcast_its_end_and_its_vod_are_posted_signed_and_retried() {
+    let (url, got) = receiver(true);
+    let secret = "hook-secret-1";
+    let env = [("LIVEFLEET_WEBHOOK_SECRET".to_owned(), secret.to_owned())];
+    let dev = Dev::start_env("hooked", &["--grace", "2", "--webhook-url", &url], &env);
+    let (ok, err) = Publisher::ffmpeg(&dev.publish_url, 6).finish();
+    assert!(ok, "{err}");
+    let delivered = |kind: &str| {
+        got.lock()
+            .unwrap()
+            .iter()
+            .any(|r| r.status == 200 && r.header("livefleet-event-type") == kind)
+    };
+    dev.wait_for(
+        60,
+        "broadcast.started, broadcast.stopped and vod.ready",
+        || {
+            ["broadcast.started", "broadcast.stopped", "vod.ready"]
+                .iter()
+                .all(|k| delivered(k))
+        },
+    );
+    let all = got.lock().unwrap().clone();
+    let kinds: Vec<&str> = all
+        .iter()
+        .map(|r| r.header("livefleet-event-type"))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "broadcast.started",
+            "broadcast.started",
+            "broadcast.stopped",
+            "vod.ready"
+        ],
+        "{all:#?}"
+    );
+    // The failed try came again with the same id, after a pause.
+    assert_eq!(all[0].status, 500);
+    assert_eq!(
+        all[0].header("livefleet-event-id"),
+        all[1].header("livefleet-event-id")
+    );
+    assert_eq!(all[0].body, all[1].body);
+    let pause = all[1].at - all[0].at;
+    assert!(
+        pause >= Duration::from_millis(800),
+        "tried again after {pause:?}"
+    );
+
+    for r in &all {
+        let json = r.json();
+        assert_eq!(json["channel"], "hooked");
+        assert_eq!(json["id"], r.header("livefleet-event-id"));
+        assert_eq!(json["type"], r.header("livefleet-event-type"));
+        assert_eq!(r.header("content-type"), "application/json");
+        // Checked as a receiver would, with Python's hmac.
+        let sig = r.header("livefleet-signature");
+        let verified = python(
+            "import hmac, hashlib, sys\n\
+             secret, header, body = sys.argv[1], sys.argv[2], sys.argv[3]\n\
+             parts = dict(p.split('=', 1) for p in header.split(','))\n\
+             mac = hmac.new(secret.encode(), (parts['t'] + '.' + body).encode(), hashlib.sha256).hexdigest()\n\
+             print(hmac.compare_digest(mac, parts['v1']))",
+            &[secret, sig, &r.body],
+        );
+        assert_eq!(verified.trim(), "True", "{sig} over {}", r.body);
+        let wrong = python(
+            "import hmac, hashlib, sys\n\
+             parts = dict(p.split('=', 1) for p in sys.argv[1].split(','))\n\
+             mac = hmac.new(b'another', (parts['t'] + '.' + sys.argv[2]).encode(), hashlib.sha256).hexdigest()\n\
+             print(hmac.compare_digest(mac, parts['v1']))",
+            &[sig, &r.body],
+        );
+        assert_eq!(wrong.trim(), "False");
+    }
+    let started = all[1].json();
+    let stopped = all[2].json();
+    assert_eq!(started["live"]["broadcast"], stopped["live"]["broadcast"]);
+    assert_eq!(started["live"]["hls_url"], dev.url("master.m3u8"));
+    // The VOD the event names is there.
+    let vod = all[3].json();
+    let master = vod["vod"]["hls_url"]
+        .as_str()
+        .expect("a VOD URL")
+        .to_owned();
+    let (status, _, body) = http_get(&master);
+    assert_eq!(status, 200, "{master}");
+    assert!(text(&body).contains("#EXT-X-STREAM-INF"));
+    assert!(
+        vod["vod"]["duration_seconds"].as_f64().unwrap() > 4.0,
+        "{vod}"
+    );
+    assert_eq!(
+        http_get(vod["vod"]["thumbnail_url"].as_str().unwrap()).0,
+        200
+    );
+
+    let (_, _, metrics) = http_get(&format!("{}/metrics", dev.http));
+    let metrics = text(&metrics);
+    for line in [
+        "livefleet_webhook_deliveries_total{result=\"failed\",type=\"broadcast.started\"} 1",
+        "livefleet_webhook_deliveries_total{result=\"delivered\",type=\"broadcast.started\"} 1",
+        "livefleet_webhook_deliveries_total{result=\"delivered\",type=\"broadcast.stopped\"} 1",
+        "livefleet_webhook_deliveries_total{result=\"delivered\",type=\"vod.ready\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
+}
+
+/// Two scheduler replicas with the same URL share the webhook consumers:
+/// each event is posted once, not once per replica.
+#[test]
+fn scheduler_replicas_post_each_event_once() {
+    let (url, got) = receiver(false);
+    let fleet = Fleet::start(&["w1"]);
+    let replicas: Vec<Proc> = ["hooks-a", "hooks-b"]
+        .iter()
+        .map(|id| {
+            Proc::spawn(
+                livefleet()
+                    .args(["scheduler", "--nats-url", &fleet.nats_url, "--id", id])
+                    .args(["--metrics", "127.0.0.1:0", "--webhook-url", &url])
+                    .env("LIVEFLEET_WEBHOOK_SECRET", "shared"),
+                fleet.dir.path().join(format!("{id}.log")),
+            )
+        })
+        .collect();
+    fleet.wait_for(30, "both replicas reading both consumers", |_| {
+        replicas
+            .iter()
+            .all(|p| p.log().matches("webhooks: reading").count() == 2)
+    });
+    fleet.create_channel("hookfleet", "hookfleet-key-1", "cpu-small.yaml");
+    let (ok, err) = Publisher::ffmpeg(&fleet.publish_url("hookfleet-key-1"), 6).finish();
+    assert!(ok, "{err}");
+    let kinds = || -> Vec<String> {
+        got.lock()
+            .unwrap()
+            .iter()
+            .map(|r| r.header("livefleet-event-type").to_owned())
+            .collect()
+    };
+    fleet.wait_for(60, "vod.ready", |_| {
+        kinds().iter().any(|k| k == "vod.ready")
+    });
+    // Time for a second copy of any of them to arrive.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        kinds(),
+        ["broadcast.started", "broadcast.stopped", "vod.ready"],
+        "{:#?}",
+        got.lock().unwrap()
+    );
+    let delivered: Vec<usize> = replicas
+        .iter()
+        .map(|p| p.log().matches("webhook delivered").count())
+        .collect();
+    assert_eq!(delivered.iter().sum::<usize>(), 3, "{delivered:?}");
+}
