@@ -345,6 +345,9 @@ pub async fn run(o: DevOptions) -> anyhow::Result<()> {
         "  token:    {dev_token}   (user dev, moderator; `livefleet chat token` makes others)"
     );
     println!("  metrics:  http://{http_addr}/metrics");
+    if let Some(url) = o.webhooks.webhook_url.as_deref().filter(|u| !u.is_empty()) {
+        println!("  webhooks: {url}");
+    }
     if on_s3 {
         println!("  storage:  {location}");
     }

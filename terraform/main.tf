@@ -95,6 +95,8 @@ module "control" {
   nats_urls              = module.nats.urls
   certificate_arn        = var.web_certificate_arn
   admin_token_secret_arn = var.admin_token_secret_arn
+  webhook_url            = var.webhook_url
+  webhook_secret_arn     = var.webhook_secret_arn
   playback_base_url      = module.storage.playback_base_url
   rtmp_allowed_cidrs     = var.rtmp_allowed_cidrs
   enable_chat            = var.enable_chat

@@ -296,7 +296,7 @@ data "aws_iam_policy_document" "control" {
   statement {
     sid       = "AdminToken"
     actions   = ["secretsmanager:GetSecretValue"]
-    resources = [var.admin_token_secret_arn]
+    resources = compact([var.admin_token_secret_arn, var.webhook_secret_arn])
   }
 }
 
@@ -358,6 +358,8 @@ resource "aws_launch_template" "control" {
     region            = data.aws_region.current.name
     log_group         = aws_cloudwatch_log_group.control.name
     admin_secret      = var.admin_token_secret_arn
+    webhook_url       = var.webhook_url
+    webhook_secret    = var.webhook_secret_arn
     rtmp_base_url     = "rtmp://${aws_lb.rtmp.dns_name}:${local.ports.rtmp}/live"
     playback_base_url = var.playback_base_url
     enable_chat       = var.enable_chat

@@ -65,6 +65,23 @@ variable "admin_token_secret_arn" {
   type        = string
 }
 
+variable "webhook_url" {
+  description = "Where the schedulers POST broadcast and VOD events (docs/operations.md#webhooks); empty: no webhooks."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.webhook_url == "" || can(regex("^https?://", var.webhook_url))
+    error_message = "webhook_url must be an http or https URL, or empty."
+  }
+}
+
+variable "webhook_secret_arn" {
+  description = "Secrets Manager secret holding the key that signs webhooks (HMAC-SHA256); empty: unsigned."
+  type        = string
+  default     = ""
+}
+
 variable "playback_base_url" {
   description = "Playback URL base the admin API hands out (<base>/<channel>/master.m3u8)."
   type        = string
