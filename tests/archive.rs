@@ -172,6 +172,22 @@ fn a_broadcast_is_kept_as_vod_with_its_chat_and_the_live_copy_goes_after_the_gra
         ],
     );
     assert_eq!(sent["published"], 1, "{sent}");
+    // On the air: the admin API says since when.
+    let channel_url = format!("{admin_url}/v1/channels/vodch");
+    let mut on_air = (0, String::new());
+    dev.wait_for(30, "the channel on the air in the admin API", || {
+        on_air = admin_get(&channel_url);
+        on_air.1.contains("broadcast_started_unix_ms")
+    });
+    let view: serde_json::Value = serde_json::from_str(&on_air.1).unwrap();
+    assert!(
+        view["live"]["broadcast_started_unix_ms"].as_i64().unwrap() > 1_700_000_000_000,
+        "{view}"
+    );
+    assert!(
+        view["live"]["node"].is_null(),
+        "dev places no channel: {view}"
+    );
     let (ok, err) = publisher.finish();
     assert!(ok, "publisher: {err}");
     dev.wait_for(90, "the VOD master playlist", || {
@@ -223,6 +239,9 @@ fn a_broadcast_is_kept_as_vod_with_its_chat_and_the_live_copy_goes_after_the_gra
         });
         serde_json::from_str(&answer.1).unwrap()
     };
+    let (_, off_air) = admin_get(&channel_url);
+    let view: serde_json::Value = serde_json::from_str(&off_air).unwrap();
+    assert!(view["live"].is_null(), "off the air after its end: {view}");
     let b = &listed.as_array().unwrap()[0];
     assert_eq!(b["id"], id.as_str(), "{listed}");
     assert!(b["segments"].as_u64().unwrap() >= 5, "{listed}");

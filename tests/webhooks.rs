@@ -198,25 +198,41 @@ fn a_broadcast_its_end_and_its_vod_are_posted_signed_and_retried() {
 fn scheduler_replicas_post_each_event_once() {
     let (url, got) = receiver(false);
     let fleet = Fleet::start(&["w1"]);
+    // The first replica also serves the admin API.
+    let api = format!("127.0.0.1:{}", free_port());
     let replicas: Vec<Proc> = ["hooks-a", "hooks-b"]
         .iter()
         .map(|id| {
-            Proc::spawn(
-                livefleet()
-                    .args(["scheduler", "--nats-url", &fleet.nats_url, "--id", id])
-                    .args(["--metrics", "127.0.0.1:0", "--webhook-url", &url])
-                    .env("LIVEFLEET_WEBHOOK_SECRET", "shared"),
-                fleet.dir.path().join(format!("{id}.log")),
-            )
+            let mut cmd = livefleet();
+            cmd.args(["scheduler", "--nats-url", &fleet.nats_url, "--id", id])
+                .args(["--metrics", "127.0.0.1:0", "--webhook-url", &url])
+                .env("LIVEFLEET_WEBHOOK_SECRET", "shared");
+            if *id == "hooks-a" {
+                cmd.args(["--http", &api])
+                    .env("LIVEFLEET_ADMIN_TOKEN", "hooks-admin-token");
+            }
+            Proc::spawn(&mut cmd, fleet.dir.path().join(format!("{id}.log")))
         })
         .collect();
+    let channel = || -> serde_json::Value {
+        let out = run(std::process::Command::new("curl")
+            .args(["-s", "--max-time", "10", "-H"])
+            .arg("Authorization: Bearer hooks-admin-token")
+            .arg(format!("http://{api}/v1/channels/hookfleet")));
+        serde_json::from_slice(&out.stdout).unwrap_or_default()
+    };
     fleet.wait_for(30, "both replicas reading both consumers", |_| {
         replicas
             .iter()
             .all(|p| p.log().matches("webhooks: reading").count() == 2)
     });
     fleet.create_channel("hookfleet", "hookfleet-key-1", "cpu-small.yaml");
-    let (ok, err) = Publisher::ffmpeg(&fleet.publish_url("hookfleet-key-1"), 6).finish();
+    let publisher = Publisher::ffmpeg(&fleet.publish_url("hookfleet-key-1"), 8);
+    // On the air: the admin API names the worker running it.
+    fleet.wait_for(30, "the channel on the air in the admin API", |_| {
+        channel()["live"]["node"] == "w1"
+    });
+    let (ok, err) = publisher.finish();
     assert!(ok, "{err}");
     let kinds = || -> Vec<String> {
         got.lock()
@@ -236,6 +252,7 @@ fn scheduler_replicas_post_each_event_once() {
         "{:#?}",
         got.lock().unwrap()
     );
+    assert!(channel()["live"].is_null(), "{}", channel());
     let delivered: Vec<usize> = replicas
         .iter()
         .map(|p| p.log().matches("webhook delivered").count())

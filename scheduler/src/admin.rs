@@ -251,6 +251,9 @@ pub struct ChannelView {
     #[serde(default)]
     pub thumbnail_url: String,
     pub created_unix_ms: i64,
+    /// The broadcast on the air now; `null` when the channel is off the air.
+    #[serde(default)]
+    pub live: Option<crate::admin_live::LiveView>,
 }
 
 fn view(state: &AdminState, rec: &ChannelRecord) -> ChannelView {
@@ -268,6 +271,7 @@ fn view(state: &AdminState, rec: &ChannelRecord) -> ChannelView {
             livefleet_base::THUMBNAIL_PATH
         ),
         created_unix_ms: rec.created_unix_ms,
+        live: None,
     }
 }
 
@@ -287,7 +291,9 @@ pub(crate) fn json_body<T: for<'de> Deserialize<'de>>(body: &Bytes) -> ApiResult
 
 async fn list_channels(State(state): State<AdminState>) -> ApiResult<Json<Vec<ChannelView>>> {
     let list = state.registry.list().await.map_err(internal)?;
-    Ok(Json(list.iter().map(|r| view(&state, r)).collect()))
+    let mut views: Vec<ChannelView> = list.iter().map(|r| view(&state, r)).collect();
+    crate::admin_live::fill(&state, &mut views).await;
+    Ok(Json(views))
 }
 
 #[derive(Deserialize)]
@@ -366,7 +372,11 @@ async fn get_channel(
 ) -> ApiResult<Json<ChannelView>> {
     let name = channel_name(&name)?;
     match state.registry.get(&name).await.map_err(internal)? {
-        Some(rec) => Ok(Json(view(&state, &rec))),
+        Some(rec) => {
+            let mut v = view(&state, &rec);
+            v.live = crate::admin_live::live(&state, &name).await;
+            Ok(Json(v))
+        }
         None => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             format!("no channel {name}"),

@@ -19,6 +19,7 @@ pub mod admin;
 pub mod admin_archive;
 pub mod admin_chat;
 mod admin_fleet;
+pub mod admin_live;
 mod admin_profiles;
 mod leader;
 mod metrics;

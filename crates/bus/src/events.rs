@@ -227,6 +227,33 @@ pub fn publish_event(js: &jetstream::Context, channel: &ChannelName, event: &Cha
     });
 }
 
+/// The last broadcast event of `channel` (its broadcast started, or
+/// stopped); `None` when it has none, or the events stream is not there.
+pub async fn last_broadcast_event(
+    js: &jetstream::Context,
+    channel: &ChannelName,
+) -> Result<Option<BroadcastEvent>, BusError> {
+    let Ok(stream) = js.get_stream(EVENTS_STREAM).await else {
+        return Ok(None);
+    };
+    match stream
+        .get_last_raw_message_by_subject(&subject("broadcast", channel))
+        .await
+    {
+        Ok(m) => serde_json::from_slice(&m.payload).map(Some).map_err(|e| {
+            BusError::nats(
+                format!("the last broadcast event of channel {channel} is unreadable"),
+                e,
+            )
+        }),
+        Err(e) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => Ok(None),
+        Err(e) => Err(BusError::nats(
+            format!("cannot read the last broadcast event of channel {channel}"),
+            e,
+        )),
+    }
+}
+
 /// A channel event as read from the stream.
 type EventStream =
     std::pin::Pin<Box<dyn futures::Stream<Item = (ChannelName, ChannelEvent)> + Send>>;

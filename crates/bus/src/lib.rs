@@ -47,8 +47,8 @@ pub use connect::{
 };
 pub use error::{BusError, NatsError};
 pub use events::{
-    ensure_events_stream, publish_event, subscribe_events, BadEvent, BroadcastEvent,
-    BroadcastState, ChannelEvent, SegmentEvent, EVENTS_STREAM,
+    ensure_events_stream, last_broadcast_event, publish_event, subscribe_events, BadEvent,
+    BroadcastEvent, BroadcastState, ChannelEvent, SegmentEvent, EVENTS_STREAM,
 };
 pub use media::{
     channel_subjects, ensure_media_stream, subscribe_media, MediaPublisher, MediaStart,
