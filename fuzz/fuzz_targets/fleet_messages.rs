@@ -1,5 +1,6 @@
-//! Messages a scheduler and a worker read from the bus: heartbeats and
-//! placement requests. Never panics; accepted heartbeats round-trip.
+//! Messages a scheduler and a worker read from the bus: heartbeats,
+//! placement requests, and the archive records the webhooks and the admin
+//! API read. Never panics; accepted heartbeats round-trip.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -12,4 +13,7 @@ fuzz_target!(|data: &[u8]| {
         let _ = hb.channel_load();
     }
     let _ = serde_json::from_slice::<PlaceRequest>(data);
+    if let Ok(record) = serde_json::from_slice::<livefleet_bus::ArchivedBroadcast>(data) {
+        let _ = (record.is_open(), record.first_number());
+    }
 });
