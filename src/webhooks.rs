@@ -5,7 +5,8 @@ use anyhow::Context;
 /// Where webhooks go (`docs/operations.md#webhooks`).
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct WebhookArgs {
-    /// POST broadcast.started, broadcast.stopped, vod.ready and vod.failed
+    /// POST broadcast.started, broadcast.stopped, vod.ready, vod.failed and
+    /// publish.refused
     /// events to this URL (JSON, at least once, retried for about 9 minutes).
     #[arg(long, env = "LIVEFLEET_WEBHOOK_URL")]
     pub webhook_url: Option<String>,

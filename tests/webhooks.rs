@@ -88,7 +88,14 @@ fn a_broadcast_its_end_and_its_vod_are_posted_signed_and_retried() {
     let env = [("LIVEFLEET_WEBHOOK_SECRET".to_owned(), secret.to_owned())];
     // The live copy deleted 1 s after the VOD is made: that rewrites the
     // archive record twice, which must not post vod.ready again.
-    let args = ["--grace", "2", "--delete-live-after", "1", "--webhook-url", &url];
+    let args = [
+        "--grace",
+        "2",
+        "--delete-live-after",
+        "1",
+        "--webhook-url",
+        &url,
+    ];
     let dev = Dev::start_env("hooked", &args, &env);
     let (ok, err) = Publisher::ffmpeg(&dev.publish_url, 6).finish();
     assert!(ok, "{err}");
@@ -231,7 +238,7 @@ fn scheduler_replicas_post_each_event_once() {
     fleet.wait_for(30, "both replicas reading both consumers", |_| {
         replicas
             .iter()
-            .all(|p| p.log().matches("webhooks: reading").count() == 2)
+            .all(|p| p.log().matches("webhooks: reading").count() == 3)
     });
     fleet.create_channel("hookfleet", "hookfleet-key-1", "cpu-small.yaml");
     let publisher = Publisher::ffmpeg(&fleet.publish_url("hookfleet-key-1"), 8);
@@ -265,4 +272,34 @@ fn scheduler_replicas_post_each_event_once() {
         .map(|p| p.log().matches("webhook delivered").count())
         .collect();
     assert_eq!(delivered.iter().sum::<usize>(), 3, "{delivered:?}");
+}
+
+/// A publish the worker gives up on (here a panic injected in its audio
+/// thread) is posted as `publish.refused` with the reason the publisher got.
+#[test]
+fn a_refused_publish_is_posted_with_its_reason() {
+    let (url, got) = receiver(false);
+    let env = [("LIVEFLEET_FAILPOINT".to_owned(), "audio-thread".to_owned())];
+    let dev = Dev::start_env("refused", &["--grace", "2", "--webhook-url", &url], &env);
+    let (ok, err) = Publisher::ffmpeg(&dev.publish_url, 30).finish();
+    assert!(!ok, "the publisher streamed on: {err}");
+    let refused = || {
+        got.lock()
+            .unwrap()
+            .iter()
+            .find(|r| r.header("livefleet-event-type") == "publish.refused")
+            .cloned()
+    };
+    dev.wait_for(30, "publish.refused", || refused().is_some());
+    let json = refused().unwrap().json();
+    assert_eq!(json["channel"], "refused");
+    let reason = json["refusal"]["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("the audio thread panicked"), "{json}");
+    assert!(
+        err.contains(reason),
+        "the publisher got {err:?}, the hook {reason:?}"
+    );
+    assert!(json["refusal"]["session"].as_u64().is_some(), "{json}");
+    // Unsigned: no secret was set.
+    assert_eq!(refused().unwrap().header("livefleet-signature"), "");
 }

@@ -1,10 +1,12 @@
 //! Webhooks: an HTTP POST to the operator's endpoint when a broadcast goes
-//! on or off the air and when its VOD copy is ready (or failed), so that a
-//! site built on livefleet shows a "live" badge, notifies followers and
-//! lists the recording without polling the admin API.
+//! on or off the air, when its VOD copy is ready (or failed) and when a
+//! worker refuses a publish, so that a site built on livefleet shows a
+//! "live" badge, notifies followers, lists the recording and tells a
+//! producer why the stream was cut, without polling the admin API.
 //!
 //! ```text
 //! worker --publish_event--> LIVEFLEET_EVENTS (livefleet.events.broadcast.<channel>) --durable consumer--+
+//!                                           (livefleet.events.refusal.<channel>) ---durable consumer--+
 //! worker (archive) --put--> KV livefleet_broadcasts (<channel>.<broadcast>) ------durable consumer------+--> POST <url>
 //! ```
 //!
@@ -27,7 +29,7 @@ use prometheus::{IntCounterVec, Opts, Registry};
 use tracing::Instrument;
 
 pub use deliver::{signature, ANSWER_WITHIN, TRIES};
-pub use payload::{Live, Urls, Vod, Webhook};
+pub use payload::{Live, Refusal, Urls, Vod, Webhook};
 
 /// Where webhooks go.
 #[derive(Debug, Clone)]
@@ -43,17 +45,18 @@ const ACK_WAIT: Duration = Duration::from_secs(30);
 /// The pause before a consumer is opened again after the bus failed it.
 const REOPEN_AFTER: Duration = Duration::from_secs(5);
 
-/// The two places webhooks come from.
+/// The places webhooks come from.
 #[derive(Debug, Clone, Copy)]
 enum Source {
     Broadcasts,
+    Refusals,
     Archives,
 }
 
 impl Source {
     fn stream(self) -> String {
         match self {
-            Source::Broadcasts => livefleet_bus::EVENTS_STREAM.to_owned(),
+            Source::Broadcasts | Source::Refusals => livefleet_bus::EVENTS_STREAM.to_owned(),
             Source::Archives => format!("KV_{BROADCASTS_BUCKET}"),
         }
     }
@@ -61,6 +64,7 @@ impl Source {
     fn consumer(self) -> &'static str {
         match self {
             Source::Broadcasts => "livefleet_webhooks_broadcasts",
+            Source::Refusals => "livefleet_webhooks_refusals",
             Source::Archives => "livefleet_webhooks_archives",
         }
     }
@@ -68,6 +72,7 @@ impl Source {
     fn filter(self) -> String {
         match self {
             Source::Broadcasts => "livefleet.events.broadcast.>".to_owned(),
+            Source::Refusals => "livefleet.events.refusal.>".to_owned(),
             Source::Archives => format!("$KV.{BROADCASTS_BUCKET}.>"),
         }
     }
@@ -120,15 +125,11 @@ pub fn spawn(
         deliveries,
     });
     let span = || tracing::info_span!("webhooks");
-    Ok(Webhooks(vec![
-        tokio::spawn(
-            dispatch
-                .clone()
-                .follow(Source::Broadcasts)
-                .instrument(span()),
-        ),
-        tokio::spawn(dispatch.follow(Source::Archives).instrument(span())),
-    ]))
+    let tasks = [Source::Broadcasts, Source::Refusals, Source::Archives]
+        .into_iter()
+        .map(|source| tokio::spawn(dispatch.clone().follow(source).instrument(span())))
+        .collect();
+    Ok(Webhooks(tasks))
 }
 
 impl Dispatch {
@@ -144,7 +145,7 @@ impl Dispatch {
 
     async fn read(&self, source: Source) -> Result<(), String> {
         let stream = match source {
-            Source::Broadcasts => {
+            Source::Broadcasts | Source::Refusals => {
                 livefleet_bus::ensure_events_stream(&self.js)
                     .await
                     .map_err(|e| e.to_string())?;
@@ -165,7 +166,7 @@ impl Dispatch {
                     .await
                     .map_err(|e| e.to_string())?,
             ),
-            Source::Broadcasts => None,
+            Source::Broadcasts | Source::Refusals => None,
         };
         let consumer = stream
             .get_or_create_consumer(
@@ -192,7 +193,7 @@ impl Dispatch {
         while let Some(m) = messages.next().await {
             let m = m.map_err(|e| e.to_string())?;
             let hook = match source {
-                Source::Broadcasts => self.broadcast_hook(&m),
+                Source::Broadcasts | Source::Refusals => self.event_hook(&m),
                 Source::Archives => archive_hook(&m, records.as_ref(), &self.urls).await,
             };
             let ack = match hook {
@@ -206,14 +207,15 @@ impl Dispatch {
         Err("the consumer's messages ended".into())
     }
 
-    fn broadcast_hook(&self, m: &jetstream::Message) -> Option<Webhook> {
+    fn event_hook(&self, m: &jetstream::Message) -> Option<Webhook> {
         match ChannelEvent::parse(m.subject.as_str(), &m.payload) {
             Ok((channel, ChannelEvent::Broadcast(e))) => {
                 Some(Webhook::of_broadcast(&channel, &e, &self.urls))
             }
+            Ok((channel, ChannelEvent::Refusal(r))) => Some(Webhook::of_refusal(&channel, &r)),
             Ok(_) => None,
             Err(reason) => {
-                tracing::warn!(%reason, "webhooks: skipping a malformed broadcast event");
+                tracing::warn!(%reason, "webhooks: skipping a malformed channel event");
                 None
             }
         }

@@ -3,7 +3,9 @@
 //! without a bus.
 
 use livefleet_base::ChannelName;
-use livefleet_bus::{ArchiveState, ArchivedBroadcast, BroadcastEvent, BroadcastState};
+use livefleet_bus::{
+    ArchiveState, ArchivedBroadcast, BroadcastEvent, BroadcastState, PublishRefusal,
+};
 use serde::Serialize;
 
 /// Where viewers find a channel and its VODs (the admin API's bases).
@@ -29,6 +31,16 @@ pub struct Webhook {
     pub live: Option<Live>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vod: Option<Vod>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<Refusal>,
+}
+
+/// A publish a worker gave up on; the ingest ends it with this reason.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Refusal {
+    /// The ingest's number of the publish session.
+    pub session: u32,
+    pub reason: String,
 }
 
 /// A broadcast going on or off the air.
@@ -82,6 +94,24 @@ impl Webhook {
                 thumbnail_url: at(livefleet_base::THUMBNAIL_PATH),
             }),
             vod: None,
+            refusal: None,
+        }
+    }
+
+    /// `publish.refused`: the worker gave up on a publish (a codec it
+    /// cannot copy, a source it cannot decode), so the producer hears why.
+    pub fn of_refusal(channel: &ChannelName, r: &PublishRefusal) -> Webhook {
+        Webhook {
+            id: format!("publish.refused/{channel}/{}/{}", r.session, r.at_ms),
+            kind: "publish.refused",
+            channel: channel.to_string(),
+            at_ms: r.at_ms,
+            live: None,
+            vod: None,
+            refusal: Some(Refusal {
+                session: r.session,
+                reason: r.reason.clone(),
+            }),
         }
     }
 
@@ -119,6 +149,7 @@ impl Webhook {
                 thumbnail_url: at(livefleet_base::THUMBNAIL_PATH),
                 error: r.error.clone(),
             }),
+            refusal: None,
         })
     }
 }
@@ -173,6 +204,22 @@ mod tests {
             "https://cdn.example/live/demo/master.m3u8"
         );
         assert!(json.get("vod").is_none());
+    }
+
+    #[test]
+    fn a_refusal_carries_its_reason_and_session() {
+        let channel = ChannelName::new("demo").unwrap();
+        let mut r = PublishRefusal::new(7, "rendition source: passthrough copies H.264 or HEVC");
+        r.at_ms = 42;
+        let json = serde_json::to_value(Webhook::of_refusal(&channel, &r)).unwrap();
+        assert_eq!(json["id"], "publish.refused/demo/7/42");
+        assert_eq!(json["type"], "publish.refused");
+        assert_eq!(json["refusal"]["session"], 7);
+        assert_eq!(
+            json["refusal"]["reason"],
+            "rendition source: passthrough copies H.264 or HEVC"
+        );
+        assert!(json.get("live").is_none() && json.get("vod").is_none());
     }
 
     #[test]
