@@ -140,6 +140,9 @@ fn a_broadcast_its_end_and_its_vod_are_posted_signed_and_retried() {
         all[1].header("livefleet-event-id")
     );
     assert_eq!(all[0].body, all[1].body);
+    assert_eq!(all[0].header("livefleet-delivery-attempt"), "1");
+    assert_eq!(all[1].header("livefleet-delivery-attempt"), "2");
+    assert!(all[0].header("user-agent").starts_with("livefleet/"));
     let pause = all[1].at - all[0].at;
     assert!(
         pause >= Duration::from_millis(800),

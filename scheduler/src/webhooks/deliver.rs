@@ -46,21 +46,38 @@ pub enum Failed {
     Unreachable(String),
 }
 
+/// One webhook to send: its id, type and body, and which try this is.
+pub struct Delivery<'a> {
+    pub id: &'a str,
+    pub kind: &'a str,
+    pub attempt: i64,
+    pub body: Vec<u8>,
+}
+
 /// Sends one webhook; `Ok` on a 2xx answer.
 pub async fn post(
     http: &reqwest::Client,
     url: &str,
     secret: Option<&[u8]>,
-    id: &str,
-    kind: &str,
-    body: Vec<u8>,
+    d: Delivery<'_>,
 ) -> Result<(), Failed> {
+    let Delivery {
+        id,
+        kind,
+        attempt,
+        body,
+    } = d;
     let mut req = http
         .post(url)
         .timeout(ANSWER_WITHIN)
         .header("content-type", "application/json")
+        .header(
+            "user-agent",
+            concat!("livefleet/", env!("CARGO_PKG_VERSION")),
+        )
         .header("livefleet-event-id", id)
-        .header("livefleet-event-type", kind);
+        .header("livefleet-event-type", kind)
+        .header("livefleet-delivery-attempt", attempt.to_string());
     if let Some(secret) = secret {
         let now = livefleet_base::clock::now_unix_ms() / 1000;
         req = req.header("livefleet-signature", signature(secret, now, &body));

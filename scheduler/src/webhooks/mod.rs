@@ -237,16 +237,13 @@ impl Dispatch {
                 .with_label_values(&[hook.kind, result])
                 .inc();
         };
-        match deliver::post(
-            &self.http,
-            &self.config.url,
-            secret,
-            &hook.id,
-            hook.kind,
+        let delivery = deliver::Delivery {
+            id: &hook.id,
+            kind: hook.kind,
+            attempt: tries,
             body,
-        )
-        .await
-        {
+        };
+        match deliver::post(&self.http, &self.config.url, secret, delivery).await {
             Ok(()) => {
                 counted("delivered");
                 tracing::info!(id = %hook.id, channel = %hook.channel, tries, "webhook delivered");
