@@ -92,15 +92,33 @@ pub async fn run(command: ChannelCommand) -> anyhow::Result<ExitCode> {
             let registry = ChannelRegistry::open(&js).await?;
             let mut channels = registry.list().await?;
             channels.sort_by(|a, b| a.name.cmp(&b.name));
-            println!("{:<24} {:<20} STREAM KEY", "CHANNEL", "PROFILE");
+            let assignments = livefleet_fleet::Assignments::open(&js).await?;
+            println!(
+                "{:<24} {:<20} {:<36} STREAM KEY",
+                "CHANNEL", "PROFILE", "ON AIR"
+            );
             for c in channels {
+                let on_air =
+                    match livefleet_scheduler::admin_live::on_air(&js, &assignments, &c.name).await
+                    {
+                        Ok(Some(live)) => format!(
+                            "since {}{}",
+                            livefleet_base::clock::iso8601(live.broadcast_started_unix_ms),
+                            live.node.map(|n| format!(" on {n}")).unwrap_or_default()
+                        ),
+                        Ok(None) => "-".to_owned(),
+                        Err(e) => format!("unknown ({e})"),
+                    };
                 let key = if show_keys {
                     c.stream_key.clone()
                 } else {
                     // A record read from the bus is not trusted to be ASCII.
                     format!("{}…", c.stream_key.chars().take(4).collect::<String>())
                 };
-                println!("{:<24} {:<20} {}", c.name, c.profile_name, key);
+                println!(
+                    "{:<24} {:<20} {:<36} {}",
+                    c.name, c.profile_name, on_air, key
+                );
             }
         }
         ChannelCommand::RotateKey {

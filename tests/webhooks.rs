@@ -249,6 +249,20 @@ fn scheduler_replicas_post_each_event_once() {
     fleet.wait_for(30, "the channel on the air in the admin API", |_| {
         channel()["live"]["node"] == "w1"
     });
+    let listed = |fleet: &Fleet| -> String {
+        let out = run(livefleet()
+            .args(["channel", "list", "--nats-url", &fleet.nats_url])
+            .env("RUST_LOG", "error"));
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let all = text(&out.stdout);
+        let line = all.lines().find(|l| l.starts_with("hookfleet "));
+        line.unwrap_or_else(|| panic!("{all}")).to_owned()
+    };
+    let line = listed(&fleet);
+    assert!(
+        line.contains(" since 20") && line.contains(" on w1 "),
+        "{line}"
+    );
     let (ok, err) = publisher.finish();
     assert!(ok, "{err}");
     let kinds = || -> Vec<String> {
@@ -270,6 +284,8 @@ fn scheduler_replicas_post_each_event_once() {
         got.lock().unwrap()
     );
     assert!(channel()["live"].is_null(), "{}", channel());
+    let line = listed(&fleet);
+    assert!(line.contains(" - "), "{line}");
     let delivered: Vec<usize> = replicas
         .iter()
         .map(|p| p.log().matches("webhook delivered").count())
