@@ -24,21 +24,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{measure, Usage};
-
-fn ffmpeg(args: &[&str]) {
-    let s = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-y"])
-        .args(args)
-        .status()
-        .expect("ffmpeg");
-    assert!(s.success(), "ffmpeg {args:?}");
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
+use common::{ffmpeg, measure, median, Usage};
 
 const PROFILE: &str = "name: copy\nsegment_duration: 2\ngop: 2\nencoder: x264\nallow_cpu: true\n\
     video:\n  - name: source\n    passthrough: true\n\
@@ -170,7 +156,9 @@ fn main() {
         runs.push(sides(&bin, &source, tmp.path(), round));
     }
     let names: Vec<&str> = runs[0].iter().map(|(n, _)| *n).collect();
-    let figure = |i: usize, f: fn(&Usage) -> f64| median(runs.iter().map(|r| f(&r[i].1)).collect());
+    let figure = |i: usize, f: fn(&Usage) -> f64| {
+        median(&runs.iter().map(|r| f(&r[i].1)).collect::<Vec<_>>())
+    };
     let ours_cpu = figure(0, |u| u.cpu) / secs as f64;
     println!(
         "\n{:<42} {:>14} {:>9} {:>10} {:>12}",

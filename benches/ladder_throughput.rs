@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use common::{measure, reap, Usage};
+use common::{ffmpeg, measure, median, reap, Usage};
 
 const LADDER: [(&str, u32, u32, u32); 4] = [
     ("1080p", 1920, 1080, 6000),
@@ -36,15 +36,6 @@ const LADDER: [(&str, u32, u32, u32); 4] = [
     ("480p", 854, 480, 1200),
     ("360p", 640, 360, 730),
 ];
-
-fn ffmpeg(args: &[&str]) {
-    let s = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-y"])
-        .args(args)
-        .status()
-        .expect("ffmpeg");
-    assert!(s.success(), "ffmpeg {args:?}");
-}
 
 fn profile_yaml(renditions: &[(&str, u32, u32, u32)]) -> String {
     let mut y = String::from(
@@ -77,12 +68,6 @@ fn psnr(distorted: &Path, source: &Path) -> f64 {
         .filter_map(|s| s.split_whitespace().next()?.parse().ok())
         .next_back()
         .unwrap_or(f64::NAN)
-}
-
-fn median(v: &[f64]) -> f64 {
-    let mut v = v.to_vec();
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 /// The round whose `key` is the median.

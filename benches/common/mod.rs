@@ -30,3 +30,20 @@ impl Drop for Killed {
         let _ = self.0.wait();
     }
 }
+
+/// Runs the ffmpeg CLI quietly; panics when it fails.
+pub fn ffmpeg(args: &[&str]) {
+    let s = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y"])
+        .args(args)
+        .status()
+        .expect("ffmpeg");
+    assert!(s.success(), "ffmpeg {args:?}");
+}
+
+/// The median of `v` (the upper one of an even count).
+pub fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
