@@ -66,7 +66,7 @@ pub async fn run(a: SchedulerArgs) -> anyhow::Result<()> {
         },
         playback_base: a.playback_base_url.trim_end_matches('/').to_owned(),
     };
-    let _webhooks = crate::webhooks::start(&js, a.webhooks, urls, &registry)?;
+    let _webhooks = crate::webhooks::start(&js, a.webhooks, urls.clone(), &registry)?;
     let api = match a.admin_token.filter(|t| !t.is_empty()) {
         Some(token) => {
             let mut state = livefleet_scheduler::admin::AdminState::open(
@@ -78,9 +78,7 @@ pub async fn run(a: SchedulerArgs) -> anyhow::Result<()> {
             )
             .await
             .context("admin API")?;
-            if let Some(vod) = a.vod_base_url {
-                state.vod_base_url = vod.trim_end_matches('/').to_owned();
-            }
+            state.vod_base_url = urls.vod_base.clone();
             let listener = services::bind(a.http, "the admin API").await?;
             tracing::info!(address = %listener.local_addr()?, "admin API listening");
             let s = stop.clone();

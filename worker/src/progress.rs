@@ -20,8 +20,8 @@ pub struct Progress {
     /// Declared duration of the input in milliseconds (0 = unknown / live).
     pub duration_ms: AtomicU64,
     pub frames_decoded: AtomicU64,
-    /// Frames copied by a ladder that only copies the source, which
-    /// decodes its keyframes alone (`crate::session`).
+    /// Frames copied by the passthrough rendition (a ladder that only
+    /// copies decodes its keyframes alone: `crate::session`).
     pub frames_copied: AtomicU64,
     pub segments_written: AtomicU64,
     pub corrupt_packets: AtomicU64,

@@ -276,12 +276,9 @@ async fn archive_hook(
         .headers
         .as_ref()
         .and_then(|h| h.get("KV-Operation"))
-        .map(|v| v.as_str().to_owned());
-    if operation.is_some_and(|o| o != "PUT") || m.payload.is_empty() {
-        return None;
-    }
-    let record: ArchivedBroadcast = match serde_json::from_slice(&m.payload) {
-        Ok(r) => r,
+        .map(|v| v.as_str());
+    let record = match archive_record(operation, &m.payload) {
+        Ok(r) => r?,
         Err(e) => {
             tracing::warn!(subject = %m.subject, error = %e, "webhooks: skipping a malformed archive record");
             return None;
@@ -301,6 +298,19 @@ async fn archive_hook(
     Some(hook)
 }
 
+/// The record a write of the archive bucket carries: `None` for a deletion
+/// or a purge (a `KV-Operation` other than `PUT`, or no body), an error for
+/// a body that is not a record.
+fn archive_record(
+    operation: Option<&str>,
+    payload: &[u8],
+) -> Result<Option<ArchivedBroadcast>, serde_json::Error> {
+    if operation.is_some_and(|o| o != "PUT") || payload.is_empty() {
+        return Ok(None);
+    }
+    serde_json::from_slice(payload).map(Some)
+}
+
 /// Whether a revision of `key` older than `revision` is a finished archive.
 async fn finished_before(records: &kv::Store, key: &str, revision: u64) -> bool {
     let Ok(mut history) = records.history(key).await else {
@@ -317,4 +327,29 @@ async fn finished_before(records: &kv::Store, key: &str, revision: u64) -> bool 
         }
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn archive_writes_that_are_not_records_are_skipped_or_refused() {
+        assert!(matches!(archive_record(Some("DEL"), b""), Ok(None)));
+        assert!(matches!(archive_record(Some("PURGE"), b"{}"), Ok(None)));
+        assert!(matches!(archive_record(None, b""), Ok(None)));
+        for bad in [
+            &b"{"[..],
+            b"null",
+            b"{\"channel\":\"Bad Name\"}",
+            b"\xff\xfe",
+            b"[]",
+        ] {
+            assert!(archive_record(Some("PUT"), bad).is_err(), "{bad:?}");
+        }
+        let good = br#"{"channel":"demo","id":"20261207T220000Z-12","started_ms":1,"ended_ms":2,
+            "duration_seconds":1.0,"segments":1,"gaps":0,"prefix":"vod/demo/x/","state":"complete","updated_ms":3}"#;
+        let r = archive_record(None, good).unwrap().unwrap();
+        assert_eq!(r.state, ArchiveState::Complete);
+    }
 }
