@@ -13,6 +13,7 @@ mod origin;
 mod profile;
 mod scheduler;
 mod services;
+mod storyboard;
 mod transcode;
 mod webhooks;
 mod window;
@@ -38,6 +39,8 @@ struct Cli {
 enum Command {
     /// Transcode a file or URL with a ladder profile into CMAF segments, HLS and DASH (live-to-VOD output).
     Transcode(transcode::TranscodeArgs),
+    /// Make (or remake) the storyboard of a finished output: thumbnail tiles for scrubbing.
+    Storyboard(storyboard::StoryboardArgs),
     /// Ladder profiles.
     Profile {
         #[command(subcommand)]
@@ -121,6 +124,7 @@ async fn run_async(command: Command) -> anyhow::Result<ExitCode> {
         Command::Scheduler(a) => scheduler::run(a).await?,
         Command::Origin(a) => origin::run(a).await?,
         Command::Chat(a) => chat::run(a).await?,
+        Command::Storyboard(a) => return storyboard::run(a).await,
         Command::Transcode(_) | Command::Profile { .. } => {
             unreachable!("handled without a runtime")
         }

@@ -228,6 +228,12 @@ fn a_broadcast_is_kept_as_vod_with_its_chat_and_the_live_copy_goes_after_the_gra
     // The broadcast's last preview picture is the VOD's poster.
     let poster = fs::read(vod.join("thumbnail.jpg")).expect("the VOD's thumbnail.jpg");
     assert_eq!(jpeg_size(&poster), Some((640, 360)));
+    // Its storyboard: a tile per segment, each the picture at its start.
+    let cues = check_storyboard(&vod, "240p", 30.0);
+    assert_eq!(
+        cues.len(),
+        segment_durations(&vod.join("240p/index.m3u8")).len()
+    );
 
     // The admin API lists it, with playback URLs the origin answers.
     let listed: serde_json::Value = {
@@ -255,6 +261,10 @@ fn a_broadcast_is_kept_as_vod_with_its_chat_and_the_live_copy_goes_after_the_gra
     assert_eq!(status, 200, "{listed}");
     assert!(head.contains("content-type: image/jpeg"), "{head}");
     assert_eq!(jpeg_size(&poster), Some((640, 360)));
+    let (status, head, vtt) = http_get(b["storyboard_url"].as_str().unwrap());
+    assert_eq!(status, 200, "{listed}");
+    assert!(head.contains("content-type: text/vtt"), "{head}");
+    assert_eq!(storyboard_cues(&text(&vtt)), cues);
     let (status, body) = admin_get(&format!("{admin_url}/v1/channels/Bad!/broadcasts"));
     assert_eq!(status, 422, "{body}");
 

@@ -50,9 +50,15 @@ fn viewer_page_plays_hls_and_dash_in_chromium() {
 
 /// A third-party player on its own page: `player` is `dashjs`, `shaka` or `hlsjs`.
 fn play_with(player: &str, url: &str) -> serde_json::Value {
+    play_with_storyboard(player, url, None)
+}
+
+/// As [`play_with`]; Shaka Player also reads `storyboard`'s thumbnails.
+fn play_with_storyboard(player: &str, url: &str, storyboard: Option<&str>) -> serde_json::Value {
     let out = run(std::process::Command::new("node")
         .arg(repo().join("tests/browser/players.mjs"))
-        .args([player, url, "40"]));
+        .args([player, url, "40"])
+        .args(storyboard));
     assert!(
         out.status.success(),
         "{player}: browser script failed: {}{}",
@@ -93,13 +99,40 @@ fn dash_js_shaka_and_hls_js_play_live_and_vod_with_default_settings() {
         ("hlsjs", dev.url("master.m3u8"), vod_url("master.m3u8")),
     ] {
         for url in [live, vod] {
-            let r = play_with(player, &url);
+            // Shaka Player offers the VOD's storyboard for scrubbing.
+            let storyboard =
+                (player == "shaka" && url.contains("/vod/")).then(|| vod_url("storyboard.vtt"));
+            let r = play_with_storyboard(player, &url, storyboard.as_deref());
             assert!(
                 r["errors"].as_array().is_some_and(|e| e.is_empty()),
                 "{player} {url}: errors: {r}"
             );
             assert_eq!(r["advanced"], true, "{player} {url}: did not play: {r}");
+            if storyboard.is_some() {
+                check_thumbnails(&r["thumbnails"], &vod_url("storyboard/0.jpg"));
+            }
         }
+    }
+}
+
+/// What Shaka Player read from the storyboard of a 10 s VOD of 2 s
+/// segments: five thumbnails of 240x136 along one sprite, each 2 s.
+fn check_thumbnails(thumbnails: &serde_json::Value, sprite: &str) {
+    let all = thumbnails
+        .as_array()
+        .unwrap_or_else(|| panic!("{thumbnails}"));
+    assert_eq!(all.len(), 5, "{thumbnails}");
+    for (i, t) in all.iter().enumerate() {
+        let uri = format!("{sprite}#xywh={},0,240,136", 240 * i);
+        assert_eq!(t["uri"], uri.as_str(), "{t}");
+        assert_eq!(t["start"].as_f64(), Some(2.0 * i as f64), "{t}");
+        assert_eq!(t["duration"].as_f64(), Some(2.0), "{t}");
+        assert_eq!(
+            (&t["x"], &t["y"], &t["width"], &t["height"]),
+            (&(240 * i).into(), &0.into(), &240.into(), &136.into()),
+            "{t}"
+        );
+        assert_eq!(t["sprite"], serde_json::json!([1200, 136]), "{t}");
     }
 }
 

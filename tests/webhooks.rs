@@ -196,6 +196,17 @@ fn a_broadcast_its_end_and_its_vod_are_posted_signed_and_retried() {
         http_get(vod["vod"]["thumbnail_url"].as_str().unwrap()).0,
         200
     );
+    let (status, _, vtt) = http_get(
+        vod["vod"]["storyboard_url"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{vod}")),
+    );
+    assert_eq!(status, 200, "{vod}");
+    assert!(
+        text(&vtt).contains("storyboard/0.jpg#xywh=0,0,"),
+        "{}",
+        text(&vtt)
+    );
 
     let (_, _, metrics) = http_get(&format!("{}/metrics", dev.http));
     let metrics = text(&metrics);

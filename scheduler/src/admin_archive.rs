@@ -51,6 +51,10 @@ pub struct BroadcastView {
     /// nothing and stores no picture).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thumbnail_url: Option<String>,
+    /// The VOD's storyboard: WebVTT cues naming thumbnail tiles for
+    /// scrubbing (only for a complete archive that has one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storyboard_url: Option<String>,
 }
 
 /// The VOD URL base for a live playback base: its last segment `live`
@@ -74,6 +78,7 @@ fn view(state: &AdminState, b: ArchivedBroadcast) -> BroadcastView {
         hls_url: url("master.m3u8"),
         dash_url: url("manifest.mpd"),
         thumbnail_url: url(livefleet_base::THUMBNAIL_PATH),
+        storyboard_url: url(livefleet_base::layout::STORYBOARD_PATH).filter(|_| b.storyboard),
         id: b.id,
         channel: b.channel.to_string(),
         started_unix_ms: b.started_ms,

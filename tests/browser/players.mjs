@@ -3,10 +3,12 @@
 // package, and prints one JSON line:
 // {"advanced": bool, "start": s, "end": s, "errors": [...], "size": [videoWidth, videoHeight]}
 // (the picture as the browser shows it, turned by the track's matrix).
-// Usage: node tests/browser/players.mjs dashjs|shaka|hlsjs MANIFEST_URL [seconds]
+// With a storyboard (shaka only), also "thumbnails": what Shaka Player reads
+// from it (getAllThumbnails), each with the size its sprite loads at.
+// Usage: node tests/browser/players.mjs dashjs|shaka|hlsjs MANIFEST_URL [seconds] [STORYBOARD_URL]
 import { launch, playerLibrary } from './chromium.mjs';
 
-const [player, url, secondsArg] = process.argv.slice(2);
+const [player, url, secondsArg, storyboard] = process.argv.slice(2);
 const seconds = Number(secondsArg || 30);
 const library = playerLibrary(player);
 
@@ -19,7 +21,7 @@ try {
   await page.goto(new URL('/healthz', url).href);
   await page.setContent('<video muted playsinline style="width:640px"></video>');
   await page.addScriptTag({ path: library });
-  await page.evaluate(async ({ player, url }) => {
+  await page.evaluate(async ({ player, url, storyboard }) => {
     const video = document.querySelector('video');
     const errors = (window.playerErrors = []);
     if (player === 'dashjs') {
@@ -37,6 +39,24 @@ try {
       } catch (e) {
         errors.push(`shaka load ${e.code}: ${JSON.stringify(e).slice(0, 300)}`);
       }
+      if (storyboard) {
+        try {
+          const track = await p.addThumbnailsTrack(storyboard, 'text/vtt');
+          const all = (await p.getAllThumbnails(track.id)) || [];
+          window.thumbnails = await Promise.all(all.map(async (t) => {
+            const image = new Image();
+            image.src = t.uris[0];
+            await image.decode().catch((e) => errors.push(`sprite ${t.uris[0]}: ${e}`));
+            return {
+              start: t.startTime, duration: t.duration, uri: t.uris[0],
+              x: t.positionX, y: t.positionY, width: t.width, height: t.height,
+              sprite: [image.naturalWidth, image.naturalHeight],
+            };
+          }));
+        } catch (e) {
+          errors.push(`shaka thumbnails ${e.code}: ${JSON.stringify(e).slice(0, 300)}`);
+        }
+      }
       video.play().catch(() => {});
     } else {
       const h = new window.Hls();
@@ -45,7 +65,7 @@ try {
       h.attachMedia(video);
       video.play().catch(() => {});
     }
-  }, { player, url });
+  }, { player, url, storyboard });
   const deadline = Date.now() + seconds * 1000;
   let first = null;
   while (Date.now() < deadline) {
@@ -65,6 +85,7 @@ try {
     await new Promise((r) => setTimeout(r, 250));
   }
   result.start = first;
+  if (storyboard) result.thumbnails = await page.evaluate(() => window.thumbnails || null);
   result.advanced = first !== null && result.end > first + 2;
 } finally {
   await browser.close();

@@ -14,6 +14,7 @@ mod ports;
 pub mod s3;
 pub mod spike;
 mod stored;
+mod storyboard;
 
 // Not every test crate uses every part.
 #[allow(unused_imports)]
@@ -25,6 +26,8 @@ pub use mp4::*;
 pub use ports::free_port;
 #[allow(unused_imports)]
 pub use stored::*;
+#[allow(unused_imports)]
+pub use storyboard::*;
 
 use std::collections::BTreeMap;
 use std::fs;

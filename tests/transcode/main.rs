@@ -2,13 +2,14 @@
 //! transcoded with a shipped profile, read back by ffmpeg/ffprobe and by
 //! third-party HLS and DASH parsers. Inputs refused (`refusals.rs`), odd
 //! inputs that real files are (`odd_inputs.rs`), sources faster than the
-//! ladder (`frame_rates.rs`), the preview picture (`thumbnail.rs`).
+//! ladder (`frame_rates.rs`), the preview picture (`thumbnail.rs`), the storyboard (`storyboard.rs`).
 
 #[path = "../common/mod.rs"]
 mod common;
 mod frame_rates;
 mod odd_inputs;
 mod refusals;
+mod storyboard;
 mod thumbnail;
 
 use std::fs;

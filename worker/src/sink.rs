@@ -10,7 +10,7 @@ use livefleet_base::ChannelName;
 use livefleet_packager::{segment_number, CacheClass, Output, PackagerState};
 use livefleet_storage::{ObjectMeta, Put, Storage, StorageError, StorageWriter, WriterError};
 
-use crate::archive::{manifests_of, Archiver, Ended};
+use crate::archive::{manifest_text, manifests_of, Archiver, Ended};
 pub use crate::failover_state::FenceReason;
 
 /// Why a sink refused a batch.
@@ -128,6 +128,35 @@ impl OutputSink for StorageSink {
 
     /// A file's output (`transcode`) keeps every segment: nothing expires.
     fn expire(&mut self, _paths: Vec<String>) {}
+
+    /// A file's output is a complete VOD once its final manifests are
+    /// written: its storyboard ([`crate::storyboard`]) goes beside them. A
+    /// storyboard that cannot be made is a warning; the VOD plays without.
+    fn ended(&mut self, manifests: Vec<Output>, _state: &PackagerState) {
+        let manifests = manifests_of(manifests);
+        let Some(master) = manifest_text(&manifests, "master.m3u8") else {
+            return;
+        };
+        let made = self.runtime.block_on(crate::storyboard::make(
+            &*self.storage,
+            &self.prefix,
+            &master,
+            |p| manifest_text(&manifests, p),
+        ));
+        match made {
+            Ok(made) => {
+                tracing::info!(
+                    tiles = made.tiles,
+                    planned = made.planned,
+                    sprites = made.sprites,
+                    "storyboard stored"
+                )
+            }
+            Err(error) => {
+                tracing::warn!(%error, "the output has no storyboard; it plays all the same")
+            }
+        }
+    }
 
     fn sweep(&mut self, _numbers: (u64, u64)) {}
 }

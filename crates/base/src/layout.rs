@@ -6,6 +6,17 @@
 /// poster, the admin API hands out its URL.
 pub const THUMBNAIL_PATH: &str = "thumbnail.jpg";
 
+/// A VOD's storyboard: WebVTT cues of thumbnail tiles for scrubbing, each
+/// naming a tile of a sprite ([`storyboard_sprite_path`]) by
+/// `#xywh=`. The archive writes it, the admin API hands out its URL.
+pub const STORYBOARD_PATH: &str = "storyboard.vtt";
+
+/// Sprite `index` of a storyboard, relative to the presentation (the cues
+/// name it relative to [`STORYBOARD_PATH`], which sits beside it).
+pub fn storyboard_sprite_path(index: usize) -> String {
+    format!("storyboard/{index}.jpg")
+}
+
 /// The chat replay file of media segment `number`: the chat relay writes
 /// it, the worker deletes it with its segment, the archive copies it.
 pub fn chat_replay_path(number: u64) -> String {

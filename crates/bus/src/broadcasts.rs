@@ -88,6 +88,10 @@ pub struct ArchivedBroadcast {
     /// no node's lease, and its `ended_ms` is its start plus its duration.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rebuilt_ms: Option<i64>,
+    /// Whether the VOD has a storyboard (`storyboard.vtt`, thumbnail tiles
+    /// for scrubbing). Records written before storyboards existed have none.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub storyboard: bool,
 }
 
 impl ArchivedBroadcast {
@@ -385,6 +389,7 @@ mod tests {
             delete_live_at_ms: None,
             live_deleted_ms: None,
             rebuilt_ms: None,
+            storyboard: false,
         };
         assert_eq!(record.first_number(), Some(42));
         for bad in ["", "a.b", "../x", "a/b", &"x".repeat(65)] {

@@ -29,6 +29,7 @@ fn record(channel: &str, id: &str) -> ArchivedBroadcast {
         delete_live_at_ms: None,
         live_deleted_ms: None,
         rebuilt_ms: None,
+        storyboard: false,
     }
 }
 
@@ -103,6 +104,7 @@ async fn a_rebuilt_record_is_stored_only_where_there_is_none() {
         state: ArchiveState::Complete,
         owner: None,
         rebuilt_ms: Some(5),
+        storyboard: false,
         ..record("show", id)
     };
     assert!(!index.create(&rebuilt("20261201T233000Z-42")).await.unwrap());

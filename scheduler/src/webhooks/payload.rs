@@ -70,6 +70,9 @@ pub struct Vod {
     pub dash_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub thumbnail_url: Option<String>,
+    /// Thumbnail tiles for scrubbing (WebVTT), where the VOD has them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storyboard_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -147,6 +150,8 @@ impl Webhook {
                 hls_url: at("master.m3u8"),
                 dash_url: at("manifest.mpd"),
                 thumbnail_url: at(livefleet_base::THUMBNAIL_PATH),
+                storyboard_url: at(livefleet_base::layout::STORYBOARD_PATH)
+                    .filter(|_| r.storyboard),
                 error: r.error.clone(),
             }),
             refusal: None,
@@ -183,6 +188,7 @@ mod tests {
             delete_live_at_ms: Some(70_000),
             live_deleted_ms: None,
             rebuilt_ms: None,
+            storyboard: false,
         }
     }
 
@@ -235,6 +241,14 @@ mod tests {
         assert_eq!(
             vod.hls_url.as_deref(),
             Some("https://cdn.example/vod/demo/20261207T220000Z-12/master.m3u8")
+        );
+        assert_eq!(vod.storyboard_url, None, "a record without a storyboard");
+        let mut with = record(ArchiveState::Complete);
+        with.storyboard = true;
+        let vod = Webhook::of_archive(&with, &urls()).unwrap().vod.unwrap();
+        assert_eq!(
+            vod.storyboard_url.as_deref(),
+            Some("https://cdn.example/vod/demo/20261207T220000Z-12/storyboard.vtt")
         );
         // The live copy's deletion rewrites the record: no second vod.ready.
         let mut deleted = record(ArchiveState::Complete);

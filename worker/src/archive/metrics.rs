@@ -16,12 +16,15 @@ fn work_label(work: Work) -> &'static str {
 /// - `livefleet_archive_objects_copied_total`: server-side copies made
 /// - `livefleet_archive_live_objects_deleted_total`: live objects deleted after the archive
 /// - `livefleet_archive_records_rebuilt_total`: records rebuilt from the VODs in the store
+/// - `livefleet_archive_storyboards_total{result="stored|failed"}`: VOD
+///   storyboards (thumbnail tiles for scrubbing)
 /// - `livefleet_archive_takeovers_total{work="archive|delete_live"}`: work a
 ///   stopped node left, taken over by this one
 #[derive(Debug, Clone)]
 pub struct ArchiveMetrics {
     broadcasts: IntCounterVec,
     takeovers: IntCounterVec,
+    storyboards: IntCounterVec,
     seconds: Histogram,
     pub(super) copied: IntCounter,
     pub(super) deleted: IntCounter,
@@ -64,7 +67,15 @@ impl ArchiveMetrics {
             ),
             &["work"],
         )?;
+        let storyboards = IntCounterVec::new(
+            Opts::new(
+                "livefleet_archive_storyboards_total",
+                "VOD storyboards (thumbnail tiles for scrubbing), by result: stored, failed (the VOD plays without one).",
+            ),
+            &["result"],
+        )?;
         registry.register(Box::new(broadcasts.clone()))?;
+        registry.register(Box::new(storyboards.clone()))?;
         registry.register(Box::new(takeovers.clone()))?;
         registry.register(Box::new(seconds.clone()))?;
         registry.register(Box::new(copied.clone()))?;
@@ -73,12 +84,16 @@ impl ArchiveMetrics {
         for result in ["complete", "failed"] {
             broadcasts.with_label_values(&[result]);
         }
+        for result in ["stored", "failed"] {
+            storyboards.with_label_values(&[result]);
+        }
         for work in [Work::Archive, Work::DeleteLive] {
             takeovers.with_label_values(&[work_label(work)]);
         }
         Ok(Self {
             broadcasts,
             takeovers,
+            storyboards,
             seconds,
             copied,
             deleted,
@@ -88,6 +103,11 @@ impl ArchiveMetrics {
 
     pub(super) fn taken_over(&self, work: Work) {
         self.takeovers.with_label_values(&[work_label(work)]).inc();
+    }
+
+    pub(super) fn storyboard(&self, stored: bool) {
+        let result = if stored { "stored" } else { "failed" };
+        self.storyboards.with_label_values(&[result]).inc();
     }
 
     pub(super) fn finished(&self, complete: bool, seconds: f64) {

@@ -46,6 +46,7 @@ use livefleet_packager::{Output, PackagerState};
 use livefleet_storage::{RetryPolicy, RetryingStorage, Storage, StorageMetrics};
 
 pub use config::{ArchiveConfig, ArchiveConfigError};
+use error::ArchiveError;
 use lease::{Hold, Lease};
 pub use metrics::ArchiveMetrics;
 use objects::Named;
@@ -82,7 +83,7 @@ impl Finished {
 }
 
 /// The text of the manifest at `path` among `manifests`.
-fn manifest_text(manifests: &[(String, Bytes)], path: &str) -> Option<String> {
+pub(crate) fn manifest_text(manifests: &[(String, Bytes)], path: &str) -> Option<String> {
     manifests
         .iter()
         .find(|(p, _)| p == path)
@@ -219,6 +220,7 @@ impl Archiver {
             delete_live_at_ms: None,
             live_deleted_ms: None,
             rebuilt_ms: None,
+            storyboard: false,
         };
         let lease = Lease::create(self.index.clone(), record).await;
         tracing::info!(broadcast = %id, %prefix, "archiving the broadcast");
@@ -238,7 +240,11 @@ impl Archiver {
         let id = lease.record.id.clone();
         let prefix = lease.record.prefix.clone();
         let result = {
-            let copy = copy::all(self, &finished, &prefix);
+            let copy = async {
+                let named = copy::all(self, &finished, &prefix).await?;
+                let storyboard = self.storyboard(&finished, &prefix).await;
+                Ok::<_, ArchiveError>((named, storyboard))
+            };
             tokio::pin!(copy);
             let mut beat =
                 tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
@@ -253,9 +259,10 @@ impl Archiver {
             }
         };
         match result {
-            Ok(named) => {
+            Ok((named, storyboard)) => {
                 let now = now_unix_ms();
                 lease.record.state = ArchiveState::Complete;
+                lease.record.storyboard = storyboard;
                 lease.record.gaps = named.gaps.len() as u64;
                 lease.record.delete_live_at_ms = self
                     .config
@@ -283,6 +290,33 @@ impl Archiver {
                 lease.record.state = ArchiveState::Failed;
                 lease.record.error = Some(error.to_string());
                 lease.write().await;
+            }
+        }
+    }
+
+    /// Makes the VOD's storyboard ([`crate::storyboard`]) once its segments
+    /// are in place: whether it was stored. A VOD without one is complete
+    /// all the same (a warning and the metric say why).
+    async fn storyboard(&self, finished: &Finished, prefix: &str) -> bool {
+        let Some(master) = finished.manifest("master.m3u8") else {
+            return false;
+        };
+        let started = Instant::now();
+        let made =
+            crate::storyboard::make(self.storage(), prefix, &master, |p| finished.manifest(p))
+                .await;
+        let seconds = started.elapsed().as_secs_f64();
+        if let Some(m) = &self.metrics {
+            m.storyboard(made.is_ok());
+        }
+        match made {
+            Ok(made) => {
+                tracing::info!(%prefix, tiles = made.tiles, planned = made.planned, sprites = made.sprites, seconds, "storyboard stored");
+                true
+            }
+            Err(error) => {
+                tracing::warn!(%prefix, %error, seconds, "the VOD has no storyboard; it plays all the same");
+                false
             }
         }
     }

@@ -106,7 +106,7 @@ async fn rebuild_one(
     prefix: &str,
 ) -> Result<bool, ArchiveError> {
     let (manifests, named) = recovery::presentation(archiver.storage(), prefix).await?;
-    let record = record_of(
+    let mut record = record_of(
         channel,
         id,
         prefix,
@@ -114,6 +114,8 @@ async fn rebuild_one(
         &named,
         archiver.store.clone(),
     )?;
+    let storyboard = format!("{prefix}{}", livefleet_base::layout::STORYBOARD_PATH);
+    record.storyboard = matches!(archiver.storage().get(&storyboard).await, Ok(Some(_)));
     match index.create(&record).await {
         Ok(stored) => {
             if stored {
@@ -172,6 +174,7 @@ pub(super) fn record_of(
         delete_live_at_ms: None,
         live_deleted_ms: None,
         rebuilt_ms: Some(now),
+        storyboard: false,
     })
 }
 

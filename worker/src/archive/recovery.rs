@@ -262,6 +262,7 @@ mod tests {
             delete_live_at_ms: None,
             live_deleted_ms: None,
             rebuilt_ms: None,
+            storyboard: false,
         }
     }
 
