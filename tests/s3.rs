@@ -60,6 +60,8 @@ fn a_transcode_to_s3_is_complete_on_the_server_with_its_headers() {
     }
     let mpd = fs::read_to_string(out.join("manifest.mpd")).unwrap();
     assert!(mpd.contains("<UTCTiming"), "{mpd}");
+    // The storyboard, made from the segments read back from the server.
+    assert_eq!(check_storyboard(&out, "240p", 30.0).len(), 6);
 
     // Every object carries the content type and Cache-Control of its kind.
     let objects = files(&out);
@@ -71,8 +73,10 @@ fn a_transcode_to_s3_is_complete_on_the_server_with_its_headers() {
             "mpd" => ("application/dash+xml", "max-age=86400"),
             "m4s" => ("video/iso.segment", "immutable"),
             "mp4" => ("video/mp4", "immutable"),
-            // The last preview picture, stored again as final at the end.
+            // The last preview picture, stored again as final at the end,
+            // and the storyboard's sprites.
             "jpg" => ("image/jpeg", "max-age=86400"),
+            "vtt" => ("text/vtt", "max-age=86400"),
             other => panic!("unexpected object {key} ({other})"),
         };
         assert!(h.contains(&format!("content-type: {ctype}")), "{key}: {h}");
@@ -91,9 +95,13 @@ fn a_transcode_to_s3_is_complete_on_the_server_with_its_headers() {
         "{}",
         text(&again.stderr)
     );
+    // A sprite the new output would not write goes with the old output.
+    fs::copy(out.join("storyboard/0.jpg"), out.join("storyboard/7.jpg")).unwrap();
     let forced = transcode_to(&s3, &clip, "s3://media/vod/show1", &["--force"]);
     assert!(forced.status.success(), "{}", text(&forced.stderr));
     check_presentation(&out, &["360p", "240p"], "audio", 2.0, 6);
+    assert!(!out.join("storyboard/7.jpg").exists());
+    check_storyboard(&out, "240p", 30.0);
 }
 
 #[test]

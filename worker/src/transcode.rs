@@ -4,6 +4,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use livefleet_base::layout;
 use livefleet_base::now_unix_ms;
 use livefleet_profile::LadderProfile;
 use livefleet_storage::{Location, RetryPolicy, RetryingStorage, Storage, StorageMetrics};
@@ -166,7 +167,8 @@ pub fn transcode(
 /// VOD would leave its complete-looking manifests beside the new run's
 /// segments until the new run ends, and for good if it failed. With `force`,
 /// the previous output's manifests go first (from then on nothing there looks
-/// complete), then its segments; objects that are not ours are left alone.
+/// complete), with its storyboard's cues, then its segments and sprites;
+/// objects that are not ours are left alone.
 pub async fn clear_out(storage: &dyn Storage, out: &str, force: bool) -> Result<(), PipelineError> {
     let failed = |what: &'static str, source: livefleet_storage::StorageError| OutputError::Store {
         what,
@@ -189,10 +191,12 @@ pub async fn clear_out(storage: &dyn Storage, out: &str, force: bool) -> Result<
     let name = |k: &str| k.rsplit('/').next().unwrap_or(k).to_owned();
     let manifests = keys
         .iter()
-        .filter(|k| k.ends_with(".m3u8") || k.ends_with(".mpd"));
+        .filter(|k| k.ends_with(".m3u8") || k.ends_with(".mpd") || *k == layout::STORYBOARD_PATH);
     let media = keys.iter().filter(|k| {
         let n = name(k);
-        n.ends_with(".m4s") || (n.starts_with("init") && n.ends_with(".mp4"))
+        n.ends_with(".m4s")
+            || (n.starts_with("init") && n.ends_with(".mp4"))
+            || layout::is_storyboard_sprite(k)
     });
     let mut removed = 0;
     for key in manifests.chain(media) {

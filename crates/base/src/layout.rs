@@ -17,6 +17,14 @@ pub fn storyboard_sprite_path(index: usize) -> String {
     format!("storyboard/{index}.jpg")
 }
 
+/// Whether `path` names a storyboard sprite ([`storyboard_sprite_path`]).
+pub fn is_storyboard_sprite(path: &str) -> bool {
+    path.strip_prefix("storyboard/")
+        .and_then(|p| p.strip_suffix(".jpg"))
+        .and_then(decimal::<usize>)
+        .is_some()
+}
+
 /// The chat replay file of media segment `number`: the chat relay writes
 /// it, the worker deletes it with its segment, the archive copies it.
 pub fn chat_replay_path(number: u64) -> String {
@@ -40,6 +48,19 @@ pub fn decimal<T: std::str::FromStr>(text: &str) -> Option<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn storyboard_sprites_are_known_by_their_path() {
+        assert!(is_storyboard_sprite(&storyboard_sprite_path(12)));
+        for not in [
+            "storyboard/x.jpg",
+            "storyboard.vtt",
+            "storyboard/1.jpg/2",
+            "a/storyboard/1.jpg",
+        ] {
+            assert!(!is_storyboard_sprite(not), "{not}");
+        }
+    }
 
     #[test]
     fn chat_paths_go_both_ways() {

@@ -129,8 +129,8 @@ fn paste(sheet: &mut frame::Video, tile: &frame::Video, x: u32, y: u32) {
 /// tile's cost was a third higher with it.
 fn open(path: &Path) -> Result<ff::format::context::Input, ff::Error> {
     use std::os::unix::ffi::OsStrExt;
-    let path = std::ffi::CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| ff::Error::InvalidData)?;
+    let path =
+        std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| ff::Error::InvalidData)?;
     let mut context = std::ptr::null_mut();
     // SAFETY: a valid C string and a null context for FFmpeg to allocate;
     // on success the context is ours, and `Input` closes it when dropped.
