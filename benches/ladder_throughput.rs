@@ -81,15 +81,8 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let secs: u32 = std::env::var("LIVEFLEET_BENCH_SECONDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20);
-    let rounds_wanted: usize = std::env::var("LIVEFLEET_BENCH_ROUNDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(3)
-        .max(1);
+    let secs: u32 = common::setting("LIVEFLEET_BENCH_SECONDS", 20);
+    let rounds_wanted: usize = common::setting("LIVEFLEET_BENCH_ROUNDS", 3usize).max(1);
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_livefleet"));
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path();

@@ -25,7 +25,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{ffmpeg, measure, median, Usage};
+use common::{ffmpeg, measure, setting, side_median, Usage};
 
 const PROFILE: &str = "name: copy\nsegment_duration: 2\ngop: 2\nencoder: x264\nallow_cpu: true\n\
     video:\n  - name: source\n    passthrough: true\n\
@@ -49,14 +49,8 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let env = |k: &str, d: usize| {
-        std::env::var(k)
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(d)
-    };
-    let secs = env("LIVEFLEET_BENCH_SECONDS", 300);
-    let rounds = env("LIVEFLEET_BENCH_ROUNDS", 3).max(1);
+    let secs: usize = setting("LIVEFLEET_BENCH_SECONDS", 300);
+    let rounds = setting("LIVEFLEET_BENCH_ROUNDS", 3usize).max(1);
     let bin = env!("CARGO_BIN_EXE_livefleet");
     let tmp = tempfile::tempdir().expect("tempdir");
     let source = tmp.path().join("source.mp4");
@@ -126,9 +120,7 @@ fn main() {
         ]);
     }
     let names: Vec<&str> = runs[0].iter().map(|(n, _)| *n).collect();
-    let figure = |i: usize, f: fn(&Usage) -> f64| {
-        median(&runs.iter().map(|r| f(&r[i].1)).collect::<Vec<_>>())
-    };
+    let figure = |i: usize, f: fn(&Usage) -> f64| side_median(&runs, i, f);
     let per_hour = 3600.0 / secs as f64;
     let ours_cpu = figure(0, |u| u.cpu);
     println!(

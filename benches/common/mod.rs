@@ -47,3 +47,18 @@ pub fn median(v: &[f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }
+
+/// The setting `key` from the environment (`LIVEFLEET_BENCH_SECONDS`...),
+/// or `default` when it is unset or unreadable.
+pub fn setting<T: std::str::FromStr>(key: &str, default: T) -> T {
+    std::env::var(key)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The median over rounds of `f` of side `side`, each round a list of
+/// (side, usage) in the same order.
+pub fn side_median(runs: &[Vec<(&str, Usage)>], side: usize, f: fn(&Usage) -> f64) -> f64 {
+    median(&runs.iter().map(|r| f(&r[side].1)).collect::<Vec<_>>())
+}

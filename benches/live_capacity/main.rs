@@ -235,12 +235,7 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let env = |k: &str, d: u64| {
-        std::env::var(k)
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(d)
-    };
+    let env = |k: &str, d: u64| common::setting(k, d);
     let window = Duration::from_secs(env("LIVEFLEET_BENCH_SECONDS", 16));
     let max = env("LIVEFLEET_BENCH_MAX_CHANNELS", 40) as usize;
     let step = env("LIVEFLEET_BENCH_STEP", 2) as usize;
