@@ -144,23 +144,14 @@ pub async fn make(
 /// outputs made before storyboards existed, or after a failed one.
 pub async fn remake(storage: &dyn Storage, prefix: &str) -> Result<Made, StoryboardError> {
     crate::ffmpeg_log::route_to_tracing();
-    let text = |key: String| async move {
-        let body = storage
-            .get(&key)
-            .await
-            .map_err(|source| StoryboardError::Storage {
-                doing: format!("reading {key}"),
-                source,
-            })?;
-        Ok::<_, StoryboardError>(body.map(|b| String::from_utf8_lossy(&b).into_owned()))
+    let text = |path: String| async move {
+        let body = get(storage, &format!("{prefix}{path}")).await?;
+        body.map(|b| String::from_utf8_lossy(&b).into_owned())
+            .ok_or(StoryboardError::NoPlaylist(path))
     };
-    let master = text(format!("{prefix}master.m3u8"))
-        .await?
-        .ok_or_else(|| StoryboardError::NoPlaylist(format!("{prefix}master.m3u8")))?;
+    let master = text("master.m3u8".to_owned()).await?;
     let path = plan::rendition(&master).ok_or(StoryboardError::NoVideo)?;
-    let body = text(format!("{prefix}{path}"))
-        .await?
-        .ok_or_else(|| StoryboardError::NoPlaylist(path.clone()))?;
+    let body = text(path.clone()).await?;
     if !body.contains("#EXT-X-ENDLIST") {
         return Err(StoryboardError::NotFinished(path));
     }
@@ -178,17 +169,21 @@ async fn read(
     path: &str,
 ) -> Result<Option<Bytes>, StoryboardError> {
     let key = format!("{prefix}{path}");
-    let body = storage
-        .get(&key)
-        .await
-        .map_err(|source| StoryboardError::Storage {
-            doing: format!("reading {key}"),
-            source,
-        })?;
+    let body = get(storage, &key).await?;
     if body.is_none() {
         tracing::warn!(%key, "a storyboard tile's segment is not in the store; its span has no thumbnail");
     }
     Ok(body)
+}
+
+async fn get(storage: &dyn Storage, key: &str) -> Result<Option<Bytes>, StoryboardError> {
+    storage
+        .get(key)
+        .await
+        .map_err(|source| StoryboardError::Storage {
+            doing: format!("reading {key}"),
+            source,
+        })
 }
 
 async fn write(storage: &dyn Storage, key: &str, body: Bytes) -> Result<(), StoryboardError> {
