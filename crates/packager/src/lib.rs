@@ -37,6 +37,7 @@ mod names;
 mod segment;
 mod session;
 mod state;
+pub mod storyboard;
 mod time;
 mod track;
 mod video;

@@ -13,11 +13,11 @@
 //!
 //! See `docs/design/thumbnails.md`.
 
-mod plan;
 mod sprites;
 
 use bytes::Bytes;
 use livefleet_base::layout::{storyboard_sprite_path, STORYBOARD_PATH};
+use livefleet_packager::storyboard as plan;
 use livefleet_storage::{ObjectMeta, Storage, StorageError};
 use std::collections::HashMap;
 

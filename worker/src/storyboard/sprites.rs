@@ -9,9 +9,9 @@ use bytes::Bytes;
 use ff::{codec, format::Pixel, frame, media};
 use ffmpeg_next as ff;
 
-use super::plan::{self, TILE_LONGEST};
 use super::StoryboardError;
 use crate::jpeg::{Jpeg, Shrinker};
+use livefleet_packager::storyboard::{self as plan, TILE_LONGEST};
 
 /// Full-range black, as JPEG pictures are coded: the cells of tiles not made.
 const BLACK: [u8; 3] = [0, 128, 128];

@@ -1,23 +1,26 @@
-//! What a storyboard shows, worked out from a finished presentation's HLS
-//! playlists alone: which rendition its pictures come from, which segments
-//! give a tile, where each tile sits in its sprite, and the WebVTT cues.
+//! A VOD's storyboard (thumbnail tiles for scrubbing), worked out from a
+//! finished presentation's HLS playlists alone: which rendition its
+//! pictures come from, which segments give a tile, where each tile sits in
+//! its sprite, and the WebVTT cues. The pictures themselves are the
+//! worker's (`worker/src/storyboard/`). Playlists read back from a store are
+//! untrusted: anything gives tiles of finite, ordered times, or none.
 
 use livefleet_base::layout::storyboard_sprite_path;
 
 /// A tile's longer side, in pixels (240x136 for 16:9).
-pub(crate) const TILE_LONGEST: u32 = 240;
+pub const TILE_LONGEST: u32 = 240;
 /// Tiles across a sprite.
-pub(crate) const COLUMNS: usize = 10;
+pub const COLUMNS: usize = 10;
 /// Tiles down a full sprite (the last one has as many rows as it needs).
-pub(crate) const ROWS: usize = 10;
+pub const ROWS: usize = 10;
 /// Tiles in a storyboard at most: one per segment up to this many, then one
 /// per group of segments (a 3-hour broadcast of 2 s segments: one per 18 s).
-pub(crate) const MAX_TILES: usize = 600;
+pub const MAX_TILES: usize = 600;
 
 /// One tile: the segment its picture comes from (the first one it shows),
 /// and the span of the presentation's timeline its cue covers.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Tile {
+pub struct Tile {
     /// The init segment to decode it with, by presentation path.
     pub init: String,
     /// The media segment, by presentation path.
@@ -31,7 +34,7 @@ pub(crate) struct Tile {
 /// playlist `master` names it: the smallest video variant at least
 /// [`TILE_LONGEST`] on its longer side (the least to read and decode),
 /// else the largest. `None` without a video variant.
-pub(crate) fn rendition(master: &str) -> Option<String> {
+pub fn rendition(master: &str) -> Option<String> {
     let mut variants: Vec<((u32, u32), String)> = Vec::new();
     let mut resolution = None;
     for line in master.lines().map(str::trim) {
@@ -94,7 +97,7 @@ struct Listed {
 /// (`EXT-X-GAP`) gives no picture: its group takes its next segment, and a
 /// group of gaps has no tile. Times count every segment listed, gaps
 /// included, as players count them.
-pub(crate) fn tiles(path: &str, body: &str, max: usize) -> Vec<Tile> {
+pub fn tiles(path: &str, body: &str, max: usize) -> Vec<Tile> {
     let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
     let join = |uri: &str| {
         if dir.is_empty() {
@@ -150,7 +153,7 @@ pub(crate) fn tiles(path: &str, body: &str, max: usize) -> Vec<Tile> {
 
 /// Where tile `index` sits: its sprite and its top-left corner in pixels,
 /// for tiles of `tile` size.
-pub(crate) fn place(index: usize, tile: (u32, u32)) -> (usize, u32, u32) {
+pub fn place(index: usize, tile: (u32, u32)) -> (usize, u32, u32) {
     let per_sprite = COLUMNS * ROWS;
     let within = index % per_sprite;
     let x = (within % COLUMNS) as u32 * tile.0;
@@ -160,7 +163,7 @@ pub(crate) fn place(index: usize, tile: (u32, u32)) -> (usize, u32, u32) {
 
 /// The size of sprite `sprite` of a storyboard of `tiles` tiles: full
 /// sprites are [`COLUMNS`] x [`ROWS`] tiles, the last as many rows as it needs.
-pub(crate) fn sprite_size(sprite: usize, tiles: usize, tile: (u32, u32)) -> (u32, u32) {
+pub fn sprite_size(sprite: usize, tiles: usize, tile: (u32, u32)) -> (u32, u32) {
     let per_sprite = COLUMNS * ROWS;
     let in_this = tiles.saturating_sub(sprite * per_sprite).min(per_sprite);
     let rows = in_this.div_ceil(COLUMNS).max(1);
@@ -172,7 +175,7 @@ pub(crate) fn sprite_size(sprite: usize, tiles: usize, tile: (u32, u32)) -> (u32
 /// sprite (relative to the storyboard, which sits beside the sprites'
 /// folder) and its rectangle (`#xywh=`), the form web players read for
 /// thumbnails when scrubbing.
-pub(crate) fn vtt(tiles: &[Tile], made: &[bool], tile: (u32, u32)) -> String {
+pub fn vtt(tiles: &[Tile], made: &[bool], tile: (u32, u32)) -> String {
     let mut out = String::from("WEBVTT\n");
     for (i, t) in tiles.iter().enumerate() {
         if !made.get(i).copied().unwrap_or(false) || t.end <= t.start {
