@@ -12,7 +12,7 @@ fn work_label(work: Work) -> &'static str {
 }
 
 /// - `livefleet_archive_broadcasts_total{result="complete|failed"}`
-/// - `livefleet_archive_seconds`: from a broadcast's end to its VOD master stored
+/// - `livefleet_archive_seconds`: from a broadcast's end to its VOD complete (master stored, storyboard made)
 /// - `livefleet_archive_objects_copied_total`: server-side copies made
 /// - `livefleet_archive_live_objects_deleted_total`: live objects deleted after the archive
 /// - `livefleet_archive_records_rebuilt_total`: records rebuilt from the VODs in the store
@@ -44,7 +44,7 @@ impl ArchiveMetrics {
         let seconds = Histogram::with_opts(
             HistogramOpts::new(
                 "livefleet_archive_seconds",
-                "Time from a broadcast's end to its VOD master playlist stored.",
+                "Time from a broadcast's end to its VOD complete: master playlist stored and storyboard made.",
             )
             .buckets(vec![0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0]),
         )?;
