@@ -66,7 +66,7 @@ pub async fn run(a: SchedulerArgs) -> anyhow::Result<()> {
         },
         playback_base: a.playback_base_url.trim_end_matches('/').to_owned(),
     };
-    let _webhooks = crate::webhooks::start(&js, a.webhooks, urls.clone(), &registry)?;
+    let webhooks = crate::webhooks::start(&js, a.webhooks, urls.clone(), &registry)?;
     let api = match a.admin_token.filter(|t| !t.is_empty()) {
         Some(token) => {
             let mut state = livefleet_scheduler::admin::AdminState::open(
@@ -79,6 +79,7 @@ pub async fn run(a: SchedulerArgs) -> anyhow::Result<()> {
             .await
             .context("admin API")?;
             state.vod_base_url = urls.vod_base.clone();
+            state.webhooks = webhooks.as_ref().map(|w| w.pinger());
             let listener = services::bind(a.http, "the admin API").await?;
             tracing::info!(address = %listener.local_addr()?, "admin API listening");
             let s = stop.clone();

@@ -2,14 +2,20 @@
 //! broadcast's start, its end and its VOD copy to a receiver on a loopback
 //! port, signed, retried after a failed answer, in order.
 
+// The admin API's client and its checks against the OpenAPI description.
+#[allow(dead_code)]
+#[path = "admin/client.rs"]
+mod client;
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
+use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
+use serde_json::Value;
 
 /// One request the receiver got, and the status it answered.
 #[derive(Debug, Clone)]
@@ -33,9 +39,26 @@ impl Received {
     }
 }
 
-/// A webhook receiver that keeps what it got: it answers 200, but 500 to
-/// the first `broadcast.started` when `fail_first`.
-fn receiver(fail_first: bool) -> (String, Arc<Mutex<Vec<Received>>>) {
+/// The status a receiver answers to a request, given those before it.
+type Answer = fn(&Received, &[Received]) -> u16;
+
+/// Answers 200 to everything.
+fn always_ok(_: &Received, _: &[Received]) -> u16 {
+    200
+}
+
+/// Answers 500 to the first `broadcast.started`, 200 to the rest.
+fn fail_first_start(r: &Received, before: &[Received]) -> u16 {
+    let started = |r: &Received| r.header("livefleet-event-type") == "broadcast.started";
+    if started(r) && !before.iter().any(started) {
+        500
+    } else {
+        200
+    }
+}
+
+/// A webhook receiver that keeps what it got and answers as `answer` says.
+fn receiver(answer: Answer) -> (String, Arc<Mutex<Vec<Received>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/hooks", listener.local_addr().unwrap());
     let got: Arc<Mutex<Vec<Received>>> = Arc::default();
@@ -60,16 +83,13 @@ fn receiver(fail_first: bool) -> (String, Arc<Mutex<Vec<Received>>>) {
             let mut body = vec![0; len];
             let _ = reader.read_exact(&mut body);
             let mut all = keep.lock().unwrap();
-            let started = |r: &Received| r.header("livefleet-event-type") == "broadcast.started";
             let mut r = Received {
                 at: Instant::now(),
                 headers,
                 body: String::from_utf8_lossy(&body).into_owned(),
                 status: 200,
             };
-            if fail_first && started(&r) && !all.iter().any(started) {
-                r.status = 500;
-            }
+            r.status = answer(&r, &all);
             let _ = write!(
                 &conn,
                 "HTTP/1.1 {} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
@@ -81,9 +101,23 @@ fn receiver(fail_first: bool) -> (String, Arc<Mutex<Vec<Received>>>) {
     (url, got)
 }
 
+/// Whether `r` carries a valid signature under `secret`, checked as a
+/// receiver would, with Python's hmac.
+fn signed_by(secret: &str, r: &Received) -> bool {
+    let verified = python(
+        "import hmac, hashlib, sys\n\
+         secret, header, body = sys.argv[1], sys.argv[2], sys.argv[3]\n\
+         parts = dict(p.split('=', 1) for p in header.split(','))\n\
+         mac = hmac.new(secret.encode(), (parts['t'] + '.' + body).encode(), hashlib.sha256).hexdigest()\n\
+         print(hmac.compare_digest(mac, parts['v1']))",
+        &[secret, r.header("livefleet-signature"), &r.body],
+    );
+    verified.trim() == "True"
+}
+
 #[test]
 fn a_broadcast_its_end_and_its_vod_are_posted_signed_and_retried() {
-    let (url, got) = receiver(true);
+    let (url, got) = receiver(fail_first_start);
     let secret = "hook-secret-1";
     let env = [("LIVEFLEET_WEBHOOK_SECRET".to_owned(), secret.to_owned())];
     // The live copy deleted 1 s after the VOD is made: that rewrites the
@@ -155,17 +189,8 @@ fn a_broadcast_its_end_and_its_vod_are_posted_signed_and_retried() {
         assert_eq!(json["id"], r.header("livefleet-event-id"));
         assert_eq!(json["type"], r.header("livefleet-event-type"));
         assert_eq!(r.header("content-type"), "application/json");
-        // Checked as a receiver would, with Python's hmac.
         let sig = r.header("livefleet-signature");
-        let verified = python(
-            "import hmac, hashlib, sys\n\
-             secret, header, body = sys.argv[1], sys.argv[2], sys.argv[3]\n\
-             parts = dict(p.split('=', 1) for p in header.split(','))\n\
-             mac = hmac.new(secret.encode(), (parts['t'] + '.' + body).encode(), hashlib.sha256).hexdigest()\n\
-             print(hmac.compare_digest(mac, parts['v1']))",
-            &[secret, sig, &r.body],
-        );
-        assert_eq!(verified.trim(), "True", "{sig} over {}", r.body);
+        assert!(signed_by(secret, r), "{sig} over {}", r.body);
         let wrong = python(
             "import hmac, hashlib, sys\n\
              parts = dict(p.split('=', 1) for p in sys.argv[1].split(','))\n\
@@ -224,7 +249,7 @@ fn a_broadcast_its_end_and_its_vod_are_posted_signed_and_retried() {
 /// each event is posted once, not once per replica.
 #[test]
 fn scheduler_replicas_post_each_event_once() {
-    let (url, got) = receiver(false);
+    let (url, got) = receiver(always_ok);
     let fleet = Fleet::start(&["w1"]);
     // The first replica also serves the admin API.
     let api = format!("127.0.0.1:{}", free_port());
@@ -308,7 +333,7 @@ fn scheduler_replicas_post_each_event_once() {
 /// thread) is posted as `publish.refused` with the reason the publisher got.
 #[test]
 fn a_refused_publish_is_posted_with_its_reason() {
-    let (url, got) = receiver(false);
+    let (url, got) = receiver(always_ok);
     let env = [("LIVEFLEET_FAILPOINT".to_owned(), "audio-thread".to_owned())];
     let dev = Dev::start_env("refused", &["--grace", "2", "--webhook-url", &url], &env);
     let (ok, err) = Publisher::ffmpeg(&dev.publish_url, 30).finish();
@@ -332,4 +357,95 @@ fn a_refused_publish_is_posted_with_its_reason() {
     assert!(json["refusal"]["session"].as_u64().is_some(), "{json}");
     // Unsigned: no secret was set.
     assert_eq!(refused().unwrap().header("livefleet-signature"), "");
+}
+
+/// Answers 503 to every ping after the first, 200 to the rest.
+fn fail_pings_after_the_first(r: &Received, before: &[Received]) -> u16 {
+    let ping = |r: &Received| r.header("livefleet-event-type") == "ping";
+    if ping(r) && before.iter().any(ping) {
+        503
+    } else {
+        200
+    }
+}
+
+/// An operator checks the receiver end to end without a broadcast:
+/// `POST /v1/webhooks/ping` sends a signed `ping` at once and answers with
+/// what the receiver did; a receiver that answers 503 gets a 502 saying so.
+#[test]
+fn an_operator_pings_the_receiver_through_the_admin_api() {
+    let (url, got) = receiver(fail_pings_after_the_first);
+    let fleet = Fleet::start(&[]);
+    let api = format!("127.0.0.1:{}", free_port());
+    let replica = Proc::spawn(
+        livefleet()
+            .args(["scheduler", "--nats-url", &fleet.nats_url, "--id", "pinged"])
+            .args([
+                "--metrics",
+                "127.0.0.1:0",
+                "--webhook-url",
+                &url,
+                "--http",
+                &api,
+            ])
+            .env("LIVEFLEET_WEBHOOK_SECRET", "ping-secret")
+            .env("LIVEFLEET_ADMIN_TOKEN", "ping-admin-token"),
+        fleet.dir.path().join("pinged.log"),
+    );
+    fleet.wait_for(30, "the admin API", |_| {
+        replica.log().contains("admin API listening")
+    });
+    let spec: serde_json::Value = serde_norway::from_str(
+        &std::fs::read_to_string(repo().join("docs/api/openapi.yaml")).unwrap(),
+    )
+    .unwrap();
+    let ping = || {
+        let (status, body) = client::call(
+            "POST",
+            &format!("http://{api}/v1/webhooks/ping"),
+            Some("ping-admin-token"),
+            None,
+        );
+        client::conforms(&spec, "post", "/v1/webhooks/ping", status, &body);
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+        (status, json)
+    };
+    let (status, first) = ping();
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["delivered"], true, "{first}");
+    assert_eq!(first["status"], 200, "{first}");
+    assert_eq!(first["url"], url.as_str(), "{first}");
+    assert_eq!(first["signed"], true, "{first}");
+    // The receiver got it before the API answered, signed, with the headers
+    // of every event.
+    let received = got.lock().unwrap().clone();
+    assert_eq!(received.len(), 1, "{received:#?}");
+    let r = &received[0];
+    let json = r.json();
+    assert_eq!(json["type"], "ping", "{json}");
+    assert_eq!(json["id"], first["id"], "{json}");
+    assert_eq!(r.header("livefleet-event-type"), "ping");
+    assert_eq!(r.header("livefleet-event-id"), json["id"].as_str().unwrap());
+    assert!(
+        json["at_ms"]
+            .as_i64()
+            .is_some_and(|t| t > 1_700_000_000_000),
+        "{json}"
+    );
+    assert!(signed_by("ping-secret", r), "{r:?}");
+    assert!(!signed_by("another-secret", r), "{r:?}");
+
+    let (status, second) = ping();
+    assert_eq!(status, 502, "{second}");
+    assert_eq!(second["delivered"], false, "{second}");
+    assert_eq!(second["status"], 503, "{second}");
+    assert!(
+        second["error"].as_str().is_some_and(|e| e.contains("503")),
+        "{second}"
+    );
+    assert_ne!(second["id"], first["id"], "{second}");
+    // Counted as pings, apart from the events.
+    fleet.wait_for(10, "the ping counted", |_| {
+        replica.log().contains("webhook ping not delivered")
+    });
 }

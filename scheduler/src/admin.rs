@@ -59,6 +59,8 @@ pub struct AdminState {
     pub broadcasts: livefleet_bus::BroadcastIndex,
     /// The chat routes' state (tokens, moderation).
     pub chat: Option<crate::admin_chat::ChatAdmin>,
+    /// Test events to the webhook URL, where webhooks are on.
+    pub webhooks: Option<crate::webhooks::Pinger>,
 }
 
 impl AdminState {
@@ -83,6 +85,7 @@ impl AdminState {
             )
             .await?,
             broadcasts: livefleet_bus::BroadcastIndex::open(&js).await?,
+            webhooks: None,
             vod_base_url: crate::admin_archive::vod_base_for(&playback_base_url),
             client,
             token,
@@ -185,6 +188,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/chat/{channel}/bans"),
     ("delete", "/v1/chat/{channel}/bans/{user}"),
     ("delete", "/v1/chat/{channel}/messages/{id}"),
+    ("post", "/v1/webhooks/ping"),
 ];
 
 /// The router; every route but `/healthz` needs `Authorization: Bearer <token>`.
@@ -200,6 +204,7 @@ pub fn router(state: AdminState) -> Router {
         .merge(crate::admin_fleet::routes())
         .merge(crate::admin_chat::routes())
         .merge(crate::admin_archive::routes())
+        .merge(crate::admin_webhooks::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             authorize,

@@ -21,6 +21,7 @@ pub mod admin_chat;
 mod admin_fleet;
 pub mod admin_live;
 mod admin_profiles;
+mod admin_webhooks;
 mod leader;
 mod metrics;
 pub mod webhooks;

@@ -243,6 +243,14 @@ fn admin_api_matches_its_openapi_description() {
     let column = |line: &str| line.split_whitespace().nth(1).and_then(|w| line.find(w));
     assert_eq!(column(row), header.find("PROFILE"), "{table}");
 
+    // Webhooks are off on this scheduler: a ping says how to switch them on.
+    let (status, body) = call("POST", &format!("{base}/v1/webhooks/ping"), t, None);
+    assert_eq!(status, 409, "{body}");
+    conforms(&spec, "post", "/v1/webhooks/ping", status, &body);
+    assert!(body.contains("--webhook-url"), "{body}");
+    let (status, _) = call("POST", &format!("{base}/v1/webhooks/ping"), None, None);
+    assert_eq!(status, 401);
+
     // Chat: tokens the relays accept, bans, deletions.
     let (status, body) = call(
         "POST",

@@ -54,13 +54,13 @@ pub struct Delivery<'a> {
     pub body: Vec<u8>,
 }
 
-/// Sends one webhook; `Ok` on a 2xx answer.
+/// Sends one webhook; `Ok` with the status of a 2xx answer.
 pub async fn post(
     http: &reqwest::Client,
     url: &str,
     secret: Option<&[u8]>,
     d: Delivery<'_>,
-) -> Result<(), Failed> {
+) -> Result<u16, Failed> {
     let Delivery {
         id,
         kind,
@@ -89,7 +89,7 @@ pub async fn post(
         .map_err(|e| Failed::Unreachable(error_chain(&e)))?;
     let status = answer.status();
     if status.is_success() {
-        Ok(())
+        Ok(status.as_u16())
     } else {
         Err(Failed::Status(status.as_u16()))
     }

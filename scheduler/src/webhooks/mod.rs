@@ -19,6 +19,7 @@
 
 mod deliver;
 mod payload;
+mod ping;
 
 use std::time::Duration;
 
@@ -30,6 +31,7 @@ use tracing::Instrument;
 
 pub use deliver::{signature, ANSWER_WITHIN, TRIES};
 pub use payload::{Live, Refusal, Urls, Vod, Webhook};
+pub use ping::{Ping, PingResult, Pinger};
 
 /// Where webhooks go.
 #[derive(Debug, Clone)]
@@ -88,11 +90,22 @@ struct Dispatch {
 
 /// Delivering webhooks; they stop when this is dropped (a try cut short
 /// is tried again by whoever reads the consumer next).
-pub struct Webhooks(Vec<tokio::task::JoinHandle<()>>);
+pub struct Webhooks {
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    pinger: Pinger,
+}
+
+impl Webhooks {
+    /// What sends a test event on demand (the admin API's
+    /// `POST /v1/webhooks/ping`), to the same URL with the same secret.
+    pub fn pinger(&self) -> Pinger {
+        self.pinger.clone()
+    }
+}
 
 impl Drop for Webhooks {
     fn drop(&mut self) {
-        for task in &self.0 {
+        for task in &self.tasks {
             task.abort();
         }
     }
@@ -117,9 +130,11 @@ pub fn spawn(
         tracing::warn!(url = %config.url, "webhooks are sent unsigned: set a webhook secret so the receiver can check where they come from");
     }
     tracing::info!(url = %config.url, "webhooks on");
+    let http = reqwest::Client::new();
+    let pinger = Pinger::new(http.clone(), config.clone(), deliveries.clone());
     let dispatch = std::sync::Arc::new(Dispatch {
         js,
-        http: reqwest::Client::new(),
+        http,
         config,
         urls,
         deliveries,
@@ -129,7 +144,7 @@ pub fn spawn(
         .into_iter()
         .map(|source| tokio::spawn(dispatch.clone().follow(source).instrument(span())))
         .collect();
-    Ok(Webhooks(tasks))
+    Ok(Webhooks { tasks, pinger })
 }
 
 impl Dispatch {
@@ -244,7 +259,7 @@ impl Dispatch {
             body,
         };
         match deliver::post(&self.http, &self.config.url, secret, delivery).await {
-            Ok(()) => {
+            Ok(_) => {
                 counted("delivered");
                 tracing::info!(id = %hook.id, channel = %hook.channel, tries, "webhook delivered");
                 AckKind::Ack
