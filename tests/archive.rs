@@ -268,6 +268,37 @@ fn a_broadcast_is_kept_as_vod_with_its_chat_and_the_live_copy_goes_after_the_gra
     let (status, body) = admin_get(&format!("{admin_url}/v1/channels/Bad!/broadcasts"));
     assert_eq!(status, 422, "{body}");
 
+    // The channel's listing beside its VODs names it for viewer pages,
+    // through the origin, short-lived; its paths are relative to it.
+    let listing_url = format!("{}/vod/vodch/broadcasts.json", dev.http);
+    dev.wait_for(10, "the channel's listing", || {
+        http_get(&listing_url).0 == 200
+    });
+    let (_, head, body) = http_get(&listing_url);
+    assert!(head.contains("cache-control: public, max-age=1"), "{head}");
+    assert!(head.contains("content-type: application/json"), "{head}");
+    let listing: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(listing["channel"], "vodch", "{listing}");
+    assert_eq!(
+        listing["broadcasts"].as_array().map(Vec::len),
+        Some(1),
+        "{listing}"
+    );
+    let first = &listing["broadcasts"][0];
+    assert_eq!(first["id"], id.as_str(), "{listing}");
+    assert_eq!(
+        first["duration_seconds"], b["duration_seconds"],
+        "{listing}"
+    );
+    for field in ["master", "manifest", "thumbnail", "storyboard"] {
+        let path = first[field]
+            .as_str()
+            .unwrap_or_else(|| panic!("{field}: {listing}"));
+        assert!(path.starts_with(&format!("{id}/")), "{field}: {listing}");
+        let (status, _, _) = http_get(&format!("{}/vod/vodch/{path}", dev.http));
+        assert_eq!(status, 200, "{field}: {listing}");
+    }
+
     // Its chat replay files came along.
     dev.wait_for(30, "the chat replay files in the VOD", || {
         fs::read_dir(vod.join("chat")).is_ok_and(|d| {

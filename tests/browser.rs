@@ -285,6 +285,186 @@ fn captions_are_offered_and_shown_by_the_players() {
     }
 }
 
+/// A VOD on the viewer page (`?vod=`): it plays, its seek bar shows the
+/// storyboard's tile of the moment under the pointer and seeks on a click,
+/// and the channel's past broadcasts are listed under it.
+#[test]
+fn viewer_page_scrubs_a_vod_with_its_storyboard() {
+    let data = tempfile::tempdir().unwrap();
+    let clip = data.path().join("clip.flv");
+    make_clip(&clip, 10);
+    let done = run(livefleet()
+        .arg("transcode")
+        .arg(&clip)
+        .arg("--profile")
+        .arg(profile("cpu-small.yaml"))
+        .arg("--out")
+        .arg(data.path().join("vod/show/20261208T040000Z-1")));
+    assert!(done.status.success(), "{}", text(&done.stderr));
+    // The channel's listing as the archive writes it, with an entry of a VOD
+    // no longer in the store and two that are not what the archive writes.
+    std::fs::write(
+        data.path().join("vod/show/broadcasts.json"),
+        r#"{"channel":"show","updated_ms":1765170000000,"broadcasts":[
+            {"id":"20261208T040000Z-1","started_ms":1765166400000,"ended_ms":1765166410000,"duration_seconds":10.0,"gaps":0},
+            {"id":"../../live/show","started_ms":1,"duration_seconds":1.0},
+            {"id":"20261207T040000Z-0","started_ms":1765080000000,"ended_ms":1765083723000,"duration_seconds":3723.5,"gaps":0},
+            {"id":"20261206T040000Z-0","started_ms":"soon","duration_seconds":null}]}"#,
+    )
+    .unwrap();
+    let (_origin, vod) = serve_vod(data.path(), "show/20261208T040000Z-1/storyboard.vtt");
+    let root = vod.trim_end_matches("/vod");
+    let out = run(std::process::Command::new("node")
+        .arg(repo().join("tests/browser/scrub.mjs"))
+        .arg(format!("{root}/?channel=show&vod=20261208T040000Z-1"))
+        .args(["0.15", "0.55", "0.75"]));
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let line = text(&out.stdout);
+    let r: serde_json::Value = serde_json::from_str(line.trim().lines().last().unwrap_or("{}"))
+        .unwrap_or_else(|e| panic!("{e}: {line}"));
+    println!("scrub: {r}");
+    assert!(r["errors"].as_array().is_some_and(|e| e.is_empty()), "{r}");
+    assert_eq!(r["advanced"], true, "{r}");
+    let base = format!("{vod}/show/20261208T040000Z-1/");
+    assert_eq!(r["poster"], format!("{base}thumbnail.jpg").as_str(), "{r}");
+    assert_eq!(r["chatLive"], false, "a VOD replays its chat: {r}");
+    assert_eq!(r["latency"], "-", "a VOD has no live edge: {r}");
+    assert_eq!(r["storyboard"]["cues"], 5, "{r}");
+    // Five 2 s tiles of 240x136 along one sprite: 1.5 s, 5.5 s and 7.5 s
+    // lie in the first, third and fourth.
+    for (hover, (tile, label)) in
+        r["hovers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip([(0, "0:01"), (2, "0:05"), (3, "0:07")])
+    {
+        assert_eq!(hover["visible"], true, "{hover}");
+        let p = &hover["preview"];
+        assert_eq!(p["start"].as_f64(), Some(2.0 * tile as f64), "{hover}");
+        assert_eq!(
+            p["url"],
+            format!("{base}storyboard/0.jpg").as_str(),
+            "{hover}"
+        );
+        assert_eq!(
+            (&p["x"], &p["w"], &p["h"]),
+            (&(240 * tile).into(), &240.into(), &136.into()),
+            "{hover}"
+        );
+        let image = &hover["image"];
+        assert_eq!(
+            (&image["width"], &image["height"]),
+            (&240.into(), &136.into()),
+            "{hover}"
+        );
+        assert_eq!(
+            image["backgroundPosition"],
+            format!("{}px 0px", -240 * tile).as_str(),
+            "{hover}"
+        );
+        assert!(
+            image["backgroundImage"]
+                .as_str()
+                .is_some_and(|b| b.contains("/storyboard/0.jpg")),
+            "{hover}"
+        );
+        assert_eq!(hover["label"], label, "{hover}");
+    }
+    assert_eq!(r["sprite"], serde_json::json!([1200, 136]), "{r}");
+    // The click at 75% seeks there.
+    let target = r["seekTarget"].as_f64().unwrap();
+    let at = r["seekedTo"].as_f64().unwrap();
+    assert!((target - 7.5).abs() < 0.5, "{r}");
+    assert!((at - target).abs() < 1.0, "{r}");
+    assert_eq!(r["hiddenAfterLeaving"], true, "{r}");
+    // Past broadcasts: the two good entries, this one marked, each a link
+    // to the page with its id and a poster where the VOD is still stored.
+    let past = &r["past"];
+    assert_eq!(past["hidden"], false, "{past}");
+    assert_eq!(
+        past["ids"],
+        serde_json::json!(["20261208T040000Z-1", "20261207T040000Z-0"]),
+        "{past}"
+    );
+    let links = &past["links"];
+    assert_eq!(
+        links[0]["href"], "?channel=show&vod=20261208T040000Z-1",
+        "{past}"
+    );
+    assert_eq!(links[0]["current"], "page", "{past}");
+    assert_eq!(links[0]["length"], "0:10", "{past}");
+    assert!(links[1]["current"].is_null(), "{past}");
+    assert_eq!(links[1]["length"], "1:02:03", "{past}");
+    assert!(
+        past["images"][0][0].as_u64().is_some_and(|w| w > 0),
+        "{past}"
+    );
+    assert_eq!(past["images"][1], serde_json::json!([0, 0]), "{past}");
+}
+
+/// The scrubber's reader skips what it cannot read in a storyboard from a
+/// store (bad times, no rectangle, a bad URL, binary bytes), never throws,
+/// and finds the tile of a moment, none in a gap.
+#[test]
+fn the_scrubber_reads_bad_storyboards_without_throwing() {
+    let out =
+        run(std::process::Command::new("node")
+            .arg(repo().join("tests/browser/storyboard_parse.mjs")));
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+    assert_eq!(r["thrown"], serde_json::json!([]), "{r}");
+    let cases = &r["cases"];
+    assert_eq!(
+        cases["good"],
+        serde_json::json!([
+            {"start": 0, "end": 2, "url": "http://origin.test/vod/show/b1/storyboard/0.jpg", "x": 0, "y": 0, "w": 240, "h": 136},
+            {"start": 2, "end": 4, "url": "http://origin.test/vod/show/b1/storyboard/0.jpg", "x": 240, "y": 0, "w": 240, "h": 136},
+        ]),
+        "{r}"
+    );
+    assert_eq!(cases["crlf_and_hours"][0]["start"], 3600.0, "{r}");
+    assert_eq!(cases["crlf_and_hours"][0]["end"], 3602.5, "{r}");
+    assert_eq!(cases["crlf_and_hours"][0]["y"], 136, "{r}");
+    let starts: Vec<f64> = cases["out_of_order"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["start"].as_f64().unwrap())
+        .collect();
+    assert_eq!(starts, [0.0, 4.0], "{r}");
+    for empty in [
+        "bad_times",
+        "no_rectangle",
+        "no_payload",
+        "bad_url",
+        "binary",
+        "empty",
+        "not_text",
+    ] {
+        assert_eq!(cases[empty], serde_json::json!([]), "{empty}: {r}");
+    }
+    let l = &r["lookups"];
+    assert_eq!(
+        (&l["at_0"], &l["at_1_9"], &l["at_2"], &l["at_3_99"]),
+        (&0.into(), &0.into(), &240.into(), &240.into()),
+        "{r}"
+    );
+    for none in ["after_end", "before_start", "in_gap", "none"] {
+        assert!(l[none].is_null(), "{none}: {r}");
+    }
+}
+
 /// `livefleet origin` serving `data`; returns it and the URL of its `vod/`
 /// folder once `vod/<ready>` answers.
 fn serve_vod(data: &std::path::Path, ready: &str) -> (Proc, String) {

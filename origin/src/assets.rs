@@ -1,5 +1,6 @@
-//! The viewer page's scripts (hls.js, dash.js, centrifuge-js), served from
-//! the npm packages.
+//! The viewer page's scripts: the players and the chat client (hls.js,
+//! dash.js, centrifuge-js), served from the npm packages, and the page's own
+//! storyboard scrubber, built into the binary.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use crate::{not_found, Origin};
+use livefleet_base::content_type::content_type_for_key;
 
 /// Where the file of each player lives inside `node_modules`, newest
 /// package layout first (dash.js 5 moved its bundles under `modern/umd`).
@@ -23,6 +25,10 @@ const CHAT_IN_NODE_MODULES: &[&str] = &["centrifuge/dist/centrifuge.js"];
 pub(crate) const HLS_FILE: &str = "hls.min.js";
 pub(crate) const DASH_FILE: &str = "dash.all.min.js";
 pub(crate) const CHAT_FILE: &str = "centrifuge.js";
+/// The page's storyboard scrubber, versioned with the page (so never cached
+/// longer than it).
+pub(crate) const STORYBOARD_FILE: &str = "storyboard.js";
+const STORYBOARD_SCRIPT: &str = include_str!("../assets/storyboard.js");
 
 /// The message shown and logged when the players are missing.
 pub(crate) const NOT_INSTALLED: &str = "hls.js is not installed: run `npm ci` in the repository";
@@ -109,7 +115,18 @@ pub(crate) async fn serve(
     State(origin): State<Arc<Origin>>,
     UrlPath(file): UrlPath<String>,
 ) -> Response {
+    let script = content_type_for_key(STORYBOARD_FILE);
     let (path, package) = match file.as_str() {
+        STORYBOARD_FILE => {
+            return (
+                [
+                    (header::CONTENT_TYPE, HeaderValue::from_static(script)),
+                    (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+                ],
+                STORYBOARD_SCRIPT,
+            )
+                .into_response()
+        }
         HLS_FILE => (&origin.assets.hls, "hls.js"),
         DASH_FILE => (&origin.assets.dash, "dash.js"),
         CHAT_FILE => (&origin.assets.chat, "centrifuge"),
@@ -126,10 +143,7 @@ pub(crate) async fn serve(
     match tokio::fs::read(path).await {
         Ok(body) => (
             [
-                (
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("text/javascript"),
-                ),
+                (header::CONTENT_TYPE, HeaderValue::from_static(script)),
                 (
                     header::CACHE_CONTROL,
                     HeaderValue::from_static("public, max-age=3600"),

@@ -25,6 +25,24 @@ pub fn is_storyboard_sprite(path: &str) -> bool {
         .is_some()
 }
 
+/// A channel's past broadcasts, beside its VODs (`vod/<channel>/`): the
+/// archive writes it, viewer pages read it.
+pub const BROADCASTS_LISTING_PATH: &str = "broadcasts.json";
+
+/// The store key of `channel`'s listing ([`BROADCASTS_LISTING_PATH`]).
+pub fn broadcasts_listing_key(channel: &impl std::fmt::Display) -> String {
+    format!("vod/{channel}/{BROADCASTS_LISTING_PATH}")
+}
+
+/// Whether `key` is a channel's listing ([`broadcasts_listing_key`]): it
+/// changes with every VOD, unlike the rest of `vod/`.
+pub fn is_broadcasts_listing_key(key: &str) -> bool {
+    key.strip_prefix("vod/")
+        .and_then(|k| k.strip_suffix(BROADCASTS_LISTING_PATH))
+        .and_then(|channel| channel.strip_suffix('/'))
+        .is_some_and(|channel| !channel.is_empty() && !channel.contains('/'))
+}
+
 /// The chat replay file of media segment `number`: the chat relay writes
 /// it, the worker deletes it with its segment, the archive copies it.
 pub fn chat_replay_path(number: u64) -> String {
@@ -59,6 +77,21 @@ mod tests {
             "a/storyboard/1.jpg",
         ] {
             assert!(!is_storyboard_sprite(not), "{not}");
+        }
+    }
+
+    #[test]
+    fn a_channel_listing_is_known_by_its_key() {
+        assert_eq!(broadcasts_listing_key(&"show"), "vod/show/broadcasts.json");
+        assert!(is_broadcasts_listing_key(&broadcasts_listing_key(&"show")));
+        for not in [
+            "vod/broadcasts.json",
+            "vod//broadcasts.json",
+            "vod/show/b1/broadcasts.json",
+            "live/show/broadcasts.json",
+            "vod/show/xbroadcasts.json",
+        ] {
+            assert!(!is_broadcasts_listing_key(not), "{not}");
         }
     }
 

@@ -25,7 +25,9 @@
 //! Everything that is not a segment gets a short lifetime under `live/`
 //! (it is rewritten while the stream runs, and again when a channel goes
 //! live anew) and a day under any other prefix (`vod/` holds finished
-//! broadcasts, whose playlists no longer change). Segments are written once
+//! broadcasts, whose playlists no longer change), except a channel's
+//! listing of its VODs (`vod/<channel>/broadcasts.json`), which changes
+//! with each new one and gets the short lifetime. Segments are written once
 //! under a key that is never reused, so they are cached for a year.
 
 pub use livefleet_base::CacheClass;
@@ -73,6 +75,7 @@ pub fn cache_class_for_key(key: &str) -> CacheClass {
     match extension(key).to_ascii_lowercase().as_str() {
         "m4s" | "mp4" | "m4a" => CacheClass::Immutable,
         _ if key.starts_with("live/") => CacheClass::Manifest,
+        _ if livefleet_base::layout::is_broadcasts_listing_key(key) => CacheClass::Manifest,
         _ => CacheClass::Final,
     }
 }
@@ -222,6 +225,15 @@ mod tests {
         assert_eq!(
             cache_class_for_key("vod/a/b1/720p/3.m4s"),
             CacheClass::Immutable
+        );
+        // The channel's listing of its VODs changes with each new one.
+        assert_eq!(
+            cache_class_for_key("vod/a/broadcasts.json"),
+            CacheClass::Manifest
+        );
+        assert_eq!(
+            cache_class_for_key("vod/a/b1/chat/3.json"),
+            CacheClass::Final
         );
         assert_eq!(
             CacheClass::Immutable.cache_control(),

@@ -95,6 +95,25 @@ async fn player_scripts_come_from_node_modules() {
 }
 
 #[tokio::test]
+async fn the_storyboard_scrubber_is_built_in() {
+    // Served from the binary, with or without node_modules, and never
+    // cached longer than the page that loads it.
+    let empty = tempfile::tempdir().unwrap();
+    let origin =
+        TestOrigin::start_with(|config| config.assets = Some(empty.path().to_path_buf())).await;
+    let reply = origin.get("/assets/storyboard.js").await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("content-type"), Some("text/javascript"));
+    assert_eq!(reply.header("cache-control"), Some("no-cache"));
+    assert!(reply.text().contains("window.livefleetStoryboard"));
+    assert!(origin
+        .get("/")
+        .await
+        .text()
+        .contains(r#"<script src="/assets/storyboard.js"></script>"#));
+}
+
+#[tokio::test]
 async fn missing_player_scripts_are_explained() {
     let empty = tempfile::tempdir().unwrap();
     let origin =

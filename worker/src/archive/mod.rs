@@ -29,6 +29,7 @@ mod config;
 mod copy;
 mod error;
 mod lease;
+mod listing;
 mod metrics;
 mod objects;
 mod rebuild;
@@ -274,6 +275,9 @@ impl Archiver {
                     m.finished(true, seconds);
                 }
                 tracing::info!(broadcast = %id, %prefix, seconds, gaps = lease.record.gaps, "broadcast archived");
+                if let Some(index) = &self.index {
+                    listing::write(&self.storage, index, &lease.record.channel).await;
+                }
                 if hold == Hold::Held && lease.record.delete_live_at_ms.is_some() {
                     let span = tracing::Span::current();
                     tokio::spawn(tracing::Instrument::instrument(

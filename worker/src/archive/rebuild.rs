@@ -75,6 +75,7 @@ async fn run(archiver: &Archiver, index: &BroadcastIndex) -> Result<Rebuilt, Str
             .folders(&format!("vod/{channel}/"))
             .await
             .map_err(|e| e.to_string())?;
+        let rebuilt_before = done.records;
         for id in ids {
             if !ArchivedBroadcast::is_id(&id) || recorded.contains(&record_key(&channel, &id)) {
                 continue;
@@ -92,6 +93,9 @@ async fn run(archiver: &Archiver, index: &BroadcastIndex) -> Result<Rebuilt, Str
                     done.unlisted += 1;
                 }
             }
+        }
+        if done.records > rebuilt_before {
+            super::listing::write(storage, index, &channel).await;
         }
     }
     Ok(done)
