@@ -7,20 +7,26 @@ mod common;
 
 use common::*;
 
-fn play(url: &str) -> serde_json::Value {
+/// Runs the browser script `tests/browser/<script>` with `args` in Node and
+/// returns the JSON of the last line it printed; a script that fails fails
+/// the test with its output.
+fn browser_script(script: &str, args: &[&str]) -> serde_json::Value {
     let out = run(std::process::Command::new("node")
-        .arg(repo().join("tests/browser/play.mjs"))
-        .arg(url)
-        .arg("40"));
+        .arg(repo().join("tests/browser").join(script))
+        .args(args));
     assert!(
         out.status.success(),
-        "browser script failed: {}{}",
+        "{script} {args:?} failed: {}{}",
         text(&out.stdout),
         text(&out.stderr)
     );
     let line = text(&out.stdout);
     serde_json::from_str(line.trim().lines().last().unwrap_or("{}"))
         .unwrap_or_else(|e| panic!("{e}: {line}"))
+}
+
+fn play(url: &str) -> serde_json::Value {
+    browser_script("play.mjs", &[url, "40"])
 }
 
 #[test]
@@ -55,19 +61,9 @@ fn play_with(player: &str, url: &str) -> serde_json::Value {
 
 /// As [`play_with`]; Shaka Player also reads `storyboard`'s thumbnails.
 fn play_with_storyboard(player: &str, url: &str, storyboard: Option<&str>) -> serde_json::Value {
-    let out = run(std::process::Command::new("node")
-        .arg(repo().join("tests/browser/players.mjs"))
-        .args([player, url, "40"])
-        .args(storyboard));
-    assert!(
-        out.status.success(),
-        "{player}: browser script failed: {}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    let line = text(&out.stdout);
-    serde_json::from_str(line.trim().lines().last().unwrap_or("{}"))
-        .unwrap_or_else(|e| panic!("{e}: {line}"))
+    let mut args = vec![player, url, "40"];
+    args.extend(storyboard);
+    browser_script("players.mjs", &args)
 }
 
 #[test]
@@ -252,13 +248,10 @@ fn captions_are_offered_and_shown_by_the_players() {
         ("dashjs", "manifest.mpd"),
         ("hlsjs", "master.m3u8"),
     ] {
-        let out = run(std::process::Command::new("node")
-            .arg(repo().join("tests/browser/captions.mjs"))
-            .args([player, &format!("{vod}/{manifest}"), "20"]));
-        assert!(out.status.success(), "{player}: {}", text(&out.stderr));
-        let line = text(&out.stdout);
-        let r: serde_json::Value = serde_json::from_str(line.trim().lines().last().unwrap_or("{}"))
-            .unwrap_or_else(|e| panic!("{e}: {line}"));
+        let r = browser_script(
+            "captions.mjs",
+            &[player, &format!("{vod}/{manifest}"), "20"],
+        );
         assert!(
             r["errors"].as_array().is_some_and(|e| e.is_empty()),
             "{player} {manifest}: {r}"
@@ -314,19 +307,8 @@ fn viewer_page_scrubs_a_vod_with_its_storyboard() {
     .unwrap();
     let (_origin, vod) = serve_vod(data.path(), "show/20261208T040000Z-1/storyboard.vtt");
     let root = vod.trim_end_matches("/vod");
-    let out = run(std::process::Command::new("node")
-        .arg(repo().join("tests/browser/scrub.mjs"))
-        .arg(format!("{root}/?channel=show&vod=20261208T040000Z-1"))
-        .args(["0.15", "0.55", "0.75"]));
-    assert!(
-        out.status.success(),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    let line = text(&out.stdout);
-    let r: serde_json::Value = serde_json::from_str(line.trim().lines().last().unwrap_or("{}"))
-        .unwrap_or_else(|e| panic!("{e}: {line}"));
+    let page = format!("{root}/?channel=show&vod=20261208T040000Z-1");
+    let r = browser_script("scrub.mjs", &[&page, "0.15", "0.55", "0.75"]);
     println!("scrub: {r}");
     assert!(r["errors"].as_array().is_some_and(|e| e.is_empty()), "{r}");
     assert_eq!(r["advanced"], true, "{r}");
@@ -413,16 +395,7 @@ fn viewer_page_scrubs_a_vod_with_its_storyboard() {
 /// and finds the tile of a moment, none in a gap.
 #[test]
 fn the_scrubber_reads_bad_storyboards_without_throwing() {
-    let out =
-        run(std::process::Command::new("node")
-            .arg(repo().join("tests/browser/storyboard_parse.mjs")));
-    assert!(
-        out.status.success(),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    let r: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+    let r = browser_script("storyboard_parse.mjs", &[]);
     assert_eq!(r["thrown"], serde_json::json!([]), "{r}");
     let cases = &r["cases"];
     assert_eq!(
@@ -491,18 +464,7 @@ fn serve_vod(data: &std::path::Path, ready: &str) -> (Proc, String) {
 }
 
 fn chat_page(args: &[&str]) -> serde_json::Value {
-    let out = run(std::process::Command::new("node")
-        .arg(repo().join("tests/browser/chat.mjs"))
-        .args(args));
-    assert!(
-        out.status.success(),
-        "chat script failed: {}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    let line = text(&out.stdout);
-    serde_json::from_str(line.trim().lines().last().unwrap_or("{}"))
-        .unwrap_or_else(|e| panic!("{e}: {line}"))
+    browser_script("chat.mjs", args)
 }
 
 /// A message typed on one viewer page appears on another; once the

@@ -4,19 +4,10 @@
 //   live URL_A URL_B TEXT   -> types TEXT on page A, waits for it on page B
 //   replay URL MEDIA_TIME TEXT -> plays the VOD, checks TEXT shows only once
 //                              playback passes MEDIA_TIME, and again after a seek
-import { launch } from './chromium.mjs';
+import { launch, until } from './chromium.mjs';
 
 const [mode, ...args] = process.argv.slice(2);
 const browser = await launch();
-const until = async (page, what, fn, arg, ms = 40000) => {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const v = await page.evaluate(fn, arg);
-    if (v) return v;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error('timeout: ' + what);
-};
 const chat = (page) => page.evaluate(() => window.livefleetChat);
 const result = { errors: [] };
 try {

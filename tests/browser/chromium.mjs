@@ -28,3 +28,15 @@ export function launch() {
       '--autoplay-policy=no-user-gesture-required'],
   });
 }
+
+// Polls `fn(arg)` in `page` every 200 ms until it is truthy, and returns it;
+// throws "timeout: <what>" after `ms`.
+export async function until(page, what, fn, arg = null, ms = 40000) {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    const v = await page.evaluate(fn, arg);
+    if (v) return v;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error('timeout: ' + what);
+}

@@ -8,20 +8,11 @@
 //  "duration": s, "poster": url, "chatLive": bool, "past": {ids, error,
 //  hidden, links: [{href, current, length}], images: [[w, h]]}}
 // Usage: node tests/browser/scrub.mjs URL FRACTION...
-import { launch } from './chromium.mjs';
+import { launch, until } from './chromium.mjs';
 
 const [url, ...fractions] = process.argv.slice(2);
 const browser = await launch();
 const result = { advanced: false, errors: [], hovers: [] };
-const until = async (page, what, fn, arg = null, ms = 30000) => {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const v = await page.evaluate(fn, arg);
-    if (v) return v;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error('timeout: ' + what);
-};
 try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
   page.on('pageerror', (e) => result.errors.push(`page: ${e}`));
