@@ -70,17 +70,7 @@ fn play_with_storyboard(player: &str, url: &str, storyboard: Option<&str>) -> se
 fn dash_js_shaka_and_hls_js_play_live_and_vod_with_default_settings() {
     let dev = Dev::start("demo", &["--demo-source"]);
     // A VOD beside the live channel, served by the same origin under /vod/.
-    let clip = dev.data.path().join("clip.flv");
-    make_clip(&clip, 10);
-    let vod = dev.data.path().join("store/vod/clip");
-    let done = run(livefleet()
-        .arg("transcode")
-        .arg(&clip)
-        .arg("--profile")
-        .arg(profile("cpu-small.yaml"))
-        .arg("--out")
-        .arg(&vod));
-    assert!(done.status.success(), "{}", text(&done.stderr));
+    small_vod(dev.data.path(), &dev.data.path().join("store/vod/clip"));
     dev.wait_for(60, "the demo channel's playlists", || {
         http_get(&dev.url("360p/index.m3u8"))
             .2
@@ -109,6 +99,21 @@ fn dash_js_shaka_and_hls_js_play_live_and_vod_with_default_settings() {
             }
         }
     }
+}
+
+/// A 10 s clip (made in `dir`) transcoded with the small CPU profile into
+/// `out`: 2 s segments, a storyboard of five tiles.
+fn small_vod(dir: &std::path::Path, out: &std::path::Path) {
+    let clip = dir.join("clip.flv");
+    make_clip(&clip, 10);
+    let done = run(livefleet()
+        .arg("transcode")
+        .arg(&clip)
+        .arg("--profile")
+        .arg(profile("cpu-small.yaml"))
+        .arg("--out")
+        .arg(out));
+    assert!(done.status.success(), "{}", text(&done.stderr));
 }
 
 /// What Shaka Player read from the storyboard of a 10 s VOD of 2 s
@@ -284,16 +289,10 @@ fn captions_are_offered_and_shown_by_the_players() {
 #[test]
 fn viewer_page_scrubs_a_vod_with_its_storyboard() {
     let data = tempfile::tempdir().unwrap();
-    let clip = data.path().join("clip.flv");
-    make_clip(&clip, 10);
-    let done = run(livefleet()
-        .arg("transcode")
-        .arg(&clip)
-        .arg("--profile")
-        .arg(profile("cpu-small.yaml"))
-        .arg("--out")
-        .arg(data.path().join("vod/show/20261208T040000Z-1")));
-    assert!(done.status.success(), "{}", text(&done.stderr));
+    small_vod(
+        data.path(),
+        &data.path().join("vod/show/20261208T040000Z-1"),
+    );
     // The channel's listing as the archive writes it, with an entry of a VOD
     // no longer in the store and two that are not what the archive writes.
     std::fs::write(
