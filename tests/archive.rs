@@ -481,7 +481,7 @@ fn a_bus_that_lost_its_storage_lists_the_stored_broadcasts_again() {
     let (nats, nats_url) = bus(bus_dir.path());
     let port: u16 = nats_url.rsplit(':').next().unwrap().parse().unwrap();
     let mut nats = Some(nats);
-    let dev = Dev::start("rebuildch", &["--grace", "2", "--nats-url", &nats_url]);
+    let mut dev = Dev::start("rebuildch", &["--grace", "2", "--nats-url", &nats_url]);
     let (admin_url, _scheduler) = admin(bus_dir.path(), &nats_url, &format!("{}/live", dev.http));
     let store = dev.data.path().join("store");
     let url = format!("{admin_url}/v1/channels/rebuildch/broadcasts");
@@ -556,5 +556,30 @@ fn a_bus_that_lost_its_storage_lists_the_stored_broadcasts_again() {
         metrics.contains("livefleet_archive_records_rebuilt_total 1"),
         "{metrics}"
     );
+    // The channel's listing names both, newest first, and a node that
+    // starts where it is missing writes it again.
+    let listing = store.join("vod/rebuildch/broadcasts.json");
+    let ids = || -> Vec<String> {
+        let body = fs::read(&listing).unwrap_or_default();
+        let l: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        l["broadcasts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|b| b["id"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let want = [
+        second["id"].as_str().unwrap(),
+        rebuilt["id"].as_str().unwrap(),
+    ];
+    dev.wait_for(30, "both broadcasts in the channel's listing", || {
+        ids() == want
+    });
+    fs::remove_file(&listing).unwrap();
+    dev.restart(&["--grace", "2", "--nats-url", &nats_url]);
+    dev.wait_for(60, "the listing written again at the start", || {
+        ids() == want
+    });
     drop(nats);
 }

@@ -13,6 +13,9 @@
 //!        vod/<channel>/<broadcast>/ without a master --------> left unlisted (a copy cut short)
 //! ```
 //!
+//! The pass also writes the listing of each channel whose records it
+//! rebuilt or that has none (`listing`).
+//!
 //! Records are created only where none is (`BroadcastIndex::create`): a
 //! record a node wrote is never replaced, and of two nodes rebuilding at
 //! once, one stores each record. Listing reads one entry per channel and
@@ -94,7 +97,11 @@ async fn run(archiver: &Archiver, index: &BroadcastIndex) -> Result<Rebuilt, Str
                 }
             }
         }
-        if done.records > rebuilt_before {
+        // A channel whose VODs predate listings (or whose listing was
+        // lost) gets one at the next node start.
+        let listing = livefleet_base::layout::broadcasts_listing_key(&channel);
+        let listed = matches!(storage.get(&listing).await, Ok(Some(_)));
+        if done.records > rebuilt_before || !listed {
             super::listing::write(storage, index, &channel).await;
         }
     }
