@@ -295,12 +295,25 @@ fn ctrl_c_on_dev_ends_and_archives_the_broadcast_before_the_bus_stops() {
         "dev did not exit cleanly within 15 s of Ctrl-C ({status:?}):\n{log}"
     );
     assert!(!log.contains("archives unfinished"), "{log}");
+    // One folder per broadcast (beside them, the channel's broadcasts.json).
     let vod = dev.data.path().join("store/vod/ctrlc");
     let masters: Vec<_> = fs::read_dir(&vod)
-        .map(|d| d.flatten().map(|e| e.path().join("master.m3u8")).collect())
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.path().is_dir())
+                .map(|e| e.path().join("master.m3u8"))
+                .collect()
+        })
         .unwrap_or_default();
     assert!(
         masters.len() == 1 && masters[0].exists(),
         "the broadcast's VOD has no master playlist: {masters:?}\n{log}"
+    );
+    // The channel's listing names it too, written before the bus stopped.
+    let id = masters[0].parent().unwrap().file_name().unwrap();
+    let listing = fs::read_to_string(vod.join("broadcasts.json")).unwrap_or_default();
+    assert!(
+        listing.contains(&format!("\"id\":\"{}\"", id.to_string_lossy())),
+        "{listing}\n{log}"
     );
 }
